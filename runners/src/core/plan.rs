@@ -1,0 +1,186 @@
+//! The physical plan: how a pipeline's graph is cut into fused stages.
+//!
+//! The graph says *what* to compute; the plan says *how*. Chains of element-wise transforms
+//! (ParDo and the closures built on it) are **fused** into a stage: a bundle enters at the
+//! stage's root and flows through every fused operator by plain function calls, with no
+//! queue in between. A stage ends where data must be regrouped or materialized:
+//!
+//! - a **GroupByKey / Combine** starts a stage (its output comes from GroupAlsoByWindow);
+//!   when the transform is a Combine on non-merging windows, it is **lifted**: the producing
+//!   stage pre-combines its input per key and window, and only partial accumulators cross
+//!   the shuffle;
+//! - a **Flatten** or **Reshuffle** starts a stage;
+//! - a **ParDo with side inputs** starts a stage, since its side inputs must be complete first;
+//! - a **View** materializes its input once the producing stage is done.
+//!
+//! Stages are listed so that every stage comes after the stages it reads from.
+
+use sluice_sdk::graph::{CollectionId, Graph, NodeId, NodeKind};
+use std::collections::HashMap;
+
+/// Where a stage's input comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StageRoot {
+    /// A source read.
+    Read(NodeId),
+    /// The output of a grouping transform.
+    Group {
+        /// The GroupByKey or Combine node.
+        node: NodeId,
+        /// Whether its input was pre-combined in the producing stage.
+        lifted: bool,
+    },
+    /// The concatenation of a Flatten's inputs.
+    Flatten(NodeId),
+    /// A Reshuffle's input, redistributed.
+    Reshuffle(NodeId),
+    /// A materialized PCollection (read by a ParDo that has side inputs).
+    Materialized(CollectionId),
+}
+
+/// Where the bundles of a PCollection go within a stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sink {
+    /// Into a fused operator of the same stage (index into [`Stage::ops`]).
+    Op(usize),
+    /// Stored for later stages.
+    Store(CollectionId),
+    /// Into the pre-combiner of a lifted Combine node.
+    PreCombine(NodeId),
+}
+
+/// A fused chain (or tree) of element-wise operators with one root.
+#[derive(Clone, Debug)]
+pub struct Stage {
+    /// Position in [`ExecutionPlan::stages`].
+    pub id: usize,
+    /// Where its input comes from.
+    pub root: StageRoot,
+    /// The PCollection the root yields.
+    pub root_output: CollectionId,
+    /// The fused ParDo nodes, in topological order.
+    pub ops: Vec<NodeId>,
+    /// For every PCollection produced in this stage: where its bundles go.
+    pub routes: HashMap<CollectionId, Vec<Sink>>,
+    /// View nodes to materialize once this stage is done.
+    pub views: Vec<NodeId>,
+}
+
+/// A pipeline cut into stages, in execution order.
+#[derive(Clone)]
+pub struct ExecutionPlan {
+    /// The graph the plan executes.
+    pub graph: Graph,
+    /// Stages, each after the stages it depends on.
+    pub stages: Vec<Stage>,
+    /// How many stages read each stored PCollection (to free it after its last reader).
+    pub store_readers: HashMap<CollectionId, usize>,
+}
+
+impl ExecutionPlan {
+    /// Plans `graph`.
+    pub fn new(graph: Graph) -> Self {
+        let mut stages: Vec<Stage> = Vec::new();
+        let mut stage_of: HashMap<CollectionId, usize> = HashMap::new();
+        let mut fused_in: HashMap<NodeId, usize> = HashMap::new();
+        let mut lifted: HashMap<NodeId, bool> = HashMap::new();
+
+        let new_stage = |stages: &mut Vec<Stage>, root: StageRoot, root_output: CollectionId| {
+            let id = stages.len();
+            stages.push(Stage { id, root, root_output, ops: Vec::new(), routes: HashMap::new(), views: Vec::new() });
+            id
+        };
+
+        for node in &graph.nodes {
+            match &node.kind {
+                NodeKind::Read(_) => {
+                    let s = new_stage(&mut stages, StageRoot::Read(node.id), node.outputs[0]);
+                    stage_of.insert(node.outputs[0], s);
+                }
+                NodeKind::GroupByKey(kernel) => {
+                    let input = graph.collection(node.inputs[0]);
+                    let can_lift = kernel.pre_combiner().is_some() && !input.windowing.window_fn.is_merging();
+                    lifted.insert(node.id, can_lift);
+                    let s = new_stage(&mut stages, StageRoot::Group { node: node.id, lifted: can_lift }, node.outputs[0]);
+                    stage_of.insert(node.outputs[0], s);
+                }
+                NodeKind::Flatten => {
+                    let s = new_stage(&mut stages, StageRoot::Flatten(node.id), node.outputs[0]);
+                    stage_of.insert(node.outputs[0], s);
+                }
+                NodeKind::Reshuffle => {
+                    let s = new_stage(&mut stages, StageRoot::Reshuffle(node.id), node.outputs[0]);
+                    stage_of.insert(node.outputs[0], s);
+                }
+                NodeKind::View(_) => {
+                    let s = stage_of[&node.inputs[0]];
+                    stages[s].views.push(node.id);
+                }
+                NodeKind::ParDo(_) => {
+                    let input = node.inputs[0];
+                    let s = if node.side_inputs.is_empty() {
+                        stage_of[&input]
+                    } else {
+                        new_stage(&mut stages, StageRoot::Materialized(input), input)
+                    };
+                    stages[s].ops.push(node.id);
+                    fused_in.insert(node.id, s);
+                    for out in &node.outputs {
+                        stage_of.insert(*out, s);
+                    }
+                }
+            }
+        }
+
+        // Route every PCollection produced in a stage to its consumers.
+        let mut store_readers: HashMap<CollectionId, usize> = HashMap::new();
+        for (collection, &s) in &stage_of {
+            let mut sinks = Vec::new();
+            for consumer in graph.consumers(*collection) {
+                let node = graph.node(consumer);
+                let fused_here = fused_in.get(&consumer) == Some(&s) && stages[s].root != StageRoot::Materialized(*collection);
+                let sink = if fused_here {
+                    Sink::Op(stages[s].ops.iter().position(|n| *n == consumer).expect("fused op is in its stage"))
+                } else if matches!(node.kind, NodeKind::GroupByKey(_)) && lifted[&consumer] {
+                    Sink::PreCombine(consumer)
+                } else {
+                    *store_readers.entry(*collection).or_default() += 1;
+                    Sink::Store(*collection)
+                };
+                if !sinks.contains(&sink) {
+                    sinks.push(sink);
+                }
+            }
+            // Views read stored bundles too.
+            let viewers = graph.nodes.iter().filter(|n| matches!(n.kind, NodeKind::View(_)) && n.inputs[0] == *collection).count();
+            if viewers > 0 {
+                *store_readers.entry(*collection).or_default() += viewers;
+                if !sinks.contains(&Sink::Store(*collection)) {
+                    sinks.push(Sink::Store(*collection));
+                }
+            }
+            stages[s].routes.insert(*collection, sinks);
+        }
+        // A consumer reached through several inputs (Flatten of one collection twice) reads
+        // it once per input; the sinks above were deduplicated, so count readers per input.
+        for node in &graph.nodes {
+            let mut seen = std::collections::HashSet::new();
+            for input in &node.inputs {
+                if !seen.insert(*input) && store_readers.contains_key(input) {
+                    *store_readers.entry(*input).or_default() += 1;
+                }
+            }
+        }
+        ExecutionPlan { graph, stages, store_readers }
+    }
+
+    /// A readable description of the plan, one stage per line.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for s in &self.stages {
+            let ops: Vec<&str> = s.ops.iter().map(|n| self.graph.node(*n).name.as_str()).collect();
+            out.push_str(&format!("stage {}: {:?} -> [{}]\n", s.id, s.root, ops.join(", ")));
+        }
+        out
+    }
+}

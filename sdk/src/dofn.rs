@@ -1,0 +1,268 @@
+//! [`DoFn`]: user code applied to each element by a ParDo.
+//!
+//! A runner creates instances of a DoFn by cloning the one given to [`ParDo::of`](crate::transforms::ParDo::of);
+//! each instance lives through this life cycle:
+//!
+//! 1. [`setup`](DoFn::setup) once;
+//! 2. for each bundle: [`start_bundle`](DoFn::start_bundle), [`process`](DoFn::process) per
+//!    element, [`finish_bundle`](DoFn::finish_bundle);
+//! 3. [`teardown`](DoFn::teardown) once.
+//!
+//! `process` sees the element's timestamp, window and pane through its [`ProcessContext`] and
+//! emits outputs through it: to the main output (with the input's timestamp and window, or a
+//! later timestamp), or to tagged outputs. Outputs in `start_bundle` and `finish_bundle` name
+//! their timestamp and window explicitly. A runner may retry a bundle, so a DoFn must tolerate
+//! being run again on the same elements.
+//!
+//! ```
+//! use sluice_sdk::prelude::*;
+//!
+//! #[derive(Clone)]
+//! struct ParseInts;
+//! impl DoFn for ParseInts {
+//!     type In = String;
+//!     type Out = i64;
+//!     fn process(&mut self, line: String, ctx: &mut ProcessContext<'_, i64>) -> DoFnResult {
+//!         match line.trim().parse::<i64>() {
+//!             Ok(n) => ctx.output(n),
+//!             Err(_) => ctx.metrics().counter("malformed").inc(),
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//! let p = Pipeline::new();
+//! let ints = p.apply("Lines", Create::of(vec!["1".to_string(), "x".to_string()]))
+//!     .apply("Parse", ParDo::of(ParseInts));
+//! # let _ = ints;
+//! ```
+
+use crate::element::Element;
+use crate::error::BoxError;
+use crate::graph::Bundle;
+use crate::graph::kernel::SideInputs;
+use crate::metrics::MetricsContainer;
+use crate::pane::PaneInfo;
+use crate::side_input::{PCollectionView, SideInputError, ViewData};
+use crate::time::Timestamp;
+use crate::window::Window;
+use crate::windowed_value::WindowedValue;
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What DoFn methods return: `Ok(())`, or an error that fails the pipeline naming the transform.
+pub type DoFnResult = Result<(), BoxError>;
+
+/// Per-element user code of a ParDo. See the [module documentation](self).
+pub trait DoFn: Clone + Send + Sync + 'static {
+    /// Input element type.
+    type In: Element;
+    /// Main output element type.
+    type Out: Element;
+
+    /// Prepares an instance (open connections, load models). Called once per instance.
+    fn setup(&mut self) -> DoFnResult {
+        Ok(())
+    }
+    /// Called before each bundle.
+    fn start_bundle(&mut self, ctx: &mut BundleContext<'_, Self::Out>) -> DoFnResult {
+        let _ = ctx;
+        Ok(())
+    }
+    /// Processes one element.
+    fn process(&mut self, element: Self::In, ctx: &mut ProcessContext<'_, Self::Out>) -> DoFnResult;
+    /// Called after each bundle; outputs here name their timestamp and window.
+    fn finish_bundle(&mut self, ctx: &mut BundleContext<'_, Self::Out>) -> DoFnResult {
+        let _ = ctx;
+        Ok(())
+    }
+    /// Releases what `setup` acquired. Called once per instance, when the runner discards it.
+    fn teardown(&mut self) {}
+}
+
+static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
+
+/// Names an additional output of a ParDo, with its element type.
+pub struct TupleTag<T> {
+    id: u64,
+    name: Arc<str>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for TupleTag<T> {
+    fn clone(&self) -> Self {
+        TupleTag { id: self.id, name: self.name.clone(), _t: PhantomData }
+    }
+}
+
+impl<T: Element> TupleTag<T> {
+    /// A new tag; `name` appears in error messages and output names.
+    pub fn new(name: &str) -> Self {
+        TupleTag { id: NEXT_TAG.fetch_add(1, Ordering::Relaxed), name: name.into(), _t: PhantomData }
+    }
+    /// The tag's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+    pub(crate) fn erase(&self) -> ErasedTag {
+        ErasedTag {
+            id: self.id,
+            name: self.name.clone(),
+            element_type: std::any::type_name::<T>(),
+            new_buffer: || Box::new(Vec::<WindowedValue<T>>::new()),
+        }
+    }
+}
+
+/// A tag without its type, as a ParDo keeps it.
+#[derive(Clone)]
+pub(crate) struct ErasedTag {
+    pub(crate) id: u64,
+    pub(crate) name: Arc<str>,
+    pub(crate) element_type: &'static str,
+    pub(crate) new_buffer: fn() -> Box<dyn TaggedBuffer>,
+}
+
+pub(crate) trait TaggedBuffer: Send {
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn take_bundle(&mut self) -> Bundle;
+}
+
+impl<T: Element> TaggedBuffer for Vec<WindowedValue<T>> {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn take_bundle(&mut self) -> Bundle {
+        Bundle::new(std::mem::take(self))
+    }
+}
+
+/// Where a DoFn's outputs, metrics and side inputs live while it runs.
+pub(crate) struct Outputs<O> {
+    pub(crate) main: Vec<WindowedValue<O>>,
+    pub(crate) tagged: Vec<(u64, Arc<str>, Box<dyn TaggedBuffer>)>,
+    pub(crate) metrics: MetricsContainer,
+    pub(crate) side_inputs: SideInputs,
+}
+
+impl<O: Element> Outputs<O> {
+    pub(crate) fn new(tags: &[ErasedTag], side_inputs: SideInputs) -> Self {
+        Outputs {
+            main: Vec::new(),
+            tagged: tags.iter().map(|t| (t.id, t.name.clone(), (t.new_buffer)())).collect(),
+            metrics: MetricsContainer::default(),
+            side_inputs,
+        }
+    }
+    pub(crate) fn take_bundles(&mut self) -> Vec<Bundle> {
+        let mut out = Vec::with_capacity(1 + self.tagged.len());
+        out.push(Bundle::new(std::mem::take(&mut self.main)));
+        for (_, _, buf) in &mut self.tagged {
+            out.push(buf.take_bundle());
+        }
+        out
+    }
+    fn push_tagged<T: Element>(&mut self, tag: &TupleTag<T>, wv: WindowedValue<T>) -> DoFnResult {
+        for (id, _, buf) in &mut self.tagged {
+            if *id == tag.id() {
+                if let Some(v) = buf.as_any_mut().downcast_mut::<Vec<WindowedValue<T>>>() {
+                    v.push(wv);
+                    return Ok(());
+                }
+            }
+        }
+        Err(format!("output tag '{}' was not declared with ParDo::with_outputs", tag.name()).into())
+    }
+}
+
+/// The context of one [`DoFn::process`] call.
+pub struct ProcessContext<'a, O> {
+    pub(crate) timestamp: Timestamp,
+    pub(crate) window: Window,
+    pub(crate) pane: PaneInfo,
+    pub(crate) out: &'a mut Outputs<O>,
+}
+
+impl<O: Element> ProcessContext<'_, O> {
+    /// The element's event timestamp.
+    pub fn timestamp(&self) -> Timestamp {
+        self.timestamp
+    }
+    /// The element's window.
+    pub fn window(&self) -> Window {
+        self.window
+    }
+    /// The pane that produced the element.
+    pub fn pane(&self) -> PaneInfo {
+        self.pane
+    }
+    /// Emits to the main output, with the element's timestamp and window.
+    pub fn output(&mut self, value: O) {
+        self.out.main.push(WindowedValue::new(value, self.timestamp, self.window, self.pane));
+    }
+    /// Emits to the main output with another timestamp, which may not be earlier than the
+    /// element's (an earlier one could be behind the watermark).
+    pub fn output_with_timestamp(&mut self, value: O, timestamp: Timestamp) -> DoFnResult {
+        if timestamp < self.timestamp {
+            return Err(format!(
+                "cannot output with timestamp {timestamp}: it is before the input element's timestamp {}",
+                self.timestamp
+            )
+            .into());
+        }
+        self.out.main.push(WindowedValue::new(value, timestamp, self.window, self.pane));
+        Ok(())
+    }
+    /// Emits to a tagged output declared with `ParDo::with_outputs`.
+    pub fn output_tagged<T: Element>(&mut self, tag: &TupleTag<T>, value: T) -> DoFnResult {
+        let wv = WindowedValue::new(value, self.timestamp, self.window, self.pane);
+        self.out.push_tagged(tag, wv)
+    }
+    /// The value of a side input for this element's window.
+    pub fn side_input<V: Send + Sync + 'static>(&self, view: &PCollectionView<V>) -> Result<&V, SideInputError> {
+        read_side_input(&self.out.side_inputs, view, &self.window)
+    }
+    /// The metrics of this transform.
+    pub fn metrics(&mut self) -> &mut MetricsContainer {
+        &mut self.out.metrics
+    }
+}
+
+pub(crate) fn read_side_input<'s, V: Send + Sync + 'static>(
+    side_inputs: &'s SideInputs,
+    view: &PCollectionView<V>,
+    main_window: &Window,
+) -> Result<&'s V, SideInputError> {
+    let data = side_inputs
+        .0
+        .get(&view.id())
+        .ok_or_else(|| SideInputError(format!("side input '{}' was not declared with ParDo::with_side_input", view.name())))?;
+    let data = data
+        .downcast_ref::<ViewData<V>>()
+        .ok_or_else(|| SideInputError(format!("side input '{}' has another type", view.name())))?;
+    data.get(main_window).map_err(|e| SideInputError(format!("side input '{}': {e}", view.name())))
+}
+
+/// The context of [`DoFn::start_bundle`] and [`DoFn::finish_bundle`].
+pub struct BundleContext<'a, O> {
+    pub(crate) out: &'a mut Outputs<O>,
+}
+
+impl<O: Element> BundleContext<'_, O> {
+    /// Emits to the main output at `timestamp` in `window`.
+    pub fn output(&mut self, value: O, timestamp: Timestamp, window: Window) {
+        self.out.main.push(WindowedValue::new(value, timestamp, window, PaneInfo::NO_FIRING));
+    }
+    /// Emits to a tagged output at `timestamp` in `window`.
+    pub fn output_tagged<T: Element>(&mut self, tag: &TupleTag<T>, value: T, timestamp: Timestamp, window: Window) -> DoFnResult {
+        self.out.push_tagged(tag, WindowedValue::new(value, timestamp, window, PaneInfo::NO_FIRING))
+    }
+    /// The metrics of this transform.
+    pub fn metrics(&mut self) -> &mut MetricsContainer {
+        &mut self.out.metrics
+    }
+}

@@ -1,0 +1,129 @@
+//! [`Bundle`]: a batch of windowed values whose element type the runner does not know.
+//!
+//! Runners move bundles between fused operators, shuffles and sinks without knowing the element
+//! type; only the typed code that the transforms supplied (operators, kernels) looks inside.
+//! That keeps dynamic dispatch per bundle, never per element.
+
+use crate::element::Element;
+use crate::windowed_value::WindowedValue;
+use std::any::Any;
+
+trait ErasedVec: Send {
+    fn len(&self) -> usize;
+    fn clone_box(&self) -> Box<dyn ErasedVec>;
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn split_off(&mut self, at: usize) -> Box<dyn ErasedVec>;
+    fn element_type(&self) -> &'static str;
+    fn vec_type_id(&self) -> std::any::TypeId;
+}
+
+impl<T: Element> ErasedVec for Vec<WindowedValue<T>> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn clone_box(&self) -> Box<dyn ErasedVec> {
+        Box::new(self.clone())
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn split_off(&mut self, at: usize) -> Box<dyn ErasedVec> {
+        Box::new(Vec::split_off(self, at))
+    }
+    fn element_type(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+    fn vec_type_id(&self) -> std::any::TypeId {
+        std::any::TypeId::of::<Vec<WindowedValue<T>>>()
+    }
+}
+
+/// A batch of `WindowedValue<T>` for some element type `T` known to the code that made it.
+pub struct Bundle(Box<dyn ErasedVec>);
+
+impl Bundle {
+    /// Wraps typed values.
+    pub fn new<T: Element>(values: Vec<WindowedValue<T>>) -> Self {
+        Bundle(Box::new(values))
+    }
+    /// An empty bundle of `T`.
+    pub fn empty<T: Element>() -> Self {
+        Bundle::new::<T>(Vec::new())
+    }
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// Whether the bundle holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.0.len() == 0
+    }
+    /// The Rust name of the element type (for error messages).
+    pub fn element_type(&self) -> &'static str {
+        self.0.element_type()
+    }
+    /// Takes the values out, if they are of type `T`; gives the bundle back otherwise.
+    pub fn downcast<T: Element>(self) -> Result<Vec<WindowedValue<T>>, Bundle> {
+        if self.0.vec_type_id() != std::any::TypeId::of::<Vec<WindowedValue<T>>>() {
+            return Err(self);
+        }
+        match self.0.into_any().downcast::<Vec<WindowedValue<T>>>() {
+            Ok(v) => Ok(*v),
+            Err(_) => unreachable!("type ids matched"),
+        }
+    }
+    /// The values, borrowed mutably, if they are of type `T`.
+    pub fn downcast_mut<T: Element>(&mut self) -> Option<&mut Vec<WindowedValue<T>>> {
+        self.0.as_any_mut().downcast_mut::<Vec<WindowedValue<T>>>()
+    }
+    /// Moves the values from `at` on into a new bundle.
+    pub fn split_off(&mut self, at: usize) -> Bundle {
+        Bundle(self.0.split_off(at))
+    }
+    /// Splits the bundle into bundles of at most `size` values, in order.
+    pub fn chunks(mut self, size: usize) -> Vec<Bundle> {
+        let size = size.max(1);
+        let mut out = Vec::with_capacity(self.len() / size + 1);
+        while self.len() > size {
+            let rest = self.split_off(size);
+            out.push(std::mem::replace(&mut self, rest));
+        }
+        if !self.is_empty() {
+            out.push(self);
+        }
+        out
+    }
+}
+
+impl Clone for Bundle {
+    fn clone(&self) -> Self {
+        Bundle(self.0.clone_box())
+    }
+}
+
+impl std::fmt::Debug for Bundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Bundle<{}>[{}]", self.element_type(), self.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Timestamp;
+
+    #[test]
+    fn downcasts_only_to_its_own_type_and_chunks_in_order() {
+        let values: Vec<_> = (0..5).map(|i| WindowedValue::in_global_window(i as u32, Timestamp::MIN)).collect();
+        let b = Bundle::new(values);
+        let b = b.downcast::<u64>().unwrap_err();
+        let chunks = b.chunks(2);
+        assert_eq!(chunks.iter().map(Bundle::len).collect::<Vec<_>>(), vec![2, 2, 1]);
+        let last = chunks.into_iter().last().unwrap().downcast::<u32>().unwrap();
+        assert_eq!(last[0].value, 4);
+    }
+}

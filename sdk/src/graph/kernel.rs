@@ -1,0 +1,154 @@
+//! The typed code a transform hands to runners, behind object-safe traits.
+//!
+//! A transform knows its element types when it is applied; a runner never does. So each
+//! primitive transform leaves in the graph a *kernel*: a trait object that does the typed part
+//! of its work on whole [`Bundle`]s, while the runner does the rest (scheduling, shuffling,
+//! windowing, triggering). The kernels are the contract between the model and the runners.
+//!
+//! | node            | kernel              | the runner does                         |
+//! |-----------------|---------------------|-----------------------------------------|
+//! | Read            | [`SourceKernel`]    | splits, reads, assigns bundles          |
+//! | ParDo           | [`OperatorFactory`] | instantiates, fuses, calls per bundle   |
+//! | GroupByKey, Combine | [`GroupKernel`] | shuffles, GroupAlsoByWindow, lifting   |
+//! | View            | [`ViewKernel`]      | materializes before consumers run       |
+
+use super::bundle::Bundle;
+use crate::element::{CoderError, EncodedKey};
+use crate::error::BoxError;
+use crate::metrics::MetricsContainer;
+use crate::pane::PaneInfo;
+use crate::time::Timestamp;
+use crate::window::Window;
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Identifies a side-input view in the graph (the id of its View node).
+pub type ViewId = usize;
+
+/// The materialized side inputs an operator may read, by view id.
+#[derive(Clone, Default)]
+pub struct SideInputs(pub HashMap<ViewId, Arc<dyn Any + Send + Sync>>);
+
+/// Creates the operator instances of a ParDo (one per worker or stage run).
+pub trait OperatorFactory: Send + Sync {
+    /// A new instance, with its setup done.
+    fn create(&self, side_inputs: &SideInputs) -> Result<Box<dyn Operator>, BoxError>;
+    /// Number of output ports (1 + tagged outputs, or the partition count).
+    fn output_ports(&self) -> usize;
+}
+
+/// One running instance of an element-wise transform.
+///
+/// Each call returns the bundles produced on every output port, in port order.
+pub trait Operator: Send {
+    /// Called before the elements of a bundle.
+    fn start_bundle(&mut self) -> Result<Vec<Bundle>, BoxError>;
+    /// Processes a bundle of input.
+    fn process(&mut self, input: Bundle) -> Result<Vec<Bundle>, BoxError>;
+    /// Called after the elements of a bundle.
+    fn finish_bundle(&mut self) -> Result<Vec<Bundle>, BoxError>;
+    /// Called once when the instance is discarded.
+    fn teardown(&mut self);
+    /// Takes the metrics reported since the last call.
+    fn take_metrics(&mut self) -> MetricsContainer;
+}
+
+/// Reads a bounded source.
+pub trait SourceKernel: Send + Sync {
+    /// Splits into about `desired` parts that can be read independently.
+    fn split(&self, desired: usize) -> Result<Vec<Arc<dyn SourceKernel>>, BoxError>;
+    /// Estimated size in bytes, if known.
+    fn estimated_size_bytes(&self) -> Option<u64>;
+    /// Starts reading.
+    fn reader(&self) -> Result<Box<dyn BundleReader>, BoxError>;
+}
+
+/// Yields the contents of a source a bundle at a time.
+pub trait BundleReader: Send {
+    /// The next bundle of at most `max` values, or `None` at the end.
+    fn next_bundle(&mut self, max: usize) -> Result<Option<Bundle>, BoxError>;
+}
+
+/// Whether a keyed record carries an input value or a partial accumulator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    /// An encoded input value.
+    Value,
+    /// An encoded accumulator from a lifted (partial) combine.
+    Accumulator,
+}
+
+/// A keyed element on its way through a shuffle: key and payload encoded.
+#[derive(Clone, Debug)]
+pub struct KeyedRecord {
+    /// The encoded key.
+    pub key: EncodedKey,
+    /// The encoded value or accumulator.
+    pub payload: Vec<u8>,
+    /// What the payload is.
+    pub kind: RecordKind,
+    /// Event timestamp (for accumulators: the combined timestamp of their inputs).
+    pub timestamp: Timestamp,
+    /// Window.
+    pub window: Window,
+}
+
+/// The state of one (key, window) in a grouping transform: its buffered values or accumulator.
+pub trait GroupState: Send {
+    /// Adds an encoded input value.
+    fn add_value(&mut self, payload: &[u8]) -> Result<(), BoxError>;
+    /// Adds an encoded partial accumulator.
+    fn add_accumulator(&mut self, payload: &[u8]) -> Result<(), BoxError>;
+    /// Merges another state of the same transform into this one (session merging).
+    fn merge(&mut self, other: Box<dyn GroupState>) -> Result<(), BoxError>;
+    /// The output for a pane: the grouped values or the extracted combine output.
+    fn extract(&mut self) -> Result<Box<dyn Any + Send>, BoxError>;
+    /// Forgets everything (after a pane in discarding mode).
+    fn clear(&mut self);
+    /// Whether nothing was added since creation or the last clear.
+    fn is_empty(&self) -> bool;
+    /// For [`merge`](Self::merge): the concrete state.
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+/// Combines inputs per key and window before a shuffle (combiner lifting).
+pub trait PreCombiner: Send {
+    /// Adds a bundle of `KV<K, V>` inputs; may spill partial accumulators into `out` when it
+    /// holds too many keys.
+    fn add_bundle(&mut self, input: Bundle, out: &mut Vec<KeyedRecord>) -> Result<(), BoxError>;
+    /// Emits the partial accumulators gathered so far and forgets them.
+    fn flush(&mut self, out: &mut Vec<KeyedRecord>) -> Result<(), BoxError>;
+}
+
+/// One pane of a grouping transform, ready to become an output element.
+pub struct PaneOutput {
+    /// The key.
+    pub key: EncodedKey,
+    /// The window.
+    pub window: Window,
+    /// The pane's timestamp.
+    pub timestamp: Timestamp,
+    /// The pane.
+    pub pane: PaneInfo,
+    /// What [`GroupState::extract`] returned.
+    pub value: Box<dyn Any + Send>,
+}
+
+/// The typed part of GroupByKey and Combine.perKey.
+pub trait GroupKernel: Send + Sync {
+    /// Encodes a bundle of `KV<K, V>` into keyed records.
+    fn to_records(&self, input: Bundle, out: &mut Vec<KeyedRecord>) -> Result<(), CoderError>;
+    /// A fresh, empty state for one (key, window).
+    fn new_state(&self) -> Box<dyn GroupState>;
+    /// A pre-combiner, if this transform can be lifted (Combine.perKey can, GroupByKey cannot).
+    fn pre_combiner(&self) -> Option<Box<dyn PreCombiner>>;
+    /// Turns panes into a bundle of output elements `KV<K, Output>`.
+    fn build_output(&self, panes: Vec<PaneOutput>) -> Result<Bundle, BoxError>;
+}
+
+/// The typed part of a side-input view.
+pub trait ViewKernel: Send + Sync {
+    /// Builds the view's per-window contents from all bundles of its input.
+    fn materialize(&self, input: Vec<Bundle>) -> Result<Arc<dyn Any + Send + Sync>, BoxError>;
+}

@@ -1,0 +1,121 @@
+//! The logical plan: what a pipeline computes, as a graph of applied primitive transforms.
+//!
+//! Composite transforms exist only while the pipeline is built (they nest names); the graph
+//! holds the primitives they expand to. Each [`Node`] consumes and produces PCollections
+//! (identified by [`CollectionId`]), and carries a [`NodeKind`] with the typed [`kernel`] the
+//! runner calls. Nodes are stored in the order they were applied, which is a topological
+//! order: a node's inputs always come from earlier nodes.
+//!
+//! Runners read this graph and decide *how* to execute it (fusion, shuffles, threads); see
+//! the `sluice-runners` crate.
+
+mod bundle;
+pub mod kernel;
+
+pub use bundle::Bundle;
+
+use crate::windowing::WindowingStrategy;
+use kernel::{GroupKernel, OperatorFactory, SourceKernel, ViewKernel};
+use std::sync::Arc;
+
+/// Identifies a node of the graph (its position in application order).
+pub type NodeId = usize;
+
+/// Identifies a PCollection of the graph.
+pub type CollectionId = usize;
+
+/// Whether a PCollection has a known end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Boundedness {
+    /// Finite: read from files, in-memory data.
+    Bounded,
+    /// Possibly infinite: read from a stream.
+    Unbounded,
+}
+
+/// What the runner must do for a node.
+#[derive(Clone)]
+pub enum NodeKind {
+    /// Reads a source; no inputs.
+    Read(Arc<dyn SourceKernel>),
+    /// An element-wise transform; may read side inputs.
+    ParDo(Arc<dyn OperatorFactory>),
+    /// Groups per key and window (GroupByKey, or Combine.perKey when the kernel can pre-combine).
+    GroupByKey(Arc<dyn GroupKernel>),
+    /// Concatenates its inputs.
+    Flatten,
+    /// Redistributes its input; the elements, timestamps and windows are unchanged.
+    Reshuffle,
+    /// Materializes its input as a side-input view; produces no PCollection.
+    View(Arc<dyn ViewKernel>),
+}
+
+impl NodeKind {
+    /// A short label for plans and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            NodeKind::Read(_) => "Read",
+            NodeKind::ParDo(_) => "ParDo",
+            NodeKind::GroupByKey(_) => "GroupByKey",
+            NodeKind::Flatten => "Flatten",
+            NodeKind::Reshuffle => "Reshuffle",
+            NodeKind::View(_) => "View",
+        }
+    }
+}
+
+/// One applied primitive transform.
+#[derive(Clone)]
+pub struct Node {
+    /// Position in the graph.
+    pub id: NodeId,
+    /// Full hierarchical name, unique in the pipeline (`"WordCount/Split"`).
+    pub name: String,
+    /// Main inputs.
+    pub inputs: Vec<CollectionId>,
+    /// Side inputs (ids of View nodes).
+    pub side_inputs: Vec<NodeId>,
+    /// Outputs, in port order.
+    pub outputs: Vec<CollectionId>,
+    /// What it does.
+    pub kind: NodeKind,
+}
+
+/// What is known about a PCollection.
+#[derive(Clone, Debug)]
+pub struct CollectionInfo {
+    /// Its id.
+    pub id: CollectionId,
+    /// The node that produces it.
+    pub producer: NodeId,
+    /// Rust name of the element type.
+    pub element_type: &'static str,
+    /// Bounded or unbounded.
+    pub boundedness: Boundedness,
+    /// How it is windowed.
+    pub windowing: WindowingStrategy,
+}
+
+/// A pipeline's graph of primitive transforms.
+#[derive(Clone, Default)]
+pub struct Graph {
+    /// Nodes in application (topological) order.
+    pub nodes: Vec<Node>,
+    /// Every PCollection, by id.
+    pub collections: Vec<CollectionInfo>,
+}
+
+impl Graph {
+    /// The nodes that consume `collection` as a main input, in order.
+    pub fn consumers(&self, collection: CollectionId) -> Vec<NodeId> {
+        self.nodes.iter().filter(|n| n.inputs.contains(&collection)).map(|n| n.id).collect()
+    }
+    /// The node with this id.
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id]
+    }
+    /// The PCollection with this id.
+    pub fn collection(&self, id: CollectionId) -> &CollectionInfo {
+        &self.collections[id]
+    }
+}

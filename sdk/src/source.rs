@@ -1,0 +1,90 @@
+//! Bounded sources: how data enters a pipeline.
+//!
+//! A [`BoundedSource`] estimates its size, splits into independently readable parts, and reads
+//! a part through a [`SourceReader`] a batch at a time. Apply it with [`Read::from`]. Unbounded
+//! sources (streams) arrive with streaming execution.
+
+use crate::element::Element;
+use crate::error::BoxError;
+use crate::graph::kernel::{BundleReader, SourceKernel};
+use crate::graph::{Boundedness, Bundle, NodeKind};
+use crate::pcollection::PCollection;
+use crate::pipeline::{OutputSpec, PBegin, PTransform};
+use crate::windowed_value::{TimestampedValue, WindowedValue};
+use crate::windowing::WindowingStrategy;
+use std::sync::Arc;
+
+/// A finite source of timestamped values.
+pub trait BoundedSource: Send + Sync + Sized + 'static {
+    /// The element type.
+    type Output: Element;
+    /// Splits into about `desired` parts that together read exactly what this source reads.
+    fn split(&self, desired: usize) -> Result<Vec<Self>, BoxError>;
+    /// Estimated size in bytes, if known (for progress and splitting).
+    fn estimated_size_bytes(&self) -> Option<u64> {
+        None
+    }
+    /// Starts reading this source (or split).
+    fn reader(&self) -> Result<Box<dyn SourceReader<Self::Output>>, BoxError>;
+}
+
+/// Reads a source a batch at a time.
+pub trait SourceReader<T>: Send {
+    /// Appends at most `max` values to `out`; returns `false` once the source is exhausted.
+    fn read_batch(&mut self, max: usize, out: &mut Vec<TimestampedValue<T>>) -> Result<bool, BoxError>;
+}
+
+struct SourceKernelImpl<S>(Arc<S>);
+
+impl<S: BoundedSource> SourceKernel for SourceKernelImpl<S> {
+    fn split(&self, desired: usize) -> Result<Vec<Arc<dyn SourceKernel>>, BoxError> {
+        Ok(self.0.split(desired)?.into_iter().map(|s| Arc::new(SourceKernelImpl(Arc::new(s))) as Arc<dyn SourceKernel>).collect())
+    }
+    fn estimated_size_bytes(&self) -> Option<u64> {
+        self.0.estimated_size_bytes()
+    }
+    fn reader(&self) -> Result<Box<dyn BundleReader>, BoxError> {
+        Ok(Box::new(ReaderImpl { reader: self.0.reader()?, batch: Vec::new(), done: false }))
+    }
+}
+
+struct ReaderImpl<T> {
+    reader: Box<dyn SourceReader<T>>,
+    batch: Vec<TimestampedValue<T>>,
+    done: bool,
+}
+
+impl<T: Element> BundleReader for ReaderImpl<T> {
+    fn next_bundle(&mut self, max: usize) -> Result<Option<Bundle>, BoxError> {
+        while !self.done {
+            self.batch.clear();
+            self.done = !self.reader.read_batch(max, &mut self.batch)?;
+            if !self.batch.is_empty() {
+                let values = self.batch.drain(..).map(|tv| WindowedValue::in_global_window(tv.value, tv.timestamp)).collect();
+                return Ok(Some(Bundle::new::<T>(values)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Reads a [`BoundedSource`] into a PCollection in the global window.
+pub struct Read<S>(S);
+
+impl<S: BoundedSource> Read<S> {
+    /// Reads `source`.
+    pub fn from(source: S) -> Self {
+        Read(source)
+    }
+}
+
+impl<S: BoundedSource> PTransform<PBegin> for Read<S> {
+    type Output = PCollection<S::Output>;
+    fn expand(self, input: &PBegin) -> Self::Output {
+        let p = input.pipeline();
+        let kernel = Arc::new(SourceKernelImpl(Arc::new(self.0)));
+        let spec = OutputSpec::of::<S::Output>(Boundedness::Bounded, WindowingStrategy::global());
+        let (_, outs) = p.add_primitive(NodeKind::Read(kernel), vec![], vec![], vec![spec]);
+        p.handle(outs[0])
+    }
+}

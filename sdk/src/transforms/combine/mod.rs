@@ -1,0 +1,254 @@
+//! Combine: reduce values with a [`CombineFn`], globally or per key.
+//!
+//! A `CombineFn` describes a reduction through an *accumulator*: create an empty one, add
+//! inputs to it, merge accumulators, extract the output. Because accumulators merge, a runner
+//! may combine part of the input before the shuffle ("combiner lifting") and merge the partial
+//! accumulators after it, which moves far less data than grouping every value.
+//!
+//! ```
+//! use sluice_sdk::prelude::*;
+//! let p = Pipeline::new();
+//! let sales = p.apply("Sales", Create::of(vec![KV::new("a".to_string(), 3i64), KV::new("a".to_string(), 4)]));
+//! let totals = sales.apply("Total", Combine::per_key(Sum::<i64>::new()));
+//! let count = sales.apply("Count", Count::globally());
+//! # let _ = (totals, count);
+//! ```
+
+pub mod combiners;
+
+use super::create::Impulse;
+use super::flatten::{Flatten, PCollectionList};
+use super::group_by_key::{add_group_node, kv_to_records, panes_to_kvs};
+use super::kv_transforms::Values;
+use super::pardo::{ParDo, downcast_input};
+use crate::dofn::{DoFn, DoFnResult, ProcessContext};
+use crate::element::{CoderError, EncodedKey, Element, Key, decode, encode};
+use crate::error::BoxError;
+use crate::graph::Bundle;
+use crate::graph::kernel::{GroupKernel, GroupState, KeyedRecord, PaneOutput, PreCombiner, RecordKind};
+use crate::kv::KV;
+use crate::pcollection::PCollection;
+use crate::pipeline::PTransform;
+use crate::side_input::{PCollectionView, View};
+use crate::time::Timestamp;
+use crate::trigger::TimestampCombiner;
+use crate::window::Window;
+use crate::windowed_value::WindowedValue;
+use rustc_hash::FxHashMap;
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// A reduction through a mergeable accumulator.
+pub trait CombineFn: Clone + Send + Sync + 'static {
+    /// Input element type.
+    type Input: Element;
+    /// Accumulator type (encoded when partial results cross a shuffle).
+    type Accumulator: Element;
+    /// Output type.
+    type Output: Element;
+    /// A new, empty accumulator.
+    fn create_accumulator(&self) -> Self::Accumulator;
+    /// Adds one input.
+    fn add_input(&self, accumulator: &mut Self::Accumulator, input: Self::Input);
+    /// Merges `other` into `accumulator`.
+    fn merge_accumulators(&self, accumulator: &mut Self::Accumulator, other: Self::Accumulator);
+    /// The output of an accumulator.
+    fn extract_output(&self, accumulator: &Self::Accumulator) -> Self::Output;
+}
+
+/// Entry points of the Combine transforms.
+pub struct Combine;
+
+impl Combine {
+    /// Combines the values of each key (and window).
+    pub fn per_key<F: CombineFn>(combine_fn: F) -> CombinePerKey<F> {
+        CombinePerKey(combine_fn)
+    }
+    /// Combines all elements (per window) into one. On global windows an empty input yields
+    /// the output of an empty accumulator, as in Beam; other windowings need
+    /// [`CombineGlobally::without_defaults`].
+    pub fn globally<F: CombineFn>(combine_fn: F) -> CombineGlobally<F> {
+        CombineGlobally { combine_fn, insert_default: true }
+    }
+}
+
+/// See [`Combine::per_key`].
+pub struct CombinePerKey<F>(F);
+
+/// See [`Combine::globally`].
+pub struct CombineGlobally<F> {
+    combine_fn: F,
+    insert_default: bool,
+}
+
+impl<F> CombineGlobally<F> {
+    /// Emits nothing for an empty input (required off the global window).
+    pub fn without_defaults(self) -> Self {
+        CombineGlobally { insert_default: false, ..self }
+    }
+}
+
+struct AccState<F: CombineFn> {
+    combine_fn: F,
+    acc: Option<F::Accumulator>,
+}
+
+impl<F: CombineFn> GroupState for AccState<F> {
+    fn add_value(&mut self, payload: &[u8]) -> Result<(), BoxError> {
+        let input: F::Input = decode(payload)?;
+        let f = &self.combine_fn;
+        f.add_input(self.acc.get_or_insert_with(|| f.create_accumulator()), input);
+        Ok(())
+    }
+    fn add_accumulator(&mut self, payload: &[u8]) -> Result<(), BoxError> {
+        let other: F::Accumulator = decode(payload)?;
+        match &mut self.acc {
+            Some(acc) => self.combine_fn.merge_accumulators(acc, other),
+            None => self.acc = Some(other),
+        }
+        Ok(())
+    }
+    fn merge(&mut self, other: Box<dyn GroupState>) -> Result<(), BoxError> {
+        let other = other.into_any().downcast::<AccState<F>>().map_err(|_| "merging states of different transforms")?;
+        if let Some(o) = other.acc {
+            match &mut self.acc {
+                Some(acc) => self.combine_fn.merge_accumulators(acc, o),
+                None => self.acc = Some(o),
+            }
+        }
+        Ok(())
+    }
+    fn extract(&mut self) -> Result<Box<dyn Any + Send>, BoxError> {
+        let out = match &self.acc {
+            Some(acc) => self.combine_fn.extract_output(acc),
+            None => self.combine_fn.extract_output(&self.combine_fn.create_accumulator()),
+        };
+        Ok(Box::new(out))
+    }
+    fn clear(&mut self) {
+        self.acc = None;
+    }
+    fn is_empty(&self) -> bool {
+        self.acc.is_none()
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+/// Partial accumulators per (key, window) before a shuffle; spills when it holds too many keys.
+struct PreCombinerImpl<K, F: CombineFn> {
+    combine_fn: F,
+    timestamp_combiner: TimestampCombiner,
+    partial: FxHashMap<(K, Window), (F::Accumulator, Timestamp)>,
+}
+
+/// Number of distinct (key, window) a pre-combiner holds before it spills to the shuffle.
+const PRE_COMBINE_LIMIT: usize = 200_000;
+
+impl<K: Key, F: CombineFn> PreCombiner for PreCombinerImpl<K, F> {
+    fn add_bundle(&mut self, input: Bundle, out: &mut Vec<KeyedRecord>) -> Result<(), BoxError> {
+        let values: Vec<WindowedValue<KV<K, F::Input>>> = downcast_input(input)?;
+        let f = &self.combine_fn;
+        let tc = self.timestamp_combiner;
+        for wv in values {
+            let slot = self.partial.entry((wv.value.key, wv.window)).or_insert_with(|| (f.create_accumulator(), wv.timestamp));
+            f.add_input(&mut slot.0, wv.value.value);
+            slot.1 = tc.combine(slot.1, wv.timestamp);
+        }
+        if self.partial.len() > PRE_COMBINE_LIMIT {
+            self.flush(out)?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self, out: &mut Vec<KeyedRecord>) -> Result<(), BoxError> {
+        out.reserve(self.partial.len());
+        for ((key, window), (acc, timestamp)) in self.partial.drain() {
+            out.push(KeyedRecord {
+                key: EncodedKey::of(&key)?,
+                payload: encode(&acc)?,
+                kind: RecordKind::Accumulator,
+                timestamp,
+                window,
+            });
+        }
+        Ok(())
+    }
+}
+
+struct CombineKernel<K, F: CombineFn> {
+    combine_fn: F,
+    timestamp_combiner: TimestampCombiner,
+    _k: PhantomData<fn(K)>,
+}
+
+impl<K: Key, F: CombineFn> GroupKernel for CombineKernel<K, F> {
+    fn to_records(&self, input: Bundle, out: &mut Vec<KeyedRecord>) -> Result<(), CoderError> {
+        kv_to_records::<K, F::Input>(input, out)
+    }
+    fn new_state(&self) -> Box<dyn GroupState> {
+        Box::new(AccState { combine_fn: self.combine_fn.clone(), acc: None })
+    }
+    fn pre_combiner(&self) -> Option<Box<dyn PreCombiner>> {
+        Some(Box::new(PreCombinerImpl::<K, F> {
+            combine_fn: self.combine_fn.clone(),
+            timestamp_combiner: self.timestamp_combiner,
+            partial: FxHashMap::default(),
+        }))
+    }
+    fn build_output(&self, panes: Vec<PaneOutput>) -> Result<Bundle, BoxError> {
+        panes_to_kvs::<K, F::Output>(panes)
+    }
+}
+
+impl<K: Key, F: CombineFn> PTransform<PCollection<KV<K, F::Input>>> for CombinePerKey<F> {
+    type Output = PCollection<KV<K, F::Output>>;
+    fn expand(self, input: &PCollection<KV<K, F::Input>>) -> Self::Output {
+        let timestamp_combiner = input.windowing().timestamp_combiner;
+        add_group_node(input, Arc::new(CombineKernel::<K, F> { combine_fn: self.0, timestamp_combiner, _k: PhantomData }))
+    }
+}
+
+/// Emits the output of an empty accumulator when the combined collection is empty.
+#[derive(Clone)]
+struct InsertDefault<F: CombineFn> {
+    combine_fn: F,
+    combined: PCollectionView<Vec<F::Output>>,
+}
+
+impl<F: CombineFn> DoFn for InsertDefault<F> {
+    type In = Vec<u8>;
+    type Out = F::Output;
+    fn process(&mut self, _impulse: Vec<u8>, ctx: &mut ProcessContext<'_, F::Output>) -> DoFnResult {
+        if ctx.side_input(&self.combined)?.is_empty() {
+            let f = &self.combine_fn;
+            ctx.output(f.extract_output(&f.create_accumulator()));
+        }
+        Ok(())
+    }
+}
+
+impl<F: CombineFn> PTransform<PCollection<F::Input>> for CombineGlobally<F> {
+    type Output = PCollection<F::Output>;
+    fn expand(self, input: &PCollection<F::Input>) -> Self::Output {
+        let p = input.pipeline().clone();
+        let keyed = input.map("WithVoidKey", |v: F::Input| KV::new((), v));
+        let combined = keyed.apply("CombinePerKey", Combine::per_key(self.combine_fn.clone())).apply("Values", Values);
+        if !self.insert_default {
+            return combined;
+        }
+        if input.windowing().window_fn.assign_windows(Timestamp::MIN) != vec![Window::Global] {
+            p.record_error(format!(
+                "'{}': Combine::globally inserts a default value only on global windows; use .without_defaults()",
+                p.current_name()
+            ));
+            return combined;
+        }
+        let view = combined.apply("AsView", View::iterable());
+        let defaults = p
+            .apply("Impulse", Impulse)
+            .apply("InsertDefault", ParDo::of(InsertDefault { combine_fn: self.combine_fn, combined: view.clone() }).with_side_input(&view));
+        PCollectionList::of(vec![combined, defaults]).apply("Flatten", Flatten)
+    }
+}

@@ -1,0 +1,111 @@
+//! GroupByKey: all values of a key, per window.
+
+use super::pardo::downcast_input;
+use crate::element::{CoderError, EncodedKey, Element, Key, decode, encode};
+use crate::error::BoxError;
+use crate::graph::kernel::{GroupKernel, GroupState, KeyedRecord, PaneOutput, PreCombiner, RecordKind};
+use crate::graph::{Bundle, NodeKind};
+use crate::kv::KV;
+use crate::pcollection::PCollection;
+use crate::pipeline::{OutputSpec, PTransform};
+use crate::windowed_value::WindowedValue;
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// Groups a PCollection of `KV<K, V>` into `KV<K, Vec<V>>`: one output per key, window and
+/// pane, holding the values of that pane (in no particular order).
+///
+/// When the output is emitted is the windowing strategy's business: with the default trigger,
+/// once the watermark passes the end of the window (for bounded input: once, at the end).
+pub struct GroupByKey;
+
+struct GbkKernel<K, V>(PhantomData<fn(K, V)>);
+
+/// The buffered values of one (key, window).
+struct ListState<V> {
+    values: Vec<V>,
+}
+
+impl<V: Element> GroupState for ListState<V> {
+    fn add_value(&mut self, payload: &[u8]) -> Result<(), BoxError> {
+        self.values.push(decode(payload)?);
+        Ok(())
+    }
+    fn add_accumulator(&mut self, _payload: &[u8]) -> Result<(), BoxError> {
+        Err("GroupByKey received a pre-combined accumulator".into())
+    }
+    fn merge(&mut self, other: Box<dyn GroupState>) -> Result<(), BoxError> {
+        let other = other.into_any().downcast::<ListState<V>>().map_err(|_| "merging states of different transforms")?;
+        self.values.extend(other.values);
+        Ok(())
+    }
+    fn extract(&mut self) -> Result<Box<dyn Any + Send>, BoxError> {
+        Ok(Box::new(self.values.clone()))
+    }
+    fn clear(&mut self) {
+        self.values.clear();
+    }
+    fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+/// Encodes keyed input into shuffle records (shared by GroupByKey and Combine.perKey).
+pub(crate) fn kv_to_records<K: Key, V: Element>(input: Bundle, out: &mut Vec<KeyedRecord>) -> Result<(), CoderError> {
+    let values: Vec<WindowedValue<KV<K, V>>> = downcast_input(input).map_err(|e| CoderError(e.to_string()))?;
+    out.reserve(values.len());
+    for wv in values {
+        out.push(KeyedRecord {
+            key: EncodedKey::of(&wv.value.key)?,
+            payload: encode(&wv.value.value)?,
+            kind: RecordKind::Value,
+            timestamp: wv.timestamp,
+            window: wv.window,
+        });
+    }
+    Ok(())
+}
+
+/// Turns panes whose values are `O` into `KV<K, O>` elements.
+pub(crate) fn panes_to_kvs<K: Key, O: Element>(panes: Vec<PaneOutput>) -> Result<Bundle, BoxError> {
+    let mut out = Vec::with_capacity(panes.len());
+    for p in panes {
+        let value = *p.value.downcast::<O>().map_err(|_| "pane output has an unexpected type")?;
+        out.push(WindowedValue::new(KV::new(p.key.decode::<K>()?, value), p.timestamp, p.window, p.pane));
+    }
+    Ok(Bundle::new(out))
+}
+
+impl<K: Key, V: Element> GroupKernel for GbkKernel<K, V> {
+    fn to_records(&self, input: Bundle, out: &mut Vec<KeyedRecord>) -> Result<(), CoderError> {
+        kv_to_records::<K, V>(input, out)
+    }
+    fn new_state(&self) -> Box<dyn GroupState> {
+        Box::new(ListState::<V> { values: Vec::new() })
+    }
+    fn pre_combiner(&self) -> Option<Box<dyn PreCombiner>> {
+        None
+    }
+    fn build_output(&self, panes: Vec<PaneOutput>) -> Result<Bundle, BoxError> {
+        panes_to_kvs::<K, Vec<V>>(panes)
+    }
+}
+
+/// Adds a grouping node with `kernel`, producing `KV<K, O>` with the input's windowing.
+pub(crate) fn add_group_node<I, O>(input: &PCollection<I>, kernel: Arc<dyn GroupKernel>) -> PCollection<O> {
+    let info = input.pipeline().collection_info(input.id());
+    let spec = OutputSpec::of::<O>(info.boundedness, info.windowing);
+    let (_, outs) = input.pipeline().add_primitive(NodeKind::GroupByKey(kernel), vec![input.id()], vec![], vec![spec]);
+    input.pipeline().handle(outs[0])
+}
+
+impl<K: Key, V: Element> PTransform<PCollection<KV<K, V>>> for GroupByKey {
+    type Output = PCollection<KV<K, Vec<V>>>;
+    fn expand(self, input: &PCollection<KV<K, V>>) -> Self::Output {
+        add_group_node(input, Arc::new(GbkKernel::<K, V>(PhantomData)))
+    }
+}

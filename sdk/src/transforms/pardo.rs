@@ -1,0 +1,217 @@
+//! ParDo: applies a [`DoFn`] to every element.
+
+use crate::dofn::{BundleContext, DoFn, ErasedTag, Outputs, ProcessContext, TupleTag};
+use crate::element::Element;
+use crate::error::BoxError;
+use crate::graph::kernel::{Operator, OperatorFactory, SideInputs};
+use crate::graph::{Bundle, CollectionId, NodeKind};
+use crate::metrics::MetricsContainer;
+use crate::pcollection::PCollection;
+use crate::pipeline::{OutputSpec, PTransform, Pipeline};
+use crate::side_input::PCollectionView;
+use crate::windowed_value::WindowedValue;
+use std::sync::Arc;
+
+/// Applies a [`DoFn`] to every element of its input. See [`crate::dofn`] for an example.
+pub struct ParDo<F> {
+    dofn: F,
+    tags: Vec<ErasedTag>,
+    side_inputs: Vec<usize>,
+}
+
+impl<F: DoFn> ParDo<F> {
+    /// A ParDo running `dofn`.
+    pub fn of(dofn: F) -> Self {
+        ParDo { dofn, tags: Vec::new(), side_inputs: Vec::new() }
+    }
+    /// Declares a side input that the DoFn reads with `ctx.side_input(&view)`.
+    pub fn with_side_input<V>(mut self, view: &PCollectionView<V>) -> Self {
+        self.side_inputs.push(view.id());
+        self
+    }
+    /// Declares a tagged output; the ParDo then yields a [`PCollectionTuple`].
+    pub fn with_output<T: Element>(self, tag: &TupleTag<T>) -> ParDoWithOutputs<F> {
+        ParDoWithOutputs(self).with_output(tag)
+    }
+}
+
+/// A ParDo with tagged outputs; see [`ParDo::with_output`].
+pub struct ParDoWithOutputs<F>(ParDo<F>);
+
+impl<F: DoFn> ParDoWithOutputs<F> {
+    /// Declares one more tagged output.
+    pub fn with_output<T: Element>(mut self, tag: &TupleTag<T>) -> Self {
+        self.0.tags.push(tag.erase());
+        self
+    }
+    /// Declares a side input.
+    pub fn with_side_input<V>(mut self, view: &PCollectionView<V>) -> Self {
+        self.0.side_inputs.push(view.id());
+        self
+    }
+}
+
+/// The outputs of a ParDo with tagged outputs: the main output and one per tag.
+pub struct PCollectionTuple<O> {
+    main: PCollection<O>,
+    tagged: Vec<(u64, CollectionId)>,
+    pipeline: Pipeline,
+}
+
+impl<O> PCollectionTuple<O> {
+    /// The main output.
+    pub fn main(&self) -> PCollection<O> {
+        self.main.clone()
+    }
+    /// The output of `tag`.
+    ///
+    /// # Panics
+    /// If `tag` was not declared with `with_output` on this ParDo (a mistake in the
+    /// pipeline's code, found when it is built).
+    pub fn get<T: Element>(&self, tag: &TupleTag<T>) -> PCollection<T> {
+        let id = self
+            .tagged
+            .iter()
+            .find(|(t, _)| *t == tag.id())
+            .map(|(_, c)| *c)
+            .unwrap_or_else(|| panic!("output tag '{}' was not declared on this ParDo", tag.name()));
+        self.pipeline.handle(id)
+    }
+}
+
+struct DoFnFactory<F> {
+    prototype: F,
+    tags: Vec<ErasedTag>,
+}
+
+impl<F: DoFn> OperatorFactory for DoFnFactory<F> {
+    fn create(&self, side_inputs: &SideInputs) -> Result<Box<dyn Operator>, BoxError> {
+        let mut dofn = self.prototype.clone();
+        dofn.setup()?;
+        Ok(Box::new(DoFnOperator { dofn, out: Outputs::new(&self.tags, side_inputs.clone()) }))
+    }
+    fn output_ports(&self) -> usize {
+        1 + self.tags.len()
+    }
+}
+
+struct DoFnOperator<F: DoFn> {
+    dofn: F,
+    out: Outputs<F::Out>,
+}
+
+impl<F: DoFn> Operator for DoFnOperator<F> {
+    fn start_bundle(&mut self) -> Result<Vec<Bundle>, BoxError> {
+        self.dofn.start_bundle(&mut BundleContext { out: &mut self.out })?;
+        Ok(self.out.take_bundles())
+    }
+    fn process(&mut self, input: Bundle) -> Result<Vec<Bundle>, BoxError> {
+        let values: Vec<WindowedValue<F::In>> = downcast_input(input)?;
+        for wv in values {
+            let mut ctx = ProcessContext { timestamp: wv.timestamp, window: wv.window, pane: wv.pane, out: &mut self.out };
+            self.dofn.process(wv.value, &mut ctx)?;
+        }
+        Ok(self.out.take_bundles())
+    }
+    fn finish_bundle(&mut self) -> Result<Vec<Bundle>, BoxError> {
+        self.dofn.finish_bundle(&mut BundleContext { out: &mut self.out })?;
+        Ok(self.out.take_bundles())
+    }
+    fn teardown(&mut self) {
+        self.dofn.teardown();
+    }
+    fn take_metrics(&mut self) -> MetricsContainer {
+        std::mem::take(&mut self.out.metrics)
+    }
+}
+
+/// Takes the typed values out of an input bundle, or explains the mismatch.
+pub(crate) fn downcast_input<T: Element>(input: Bundle) -> Result<Vec<WindowedValue<T>>, BoxError> {
+    input.downcast::<T>().map_err(|b| {
+        format!("input bundle holds {}, but the transform reads {}", b.element_type(), std::any::type_name::<T>()).into()
+    })
+}
+
+fn add_pardo<F: DoFn>(input: &PCollection<F::In>, pardo: ParDo<F>) -> (Vec<CollectionId>, Vec<ErasedTag>) {
+    let info = input.pipeline().collection_info(input.id());
+    let mut specs = vec![OutputSpec::of::<F::Out>(info.boundedness, info.windowing.clone())];
+    for tag in &pardo.tags {
+        specs.push(OutputSpec { element_type: tag.element_type, boundedness: info.boundedness, windowing: info.windowing.clone() });
+    }
+    let tags = pardo.tags.clone();
+    let factory = DoFnFactory { prototype: pardo.dofn, tags: pardo.tags };
+    let (_, outs) =
+        input.pipeline().add_primitive(NodeKind::ParDo(Arc::new(factory)), vec![input.id()], pardo.side_inputs, specs);
+    (outs, tags)
+}
+
+impl<F: DoFn> PTransform<PCollection<F::In>> for ParDo<F> {
+    type Output = PCollection<F::Out>;
+    fn expand(self, input: &PCollection<F::In>) -> Self::Output {
+        let (outs, _) = add_pardo(input, self);
+        input.pipeline().handle(outs[0])
+    }
+}
+
+impl<F: DoFn> PTransform<PCollection<F::In>> for ParDoWithOutputs<F> {
+    type Output = PCollectionTuple<F::Out>;
+    fn expand(self, input: &PCollection<F::In>) -> Self::Output {
+        let (outs, tags) = add_pardo(input, self.0);
+        let pipeline = input.pipeline().clone();
+        PCollectionTuple {
+            main: pipeline.handle(outs[0]),
+            tagged: tags.iter().zip(&outs[1..]).map(|(t, c)| (t.id, *c)).collect(),
+            pipeline,
+        }
+    }
+}
+
+/// A bundle-at-a-time function: the fast path for closures (Map, FlatMap, Filter, ...).
+type BundleFn<I, O> = dyn Fn(Vec<WindowedValue<I>>) -> Result<Vec<WindowedValue<O>>, BoxError> + Send + Sync;
+
+struct BundleFnFactory<I, O> {
+    f: Arc<BundleFn<I, O>>,
+}
+
+struct BundleFnOperator<I, O> {
+    f: Arc<BundleFn<I, O>>,
+}
+
+impl<I: Element, O: Element> OperatorFactory for BundleFnFactory<I, O> {
+    fn create(&self, _side_inputs: &SideInputs) -> Result<Box<dyn Operator>, BoxError> {
+        Ok(Box::new(BundleFnOperator { f: self.f.clone() }))
+    }
+    fn output_ports(&self) -> usize {
+        1
+    }
+}
+
+impl<I: Element, O: Element> Operator for BundleFnOperator<I, O> {
+    fn start_bundle(&mut self) -> Result<Vec<Bundle>, BoxError> {
+        Ok(vec![Bundle::empty::<O>()])
+    }
+    fn process(&mut self, input: Bundle) -> Result<Vec<Bundle>, BoxError> {
+        Ok(vec![Bundle::new((self.f)(downcast_input(input)?)?)])
+    }
+    fn finish_bundle(&mut self) -> Result<Vec<Bundle>, BoxError> {
+        Ok(vec![Bundle::empty::<O>()])
+    }
+    fn teardown(&mut self) {}
+    fn take_metrics(&mut self) -> MetricsContainer {
+        MetricsContainer::default()
+    }
+}
+
+/// Adds an element-wise primitive that runs `f` on whole bundles. `windowing` replaces the
+/// output's windowing strategy (for WindowInto); `None` keeps the input's.
+pub(crate) fn apply_bundle_fn<I: Element, O: Element>(
+    input: &PCollection<I>,
+    windowing: Option<crate::windowing::WindowingStrategy>,
+    f: impl Fn(Vec<WindowedValue<I>>) -> Result<Vec<WindowedValue<O>>, BoxError> + Send + Sync + 'static,
+) -> PCollection<O> {
+    let info = input.pipeline().collection_info(input.id());
+    let spec = OutputSpec::of::<O>(info.boundedness, windowing.unwrap_or(info.windowing));
+    let factory = BundleFnFactory { f: Arc::new(f) };
+    let (_, outs) = input.pipeline().add_primitive(NodeKind::ParDo(Arc::new(factory)), vec![input.id()], vec![], vec![spec]);
+    input.pipeline().handle(outs[0])
+}

@@ -1,0 +1,100 @@
+//! WindowInto: assigns windows to elements and sets a PCollection's windowing strategy.
+
+use super::pardo::apply_bundle_fn;
+use crate::element::Element;
+use crate::pcollection::PCollection;
+use crate::pipeline::PTransform;
+use crate::time::Duration;
+use crate::trigger::{AccumulationMode, TimestampCombiner, Trigger};
+use crate::window::WindowFn;
+use crate::windowed_value::WindowedValue;
+use std::sync::Arc;
+
+/// Re-windows a PCollection with a window function, and optionally sets the trigger,
+/// accumulation mode, allowed lateness and timestamp combiner of what is grouped downstream.
+///
+/// ```
+/// use sluice_sdk::prelude::*;
+/// let p = Pipeline::new();
+/// let events = p.apply("Events", Create::timestamped(vec![(1u32, Timestamp::from_secs(3))]));
+/// let windowed = events.apply(
+///     "Fixed10s",
+///     WindowInto::new(FixedWindows::of(Duration::from_secs(10))).with_allowed_lateness(Duration::from_secs(60)),
+/// );
+/// assert_eq!(windowed.windowing().allowed_lateness, Duration::from_secs(60));
+/// ```
+pub struct WindowInto {
+    window_fn: Arc<dyn WindowFn>,
+    trigger: Option<Trigger>,
+    accumulation_mode: Option<AccumulationMode>,
+    allowed_lateness: Option<Duration>,
+    timestamp_combiner: Option<TimestampCombiner>,
+}
+
+impl WindowInto {
+    /// Windows with `window_fn`; the rest of the strategy is kept from the input.
+    pub fn new(window_fn: impl WindowFn) -> Self {
+        WindowInto {
+            window_fn: Arc::new(window_fn),
+            trigger: None,
+            accumulation_mode: None,
+            allowed_lateness: None,
+            timestamp_combiner: None,
+        }
+    }
+    /// Sets the trigger.
+    pub fn triggering(self, trigger: Trigger) -> Self {
+        WindowInto { trigger: Some(trigger), ..self }
+    }
+    /// Later panes hold everything seen so far.
+    pub fn accumulating_fired_panes(self) -> Self {
+        WindowInto { accumulation_mode: Some(AccumulationMode::Accumulating), ..self }
+    }
+    /// Later panes hold only what arrived since the previous pane.
+    pub fn discarding_fired_panes(self) -> Self {
+        WindowInto { accumulation_mode: Some(AccumulationMode::Discarding), ..self }
+    }
+    /// Accepts late data up to `lateness` after the end of a window.
+    pub fn with_allowed_lateness(self, lateness: Duration) -> Self {
+        WindowInto { allowed_lateness: Some(lateness), ..self }
+    }
+    /// Sets how grouped output is timestamped.
+    pub fn with_timestamp_combiner(self, combiner: TimestampCombiner) -> Self {
+        WindowInto { timestamp_combiner: Some(combiner), ..self }
+    }
+}
+
+impl<T: Element> PTransform<PCollection<T>> for WindowInto {
+    type Output = PCollection<T>;
+    fn expand(self, input: &PCollection<T>) -> PCollection<T> {
+        let mut strategy = input.windowing();
+        strategy.window_fn = self.window_fn.clone();
+        if let Some(t) = self.trigger {
+            strategy.trigger = t;
+        }
+        if let Some(m) = self.accumulation_mode {
+            strategy.accumulation_mode = m;
+        }
+        if let Some(l) = self.allowed_lateness {
+            strategy.allowed_lateness = l;
+        }
+        if let Some(c) = self.timestamp_combiner {
+            strategy.timestamp_combiner = c;
+        }
+        let window_fn = self.window_fn;
+        apply_bundle_fn(input, Some(strategy), move |values: Vec<WindowedValue<T>>| {
+            let mut out = Vec::with_capacity(values.len());
+            for wv in values {
+                let mut windows = window_fn.assign_windows(wv.timestamp);
+                let last = windows.pop();
+                for w in windows {
+                    out.push(WindowedValue::new(wv.value.clone(), wv.timestamp, w, wv.pane));
+                }
+                if let Some(w) = last {
+                    out.push(WindowedValue::new(wv.value, wv.timestamp, w, wv.pane));
+                }
+            }
+            Ok(out)
+        })
+    }
+}

@@ -1,0 +1,215 @@
+//! Windows and window functions.
+//!
+//! A *window* groups elements by event time. Every element lives in exactly one window while it
+//! travels through a pipeline; a window function ([`WindowFn`]) assigns the windows of an
+//! element from its timestamp when a `WindowInto` transform is applied. Grouping transforms
+//! (GroupByKey, Combine) then group per key *and window*.
+//!
+//! - [`GlobalWindows`]: one window holding everything (the default).
+//! - [`FixedWindows`]: back-to-back windows of a fixed size (tumbling).
+//! - [`SlidingWindows`]: windows of a size starting every period; an element falls into
+//!   `size / period` of them.
+//! - [`Sessions`]: a *merging* window function: each element starts `[t, t + gap)`, and the
+//!   overlapping windows of one key merge into one session.
+//!
+//! An [`IntervalWindow`] is the half-open interval `[start, end)`; its
+//! [`max_timestamp`](IntervalWindow::max_timestamp) is `end` minus one microsecond, and every
+//! comparison of a watermark with a window uses that maximum timestamp.
+//!
+//! ```
+//! use sluice_sdk::window::{FixedWindows, WindowFn, Window};
+//! use sluice_sdk::time::{Duration, Timestamp};
+//! let fixed = FixedWindows::of(Duration::from_secs(10));
+//! let windows = fixed.assign_windows(Timestamp::from_secs(13));
+//! assert_eq!(windows, vec![Window::interval(Timestamp::from_secs(10), Timestamp::from_secs(20))]);
+//! ```
+
+mod fixed;
+mod global;
+mod sessions;
+mod sliding;
+
+pub use fixed::FixedWindows;
+pub use global::GlobalWindows;
+pub use sessions::Sessions;
+pub use sliding::SlidingWindows;
+
+use crate::time::{Duration, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The half-open event-time interval `[start, end)`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct IntervalWindow {
+    /// First instant inside the window.
+    pub start: Timestamp,
+    /// First instant after the window.
+    pub end: Timestamp,
+}
+
+impl IntervalWindow {
+    /// The window `[start, end)`.
+    pub fn new(start: Timestamp, end: Timestamp) -> Self {
+        IntervalWindow { start, end }
+    }
+    /// The last timestamp inside the window: `end` minus one microsecond.
+    pub fn max_timestamp(&self) -> Timestamp {
+        self.end - Duration::EPSILON
+    }
+    /// Whether the two windows share at least one instant.
+    pub fn intersects(&self, other: &IntervalWindow) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+    /// The smallest window that covers both.
+    pub fn span(&self, other: &IntervalWindow) -> IntervalWindow {
+        IntervalWindow { start: self.start.min(other.start), end: self.end.max(other.end) }
+    }
+}
+
+impl fmt::Debug for IntervalWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}, {})", self.start, self.end)
+    }
+}
+
+/// A window an element belongs to.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Window {
+    /// The single window of [`GlobalWindows`].
+    Global,
+    /// An event-time interval, from fixed, sliding, session or user window functions.
+    Interval(IntervalWindow),
+}
+
+impl Window {
+    /// The interval window `[start, end)`.
+    pub fn interval(start: Timestamp, end: Timestamp) -> Window {
+        Window::Interval(IntervalWindow::new(start, end))
+    }
+    /// The last timestamp inside the window; [`Timestamp::END_OF_GLOBAL_WINDOW`] for the global one.
+    pub fn max_timestamp(&self) -> Timestamp {
+        match self {
+            Window::Global => Timestamp::END_OF_GLOBAL_WINDOW,
+            Window::Interval(w) => w.max_timestamp(),
+        }
+    }
+    /// The interval, if this is an interval window.
+    pub fn as_interval(&self) -> Option<&IntervalWindow> {
+        match self {
+            Window::Global => None,
+            Window::Interval(w) => Some(w),
+        }
+    }
+}
+
+impl fmt::Debug for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Window::Global => write!(f, "GlobalWindow"),
+            Window::Interval(w) => fmt::Debug::fmt(w, f),
+        }
+    }
+}
+
+/// The result of merging windows: each entry replaces `sources` by `result`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowMerge {
+    /// The windows merged away (two or more).
+    pub sources: Vec<Window>,
+    /// The window that replaces them.
+    pub result: Window,
+}
+
+/// Assigns windows to elements, and, for merging window functions, merges them.
+///
+/// Implement it to define your own windowing; the built-in window functions implement it too.
+/// Windows are [`Window`] values (global or interval), so user window functions produce
+/// interval windows.
+pub trait WindowFn: Send + Sync + fmt::Debug + 'static {
+    /// The windows that an element with this timestamp belongs to.
+    fn assign_windows(&self, timestamp: Timestamp) -> Vec<Window>;
+
+    /// Whether windows of one key can merge (as sessions do).
+    fn is_merging(&self) -> bool {
+        false
+    }
+
+    /// Merges the active windows of one key. Only called when [`is_merging`](Self::is_merging).
+    /// Returns one entry per group of two or more windows that became one.
+    fn merge_windows(&self, active: &[Window]) -> Vec<WindowMerge> {
+        let _ = active;
+        Vec::new()
+    }
+
+    /// The window of a side input with this window function that a main-input window reads:
+    /// by default the window holding the main window's maximum timestamp (Beam's default
+    /// window mapping), or the global window.
+    fn side_input_window(&self, main_window: &Window) -> Window {
+        let assigned = self.assign_windows(main_window.max_timestamp());
+        assigned.into_iter().next_back().unwrap_or(Window::Global)
+    }
+
+    /// Whether the windows of this function may hold timestamps before the window start
+    /// (never, for the built-ins). Used to check that two window functions are the same one.
+    fn same_as(&self, other: &dyn WindowFn) -> bool {
+        format!("{self:?}") == format!("{other:?}")
+    }
+}
+
+/// Merges overlapping interval windows: the algorithm shared by session-like window functions.
+pub fn merge_overlapping_intervals(active: &[Window]) -> Vec<WindowMerge> {
+    let mut intervals: Vec<IntervalWindow> = active.iter().filter_map(|w| w.as_interval().copied()).collect();
+    intervals.sort();
+    let mut merges = Vec::new();
+    let mut group: Vec<IntervalWindow> = Vec::new();
+    let mut span: Option<IntervalWindow> = None;
+    let mut flush = |group: &mut Vec<IntervalWindow>, span: Option<IntervalWindow>| {
+        if group.len() > 1 {
+            if let Some(span) = span {
+                merges.push(WindowMerge {
+                    sources: group.iter().map(|w| Window::Interval(*w)).collect(),
+                    result: Window::Interval(span),
+                });
+            }
+        }
+        group.clear();
+    };
+    for w in intervals {
+        match span {
+            Some(s) if s.intersects(&w) => {
+                span = Some(s.span(&w));
+                group.push(w);
+            }
+            _ => {
+                flush(&mut group, span);
+                span = Some(w);
+                group.push(w);
+            }
+        }
+    }
+    flush(&mut group, span);
+    merges
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iw(s: i64, e: i64) -> Window {
+        Window::interval(Timestamp::from_secs(s), Timestamp::from_secs(e))
+    }
+
+    #[test]
+    fn max_timestamp_is_end_minus_epsilon() {
+        assert_eq!(iw(0, 10).max_timestamp(), Timestamp::from_micros(9_999_999));
+        assert_eq!(Window::Global.max_timestamp(), Timestamp::END_OF_GLOBAL_WINDOW);
+    }
+
+    #[test]
+    fn merges_overlapping_and_leaves_the_rest() {
+        let merges = merge_overlapping_intervals(&[iw(0, 10), iw(25, 35), iw(5, 15), iw(14, 20)]);
+        assert_eq!(merges, vec![WindowMerge { sources: vec![iw(0, 10), iw(5, 15), iw(14, 20)], result: iw(0, 20) }]);
+        // touching windows ([0,10) and [10,20)) do not overlap
+        assert!(merge_overlapping_intervals(&[iw(0, 10), iw(10, 20)]).is_empty());
+    }
+}

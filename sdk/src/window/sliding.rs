@@ -1,0 +1,71 @@
+//! Sliding (hopping) windows.
+
+use super::{Window, WindowFn};
+use crate::time::{Duration, Timestamp};
+
+/// Windows of `size` that start every `period`; each element belongs to every window whose
+/// interval contains its timestamp (`size / period` of them when the period divides the size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlidingWindows {
+    size: Duration,
+    period: Duration,
+    offset: Duration,
+}
+
+impl SlidingWindows {
+    /// Windows of `size` starting every `period`.
+    ///
+    /// # Panics
+    /// If `size` or `period` is not positive.
+    pub fn of(size: Duration, period: Duration) -> Self {
+        assert!(size.as_micros() > 0, "SlidingWindows size must be positive, got {size}");
+        assert!(period.as_micros() > 0, "SlidingWindows period must be positive, got {period}");
+        SlidingWindows { size, period, offset: Duration::ZERO }
+    }
+    /// The same windows shifted by `offset` (taken modulo the period).
+    pub fn with_offset(self, offset: Duration) -> Self {
+        SlidingWindows { offset: Duration::from_micros(offset.as_micros().rem_euclid(self.period.as_micros())), ..self }
+    }
+}
+
+impl WindowFn for SlidingWindows {
+    fn assign_windows(&self, timestamp: Timestamp) -> Vec<Window> {
+        let period = self.period.as_micros();
+        let t = timestamp.as_micros();
+        let last_start = t - (t - self.offset.as_micros()).rem_euclid(period);
+        let mut windows = Vec::new();
+        let mut start = last_start;
+        // Every window [start, start + size) with start <= t < start + size, latest start first.
+        while start > t - self.size.as_micros() {
+            let s = Timestamp::from_micros(start);
+            windows.push(Window::interval(s, s + self.size));
+            start -= period;
+        }
+        windows.reverse();
+        windows
+    }
+
+    fn side_input_window(&self, main_window: &Window) -> Window {
+        // Beam maps to the latest window that holds the main window's end.
+        let assigned = self.assign_windows(main_window.max_timestamp());
+        assigned.into_iter().next_back().unwrap_or(Window::Global)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn element_lands_in_size_over_period_windows() {
+        let s = SlidingWindows::of(Duration::from_secs(10), Duration::from_secs(5));
+        let w = s.assign_windows(Timestamp::from_secs(7));
+        assert_eq!(
+            w,
+            vec![
+                Window::interval(Timestamp::from_secs(0), Timestamp::from_secs(10)),
+                Window::interval(Timestamp::from_secs(5), Timestamp::from_secs(15)),
+            ]
+        );
+    }
+}
