@@ -1,1 +1,54 @@
-//! x
+//! # Sluice cross-runner suites
+//!
+//! The conformance suite (`tests/conformance/`) is a list of small pipelines, each with an
+//! exact expected output, written once and run on every registered runner. This library holds
+//! what its cases share: the [`Case`] type and small helpers for building inputs.
+
+use sluice_sdk::pipeline::Pipeline;
+use sluice_sdk::result::PipelineResult;
+use sluice_sdk::time::Timestamp;
+
+/// What a conformance pipeline must do when it runs.
+pub enum Expect {
+    /// Succeed, with every `assert_that` passing.
+    Pass,
+    /// Succeed, and satisfy a check of the result (metrics).
+    PassWith(fn(&PipelineResult) -> Result<(), String>),
+    /// Fail with an error whose text contains this.
+    Fail(&'static str),
+}
+
+/// One conformance pipeline.
+pub struct Case {
+    /// Unique name, shown as `runner::name`.
+    pub name: &'static str,
+    /// Builds the pipeline (with its assertions).
+    pub build: fn(&Pipeline),
+    /// The expected outcome.
+    pub expect: Expect,
+}
+
+impl Case {
+    /// A case that must pass.
+    pub const fn pass(name: &'static str, build: fn(&Pipeline)) -> Self {
+        Case { name, build, expect: Expect::Pass }
+    }
+    /// A case that must pass and satisfy `check`.
+    pub const fn pass_with(name: &'static str, build: fn(&Pipeline), check: fn(&PipelineResult) -> Result<(), String>) -> Self {
+        Case { name, build, expect: Expect::PassWith(check) }
+    }
+    /// A case that must fail with an error containing `message`.
+    pub const fn fail(name: &'static str, build: fn(&Pipeline), message: &'static str) -> Self {
+        Case { name, build, expect: Expect::Fail(message) }
+    }
+}
+
+/// The timestamp `secs` seconds after the epoch.
+pub fn secs(secs: i64) -> Timestamp {
+    Timestamp::from_secs(secs)
+}
+
+/// An owned string.
+pub fn s(v: &str) -> String {
+    v.to_string()
+}

@@ -161,6 +161,12 @@ impl ExecutionPlan {
             }
             stages[s].routes.insert(*collection, sinks);
         }
+        // A stage rooted at a materialized PCollection feeds it to its first (side-input) ParDo.
+        for stage in &mut stages {
+            if let StageRoot::Materialized(c) = stage.root {
+                stage.routes.insert(c, vec![Sink::Op(0)]);
+            }
+        }
         // A consumer reached through several inputs (Flatten of one collection twice) reads
         // it once per input; the sinks above were deduplicated, so count readers per input.
         for node in &graph.nodes {

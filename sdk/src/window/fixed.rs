@@ -33,7 +33,7 @@ impl WindowFn for FixedWindows {
     fn assign_windows(&self, timestamp: Timestamp) -> Vec<Window> {
         let size = self.size.as_micros();
         let t = timestamp.as_micros();
-        let start = t - (t - self.offset.as_micros()).rem_euclid(size);
+        let start = t.saturating_sub(t.saturating_sub(self.offset.as_micros()).rem_euclid(size));
         let start = Timestamp::from_micros(start);
         vec![Window::interval(start, start + self.size)]
     }

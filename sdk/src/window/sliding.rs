@@ -32,14 +32,17 @@ impl WindowFn for SlidingWindows {
     fn assign_windows(&self, timestamp: Timestamp) -> Vec<Window> {
         let period = self.period.as_micros();
         let t = timestamp.as_micros();
-        let last_start = t - (t - self.offset.as_micros()).rem_euclid(period);
+        let last_start = t.saturating_sub(t.saturating_sub(self.offset.as_micros()).rem_euclid(period));
         let mut windows = Vec::new();
         let mut start = last_start;
         // Every window [start, start + size) with start <= t < start + size, latest start first.
-        while start > t - self.size.as_micros() {
+        while start > t.saturating_sub(self.size.as_micros()) {
             let s = Timestamp::from_micros(start);
             windows.push(Window::interval(s, s + self.size));
-            start -= period;
+            start = start.saturating_sub(period);
+            if start == i64::MIN {
+                break;
+            }
         }
         windows.reverse();
         windows

@@ -32,7 +32,7 @@ use crate::pipeline::PTransform;
 use crate::side_input::{PCollectionView, View};
 use crate::time::Timestamp;
 use crate::trigger::TimestampCombiner;
-use crate::window::Window;
+use crate::window::{GlobalWindows, Window};
 use crate::windowed_value::WindowedValue;
 use rustc_hash::FxHashMap;
 use std::any::Any;
@@ -238,7 +238,7 @@ impl<F: CombineFn> PTransform<PCollection<F::Input>> for CombineGlobally<F> {
         if !self.insert_default {
             return combined;
         }
-        if input.windowing().window_fn.assign_windows(Timestamp::MIN) != vec![Window::Global] {
+        if !input.windowing().window_fn.same_as(&GlobalWindows) {
             p.record_error(format!(
                 "'{}': Combine::globally inserts a default value only on global windows; use .without_defaults()",
                 p.current_name()
