@@ -36,7 +36,10 @@ pub struct PipelineOptions {
 impl PipelineOptions {
     /// Options that select `runner`, everything else by default.
     pub fn for_runner(runner: &str) -> Self {
-        PipelineOptions { runner: runner.to_string(), parallelism: None }
+        PipelineOptions {
+            runner: runner.to_string(),
+            parallelism: None,
+        }
     }
 }
 

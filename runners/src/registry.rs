@@ -10,7 +10,11 @@ pub trait PipelineRunner: Send + Sync {
     /// The name users select it by (`--runner NAME`).
     fn name(&self) -> &'static str;
     /// Executes the pipeline to completion.
-    fn run(&self, pipeline: &Pipeline, options: &PipelineOptions) -> Result<PipelineResult, PipelineError>;
+    fn run(
+        &self,
+        pipeline: &Pipeline,
+        options: &PipelineOptions,
+    ) -> Result<PipelineResult, PipelineError>;
 }
 
 /// Every runner built into this crate.
@@ -25,13 +29,19 @@ pub fn runner_names() -> Vec<&'static str> {
 
 /// The runner called `name`.
 pub fn runner(name: &str) -> Result<Box<dyn PipelineRunner>, PipelineError> {
-    runners().into_iter().find(|r| r.name() == name).ok_or_else(|| PipelineError::UnknownRunner {
-        name: name.to_string(),
-        known: runner_names().into_iter().map(String::from).collect(),
-    })
+    runners()
+        .into_iter()
+        .find(|r| r.name() == name)
+        .ok_or_else(|| PipelineError::UnknownRunner {
+            name: name.to_string(),
+            known: runner_names().into_iter().map(String::from).collect(),
+        })
 }
 
 /// Runs `pipeline` on the runner named by `options.runner`.
-pub fn run(pipeline: &Pipeline, options: &PipelineOptions) -> Result<PipelineResult, PipelineError> {
+pub fn run(
+    pipeline: &Pipeline,
+    options: &PipelineOptions,
+) -> Result<PipelineResult, PipelineError> {
     runner(&options.runner)?.run(pipeline, options)
 }

@@ -71,7 +71,8 @@ pub trait DoFn: Clone + Send + Sync + 'static {
         Ok(())
     }
     /// Processes one element.
-    fn process(&mut self, element: Self::In, ctx: &mut ProcessContext<'_, Self::Out>) -> DoFnResult;
+    fn process(&mut self, element: Self::In, ctx: &mut ProcessContext<'_, Self::Out>)
+    -> DoFnResult;
     /// Called after each bundle; outputs here name their timestamp and window.
     fn finish_bundle(&mut self, ctx: &mut BundleContext<'_, Self::Out>) -> DoFnResult {
         let _ = ctx;
@@ -92,14 +93,22 @@ pub struct TupleTag<T> {
 
 impl<T> Clone for TupleTag<T> {
     fn clone(&self) -> Self {
-        TupleTag { id: self.id, name: self.name.clone(), _t: PhantomData }
+        TupleTag {
+            id: self.id,
+            name: self.name.clone(),
+            _t: PhantomData,
+        }
     }
 }
 
 impl<T: Element> TupleTag<T> {
     /// A new tag; `name` appears in error messages and output names.
     pub fn new(name: &str) -> Self {
-        TupleTag { id: NEXT_TAG.fetch_add(1, Ordering::Relaxed), name: name.into(), _t: PhantomData }
+        TupleTag {
+            id: NEXT_TAG.fetch_add(1, Ordering::Relaxed),
+            name: name.into(),
+            _t: PhantomData,
+        }
     }
     /// The tag's name.
     pub fn name(&self) -> &str {
@@ -153,7 +162,10 @@ impl<O: Element> Outputs<O> {
     pub(crate) fn new(tags: &[ErasedTag], side_inputs: SideInputs) -> Self {
         Outputs {
             main: Vec::new(),
-            tagged: tags.iter().map(|t| (t.id, t.name.clone(), (t.new_buffer)())).collect(),
+            tagged: tags
+                .iter()
+                .map(|t| (t.id, t.name.clone(), (t.new_buffer)()))
+                .collect(),
             metrics: MetricsContainer::default(),
             side_inputs,
         }
@@ -175,7 +187,11 @@ impl<O: Element> Outputs<O> {
                 }
             }
         }
-        Err(format!("output tag '{}' was not declared with ParDo::with_outputs", tag.name()).into())
+        Err(format!(
+            "output tag '{}' was not declared with ParDo::with_outputs",
+            tag.name()
+        )
+        .into())
     }
 }
 
@@ -202,7 +218,12 @@ impl<O: Element> ProcessContext<'_, O> {
     }
     /// Emits to the main output, with the element's timestamp and window.
     pub fn output(&mut self, value: O) {
-        self.out.main.push(WindowedValue::new(value, self.timestamp, self.window, self.pane));
+        self.out.main.push(WindowedValue::new(
+            value,
+            self.timestamp,
+            self.window,
+            self.pane,
+        ));
     }
     /// Emits to the main output with another timestamp, which may not be earlier than the
     /// element's (an earlier one could be behind the watermark).
@@ -214,7 +235,9 @@ impl<O: Element> ProcessContext<'_, O> {
             )
             .into());
         }
-        self.out.main.push(WindowedValue::new(value, timestamp, self.window, self.pane));
+        self.out
+            .main
+            .push(WindowedValue::new(value, timestamp, self.window, self.pane));
         Ok(())
     }
     /// Emits to a tagged output declared with `ParDo::with_outputs`.
@@ -223,7 +246,10 @@ impl<O: Element> ProcessContext<'_, O> {
         self.out.push_tagged(tag, wv)
     }
     /// The value of a side input for this element's window.
-    pub fn side_input<V: Send + Sync + 'static>(&self, view: &PCollectionView<V>) -> Result<&V, SideInputError> {
+    pub fn side_input<V: Send + Sync + 'static>(
+        &self,
+        view: &PCollectionView<V>,
+    ) -> Result<&V, SideInputError> {
         read_side_input(&self.out.side_inputs, view, &self.window)
     }
     /// The metrics of this transform.
@@ -237,14 +263,17 @@ pub(crate) fn read_side_input<'s, V: Send + Sync + 'static>(
     view: &PCollectionView<V>,
     main_window: &Window,
 ) -> Result<&'s V, SideInputError> {
-    let data = side_inputs
-        .0
-        .get(&view.id())
-        .ok_or_else(|| SideInputError(format!("side input '{}' was not declared with ParDo::with_side_input", view.name())))?;
+    let data = side_inputs.0.get(&view.id()).ok_or_else(|| {
+        SideInputError(format!(
+            "side input '{}' was not declared with ParDo::with_side_input",
+            view.name()
+        ))
+    })?;
     let data = data
         .downcast_ref::<ViewData<V>>()
         .ok_or_else(|| SideInputError(format!("side input '{}' has another type", view.name())))?;
-    data.get(main_window).map_err(|e| SideInputError(format!("side input '{}': {e}", view.name())))
+    data.get(main_window)
+        .map_err(|e| SideInputError(format!("side input '{}': {e}", view.name())))
 }
 
 /// The context of [`DoFn::start_bundle`] and [`DoFn::finish_bundle`].
@@ -255,11 +284,25 @@ pub struct BundleContext<'a, O> {
 impl<O: Element> BundleContext<'_, O> {
     /// Emits to the main output at `timestamp` in `window`.
     pub fn output(&mut self, value: O, timestamp: Timestamp, window: Window) {
-        self.out.main.push(WindowedValue::new(value, timestamp, window, PaneInfo::NO_FIRING));
+        self.out.main.push(WindowedValue::new(
+            value,
+            timestamp,
+            window,
+            PaneInfo::NO_FIRING,
+        ));
     }
     /// Emits to a tagged output at `timestamp` in `window`.
-    pub fn output_tagged<T: Element>(&mut self, tag: &TupleTag<T>, value: T, timestamp: Timestamp, window: Window) -> DoFnResult {
-        self.out.push_tagged(tag, WindowedValue::new(value, timestamp, window, PaneInfo::NO_FIRING))
+    pub fn output_tagged<T: Element>(
+        &mut self,
+        tag: &TupleTag<T>,
+        value: T,
+        timestamp: Timestamp,
+        window: Window,
+    ) -> DoFnResult {
+        self.out.push_tagged(
+            tag,
+            WindowedValue::new(value, timestamp, window, PaneInfo::NO_FIRING),
+        )
     }
     /// The metrics of this transform.
     pub fn metrics(&mut self) -> &mut MetricsContainer {

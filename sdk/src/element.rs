@@ -37,12 +37,16 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CoderError> {
 
 /// Appends the encoding of a value to `buf`.
 pub fn encode_into<T: Serialize>(value: &T, buf: &mut Vec<u8>) -> Result<(), CoderError> {
-    bincode::serde::encode_into_std_write(value, buf, config()).map(|_| ()).map_err(|e| CoderError(e.to_string()))
+    bincode::serde::encode_into_std_write(value, buf, config())
+        .map(|_| ())
+        .map_err(|e| CoderError(e.to_string()))
 }
 
 /// Decodes a value encoded by [`encode`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CoderError> {
-    bincode::serde::decode_from_slice(bytes, config()).map(|(v, _)| v).map_err(|e| CoderError(e.to_string()))
+    bincode::serde::decode_from_slice(bytes, config())
+        .map(|(v, _)| v)
+        .map_err(|e| CoderError(e.to_string()))
 }
 
 /// A key in its encoded form, with the fixed-seed hash that decides its partition.
@@ -59,7 +63,10 @@ impl EncodedKey {
     }
     /// Wraps already encoded key bytes.
     pub fn from_bytes(bytes: Vec<u8>) -> Self {
-        EncodedKey { hash: stable_hash(&bytes), bytes }
+        EncodedKey {
+            hash: stable_hash(&bytes),
+            bytes,
+        }
     }
     /// The encoded bytes.
     pub fn bytes(&self) -> &[u8] {

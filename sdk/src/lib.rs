@@ -68,6 +68,8 @@ pub mod prelude {
     pub use crate::time::{Duration, Timestamp};
     pub use crate::transforms::*;
     pub use crate::trigger::{AccumulationMode, TimestampCombiner, Trigger};
-    pub use crate::window::{FixedWindows, GlobalWindows, IntervalWindow, Sessions, SlidingWindows, Window, WindowFn};
+    pub use crate::window::{
+        FixedWindows, GlobalWindows, IntervalWindow, Sessions, SlidingWindows, Window, WindowFn,
+    };
     pub use crate::windowed_value::{TimestampedValue, WindowedValue};
 }

@@ -33,7 +33,12 @@ pub struct DistributionData {
 
 impl DistributionData {
     fn single(v: i64) -> Self {
-        DistributionData { sum: v, count: 1, min: v, max: v }
+        DistributionData {
+            sum: v,
+            count: 1,
+            min: v,
+            max: v,
+        }
     }
     fn merge(&mut self, o: &DistributionData) {
         self.sum += o.sum;
@@ -90,7 +95,8 @@ impl Distribution<'_> {
         match self.slot.get_mut(self.name) {
             Some(d) => d.merge(&DistributionData::single(value)),
             None => {
-                self.slot.insert(self.name.to_string(), DistributionData::single(value));
+                self.slot
+                    .insert(self.name.to_string(), DistributionData::single(value));
             }
         }
     }
@@ -105,7 +111,8 @@ impl Gauge<'_> {
     /// Sets the gauge's value.
     pub fn set(&mut self, value: i64) {
         let sequence = GAUGE_SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.slot.insert(self.name.to_string(), GaugeData { value, sequence });
+        self.slot
+            .insert(self.name.to_string(), GaugeData { value, sequence });
     }
 }
 
@@ -119,11 +126,17 @@ impl MetricsContainer {
     }
     /// The distribution called `name`.
     pub fn distribution<'a>(&'a mut self, name: &'a str) -> Distribution<'a> {
-        Distribution { slot: &mut self.distributions, name }
+        Distribution {
+            slot: &mut self.distributions,
+            name,
+        }
     }
     /// The gauge called `name`.
     pub fn gauge<'a>(&'a mut self, name: &'a str) -> Gauge<'a> {
-        Gauge { slot: &mut self.gauges, name }
+        Gauge {
+            slot: &mut self.gauges,
+            name,
+        }
     }
     /// Counter values by name.
     pub fn counters(&self) -> &FxHashMap<String, i64> {
@@ -143,7 +156,10 @@ impl MetricsContainer {
             *self.counters.entry(k.clone()).or_default() += v;
         }
         for (k, v) in &other.distributions {
-            self.distributions.entry(k.clone()).and_modify(|d| d.merge(v)).or_insert(*v);
+            self.distributions
+                .entry(k.clone())
+                .and_modify(|d| d.merge(v))
+                .or_insert(*v);
         }
         for (k, v) in &other.gauges {
             let e = self.gauges.entry(k.clone()).or_insert(*v);
@@ -175,30 +191,55 @@ impl MetricResults {
         if metrics.is_empty() {
             return;
         }
-        self.per_transform.entry(transform.to_string()).or_default().merge(metrics);
+        self.per_transform
+            .entry(transform.to_string())
+            .or_default()
+            .merge(metrics);
     }
     /// The counter `name` of `transform`.
     pub fn counter(&self, transform: &str, name: &str) -> Option<i64> {
-        self.per_transform.get(transform)?.counters.get(name).copied()
+        self.per_transform
+            .get(transform)?
+            .counters
+            .get(name)
+            .copied()
     }
     /// The sum of the counter `name` over every transform whose name starts with `prefix`.
     pub fn counter_total(&self, prefix: &str, name: &str) -> i64 {
-        self.per_transform.iter().filter(|(t, _)| t.starts_with(prefix)).filter_map(|(_, m)| m.counters.get(name)).sum()
+        self.per_transform
+            .iter()
+            .filter(|(t, _)| t.starts_with(prefix))
+            .filter_map(|(_, m)| m.counters.get(name))
+            .sum()
     }
     /// The distribution `name` of `transform`.
     pub fn distribution(&self, transform: &str, name: &str) -> Option<DistributionData> {
-        self.per_transform.get(transform)?.distributions.get(name).copied()
+        self.per_transform
+            .get(transform)?
+            .distributions
+            .get(name)
+            .copied()
     }
     /// The latest value of gauge `name` of `transform`.
     pub fn gauge(&self, transform: &str, name: &str) -> Option<i64> {
-        self.per_transform.get(transform)?.gauges.get(name).map(|g| g.value)
+        self.per_transform
+            .get(transform)?
+            .gauges
+            .get(name)
+            .map(|g| g.value)
     }
     /// Every counter, as `(transform, name) -> value`, in name order.
     pub fn counters(&self) -> BTreeMap<MetricKey, i64> {
         let mut out = BTreeMap::new();
         for (t, m) in &self.per_transform {
             for (n, v) in &m.counters {
-                out.insert(MetricKey { transform: t.clone(), name: n.clone() }, *v);
+                out.insert(
+                    MetricKey {
+                        transform: t.clone(),
+                        name: n.clone(),
+                    },
+                    *v,
+                );
             }
         }
         out

@@ -38,12 +38,22 @@ pub struct PaneInfo {
 
 impl PaneInfo {
     /// The pane of an element that no trigger produced (Beam's `NO_FIRING`).
-    pub const NO_FIRING: PaneInfo =
-        PaneInfo { timing: PaneTiming::Unknown, is_first: true, is_last: true, index: 0, non_speculative_index: 0 };
+    pub const NO_FIRING: PaneInfo = PaneInfo {
+        timing: PaneTiming::Unknown,
+        is_first: true,
+        is_last: true,
+        index: 0,
+        non_speculative_index: 0,
+    };
 
     /// The single pane of a (key, window) on bounded input: on time, first and last.
-    pub const ON_TIME_AND_ONLY_FIRING: PaneInfo =
-        PaneInfo { timing: PaneTiming::OnTime, is_first: true, is_last: true, index: 0, non_speculative_index: 0 };
+    pub const ON_TIME_AND_ONLY_FIRING: PaneInfo = PaneInfo {
+        timing: PaneTiming::OnTime,
+        is_first: true,
+        is_last: true,
+        index: 0,
+        non_speculative_index: 0,
+    };
 }
 
 impl Default for PaneInfo {

@@ -17,7 +17,11 @@ pub struct PCollection<T> {
 
 impl<T> Clone for PCollection<T> {
     fn clone(&self) -> Self {
-        PCollection { pipeline: self.pipeline.clone(), id: self.id, _t: PhantomData }
+        PCollection {
+            pipeline: self.pipeline.clone(),
+            id: self.id,
+            _t: PhantomData,
+        }
     }
 }
 
@@ -29,7 +33,11 @@ impl<T> std::fmt::Debug for PCollection<T> {
 
 impl<T> PCollection<T> {
     pub(crate) fn from_parts(pipeline: Pipeline, id: CollectionId) -> Self {
-        PCollection { pipeline, id, _t: PhantomData }
+        PCollection {
+            pipeline,
+            id,
+            _t: PhantomData,
+        }
     }
     /// The pipeline this collection belongs to.
     pub fn pipeline(&self) -> &Pipeline {

@@ -96,7 +96,11 @@ pub struct OutputSpec {
 impl OutputSpec {
     /// An output of element type `T`.
     pub fn of<T>(boundedness: Boundedness, windowing: WindowingStrategy) -> Self {
-        OutputSpec { element_type: std::any::type_name::<T>(), boundedness, windowing }
+        OutputSpec {
+            element_type: std::any::type_name::<T>(),
+            boundedness,
+            windowing,
+        }
     }
 }
 
@@ -109,12 +113,16 @@ impl Pipeline {
     fn lock(&self) -> MutexGuard<'_, Builder> {
         // A panic while the lock is held leaves the graph as it was before the panicking call,
         // which is still consistent, so a poisoned lock is safe to reuse.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Applies a root transform (Create, Impulse, Read) under `name`.
     pub fn apply<T: PTransform<PBegin>>(&self, name: &str, transform: T) -> T::Output {
-        let begin = PBegin { pipeline: self.clone() };
+        let begin = PBegin {
+            pipeline: self.clone(),
+        };
         self.apply_named(name, || transform.expand(&begin))
     }
 
@@ -124,10 +132,14 @@ impl Pipeline {
             let mut b = self.lock();
             let full = full_name(&b.scope, name);
             if name.is_empty() || name.contains('/') {
-                b.errors.push(format!("transform name '{name}' (in '{full}') must be non-empty and contain no '/'"));
+                b.errors.push(format!(
+                    "transform name '{name}' (in '{full}') must be non-empty and contain no '/'"
+                ));
             }
             if !b.names.insert(full.clone()) {
-                b.errors.push(format!("duplicate transform name '{full}': every applied transform needs a unique name"));
+                b.errors.push(format!(
+                    "duplicate transform name '{full}': every applied transform needs a unique name"
+                ));
             }
             b.scope.push(name.to_string());
         }
@@ -159,7 +171,9 @@ impl Pipeline {
         let mut b = self.lock();
         let name = b.scope.join("/");
         if !b.primitive_in_scope.insert(name.clone()) {
-            b.errors.push(format!("transform '{name}' adds more than one primitive; apply each under its own name"));
+            b.errors.push(format!(
+                "transform '{name}' adds more than one primitive; apply each under its own name"
+            ));
         }
         let id = b.graph.nodes.len();
         let mut output_ids = Vec::with_capacity(outputs.len());
@@ -174,7 +188,14 @@ impl Pipeline {
             });
             output_ids.push(cid);
         }
-        b.graph.nodes.push(Node { id, name, inputs, side_inputs, outputs: output_ids.clone(), kind });
+        b.graph.nodes.push(Node {
+            id,
+            name,
+            inputs,
+            side_inputs,
+            outputs: output_ids.clone(),
+            kind,
+        });
         (id, output_ids)
     }
 
@@ -215,7 +236,11 @@ impl Pipeline {
 }
 
 fn full_name(scope: &[String], name: &str) -> String {
-    if scope.is_empty() { name.to_string() } else { format!("{}/{}", scope.join("/"), name) }
+    if scope.is_empty() {
+        name.to_string()
+    } else {
+        format!("{}/{}", scope.join("/"), name)
+    }
 }
 
 #[cfg(test)]
@@ -229,7 +254,10 @@ mod tests {
         let _ = a.map("Twice", |x: u32| x * 2);
         let _ = a.map("Twice", |x: u32| x * 3);
         let err = p.graph().err().expect("duplicate must fail");
-        assert!(err.to_string().contains("duplicate transform name 'Twice'"), "{err}");
+        assert!(
+            err.to_string().contains("duplicate transform name 'Twice'"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub struct PipelineResult {
 impl PipelineResult {
     /// How many `assert_that` checks passed.
     pub fn assertions_passed(&self) -> i64 {
-        self.metrics.counter_total("", crate::testing::SUCCESS_COUNTER)
+        self.metrics
+            .counter_total("", crate::testing::SUCCESS_COUNTER)
     }
 }

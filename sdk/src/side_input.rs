@@ -60,7 +60,11 @@ pub struct PCollectionView<V> {
 
 impl<V> Clone for PCollectionView<V> {
     fn clone(&self) -> Self {
-        PCollectionView { id: self.id, name: self.name.clone(), _v: PhantomData }
+        PCollectionView {
+            id: self.id,
+            name: self.name.clone(),
+            _v: PhantomData,
+        }
     }
 }
 
@@ -87,7 +91,9 @@ impl<V> ViewData<V> {
     pub fn get(&self, main_window: &Window) -> Result<&V, String> {
         let side_window = self.window_fn.side_input_window(main_window);
         let entry = self.per_window.get(&side_window).unwrap_or(&self.empty);
-        entry.as_ref().map_err(|e| format!("{e} (side-input window {side_window:?})"))
+        entry
+            .as_ref()
+            .map_err(|e| format!("{e} (side-input window {side_window:?})"))
     }
 }
 
@@ -105,11 +111,15 @@ impl<T: Element> ViewFn<T> for SingletonFn<T> {
         match values.len() {
             1 => Ok(values.pop().expect("one value")),
             0 => self.empty(),
-            n => Err(format!("a singleton view holds {n} elements; expected exactly one")),
+            n => Err(format!(
+                "a singleton view holds {n} elements; expected exactly one"
+            )),
         }
     }
     fn empty(&self) -> Result<T, String> {
-        self.0.clone().ok_or_else(|| "a singleton view is empty and has no default value".to_string())
+        self.0
+            .clone()
+            .ok_or_else(|| "a singleton view is empty and has no default value".to_string())
     }
 }
 
@@ -166,14 +176,26 @@ impl<T: Element, F: ViewFn<T>> ViewKernel for ViewKernelImpl<T, F> {
     fn materialize(&self, input: Vec<Bundle>) -> Result<Arc<dyn Any + Send + Sync>, BoxError> {
         let mut groups: HashMap<Window, Vec<T>> = HashMap::new();
         for bundle in input {
-            let values: Vec<WindowedValue<T>> =
-                bundle.downcast().map_err(|b| format!("view input has type {}, expected {}", b.element_type(), std::any::type_name::<T>()))?;
+            let values: Vec<WindowedValue<T>> = bundle.downcast().map_err(|b| {
+                format!(
+                    "view input has type {}, expected {}",
+                    b.element_type(),
+                    std::any::type_name::<T>()
+                )
+            })?;
             for wv in values {
                 groups.entry(wv.window).or_default().push(wv.value);
             }
         }
-        let per_window = groups.into_iter().map(|(w, vs)| (w, self.view_fn.build(vs))).collect();
-        Ok(Arc::new(ViewData { window_fn: self.window_fn.clone(), per_window, empty: self.view_fn.empty() }))
+        let per_window = groups
+            .into_iter()
+            .map(|(w, vs)| (w, self.view_fn.build(vs)))
+            .collect();
+        Ok(Arc::new(ViewData {
+            window_fn: self.window_fn.clone(),
+            per_window,
+            empty: self.view_fn.empty(),
+        }))
     }
 }
 
@@ -187,34 +209,52 @@ impl<T: Element> View<T, ()> {
     /// A view of the single element per window (an error to read if there are several, or
     /// none and no default).
     pub fn singleton() -> View<T, SingletonView<T>> {
-        View { view_fn: SingletonView(None), _t: PhantomData }
+        View {
+            view_fn: SingletonView(None),
+            _t: PhantomData,
+        }
     }
     /// All elements per window, in no particular order.
     pub fn iterable() -> View<T, ListView> {
-        View { view_fn: ListView, _t: PhantomData }
+        View {
+            view_fn: ListView,
+            _t: PhantomData,
+        }
     }
     /// All elements per window, as a list (the same as [`View::iterable`]: PCollections have
     /// no order, so neither has the list).
     pub fn list() -> View<T, ListView> {
-        View { view_fn: ListView, _t: PhantomData }
+        View {
+            view_fn: ListView,
+            _t: PhantomData,
+        }
     }
 }
 
 impl<K: Key, V: Element> View<crate::KV<K, V>, ()> {
     /// A map from key to its single value per window (an error to read on a duplicate key).
     pub fn map() -> View<crate::KV<K, V>, MapView> {
-        View { view_fn: MapView, _t: PhantomData }
+        View {
+            view_fn: MapView,
+            _t: PhantomData,
+        }
     }
     /// A map from key to all of its values per window.
     pub fn multimap() -> View<crate::KV<K, V>, MultimapView> {
-        View { view_fn: MultimapView, _t: PhantomData }
+        View {
+            view_fn: MultimapView,
+            _t: PhantomData,
+        }
     }
 }
 
 impl<T: Element> View<T, SingletonView<T>> {
     /// The value a window without elements reads.
     pub fn with_default(self, default: T) -> Self {
-        View { view_fn: SingletonView(Some(default)), _t: PhantomData }
+        View {
+            view_fn: SingletonView(Some(default)),
+            _t: PhantomData,
+        }
     }
 }
 
@@ -227,15 +267,34 @@ pub struct MapView;
 /// Marker for [`View::multimap`].
 pub struct MultimapView;
 
-fn apply_view<T: Element, F: ViewFn<T>>(input: &PCollection<T>, view_fn: F) -> PCollectionView<F::Value> {
+fn apply_view<T: Element, F: ViewFn<T>>(
+    input: &PCollection<T>,
+    view_fn: F,
+) -> PCollectionView<F::Value> {
     let p = input.pipeline();
     let windowing = input.windowing();
     if windowing.window_fn.is_merging() {
-        p.record_error(format!("'{}': a side input cannot have merging windows (sessions)", p.current_name()));
+        p.record_error(format!(
+            "'{}': a side input cannot have merging windows (sessions)",
+            p.current_name()
+        ));
     }
-    let kernel = ViewKernelImpl { view_fn, window_fn: windowing.window_fn.clone(), _t: PhantomData };
-    let (id, _) = p.add_primitive(NodeKind::View(Arc::new(kernel)), vec![input.id()], vec![], vec![]);
-    PCollectionView { id, name: p.current_name().into(), _v: PhantomData }
+    let kernel = ViewKernelImpl {
+        view_fn,
+        window_fn: windowing.window_fn.clone(),
+        _t: PhantomData,
+    };
+    let (id, _) = p.add_primitive(
+        NodeKind::View(Arc::new(kernel)),
+        vec![input.id()],
+        vec![],
+        vec![],
+    );
+    PCollectionView {
+        id,
+        name: p.current_name().into(),
+        _v: PhantomData,
+    }
 }
 
 impl<T: Element> PTransform<PCollection<T>> for View<T, SingletonView<T>> {
@@ -252,14 +311,18 @@ impl<T: Element> PTransform<PCollection<T>> for View<T, ListView> {
     }
 }
 
-impl<K: Key, V: Element> PTransform<PCollection<crate::KV<K, V>>> for View<crate::KV<K, V>, MapView> {
+impl<K: Key, V: Element> PTransform<PCollection<crate::KV<K, V>>>
+    for View<crate::KV<K, V>, MapView>
+{
     type Output = PCollectionView<HashMap<K, V>>;
     fn expand(self, input: &PCollection<crate::KV<K, V>>) -> Self::Output {
         apply_view(input, MapFn)
     }
 }
 
-impl<K: Key, V: Element> PTransform<PCollection<crate::KV<K, V>>> for View<crate::KV<K, V>, MultimapView> {
+impl<K: Key, V: Element> PTransform<PCollection<crate::KV<K, V>>>
+    for View<crate::KV<K, V>, MultimapView>
+{
     type Output = PCollectionView<HashMap<K, Vec<V>>>;
     fn expand(self, input: &PCollection<crate::KV<K, V>>) -> Self::Output {
         apply_view(input, MultimapFn)

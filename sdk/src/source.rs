@@ -31,20 +31,33 @@ pub trait BoundedSource: Send + Sync + Sized + 'static {
 /// Reads a source a batch at a time.
 pub trait SourceReader<T>: Send {
     /// Appends at most `max` values to `out`; returns `false` once the source is exhausted.
-    fn read_batch(&mut self, max: usize, out: &mut Vec<TimestampedValue<T>>) -> Result<bool, BoxError>;
+    fn read_batch(
+        &mut self,
+        max: usize,
+        out: &mut Vec<TimestampedValue<T>>,
+    ) -> Result<bool, BoxError>;
 }
 
 struct SourceKernelImpl<S>(Arc<S>);
 
 impl<S: BoundedSource> SourceKernel for SourceKernelImpl<S> {
     fn split(&self, desired: usize) -> Result<Vec<Arc<dyn SourceKernel>>, BoxError> {
-        Ok(self.0.split(desired)?.into_iter().map(|s| Arc::new(SourceKernelImpl(Arc::new(s))) as Arc<dyn SourceKernel>).collect())
+        Ok(self
+            .0
+            .split(desired)?
+            .into_iter()
+            .map(|s| Arc::new(SourceKernelImpl(Arc::new(s))) as Arc<dyn SourceKernel>)
+            .collect())
     }
     fn estimated_size_bytes(&self) -> Option<u64> {
         self.0.estimated_size_bytes()
     }
     fn reader(&self) -> Result<Box<dyn BundleReader>, BoxError> {
-        Ok(Box::new(ReaderImpl { reader: self.0.reader()?, batch: Vec::new(), done: false }))
+        Ok(Box::new(ReaderImpl {
+            reader: self.0.reader()?,
+            batch: Vec::new(),
+            done: false,
+        }))
     }
 }
 
@@ -60,7 +73,11 @@ impl<T: Element> BundleReader for ReaderImpl<T> {
             self.batch.clear();
             self.done = !self.reader.read_batch(max, &mut self.batch)?;
             if !self.batch.is_empty() {
-                let values = self.batch.drain(..).map(|tv| WindowedValue::in_global_window(tv.value, tv.timestamp)).collect();
+                let values = self
+                    .batch
+                    .drain(..)
+                    .map(|tv| WindowedValue::in_global_window(tv.value, tv.timestamp))
+                    .collect();
                 return Ok(Some(Bundle::new::<T>(values)));
             }
         }

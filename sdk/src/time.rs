@@ -32,7 +32,8 @@ impl Timestamp {
     /// The largest timestamp (Beam's `TIMESTAMP_MAX_VALUE`): a watermark here means "no more input".
     pub const MAX: Timestamp = Timestamp(9_223_372_036_854_775_000);
     /// The maximum timestamp of the global window: one day before [`Timestamp::MAX`].
-    pub const END_OF_GLOBAL_WINDOW: Timestamp = Timestamp(9_223_372_036_854_775_000 - 86_400_000_000);
+    pub const END_OF_GLOBAL_WINDOW: Timestamp =
+        Timestamp(9_223_372_036_854_775_000 - 86_400_000_000);
 
     /// A timestamp from microseconds since the epoch, clamped to `[MIN, MAX]`.
     pub const fn from_micros(micros: i64) -> Self {
@@ -196,6 +197,9 @@ mod tests {
     fn arithmetic_saturates_at_bounds() {
         assert_eq!(Timestamp::MAX + Duration::from_secs(1), Timestamp::MAX);
         assert_eq!(Timestamp::MIN - Duration::from_secs(1), Timestamp::MIN);
-        assert_eq!(Timestamp::from_secs(5) - Timestamp::from_secs(2), Duration::from_secs(3));
+        assert_eq!(
+            Timestamp::from_secs(5) - Timestamp::from_secs(2),
+            Duration::from_secs(3)
+        );
     }
 }

@@ -40,7 +40,11 @@ pub enum TimestampCombiner {
 impl TimestampCombiner {
     /// Combines two element timestamps into one as this combiner says (for `EndOfWindow`,
     /// the window's maximum timestamp takes over when the pane is emitted).
-    pub fn combine(self, a: crate::time::Timestamp, b: crate::time::Timestamp) -> crate::time::Timestamp {
+    pub fn combine(
+        self,
+        a: crate::time::Timestamp,
+        b: crate::time::Timestamp,
+    ) -> crate::time::Timestamp {
         match self {
             TimestampCombiner::Latest => a.max(b),
             TimestampCombiner::Earliest | TimestampCombiner::EndOfWindow => a.min(b),

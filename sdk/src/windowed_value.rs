@@ -27,15 +27,30 @@ pub struct WindowedValue<T> {
 impl<T> WindowedValue<T> {
     /// A value in the global window at `timestamp`, not produced by a trigger.
     pub fn in_global_window(value: T, timestamp: Timestamp) -> Self {
-        WindowedValue { value, timestamp, window: Window::Global, pane: PaneInfo::NO_FIRING }
+        WindowedValue {
+            value,
+            timestamp,
+            window: Window::Global,
+            pane: PaneInfo::NO_FIRING,
+        }
     }
     /// A value with all of its metadata.
     pub fn new(value: T, timestamp: Timestamp, window: Window, pane: PaneInfo) -> Self {
-        WindowedValue { value, timestamp, window, pane }
+        WindowedValue {
+            value,
+            timestamp,
+            window,
+            pane,
+        }
     }
     /// Another value with this one's timestamp, window and pane.
     pub fn with_value<U>(&self, value: U) -> WindowedValue<U> {
-        WindowedValue { value, timestamp: self.timestamp, window: self.window, pane: self.pane }
+        WindowedValue {
+            value,
+            timestamp: self.timestamp,
+            window: self.window,
+            pane: self.pane,
+        }
     }
 }
 

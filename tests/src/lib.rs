@@ -31,15 +31,31 @@ pub struct Case {
 impl Case {
     /// A case that must pass.
     pub const fn pass(name: &'static str, build: fn(&Pipeline)) -> Self {
-        Case { name, build, expect: Expect::Pass }
+        Case {
+            name,
+            build,
+            expect: Expect::Pass,
+        }
     }
     /// A case that must pass and satisfy `check`.
-    pub const fn pass_with(name: &'static str, build: fn(&Pipeline), check: fn(&PipelineResult) -> Result<(), String>) -> Self {
-        Case { name, build, expect: Expect::PassWith(check) }
+    pub const fn pass_with(
+        name: &'static str,
+        build: fn(&Pipeline),
+        check: fn(&PipelineResult) -> Result<(), String>,
+    ) -> Self {
+        Case {
+            name,
+            build,
+            expect: Expect::PassWith(check),
+        }
     }
     /// A case that must fail with an error containing `message`.
     pub const fn fail(name: &'static str, build: fn(&Pipeline), message: &'static str) -> Self {
-        Case { name, build, expect: Expect::Fail(message) }
+        Case {
+            name,
+            build,
+            expect: Expect::Fail(message),
+        }
     }
 }
 

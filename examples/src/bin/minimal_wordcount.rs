@@ -2,8 +2,8 @@
 //!
 //! `cargo run -p sluice-examples --bin minimal_wordcount [-- --runner direct]`
 
-use anyhow::Context;
 use clap::Parser;
+use std::io::Write;
 use sluice_examples::{SAMPLE_TEXT, words};
 use sluice_runners::PipelineOptions;
 use sluice_sdk::prelude::*;
@@ -23,23 +23,29 @@ impl DoFn for PrintLines {
     type In = String;
     type Out = String;
     fn process(&mut self, line: String, ctx: &mut ProcessContext<'_, String>) -> DoFnResult {
-        println!("{line}");
+        writeln!(std::io::stdout().lock(), "{line}")?;
         ctx.output(line);
         Ok(())
     }
 }
 
-fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
-    let args = Args::parse();
+fn main() -> std::process::ExitCode {
+    sluice_examples::main_with(|| wordcount(Args::parse()))
+}
+
+fn wordcount(args: Args) -> anyhow::Result<()> {
     let p = Pipeline::new();
     let lines: Vec<String> = SAMPLE_TEXT.lines().map(str::to_string).collect();
     p.apply("ReadLines", Create::of(lines))
-        .flat_map("ExtractWords", |line: String| words(&line).map(str::to_string).collect::<Vec<_>>())
+        .flat_map("ExtractWords", |line: String| {
+            words(&line).map(str::to_string).collect::<Vec<_>>()
+        })
         .apply("CountWords", Count::per_element())
-        .map("Format", |kv: KV<String, u64>| format!("{}: {}", kv.key, kv.value))
+        .map("Format", |kv: KV<String, u64>| {
+            format!("{}: {}", kv.key, kv.value)
+        })
         .apply("Print", ParDo::of(PrintLines));
-    let result = sluice_runners::run(&p, &args.pipeline).context("wordcount pipeline failed")?;
+    let result = sluice_runners::run(&p, &args.pipeline)?;
     tracing::info!(state = ?result.state, "done");
     Ok(())
 }

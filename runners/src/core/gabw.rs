@@ -102,8 +102,10 @@ impl GroupAlsoByWindow {
                 RecordKind::Value => ws.state.add_value(&record.payload)?,
                 RecordKind::Accumulator => ws.state.add_accumulator(&record.payload)?,
             }
-            ws.pending_timestamp =
-                Some(ws.pending_timestamp.map_or(record.timestamp, |t| combiner.combine(t, record.timestamp)));
+            ws.pending_timestamp = Some(
+                ws.pending_timestamp
+                    .map_or(record.timestamp, |t| combiner.combine(t, record.timestamp)),
+            );
             ws.has_new_data = true;
             let mut window = record.window;
             if merging {
@@ -120,7 +122,14 @@ impl GroupAlsoByWindow {
             let expired = self.is_expired(&window, watermark);
             if let Some(ws) = self.keys.get_mut(&key).and_then(|w| w.get_mut(&window)) {
                 if ws.has_new_data {
-                    panes.push(fire(&self.strategy, key.clone(), window, ws, PaneTiming::Late, expired)?);
+                    panes.push(fire(
+                        &self.strategy,
+                        key.clone(),
+                        window,
+                        ws,
+                        PaneTiming::Late,
+                        expired,
+                    )?);
                 }
             }
         }
@@ -129,7 +138,9 @@ impl GroupAlsoByWindow {
 
     /// Merges the windows of `key`; returns the window that `window` now belongs to.
     fn merge_key_windows(&mut self, key: &EncodedKey, window: Window) -> Result<Window, BoxError> {
-        let Some(windows) = self.keys.get_mut(key) else { return Ok(window) };
+        let Some(windows) = self.keys.get_mut(key) else {
+            return Ok(window);
+        };
         let active: Vec<Window> = windows.keys().copied().collect();
         let mut result_window = window;
         for merge in self.strategy.window_fn.merge_windows(&active) {
@@ -143,14 +154,18 @@ impl GroupAlsoByWindow {
                         None => ws,
                         Some(mut into) => {
                             into.state.merge(ws.state)?;
-                            into.pending_timestamp = match (into.pending_timestamp, ws.pending_timestamp) {
-                                (Some(a), Some(b)) => Some(self.strategy.timestamp_combiner.combine(a, b)),
-                                (a, b) => a.or(b),
-                            };
+                            into.pending_timestamp =
+                                match (into.pending_timestamp, ws.pending_timestamp) {
+                                    (Some(a), Some(b)) => {
+                                        Some(self.strategy.timestamp_combiner.combine(a, b))
+                                    }
+                                    (a, b) => a.or(b),
+                                };
                             into.has_new_data |= ws.has_new_data;
                             into.on_time_fired |= ws.on_time_fired;
                             into.pane_index = into.pane_index.max(ws.pane_index);
-                            into.non_speculative_index = into.non_speculative_index.max(ws.non_speculative_index);
+                            into.non_speculative_index =
+                                into.non_speculative_index.max(ws.non_speculative_index);
                             into
                         }
                     });
@@ -181,9 +196,23 @@ impl GroupAlsoByWindow {
                 let gc = gc_time(&strategy, window);
                 let expired = watermark > gc;
                 if !ws.on_time_fired && window.max_timestamp() < watermark {
-                    panes.push(fire(&strategy, key.clone(), *window, ws, PaneTiming::OnTime, expired)?);
+                    panes.push(fire(
+                        &strategy,
+                        key.clone(),
+                        *window,
+                        ws,
+                        PaneTiming::OnTime,
+                        expired,
+                    )?);
                 } else if expired && ws.has_new_data {
-                    panes.push(fire(&strategy, key.clone(), *window, ws, PaneTiming::Late, true)?);
+                    panes.push(fire(
+                        &strategy,
+                        key.clone(),
+                        *window,
+                        ws,
+                        PaneTiming::Late,
+                        true,
+                    )?);
                 }
                 if expired {
                     expired_windows.push(*window);
@@ -203,7 +232,10 @@ impl GroupAlsoByWindow {
     }
 
     /// Turns panes into an output bundle through the transform's kernel.
-    pub fn build_output(&self, panes: Vec<PaneOutput>) -> Result<sluice_sdk::graph::Bundle, BoxError> {
+    pub fn build_output(
+        &self,
+        panes: Vec<PaneOutput>,
+    ) -> Result<sluice_sdk::graph::Bundle, BoxError> {
         self.kernel.build_output(panes)
     }
 
@@ -236,14 +268,20 @@ fn fire(
     let value = ws.state.extract()?;
     let timestamp = match strategy.timestamp_combiner {
         TimestampCombiner::EndOfWindow => window.max_timestamp(),
-        TimestampCombiner::Earliest | TimestampCombiner::Latest => ws.pending_timestamp.unwrap_or(window.max_timestamp()),
+        TimestampCombiner::Earliest | TimestampCombiner::Latest => {
+            ws.pending_timestamp.unwrap_or(window.max_timestamp())
+        }
     };
     let pane = PaneInfo {
         timing,
         is_first: ws.pane_index == 0,
         is_last,
         index: ws.pane_index,
-        non_speculative_index: if timing == PaneTiming::Early { -1 } else { ws.non_speculative_index },
+        non_speculative_index: if timing == PaneTiming::Early {
+            -1
+        } else {
+            ws.non_speculative_index
+        },
     };
     ws.pane_index += 1;
     if timing != PaneTiming::Early {
@@ -257,5 +295,11 @@ fn fire(
     if strategy.accumulation_mode == AccumulationMode::Discarding {
         ws.state.clear();
     }
-    Ok(PaneOutput { key, window, timestamp, pane, value })
+    Ok(PaneOutput {
+        key,
+        window,
+        timestamp,
+        pane,
+        value,
+    })
 }

@@ -5,11 +5,20 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Runs `f` (which calls user code of `transform`), turning a returned error into
 /// [`PipelineError::UserCode`] and a panic into [`PipelineError::Panic`].
-pub fn invoke<R>(transform: &str, f: impl FnOnce() -> Result<R, BoxError>) -> Result<R, PipelineError> {
+pub fn invoke<R>(
+    transform: &str,
+    f: impl FnOnce() -> Result<R, BoxError>,
+) -> Result<R, PipelineError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(r)) => Ok(r),
-        Ok(Err(e)) => Err(PipelineError::UserCode { transform: transform.to_string(), message: error_chain(e.as_ref()) }),
-        Err(payload) => Err(PipelineError::Panic { transform: transform.to_string(), message: panic_message(payload.as_ref()) }),
+        Ok(Err(e)) => Err(PipelineError::UserCode {
+            transform: transform.to_string(),
+            message: error_chain(e.as_ref()),
+        }),
+        Err(payload) => Err(PipelineError::Panic {
+            transform: transform.to_string(),
+            message: panic_message(payload.as_ref()),
+        }),
     }
 }
 

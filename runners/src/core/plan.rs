@@ -87,7 +87,14 @@ impl ExecutionPlan {
 
         let new_stage = |stages: &mut Vec<Stage>, root: StageRoot, root_output: CollectionId| {
             let id = stages.len();
-            stages.push(Stage { id, root, root_output, ops: Vec::new(), routes: HashMap::new(), views: Vec::new() });
+            stages.push(Stage {
+                id,
+                root,
+                root_output,
+                ops: Vec::new(),
+                routes: HashMap::new(),
+                views: Vec::new(),
+            });
             id
         };
 
@@ -99,9 +106,17 @@ impl ExecutionPlan {
                 }
                 NodeKind::GroupByKey(kernel) => {
                     let input = graph.collection(node.inputs[0]);
-                    let can_lift = kernel.pre_combiner().is_some() && !input.windowing.window_fn.is_merging();
+                    let can_lift =
+                        kernel.pre_combiner().is_some() && !input.windowing.window_fn.is_merging();
                     lifted.insert(node.id, can_lift);
-                    let s = new_stage(&mut stages, StageRoot::Group { node: node.id, lifted: can_lift }, node.outputs[0]);
+                    let s = new_stage(
+                        &mut stages,
+                        StageRoot::Group {
+                            node: node.id,
+                            lifted: can_lift,
+                        },
+                        node.outputs[0],
+                    );
                     stage_of.insert(node.outputs[0], s);
                 }
                 NodeKind::Flatten => {
@@ -138,9 +153,16 @@ impl ExecutionPlan {
             let mut sinks = Vec::new();
             for consumer in graph.consumers(*collection) {
                 let node = graph.node(consumer);
-                let fused_here = fused_in.get(&consumer) == Some(&s) && stages[s].root != StageRoot::Materialized(*collection);
+                let fused_here = fused_in.get(&consumer) == Some(&s)
+                    && stages[s].root != StageRoot::Materialized(*collection);
                 let sink = if fused_here {
-                    Sink::Op(stages[s].ops.iter().position(|n| *n == consumer).expect("fused op is in its stage"))
+                    Sink::Op(
+                        stages[s]
+                            .ops
+                            .iter()
+                            .position(|n| *n == consumer)
+                            .expect("fused op is in its stage"),
+                    )
                 } else if matches!(node.kind, NodeKind::GroupByKey(_)) && lifted[&consumer] {
                     Sink::PreCombine(consumer)
                 } else {
@@ -152,7 +174,11 @@ impl ExecutionPlan {
                 }
             }
             // Views read stored bundles too.
-            let viewers = graph.nodes.iter().filter(|n| matches!(n.kind, NodeKind::View(_)) && n.inputs[0] == *collection).count();
+            let viewers = graph
+                .nodes
+                .iter()
+                .filter(|n| matches!(n.kind, NodeKind::View(_)) && n.inputs[0] == *collection)
+                .count();
             if viewers > 0 {
                 *store_readers.entry(*collection).or_default() += viewers;
                 if !sinks.contains(&Sink::Store(*collection)) {
@@ -177,15 +203,28 @@ impl ExecutionPlan {
                 }
             }
         }
-        ExecutionPlan { graph, stages, store_readers }
+        ExecutionPlan {
+            graph,
+            stages,
+            store_readers,
+        }
     }
 
     /// A readable description of the plan, one stage per line.
     pub fn describe(&self) -> String {
         let mut out = String::new();
         for s in &self.stages {
-            let ops: Vec<&str> = s.ops.iter().map(|n| self.graph.node(*n).name.as_str()).collect();
-            out.push_str(&format!("stage {}: {:?} -> [{}]\n", s.id, s.root, ops.join(", ")));
+            let ops: Vec<&str> = s
+                .ops
+                .iter()
+                .map(|n| self.graph.node(*n).name.as_str())
+                .collect();
+            out.push_str(&format!(
+                "stage {}: {:?} -> [{}]\n",
+                s.id,
+                s.root,
+                ops.join(", ")
+            ));
         }
         out
     }

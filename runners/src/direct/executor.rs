@@ -52,7 +52,10 @@ pub(super) fn execute(graph: Graph) -> Result<PipelineResult, PipelineError> {
     for s in 0..exec.plan.stages.len() {
         exec.run_stage(s)?;
     }
-    Ok(PipelineResult { state: PipelineState::Done, metrics: exec.metrics })
+    Ok(PipelineResult {
+        state: PipelineState::Done,
+        metrics: exec.metrics,
+    })
 }
 
 impl Execution {
@@ -72,7 +75,9 @@ impl Execution {
         match self.plan.stages[stage].root {
             StageRoot::Read(node) => {
                 let node = graph.node(node);
-                let NodeKind::Read(source) = &node.kind else { unreachable!("Read root is a Read node") };
+                let NodeKind::Read(source) = &node.kind else {
+                    unreachable!("Read root is a Read node")
+                };
                 let source_error = |e: sluice_sdk::error::BoxError| PipelineError::Source {
                     transform: node.name.clone(),
                     message: crate::core::invoke::error_chain(e.as_ref()),
@@ -86,7 +91,9 @@ impl Execution {
             }
             StageRoot::Group { node, lifted } => {
                 let node = graph.node(node).clone();
-                let NodeKind::GroupByKey(kernel) = &node.kind else { unreachable!("Group root is a GroupByKey node") };
+                let NodeKind::GroupByKey(kernel) = &node.kind else {
+                    unreachable!("Group root is a GroupByKey node")
+                };
                 let strategy = graph.collection(node.inputs[0]).windowing.clone();
                 let mut gabw = GroupAlsoByWindow::new(kernel.clone(), strategy);
                 let mut panes = Vec::new();
@@ -96,22 +103,31 @@ impl Execution {
                 } else {
                     for bundle in self.read_stored(node.inputs[0]) {
                         let mut records = Vec::with_capacity(bundle.len());
-                        kernel
-                            .to_records(bundle, &mut records)
-                            .map_err(|e| PipelineError::Coder { transform: node.name.clone(), message: e.to_string() })?;
+                        kernel.to_records(bundle, &mut records).map_err(|e| {
+                            PipelineError::Coder {
+                                transform: node.name.clone(),
+                                message: e.to_string(),
+                            }
+                        })?;
                         panes.extend(invoke(&node.name, || gabw.process(records))?);
                     }
                 }
-                panes.extend(invoke(&node.name, || gabw.advance_watermark(Timestamp::MAX))?);
+                panes.extend(invoke(&node.name, || {
+                    gabw.advance_watermark(Timestamp::MAX)
+                })?);
                 let mut m = MetricsContainer::default();
-                m.counter(DROPPED_DUE_TO_LATENESS).inc_by(gabw.dropped_due_to_lateness() as i64);
+                m.counter(DROPPED_DUE_TO_LATENESS)
+                    .inc_by(gabw.dropped_due_to_lateness() as i64);
                 self.metrics.add(&node.name, &m);
                 let output = invoke(&node.name, || gabw.build_output(panes))?;
                 Ok(output.chunks(BUNDLE_SIZE))
             }
             StageRoot::Flatten(node) => {
                 let inputs = graph.node(node).inputs.clone();
-                Ok(inputs.into_iter().flat_map(|c| self.read_stored(c)).collect())
+                Ok(inputs
+                    .into_iter()
+                    .flat_map(|c| self.read_stored(c))
+                    .collect())
             }
             StageRoot::Reshuffle(node) => {
                 let input = graph.node(node).inputs[0];
@@ -128,9 +144,14 @@ impl Execution {
         let mut ops = Vec::with_capacity(stage.ops.len());
         for &n in &stage.ops {
             let node = graph.node(n);
-            let NodeKind::ParDo(factory) = &node.kind else { unreachable!("fused ops are ParDos") };
+            let NodeKind::ParDo(factory) = &node.kind else {
+                unreachable!("fused ops are ParDos")
+            };
             let side_inputs = SideInputs(
-                node.side_inputs.iter().filter_map(|v| self.side_inputs.0.get(v).map(|d| (*v, d.clone()))).collect(),
+                node.side_inputs
+                    .iter()
+                    .filter_map(|v| self.side_inputs.0.get(v).map(|d| (*v, d.clone())))
+                    .collect(),
             );
             ops.push(invoke(&node.name, || factory.create(&side_inputs))?);
         }
@@ -138,15 +159,23 @@ impl Execution {
         for sinks in stage.routes.values() {
             for sink in sinks {
                 if let Sink::PreCombine(n) = sink {
-                    let NodeKind::GroupByKey(kernel) = &graph.node(*n).kind else { unreachable!("pre-combine sink is a grouping") };
+                    let NodeKind::GroupByKey(kernel) = &graph.node(*n).kind else {
+                        unreachable!("pre-combine sink is a grouping")
+                    };
                     if let Some(pc) = kernel.pre_combiner() {
                         pre_combiners.insert(*n, pc);
                     }
                 }
             }
         }
-        let mut run =
-            StageRun { stage, graph, ops, pre_combiners, store: &mut self.store, lifted: &mut self.lifted };
+        let mut run = StageRun {
+            stage,
+            graph,
+            ops,
+            pre_combiners,
+            store: &mut self.store,
+            lifted: &mut self.lifted,
+        };
         let result = run.run(bundles);
         let metrics = run.finish(result.is_ok());
         for (name, m) in metrics {
@@ -161,7 +190,9 @@ impl Execution {
 
     fn materialize_view(&mut self, view: NodeId) -> Result<(), PipelineError> {
         let node = self.plan.graph.node(view).clone();
-        let NodeKind::View(kernel) = &node.kind else { unreachable!("views are View nodes") };
+        let NodeKind::View(kernel) = &node.kind else {
+            unreachable!("views are View nodes")
+        };
         let bundles = self.read_stored(node.inputs[0]);
         let data = invoke(&node.name, || kernel.materialize(bundles))?;
         self.side_inputs.0.insert(view, data);
@@ -215,7 +246,11 @@ impl StageRun<'_> {
         let last = sinks.len() - 1;
         let mut bundle = Some(bundle);
         for (i, sink) in sinks.iter().enumerate() {
-            let b = if i == last { bundle.take().expect("bundle kept for the last sink") } else { bundle.as_ref().expect("bundle").clone() };
+            let b = if i == last {
+                bundle.take().expect("bundle kept for the last sink")
+            } else {
+                bundle.as_ref().expect("bundle").clone()
+            };
             match *sink {
                 Sink::Op(idx) => {
                     let name = &self.graph.node(self.stage.ops[idx]).name;

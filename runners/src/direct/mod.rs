@@ -28,14 +28,24 @@ impl PipelineRunner for DirectRunner {
         "direct"
     }
 
-    fn run(&self, pipeline: &Pipeline, options: &PipelineOptions) -> Result<PipelineResult, PipelineError> {
+    fn run(
+        &self,
+        pipeline: &Pipeline,
+        options: &PipelineOptions,
+    ) -> Result<PipelineResult, PipelineError> {
         let graph = pipeline.graph()?;
         if let Some(node) = graph.nodes.iter().find(|n| {
-            n.inputs.is_empty() && n.outputs.iter().any(|c| graph.collection(*c).boundedness == Boundedness::Unbounded)
+            n.inputs.is_empty()
+                && n.outputs
+                    .iter()
+                    .any(|c| graph.collection(*c).boundedness == Boundedness::Unbounded)
         }) {
             return Err(PipelineError::Unsupported {
                 runner: self.name().into(),
-                reason: format!("source '{}' is unbounded; this release of the direct runner reads bounded sources only", node.name),
+                reason: format!(
+                    "source '{}' is unbounded; this release of the direct runner reads bounded sources only",
+                    node.name
+                ),
             });
         }
         let _ = options;

@@ -118,12 +118,22 @@ mod tests {
 
     #[test]
     fn downcasts_only_to_its_own_type_and_chunks_in_order() {
-        let values: Vec<_> = (0..5).map(|i| WindowedValue::in_global_window(i as u32, Timestamp::MIN)).collect();
+        let values: Vec<_> = (0..5)
+            .map(|i| WindowedValue::in_global_window(i as u32, Timestamp::MIN))
+            .collect();
         let b = Bundle::new(values);
         let b = b.downcast::<u64>().unwrap_err();
         let chunks = b.chunks(2);
-        assert_eq!(chunks.iter().map(Bundle::len).collect::<Vec<_>>(), vec![2, 2, 1]);
-        let last = chunks.into_iter().last().unwrap().downcast::<u32>().unwrap();
+        assert_eq!(
+            chunks.iter().map(Bundle::len).collect::<Vec<_>>(),
+            vec![2, 2, 1]
+        );
+        let last = chunks
+            .into_iter()
+            .last()
+            .unwrap()
+            .downcast::<u32>()
+            .unwrap();
         assert_eq!(last[0].value, 4);
     }
 }

@@ -108,7 +108,11 @@ pub struct Graph {
 impl Graph {
     /// The nodes that consume `collection` as a main input, in order.
     pub fn consumers(&self, collection: CollectionId) -> Vec<NodeId> {
-        self.nodes.iter().filter(|n| n.inputs.contains(&collection)).map(|n| n.id).collect()
+        self.nodes
+            .iter()
+            .filter(|n| n.inputs.contains(&collection))
+            .map(|n| n.id)
+            .collect()
     }
     /// The node with this id.
     pub fn node(&self, id: NodeId) -> &Node {

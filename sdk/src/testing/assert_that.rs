@@ -52,7 +52,10 @@ pub struct Assertion<T> {
 
 /// Starts an assertion about all elements of `input`.
 pub fn assert_that<T: Element + Debug>(input: &PCollection<T>) -> Assertion<T> {
-    Assertion { input: input.clone(), scope: Scope::All }
+    Assertion {
+        input: input.clone(),
+        scope: Scope::All,
+    }
 }
 
 /// Starts an assertion about the single element of `input`.
@@ -63,19 +66,30 @@ pub fn assert_that_singleton<T: Element + Debug>(input: &PCollection<T>) -> Sing
 impl<T: Element + Debug> Assertion<T> {
     /// Looks only at the elements in `window`.
     pub fn in_window(self, window: Window) -> Self {
-        Assertion { scope: Scope::Window(window), ..self }
+        Assertion {
+            scope: Scope::Window(window),
+            ..self
+        }
     }
     /// Looks only at the elements of the on-time pane of `window`.
     pub fn in_on_time_pane(self, window: Window) -> Self {
-        Assertion { scope: Scope::OnTimePane(window), ..self }
+        Assertion {
+            scope: Scope::OnTimePane(window),
+            ..self
+        }
     }
     /// Looks only at the elements of the final pane of `window`.
     pub fn in_final_pane(self, window: Window) -> Self {
-        Assertion { scope: Scope::FinalPane(window), ..self }
+        Assertion {
+            scope: Scope::FinalPane(window),
+            ..self
+        }
     }
     /// The elements are exactly `expected`, in any order (duplicates count).
     pub fn contains_in_any_order(self, expected: Vec<T>) {
-        self.check(Arc::new(move |actual| compare_multisets(actual, expected.clone())));
+        self.check(Arc::new(move |actual| {
+            compare_multisets(actual, expected.clone())
+        }));
     }
     /// There are no elements.
     pub fn empty(self) {
@@ -89,7 +103,13 @@ impl<T: Element + Debug> Assertion<T> {
         let p = self.input.pipeline().clone();
         p.register_assertion();
         let name = p.unique_name("PAssert");
-        self.input.apply(&name, AssertTransform { scope: self.scope, checker });
+        self.input.apply(
+            &name,
+            AssertTransform {
+                scope: self.scope,
+                checker,
+            },
+        );
     }
 }
 
@@ -103,18 +123,30 @@ impl<T: Element + Debug> SingletonAssertion<T> {
     }
     /// The single element equals `expected`.
     pub fn equal_to(self, expected: T) {
-        self.0.check(Arc::new(move |actual| match actual.as_slice() {
-            [only] if same_encoding(only, &expected) => Ok(()),
-            [only] => Err(format!("expected the single element {expected:?}, got {only:?}")),
-            many => Err(format!("expected the single element {expected:?}, got {} elements: {}", many.len(), preview(many))),
-        }));
+        self.0
+            .check(Arc::new(move |actual| match actual.as_slice() {
+                [only] if same_encoding(only, &expected) => Ok(()),
+                [only] => Err(format!(
+                    "expected the single element {expected:?}, got {only:?}"
+                )),
+                many => Err(format!(
+                    "expected the single element {expected:?}, got {} elements: {}",
+                    many.len(),
+                    preview(many)
+                )),
+            }));
     }
     /// The single element satisfies `f`.
     pub fn satisfies(self, f: impl Fn(&T) -> Result<(), String> + Send + Sync + 'static) {
-        self.0.check(Arc::new(move |actual| match actual.as_slice() {
-            [only] => f(only),
-            many => Err(format!("expected a single element, got {}: {}", many.len(), preview(many))),
-        }));
+        self.0
+            .check(Arc::new(move |actual| match actual.as_slice() {
+                [only] => f(only),
+                many => Err(format!(
+                    "expected a single element, got {}: {}",
+                    many.len(),
+                    preview(many)
+                )),
+            }));
     }
 }
 
@@ -137,12 +169,19 @@ impl<T: Element + Debug> PTransform<PCollection<T>> for AssertTransform<T> {
                     timestamp: meta.timestamp,
                 }),
             )
-            .filter("Select", move |r: &Reified<T>| scope.admits(&r.window, &r.pane))
+            .filter("Select", move |r: &Reified<T>| {
+                scope.admits(&r.window, &r.pane)
+            })
             .map("Value", |r: Reified<T>| r.value);
         reified
             .apply("GlobalWindow", WindowInto::new(GlobalWindows))
             .apply("Gather", Combine::globally(ToList::<T>::new()))
-            .apply("Check", ParDo::of(CheckFn { checker: self.checker }));
+            .apply(
+                "Check",
+                ParDo::of(CheckFn {
+                    checker: self.checker,
+                }),
+            );
     }
 }
 
@@ -168,13 +207,20 @@ fn same_encoding<T: Element>(a: &T, b: &T) -> bool {
 fn preview<T: Debug>(values: &[T]) -> String {
     const SHOW: usize = 20;
     let shown: Vec<String> = values.iter().take(SHOW).map(|v| format!("{v:?}")).collect();
-    if values.len() > SHOW { format!("[{}, ... ({} more)]", shown.join(", "), values.len() - SHOW) } else { format!("[{}]", shown.join(", ")) }
+    if values.len() > SHOW {
+        format!("[{}, ... ({} more)]", shown.join(", "), values.len() - SHOW)
+    } else {
+        format!("[{}]", shown.join(", "))
+    }
 }
 
 /// Compares two multisets by the encoding of their elements.
 fn compare_multisets<T: Element + Debug>(actual: Vec<T>, expected: Vec<T>) -> Result<(), String> {
     let keyed = |vs: Vec<T>| -> Result<Vec<(Vec<u8>, T)>, String> {
-        let mut out = vs.into_iter().map(|v| encode(&v).map(|b| (b, v)).map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?;
+        let mut out = vs
+            .into_iter()
+            .map(|v| encode(&v).map(|b| (b, v)).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     };
@@ -212,6 +258,9 @@ mod tests {
     fn multiset_comparison_counts_duplicates_and_explains() {
         assert!(compare_multisets(vec![1, 2, 2], vec![2, 1, 2]).is_ok());
         let err = compare_multisets(vec![1, 2, 2], vec![1, 2, 3]).unwrap_err();
-        assert_eq!(err, "expected 3 elements in any order, got 3; missing: [3]; unexpected: [2]");
+        assert_eq!(
+            err,
+            "expected 3 elements in any order, got 3; missing: [3]; unexpected: [2]"
+        );
     }
 }

@@ -49,7 +49,12 @@ impl CoGbkResult {
             .tags
             .iter()
             .position(|t| t == tag.name())
-            .ok_or_else(|| CoderError(format!("tag '{}' is not part of this CoGroupByKey", tag.name())))?;
+            .ok_or_else(|| {
+                CoderError(format!(
+                    "tag '{}' is not part of this CoGroupByKey",
+                    tag.name()
+                ))
+            })?;
         self.values[i].iter().map(|b| decode(b)).collect()
     }
     /// The single value of the input tagged `tag`, or `None` if it has none; an error if it
@@ -58,7 +63,10 @@ impl CoGbkResult {
         let mut all = self.get_all(tag)?;
         match all.len() {
             0 | 1 => Ok(all.pop()),
-            n => Err(CoderError(format!("tag '{}' has {n} values for this key, expected at most one", tag.name()))),
+            n => Err(CoderError(format!(
+                "tag '{}' has {n} values for this key, expected at most one",
+                tag.name()
+            ))),
         }
     }
 }
@@ -75,12 +83,18 @@ pub struct KeyedPCollectionTuple<K> {
 impl<K: Key> KeyedPCollectionTuple<K> {
     /// A tuple with one input.
     pub fn of<V: Element>(tag: &TupleTag<V>, input: &PCollection<KV<K, V>>) -> Self {
-        KeyedPCollectionTuple { pipeline: input.pipeline().clone(), tags: Vec::new(), taggers: Vec::new() }.and(tag, input)
+        KeyedPCollectionTuple {
+            pipeline: input.pipeline().clone(),
+            tags: Vec::new(),
+            taggers: Vec::new(),
+        }
+        .and(tag, input)
     }
     /// Adds an input. Tag names must differ.
     pub fn and<V: Element>(mut self, tag: &TupleTag<V>, input: &PCollection<KV<K, V>>) -> Self {
         if self.tags.iter().any(|t| t == tag.name()) {
-            self.pipeline.record_error(format!("CoGroupByKey tag '{}' is used twice", tag.name()));
+            self.pipeline
+                .record_error(format!("CoGroupByKey tag '{}' is used twice", tag.name()));
         }
         self.tags.push(tag.name().to_string());
         let input = input.clone();
@@ -95,7 +109,11 @@ impl<K: Key> KeyedPCollectionTuple<K> {
         self
     }
     /// Applies a transform to the tuple under `name`.
-    pub fn apply<X: PTransform<KeyedPCollectionTuple<K>>>(&self, name: &str, transform: X) -> X::Output {
+    pub fn apply<X: PTransform<KeyedPCollectionTuple<K>>>(
+        &self,
+        name: &str,
+        transform: X,
+    ) -> X::Output {
         self.pipeline.apply_named(name, || transform.expand(self))
     }
 }
@@ -107,17 +125,28 @@ pub struct CoGroupByKey;
 impl<K: Key> PTransform<KeyedPCollectionTuple<K>> for CoGroupByKey {
     type Output = PCollection<KV<K, CoGbkResult>>;
     fn expand(self, input: &KeyedPCollectionTuple<K>) -> Self::Output {
-        let tagged: Vec<_> = input.taggers.iter().enumerate().map(|(i, t)| t(i as u32)).collect();
+        let tagged: Vec<_> = input
+            .taggers
+            .iter()
+            .enumerate()
+            .map(|(i, t)| t(i as u32))
+            .collect();
         let tags = input.tags.clone();
-        PCollectionList::of(tagged).apply("Flatten", Flatten).apply("GroupByKey", GroupByKey).map(
-            "ConstructResult",
-            move |kv: KV<K, Vec<RawUnionValue>>| {
+        PCollectionList::of(tagged)
+            .apply("Flatten", Flatten)
+            .apply("GroupByKey", GroupByKey)
+            .map("ConstructResult", move |kv: KV<K, Vec<RawUnionValue>>| {
                 let mut values = vec![Vec::new(); tags.len()];
                 for u in kv.value {
                     values[u.union_tag as usize].push(u.bytes);
                 }
-                KV::new(kv.key, CoGbkResult { tags: tags.clone(), values })
-            },
-        )
+                KV::new(
+                    kv.key,
+                    CoGbkResult {
+                        tags: tags.clone(),
+                        values,
+                    },
+                )
+            })
     }
 }

@@ -49,6 +49,8 @@ impl<K: Key, V: Element> PTransform<PCollection<KV<K, V>>> for CountPerKey {
 impl<T: Key> PTransform<PCollection<T>> for CountPerElement {
     type Output = PCollection<KV<T, u64>>;
     fn expand(self, input: &PCollection<T>) -> PCollection<KV<T, u64>> {
-        input.map("Init", |v: T| KV::new(v, ())).apply("Count", Combine::per_key(CountFn::<()>::new()))
+        input
+            .map("Init", |v: T| KV::new(v, ()))
+            .apply("Count", Combine::per_key(CountFn::<()>::new()))
     }
 }

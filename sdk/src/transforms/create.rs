@@ -28,13 +28,23 @@ pub struct Create<T> {
 impl<T: Element> Create<T> {
     /// The values, each at [`Timestamp::MIN`].
     pub fn of(values: impl IntoIterator<Item = T>) -> Self {
-        let values = values.into_iter().map(|v| TimestampedValue::new(v, Timestamp::MIN)).collect();
-        Create { values: Arc::new(values) }
+        let values = values
+            .into_iter()
+            .map(|v| TimestampedValue::new(v, Timestamp::MIN))
+            .collect();
+        Create {
+            values: Arc::new(values),
+        }
     }
     /// The values, each at its timestamp.
     pub fn timestamped(values: impl IntoIterator<Item = (T, Timestamp)>) -> Self {
-        let values = values.into_iter().map(|(v, t)| TimestampedValue::new(v, t)).collect();
-        Create { values: Arc::new(values) }
+        let values = values
+            .into_iter()
+            .map(|(v, t)| TimestampedValue::new(v, t))
+            .collect();
+        Create {
+            values: Arc::new(values),
+        }
     }
 }
 
@@ -53,7 +63,11 @@ impl<T: Element> BoundedSource for CreateSource<T> {
         let step = len.div_ceil(parts).max(1);
         Ok((self.start..self.end.max(self.start + 1))
             .step_by(step)
-            .map(|s| CreateSource { values: self.values.clone(), start: s, end: (s + step).min(self.end) })
+            .map(|s| CreateSource {
+                values: self.values.clone(),
+                start: s,
+                end: (s + step).min(self.end),
+            })
             .filter(|s| s.start < s.end || len == 0)
             .collect())
     }
@@ -61,7 +75,11 @@ impl<T: Element> BoundedSource for CreateSource<T> {
         Some(((self.end - self.start) * std::mem::size_of::<T>()) as u64)
     }
     fn reader(&self) -> Result<Box<dyn SourceReader<T>>, BoxError> {
-        Ok(Box::new(CreateReader { values: self.values.clone(), next: self.start, end: self.end }))
+        Ok(Box::new(CreateReader {
+            values: self.values.clone(),
+            next: self.start,
+            end: self.end,
+        }))
     }
 }
 
@@ -72,7 +90,11 @@ struct CreateReader<T> {
 }
 
 impl<T: Element> SourceReader<T> for CreateReader<T> {
-    fn read_batch(&mut self, max: usize, out: &mut Vec<TimestampedValue<T>>) -> Result<bool, BoxError> {
+    fn read_batch(
+        &mut self,
+        max: usize,
+        out: &mut Vec<TimestampedValue<T>>,
+    ) -> Result<bool, BoxError> {
         let stop = (self.next + max.max(1)).min(self.end);
         out.extend_from_slice(&self.values[self.next..stop]);
         self.next = stop;
@@ -84,7 +106,12 @@ impl<T: Element> PTransform<PBegin> for Create<T> {
     type Output = PCollection<T>;
     fn expand(self, input: &PBegin) -> Self::Output {
         let end = self.values.len();
-        Read::from(CreateSource { values: self.values, start: 0, end }).expand(input)
+        Read::from(CreateSource {
+            values: self.values,
+            start: 0,
+            end,
+        })
+        .expand(input)
     }
 }
 
@@ -112,13 +139,31 @@ mod tests {
 
     #[test]
     fn splits_cover_every_value_once() {
-        let values: Vec<_> = (0..10).map(|v| TimestampedValue::new(v, Timestamp::MIN)).collect();
-        let src = CreateSource { values: Arc::new(values), start: 0, end: 10 };
+        let values: Vec<_> = (0..10)
+            .map(|v| TimestampedValue::new(v, Timestamp::MIN))
+            .collect();
+        let src = CreateSource {
+            values: Arc::new(values),
+            start: 0,
+            end: 10,
+        };
         let splits = src.split(3).unwrap();
         assert_eq!(splits.len(), 3);
         let all: Vec<i32> = splits.iter().flat_map(read_all).collect();
         assert_eq!(all, (0..10).collect::<Vec<_>>());
-        let empty = CreateSource::<i32> { values: Arc::new(vec![]), start: 0, end: 0 };
-        assert!(empty.split(4).unwrap().iter().flat_map(read_all).next().is_none());
+        let empty = CreateSource::<i32> {
+            values: Arc::new(vec![]),
+            start: 0,
+            end: 0,
+        };
+        assert!(
+            empty
+                .split(4)
+                .unwrap()
+                .iter()
+                .flat_map(read_all)
+                .next()
+                .is_none()
+        );
     }
 }

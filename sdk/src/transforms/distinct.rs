@@ -28,6 +28,9 @@ impl CombineFn for Seen {
 impl<T: Key> PTransform<PCollection<T>> for Distinct {
     type Output = PCollection<T>;
     fn expand(self, input: &PCollection<T>) -> PCollection<T> {
-        input.map("Init", |v: T| KV::new(v, ())).apply("Combine", Combine::per_key(Seen)).apply("Keys", Keys)
+        input
+            .map("Init", |v: T| KV::new(v, ()))
+            .apply("Combine", Combine::per_key(Seen))
+            .apply("Keys", Keys)
     }
 }

@@ -18,12 +18,24 @@ impl<T: Element> PCollectionList<T> {
     /// # Panics
     /// If `collections` is empty: the list then cannot know its pipeline.
     pub fn of(collections: Vec<PCollection<T>>) -> Self {
-        let pipeline = collections.first().expect("PCollectionList::of needs at least one PCollection; use PCollectionList::empty").pipeline().clone();
-        PCollectionList { pipeline, collections }
+        let pipeline = collections
+            .first()
+            .expect(
+                "PCollectionList::of needs at least one PCollection; use PCollectionList::empty",
+            )
+            .pipeline()
+            .clone();
+        PCollectionList {
+            pipeline,
+            collections,
+        }
     }
     /// An empty list in `pipeline` (flattening it gives an empty PCollection).
     pub fn empty(pipeline: &Pipeline) -> Self {
-        PCollectionList { pipeline: pipeline.clone(), collections: Vec::new() }
+        PCollectionList {
+            pipeline: pipeline.clone(),
+            collections: Vec::new(),
+        }
     }
     /// Adds one more PCollection.
     pub fn and(mut self, collection: PCollection<T>) -> Self {
@@ -48,18 +60,39 @@ impl<T: Element> PTransform<PCollectionList<T>> for Flatten {
     type Output = PCollection<T>;
     fn expand(self, input: &PCollectionList<T>) -> PCollection<T> {
         let p = &input.pipeline;
-        let infos: Vec<_> = input.collections.iter().map(|c| p.collection_info(c.id())).collect();
-        let windowing = infos.first().map(|i| i.windowing.clone()).unwrap_or_else(WindowingStrategy::global);
-        if infos.iter().any(|i| !i.windowing.compatible_with(&windowing)) {
-            p.record_error(format!("'{}': Flatten inputs must have the same window function", p.current_name()));
+        let infos: Vec<_> = input
+            .collections
+            .iter()
+            .map(|c| p.collection_info(c.id()))
+            .collect();
+        let windowing = infos
+            .first()
+            .map(|i| i.windowing.clone())
+            .unwrap_or_else(WindowingStrategy::global);
+        if infos
+            .iter()
+            .any(|i| !i.windowing.compatible_with(&windowing))
+        {
+            p.record_error(format!(
+                "'{}': Flatten inputs must have the same window function",
+                p.current_name()
+            ));
         }
-        let boundedness = if infos.iter().any(|i| i.boundedness == Boundedness::Unbounded) {
+        let boundedness = if infos
+            .iter()
+            .any(|i| i.boundedness == Boundedness::Unbounded)
+        {
             Boundedness::Unbounded
         } else {
             Boundedness::Bounded
         };
         let inputs = input.collections.iter().map(|c| c.id()).collect();
-        let (_, outs) = p.add_primitive(NodeKind::Flatten, inputs, vec![], vec![OutputSpec::of::<T>(boundedness, windowing)]);
+        let (_, outs) = p.add_primitive(
+            NodeKind::Flatten,
+            inputs,
+            vec![],
+            vec![OutputSpec::of::<T>(boundedness, windowing)],
+        );
         p.handle(outs[0])
     }
 }

@@ -1,9 +1,11 @@
 //! GroupByKey: all values of a key, per window.
 
 use super::pardo::downcast_input;
-use crate::element::{CoderError, EncodedKey, Element, Key, decode, encode};
+use crate::element::{CoderError, Element, EncodedKey, Key, decode, encode};
 use crate::error::BoxError;
-use crate::graph::kernel::{GroupKernel, GroupState, KeyedRecord, PaneOutput, PreCombiner, RecordKind};
+use crate::graph::kernel::{
+    GroupKernel, GroupState, KeyedRecord, PaneOutput, PreCombiner, RecordKind,
+};
 use crate::graph::{Bundle, NodeKind};
 use crate::kv::KV;
 use crate::pcollection::PCollection;
@@ -36,7 +38,10 @@ impl<V: Element> GroupState for ListState<V> {
         Err("GroupByKey received a pre-combined accumulator".into())
     }
     fn merge(&mut self, other: Box<dyn GroupState>) -> Result<(), BoxError> {
-        let other = other.into_any().downcast::<ListState<V>>().map_err(|_| "merging states of different transforms")?;
+        let other = other
+            .into_any()
+            .downcast::<ListState<V>>()
+            .map_err(|_| "merging states of different transforms")?;
         self.values.extend(other.values);
         Ok(())
     }
@@ -55,8 +60,12 @@ impl<V: Element> GroupState for ListState<V> {
 }
 
 /// Encodes keyed input into shuffle records (shared by GroupByKey and Combine.perKey).
-pub(crate) fn kv_to_records<K: Key, V: Element>(input: Bundle, out: &mut Vec<KeyedRecord>) -> Result<(), CoderError> {
-    let values: Vec<WindowedValue<KV<K, V>>> = downcast_input(input).map_err(|e| CoderError(e.to_string()))?;
+pub(crate) fn kv_to_records<K: Key, V: Element>(
+    input: Bundle,
+    out: &mut Vec<KeyedRecord>,
+) -> Result<(), CoderError> {
+    let values: Vec<WindowedValue<KV<K, V>>> =
+        downcast_input(input).map_err(|e| CoderError(e.to_string()))?;
     out.reserve(values.len());
     for wv in values {
         out.push(KeyedRecord {
@@ -74,8 +83,16 @@ pub(crate) fn kv_to_records<K: Key, V: Element>(input: Bundle, out: &mut Vec<Key
 pub(crate) fn panes_to_kvs<K: Key, O: Element>(panes: Vec<PaneOutput>) -> Result<Bundle, BoxError> {
     let mut out = Vec::with_capacity(panes.len());
     for p in panes {
-        let value = *p.value.downcast::<O>().map_err(|_| "pane output has an unexpected type")?;
-        out.push(WindowedValue::new(KV::new(p.key.decode::<K>()?, value), p.timestamp, p.window, p.pane));
+        let value = *p
+            .value
+            .downcast::<O>()
+            .map_err(|_| "pane output has an unexpected type")?;
+        out.push(WindowedValue::new(
+            KV::new(p.key.decode::<K>()?, value),
+            p.timestamp,
+            p.window,
+            p.pane,
+        ));
     }
     Ok(Bundle::new(out))
 }
@@ -96,10 +113,18 @@ impl<K: Key, V: Element> GroupKernel for GbkKernel<K, V> {
 }
 
 /// Adds a grouping node with `kernel`, producing `KV<K, O>` with the input's windowing.
-pub(crate) fn add_group_node<I, O>(input: &PCollection<I>, kernel: Arc<dyn GroupKernel>) -> PCollection<O> {
+pub(crate) fn add_group_node<I, O>(
+    input: &PCollection<I>,
+    kernel: Arc<dyn GroupKernel>,
+) -> PCollection<O> {
     let info = input.pipeline().collection_info(input.id());
     let spec = OutputSpec::of::<O>(info.boundedness, info.windowing);
-    let (_, outs) = input.pipeline().add_primitive(NodeKind::GroupByKey(kernel), vec![input.id()], vec![], vec![spec]);
+    let (_, outs) = input.pipeline().add_primitive(
+        NodeKind::GroupByKey(kernel),
+        vec![input.id()],
+        vec![],
+        vec![spec],
+    );
     input.pipeline().handle(outs[0])
 }
 

@@ -18,7 +18,10 @@ impl<K: Element, V: Element> PTransform<PCollection<KV<K, V>>> for Keys {
     type Output = PCollection<K>;
     fn expand(self, input: &PCollection<KV<K, V>>) -> PCollection<K> {
         apply_bundle_fn(input, None, |values: Vec<WindowedValue<KV<K, V>>>| {
-            Ok(values.into_iter().map(|wv| WindowedValue::new(wv.value.key, wv.timestamp, wv.window, wv.pane)).collect())
+            Ok(values
+                .into_iter()
+                .map(|wv| WindowedValue::new(wv.value.key, wv.timestamp, wv.window, wv.pane))
+                .collect())
         })
     }
 }
@@ -27,7 +30,10 @@ impl<K: Element, V: Element> PTransform<PCollection<KV<K, V>>> for Values {
     type Output = PCollection<V>;
     fn expand(self, input: &PCollection<KV<K, V>>) -> PCollection<V> {
         apply_bundle_fn(input, None, |values: Vec<WindowedValue<KV<K, V>>>| {
-            Ok(values.into_iter().map(|wv| WindowedValue::new(wv.value.value, wv.timestamp, wv.window, wv.pane)).collect())
+            Ok(values
+                .into_iter()
+                .map(|wv| WindowedValue::new(wv.value.value, wv.timestamp, wv.window, wv.pane))
+                .collect())
         })
     }
 }
@@ -38,7 +44,14 @@ impl<K: Element, V: Element> PTransform<PCollection<KV<K, V>>> for KvSwap {
         apply_bundle_fn(input, None, |values: Vec<WindowedValue<KV<K, V>>>| {
             Ok(values
                 .into_iter()
-                .map(|wv| WindowedValue::new(KV::new(wv.value.value, wv.value.key), wv.timestamp, wv.window, wv.pane))
+                .map(|wv| {
+                    WindowedValue::new(
+                        KV::new(wv.value.value, wv.value.key),
+                        wv.timestamp,
+                        wv.window,
+                        wv.pane,
+                    )
+                })
                 .collect())
         })
     }

@@ -35,14 +35,21 @@ impl<I: Element, O: Element, F: Fn(I) -> O + Send + Sync + 'static> Map<F, I, O>
     }
 }
 
-impl<I: Element, O: Element, F: Fn(I) -> O + Send + Sync + 'static> PTransform<PCollection<I>> for Map<F, I, O> {
+impl<I: Element, O: Element, F: Fn(I) -> O + Send + Sync + 'static> PTransform<PCollection<I>>
+    for Map<F, I, O>
+{
     type Output = PCollection<O>;
     fn expand(self, input: &PCollection<I>) -> PCollection<O> {
         let f = self.f;
         apply_bundle_fn(input, None, move |values: Vec<WindowedValue<I>>| {
             Ok(values
                 .into_iter()
-                .map(|wv| WindowedValue { value: f(wv.value), timestamp: wv.timestamp, window: wv.window, pane: wv.pane })
+                .map(|wv| WindowedValue {
+                    value: f(wv.value),
+                    timestamp: wv.timestamp,
+                    window: wv.window,
+                    pane: wv.pane,
+                })
                 .collect())
         })
     }
@@ -54,15 +61,17 @@ pub struct FlatMap<F, I, O> {
     _t: PhantomData<fn(I) -> O>,
 }
 
-impl<I: Element, O: Element, R: IntoIterator<Item = O>, F: Fn(I) -> R + Send + Sync + 'static> FlatMap<F, I, O> {
+impl<I: Element, O: Element, R: IntoIterator<Item = O>, F: Fn(I) -> R + Send + Sync + 'static>
+    FlatMap<F, I, O>
+{
     /// Flat-maps with `f`.
     pub fn new(f: F) -> Self {
         FlatMap { f, _t: PhantomData }
     }
 }
 
-impl<I: Element, O: Element, R: IntoIterator<Item = O>, F: Fn(I) -> R + Send + Sync + 'static> PTransform<PCollection<I>>
-    for FlatMap<F, I, O>
+impl<I: Element, O: Element, R: IntoIterator<Item = O>, F: Fn(I) -> R + Send + Sync + 'static>
+    PTransform<PCollection<I>> for FlatMap<F, I, O>
 {
     type Output = PCollection<O>;
     fn expand(self, input: &PCollection<I>) -> PCollection<O> {
@@ -71,7 +80,12 @@ impl<I: Element, O: Element, R: IntoIterator<Item = O>, F: Fn(I) -> R + Send + S
             let mut out = Vec::with_capacity(values.len());
             for wv in values {
                 let (timestamp, window, pane) = (wv.timestamp, wv.window, wv.pane);
-                out.extend(f(wv.value).into_iter().map(|value| WindowedValue { value, timestamp, window, pane }));
+                out.extend(f(wv.value).into_iter().map(|value| WindowedValue {
+                    value,
+                    timestamp,
+                    window,
+                    pane,
+                }));
             }
             Ok(out)
         })
@@ -91,7 +105,9 @@ impl<T: Element, F: Fn(&T) -> bool + Send + Sync + 'static> Filter<F, T> {
     }
 }
 
-impl<T: Element, F: Fn(&T) -> bool + Send + Sync + 'static> PTransform<PCollection<T>> for Filter<F, T> {
+impl<T: Element, F: Fn(&T) -> bool + Send + Sync + 'static> PTransform<PCollection<T>>
+    for Filter<F, T>
+{
     type Output = PCollection<T>;
     fn expand(self, input: &PCollection<T>) -> PCollection<T> {
         let f = self.f;
@@ -119,15 +135,17 @@ pub struct MapWithContext<F, I, O> {
     _t: PhantomData<fn(I) -> O>,
 }
 
-impl<I: Element, O: Element, F: Fn(I, &ElementMeta) -> O + Send + Sync + 'static> MapWithContext<F, I, O> {
+impl<I: Element, O: Element, F: Fn(I, &ElementMeta) -> O + Send + Sync + 'static>
+    MapWithContext<F, I, O>
+{
     /// Maps with `f`.
     pub fn new(f: F) -> Self {
         MapWithContext { f, _t: PhantomData }
     }
 }
 
-impl<I: Element, O: Element, F: Fn(I, &ElementMeta) -> O + Send + Sync + 'static> PTransform<PCollection<I>>
-    for MapWithContext<F, I, O>
+impl<I: Element, O: Element, F: Fn(I, &ElementMeta) -> O + Send + Sync + 'static>
+    PTransform<PCollection<I>> for MapWithContext<F, I, O>
 {
     type Output = PCollection<O>;
     fn expand(self, input: &PCollection<I>) -> PCollection<O> {
@@ -136,8 +154,17 @@ impl<I: Element, O: Element, F: Fn(I, &ElementMeta) -> O + Send + Sync + 'static
             Ok(values
                 .into_iter()
                 .map(|wv| {
-                    let meta = ElementMeta { timestamp: wv.timestamp, window: wv.window, pane: wv.pane };
-                    WindowedValue { value: f(wv.value, &meta), timestamp: wv.timestamp, window: wv.window, pane: wv.pane }
+                    let meta = ElementMeta {
+                        timestamp: wv.timestamp,
+                        window: wv.window,
+                        pane: wv.pane,
+                    };
+                    WindowedValue {
+                        value: f(wv.value, &meta),
+                        timestamp: wv.timestamp,
+                        window: wv.window,
+                        pane: wv.pane,
+                    }
                 })
                 .collect())
         })
@@ -146,7 +173,11 @@ impl<I: Element, O: Element, F: Fn(I, &ElementMeta) -> O + Send + Sync + 'static
 
 impl<T: Element> PCollection<T> {
     /// Shorthand for `apply(name, Map::new(f))`.
-    pub fn map<O: Element>(&self, name: &str, f: impl Fn(T) -> O + Send + Sync + 'static) -> PCollection<O> {
+    pub fn map<O: Element>(
+        &self,
+        name: &str,
+        f: impl Fn(T) -> O + Send + Sync + 'static,
+    ) -> PCollection<O> {
         self.apply(name, Map::new(f))
     }
     /// Shorthand for `apply(name, FlatMap::new(f))`.
@@ -158,7 +189,11 @@ impl<T: Element> PCollection<T> {
         self.apply(name, FlatMap::new(f))
     }
     /// Shorthand for `apply(name, Filter::new(f))`.
-    pub fn filter(&self, name: &str, f: impl Fn(&T) -> bool + Send + Sync + 'static) -> PCollection<T> {
+    pub fn filter(
+        &self,
+        name: &str,
+        f: impl Fn(&T) -> bool + Send + Sync + 'static,
+    ) -> PCollection<T> {
         self.apply(name, Filter::new(f))
     }
 }

@@ -22,7 +22,11 @@ pub struct ParDo<F> {
 impl<F: DoFn> ParDo<F> {
     /// A ParDo running `dofn`.
     pub fn of(dofn: F) -> Self {
-        ParDo { dofn, tags: Vec::new(), side_inputs: Vec::new() }
+        ParDo {
+            dofn,
+            tags: Vec::new(),
+            side_inputs: Vec::new(),
+        }
     }
     /// Declares a side input that the DoFn reads with `ctx.side_input(&view)`.
     pub fn with_side_input<V>(mut self, view: &PCollectionView<V>) -> Self {
@@ -74,7 +78,9 @@ impl<O> PCollectionTuple<O> {
             .iter()
             .find(|(t, _)| *t == tag.id())
             .map(|(_, c)| *c)
-            .unwrap_or_else(|| panic!("output tag '{}' was not declared on this ParDo", tag.name()));
+            .unwrap_or_else(|| {
+                panic!("output tag '{}' was not declared on this ParDo", tag.name())
+            });
         self.pipeline.handle(id)
     }
 }
@@ -88,7 +94,10 @@ impl<F: DoFn> OperatorFactory for DoFnFactory<F> {
     fn create(&self, side_inputs: &SideInputs) -> Result<Box<dyn Operator>, BoxError> {
         let mut dofn = self.prototype.clone();
         dofn.setup()?;
-        Ok(Box::new(DoFnOperator { dofn, out: Outputs::new(&self.tags, side_inputs.clone()) }))
+        Ok(Box::new(DoFnOperator {
+            dofn,
+            out: Outputs::new(&self.tags, side_inputs.clone()),
+        }))
     }
     fn output_ports(&self) -> usize {
         1 + self.tags.len()
@@ -102,19 +111,26 @@ struct DoFnOperator<F: DoFn> {
 
 impl<F: DoFn> Operator for DoFnOperator<F> {
     fn start_bundle(&mut self) -> Result<Vec<Bundle>, BoxError> {
-        self.dofn.start_bundle(&mut BundleContext { out: &mut self.out })?;
+        self.dofn
+            .start_bundle(&mut BundleContext { out: &mut self.out })?;
         Ok(self.out.take_bundles())
     }
     fn process(&mut self, input: Bundle) -> Result<Vec<Bundle>, BoxError> {
         let values: Vec<WindowedValue<F::In>> = downcast_input(input)?;
         for wv in values {
-            let mut ctx = ProcessContext { timestamp: wv.timestamp, window: wv.window, pane: wv.pane, out: &mut self.out };
+            let mut ctx = ProcessContext {
+                timestamp: wv.timestamp,
+                window: wv.window,
+                pane: wv.pane,
+                out: &mut self.out,
+            };
             self.dofn.process(wv.value, &mut ctx)?;
         }
         Ok(self.out.take_bundles())
     }
     fn finish_bundle(&mut self) -> Result<Vec<Bundle>, BoxError> {
-        self.dofn.finish_bundle(&mut BundleContext { out: &mut self.out })?;
+        self.dofn
+            .finish_bundle(&mut BundleContext { out: &mut self.out })?;
         Ok(self.out.take_bundles())
     }
     fn teardown(&mut self) {
@@ -128,20 +144,42 @@ impl<F: DoFn> Operator for DoFnOperator<F> {
 /// Takes the typed values out of an input bundle, or explains the mismatch.
 pub(crate) fn downcast_input<T: Element>(input: Bundle) -> Result<Vec<WindowedValue<T>>, BoxError> {
     input.downcast::<T>().map_err(|b| {
-        format!("input bundle holds {}, but the transform reads {}", b.element_type(), std::any::type_name::<T>()).into()
+        format!(
+            "input bundle holds {}, but the transform reads {}",
+            b.element_type(),
+            std::any::type_name::<T>()
+        )
+        .into()
     })
 }
 
-fn add_pardo<F: DoFn>(input: &PCollection<F::In>, pardo: ParDo<F>) -> (Vec<CollectionId>, Vec<ErasedTag>) {
+fn add_pardo<F: DoFn>(
+    input: &PCollection<F::In>,
+    pardo: ParDo<F>,
+) -> (Vec<CollectionId>, Vec<ErasedTag>) {
     let info = input.pipeline().collection_info(input.id());
-    let mut specs = vec![OutputSpec::of::<F::Out>(info.boundedness, info.windowing.clone())];
+    let mut specs = vec![OutputSpec::of::<F::Out>(
+        info.boundedness,
+        info.windowing.clone(),
+    )];
     for tag in &pardo.tags {
-        specs.push(OutputSpec { element_type: tag.element_type, boundedness: info.boundedness, windowing: info.windowing.clone() });
+        specs.push(OutputSpec {
+            element_type: tag.element_type,
+            boundedness: info.boundedness,
+            windowing: info.windowing.clone(),
+        });
     }
     let tags = pardo.tags.clone();
-    let factory = DoFnFactory { prototype: pardo.dofn, tags: pardo.tags };
-    let (_, outs) =
-        input.pipeline().add_primitive(NodeKind::ParDo(Arc::new(factory)), vec![input.id()], pardo.side_inputs, specs);
+    let factory = DoFnFactory {
+        prototype: pardo.dofn,
+        tags: pardo.tags,
+    };
+    let (_, outs) = input.pipeline().add_primitive(
+        NodeKind::ParDo(Arc::new(factory)),
+        vec![input.id()],
+        pardo.side_inputs,
+        specs,
+    );
     (outs, tags)
 }
 
@@ -160,14 +198,19 @@ impl<F: DoFn> PTransform<PCollection<F::In>> for ParDoWithOutputs<F> {
         let pipeline = input.pipeline().clone();
         PCollectionTuple {
             main: pipeline.handle(outs[0]),
-            tagged: tags.iter().zip(&outs[1..]).map(|(t, c)| (t.id, *c)).collect(),
+            tagged: tags
+                .iter()
+                .zip(&outs[1..])
+                .map(|(t, c)| (t.id, *c))
+                .collect(),
             pipeline,
         }
     }
 }
 
 /// A bundle-at-a-time function: the fast path for closures (Map, FlatMap, Filter, ...).
-type BundleFn<I, O> = dyn Fn(Vec<WindowedValue<I>>) -> Result<Vec<WindowedValue<O>>, BoxError> + Send + Sync;
+type BundleFn<I, O> =
+    dyn Fn(Vec<WindowedValue<I>>) -> Result<Vec<WindowedValue<O>>, BoxError> + Send + Sync;
 
 struct BundleFnFactory<I, O> {
     f: Arc<BundleFn<I, O>>,
@@ -212,6 +255,11 @@ pub(crate) fn apply_bundle_fn<I: Element, O: Element>(
     let info = input.pipeline().collection_info(input.id());
     let spec = OutputSpec::of::<O>(info.boundedness, windowing.unwrap_or(info.windowing));
     let factory = BundleFnFactory { f: Arc::new(f) };
-    let (_, outs) = input.pipeline().add_primitive(NodeKind::ParDo(Arc::new(factory)), vec![input.id()], vec![], vec![spec]);
+    let (_, outs) = input.pipeline().add_primitive(
+        NodeKind::ParDo(Arc::new(factory)),
+        vec![input.id()],
+        vec![],
+        vec![spec],
+    );
     input.pipeline().handle(outs[0])
 }

@@ -23,7 +23,11 @@ pub struct Partition<F, T> {
 impl<T: Element, F: Fn(&T, usize) -> usize + Send + Sync + 'static> Partition<F, T> {
     /// `n` partitions chosen by `f`.
     pub fn of(n: usize, f: F) -> Self {
-        Partition { n, f: Arc::new(f), _t: PhantomData }
+        Partition {
+            n,
+            f: Arc::new(f),
+            _t: PhantomData,
+        }
     }
 }
 
@@ -33,9 +37,15 @@ struct PartitionOp<F, T> {
     _t: PhantomData<fn(T)>,
 }
 
-impl<T: Element, F: Fn(&T, usize) -> usize + Send + Sync + 'static> OperatorFactory for PartitionOp<F, T> {
+impl<T: Element, F: Fn(&T, usize) -> usize + Send + Sync + 'static> OperatorFactory
+    for PartitionOp<F, T>
+{
     fn create(&self, _side_inputs: &SideInputs) -> Result<Box<dyn Operator>, BoxError> {
-        Ok(Box::new(PartitionOp::<F, T> { n: self.n, f: self.f.clone(), _t: PhantomData }))
+        Ok(Box::new(PartitionOp::<F, T> {
+            n: self.n,
+            f: self.f.clone(),
+            _t: PhantomData,
+        }))
     }
     fn output_ports(&self) -> usize {
         self.n
@@ -50,7 +60,12 @@ impl<T: Element, F: Fn(&T, usize) -> usize + Send + Sync + 'static> Operator for
         let mut parts: Vec<Vec<WindowedValue<T>>> = (0..self.n).map(|_| Vec::new()).collect();
         for wv in downcast_input::<T>(input)? {
             let i = (self.f)(&wv.value, self.n);
-            let part = parts.get_mut(i).ok_or_else(|| format!("partition function returned {i}, but there are {} partitions", self.n))?;
+            let part = parts.get_mut(i).ok_or_else(|| {
+                format!(
+                    "partition function returned {i}, but there are {} partitions",
+                    self.n
+                )
+            })?;
             part.push(wv);
         }
         Ok(parts.into_iter().map(Bundle::new).collect())
@@ -64,14 +79,27 @@ impl<T: Element, F: Fn(&T, usize) -> usize + Send + Sync + 'static> Operator for
     }
 }
 
-impl<T: Element, F: Fn(&T, usize) -> usize + Send + Sync + 'static> PTransform<PCollection<T>> for Partition<F, T> {
+impl<T: Element, F: Fn(&T, usize) -> usize + Send + Sync + 'static> PTransform<PCollection<T>>
+    for Partition<F, T>
+{
     type Output = Vec<PCollection<T>>;
     fn expand(self, input: &PCollection<T>) -> Vec<PCollection<T>> {
         let p = input.pipeline();
         let info = p.collection_info(input.id());
-        let specs = (0..self.n).map(|_| OutputSpec::of::<T>(info.boundedness, info.windowing.clone())).collect();
-        let op = PartitionOp::<F, T> { n: self.n, f: self.f, _t: PhantomData };
-        let (_, outs) = p.add_primitive(NodeKind::ParDo(Arc::new(op)), vec![input.id()], vec![], specs);
+        let specs = (0..self.n)
+            .map(|_| OutputSpec::of::<T>(info.boundedness, info.windowing.clone()))
+            .collect();
+        let op = PartitionOp::<F, T> {
+            n: self.n,
+            f: self.f,
+            _t: PhantomData,
+        };
+        let (_, outs) = p.add_primitive(
+            NodeKind::ParDo(Arc::new(op)),
+            vec![input.id()],
+            vec![],
+            specs,
+        );
         outs.into_iter().map(|id| p.handle(id)).collect()
     }
 }

@@ -15,8 +15,12 @@ impl<T: Element> PTransform<PCollection<T>> for Reshuffle {
     fn expand(self, input: &PCollection<T>) -> PCollection<T> {
         let p = input.pipeline();
         let info = p.collection_info(input.id());
-        let (_, outs) =
-            p.add_primitive(NodeKind::Reshuffle, vec![input.id()], vec![], vec![OutputSpec::of::<T>(info.boundedness, info.windowing)]);
+        let (_, outs) = p.add_primitive(
+            NodeKind::Reshuffle,
+            vec![input.id()],
+            vec![],
+            vec![OutputSpec::of::<T>(info.boundedness, info.windowing)],
+        );
         p.handle(outs[0])
     }
 }

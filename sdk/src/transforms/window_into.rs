@@ -44,23 +44,38 @@ impl WindowInto {
     }
     /// Sets the trigger.
     pub fn triggering(self, trigger: Trigger) -> Self {
-        WindowInto { trigger: Some(trigger), ..self }
+        WindowInto {
+            trigger: Some(trigger),
+            ..self
+        }
     }
     /// Later panes hold everything seen so far.
     pub fn accumulating_fired_panes(self) -> Self {
-        WindowInto { accumulation_mode: Some(AccumulationMode::Accumulating), ..self }
+        WindowInto {
+            accumulation_mode: Some(AccumulationMode::Accumulating),
+            ..self
+        }
     }
     /// Later panes hold only what arrived since the previous pane.
     pub fn discarding_fired_panes(self) -> Self {
-        WindowInto { accumulation_mode: Some(AccumulationMode::Discarding), ..self }
+        WindowInto {
+            accumulation_mode: Some(AccumulationMode::Discarding),
+            ..self
+        }
     }
     /// Accepts late data up to `lateness` after the end of a window.
     pub fn with_allowed_lateness(self, lateness: Duration) -> Self {
-        WindowInto { allowed_lateness: Some(lateness), ..self }
+        WindowInto {
+            allowed_lateness: Some(lateness),
+            ..self
+        }
     }
     /// Sets how grouped output is timestamped.
     pub fn with_timestamp_combiner(self, combiner: TimestampCombiner) -> Self {
-        WindowInto { timestamp_combiner: Some(combiner), ..self }
+        WindowInto {
+            timestamp_combiner: Some(combiner),
+            ..self
+        }
     }
 }
 
@@ -82,19 +97,28 @@ impl<T: Element> PTransform<PCollection<T>> for WindowInto {
             strategy.timestamp_combiner = c;
         }
         let window_fn = self.window_fn;
-        apply_bundle_fn(input, Some(strategy), move |values: Vec<WindowedValue<T>>| {
-            let mut out = Vec::with_capacity(values.len());
-            for wv in values {
-                let mut windows = window_fn.assign_windows(wv.timestamp);
-                let last = windows.pop();
-                for w in windows {
-                    out.push(WindowedValue::new(wv.value.clone(), wv.timestamp, w, wv.pane));
+        apply_bundle_fn(
+            input,
+            Some(strategy),
+            move |values: Vec<WindowedValue<T>>| {
+                let mut out = Vec::with_capacity(values.len());
+                for wv in values {
+                    let mut windows = window_fn.assign_windows(wv.timestamp);
+                    let last = windows.pop();
+                    for w in windows {
+                        out.push(WindowedValue::new(
+                            wv.value.clone(),
+                            wv.timestamp,
+                            w,
+                            wv.pane,
+                        ));
+                    }
+                    if let Some(w) = last {
+                        out.push(WindowedValue::new(wv.value, wv.timestamp, w, wv.pane));
+                    }
                 }
-                if let Some(w) = last {
-                    out.push(WindowedValue::new(wv.value, wv.timestamp, w, wv.pane));
-                }
-            }
-            Ok(out)
-        })
+                Ok(out)
+            },
+        )
     }
 }

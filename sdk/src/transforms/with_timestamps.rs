@@ -22,15 +22,24 @@ pub struct WithTimestamps<F, T> {
 impl<T: Element, F: Fn(&T) -> Timestamp + Send + Sync + 'static> WithTimestamps<F, T> {
     /// Timestamps from `f`.
     pub fn of(f: F) -> Self {
-        WithTimestamps { f, allowed_skew: Duration::ZERO, _t: PhantomData }
+        WithTimestamps {
+            f,
+            allowed_skew: Duration::ZERO,
+            _t: PhantomData,
+        }
     }
     /// Allows new timestamps up to `skew` before the old ones.
     pub fn with_allowed_timestamp_skew(self, skew: Duration) -> Self {
-        WithTimestamps { allowed_skew: skew, ..self }
+        WithTimestamps {
+            allowed_skew: skew,
+            ..self
+        }
     }
 }
 
-impl<T: Element, F: Fn(&T) -> Timestamp + Send + Sync + 'static> PTransform<PCollection<T>> for WithTimestamps<F, T> {
+impl<T: Element, F: Fn(&T) -> Timestamp + Send + Sync + 'static> PTransform<PCollection<T>>
+    for WithTimestamps<F, T>
+{
     type Output = PCollection<T>;
     fn expand(self, input: &PCollection<T>) -> PCollection<T> {
         let (f, skew) = (self.f, self.allowed_skew);

@@ -16,12 +16,21 @@ impl FixedWindows {
     /// # Panics
     /// If `size` is not positive: a zero-width window can hold nothing.
     pub fn of(size: Duration) -> Self {
-        assert!(size.as_micros() > 0, "FixedWindows size must be positive, got {size}");
-        FixedWindows { size, offset: Duration::ZERO }
+        assert!(
+            size.as_micros() > 0,
+            "FixedWindows size must be positive, got {size}"
+        );
+        FixedWindows {
+            size,
+            offset: Duration::ZERO,
+        }
     }
     /// The same windows shifted by `offset` (taken modulo the size).
     pub fn with_offset(self, offset: Duration) -> Self {
-        FixedWindows { offset: Duration::from_micros(offset.as_micros().rem_euclid(self.size.as_micros())), ..self }
+        FixedWindows {
+            offset: Duration::from_micros(offset.as_micros().rem_euclid(self.size.as_micros())),
+            ..self
+        }
     }
     /// The window size.
     pub fn size(&self) -> Duration {
@@ -46,8 +55,20 @@ mod tests {
     #[test]
     fn assigns_negative_timestamps_and_offsets() {
         let f = FixedWindows::of(Duration::from_secs(10));
-        assert_eq!(f.assign_windows(Timestamp::from_secs(-1)), vec![Window::interval(Timestamp::from_secs(-10), Timestamp::from_secs(0))]);
+        assert_eq!(
+            f.assign_windows(Timestamp::from_secs(-1)),
+            vec![Window::interval(
+                Timestamp::from_secs(-10),
+                Timestamp::from_secs(0)
+            )]
+        );
         let f = f.with_offset(Duration::from_secs(3));
-        assert_eq!(f.assign_windows(Timestamp::from_secs(2)), vec![Window::interval(Timestamp::from_secs(-7), Timestamp::from_secs(3))]);
+        assert_eq!(
+            f.assign_windows(Timestamp::from_secs(2)),
+            vec![Window::interval(
+                Timestamp::from_secs(-7),
+                Timestamp::from_secs(3)
+            )]
+        );
     }
 }

@@ -62,7 +62,10 @@ impl IntervalWindow {
     }
     /// The smallest window that covers both.
     pub fn span(&self, other: &IntervalWindow) -> IntervalWindow {
-        IntervalWindow { start: self.start.min(other.start), end: self.end.max(other.end) }
+        IntervalWindow {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 }
 
@@ -158,7 +161,10 @@ pub trait WindowFn: Send + Sync + fmt::Debug + 'static {
 
 /// Merges overlapping interval windows: the algorithm shared by session-like window functions.
 pub fn merge_overlapping_intervals(active: &[Window]) -> Vec<WindowMerge> {
-    let mut intervals: Vec<IntervalWindow> = active.iter().filter_map(|w| w.as_interval().copied()).collect();
+    let mut intervals: Vec<IntervalWindow> = active
+        .iter()
+        .filter_map(|w| w.as_interval().copied())
+        .collect();
     intervals.sort();
     let mut merges = Vec::new();
     let mut group: Vec<IntervalWindow> = Vec::new();
@@ -202,13 +208,22 @@ mod tests {
     #[test]
     fn max_timestamp_is_end_minus_epsilon() {
         assert_eq!(iw(0, 10).max_timestamp(), Timestamp::from_micros(9_999_999));
-        assert_eq!(Window::Global.max_timestamp(), Timestamp::END_OF_GLOBAL_WINDOW);
+        assert_eq!(
+            Window::Global.max_timestamp(),
+            Timestamp::END_OF_GLOBAL_WINDOW
+        );
     }
 
     #[test]
     fn merges_overlapping_and_leaves_the_rest() {
         let merges = merge_overlapping_intervals(&[iw(0, 10), iw(25, 35), iw(5, 15), iw(14, 20)]);
-        assert_eq!(merges, vec![WindowMerge { sources: vec![iw(0, 10), iw(5, 15), iw(14, 20)], result: iw(0, 20) }]);
+        assert_eq!(
+            merges,
+            vec![WindowMerge {
+                sources: vec![iw(0, 10), iw(5, 15), iw(14, 20)],
+                result: iw(0, 20)
+            }]
+        );
         // touching windows ([0,10) and [10,20)) do not overlap
         assert!(merge_overlapping_intervals(&[iw(0, 10), iw(10, 20)]).is_empty());
     }

@@ -16,7 +16,10 @@ impl Sessions {
     /// # Panics
     /// If `gap` is not positive.
     pub fn with_gap(gap: Duration) -> Self {
-        assert!(gap.as_micros() > 0, "Sessions gap must be positive, got {gap}");
+        assert!(
+            gap.as_micros() > 0,
+            "Sessions gap must be positive, got {gap}"
+        );
         Sessions { gap }
     }
     /// The gap duration.

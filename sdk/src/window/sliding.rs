@@ -18,13 +18,26 @@ impl SlidingWindows {
     /// # Panics
     /// If `size` or `period` is not positive.
     pub fn of(size: Duration, period: Duration) -> Self {
-        assert!(size.as_micros() > 0, "SlidingWindows size must be positive, got {size}");
-        assert!(period.as_micros() > 0, "SlidingWindows period must be positive, got {period}");
-        SlidingWindows { size, period, offset: Duration::ZERO }
+        assert!(
+            size.as_micros() > 0,
+            "SlidingWindows size must be positive, got {size}"
+        );
+        assert!(
+            period.as_micros() > 0,
+            "SlidingWindows period must be positive, got {period}"
+        );
+        SlidingWindows {
+            size,
+            period,
+            offset: Duration::ZERO,
+        }
     }
     /// The same windows shifted by `offset` (taken modulo the period).
     pub fn with_offset(self, offset: Duration) -> Self {
-        SlidingWindows { offset: Duration::from_micros(offset.as_micros().rem_euclid(self.period.as_micros())), ..self }
+        SlidingWindows {
+            offset: Duration::from_micros(offset.as_micros().rem_euclid(self.period.as_micros())),
+            ..self
+        }
     }
 }
 
@@ -32,7 +45,8 @@ impl WindowFn for SlidingWindows {
     fn assign_windows(&self, timestamp: Timestamp) -> Vec<Window> {
         let period = self.period.as_micros();
         let t = timestamp.as_micros();
-        let last_start = t.saturating_sub(t.saturating_sub(self.offset.as_micros()).rem_euclid(period));
+        let last_start =
+            t.saturating_sub(t.saturating_sub(self.offset.as_micros()).rem_euclid(period));
         let mut windows = Vec::new();
         let mut start = last_start;
         // Every window [start, start + size) with start <= t < start + size, latest start first.

@@ -41,19 +41,28 @@ fn create_empty(p: &Pipeline) {
 fn create_one_element(p: &Pipeline) {
     let c = p.apply("Create", Create::of(vec![42i64]));
     assert_that_singleton(&c).equal_to(42);
-    let grouped = c.map("Key", |v: i64| KV::new(v % 2, v)).apply("Group", GroupByKey);
+    let grouped = c
+        .map("Key", |v: i64| KV::new(v % 2, v))
+        .apply("Group", GroupByKey);
     assert_that(&grouped).contains_in_any_order(vec![KV::new(0, vec![42])]);
 }
 
 fn reify<T: Element>(pc: &PCollection<T>, name: &str) -> PCollection<(T, i64)> {
-    pc.apply(name, MapWithContext::new(|v: T, m: &ElementMeta| (v, m.timestamp.as_millis())))
+    pc.apply(
+        name,
+        MapWithContext::new(|v: T, m: &ElementMeta| (v, m.timestamp.as_millis())),
+    )
 }
 
 fn create_timestamped(p: &Pipeline) {
-    let c = p.apply("Create", Create::timestamped(vec![(s("x"), secs(5)), (s("y"), secs(-2))]));
+    let c = p.apply(
+        "Create",
+        Create::timestamped(vec![(s("x"), secs(5)), (s("y"), secs(-2))]),
+    );
     assert_that(&reify(&c, "Reify")).contains_in_any_order(vec![(s("x"), 5_000), (s("y"), -2_000)]);
     let plain = p.apply("Plain", Create::of(vec![1u8]));
-    assert_that(&reify(&plain, "ReifyPlain")).contains_in_any_order(vec![(1u8, Timestamp::MIN.as_millis())]);
+    assert_that(&reify(&plain, "ReifyPlain"))
+        .contains_in_any_order(vec![(1u8, Timestamp::MIN.as_millis())]);
 }
 
 fn impulse(p: &Pipeline) {
@@ -62,30 +71,45 @@ fn impulse(p: &Pipeline) {
 }
 
 fn map(p: &Pipeline) {
-    let c = p.apply("Create", Create::of(vec![1, 2, 3])).map("Square", |x: i32| x * x);
+    let c = p
+        .apply("Create", Create::of(vec![1, 2, 3]))
+        .map("Square", |x: i32| x * x);
     assert_that(&c).contains_in_any_order(vec![1, 4, 9]);
 }
 
 fn flat_map(p: &Pipeline) {
     let c = p
         .apply("Create", Create::of(vec![s("a b"), s(""), s("c d e")]))
-        .flat_map("Split", |l: String| l.split_whitespace().map(str::to_string).collect::<Vec<_>>());
+        .flat_map("Split", |l: String| {
+            l.split_whitespace().map(str::to_string).collect::<Vec<_>>()
+        });
     assert_that(&c).contains_in_any_order(vec![s("a"), s("b"), s("c"), s("d"), s("e")]);
 }
 
 fn filter(p: &Pipeline) {
-    let c = p.apply("Create", Create::of(0..10u32)).filter("Even", |x: &u32| x % 2 == 0);
+    let c = p
+        .apply("Create", Create::of(0..10u32))
+        .filter("Even", |x: &u32| x % 2 == 0);
     assert_that(&c).contains_in_any_order(vec![0, 2, 4, 6, 8]);
 }
 
 fn map_with_context(p: &Pipeline) {
     let c = p
-        .apply("Create", Create::timestamped(vec![(1u32, secs(12)), (2, secs(25))]))
-        .apply("Fixed", WindowInto::new(FixedWindows::of(Duration::from_secs(10))))
+        .apply(
+            "Create",
+            Create::timestamped(vec![(1u32, secs(12)), (2, secs(25))]),
+        )
+        .apply(
+            "Fixed",
+            WindowInto::new(FixedWindows::of(Duration::from_secs(10))),
+        )
         .apply(
             "Describe",
             MapWithContext::new(|v: u32, m: &ElementMeta| {
-                let w = m.window.as_interval().map(|w| (w.start.as_secs(), w.end.as_secs()));
+                let w = m
+                    .window
+                    .as_interval()
+                    .map(|w| (w.start.as_secs(), w.end.as_secs()));
                 (v, m.timestamp.as_secs(), w)
             }),
         );
@@ -118,7 +142,12 @@ impl DoFn for ParseInts {
 }
 
 fn pardo_dofn(p: &Pipeline) {
-    let c = p.apply("Create", Create::of(vec![s("1"), s(" 2 "), s("x"), s("-3")])).apply("Parse", ParDo::of(ParseInts));
+    let c = p
+        .apply(
+            "Create",
+            Create::of(vec![s("1"), s(" 2 "), s("x"), s("-3")]),
+        )
+        .apply("Parse", ParDo::of(ParseInts));
     assert_that(&c).contains_in_any_order(vec![1, 2, -3]);
 }
 
@@ -165,7 +194,9 @@ impl DoFn for BundleCounter {
 }
 
 fn pardo_life_cycle(p: &Pipeline) {
-    let counts = p.apply("Create", Create::of(0..5000u32)).apply("CountPerBundle", ParDo::of(BundleCounter::default()));
+    let counts = p
+        .apply("Create", Create::of(0..5000u32))
+        .apply("CountPerBundle", ParDo::of(BundleCounter::default()));
     let total = counts.apply("Total", Combine::globally(Sum::<u64>::new()));
     assert_that(&total).contains_in_any_order(vec![5000]);
 }
@@ -194,9 +225,15 @@ impl DoFn for SplitParity {
 fn tagged_outputs(p: &Pipeline) {
     let odd = TupleTag::<u32>::new("odd");
     let big = TupleTag::<String>::new("big");
-    let outs = p
-        .apply("Create", Create::of(0..10u32))
-        .apply("Split", ParDo::of(SplitParity { odd: odd.clone(), big: big.clone() }).with_output(&odd).with_output(&big));
+    let outs = p.apply("Create", Create::of(0..10u32)).apply(
+        "Split",
+        ParDo::of(SplitParity {
+            odd: odd.clone(),
+            big: big.clone(),
+        })
+        .with_output(&odd)
+        .with_output(&big),
+    );
     assert_that(&outs.main()).contains_in_any_order(vec![0, 2, 4, 6, 8]);
     assert_that(&outs.get(&odd)).contains_in_any_order(vec![1, 3, 5, 7, 9]);
     assert_that(&outs.get(&big)).contains_in_any_order(vec![s("big:8"), s("big:9")]);
@@ -214,7 +251,12 @@ impl DoFn for Delay {
 }
 
 fn output_with_timestamp(p: &Pipeline) {
-    let c = p.apply("Create", Create::timestamped(vec![(1u32, secs(10)), (5, secs(10))])).apply("Delay", ParDo::of(Delay));
+    let c = p
+        .apply(
+            "Create",
+            Create::timestamped(vec![(1u32, secs(10)), (5, secs(10))]),
+        )
+        .apply("Delay", ParDo::of(Delay));
     assert_that(&reify(&c, "Reify")).contains_in_any_order(vec![(1, 11_000), (5, 15_000)]);
 }
 
@@ -233,7 +275,12 @@ impl DoFn for Measure {
 }
 
 fn metrics(p: &Pipeline) {
-    let c = p.apply("Create", Create::of(vec![s("a"), s("bbb"), s("cc"), s("bbb")])).apply("Measure", ParDo::of(Measure));
+    let c = p
+        .apply(
+            "Create",
+            Create::of(vec![s("a"), s("bbb"), s("cc"), s("bbb")]),
+        )
+        .apply("Measure", ParDo::of(Measure));
     assert_that(&c).contains_in_any_order(vec![s("a"), s("bbb"), s("cc"), s("bbb")]);
 }
 
@@ -242,9 +289,14 @@ fn check_metrics(r: &PipelineResult) -> Result<(), String> {
     if words != Some(4) {
         return Err(format!("counter words = {words:?}, expected 4"));
     }
-    let d = r.metrics.distribution("Measure", "length").ok_or("no distribution")?;
+    let d = r
+        .metrics
+        .distribution("Measure", "length")
+        .ok_or("no distribution")?;
     if (d.count, d.sum, d.min, d.max) != (4, 9, 1, 3) {
-        return Err(format!("distribution {d:?}, expected count 4 sum 9 min 1 max 3"));
+        return Err(format!(
+            "distribution {d:?}, expected count 4 sum 9 min 1 max 3"
+        ));
     }
     match r.metrics.gauge("Measure", "last_length") {
         Some(1..=3) => Ok(()),
@@ -253,10 +305,14 @@ fn check_metrics(r: &PipelineResult) -> Result<(), String> {
 }
 
 fn keys_values_swap(p: &Pipeline) {
-    let c = p.apply("Create", Create::of(vec![KV::new(s("a"), 1u8), KV::new(s("b"), 2)]));
+    let c = p.apply(
+        "Create",
+        Create::of(vec![KV::new(s("a"), 1u8), KV::new(s("b"), 2)]),
+    );
     assert_that(&c.apply("Keys", Keys)).contains_in_any_order(vec![s("a"), s("b")]);
     assert_that(&c.apply("Values", Values)).contains_in_any_order(vec![1, 2]);
-    assert_that(&c.apply("Swap", KvSwap)).contains_in_any_order(vec![KV::new(1, s("a")), KV::new(2, s("b"))]);
+    assert_that(&c.apply("Swap", KvSwap))
+        .contains_in_any_order(vec![KV::new(1, s("a")), KV::new(2, s("b"))]);
 }
 
 fn branching(p: &Pipeline) {

@@ -6,17 +6,61 @@ use sluice_tests::{Case, s, secs};
 
 pub fn cases() -> Vec<Case> {
     vec![
-        Case::fail("error_dofn_panic_names_transform", dofn_panic, "transform 'Stage/Explode' panicked: bad element 3"),
-        Case::fail("error_dofn_error_names_transform", dofn_error, "transform 'Parse' failed: invalid digit"),
-        Case::fail("error_duplicate_transform_name", duplicate_name, "duplicate transform name 'Twice'"),
-        Case::fail("error_output_timestamp_before_input", early_output, "before the input element's timestamp"),
-        Case::fail("error_with_timestamps_moving_back", timestamps_back, "before the element's timestamp"),
-        Case::fail("error_partition_index_out_of_range", partition_out_of_range, "partition function returned 5, but there are 2 partitions"),
-        Case::fail("error_singleton_view_with_several_elements", singleton_many, "a singleton view holds 2 elements"),
-        Case::fail("error_flatten_of_different_windowings", flatten_mismatch, "Flatten inputs must have the same window function"),
-        Case::fail("error_combine_globally_default_off_global_window", combine_default, "use .without_defaults()"),
-        Case::fail("error_failed_assertion_shows_expected_and_actual", failed_assertion, "missing: [4]; unexpected: [3]"),
-        Case::fail("error_combine_fn_panic_names_transform", combine_panic, "transform 'Total' panicked"),
+        Case::fail(
+            "error_dofn_panic_names_transform",
+            dofn_panic,
+            "transform 'Stage/Explode' panicked: bad element 3",
+        ),
+        Case::fail(
+            "error_dofn_error_names_transform",
+            dofn_error,
+            "transform 'Parse' failed: invalid digit",
+        ),
+        Case::fail(
+            "error_duplicate_transform_name",
+            duplicate_name,
+            "duplicate transform name 'Twice'",
+        ),
+        Case::fail(
+            "error_output_timestamp_before_input",
+            early_output,
+            "before the input element's timestamp",
+        ),
+        Case::fail(
+            "error_with_timestamps_moving_back",
+            timestamps_back,
+            "before the element's timestamp",
+        ),
+        Case::fail(
+            "error_partition_index_out_of_range",
+            partition_out_of_range,
+            "partition function returned 5, but there are 2 partitions",
+        ),
+        Case::fail(
+            "error_singleton_view_with_several_elements",
+            singleton_many,
+            "a singleton view holds 2 elements",
+        ),
+        Case::fail(
+            "error_flatten_of_different_windowings",
+            flatten_mismatch,
+            "Flatten inputs must have the same window function",
+        ),
+        Case::fail(
+            "error_combine_globally_default_off_global_window",
+            combine_default,
+            "use .without_defaults()",
+        ),
+        Case::fail(
+            "error_failed_assertion_shows_expected_and_actual",
+            failed_assertion,
+            "missing: [4]; unexpected: [3]",
+        ),
+        Case::fail(
+            "error_combine_fn_panic_names_transform",
+            combine_panic,
+            "transform 'Total' panicked",
+        ),
     ]
 }
 
@@ -25,12 +69,16 @@ struct Stage;
 impl PTransform<PCollection<u32>> for Stage {
     type Output = PCollection<u32>;
     fn expand(self, input: &PCollection<u32>) -> PCollection<u32> {
-        input.map("Explode", |v: u32| if v == 3 { panic!("bad element {v}") } else { v })
+        input.map("Explode", |v: u32| {
+            if v == 3 { panic!("bad element {v}") } else { v }
+        })
     }
 }
 
 fn dofn_panic(p: &Pipeline) {
-    let out = p.apply("Create", Create::of(0..10u32)).apply("Stage", Stage);
+    let out = p
+        .apply("Create", Create::of(0..10u32))
+        .apply("Stage", Stage);
     assert_that(&out).contains_in_any_order((0..10).collect());
 }
 
@@ -46,7 +94,8 @@ impl DoFn for Parse {
 }
 
 fn dofn_error(p: &Pipeline) {
-    p.apply("Create", Create::of(vec![s("1"), s("x")])).apply("Parse", ParDo::of(Parse));
+    p.apply("Create", Create::of(vec![s("1"), s("x")]))
+        .apply("Parse", ParDo::of(Parse));
 }
 
 fn duplicate_name(p: &Pipeline) {
@@ -67,15 +116,18 @@ impl DoFn for Rewind {
 }
 
 fn early_output(p: &Pipeline) {
-    p.apply("Create", Create::timestamped(vec![(1u32, secs(10))])).apply("Rewind", ParDo::of(Rewind));
+    p.apply("Create", Create::timestamped(vec![(1u32, secs(10))]))
+        .apply("Rewind", ParDo::of(Rewind));
 }
 
 fn timestamps_back(p: &Pipeline) {
-    p.apply("Create", Create::timestamped(vec![(1u32, secs(10))])).apply("Back", WithTimestamps::of(|_: &u32| secs(5)));
+    p.apply("Create", Create::timestamped(vec![(1u32, secs(10))]))
+        .apply("Back", WithTimestamps::of(|_: &u32| secs(5)));
 }
 
 fn partition_out_of_range(p: &Pipeline) {
-    p.apply("Create", Create::of(vec![1u32])).apply("Split", Partition::of(2, |_: &u32, _| 5));
+    p.apply("Create", Create::of(vec![1u32]))
+        .apply("Split", Partition::of(2, |_: &u32, _| 5));
 }
 
 #[derive(Clone)]
@@ -90,19 +142,30 @@ impl DoFn for ReadSide {
 }
 
 fn singleton_many(p: &Pipeline) {
-    let view = p.apply("Two", Create::of(vec![1u32, 2])).apply("View", View::singleton());
-    p.apply("Main", Create::of(vec![1u32])).apply("Read", ParDo::of(ReadSide(view.clone())).with_side_input(&view));
+    let view = p
+        .apply("Two", Create::of(vec![1u32, 2]))
+        .apply("View", View::singleton());
+    p.apply("Main", Create::of(vec![1u32])).apply(
+        "Read",
+        ParDo::of(ReadSide(view.clone())).with_side_input(&view),
+    );
 }
 
 fn flatten_mismatch(p: &Pipeline) {
     let a = p.apply("A", Create::of(vec![1u32]));
-    let b = p.apply("B", Create::of(vec![2u32])).apply("Fixed", WindowInto::new(FixedWindows::of(Duration::from_secs(5))));
+    let b = p.apply("B", Create::of(vec![2u32])).apply(
+        "Fixed",
+        WindowInto::new(FixedWindows::of(Duration::from_secs(5))),
+    );
     PCollectionList::of(vec![a, b]).apply("Flatten", Flatten);
 }
 
 fn combine_default(p: &Pipeline) {
     p.apply("A", Create::of(vec![1u32]))
-        .apply("Fixed", WindowInto::new(FixedWindows::of(Duration::from_secs(5))))
+        .apply(
+            "Fixed",
+            WindowInto::new(FixedWindows::of(Duration::from_secs(5))),
+        )
         .apply("Sum", Combine::globally(Sum::<u32>::new()));
 }
 
@@ -134,5 +197,7 @@ impl CombineFn for Unlucky {
 }
 
 fn combine_panic(p: &Pipeline) {
-    p.apply("Create", Create::of(0..20u32)).map("Key", |v: u32| KV::new(v % 2, v)).apply("Total", Combine::per_key(Unlucky));
+    p.apply("Create", Create::of(0..20u32))
+        .map("Key", |v: u32| KV::new(v % 2, v))
+        .apply("Total", Combine::per_key(Unlucky));
 }

@@ -38,10 +38,16 @@ fn run_case(case: &Case, runner: &str) -> Result<(), Failed> {
     let outcome = run(&p, &PipelineOptions::for_runner(runner));
     match (&case.expect, outcome) {
         (Expect::Pass | Expect::PassWith(_), Err(e)) => Err(format!("pipeline failed: {e}").into()),
-        (Expect::Fail(msg), Ok(_)) => Err(format!("pipeline succeeded, expected an error containing {msg:?}").into()),
+        (Expect::Fail(msg), Ok(_)) => {
+            Err(format!("pipeline succeeded, expected an error containing {msg:?}").into())
+        }
         (Expect::Fail(msg), Err(e)) => {
             let text = e.to_string();
-            if text.contains(msg) { Ok(()) } else { Err(format!("error {text:?} does not contain {msg:?}").into()) }
+            if text.contains(msg) {
+                Ok(())
+            } else {
+                Err(format!("error {text:?} does not contain {msg:?}").into())
+            }
         }
         (expect, Ok(result)) => {
             let passed = result.assertions_passed();
@@ -62,11 +68,16 @@ fn main() {
     let cases = Arc::new(all_cases());
     let mut names = std::collections::HashSet::new();
     for c in cases.iter() {
-        assert!(names.insert(c.name), "duplicate conformance case name {}", c.name);
+        assert!(
+            names.insert(c.name),
+            "duplicate conformance case name {}",
+            c.name
+        );
     }
     let runners = runner_names();
-    let passed: Arc<Mutex<BTreeMap<&'static str, AtomicUsize>>> =
-        Arc::new(Mutex::new(runners.iter().map(|r| (*r, AtomicUsize::new(0))).collect()));
+    let passed: Arc<Mutex<BTreeMap<&'static str, AtomicUsize>>> = Arc::new(Mutex::new(
+        runners.iter().map(|r| (*r, AtomicUsize::new(0))).collect(),
+    ));
     let mut trials = Vec::new();
     for runner in &runners {
         for i in 0..cases.len() {
@@ -82,18 +93,32 @@ fn main() {
         }
     }
     // The unknown-runner error does not depend on a runner.
-    trials.push(Trial::test("registry::unknown_runner_lists_known_ones", || {
-        let p = Pipeline::new();
-        let err = match run(&p, &PipelineOptions::for_runner("flink")) {
-            Ok(_) => return Err("an unknown runner ran the pipeline".into()),
-            Err(e) => e.to_string(),
-        };
-        let expected = format!("unknown runner 'flink'; known runners: {}", runner_names().join(", "));
-        if err == expected { Ok(()) } else { Err(format!("got {err:?}, expected {expected:?}").into()) }
-    }));
+    trials.push(Trial::test(
+        "registry::unknown_runner_lists_known_ones",
+        || {
+            let p = Pipeline::new();
+            let err = match run(&p, &PipelineOptions::for_runner("flink")) {
+                Ok(_) => return Err("an unknown runner ran the pipeline".into()),
+                Err(e) => e.to_string(),
+            };
+            let expected = format!(
+                "unknown runner 'flink'; known runners: {}",
+                runner_names().join(", ")
+            );
+            if err == expected {
+                Ok(())
+            } else {
+                Err(format!("got {err:?}, expected {expected:?}").into())
+            }
+        },
+    ));
     let conclusion = libtest_mimic::run(&args, trials);
     for (runner, n) in passed.lock().expect("counter lock").iter() {
-        println!("conformance: {} of {} pipelines passed on the {runner} runner", n.load(Ordering::Relaxed), cases.len());
+        println!(
+            "conformance: {} of {} pipelines passed on the {runner} runner",
+            n.load(Ordering::Relaxed),
+            cases.len()
+        );
     }
     conclusion.exit();
 }

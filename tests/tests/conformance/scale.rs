@@ -17,7 +17,8 @@ const N: u64 = 100_000;
 
 fn large_sum(p: &Pipeline) {
     let c = p.apply("Create", Create::of(0..N));
-    assert_that(&c.apply("Sum", Combine::globally(Sum::<u64>::new()))).contains_in_any_order(vec![N * (N - 1) / 2]);
+    assert_that(&c.apply("Sum", Combine::globally(Sum::<u64>::new())))
+        .contains_in_any_order(vec![N * (N - 1) / 2]);
     assert_that(&c.apply("Count", Count::globally())).contains_in_any_order(vec![N]);
 }
 
@@ -26,13 +27,19 @@ fn large_gbk(p: &Pipeline) {
         .apply("Create", Create::of(0..N))
         .map("Key", |v: u64| KV::new(v % 100, v))
         .apply("Group", GroupByKey)
-        .map("Summarize", |kv: KV<u64, Vec<u64>>| (kv.key, kv.value.len() as u64, kv.value.iter().sum::<u64>()));
-    let expected: Vec<(u64, u64, u64)> = (0..100u64).map(|k| (k, N / 100, (0..N / 100).map(|i| i * 100 + k).sum())).collect();
+        .map("Summarize", |kv: KV<u64, Vec<u64>>| {
+            (kv.key, kv.value.len() as u64, kv.value.iter().sum::<u64>())
+        });
+    let expected: Vec<(u64, u64, u64)> = (0..100u64)
+        .map(|k| (k, N / 100, (0..N / 100).map(|i| i * 100 + k).sum()))
+        .collect();
     assert_that(&groups).contains_in_any_order(expected);
 }
 
 fn large_distinct(p: &Pipeline) {
-    let distinct = p.apply("Create", Create::of((0..N).map(|v| v % 777))).apply("Distinct", Distinct);
+    let distinct = p
+        .apply("Create", Create::of((0..N).map(|v| v % 777)))
+        .apply("Distinct", Distinct);
     assert_that_singleton(&distinct.apply("Count", Count::globally())).equal_to(777);
     assert_that(&distinct).contains_in_any_order((0..777).collect());
 }
@@ -41,7 +48,16 @@ fn skewed(p: &Pipeline) {
     // 90% of the elements share the key "hot"; the rest spread over 1000 keys.
     let counts = p
         .apply("Create", Create::of(0..N))
-        .map("Key", |v: u64| KV::new(if v % 10 != 0 { "hot".to_string() } else { format!("k{}", v % 1000) }, 1u64))
+        .map("Key", |v: u64| {
+            KV::new(
+                if v % 10 != 0 {
+                    "hot".to_string()
+                } else {
+                    format!("k{}", v % 1000)
+                },
+                1u64,
+            )
+        })
         .apply("Count", Combine::per_key(Sum::<u64>::new()));
     let mut expected = vec![KV::new("hot".to_string(), N * 9 / 10)];
     expected.extend((0..100).map(|i| KV::new(format!("k{}", i * 10), N / 10 / 100)));

@@ -25,7 +25,10 @@ struct WithSide<V, I, O> {
 }
 impl<V, I, O> Clone for WithSide<V, I, O> {
     fn clone(&self) -> Self {
-        WithSide { view: self.view.clone(), f: self.f }
+        WithSide {
+            view: self.view.clone(),
+            f: self.f,
+        }
     }
 }
 impl<V: Send + Sync + 'static, I: Element, O: Element> DoFn for WithSide<V, I, O> {
@@ -46,69 +49,139 @@ fn with_side<V: Send + Sync + 'static, I: Element, O: Element>(
     view: &PCollectionView<V>,
     f: fn(I, &V) -> Option<O>,
 ) -> PCollection<O> {
-    input.apply(name, ParDo::of(WithSide { view: view.clone(), f }).with_side_input(view))
+    input.apply(
+        name,
+        ParDo::of(WithSide {
+            view: view.clone(),
+            f,
+        })
+        .with_side_input(view),
+    )
 }
 
 fn singleton(p: &Pipeline) {
-    let threshold = p.apply("Threshold", Create::of(vec![10i64])).apply("View", View::singleton());
+    let threshold = p
+        .apply("Threshold", Create::of(vec![10i64]))
+        .apply("View", View::singleton());
     let nums = p.apply("Nums", Create::of(vec![5i64, 10, 50, 11]));
-    let big = with_side(&nums, "AboveThreshold", &threshold, |n, t| (n > *t).then_some(n));
+    let big = with_side(&nums, "AboveThreshold", &threshold, |n, t| {
+        (n > *t).then_some(n)
+    });
     assert_that(&big).contains_in_any_order(vec![50, 11]);
 }
 
 fn singleton_default(p: &Pipeline) {
-    let view = p.apply("Empty", Create::of(Vec::<i64>::new())).apply("View", View::singleton().with_default(-1));
-    let out = with_side(&p.apply("One", Create::of(vec![1i64])), "Add", &view, |n, d| Some(n + d));
+    let view = p
+        .apply("Empty", Create::of(Vec::<i64>::new()))
+        .apply("View", View::singleton().with_default(-1));
+    let out = with_side(
+        &p.apply("One", Create::of(vec![1i64])),
+        "Add",
+        &view,
+        |n, d| Some(n + d),
+    );
     assert_that(&out).contains_in_any_order(vec![0]);
 }
 
 fn iterable(p: &Pipeline) {
-    let view = p.apply("Stop", Create::of(vec![s("the"), s("a")])).apply("View", View::iterable());
-    let words = p.apply("Words", Create::of(vec![s("the"), s("cat"), s("a"), s("hat")]));
-    let kept = with_side(&words, "DropStopWords", &view, |w, stop: &Vec<String>| (!stop.contains(&w)).then_some(w));
+    let view = p
+        .apply("Stop", Create::of(vec![s("the"), s("a")]))
+        .apply("View", View::iterable());
+    let words = p.apply(
+        "Words",
+        Create::of(vec![s("the"), s("cat"), s("a"), s("hat")]),
+    );
+    let kept = with_side(&words, "DropStopWords", &view, |w, stop: &Vec<String>| {
+        (!stop.contains(&w)).then_some(w)
+    });
     assert_that(&kept).contains_in_any_order(vec![s("cat"), s("hat")]);
 }
 
 fn list(p: &Pipeline) {
-    let total = p.apply("Nums", Create::of(1..=4i64)).apply("Sum", Combine::globally(Sum::<i64>::new())).apply("View", View::list());
-    let out = with_side(&p.apply("X", Create::of(vec![100i64])), "Share", &total, |x, totals: &Vec<i64>| Some(x / totals[0]));
+    let total = p
+        .apply("Nums", Create::of(1..=4i64))
+        .apply("Sum", Combine::globally(Sum::<i64>::new()))
+        .apply("View", View::list());
+    let out = with_side(
+        &p.apply("X", Create::of(vec![100i64])),
+        "Share",
+        &total,
+        |x, totals: &Vec<i64>| Some(x / totals[0]),
+    );
     assert_that(&out).contains_in_any_order(vec![10]);
 }
 
 fn map(p: &Pipeline) {
     let names = p
-        .apply("Names", Create::of(vec![KV::new(1u32, s("one")), KV::new(2, s("two"))]))
+        .apply(
+            "Names",
+            Create::of(vec![KV::new(1u32, s("one")), KV::new(2, s("two"))]),
+        )
         .apply("View", View::map());
     let ids = p.apply("Ids", Create::of(vec![2u32, 3, 1]));
-    let out = with_side(&ids, "Lookup", &names, |id, m: &HashMap<u32, String>| Some(m.get(&id).cloned().unwrap_or_else(|| s("?"))));
+    let out = with_side(&ids, "Lookup", &names, |id, m: &HashMap<u32, String>| {
+        Some(m.get(&id).cloned().unwrap_or_else(|| s("?")))
+    });
     assert_that(&out).contains_in_any_order(vec![s("two"), s("?"), s("one")]);
 }
 
 fn multimap(p: &Pipeline) {
     let tags = p
-        .apply("Tags", Create::of(vec![KV::new(1u32, s("x")), KV::new(1, s("y")), KV::new(2, s("z"))]))
+        .apply(
+            "Tags",
+            Create::of(vec![
+                KV::new(1u32, s("x")),
+                KV::new(1, s("y")),
+                KV::new(2, s("z")),
+            ]),
+        )
         .apply("View", View::multimap());
     let ids = p.apply("Ids", Create::of(vec![1u32, 2, 3]));
-    let out = with_side(&ids, "Lookup", &tags, |id, m: &HashMap<u32, Vec<String>>| Some((id, m.get(&id).map_or(0, Vec::len))));
+    let out = with_side(
+        &ids,
+        "Lookup",
+        &tags,
+        |id, m: &HashMap<u32, Vec<String>>| Some((id, m.get(&id).map_or(0, Vec::len))),
+    );
     assert_that(&out).contains_in_any_order(vec![(1, 2), (2, 1), (3, 0)]);
 }
 
 fn windowed(p: &Pipeline) {
     let fixed = || WindowInto::new(FixedWindows::of(Duration::from_secs(10)));
     let rates = p
-        .apply("Rates", Create::timestamped(vec![(2i64, secs(1)), (3, secs(11))]))
+        .apply(
+            "Rates",
+            Create::timestamped(vec![(2i64, secs(1)), (3, secs(11))]),
+        )
         .apply("RateWindows", fixed())
         .apply("View", View::singleton());
-    let amounts = p.apply("Amounts", Create::timestamped(vec![(10i64, secs(5)), (10, secs(15)), (1, secs(19))])).apply("Windows", fixed());
+    let amounts = p
+        .apply(
+            "Amounts",
+            Create::timestamped(vec![(10i64, secs(5)), (10, secs(15)), (1, secs(19))]),
+        )
+        .apply("Windows", fixed());
     let out = with_side(&amounts, "Convert", &rates, |a, r| Some(a * r));
     assert_that(&out).contains_in_any_order(vec![20, 30, 3]);
 }
 
 fn two_views(p: &Pipeline) {
-    let min = p.apply("Min", Create::of(vec![2i64])).apply("MinView", View::singleton());
-    let max = p.apply("Max", Create::of(vec![4i64])).apply("MaxView", View::singleton());
+    let min = p
+        .apply("Min", Create::of(vec![2i64]))
+        .apply("MinView", View::singleton());
+    let max = p
+        .apply("Max", Create::of(vec![4i64]))
+        .apply("MaxView", View::singleton());
     let nums = p.apply("Nums", Create::of(1..=5i64));
-    let out = nums.apply("Between", ParDo::of(Between { min: min.clone(), max: max.clone() }).with_side_input(&min).with_side_input(&max));
+    let out = nums.apply(
+        "Between",
+        ParDo::of(Between {
+            min: min.clone(),
+            max: max.clone(),
+        })
+        .with_side_input(&min)
+        .with_side_input(&max),
+    );
     assert_that(&out).contains_in_any_order(vec![2, 3, 4]);
 }
 

@@ -17,7 +17,10 @@ pub fn cases() -> Vec<Case> {
         Case::pass("timestamp_combiner_earliest", tc_earliest),
         Case::pass("timestamp_combiner_latest", tc_latest),
         Case::pass("with_timestamps", with_timestamps),
-        Case::pass("allowed_lateness_is_carried_and_bounded_output_unchanged", allowed_lateness),
+        Case::pass(
+            "allowed_lateness_is_carried_and_bounded_output_unchanged",
+            allowed_lateness,
+        ),
         Case::pass("global_window_groups_everything", global_groups),
     ]
 }
@@ -27,23 +30,55 @@ fn w(start: i64, end: i64) -> Window {
 }
 
 fn events(p: &Pipeline, values: &[(&str, i64, i64)]) -> PCollection<KV<String, i64>> {
-    p.apply("Events", Create::timestamped(values.iter().map(|(k, v, t)| (KV::new(s(k), *v), secs(*t))).collect::<Vec<_>>()))
+    p.apply(
+        "Events",
+        Create::timestamped(
+            values
+                .iter()
+                .map(|(k, v, t)| (KV::new(s(k), *v), secs(*t)))
+                .collect::<Vec<_>>(),
+        ),
+    )
 }
 
 /// (key, sum, window start s, window end s, pane timestamp ms) of each per-key sum.
-fn sums_with_windows(pc: &PCollection<KV<String, i64>>) -> PCollection<(String, i64, i64, i64, i64)> {
+fn sums_with_windows(
+    pc: &PCollection<KV<String, i64>>,
+) -> PCollection<(String, i64, i64, i64, i64)> {
     pc.apply("Sum", Combine::per_key(Sum::<i64>::new())).apply(
         "Describe",
         MapWithContext::new(|kv: KV<String, i64>, m: &ElementMeta| {
-            let iw = m.window.as_interval().copied().unwrap_or(IntervalWindow::new(Timestamp::MIN, Timestamp::MAX));
-            (kv.key, kv.value, iw.start.as_secs(), iw.end.as_secs(), m.timestamp.as_millis())
+            let iw = m
+                .window
+                .as_interval()
+                .copied()
+                .unwrap_or(IntervalWindow::new(Timestamp::MIN, Timestamp::MAX));
+            (
+                kv.key,
+                kv.value,
+                iw.start.as_secs(),
+                iw.end.as_secs(),
+                m.timestamp.as_millis(),
+            )
         }),
     )
 }
 
 fn fixed(p: &Pipeline) {
-    let e = events(p, &[("a", 1, 0), ("a", 2, 59), ("a", 4, 60), ("b", 8, 61), ("a", 16, -1)]);
-    let windowed = e.apply("Fixed", WindowInto::new(FixedWindows::of(Duration::from_secs(60))));
+    let e = events(
+        p,
+        &[
+            ("a", 1, 0),
+            ("a", 2, 59),
+            ("a", 4, 60),
+            ("b", 8, 61),
+            ("a", 16, -1),
+        ],
+    );
+    let windowed = e.apply(
+        "Fixed",
+        WindowInto::new(FixedWindows::of(Duration::from_secs(60))),
+    );
     assert_that(&sums_with_windows(&windowed)).contains_in_any_order(vec![
         (s("a"), 3, 0, 60, 59_999),
         (s("a"), 4, 60, 120, 119_999),
@@ -54,15 +89,30 @@ fn fixed(p: &Pipeline) {
 
 fn fixed_offset(p: &Pipeline) {
     let e = events(p, &[("a", 1, 4), ("a", 2, 5), ("a", 4, 14)]);
-    let windowed = e.apply("Fixed", WindowInto::new(FixedWindows::of(Duration::from_secs(10)).with_offset(Duration::from_secs(5))));
+    let windowed = e.apply(
+        "Fixed",
+        WindowInto::new(
+            FixedWindows::of(Duration::from_secs(10)).with_offset(Duration::from_secs(5)),
+        ),
+    );
     let sums = windowed.apply("Sum", Combine::per_key(Sum::<i64>::new()));
-    assert_that(&sums).in_window(w(-5, 5)).contains_in_any_order(vec![KV::new(s("a"), 1)]);
-    assert_that(&sums).in_window(w(5, 15)).contains_in_any_order(vec![KV::new(s("a"), 6)]);
+    assert_that(&sums)
+        .in_window(w(-5, 5))
+        .contains_in_any_order(vec![KV::new(s("a"), 1)]);
+    assert_that(&sums)
+        .in_window(w(5, 15))
+        .contains_in_any_order(vec![KV::new(s("a"), 6)]);
 }
 
 fn sliding(p: &Pipeline) {
     let e = events(p, &[("a", 1, 5), ("a", 2, 12), ("a", 4, 25)]);
-    let windowed = e.apply("Sliding", WindowInto::new(SlidingWindows::of(Duration::from_secs(20), Duration::from_secs(10))));
+    let windowed = e.apply(
+        "Sliding",
+        WindowInto::new(SlidingWindows::of(
+            Duration::from_secs(20),
+            Duration::from_secs(10),
+        )),
+    );
     assert_that(&sums_with_windows(&windowed)).contains_in_any_order(vec![
         (s("a"), 1, -10, 10, 9_999),
         (s("a"), 3, 0, 20, 19_999),
@@ -72,14 +122,30 @@ fn sliding(p: &Pipeline) {
 }
 
 fn sessions(p: &Pipeline) {
-    let e = events(p, &[("a", 1, 0), ("a", 2, 5), ("a", 4, 14), ("a", 8, 30), ("a", 16, 39)]);
-    let windowed = e.apply("Sessions", WindowInto::new(Sessions::with_gap(Duration::from_secs(10))));
+    let e = events(
+        p,
+        &[
+            ("a", 1, 0),
+            ("a", 2, 5),
+            ("a", 4, 14),
+            ("a", 8, 30),
+            ("a", 16, 39),
+        ],
+    );
+    let windowed = e.apply(
+        "Sessions",
+        WindowInto::new(Sessions::with_gap(Duration::from_secs(10))),
+    );
     let g = windowed.apply("Group", GroupByKey).apply(
         "Describe",
         MapWithContext::new(|kv: KV<String, Vec<i64>>, m: &ElementMeta| {
             let mut v = kv.value;
             v.sort();
-            let iw = m.window.as_interval().copied().expect("sessions are intervals");
+            let iw = m
+                .window
+                .as_interval()
+                .copied()
+                .expect("sessions are intervals");
             (v, iw.start.as_secs(), iw.end.as_secs())
         }),
     );
@@ -89,7 +155,10 @@ fn sessions(p: &Pipeline) {
 
 fn sessions_per_key(p: &Pipeline) {
     let e = events(p, &[("a", 1, 0), ("b", 2, 5), ("a", 4, 8), ("b", 8, 20)]);
-    let windowed = e.apply("Sessions", WindowInto::new(Sessions::with_gap(Duration::from_secs(10))));
+    let windowed = e.apply(
+        "Sessions",
+        WindowInto::new(Sessions::with_gap(Duration::from_secs(10))),
+    );
     assert_that(&sums_with_windows(&windowed)).contains_in_any_order(vec![
         (s("a"), 5, 0, 18, 17_999),
         (s("b"), 2, 5, 15, 14_999),
@@ -98,21 +167,38 @@ fn sessions_per_key(p: &Pipeline) {
 }
 
 fn sessions_combine(p: &Pipeline) {
-    let e = events(p, &[("u", 1, 100), ("u", 1, 101), ("u", 1, 103), ("u", 1, 200)]);
+    let e = events(
+        p,
+        &[("u", 1, 100), ("u", 1, 101), ("u", 1, 103), ("u", 1, 200)],
+    );
     let counts = e
-        .apply("Sessions", WindowInto::new(Sessions::with_gap(Duration::from_secs(5))))
+        .apply(
+            "Sessions",
+            WindowInto::new(Sessions::with_gap(Duration::from_secs(5))),
+        )
         .apply("Count", Count::per_key());
-    assert_that(&counts).in_window(w(100, 108)).contains_in_any_order(vec![KV::new(s("u"), 3)]);
-    assert_that(&counts).in_window(w(200, 205)).contains_in_any_order(vec![KV::new(s("u"), 1)]);
+    assert_that(&counts)
+        .in_window(w(100, 108))
+        .contains_in_any_order(vec![KV::new(s("u"), 3)]);
+    assert_that(&counts)
+        .in_window(w(200, 205))
+        .contains_in_any_order(vec![KV::new(s("u"), 1)]);
 }
 
 fn back_to_global(p: &Pipeline) {
     let e = events(p, &[("a", 1, 0), ("a", 2, 100), ("b", 3, 200)]);
     let per_window = e
-        .apply("Fixed", WindowInto::new(FixedWindows::of(Duration::from_secs(10))))
+        .apply(
+            "Fixed",
+            WindowInto::new(FixedWindows::of(Duration::from_secs(10))),
+        )
         .apply("Sum", Combine::per_key(Sum::<i64>::new()));
-    let total = per_window.apply("Global", WindowInto::new(GlobalWindows)).apply("Total", Combine::per_key(Sum::<i64>::new()));
-    assert_that(&total).in_window(Window::Global).contains_in_any_order(vec![KV::new(s("a"), 3), KV::new(s("b"), 3)]);
+    let total = per_window
+        .apply("Global", WindowInto::new(GlobalWindows))
+        .apply("Total", Combine::per_key(Sum::<i64>::new()));
+    assert_that(&total)
+        .in_window(Window::Global)
+        .contains_in_any_order(vec![KV::new(s("a"), 3), KV::new(s("b"), 3)]);
 }
 
 fn combiner_case(p: &Pipeline, tc: TimestampCombiner) -> PCollection<(String, i64, i64, i64, i64)> {
@@ -126,42 +212,72 @@ fn combiner_case(p: &Pipeline, tc: TimestampCombiner) -> PCollection<(String, i6
 
 fn tc_end_of_window(p: &Pipeline) {
     let out = combiner_case(p, TimestampCombiner::EndOfWindow);
-    assert_that(&out).contains_in_any_order(vec![(s("a"), 7, 0, 10, 9_999), (s("b"), 8, 10, 20, 19_999)]);
+    assert_that(&out)
+        .contains_in_any_order(vec![(s("a"), 7, 0, 10, 9_999), (s("b"), 8, 10, 20, 19_999)]);
 }
 
 fn tc_earliest(p: &Pipeline) {
     let out = combiner_case(p, TimestampCombiner::Earliest);
-    assert_that(&out).contains_in_any_order(vec![(s("a"), 7, 0, 10, 3_000), (s("b"), 8, 10, 20, 12_000)]);
+    assert_that(&out)
+        .contains_in_any_order(vec![(s("a"), 7, 0, 10, 3_000), (s("b"), 8, 10, 20, 12_000)]);
 }
 
 fn tc_latest(p: &Pipeline) {
     let out = combiner_case(p, TimestampCombiner::Latest);
-    assert_that(&out).contains_in_any_order(vec![(s("a"), 7, 0, 10, 7_000), (s("b"), 8, 10, 20, 12_000)]);
+    assert_that(&out)
+        .contains_in_any_order(vec![(s("a"), 7, 0, 10, 7_000), (s("b"), 8, 10, 20, 12_000)]);
 }
 
 fn with_timestamps(p: &Pipeline) {
-    let lines = p.apply("Lines", Create::of(vec![s("1000,a"), s("61000,b"), s("1500,a")]));
+    let lines = p.apply(
+        "Lines",
+        Create::of(vec![s("1000,a"), s("61000,b"), s("1500,a")]),
+    );
     let stamped = lines
         .apply(
             "Stamp",
-            WithTimestamps::of(|l: &String| Timestamp::from_millis(l.split(',').next().and_then(|t| t.parse().ok()).unwrap_or(0))),
+            WithTimestamps::of(|l: &String| {
+                Timestamp::from_millis(
+                    l.split(',')
+                        .next()
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(0),
+                )
+            }),
         )
-        .map("Key", |l: String| KV::new(l.split(',').nth(1).unwrap_or("").to_string(), 1i64))
-        .apply("Minute", WindowInto::new(FixedWindows::of(Duration::from_secs(60))));
-    assert_that(&sums_with_windows(&stamped)).contains_in_any_order(vec![(s("a"), 2, 0, 60, 59_999), (s("b"), 1, 60, 120, 119_999)]);
+        .map("Key", |l: String| {
+            KV::new(l.split(',').nth(1).unwrap_or("").to_string(), 1i64)
+        })
+        .apply(
+            "Minute",
+            WindowInto::new(FixedWindows::of(Duration::from_secs(60))),
+        );
+    assert_that(&sums_with_windows(&stamped)).contains_in_any_order(vec![
+        (s("a"), 2, 0, 60, 59_999),
+        (s("b"), 1, 60, 120, 119_999),
+    ]);
 }
 
 fn allowed_lateness(p: &Pipeline) {
     let e = events(p, &[("a", 1, 1), ("a", 2, 15)]);
     let windowed = e.apply(
         "Fixed",
-        WindowInto::new(FixedWindows::of(Duration::from_secs(10))).with_allowed_lateness(Duration::from_secs(3600)),
+        WindowInto::new(FixedWindows::of(Duration::from_secs(10)))
+            .with_allowed_lateness(Duration::from_secs(3600)),
     );
     let panes = windowed
         .apply("Sum", Combine::per_key(Sum::<i64>::new()))
-        .apply("Pane", MapWithContext::new(|kv: KV<String, i64>, m: &ElementMeta| (kv.value, m.pane.timing, m.pane.is_last)));
+        .apply(
+            "Pane",
+            MapWithContext::new(|kv: KV<String, i64>, m: &ElementMeta| {
+                (kv.value, m.pane.timing, m.pane.is_last)
+            }),
+        );
     // Bounded input: the watermark jumps to the end, so each window fires once, on time and final.
-    assert_that(&panes).contains_in_any_order(vec![(1, PaneTiming::OnTime, true), (2, PaneTiming::OnTime, true)]);
+    assert_that(&panes).contains_in_any_order(vec![
+        (1, PaneTiming::OnTime, true),
+        (2, PaneTiming::OnTime, true),
+    ]);
 }
 
 fn global_groups(p: &Pipeline) {

@@ -182,7 +182,11 @@ impl<T: ToF64> CombineFn for Mean<T> {
         acc.count += other.count;
     }
     fn extract_output(&self, acc: &MeanAccumulator) -> f64 {
-        if acc.count == 0 { f64::NAN } else { acc.sum / acc.count as f64 }
+        if acc.count == 0 {
+            f64::NAN
+        } else {
+            acc.sum / acc.count as f64
+        }
     }
 }
 
@@ -194,17 +198,29 @@ pub struct Top<T> {
 }
 impl<T> Clone for Top<T> {
     fn clone(&self) -> Self {
-        Top { n: self.n, largest: self.largest, _t: PhantomData }
+        Top {
+            n: self.n,
+            largest: self.largest,
+            _t: PhantomData,
+        }
     }
 }
 impl<T: Element + Ord> Top<T> {
     /// The `n` largest, largest first.
     pub fn largest(n: usize) -> Self {
-        Top { n, largest: true, _t: PhantomData }
+        Top {
+            n,
+            largest: true,
+            _t: PhantomData,
+        }
     }
     /// The `n` smallest, smallest first.
     pub fn smallest(n: usize) -> Self {
-        Top { n, largest: false, _t: PhantomData }
+        Top {
+            n,
+            largest: false,
+            _t: PhantomData,
+        }
     }
     fn trim(&self, acc: &mut Vec<T>) {
         if self.largest {
@@ -293,14 +309,20 @@ mod tests {
     #[test]
     fn built_ins_merge_partials_correctly() {
         assert_eq!(run(&Sum::<i64>::new(), vec![vec![1, 2], vec![3]]), 6);
-        assert_eq!(run(&CountFn::<u8>::new(), vec![vec![1, 2], vec![], vec![3]]), 3);
+        assert_eq!(
+            run(&CountFn::<u8>::new(), vec![vec![1, 2], vec![], vec![3]]),
+            3
+        );
         assert_eq!(run(&Min::<i32>::new(), vec![vec![5, 2], vec![3]]), Some(2));
         assert_eq!(run(&Max::<i32>::new(), vec![vec![5, 2], vec![9]]), Some(9));
         assert_eq!(run(&Max::<i32>::new(), vec![]), None);
         assert_eq!(run(&Mean::<i32>::new(), vec![vec![1, 2], vec![6]]), 3.0);
         assert!(run(&Mean::<i32>::new(), vec![]).is_nan());
         let many: Vec<i32> = (0..100).collect();
-        assert_eq!(run(&Top::largest(3), vec![many.clone(), vec![500]]), vec![500, 99, 98]);
+        assert_eq!(
+            run(&Top::largest(3), vec![many.clone(), vec![500]]),
+            vec![500, 99, 98]
+        );
         assert_eq!(run(&Top::smallest(2), vec![many, vec![-1]]), vec![-1, 0]);
         let mut l = run(&ToList::<u8>::new(), vec![vec![2], vec![1]]);
         l.sort();

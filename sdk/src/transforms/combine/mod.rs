@@ -22,10 +22,12 @@ use super::group_by_key::{add_group_node, kv_to_records, panes_to_kvs};
 use super::kv_transforms::Values;
 use super::pardo::{ParDo, downcast_input};
 use crate::dofn::{DoFn, DoFnResult, ProcessContext};
-use crate::element::{CoderError, EncodedKey, Element, Key, decode, encode};
+use crate::element::{CoderError, Element, EncodedKey, Key, decode, encode};
 use crate::error::BoxError;
 use crate::graph::Bundle;
-use crate::graph::kernel::{GroupKernel, GroupState, KeyedRecord, PaneOutput, PreCombiner, RecordKind};
+use crate::graph::kernel::{
+    GroupKernel, GroupState, KeyedRecord, PaneOutput, PreCombiner, RecordKind,
+};
 use crate::kv::KV;
 use crate::pcollection::PCollection;
 use crate::pipeline::PTransform;
@@ -69,7 +71,10 @@ impl Combine {
     /// the output of an empty accumulator, as in Beam; other windowings need
     /// [`CombineGlobally::without_defaults`].
     pub fn globally<F: CombineFn>(combine_fn: F) -> CombineGlobally<F> {
-        CombineGlobally { combine_fn, insert_default: true }
+        CombineGlobally {
+            combine_fn,
+            insert_default: true,
+        }
     }
 }
 
@@ -85,7 +90,10 @@ pub struct CombineGlobally<F> {
 impl<F> CombineGlobally<F> {
     /// Emits nothing for an empty input (required off the global window).
     pub fn without_defaults(self) -> Self {
-        CombineGlobally { insert_default: false, ..self }
+        CombineGlobally {
+            insert_default: false,
+            ..self
+        }
     }
 }
 
@@ -98,7 +106,10 @@ impl<F: CombineFn> GroupState for AccState<F> {
     fn add_value(&mut self, payload: &[u8]) -> Result<(), BoxError> {
         let input: F::Input = decode(payload)?;
         let f = &self.combine_fn;
-        f.add_input(self.acc.get_or_insert_with(|| f.create_accumulator()), input);
+        f.add_input(
+            self.acc.get_or_insert_with(|| f.create_accumulator()),
+            input,
+        );
         Ok(())
     }
     fn add_accumulator(&mut self, payload: &[u8]) -> Result<(), BoxError> {
@@ -110,7 +121,10 @@ impl<F: CombineFn> GroupState for AccState<F> {
         Ok(())
     }
     fn merge(&mut self, other: Box<dyn GroupState>) -> Result<(), BoxError> {
-        let other = other.into_any().downcast::<AccState<F>>().map_err(|_| "merging states of different transforms")?;
+        let other = other
+            .into_any()
+            .downcast::<AccState<F>>()
+            .map_err(|_| "merging states of different transforms")?;
         if let Some(o) = other.acc {
             match &mut self.acc {
                 Some(acc) => self.combine_fn.merge_accumulators(acc, o),
@@ -122,7 +136,9 @@ impl<F: CombineFn> GroupState for AccState<F> {
     fn extract(&mut self) -> Result<Box<dyn Any + Send>, BoxError> {
         let out = match &self.acc {
             Some(acc) => self.combine_fn.extract_output(acc),
-            None => self.combine_fn.extract_output(&self.combine_fn.create_accumulator()),
+            None => self
+                .combine_fn
+                .extract_output(&self.combine_fn.create_accumulator()),
         };
         Ok(Box::new(out))
     }
@@ -153,7 +169,10 @@ impl<K: Key, F: CombineFn> PreCombiner for PreCombinerImpl<K, F> {
         let f = &self.combine_fn;
         let tc = self.timestamp_combiner;
         for wv in values {
-            let slot = self.partial.entry((wv.value.key, wv.window)).or_insert_with(|| (f.create_accumulator(), wv.timestamp));
+            let slot = self
+                .partial
+                .entry((wv.value.key, wv.window))
+                .or_insert_with(|| (f.create_accumulator(), wv.timestamp));
             f.add_input(&mut slot.0, wv.value.value);
             slot.1 = tc.combine(slot.1, wv.timestamp);
         }
@@ -188,7 +207,10 @@ impl<K: Key, F: CombineFn> GroupKernel for CombineKernel<K, F> {
         kv_to_records::<K, F::Input>(input, out)
     }
     fn new_state(&self) -> Box<dyn GroupState> {
-        Box::new(AccState { combine_fn: self.combine_fn.clone(), acc: None })
+        Box::new(AccState {
+            combine_fn: self.combine_fn.clone(),
+            acc: None,
+        })
     }
     fn pre_combiner(&self) -> Option<Box<dyn PreCombiner>> {
         Some(Box::new(PreCombinerImpl::<K, F> {
@@ -206,7 +228,14 @@ impl<K: Key, F: CombineFn> PTransform<PCollection<KV<K, F::Input>>> for CombineP
     type Output = PCollection<KV<K, F::Output>>;
     fn expand(self, input: &PCollection<KV<K, F::Input>>) -> Self::Output {
         let timestamp_combiner = input.windowing().timestamp_combiner;
-        add_group_node(input, Arc::new(CombineKernel::<K, F> { combine_fn: self.0, timestamp_combiner, _k: PhantomData }))
+        add_group_node(
+            input,
+            Arc::new(CombineKernel::<K, F> {
+                combine_fn: self.0,
+                timestamp_combiner,
+                _k: PhantomData,
+            }),
+        )
     }
 }
 
@@ -220,7 +249,11 @@ struct InsertDefault<F: CombineFn> {
 impl<F: CombineFn> DoFn for InsertDefault<F> {
     type In = Vec<u8>;
     type Out = F::Output;
-    fn process(&mut self, _impulse: Vec<u8>, ctx: &mut ProcessContext<'_, F::Output>) -> DoFnResult {
+    fn process(
+        &mut self,
+        _impulse: Vec<u8>,
+        ctx: &mut ProcessContext<'_, F::Output>,
+    ) -> DoFnResult {
         if ctx.side_input(&self.combined)?.is_empty() {
             let f = &self.combine_fn;
             ctx.output(f.extract_output(&f.create_accumulator()));
@@ -234,7 +267,9 @@ impl<F: CombineFn> PTransform<PCollection<F::Input>> for CombineGlobally<F> {
     fn expand(self, input: &PCollection<F::Input>) -> Self::Output {
         let p = input.pipeline().clone();
         let keyed = input.map("WithVoidKey", |v: F::Input| KV::new((), v));
-        let combined = keyed.apply("CombinePerKey", Combine::per_key(self.combine_fn.clone())).apply("Values", Values);
+        let combined = keyed
+            .apply("CombinePerKey", Combine::per_key(self.combine_fn.clone()))
+            .apply("Values", Values);
         if !self.insert_default {
             return combined;
         }
@@ -246,9 +281,14 @@ impl<F: CombineFn> PTransform<PCollection<F::Input>> for CombineGlobally<F> {
             return combined;
         }
         let view = combined.apply("AsView", View::iterable());
-        let defaults = p
-            .apply("Impulse", Impulse)
-            .apply("InsertDefault", ParDo::of(InsertDefault { combine_fn: self.combine_fn, combined: view.clone() }).with_side_input(&view));
+        let defaults = p.apply("Impulse", Impulse).apply(
+            "InsertDefault",
+            ParDo::of(InsertDefault {
+                combine_fn: self.combine_fn,
+                combined: view.clone(),
+            })
+            .with_side_input(&view),
+        );
         PCollectionList::of(vec![combined, defaults]).apply("Flatten", Flatten)
     }
 }
