@@ -45,11 +45,19 @@ fn windowing() -> impl Strategy<Value = Windowing> {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    prop_oneof![Just(Step::KeepPositive), Just(Step::Double), Just(Step::Duplicate)]
+    prop_oneof![
+        Just(Step::KeepPositive),
+        Just(Step::Double),
+        Just(Step::Duplicate)
+    ]
 }
 
 fn aggregation() -> impl Strategy<Value = Aggregation> {
-    prop_oneof![Just(Aggregation::SumPerKey), Just(Aggregation::GroupSorted), Just(Aggregation::CountPerElementKey)]
+    prop_oneof![
+        Just(Aggregation::SumPerKey),
+        Just(Aggregation::GroupSorted),
+        Just(Aggregation::CountPerElementKey)
+    ]
 }
 
 /// The windows (start, end) of an element at `t` under non-merging windowing.
@@ -86,7 +94,12 @@ fn apply_steps(steps: &[Step], input: Vec<(u8, i64, i64)>) -> Vec<(u8, i64, i64)
 }
 
 /// What the pipeline must output, computed directly from the definitions.
-fn model(windowing: &Windowing, steps: &[Step], agg: Aggregation, input: &[(u8, i64, i64)]) -> Vec<Row> {
+fn model(
+    windowing: &Windowing,
+    steps: &[Step],
+    agg: Aggregation,
+    input: &[(u8, i64, i64)],
+) -> Vec<Row> {
     let data = apply_steps(steps, input.to_vec());
     // Group (key, window) -> values.
     let mut groups: BTreeMap<(u8, i64, i64), Vec<i64>> = BTreeMap::new();
@@ -149,16 +162,35 @@ fn describe_window(w: &Window) -> (i64, i64) {
     }
 }
 
-fn build(p: &Pipeline, windowing: &Windowing, steps: &[Step], agg: Aggregation, input: &[(u8, i64, i64)]) {
-    let events = input.iter().map(|(k, v, t)| (KV::new(*k, *v), Timestamp::from_secs(*t))).collect::<Vec<_>>();
+fn build(
+    p: &Pipeline,
+    windowing: &Windowing,
+    steps: &[Step],
+    agg: Aggregation,
+    input: &[(u8, i64, i64)],
+) {
+    let events = input
+        .iter()
+        .map(|(k, v, t)| (KV::new(*k, *v), Timestamp::from_secs(*t)))
+        .collect::<Vec<_>>();
     let mut pc = p.apply("Input", Create::timestamped(events));
     pc = match *windowing {
         Windowing::Global => pc,
-        Windowing::Fixed(size) => pc.apply("Window", WindowInto::new(FixedWindows::of(Duration::from_secs(size)))),
-        Windowing::Sliding(size, period) => {
-            pc.apply("Window", WindowInto::new(SlidingWindows::of(Duration::from_secs(size), Duration::from_secs(period))))
-        }
-        Windowing::Sessions(gap) => pc.apply("Window", WindowInto::new(Sessions::with_gap(Duration::from_secs(gap)))),
+        Windowing::Fixed(size) => pc.apply(
+            "Window",
+            WindowInto::new(FixedWindows::of(Duration::from_secs(size))),
+        ),
+        Windowing::Sliding(size, period) => pc.apply(
+            "Window",
+            WindowInto::new(SlidingWindows::of(
+                Duration::from_secs(size),
+                Duration::from_secs(period),
+            )),
+        ),
+        Windowing::Sessions(gap) => pc.apply(
+            "Window",
+            WindowInto::new(Sessions::with_gap(Duration::from_secs(gap))),
+        ),
     };
     for (i, s) in steps.iter().enumerate() {
         let name = format!("Step{i}");
@@ -187,7 +219,9 @@ fn build(p: &Pipeline, windowing: &Windowing, steps: &[Step], agg: Aggregation, 
         Aggregation::CountPerElementKey => pc
             .apply("Keys", Keys)
             .apply("Count", Count::per_element())
-            .map("AsList", |kv: KV<u8, u64>| KV::new(kv.key, vec![kv.value as i64]))
+            .map("AsList", |kv: KV<u8, u64>| {
+                KV::new(kv.key, vec![kv.value as i64])
+            })
             .apply("Describe", MapWithContext::new(describe)),
     };
     assert_that(&rows).contains_in_any_order(model(windowing, steps, agg, input));
@@ -216,7 +250,15 @@ proptest! {
 #[test]
 fn the_model_merges_sessions_and_slides_windows() {
     let input = [(0u8, 1i64, 0i64), (0, 2, 5), (0, 4, 30)];
-    let sessions = model(&Windowing::Sessions(10), &[], Aggregation::SumPerKey, &input);
+    let sessions = model(
+        &Windowing::Sessions(10),
+        &[],
+        Aggregation::SumPerKey,
+        &input,
+    );
     assert_eq!(sessions, vec![(0, 0, 15, vec![3]), (0, 30, 40, vec![4])]);
-    assert_eq!(model_windows(&Windowing::Sliding(20, 10), 5), vec![(0, 20), (-10, 10)]);
+    assert_eq!(
+        model_windows(&Windowing::Sliding(20, 10), 5),
+        vec![(0, 20), (-10, 10)]
+    );
 }

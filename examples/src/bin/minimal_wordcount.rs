@@ -3,10 +3,10 @@
 //! `cargo run -p sluice-examples --bin minimal_wordcount [-- --runner direct]`
 
 use clap::Parser;
-use std::io::Write;
 use sluice_examples::{SAMPLE_TEXT, words};
 use sluice_runners::PipelineOptions;
 use sluice_sdk::prelude::*;
+use std::io::Write;
 
 /// Counts the words of the bundled sample text and prints `word: count` lines.
 #[derive(Parser)]

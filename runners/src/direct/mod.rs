@@ -52,3 +52,80 @@ impl PipelineRunner for DirectRunner {
         executor::execute(graph)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_sdk::prelude::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Clone, Default)]
+    struct Lifecycle {
+        setups: Arc<AtomicUsize>,
+        teardowns: Arc<AtomicUsize>,
+        bundles: Arc<AtomicUsize>,
+    }
+
+    impl DoFn for Lifecycle {
+        type In = u32;
+        type Out = u32;
+        fn setup(&mut self) -> DoFnResult {
+            self.setups.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        fn start_bundle(&mut self, _ctx: &mut BundleContext<'_, u32>) -> DoFnResult {
+            self.bundles.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        fn process(&mut self, v: u32, ctx: &mut ProcessContext<'_, u32>) -> DoFnResult {
+            if v == 9_999 && self.setups.load(Ordering::SeqCst) == 0 {
+                return Err("processed before setup".into());
+            }
+            ctx.output(v);
+            Ok(())
+        }
+        fn teardown(&mut self) {
+            self.teardowns.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn run_with(fail: bool) -> (Result<PipelineResult, PipelineError>, Lifecycle) {
+        let probe = Lifecycle::default();
+        let p = Pipeline::new();
+        let out = p
+            .apply("Create", Create::of(0..10_000u32))
+            .apply("Probe", ParDo::of(probe.clone()));
+        if fail {
+            out.map("Fail", |v: u32| {
+                if v == 5 {
+                    panic!("element {v} is bad")
+                } else {
+                    v
+                }
+            });
+        }
+        (DirectRunner.run(&p, &PipelineOptions::default()), probe)
+    }
+
+    #[test]
+    fn setup_and_teardown_run_once_per_instance_around_every_bundle() {
+        let (result, probe) = run_with(false);
+        assert_eq!(result.unwrap().state, PipelineState::Done);
+        assert_eq!(probe.setups.load(Ordering::SeqCst), 1);
+        assert_eq!(probe.teardowns.load(Ordering::SeqCst), 1);
+        // 10 000 elements in bundles of 1024.
+        assert_eq!(probe.bundles.load(Ordering::SeqCst), 10);
+    }
+
+    #[test]
+    fn a_panic_fails_the_pipeline_naming_the_transform_and_still_tears_down() {
+        let (result, probe) = run_with(true);
+        let err = result.err().expect("the pipeline must fail");
+        assert_eq!(
+            err.to_string(),
+            "transform 'Fail' panicked: element 5 is bad"
+        );
+        assert_eq!(probe.teardowns.load(Ordering::SeqCst), 1);
+    }
+}
