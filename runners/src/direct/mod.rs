@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn a_panic_fails_the_pipeline_naming_the_transform_and_still_tears_down() {
         let (result, probe) = run_with(true);
-        let err = result.err().expect("the pipeline must fail");
+        let err = result.expect_err("the pipeline must fail");
         assert_eq!(
             err.to_string(),
             "transform 'Fail' panicked: element 5 is bad"
