@@ -196,6 +196,12 @@ impl MetricResults {
             .or_default()
             .merge(metrics);
     }
+    /// Adds every transform's metrics of `other`.
+    pub fn merge(&mut self, other: &MetricResults) {
+        for (t, m) in &other.per_transform {
+            self.add(t, m);
+        }
+    }
     /// The counter `name` of `transform`.
     pub fn counter(&self, transform: &str, name: &str) -> Option<i64> {
         self.per_transform

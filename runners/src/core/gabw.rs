@@ -303,3 +303,41 @@ fn fire(
         value,
     })
 }
+
+/// What grouping one shard of bounded input produced.
+pub struct GroupedShard {
+    /// The output elements (`KV<K, O>`), in bundles.
+    pub bundles: Vec<sluice_sdk::graph::Bundle>,
+    /// Records in, panes out.
+    pub count: sluice_sdk::result::ElementCount,
+    /// Records dropped because their window had expired.
+    pub dropped: u64,
+}
+
+/// Groups one shard of a bounded input: adds every batch of records, then advances the
+/// watermark to the end of time so that every (key, window) fires its single pane.
+pub fn group_bounded(
+    name: &str,
+    kernel: Arc<dyn GroupKernel>,
+    strategy: WindowingStrategy,
+    batches: impl IntoIterator<Item = Result<Vec<KeyedRecord>, sluice_sdk::error::PipelineError>>,
+    bundle_size: usize,
+) -> Result<GroupedShard, sluice_sdk::error::PipelineError> {
+    use crate::core::invoke::invoke;
+    let mut gabw = GroupAlsoByWindow::new(kernel, strategy);
+    let mut panes = Vec::new();
+    let mut count = sluice_sdk::result::ElementCount::default();
+    for batch in batches {
+        let batch = batch?;
+        count.input += batch.len() as u64;
+        panes.extend(invoke(name, || gabw.process(batch))?);
+    }
+    panes.extend(invoke(name, || gabw.advance_watermark(Timestamp::MAX))?);
+    count.output = panes.len() as u64;
+    let output = invoke(name, || gabw.build_output(panes))?;
+    Ok(GroupedShard {
+        bundles: output.chunks(bundle_size),
+        count,
+        dropped: gabw.dropped_due_to_lateness(),
+    })
+}

@@ -1,188 +1,109 @@
-//! Stage-by-stage execution of a bounded plan.
+//! Stage-by-stage execution of a bounded plan on the calling thread.
 
-use crate::core::invoke::invoke;
-use crate::core::{ExecutionPlan, GroupAlsoByWindow, Sink, Stage, StageRoot};
-use rustc_hash::FxHashMap;
+use crate::core::invoke::{error_chain, invoke};
+use crate::core::{
+    BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS, ExecutionPlan, StageInstance, StageOutput, StageRoot,
+    group_bounded,
+};
 use sluice_sdk::error::PipelineError;
-use sluice_sdk::graph::kernel::{KeyedRecord, Operator, PreCombiner, SideInputs};
+use sluice_sdk::graph::kernel::{KeyedRecord, SideInputs};
 use sluice_sdk::graph::{Bundle, CollectionId, Graph, NodeId, NodeKind};
-use sluice_sdk::metrics::{MetricResults, MetricsContainer};
+use sluice_sdk::metrics::MetricsContainer;
 use sluice_sdk::result::{PipelineResult, PipelineState};
-use sluice_sdk::time::Timestamp;
 use std::collections::HashMap;
 use tracing::debug;
 
-/// Elements per bundle read from a source or emitted by a grouping.
-const BUNDLE_SIZE: usize = 1024;
-
-/// Counter of records dropped for lateness, reported on the grouping transform (Beam's name).
-const DROPPED_DUE_TO_LATENESS: &str = "droppedDueToLateness";
-
+/// What the stages run so far left for the stages after them.
 struct Execution {
     plan: ExecutionPlan,
-    store: HashMap<CollectionId, Vec<Bundle>>,
+    produced: StageOutput,
     readers_left: HashMap<CollectionId, usize>,
-    lifted: HashMap<NodeId, Vec<KeyedRecord>>,
     side_inputs: SideInputs,
-    metrics: MetricResults,
-}
-
-/// Runs a stage: its operators, pre-combiners, and the bundles they pass on.
-struct StageRun<'e> {
-    stage: &'e Stage,
-    graph: &'e Graph,
-    ops: Vec<Box<dyn Operator>>,
-    pre_combiners: FxHashMap<NodeId, Box<dyn PreCombiner>>,
-    store: &'e mut HashMap<CollectionId, Vec<Bundle>>,
-    lifted: &'e mut HashMap<NodeId, Vec<KeyedRecord>>,
 }
 
 pub(super) fn execute(graph: Graph) -> Result<PipelineResult, PipelineError> {
+    let started = std::time::Instant::now();
     let plan = ExecutionPlan::new(graph);
     debug!(plan = %plan.describe(), "direct runner plan");
     let readers_left = plan.store_readers.clone();
     let mut exec = Execution {
         plan,
-        store: HashMap::new(),
+        produced: StageOutput::default(),
         readers_left,
-        lifted: HashMap::new(),
         side_inputs: SideInputs::default(),
-        metrics: MetricResults::default(),
     };
     for s in 0..exec.plan.stages.len() {
         exec.run_stage(s)?;
     }
     Ok(PipelineResult {
         state: PipelineState::Done,
-        metrics: exec.metrics,
+        metrics: exec.produced.metrics,
+        elements: exec.produced.elements,
+        elapsed: started.elapsed(),
     })
 }
 
 impl Execution {
-    /// Takes the stored bundles of `collection`, cloning them when other stages read them too.
+    /// Takes the stored bundles of `collection`, cloning them while other stages still read them.
     fn read_stored(&mut self, collection: CollectionId) -> Vec<Bundle> {
         let left = self.readers_left.entry(collection).or_insert(1);
         *left = left.saturating_sub(1);
         if *left == 0 {
-            self.store.remove(&collection).unwrap_or_default()
+            self.produced.stored.remove(&collection).unwrap_or_default()
         } else {
-            self.store.get(&collection).cloned().unwrap_or_default()
-        }
-    }
-
-    fn root_bundles(&mut self, stage: usize) -> Result<Vec<Bundle>, PipelineError> {
-        let graph = &self.plan.graph;
-        match self.plan.stages[stage].root {
-            StageRoot::Read(node) => {
-                let node = graph.node(node);
-                let NodeKind::Read(source) = &node.kind else {
-                    unreachable!("Read root is a Read node")
-                };
-                let source_error = |e: sluice_sdk::error::BoxError| PipelineError::Source {
-                    transform: node.name.clone(),
-                    message: crate::core::invoke::error_chain(e.as_ref()),
-                };
-                let mut reader = source.reader().map_err(source_error)?;
-                let mut bundles = Vec::new();
-                while let Some(b) = reader.next_bundle(BUNDLE_SIZE).map_err(source_error)? {
-                    bundles.push(b);
-                }
-                Ok(bundles)
-            }
-            StageRoot::Group { node, lifted } => {
-                let node = graph.node(node).clone();
-                let NodeKind::GroupByKey(kernel) = &node.kind else {
-                    unreachable!("Group root is a GroupByKey node")
-                };
-                let strategy = graph.collection(node.inputs[0]).windowing.clone();
-                let mut gabw = GroupAlsoByWindow::new(kernel.clone(), strategy);
-                let mut panes = Vec::new();
-                if lifted {
-                    let records = self.lifted.remove(&node.id).unwrap_or_default();
-                    panes.extend(invoke(&node.name, || gabw.process(records))?);
-                } else {
-                    for bundle in self.read_stored(node.inputs[0]) {
-                        let mut records = Vec::with_capacity(bundle.len());
-                        kernel.to_records(bundle, &mut records).map_err(|e| {
-                            PipelineError::Coder {
-                                transform: node.name.clone(),
-                                message: e.to_string(),
-                            }
-                        })?;
-                        panes.extend(invoke(&node.name, || gabw.process(records))?);
-                    }
-                }
-                panes.extend(invoke(&node.name, || {
-                    gabw.advance_watermark(Timestamp::MAX)
-                })?);
-                let mut m = MetricsContainer::default();
-                m.counter(DROPPED_DUE_TO_LATENESS)
-                    .inc_by(gabw.dropped_due_to_lateness() as i64);
-                self.metrics.add(&node.name, &m);
-                let output = invoke(&node.name, || gabw.build_output(panes))?;
-                Ok(output.chunks(BUNDLE_SIZE))
-            }
-            StageRoot::Flatten(node) => {
-                let inputs = graph.node(node).inputs.clone();
-                Ok(inputs
-                    .into_iter()
-                    .flat_map(|c| self.read_stored(c))
-                    .collect())
-            }
-            StageRoot::Reshuffle(node) => {
-                let input = graph.node(node).inputs[0];
-                Ok(self.read_stored(input))
-            }
-            StageRoot::Materialized(collection) => Ok(self.read_stored(collection)),
+            self.produced
+                .stored
+                .get(&collection)
+                .cloned()
+                .unwrap_or_default()
         }
     }
 
     fn run_stage(&mut self, s: usize) -> Result<(), PipelineError> {
-        let bundles = self.root_bundles(s)?;
-        let stage = &self.plan.stages[s];
-        let graph = &self.plan.graph;
-        let mut ops = Vec::with_capacity(stage.ops.len());
-        for &n in &stage.ops {
-            let node = graph.node(n);
-            let NodeKind::ParDo(factory) = &node.kind else {
-                unreachable!("fused ops are ParDos")
-            };
-            let side_inputs = SideInputs(
-                node.side_inputs
-                    .iter()
-                    .filter_map(|v| self.side_inputs.0.get(v).map(|d| (*v, d.clone())))
-                    .collect(),
-            );
-            ops.push(invoke(&node.name, || factory.create(&side_inputs))?);
-        }
-        let mut pre_combiners = FxHashMap::default();
-        for sinks in stage.routes.values() {
-            for sink in sinks {
-                if let Sink::PreCombine(n) = sink {
-                    let NodeKind::GroupByKey(kernel) = &graph.node(*n).kind else {
-                        unreachable!("pre-combine sink is a grouping")
-                    };
-                    if let Some(pc) = kernel.pre_combiner() {
-                        pre_combiners.insert(*n, pc);
-                    }
-                }
+        // Inputs taken from earlier stages are taken before the instance borrows the plan.
+        let root = self.plan.stages[s].root;
+        let stored_input: Vec<Bundle> = match root {
+            StageRoot::Flatten(node) => {
+                let inputs = self.plan.graph.node(node).inputs.clone();
+                inputs
+                    .into_iter()
+                    .flat_map(|c| self.read_stored(c))
+                    .collect()
             }
-        }
-        let mut run = StageRun {
-            stage,
-            graph,
-            ops,
-            pre_combiners,
-            store: &mut self.store,
-            lifted: &mut self.lifted,
+            StageRoot::Reshuffle(node) => {
+                let input = self.plan.graph.node(node).inputs[0];
+                self.read_stored(input)
+            }
+            StageRoot::Materialized(c) => self.read_stored(c),
+            StageRoot::Group {
+                node,
+                lifted: false,
+            } => self.read_stored(self.plan.graph.node(node).inputs[0]),
+            StageRoot::Group { lifted: true, .. } | StageRoot::Read(_) => Vec::new(),
         };
-        let result = run.run(bundles);
-        let metrics = run.finish(result.is_ok());
-        for (name, m) in metrics {
-            self.metrics.add(&name, &m);
-        }
-        result?;
-        for &v in &stage.views.clone() {
+        let lifted: Vec<KeyedRecord> = match root {
+            StageRoot::Group { node, lifted: true } => {
+                self.produced.lifted.remove(&node).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+
+        let mut instance = StageInstance::new(&self.plan, s, &self.side_inputs)?;
+        let mut root_output = StageOutput::default();
+        let fed = feed(
+            &self.plan,
+            root,
+            stored_input,
+            lifted,
+            &mut instance,
+            &mut root_output,
+        );
+        let output = instance.finish(fed.is_ok());
+        fed?;
+        self.produced.merge(output?);
+        self.produced.merge(root_output);
+
+        for v in self.plan.stages[s].views.clone() {
             self.materialize_view(v)?;
         }
         Ok(())
@@ -200,89 +121,90 @@ impl Execution {
     }
 }
 
-impl StageRun<'_> {
-    fn run(&mut self, bundles: Vec<Bundle>) -> Result<(), PipelineError> {
-        let root = self.stage.root_output;
-        for bundle in bundles {
-            for i in 0..self.ops.len() {
-                let name = &self.graph.node(self.stage.ops[i]).name;
-                let op = &mut self.ops[i];
-                let outs = invoke(name, || op.start_bundle())?;
-                self.route_outputs(i, outs)?;
-            }
-            self.route(root, bundle)?;
-            for i in 0..self.ops.len() {
-                let name = &self.graph.node(self.stage.ops[i]).name;
-                let op = &mut self.ops[i];
-                let outs = invoke(name, || op.finish_bundle())?;
-                self.route_outputs(i, outs)?;
-            }
-        }
-        for (node, pc) in self.pre_combiners.iter_mut() {
-            let out = self.lifted.entry(*node).or_default();
-            invoke(&self.graph.node(*node).name, || pc.flush(out))?;
-        }
-        Ok(())
-    }
-
-    fn route_outputs(&mut self, op: usize, outputs: Vec<Bundle>) -> Result<(), PipelineError> {
-        let node = self.graph.node(self.stage.ops[op]);
-        for (port, bundle) in outputs.into_iter().enumerate() {
-            if let Some(&collection) = node.outputs.get(port) {
-                self.route(collection, bundle)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn route(&mut self, collection: CollectionId, bundle: Bundle) -> Result<(), PipelineError> {
-        if bundle.is_empty() {
-            return Ok(());
-        }
-        let sinks = match self.stage.routes.get(&collection) {
-            Some(s) if !s.is_empty() => s,
-            _ => return Ok(()),
-        };
-        let last = sinks.len() - 1;
-        let mut bundle = Some(bundle);
-        for (i, sink) in sinks.iter().enumerate() {
-            let b = if i == last {
-                bundle.take().expect("bundle kept for the last sink")
-            } else {
-                bundle.as_ref().expect("bundle").clone()
+/// Streams a stage's root input into its instance; the root's own counts and metrics go to `out`.
+fn feed(
+    plan: &ExecutionPlan,
+    root: StageRoot,
+    stored: Vec<Bundle>,
+    lifted: Vec<KeyedRecord>,
+    instance: &mut StageInstance<'_>,
+    out: &mut StageOutput,
+) -> Result<(), PipelineError> {
+    let graph = &plan.graph;
+    match root {
+        StageRoot::Read(n) => {
+            let node = graph.node(n);
+            let NodeKind::Read(source) = &node.kind else {
+                unreachable!("Read roots are Read nodes")
             };
-            match *sink {
-                Sink::Op(idx) => {
-                    let name = &self.graph.node(self.stage.ops[idx]).name;
-                    let op = &mut self.ops[idx];
-                    let outs = invoke(name, || op.process(b))?;
-                    self.route_outputs(idx, outs)?;
-                }
-                Sink::Store(c) => self.store.entry(c).or_default().push(b),
-                Sink::PreCombine(node) => {
-                    let out = self.lifted.entry(node).or_default();
-                    if let Some(pc) = self.pre_combiners.get_mut(&node) {
-                        invoke(&self.graph.node(node).name, || pc.add_bundle(b, out))?;
-                    }
-                }
+            let source_error = |e: sluice_sdk::error::BoxError| PipelineError::Source {
+                transform: node.name.clone(),
+                message: error_chain(e.as_ref()),
+            };
+            let mut reader = source.reader().map_err(source_error)?;
+            let mut read = 0u64;
+            while let Some(bundle) = reader.next_bundle(BUNDLE_SIZE).map_err(source_error)? {
+                read += bundle.len() as u64;
+                instance.process_bundle(bundle)?;
+            }
+            out.elements.entry(node.name.clone()).or_default().output += read;
+        }
+        StageRoot::Group {
+            node: n,
+            lifted: is_lifted,
+        } => {
+            let node = graph.node(n);
+            let NodeKind::GroupByKey(kernel) = &node.kind else {
+                unreachable!("Group roots are GroupByKey nodes")
+            };
+            let strategy = graph.collection(node.inputs[0]).windowing.clone();
+            let batches: Box<dyn Iterator<Item = Result<Vec<KeyedRecord>, PipelineError>>> =
+                if is_lifted {
+                    Box::new(std::iter::once(Ok(lifted)))
+                } else {
+                    Box::new(stored.into_iter().map(|bundle| {
+                        let mut records = Vec::with_capacity(bundle.len());
+                        kernel
+                            .to_records(bundle, &mut records)
+                            .map(|()| records)
+                            .map_err(|e| PipelineError::Coder {
+                                transform: node.name.clone(),
+                                message: e.to_string(),
+                            })
+                    }))
+                };
+            let grouped =
+                group_bounded(&node.name, kernel.clone(), strategy, batches, BUNDLE_SIZE)?;
+            let mut m = MetricsContainer::default();
+            m.counter(DROPPED_DUE_TO_LATENESS)
+                .inc_by(grouped.dropped as i64);
+            out.metrics.add(&node.name, &m);
+            out.elements
+                .entry(node.name.clone())
+                .or_default()
+                .add(grouped.count);
+            for bundle in grouped.bundles {
+                instance.process_bundle(bundle)?;
             }
         }
-        Ok(())
-    }
-
-    /// Tears the operators down and returns their metrics by transform name.
-    fn finish(&mut self, _succeeded: bool) -> Vec<(String, MetricsContainer)> {
-        let mut out = Vec::with_capacity(self.ops.len());
-        for (i, op) in self.ops.iter_mut().enumerate() {
-            let name = self.graph.node(self.stage.ops[i]).name.clone();
-            let metrics = op.take_metrics();
-            // A panicking teardown must not hide the pipeline's own outcome.
-            let _ = invoke(&name, || {
-                op.teardown();
-                Ok(())
-            });
-            out.push((name, metrics));
+        StageRoot::Flatten(n) | StageRoot::Reshuffle(n) => {
+            let total: u64 = stored.iter().map(|b| b.len() as u64).sum();
+            out.elements
+                .entry(graph.node(n).name.clone())
+                .or_default()
+                .add(sluice_sdk::result::ElementCount {
+                    input: total,
+                    output: total,
+                });
+            for bundle in stored {
+                instance.process_bundle(bundle)?;
+            }
         }
-        out
+        StageRoot::Materialized(_) => {
+            for bundle in stored {
+                instance.process_bundle(bundle)?;
+            }
+        }
     }
+    Ok(())
 }

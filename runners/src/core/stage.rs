@@ -1,0 +1,205 @@
+//! Executing one instance of a fused stage over a stream of bundles.
+//!
+//! A [`StageInstance`] holds the operator instances of a stage (set up once), the
+//! pre-combiners of the Combines lifted into it, and what leaves the stage. Each bundle that
+//! enters it is one bundle in Beam's sense: every operator gets `start_bundle`, the bundle
+//! flows depth-first through the fused operators by direct calls, then every operator gets
+//! `finish_bundle` (in topological order, so that what a `finish_bundle` emits still reaches
+//! the operators after it). A runner makes one instance per worker and stage; the direct runner
+//! one, the rayon runner one per partition.
+
+use super::invoke::invoke;
+use super::plan::{ExecutionPlan, Sink, Stage};
+use rustc_hash::FxHashMap;
+use sluice_sdk::error::PipelineError;
+use sluice_sdk::graph::kernel::{KeyedRecord, Operator, PreCombiner, SideInputs};
+use sluice_sdk::graph::{Bundle, CollectionId, NodeId, NodeKind};
+use sluice_sdk::metrics::MetricResults;
+use sluice_sdk::result::ElementCount;
+use std::collections::{BTreeMap, HashMap};
+
+/// What one stage instance produced for the stages after it.
+#[derive(Default)]
+pub struct StageOutput {
+    /// Bundles of PCollections read by later stages.
+    pub stored: HashMap<CollectionId, Vec<Bundle>>,
+    /// Pre-combined records of lifted Combines, by Combine node.
+    pub lifted: HashMap<NodeId, Vec<KeyedRecord>>,
+    /// Metrics reported by the operators.
+    pub metrics: MetricResults,
+    /// Elements in and out per operator.
+    pub elements: BTreeMap<String, ElementCount>,
+}
+
+impl StageOutput {
+    /// Adds another instance's output to this one.
+    pub fn merge(&mut self, other: StageOutput) {
+        for (c, mut b) in other.stored {
+            self.stored.entry(c).or_default().append(&mut b);
+        }
+        for (n, mut r) in other.lifted {
+            self.lifted.entry(n).or_default().append(&mut r);
+        }
+        self.metrics.merge(&other.metrics);
+        for (name, count) in other.elements {
+            self.elements.entry(name).or_default().add(count);
+        }
+    }
+}
+
+/// One running instance of a stage.
+pub struct StageInstance<'p> {
+    plan: &'p ExecutionPlan,
+    stage: &'p Stage,
+    ops: Vec<Box<dyn Operator>>,
+    counts: Vec<ElementCount>,
+    pre_combiners: FxHashMap<NodeId, Box<dyn PreCombiner>>,
+    output: StageOutput,
+}
+
+impl<'p> StageInstance<'p> {
+    /// Creates (and sets up) the operators of stage `stage` with the side inputs they read.
+    pub fn new(
+        plan: &'p ExecutionPlan,
+        stage: usize,
+        side_inputs: &SideInputs,
+    ) -> Result<Self, PipelineError> {
+        let stage = &plan.stages[stage];
+        let graph = &plan.graph;
+        let mut ops = Vec::with_capacity(stage.ops.len());
+        for &n in &stage.ops {
+            let node = graph.node(n);
+            let NodeKind::ParDo(factory) = &node.kind else {
+                unreachable!("fused operators are ParDos")
+            };
+            let own = SideInputs(
+                node.side_inputs
+                    .iter()
+                    .filter_map(|v| side_inputs.0.get(v).map(|d| (*v, d.clone())))
+                    .collect(),
+            );
+            ops.push(invoke(&node.name, || factory.create(&own))?);
+        }
+        let mut pre_combiners = FxHashMap::default();
+        for sink in stage.routes.values().flatten() {
+            if let Sink::PreCombine(n) = sink {
+                let NodeKind::GroupByKey(kernel) = &graph.node(*n).kind else {
+                    unreachable!("pre-combine sinks are groupings")
+                };
+                if let Some(pc) = kernel.pre_combiner() {
+                    pre_combiners.insert(*n, pc);
+                }
+            }
+        }
+        let counts = vec![ElementCount::default(); ops.len()];
+        Ok(StageInstance {
+            plan,
+            stage,
+            ops,
+            counts,
+            pre_combiners,
+            output: StageOutput::default(),
+        })
+    }
+
+    /// Runs one bundle of the stage's root PCollection through the stage.
+    pub fn process_bundle(&mut self, bundle: Bundle) -> Result<(), PipelineError> {
+        for i in 0..self.ops.len() {
+            let name = self.op_name(i);
+            let op = &mut self.ops[i];
+            let outs = invoke(name, || op.start_bundle())?;
+            self.route_outputs(i, outs)?;
+        }
+        self.route(self.stage.root_output, bundle)?;
+        for i in 0..self.ops.len() {
+            let name = self.op_name(i);
+            let op = &mut self.ops[i];
+            let outs = invoke(name, || op.finish_bundle())?;
+            self.route_outputs(i, outs)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the pre-combiners (when the stage succeeded), tears the operators down and
+    /// returns what the stage produced.
+    pub fn finish(mut self, succeeded: bool) -> Result<StageOutput, PipelineError> {
+        let mut flushed = Ok(());
+        if succeeded {
+            for (node, pc) in self.pre_combiners.iter_mut() {
+                let out = self.output.lifted.entry(*node).or_default();
+                if let Err(e) = invoke(&self.plan.graph.node(*node).name, || pc.flush(out)) {
+                    flushed = Err(e);
+                    break;
+                }
+            }
+        }
+        for i in 0..self.ops.len() {
+            let name = self.op_name(i).to_string();
+            let op = &mut self.ops[i];
+            let metrics = op.take_metrics();
+            // A failing teardown must not hide the stage's own outcome.
+            let _ = invoke(&name, || {
+                op.teardown();
+                Ok(())
+            });
+            self.output.metrics.add(&name, &metrics);
+            self.output
+                .elements
+                .entry(name)
+                .or_default()
+                .add(self.counts[i]);
+        }
+        flushed.map(|()| self.output)
+    }
+
+    fn op_name(&self, i: usize) -> &'p str {
+        &self.plan.graph.node(self.stage.ops[i]).name
+    }
+
+    fn route_outputs(&mut self, op: usize, outputs: Vec<Bundle>) -> Result<(), PipelineError> {
+        let node = self.plan.graph.node(self.stage.ops[op]);
+        for (port, bundle) in outputs.into_iter().enumerate() {
+            self.counts[op].output += bundle.len() as u64;
+            if let Some(&collection) = node.outputs.get(port) {
+                self.route(collection, bundle)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn route(&mut self, collection: CollectionId, bundle: Bundle) -> Result<(), PipelineError> {
+        if bundle.is_empty() {
+            return Ok(());
+        }
+        let stage = self.stage;
+        let Some(sinks) = stage.routes.get(&collection).filter(|s| !s.is_empty()) else {
+            return Ok(());
+        };
+        let last = sinks.len() - 1;
+        let mut bundle = Some(bundle);
+        for (i, sink) in sinks.iter().enumerate() {
+            let b = match (i == last, &mut bundle) {
+                (true, b) => b.take().expect("the last sink takes the bundle"),
+                (false, Some(b)) => b.clone(),
+                (false, None) => unreachable!("the bundle is kept until the last sink"),
+            };
+            match *sink {
+                Sink::Op(idx) => {
+                    self.counts[idx].input += b.len() as u64;
+                    let name = self.op_name(idx);
+                    let op = &mut self.ops[idx];
+                    let outs = invoke(name, || op.process(b))?;
+                    self.route_outputs(idx, outs)?;
+                }
+                Sink::Store(c) => self.output.stored.entry(c).or_default().push(b),
+                Sink::PreCombine(node) => {
+                    let out = self.output.lifted.entry(node).or_default();
+                    if let Some(pc) = self.pre_combiners.get_mut(&node) {
+                        invoke(&self.plan.graph.node(node).name, || pc.add_bundle(b, out))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
