@@ -8,6 +8,7 @@
 //!   [GroupAlsoByWindow](core::gabw) (grouping per key and window, panes, lateness), and
 //!   [safe calls](core::invoke) into user code;
 //! - [`direct`]: the direct runner, one process, a bundle at a time through fused stages;
+//! - [`rayon`](mod@rayon): the batch runner, every stage data-parallel on a pool of workers;
 //! - [`options`] and [`registry`]: `--runner NAME` on the command line, and [`run`].
 //!
 //! ```
@@ -24,6 +25,7 @@
 pub mod core;
 pub mod direct;
 pub mod options;
+pub mod rayon;
 pub mod registry;
 
 pub use options::PipelineOptions;

@@ -28,9 +28,13 @@ pub struct PipelineOptions {
     /// The runner that executes the pipeline (see the runner registry: `direct`, ...).
     #[arg(long, default_value = "direct")]
     pub runner: String,
-    /// How many workers to use (default: the runner's choice, usually every core).
+    /// How many worker threads the rayon runner uses (default: every core). The direct runner
+    /// runs bounded pipelines on the calling thread.
     #[arg(long)]
     pub parallelism: Option<usize>,
+    /// No progress bar or summary on the terminal.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 impl PipelineOptions {
@@ -39,6 +43,7 @@ impl PipelineOptions {
         PipelineOptions {
             runner: runner.to_string(),
             parallelism: None,
+            quiet: false,
         }
     }
 }

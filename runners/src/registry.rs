@@ -19,7 +19,10 @@ pub trait PipelineRunner: Send + Sync {
 
 /// Every runner built into this crate.
 pub fn runners() -> Vec<Box<dyn PipelineRunner>> {
-    vec![Box::new(crate::direct::DirectRunner)]
+    vec![
+        Box::new(crate::direct::DirectRunner),
+        Box::new(crate::rayon::RayonRunner),
+    ]
 }
 
 /// The names of the registered runners.

@@ -36,6 +36,10 @@ pub trait SourceReader<T>: Send {
         max: usize,
         out: &mut Vec<TimestampedValue<T>>,
     ) -> Result<bool, BoxError>;
+    /// How many bytes of the source have been consumed so far, if known (for progress).
+    fn consumed_bytes(&self) -> Option<u64> {
+        None
+    }
 }
 
 struct SourceKernelImpl<S>(Arc<S>);
@@ -82,6 +86,9 @@ impl<T: Element> BundleReader for ReaderImpl<T> {
             }
         }
         Ok(None)
+    }
+    fn consumed_bytes(&self) -> Option<u64> {
+        self.reader.consumed_bytes()
     }
 }
 

@@ -68,6 +68,10 @@ pub trait SourceKernel: Send + Sync {
 pub trait BundleReader: Send {
     /// The next bundle of at most `max` values, or `None` at the end.
     fn next_bundle(&mut self, max: usize) -> Result<Option<Bundle>, BoxError>;
+    /// How many bytes of the source this reader has consumed so far, if it knows.
+    fn consumed_bytes(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Whether a keyed record carries an input value or a partial accumulator.

@@ -1,0 +1,378 @@
+//! Data-parallel execution of a bounded plan: every stage on a pool of workers.
+
+use super::progress::Progress;
+use crate::core::invoke::{error_chain, invoke};
+use crate::core::{
+    BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS, ExecutionPlan, StageInstance, StageOutput, StageRoot,
+    group_bounded,
+};
+use ::rayon::prelude::*;
+use sluice_sdk::error::{BoxError, PipelineError};
+use sluice_sdk::graph::kernel::{KeyedRecord, SideInputs, SourceKernel};
+use sluice_sdk::graph::{Bundle, CollectionId, Graph, NodeId, NodeKind};
+use sluice_sdk::metrics::MetricsContainer;
+use sluice_sdk::result::{ElementCount, PipelineResult, PipelineState};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tracing::debug;
+
+/// Source splits per worker: more than one, so that a worker that finishes early finds work.
+const SPLITS_PER_WORKER: usize = 4;
+
+struct Execution {
+    plan: ExecutionPlan,
+    produced: StageOutput,
+    readers_left: HashMap<CollectionId, usize>,
+    side_inputs: SideInputs,
+    workers: usize,
+    feedback: bool,
+}
+
+pub(super) fn execute(
+    graph: Graph,
+    workers: usize,
+    feedback: bool,
+) -> Result<PipelineResult, PipelineError> {
+    let started = std::time::Instant::now();
+    let pool = ::rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .thread_name(|i| format!("sluice-worker-{i}"))
+        .build()
+        .map_err(|e| PipelineError::Unsupported {
+            runner: "rayon".into(),
+            reason: format!("cannot start {workers} worker threads: {e}"),
+        })?;
+    let plan = ExecutionPlan::new(graph);
+    debug!(plan = %plan.describe(), workers, "rayon runner plan");
+    let readers_left = plan.store_readers.clone();
+    let mut exec = Execution {
+        plan,
+        produced: StageOutput::default(),
+        readers_left,
+        side_inputs: SideInputs::default(),
+        workers,
+        feedback,
+    };
+    pool.install(|| {
+        for s in 0..exec.plan.stages.len() {
+            exec.run_stage(s)?;
+        }
+        Ok::<(), PipelineError>(())
+    })?;
+    Ok(PipelineResult {
+        state: PipelineState::Done,
+        metrics: exec.produced.metrics,
+        elements: exec.produced.elements,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// One unit of a stage's input, handed to whichever worker is free.
+enum WorkItem {
+    /// A source split to read.
+    Split(Arc<dyn SourceKernel>),
+    /// A shard of keyed records to group.
+    Shard(Vec<KeyedRecord>),
+    /// Bundles to process.
+    Bundles(Vec<Bundle>),
+}
+
+impl Execution {
+    fn read_stored(&mut self, collection: CollectionId) -> Vec<Bundle> {
+        let left = self.readers_left.entry(collection).or_insert(1);
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            self.produced.stored.remove(&collection).unwrap_or_default()
+        } else {
+            self.produced
+                .stored
+                .get(&collection)
+                .cloned()
+                .unwrap_or_default()
+        }
+    }
+
+    /// Spreads bundles over one work item per worker, keeping their order within an item.
+    fn bundle_items(&self, bundles: Vec<Bundle>) -> Vec<WorkItem> {
+        let per_item = bundles
+            .len()
+            .div_ceil(self.workers * SPLITS_PER_WORKER)
+            .max(1);
+        let mut items = Vec::new();
+        let mut it = bundles.into_iter().peekable();
+        while it.peek().is_some() {
+            items.push(WorkItem::Bundles(it.by_ref().take(per_item).collect()));
+        }
+        items
+    }
+
+    fn run_stage(&mut self, s: usize) -> Result<(), PipelineError> {
+        let root = self.plan.stages[s].root;
+        let graph = &self.plan.graph;
+        let mut root_output = StageOutput::default();
+        let mut progress = Progress::new(false, "", None);
+        let items: Vec<WorkItem> = match root {
+            StageRoot::Read(n) => {
+                let node = graph.node(n);
+                let NodeKind::Read(source) = &node.kind else {
+                    unreachable!("Read roots are Read nodes")
+                };
+                let splits = source
+                    .split(self.workers * SPLITS_PER_WORKER)
+                    .map_err(|e| source_error(&node.name, e))?;
+                let sizes: Option<u64> = splits.iter().map(|s| s.estimated_size_bytes()).sum();
+                progress = Progress::new(self.feedback, &node.name, sizes);
+                splits.into_iter().map(WorkItem::Split).collect()
+            }
+            StageRoot::Group { node: n, lifted } => {
+                let node = graph.node(n).clone();
+                let NodeKind::GroupByKey(kernel) = &node.kind else {
+                    unreachable!("Group roots are GroupByKey nodes")
+                };
+                let records: Vec<Vec<KeyedRecord>> = if lifted {
+                    vec![self.produced.lifted.remove(&n).unwrap_or_default()]
+                } else {
+                    let bundles = self.read_stored(node.inputs[0]);
+                    bundles
+                        .into_par_iter()
+                        .map(|b| {
+                            let mut records = Vec::with_capacity(b.len());
+                            kernel
+                                .to_records(b, &mut records)
+                                .map(|()| records)
+                                .map_err(|e| PipelineError::Coder {
+                                    transform: node.name.clone(),
+                                    message: e.to_string(),
+                                })
+                        })
+                        .collect::<Result<_, _>>()?
+                };
+                shuffle(records, self.workers)
+                    .into_iter()
+                    .map(WorkItem::Shard)
+                    .collect()
+            }
+            StageRoot::Flatten(n) | StageRoot::Reshuffle(n) => {
+                let inputs = graph.node(n).inputs.clone();
+                let name = graph.node(n).name.clone();
+                let bundles: Vec<Bundle> = inputs
+                    .into_iter()
+                    .flat_map(|c| self.read_stored(c))
+                    .collect();
+                let total = bundles.iter().map(|b| b.len() as u64).sum();
+                root_output.elements.insert(
+                    name,
+                    ElementCount {
+                        input: total,
+                        output: total,
+                    },
+                );
+                self.bundle_items(bundles)
+            }
+            StageRoot::Materialized(c) => {
+                let bundles = self.read_stored(c);
+                self.bundle_items(bundles)
+            }
+        };
+        let output = run_workers(
+            &self.plan,
+            &self.side_inputs,
+            self.workers,
+            s,
+            root,
+            items,
+            &progress,
+        );
+        progress.finish();
+        self.produced.merge(output?);
+        self.produced.merge(root_output);
+        for v in self.plan.stages[s].views.clone() {
+            self.materialize_view(v)?;
+        }
+        Ok(())
+    }
+
+    fn materialize_view(&mut self, view: NodeId) -> Result<(), PipelineError> {
+        let node = self.plan.graph.node(view).clone();
+        let NodeKind::View(kernel) = &node.kind else {
+            unreachable!("views are View nodes")
+        };
+        let bundles = self.read_stored(node.inputs[0]);
+        let data = invoke(&node.name, || kernel.materialize(bundles))?;
+        self.side_inputs.0.insert(view, data);
+        Ok(())
+    }
+}
+
+/// Runs the items of stage `s` on the workers, each with its own stage instance.
+fn run_workers(
+    plan: &ExecutionPlan,
+    side_inputs: &SideInputs,
+    workers: usize,
+    s: usize,
+    root: StageRoot,
+    items: Vec<WorkItem>,
+    progress: &Progress,
+) -> Result<StageOutput, PipelineError> {
+    if items.is_empty() {
+        return Ok(StageOutput::default());
+    }
+    let workers = workers.min(items.len());
+    let queue: Vec<Mutex<Option<WorkItem>>> =
+        items.into_iter().map(|i| Mutex::new(Some(i))).collect();
+    let next = AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let outputs: Vec<Result<StageOutput, PipelineError>> = (0..workers)
+        .into_par_iter()
+        .map(|_| {
+            let mut instance = StageInstance::new(plan, s, side_inputs)?;
+            let mut own = StageOutput::default();
+            let mut result = Ok(());
+            while !failed.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(slot) = queue.get(i) else { break };
+                let item = slot.lock().map(|mut g| g.take()).unwrap_or(None);
+                let Some(item) = item else { continue };
+                result = run_item(plan, root, item, &mut instance, &mut own, progress);
+                if result.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
+            let mut out = instance.finish(result.is_ok())?;
+            result?;
+            out.merge(own);
+            Ok(out)
+        })
+        .collect();
+    let mut merged = StageOutput::default();
+    let mut first_error = None;
+    for o in outputs {
+        match o {
+            Ok(o) => merged.merge(o),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(merged),
+    }
+}
+
+fn run_item(
+    plan: &ExecutionPlan,
+    root: StageRoot,
+    item: WorkItem,
+    instance: &mut StageInstance<'_>,
+    own: &mut StageOutput,
+    progress: &Progress,
+) -> Result<(), PipelineError> {
+    let graph = &plan.graph;
+    match (root, item) {
+        (StageRoot::Read(n), WorkItem::Split(split)) => {
+            let name = &graph.node(n).name;
+            let mut reader = split.reader().map_err(|e| source_error(name, e))?;
+            let (mut read, mut consumed) = (0u64, 0u64);
+            while let Some(bundle) = reader
+                .next_bundle(BUNDLE_SIZE)
+                .map_err(|e| source_error(name, e))?
+            {
+                read += bundle.len() as u64;
+                match reader.consumed_bytes() {
+                    Some(bytes) => {
+                        progress.advance(bytes.saturating_sub(consumed));
+                        consumed = bytes;
+                    }
+                    None => progress.advance(bundle.len() as u64),
+                }
+                instance.process_bundle(bundle)?;
+            }
+            own.elements.entry(name.clone()).or_default().output += read;
+            Ok(())
+        }
+        (StageRoot::Group { node: n, .. }, WorkItem::Shard(records)) => {
+            let node = graph.node(n);
+            let NodeKind::GroupByKey(kernel) = &node.kind else {
+                unreachable!("Group roots are GroupByKey nodes")
+            };
+            let strategy = graph.collection(node.inputs[0]).windowing.clone();
+            let grouped = group_bounded(
+                &node.name,
+                kernel.clone(),
+                strategy,
+                std::iter::once(Ok(records)),
+                BUNDLE_SIZE,
+            )?;
+            let mut m = MetricsContainer::default();
+            m.counter(DROPPED_DUE_TO_LATENESS)
+                .inc_by(grouped.dropped as i64);
+            own.metrics.add(&node.name, &m);
+            own.elements
+                .entry(node.name.clone())
+                .or_default()
+                .add(grouped.count);
+            for bundle in grouped.bundles {
+                instance.process_bundle(bundle)?;
+            }
+            Ok(())
+        }
+        (_, WorkItem::Bundles(bundles)) => {
+            for bundle in bundles {
+                instance.process_bundle(bundle)?;
+            }
+            Ok(())
+        }
+        _ => unreachable!("work items match their stage's root"),
+    }
+}
+
+fn source_error(name: &str, e: BoxError) -> PipelineError {
+    PipelineError::Source {
+        transform: name.to_string(),
+        message: error_chain(e.as_ref()),
+    }
+}
+
+/// Hash-partitions keyed records into `shards` shards by key, in parallel.
+fn shuffle(batches: Vec<Vec<KeyedRecord>>, shards: usize) -> Vec<Vec<KeyedRecord>> {
+    let chunk = batches
+        .iter()
+        .map(Vec::len)
+        .sum::<usize>()
+        .div_ceil(shards * 4)
+        .max(4096);
+    let pieces: Vec<Vec<KeyedRecord>> = batches
+        .into_iter()
+        .flat_map(|mut b| {
+            let mut out = Vec::new();
+            while b.len() > chunk {
+                let rest = b.split_off(chunk);
+                out.push(std::mem::replace(&mut b, rest));
+            }
+            out.push(b);
+            out
+        })
+        .collect();
+    let partitioned: Vec<Vec<Vec<KeyedRecord>>> = pieces
+        .into_par_iter()
+        .map(|piece| {
+            let mut parts: Vec<Vec<KeyedRecord>> = (0..shards).map(|_| Vec::new()).collect();
+            for r in piece {
+                parts[r.key.partition(shards)].push(r);
+            }
+            parts
+        })
+        .collect();
+    let mut out: Vec<Vec<KeyedRecord>> = (0..shards).map(|_| Vec::new()).collect();
+    for parts in partitioned {
+        for (i, mut p) in parts.into_iter().enumerate() {
+            out[i].append(&mut p);
+        }
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
