@@ -1,0 +1,428 @@
+//! The text source: lines of many files, split by byte ranges for parallel reads.
+//!
+//! A line belongs to the split in which its first byte lies. A reader of the range
+//! `[start, end)` therefore skips the partial line it starts in (unless `start` is 0) and reads
+//! every line that *starts* before `end`, even if it ends after it. Gzip files cannot be
+//! entered in the middle, so each is read whole by one split.
+
+use super::files::FileMeta;
+use sluice_sdk::element::Element;
+use sluice_sdk::error::BoxError;
+use sluice_sdk::source::{BoundedSource, SourceReader};
+use sluice_sdk::time::Timestamp;
+use sluice_sdk::windowed_value::TimestampedValue;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Splits are at least this large: smaller ones cost more in opening files than they gain.
+const MIN_SPLIT_BYTES: u64 = 1 << 20;
+
+/// Turns the bytes of one line (without its line ending) into an element.
+pub trait LineDecoder: Clone + Send + Sync + 'static {
+    /// The element type.
+    type Output: Element;
+    /// Decodes a line; the error says what is wrong (the reader adds file and line).
+    fn decode(&self, line: Vec<u8>) -> Result<Self::Output, String>;
+}
+
+/// Lines as UTF-8 strings; invalid UTF-8 is an error, or replaced by U+FFFD when lossy.
+#[derive(Clone, Copy, Debug)]
+pub struct Utf8Lines {
+    /// Replace invalid sequences instead of failing.
+    pub lossy: bool,
+}
+
+impl LineDecoder for Utf8Lines {
+    type Output = String;
+    fn decode(&self, line: Vec<u8>) -> Result<String, String> {
+        match String::from_utf8(line) {
+            Ok(s) => Ok(s),
+            Err(e) if self.lossy => Ok(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            Err(e) => Err(format!(
+                "invalid UTF-8 at byte {} of the line",
+                e.utf8_error().valid_up_to()
+            )),
+        }
+    }
+}
+
+/// A byte range of one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Range {
+    file: usize,
+    start: u64,
+    /// Exclusive end; `None` reads to the end of the file.
+    end: Option<u64>,
+}
+
+impl Range {
+    fn len(&self, files: &[FileMeta]) -> u64 {
+        self.end
+            .unwrap_or(files[self.file].size)
+            .saturating_sub(self.start)
+    }
+}
+
+/// Reads the lines of a set of files (or of byte ranges of them).
+pub struct TextSource<D> {
+    files: Arc<Vec<FileMeta>>,
+    ranges: Vec<Range>,
+    decoder: D,
+}
+
+impl<D: LineDecoder> TextSource<D> {
+    /// A source of every line of `files`.
+    pub fn new(files: Vec<FileMeta>, decoder: D) -> Self {
+        let ranges = (0..files.len())
+            .map(|file| Range {
+                file,
+                start: 0,
+                end: None,
+            })
+            .collect();
+        TextSource {
+            files: Arc::new(files),
+            ranges,
+            decoder,
+        }
+    }
+}
+
+impl<D: LineDecoder> BoundedSource for TextSource<D> {
+    type Output = D::Output;
+
+    fn split(&self, desired: usize) -> Result<Vec<Self>, BoxError> {
+        let total: u64 = self.ranges.iter().map(|r| r.len(&self.files)).sum();
+        let target = (total / desired.max(1) as u64).max(MIN_SPLIT_BYTES);
+        // Cut splittable ranges into pieces of about `target` bytes...
+        let mut pieces = Vec::new();
+        for r in &self.ranges {
+            let meta = &self.files[r.file];
+            let end = r.end.unwrap_or(meta.size);
+            if meta.gzip || end.saturating_sub(r.start) <= target {
+                pieces.push(r.clone());
+                continue;
+            }
+            let mut start = r.start;
+            while start < end {
+                let stop = (start + target).min(end);
+                pieces.push(Range {
+                    file: r.file,
+                    start,
+                    end: Some(stop),
+                });
+                start = stop;
+            }
+        }
+        // ...and pack small ones (small files) together up to the same size.
+        let mut splits: Vec<Vec<Range>> = Vec::new();
+        let mut size = 0;
+        for p in pieces {
+            let len = p.len(&self.files);
+            match splits.last_mut() {
+                Some(last) if size + len <= target => {
+                    last.push(p);
+                    size += len;
+                }
+                _ => {
+                    splits.push(vec![p]);
+                    size = len;
+                }
+            }
+        }
+        Ok(splits
+            .into_iter()
+            .map(|ranges| TextSource {
+                files: self.files.clone(),
+                ranges,
+                decoder: self.decoder.clone(),
+            })
+            .collect())
+    }
+
+    fn estimated_size_bytes(&self) -> Option<u64> {
+        Some(self.ranges.iter().map(|r| r.len(&self.files)).sum())
+    }
+
+    fn reader(&self) -> Result<Box<dyn SourceReader<D::Output>>, BoxError> {
+        Ok(Box::new(TextReader {
+            files: self.files.clone(),
+            pending: self.ranges.iter().cloned().collect(),
+            decoder: self.decoder.clone(),
+            open: None,
+            consumed_before: 0,
+            buf: Vec::with_capacity(256),
+        }))
+    }
+}
+
+/// Counts the bytes read from a file (for progress on compressed files).
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The range being read.
+struct OpenRange {
+    range: Range,
+    lines: Box<dyn BufRead + Send>,
+    /// Position (in the uncompressed stream) of the next line's first byte.
+    pos: u64,
+    /// Where the first line of the range starts.
+    first_line_pos: u64,
+    /// Lines read so far in this range.
+    lines_read: u64,
+    /// Raw bytes read from the file.
+    raw: Arc<AtomicU64>,
+}
+
+struct TextReader<D> {
+    files: Arc<Vec<FileMeta>>,
+    pending: VecDeque<Range>,
+    decoder: D,
+    open: Option<OpenRange>,
+    consumed_before: u64,
+    buf: Vec<u8>,
+}
+
+impl<D: LineDecoder> TextReader<D> {
+    fn path(&self, file: usize) -> String {
+        self.files[file].path.display().to_string()
+    }
+
+    fn open(&self, range: Range) -> Result<OpenRange, BoxError> {
+        let meta = &self.files[range.file];
+        let path = self.path(range.file);
+        let mut file = File::open(&meta.path).map_err(|e| format!("cannot open {path}: {e}"))?;
+        let raw = Arc::new(AtomicU64::new(0));
+        if meta.gzip {
+            let counted = Counting {
+                inner: file,
+                count: raw.clone(),
+            };
+            let decoder =
+                flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, counted));
+            let lines = Box::new(BufReader::with_capacity(1 << 18, decoder));
+            return Ok(OpenRange {
+                range,
+                lines,
+                pos: 0,
+                first_line_pos: 0,
+                lines_read: 0,
+                raw,
+            });
+        }
+        let mut pos = 0;
+        if range.start > 0 {
+            file.seek(SeekFrom::Start(range.start - 1))
+                .map_err(|e| format!("cannot seek in {path}: {e}"))?;
+            pos = range.start - 1;
+        }
+        let counted = Counting {
+            inner: file,
+            count: raw.clone(),
+        };
+        let mut lines: Box<dyn BufRead + Send> =
+            Box::new(BufReader::with_capacity(1 << 18, counted));
+        if range.start > 0 {
+            // Skip the rest of the line that the previous split reads.
+            let mut skipped = Vec::new();
+            pos += lines
+                .read_until(b'\n', &mut skipped)
+                .map_err(|e| format!("cannot read {path}: {e}"))? as u64;
+        }
+        Ok(OpenRange {
+            range,
+            lines,
+            pos,
+            first_line_pos: pos,
+            lines_read: 0,
+            raw,
+        })
+    }
+
+    /// The 1-based line number of the line just read, counting from the file's start.
+    fn line_number(&self, open: &OpenRange) -> String {
+        if open.first_line_pos == 0 {
+            return (open.lines_read + 1).to_string();
+        }
+        let before = File::open(&self.files[open.range.file].path).and_then(|f| {
+            let mut count = 0u64;
+            let mut reader = BufReader::new(f.take(open.first_line_pos));
+            loop {
+                let chunk = reader.fill_buf()?;
+                if chunk.is_empty() {
+                    break;
+                }
+                count += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+                let n = chunk.len();
+                reader.consume(n);
+            }
+            Ok(count)
+        });
+        match before {
+            Ok(n) => (n + open.lines_read + 1).to_string(),
+            Err(_) => format!(
+                "(line {} of the range from byte {})",
+                open.lines_read + 1,
+                open.first_line_pos
+            ),
+        }
+    }
+}
+
+impl<D: LineDecoder> SourceReader<D::Output> for TextReader<D> {
+    fn read_batch(
+        &mut self,
+        max: usize,
+        out: &mut Vec<TimestampedValue<D::Output>>,
+    ) -> Result<bool, BoxError> {
+        let target = out.len() + max.max(1);
+        while out.len() < target {
+            let mut open = match self.open.take() {
+                Some(o) => o,
+                None => match self.pending.pop_front() {
+                    Some(r) => self.open(r)?,
+                    None => return Ok(false),
+                },
+            };
+            let past_end = open.range.end.is_some_and(|end| open.pos >= end);
+            self.buf.clear();
+            let n = if past_end {
+                0
+            } else {
+                open.lines
+                    .read_until(b'\n', &mut self.buf)
+                    .map_err(|e| format!("cannot read {}: {e}", self.path(open.range.file)))?
+            };
+            if n == 0 {
+                self.consumed_before += open.raw.load(Ordering::Relaxed);
+                continue;
+            }
+            open.pos += n as u64;
+            if self.buf.last() == Some(&b'\n') {
+                self.buf.pop();
+                if self.buf.last() == Some(&b'\r') {
+                    self.buf.pop();
+                }
+            }
+            let line = std::mem::replace(&mut self.buf, Vec::with_capacity(256));
+            match self.decoder.decode(line) {
+                Ok(v) => out.push(TimestampedValue::new(v, Timestamp::MIN)),
+                Err(reason) => {
+                    let line_no = self.line_number(&open);
+                    return Err(format!(
+                        "{}, line {line_no}: {reason}",
+                        self.path(open.range.file)
+                    )
+                    .into());
+                }
+            }
+            open.lines_read += 1;
+            self.open = Some(open);
+        }
+        Ok(true)
+    }
+
+    fn consumed_bytes(&self) -> Option<u64> {
+        Some(
+            self.consumed_before
+                + self
+                    .open
+                    .as_ref()
+                    .map_or(0, |o| o.raw.load(Ordering::Relaxed)),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn temp_file(name: &str, content: &[u8]) -> FileMeta {
+        let dir = std::env::temp_dir().join(format!("sluice-text-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        let mut f = File::create(&path).unwrap();
+        f.write_all(content).unwrap();
+        FileMeta {
+            size: content.len() as u64,
+            gzip: name.ends_with(".gz"),
+            path,
+        }
+    }
+
+    fn read_all<D: LineDecoder>(s: &TextSource<D>) -> Result<Vec<D::Output>, BoxError> {
+        let mut r = s.reader()?;
+        let mut out = Vec::new();
+        while r.read_batch(7, &mut out)? {}
+        Ok(out.into_iter().map(|t| t.value).collect())
+    }
+
+    #[test]
+    fn byte_range_splits_read_every_line_exactly_once() {
+        let mut content = String::new();
+        for i in 0..200_000 {
+            content.push_str(&format!("line {i}{}\n", if i % 3 == 0 { "\r" } else { "" }));
+        }
+        content.push_str("last line without newline");
+        let f = temp_file("split.txt", content.as_bytes());
+        let src = TextSource::new(vec![f], Utf8Lines { lossy: false });
+        let splits = src.split(4).unwrap();
+        assert!(splits.len() >= 2, "a 2.6 MB file splits");
+        let mut lines: Vec<String> = splits.iter().flat_map(|s| read_all(s).unwrap()).collect();
+        assert_eq!(lines.len(), 200_001);
+        assert_eq!(lines.pop().unwrap(), "last line without newline");
+        for (i, l) in lines.iter().enumerate() {
+            assert_eq!(l, &format!("line {i}"));
+        }
+    }
+
+    #[test]
+    fn gzip_is_read_whole_and_invalid_utf8_names_file_and_line() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"a\nb\n").unwrap();
+        let f = temp_file("two.txt.gz", &gz.finish().unwrap());
+        assert_eq!(
+            read_all(&TextSource::new(vec![f], Utf8Lines { lossy: false })).unwrap(),
+            vec!["a", "b"]
+        );
+
+        let mut content = Vec::new();
+        for _ in 0..250_000 {
+            content.extend_from_slice(b"fine line\n");
+        }
+        content.extend_from_slice(b"bad \xff byte\n");
+        let f = temp_file("bad.txt", &content);
+        let src = TextSource::new(vec![f.clone()], Utf8Lines { lossy: false });
+        let err = src
+            .split(2)
+            .unwrap()
+            .iter()
+            .map(read_all)
+            .find_map(Result::err)
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}, line 250001: invalid UTF-8 at byte 4 of the line",
+                f.path.display()
+            )
+        );
+        let lossy = read_all(&TextSource::new(vec![f], Utf8Lines { lossy: true })).unwrap();
+        assert_eq!(lossy.last().unwrap(), "bad \u{fffd} byte");
+    }
+}
