@@ -3,15 +3,23 @@
 //! Runnable pipelines, each a binary under `src/bin/`:
 //!
 //! - `minimal_wordcount`: counts the words of a bundled text and prints them;
-//! - `wordcount`: counts the words of files (`--input GLOB --output PREFIX`) into sharded files.
+//! - `wordcount`: counts the words of files (`--input GLOB --output PREFIX`) into sharded files;
+//! - `wordcount_bench`: the WordCount throughput benchmark (see BENCHMARKS.md).
 //!
 //! The modules here are the pipelines' building blocks, shared by the binaries, the tests and
 //! the benchmark.
 
+pub mod baseline;
+pub mod corpus;
 pub mod tokenize;
 pub mod wordcount;
 
 pub use tokenize::words;
+
+/// Every example binary allocates through mimalloc: pipelines allocate many small objects
+/// (strings, bundles) across threads, where it is markedly faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The sample text bundled with the examples (an excerpt of King Lear, public domain).
 pub const SAMPLE_TEXT: &str = include_str!("../data/kinglear.txt");

@@ -88,13 +88,15 @@ impl Bundle {
     pub fn chunks(mut self, size: usize) -> Vec<Bundle> {
         let size = size.max(1);
         let mut out = Vec::with_capacity(self.len() / size + 1);
+        // Cut from the back, so that each cut copies one chunk only.
         while self.len() > size {
-            let rest = self.split_off(size);
-            out.push(std::mem::replace(&mut self, rest));
+            let at = (self.len() - 1) / size * size;
+            out.push(self.split_off(at));
         }
         if !self.is_empty() {
             out.push(self);
         }
+        out.reverse();
         out
     }
 }

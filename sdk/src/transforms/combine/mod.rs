@@ -36,8 +36,8 @@ use crate::time::Timestamp;
 use crate::trigger::TimestampCombiner;
 use crate::window::{GlobalWindows, Window};
 use crate::windowed_value::WindowedValue;
-use rustc_hash::FxHashMap;
 use std::any::Any;
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -157,7 +157,7 @@ impl<F: CombineFn> GroupState for AccState<F> {
 struct PreCombinerImpl<K, F: CombineFn> {
     combine_fn: F,
     timestamp_combiner: TimestampCombiner,
-    partial: FxHashMap<(K, Window), (F::Accumulator, Timestamp)>,
+    partial: HashMap<(K, Window), (F::Accumulator, Timestamp), foldhash::fast::FixedState>,
 }
 
 /// Number of distinct (key, window) a pre-combiner holds before it spills to the shuffle.
@@ -216,7 +216,7 @@ impl<K: Key, F: CombineFn> GroupKernel for CombineKernel<K, F> {
         Some(Box::new(PreCombinerImpl::<K, F> {
             combine_fn: self.combine_fn.clone(),
             timestamp_combiner: self.timestamp_combiner,
-            partial: FxHashMap::default(),
+            partial: HashMap::default(),
         }))
     }
     fn build_output(&self, panes: Vec<PaneOutput>) -> Result<Bundle, BoxError> {
