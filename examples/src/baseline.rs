@@ -28,7 +28,8 @@ fn count_range(path: &Path, start: u64, end: u64) -> std::io::Result<HashMap<Str
             break;
         }
         pos += n as u64;
-        let line = std::str::from_utf8(&buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let line = std::str::from_utf8(&buf)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         for w in words(line) {
             match counts.get_mut(w) {
                 Some(c) => *c += 1,
@@ -46,16 +47,29 @@ pub fn count_words(path: &Path, threads: usize) -> std::io::Result<HashMap<Strin
     let size = std::fs::metadata(path)?.len();
     let parts = (threads * 4).max(1) as u64;
     let step = size.div_ceil(parts).max(1);
-    let ranges: Vec<(u64, u64)> = (0..parts).map(|i| (i * step, ((i + 1) * step).min(size))).filter(|(s, e)| s < e).collect();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(std::io::Error::other)?;
+    let ranges: Vec<(u64, u64)> = (0..parts)
+        .map(|i| (i * step, ((i + 1) * step).min(size)))
+        .filter(|(s, e)| s < e)
+        .collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(std::io::Error::other)?;
     pool.install(|| {
-        ranges.par_iter().map(|(s, e)| count_range(path, *s, *e)).try_reduce(HashMap::new, |mut a, b| {
-            let (small, big) = if a.len() < b.len() { (a, b) } else { (b, std::mem::take(&mut a)) };
-            let mut big = big;
-            for (w, c) in small {
-                *big.entry(w).or_default() += c;
-            }
-            Ok(big)
-        })
+        ranges
+            .par_iter()
+            .map(|(s, e)| count_range(path, *s, *e))
+            .try_reduce(HashMap::new, |mut a, b| {
+                let (small, big) = if a.len() < b.len() {
+                    (a, b)
+                } else {
+                    (b, std::mem::take(&mut a))
+                };
+                let mut big = big;
+                for (w, c) in small {
+                    *big.entry(w).or_default() += c;
+                }
+                Ok(big)
+            })
     })
 }

@@ -50,7 +50,10 @@ pub fn vocabulary(size: usize, seed: u64) -> Vec<String> {
         if rng.below(10) == 0 {
             // Capitalized variants are distinct words (case is kept).
             let mut chars = w.chars();
-            w = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or(w);
+            w = chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect())
+                .unwrap_or(w);
         }
         if seen.insert(w.clone()) {
             words.push(w);

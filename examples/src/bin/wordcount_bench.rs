@@ -51,7 +51,11 @@ fn threads() -> usize {
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -102,8 +106,17 @@ fn run_child(mode: &str, corpus_path: &Path, dir: &Path) -> anyhow::Result<(f64,
                 _ => ("direct", None),
             };
             let p = Pipeline::new();
-            wordcount::build(&p, &input, &out_dir.join("counts").display().to_string(), None);
-            let options = PipelineOptions { parallelism, quiet: true, ..PipelineOptions::for_runner(runner) };
+            wordcount::build(
+                &p,
+                &input,
+                &out_dir.join("counts").display().to_string(),
+                None,
+            );
+            let options = PipelineOptions {
+                parallelism,
+                quiet: true,
+                ..PipelineOptions::for_runner(runner)
+            };
             sluice_runners::run(&p, &options)?;
         }
         "ironbeam" => run_ironbeam(corpus_path, &out_dir)?,
@@ -124,7 +137,11 @@ fn run_ironbeam(corpus_path: &Path, out_dir: &Path) -> anyhow::Result<()> {
     let lines: Vec<String> = file.lines().collect::<Result<_, _>>()?;
     let p = IbPipeline::default();
     let counts = from_vec(&p, lines)
-        .flat_map(|line: &String| sluice_examples::words(line).map(str::to_string).collect::<Vec<_>>())
+        .flat_map(|line: &String| {
+            sluice_examples::words(line)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
         .key_by(|w: &String| w.clone())
         .map_values(|_w: &String| 1u64)
         .combine_values(Count)
@@ -153,7 +170,11 @@ fn main() -> std::process::ExitCode {
             return Ok(());
         }
         if !corpus_path.exists() {
-            eprintln!("generating {} ({} MB) ...", corpus_path.display(), args.size_mb);
+            eprintln!(
+                "generating {} ({} MB) ...",
+                corpus_path.display(),
+                args.size_mb
+            );
             corpus::write_corpus(&corpus_path, args.size_mb * 1_000_000, 2026)?;
         }
         let bytes = std::fs::metadata(&corpus_path)?.len() as f64;
@@ -166,14 +187,27 @@ fn main() -> std::process::ExitCode {
         }
         let exe = std::env::current_exe()?;
         let mut results: HashMap<&str, (f64, u64, (u64, u64))> = HashMap::new();
-        println!("corpus: {} ({:.1} MB), {} cores, {} runs each", corpus_path.display(), bytes / 1e6, threads(), args.runs);
+        println!(
+            "corpus: {} ({:.1} MB), {} cores, {} runs each",
+            corpus_path.display(),
+            bytes / 1e6,
+            threads(),
+            args.runs
+        );
         for mode in &modes {
             let mut times = Vec::new();
             let mut peak = 0;
             let mut sum = None;
             for _ in 0..args.runs.max(1) {
                 let out = Command::new(&exe)
-                    .args(["--child", mode, "--size-mb", &args.size_mb.to_string(), "--dir", &args.dir.display().to_string()])
+                    .args([
+                        "--child",
+                        mode,
+                        "--size-mb",
+                        &args.size_mb.to_string(),
+                        "--dir",
+                        &args.dir.display().to_string(),
+                    ])
                     .output()?;
                 let stdout = String::from_utf8_lossy(&out.stdout);
                 let Some(line) = stdout.lines().find(|l| l.starts_with("RESULT ")) else {
@@ -185,26 +219,49 @@ fn main() -> std::process::ExitCode {
                 peak = peak.max(f[4].parse::<u64>()?);
             }
             let t = median(times);
-            println!("  {mode:<10} median {t:>7.3} s  {:>8.1} MB/s  peak {:>7.1} MB", bytes / 1e6 / t, peak as f64 / 1024.0);
+            println!(
+                "  {mode:<10} median {t:>7.3} s  {:>8.1} MB/s  peak {:>7.1} MB",
+                bytes / 1e6 / t,
+                peak as f64 / 1024.0
+            );
             results.insert(mode, (t, peak, sum.unwrap_or_default()));
         }
         println!();
-        println!("{:<10} {:>9} {:>10} {:>12} {:>10}", "config", "seconds", "MB/s", "vs baseline", "peak MB");
+        println!(
+            "{:<10} {:>9} {:>10} {:>12} {:>10}",
+            "config", "seconds", "MB/s", "vs baseline", "peak MB"
+        );
         let base = results.get("baseline").map(|r| r.0);
         for mode in &modes {
             let (t, peak, _) = results[mode];
             let ratio = base.map_or("-".to_string(), |b| format!("{:.2}x", b / t));
-            println!("{mode:<10} {t:>9.3} {:>10.1} {ratio:>12} {:>10.1}", bytes / 1e6 / t, peak as f64 / 1024.0);
+            println!(
+                "{mode:<10} {t:>9.3} {:>10.1} {ratio:>12} {:>10.1}",
+                bytes / 1e6 / t,
+                peak as f64 / 1024.0
+            );
         }
         let sums: Vec<(u64, u64)> = modes.iter().map(|m| results[m].2).collect();
         let identical = sums.windows(2).all(|w| w[0] == w[1]);
-        println!("\noutputs identical across configurations: {identical} ({} distinct words)", sums.first().map_or(0, |s| s.1));
-        if let (Some(b), Some(r1), Some(ra)) = (base, results.get("rayon-1"), results.get("rayon-all")) {
+        println!(
+            "\noutputs identical across configurations: {identical} ({} distinct words)",
+            sums.first().map_or(0, |s| s.1)
+        );
+        if let (Some(b), Some(r1), Some(ra)) =
+            (base, results.get("rayon-1"), results.get("rayon-all"))
+        {
             println!("target rayon-all >= 0.70x baseline: {:.2}x", b / ra.0);
-            println!("target speed-up 1 -> {} threads >= 1.7x: {:.2}x", threads(), r1.0 / ra.0);
+            println!(
+                "target speed-up 1 -> {} threads >= 1.7x: {:.2}x",
+                threads(),
+                r1.0 / ra.0
+            );
         }
         if let (Some(ra), Some(ib)) = (results.get("rayon-all"), results.get("ironbeam")) {
-            println!("target rayon-all ahead of ironbeam: {:.2}x ironbeam's throughput", ib.0 / ra.0);
+            println!(
+                "target rayon-all ahead of ironbeam: {:.2}x ironbeam's throughput",
+                ib.0 / ra.0
+            );
         }
         if !identical {
             anyhow::bail!("the configurations disagree on the output");

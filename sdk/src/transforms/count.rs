@@ -49,8 +49,6 @@ impl<K: Key, V: Element> PTransform<PCollection<KV<K, V>>> for CountPerKey {
 impl<T: Key> PTransform<PCollection<T>> for CountPerElement {
     type Output = PCollection<KV<T, u64>>;
     fn expand(self, input: &PCollection<T>) -> PCollection<KV<T, u64>> {
-        input
-            .map("Init", |v: T| KV::new(v, ()))
-            .apply("Count", Combine::per_key(CountFn::<()>::new()))
+        super::combine::combine_elements_as_keys(input, CountFn::<()>::new())
     }
 }

@@ -1,6 +1,6 @@
 //! Distinct: one of each element per window.
 
-use super::combine::{Combine, CombineFn};
+use super::combine::CombineFn;
 use super::kv_transforms::Keys;
 use crate::element::Key;
 use crate::kv::KV;
@@ -25,12 +25,21 @@ impl CombineFn for Seen {
     fn extract_output(&self, _acc: &()) {}
 }
 
+/// Combines with each element as its own key.
+struct CombineElements<F>(F);
+
+impl<T: Key, F: CombineFn<Input = ()>> PTransform<PCollection<T>> for CombineElements<F> {
+    type Output = PCollection<KV<T, F::Output>>;
+    fn expand(self, input: &PCollection<T>) -> Self::Output {
+        super::combine::combine_elements_as_keys(input, self.0)
+    }
+}
+
 impl<T: Key> PTransform<PCollection<T>> for Distinct {
     type Output = PCollection<T>;
     fn expand(self, input: &PCollection<T>) -> PCollection<T> {
         input
-            .map("Init", |v: T| KV::new(v, ()))
-            .apply("Combine", Combine::per_key(Seen))
+            .apply("Combine", CombineElements(Seen))
             .apply("Keys", Keys)
     }
 }

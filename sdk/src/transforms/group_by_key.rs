@@ -64,13 +64,23 @@ pub(crate) fn kv_to_records<K: Key, V: Element>(
     input: Bundle,
     out: &mut Vec<KeyedRecord>,
 ) -> Result<(), CoderError> {
-    let values: Vec<WindowedValue<KV<K, V>>> =
+    split_to_records::<KV<K, V>, K, V>(input, |kv| (kv.key, kv.value), out)
+}
+
+/// Encodes input elements, split into key and value by `split`, into shuffle records.
+pub(crate) fn split_to_records<I: Element, K: Key, V: Element>(
+    input: Bundle,
+    split: fn(I) -> (K, V),
+    out: &mut Vec<KeyedRecord>,
+) -> Result<(), CoderError> {
+    let values: Vec<WindowedValue<I>> =
         downcast_input(input).map_err(|e| CoderError(e.to_string()))?;
     out.reserve(values.len());
     for wv in values {
+        let (key, value) = split(wv.value);
         out.push(KeyedRecord {
-            key: EncodedKey::of(&wv.value.key)?,
-            payload: encode(&wv.value.value)?,
+            key: EncodedKey::of(&key)?,
+            payload: encode(&value)?,
             kind: RecordKind::Value,
             timestamp: wv.timestamp,
             window: wv.window,

@@ -76,8 +76,12 @@ impl<I: Element, O: Element, R: IntoIterator<Item = O>, F: Fn(I) -> R + Send + S
     type Output = PCollection<O>;
     fn expand(self, input: &PCollection<I>) -> PCollection<O> {
         let f = self.f;
+        // Outputs per input seen so far, to size each output bundle at once.
+        let fan_out = std::sync::atomic::AtomicUsize::new(1);
         apply_bundle_fn(input, None, move |values: Vec<WindowedValue<I>>| {
-            let mut out = Vec::with_capacity(values.len());
+            let n = values.len();
+            let mut out =
+                Vec::with_capacity(n * fan_out.load(std::sync::atomic::Ordering::Relaxed));
             for wv in values {
                 let (timestamp, window, pane) = (wv.timestamp, wv.window, wv.pane);
                 out.extend(f(wv.value).into_iter().map(|value| WindowedValue {
@@ -86,6 +90,12 @@ impl<I: Element, O: Element, R: IntoIterator<Item = O>, F: Fn(I) -> R + Send + S
                     window,
                     pane,
                 }));
+            }
+            if n > 0 {
+                fan_out.store(
+                    out.len().div_ceil(n).clamp(1, 64),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
             }
             Ok(out)
         })

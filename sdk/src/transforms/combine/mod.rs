@@ -18,7 +18,7 @@ pub mod combiners;
 
 use super::create::Impulse;
 use super::flatten::{Flatten, PCollectionList};
-use super::group_by_key::{add_group_node, kv_to_records, panes_to_kvs};
+use super::group_by_key::{add_group_node, panes_to_kvs, split_to_records};
 use super::kv_transforms::Values;
 use super::pardo::{ParDo, downcast_input};
 use crate::dofn::{DoFn, DoFnResult, ProcessContext};
@@ -38,7 +38,6 @@ use crate::window::{GlobalWindows, Window};
 use crate::windowed_value::WindowedValue;
 use std::any::Any;
 use std::collections::HashMap;
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 /// A reduction through a mergeable accumulator.
@@ -153,58 +152,104 @@ impl<F: CombineFn> GroupState for AccState<F> {
     }
 }
 
+/// Splits an input element of a keyed combine into its key and value.
+type Splitter<I, K, V> = fn(I) -> (K, V);
+
+/// The partial accumulators of one window, by key.
+type PartialMap<K, A> = HashMap<K, (A, Timestamp), foldhash::fast::FixedState>;
+
 /// Partial accumulators per (key, window) before a shuffle; spills when it holds too many keys.
-struct PreCombinerImpl<K, F: CombineFn> {
+///
+/// Keys are kept per window (most bundles hold one window), so the hot map is keyed by the
+/// user's key alone: smaller entries, cheaper hashing.
+struct PreCombinerImpl<I, K, F: CombineFn> {
     combine_fn: F,
     timestamp_combiner: TimestampCombiner,
-    partial: HashMap<(K, Window), (F::Accumulator, Timestamp), foldhash::fast::FixedState>,
+    split: Splitter<I, K, F::Input>,
+    windows: Vec<(Window, PartialMap<K, F::Accumulator>)>,
+    window_index: HashMap<Window, usize, foldhash::fast::FixedState>,
+    last: usize,
+    entries: usize,
 }
 
 /// Number of distinct (key, window) a pre-combiner holds before it spills to the shuffle.
 const PRE_COMBINE_LIMIT: usize = 200_000;
 
-impl<K: Key, F: CombineFn> PreCombiner for PreCombinerImpl<K, F> {
+impl<I: Element, K: Key, F: CombineFn> PreCombinerImpl<I, K, F> {
+    fn window_slot(&mut self, window: Window) -> usize {
+        if self
+            .windows
+            .get(self.last)
+            .is_some_and(|(w, _)| *w == window)
+        {
+            return self.last;
+        }
+        let next = self.windows.len();
+        let i = *self.window_index.entry(window).or_insert(next);
+        if i == next {
+            self.windows.push((window, HashMap::default()));
+        }
+        self.last = i;
+        i
+    }
+}
+
+impl<I: Element, K: Key, F: CombineFn> PreCombiner for PreCombinerImpl<I, K, F> {
     fn add_bundle(&mut self, input: Bundle, out: &mut Vec<KeyedRecord>) -> Result<(), BoxError> {
-        let values: Vec<WindowedValue<KV<K, F::Input>>> = downcast_input(input)?;
-        let f = &self.combine_fn;
+        let values: Vec<WindowedValue<I>> = downcast_input(input)?;
         let tc = self.timestamp_combiner;
         for wv in values {
-            let slot = self
-                .partial
-                .entry((wv.value.key, wv.window))
-                .or_insert_with(|| (f.create_accumulator(), wv.timestamp));
-            f.add_input(&mut slot.0, wv.value.value);
-            slot.1 = tc.combine(slot.1, wv.timestamp);
+            let (key, value) = (self.split)(wv.value);
+            let w = self.window_slot(wv.window);
+            let f = &self.combine_fn;
+            match self.windows[w].1.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    let slot = e.get_mut();
+                    f.add_input(&mut slot.0, value);
+                    slot.1 = tc.combine(slot.1, wv.timestamp);
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let mut acc = f.create_accumulator();
+                    f.add_input(&mut acc, value);
+                    e.insert((acc, wv.timestamp));
+                    self.entries += 1;
+                }
+            }
         }
-        if self.partial.len() > PRE_COMBINE_LIMIT {
+        if self.entries > PRE_COMBINE_LIMIT {
             self.flush(out)?;
         }
         Ok(())
     }
     fn flush(&mut self, out: &mut Vec<KeyedRecord>) -> Result<(), BoxError> {
-        out.reserve(self.partial.len());
-        for ((key, window), (acc, timestamp)) in self.partial.drain() {
-            out.push(KeyedRecord {
-                key: EncodedKey::of(&key)?,
-                payload: encode(&acc)?,
-                kind: RecordKind::Accumulator,
-                timestamp,
-                window,
-            });
+        out.reserve(self.entries);
+        for (window, partial) in self.windows.drain(..) {
+            for (key, (acc, timestamp)) in partial {
+                out.push(KeyedRecord {
+                    key: EncodedKey::of(&key)?,
+                    payload: encode(&acc)?,
+                    kind: RecordKind::Accumulator,
+                    timestamp,
+                    window,
+                });
+            }
         }
+        self.window_index.clear();
+        self.last = 0;
+        self.entries = 0;
         Ok(())
     }
 }
 
-struct CombineKernel<K, F: CombineFn> {
+struct CombineKernel<I, K, F: CombineFn> {
     combine_fn: F,
     timestamp_combiner: TimestampCombiner,
-    _k: PhantomData<fn(K)>,
+    split: Splitter<I, K, F::Input>,
 }
 
-impl<K: Key, F: CombineFn> GroupKernel for CombineKernel<K, F> {
+impl<I: Element, K: Key, F: CombineFn> GroupKernel for CombineKernel<I, K, F> {
     fn to_records(&self, input: Bundle, out: &mut Vec<KeyedRecord>) -> Result<(), CoderError> {
-        kv_to_records::<K, F::Input>(input, out)
+        split_to_records(input, self.split, out)
     }
     fn new_state(&self) -> Box<dyn GroupState> {
         Box::new(AccState {
@@ -213,10 +258,14 @@ impl<K: Key, F: CombineFn> GroupKernel for CombineKernel<K, F> {
         })
     }
     fn pre_combiner(&self) -> Option<Box<dyn PreCombiner>> {
-        Some(Box::new(PreCombinerImpl::<K, F> {
+        Some(Box::new(PreCombinerImpl::<I, K, F> {
             combine_fn: self.combine_fn.clone(),
             timestamp_combiner: self.timestamp_combiner,
-            partial: HashMap::default(),
+            split: self.split,
+            windows: Vec::new(),
+            window_index: HashMap::default(),
+            last: 0,
+            entries: 0,
         }))
     }
     fn build_output(&self, panes: Vec<PaneOutput>) -> Result<Bundle, BoxError> {
@@ -224,16 +273,35 @@ impl<K: Key, F: CombineFn> GroupKernel for CombineKernel<K, F> {
     }
 }
 
+/// Combines per key where each input element *is* the key (its value is `()`): the primitive
+/// behind `Count::per_element` and `Distinct`, without a pass that pairs elements with `()`.
+pub(crate) fn combine_elements_as_keys<T: Key, F: CombineFn<Input = ()>>(
+    input: &PCollection<T>,
+    combine_fn: F,
+) -> PCollection<KV<T, F::Output>> {
+    let timestamp_combiner = input.windowing().timestamp_combiner;
+    let split: Splitter<T, T, ()> = |t| (t, ());
+    add_group_node(
+        input,
+        Arc::new(CombineKernel {
+            combine_fn,
+            timestamp_combiner,
+            split,
+        }),
+    )
+}
+
 impl<K: Key, F: CombineFn> PTransform<PCollection<KV<K, F::Input>>> for CombinePerKey<F> {
     type Output = PCollection<KV<K, F::Output>>;
     fn expand(self, input: &PCollection<KV<K, F::Input>>) -> Self::Output {
         let timestamp_combiner = input.windowing().timestamp_combiner;
+        let split: Splitter<KV<K, F::Input>, K, F::Input> = |kv| (kv.key, kv.value);
         add_group_node(
             input,
-            Arc::new(CombineKernel::<K, F> {
+            Arc::new(CombineKernel {
                 combine_fn: self.0,
                 timestamp_combiner,
-                _k: PhantomData,
+                split,
             }),
         )
     }
