@@ -43,14 +43,47 @@ struct WindowState {
     non_speculative_index: i64,
 }
 
+impl WindowState {
+    fn new(state: Box<dyn GroupState>) -> Self {
+        WindowState {
+            state,
+            pending_timestamp: None,
+            has_new_data: false,
+            on_time_fired: false,
+            pane_index: 0,
+            non_speculative_index: 0,
+        }
+    }
+
+    /// Takes over the state of a window merged into this one.
+    fn absorb(&mut self, other: WindowState, combiner: TimestampCombiner) -> Result<(), BoxError> {
+        self.state.merge(other.state)?;
+        self.pending_timestamp = match (self.pending_timestamp, other.pending_timestamp) {
+            (Some(a), Some(b)) => Some(combiner.combine(a, b)),
+            (a, b) => a.or(b),
+        };
+        self.has_new_data |= other.has_new_data;
+        self.on_time_fired |= other.on_time_fired;
+        self.pane_index = self.pane_index.max(other.pane_index);
+        self.non_speculative_index = self.non_speculative_index.max(other.non_speculative_index);
+        Ok(())
+    }
+}
+
+/// The windows of one key that hold state: few at a time (windows expire), so a list.
+type KeyWindows = Vec<(Window, WindowState)>;
+
+fn find(windows: &KeyWindows, window: &Window) -> Option<usize> {
+    windows.iter().position(|(w, _)| w == window)
+}
+
 /// GroupAlsoByWindow for one grouping transform (all keys of one shard).
 pub struct GroupAlsoByWindow {
     kernel: Arc<dyn GroupKernel>,
     strategy: WindowingStrategy,
-    keys: FxHashMap<EncodedKey, FxHashMap<Window, WindowState>>,
+    keys: FxHashMap<EncodedKey, KeyWindows>,
     input_watermark: Timestamp,
     dropped_late: u64,
-    late_pending: Vec<(EncodedKey, Window)>,
 }
 
 impl GroupAlsoByWindow {
@@ -62,7 +95,6 @@ impl GroupAlsoByWindow {
             keys: FxHashMap::default(),
             input_watermark: Timestamp::MIN,
             dropped_late: 0,
-            late_pending: Vec::new(),
         }
     }
 
@@ -76,61 +108,72 @@ impl GroupAlsoByWindow {
         self.dropped_late
     }
 
-    fn is_expired(&self, window: &Window, watermark: Timestamp) -> bool {
-        watermark > gc_time(&self.strategy, window)
-    }
-
     /// Adds records; returns the late panes they fired.
     pub fn process(&mut self, records: Vec<KeyedRecord>) -> Result<Vec<PaneOutput>, BoxError> {
         let merging = self.strategy.window_fn.is_merging();
+        let combiner = self.strategy.timestamp_combiner;
+        let mut late: Vec<(EncodedKey, Window)> = Vec::new();
         for record in records {
-            if self.is_expired(&record.window, self.input_watermark) {
+            if self.input_watermark > gc_time(&self.strategy, &record.window) {
                 self.dropped_late += 1;
                 continue;
             }
-            let combiner = self.strategy.timestamp_combiner;
-            let windows = self.keys.entry(record.key.clone()).or_default();
-            let ws = windows.entry(record.window).or_insert_with(|| WindowState {
-                state: self.kernel.new_state(),
-                pending_timestamp: None,
-                has_new_data: false,
-                on_time_fired: false,
-                pane_index: 0,
-                non_speculative_index: 0,
-            });
-            match record.kind {
-                RecordKind::Value => ws.state.add_value(&record.payload)?,
-                RecordKind::Accumulator => ws.state.add_accumulator(&record.payload)?,
+            let KeyedRecord {
+                key,
+                payload,
+                kind,
+                timestamp,
+                window,
+            } = record;
+            if !self.keys.contains_key(&key) {
+                self.keys.insert(key.clone(), Vec::new());
+            }
+            let windows = self.keys.get_mut(&key).expect("inserted above");
+            let i = match find(windows, &window) {
+                Some(i) => i,
+                None => {
+                    windows.push((window, WindowState::new(self.kernel.new_state())));
+                    windows.len() - 1
+                }
+            };
+            let ws = &mut windows[i].1;
+            match kind {
+                RecordKind::Value => ws.state.add_value(&payload)?,
+                RecordKind::Accumulator => ws.state.add_accumulator(&payload)?,
             }
             ws.pending_timestamp = Some(
                 ws.pending_timestamp
-                    .map_or(record.timestamp, |t| combiner.combine(t, record.timestamp)),
+                    .map_or(timestamp, |t| combiner.combine(t, timestamp)),
             );
             ws.has_new_data = true;
-            let mut window = record.window;
-            if merging {
-                window = self.merge_key_windows(&record.key, window)?;
-            }
+            let window = if merging {
+                self.merge_key_windows(&key, window)?
+            } else {
+                window
+            };
             if window.max_timestamp() < self.input_watermark {
-                self.late_pending.push((record.key, window));
+                late.push((key, window));
             }
         }
-        let pending = std::mem::take(&mut self.late_pending);
         let mut panes = Vec::new();
-        for (key, window) in pending {
-            let watermark = self.input_watermark;
-            let expired = self.is_expired(&window, watermark);
-            if let Some(ws) = self.keys.get_mut(&key).and_then(|w| w.get_mut(&window)) {
-                if ws.has_new_data {
-                    panes.push(fire(
-                        &self.strategy,
-                        key.clone(),
-                        window,
-                        ws,
-                        PaneTiming::Late,
-                        expired,
-                    )?);
-                }
+        for (key, window) in late {
+            let expired = self.input_watermark > gc_time(&self.strategy, &window);
+            let Some(windows) = self.keys.get_mut(&key) else {
+                continue;
+            };
+            let Some(i) = find(windows, &window) else {
+                continue;
+            };
+            let ws = &mut windows[i].1;
+            if ws.has_new_data {
+                panes.push(fire(
+                    &self.strategy,
+                    key,
+                    window,
+                    ws,
+                    PaneTiming::Late,
+                    expired,
+                )?);
             }
         }
         Ok(panes)
@@ -141,38 +184,22 @@ impl GroupAlsoByWindow {
         let Some(windows) = self.keys.get_mut(key) else {
             return Ok(window);
         };
-        let active: Vec<Window> = windows.keys().copied().collect();
+        let active: Vec<Window> = windows.iter().map(|(w, _)| *w).collect();
         let mut result_window = window;
         for merge in self.strategy.window_fn.merge_windows(&active) {
-            let mut merged: Option<WindowState> = windows.remove(&merge.result);
-            for source in &merge.sources {
-                if *source == merge.result {
+            let mut merged: Option<WindowState> =
+                find(windows, &merge.result).map(|i| windows.swap_remove(i).1);
+            for source in merge.sources.iter().filter(|s| **s != merge.result) {
+                let Some(ws) = find(windows, source).map(|i| windows.swap_remove(i).1) else {
                     continue;
-                }
-                if let Some(ws) = windows.remove(source) {
-                    merged = Some(match merged {
-                        None => ws,
-                        Some(mut into) => {
-                            into.state.merge(ws.state)?;
-                            into.pending_timestamp =
-                                match (into.pending_timestamp, ws.pending_timestamp) {
-                                    (Some(a), Some(b)) => {
-                                        Some(self.strategy.timestamp_combiner.combine(a, b))
-                                    }
-                                    (a, b) => a.or(b),
-                                };
-                            into.has_new_data |= ws.has_new_data;
-                            into.on_time_fired |= ws.on_time_fired;
-                            into.pane_index = into.pane_index.max(ws.pane_index);
-                            into.non_speculative_index =
-                                into.non_speculative_index.max(ws.non_speculative_index);
-                            into
-                        }
-                    });
+                };
+                match &mut merged {
+                    None => merged = Some(ws),
+                    Some(into) => into.absorb(ws, self.strategy.timestamp_combiner)?,
                 }
             }
             if let Some(ws) = merged {
-                windows.insert(merge.result, ws);
+                windows.push((merge.result, ws));
             }
             if merge.sources.contains(&window) {
                 result_window = merge.result;
@@ -188,47 +215,33 @@ impl GroupAlsoByWindow {
         }
         self.input_watermark = watermark;
         let mut panes = Vec::new();
-        let strategy = self.strategy.clone();
-        let mut empty_keys = Vec::new();
-        for (key, windows) in self.keys.iter_mut() {
-            let mut expired_windows = Vec::new();
+        let strategy = &self.strategy;
+        let mut result = Ok(());
+        self.keys.retain(|key, windows| {
+            if result.is_err() {
+                return true;
+            }
             for (window, ws) in windows.iter_mut() {
-                let gc = gc_time(&strategy, window);
-                let expired = watermark > gc;
-                if !ws.on_time_fired && window.max_timestamp() < watermark {
-                    panes.push(fire(
-                        &strategy,
-                        key.clone(),
-                        *window,
-                        ws,
-                        PaneTiming::OnTime,
-                        expired,
-                    )?);
+                let expired = watermark > gc_time(strategy, window);
+                let timing = if !ws.on_time_fired && window.max_timestamp() < watermark {
+                    PaneTiming::OnTime
                 } else if expired && ws.has_new_data {
-                    panes.push(fire(
-                        &strategy,
-                        key.clone(),
-                        *window,
-                        ws,
-                        PaneTiming::Late,
-                        true,
-                    )?);
+                    PaneTiming::Late
+                } else {
+                    continue;
+                };
+                match fire(strategy, key.clone(), *window, ws, timing, expired) {
+                    Ok(p) => panes.push(p),
+                    Err(e) => {
+                        result = Err(e);
+                        return true;
+                    }
                 }
-                if expired {
-                    expired_windows.push(*window);
-                }
             }
-            for w in expired_windows {
-                windows.remove(&w);
-            }
-            if windows.is_empty() {
-                empty_keys.push(key.clone());
-            }
-        }
-        for k in empty_keys {
-            self.keys.remove(&k);
-        }
-        Ok(panes)
+            windows.retain(|(w, _)| watermark <= gc_time(strategy, w));
+            !windows.is_empty()
+        });
+        result.map(|()| panes)
     }
 
     /// Turns panes into an output bundle through the transform's kernel.
@@ -340,4 +353,134 @@ pub fn group_bounded(
         count,
         dropped: gabw.dropped_due_to_lateness(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_sdk::graph::NodeKind;
+    use sluice_sdk::prelude::*;
+    use sluice_sdk::time::Duration;
+
+    /// The GroupByKey kernel of a `KV<String, i64>` pipeline and its windowing strategy.
+    fn gbk(window: impl WindowFn, lateness: Duration) -> GroupAlsoByWindow {
+        let p = Pipeline::new();
+        p.apply("Create", Create::of(Vec::<KV<String, i64>>::new()))
+            .apply(
+                "Window",
+                WindowInto::new(window).with_allowed_lateness(lateness),
+            )
+            .apply("Group", GroupByKey);
+        let graph = p.graph().unwrap();
+        let node = graph.nodes.iter().find(|n| n.name == "Group").unwrap();
+        let NodeKind::GroupByKey(kernel) = &node.kind else {
+            panic!("not a grouping")
+        };
+        GroupAlsoByWindow::new(
+            kernel.clone(),
+            graph.collection(node.inputs[0]).windowing.clone(),
+        )
+    }
+
+    fn record(key: &str, value: i64, secs: i64, window: Window) -> KeyedRecord {
+        KeyedRecord {
+            key: EncodedKey::of(&key.to_string()).unwrap(),
+            payload: sluice_sdk::element::encode(&value).unwrap(),
+            kind: RecordKind::Value,
+            timestamp: Timestamp::from_secs(secs),
+            window,
+        }
+    }
+
+    fn values(p: &PaneOutput) -> Vec<i64> {
+        let mut v = p.value.downcast_ref::<Vec<i64>>().unwrap().clone();
+        v.sort();
+        v
+    }
+
+    fn w(start: i64, end: i64) -> Window {
+        Window::interval(Timestamp::from_secs(start), Timestamp::from_secs(end))
+    }
+
+    #[test]
+    fn on_time_then_late_panes_then_expiry_drops() {
+        let mut g = gbk(
+            FixedWindows::of(Duration::from_secs(10)),
+            Duration::from_secs(5),
+        );
+        assert!(
+            g.process(vec![
+                record("a", 1, 1, w(0, 10)),
+                record("a", 2, 2, w(0, 10))
+            ])
+            .unwrap()
+            .is_empty()
+        );
+        let on_time = g.advance_watermark(Timestamp::from_secs(10)).unwrap();
+        assert_eq!(on_time.len(), 1);
+        assert_eq!(values(&on_time[0]), vec![1, 2]);
+        assert_eq!(
+            on_time[0].pane,
+            PaneInfo {
+                timing: PaneTiming::OnTime,
+                is_first: true,
+                is_last: false,
+                index: 0,
+                non_speculative_index: 0
+            }
+        );
+        // Late but within the allowed lateness: fires at once, discarding what fired before.
+        let late = g.process(vec![record("a", 3, 4, w(0, 10))]).unwrap();
+        assert_eq!(values(&late[0]), vec![3]);
+        assert_eq!(
+            late[0].pane,
+            PaneInfo {
+                timing: PaneTiming::Late,
+                is_first: false,
+                is_last: false,
+                index: 1,
+                non_speculative_index: 1
+            }
+        );
+        // Expiry without new data fires nothing; afterwards records are dropped and counted.
+        assert!(
+            g.advance_watermark(Timestamp::from_secs(16))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(g.is_empty());
+        assert!(
+            g.process(vec![record("a", 4, 5, w(0, 10))])
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(g.dropped_due_to_lateness(), 1);
+    }
+
+    #[test]
+    fn sessions_merge_with_their_state() {
+        let mut g = gbk(Sessions::with_gap(Duration::from_secs(10)), Duration::ZERO);
+        g.process(vec![
+            record("a", 1, 0, w(0, 10)),
+            record("a", 2, 30, w(30, 40)),
+            record("b", 9, 5, w(5, 15)),
+        ])
+        .unwrap();
+        // The element at 8 bridges nothing but extends [0, 10) to [0, 18).
+        g.process(vec![record("a", 3, 8, w(8, 18))]).unwrap();
+        let mut panes = g.advance_watermark(Timestamp::MAX).unwrap();
+        panes.sort_by_key(|p| (p.key.bytes().to_vec(), p.window));
+        let got: Vec<(Window, Vec<i64>, bool)> = panes
+            .iter()
+            .map(|p| (p.window, values(p), p.pane.is_last))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (w(0, 18), vec![1, 3], true),
+                (w(30, 40), vec![2], true),
+                (w(5, 15), vec![9], true)
+            ]
+        );
+    }
 }

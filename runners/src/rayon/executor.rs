@@ -109,6 +109,13 @@ impl Execution {
     }
 
     fn run_stage(&mut self, s: usize) -> Result<(), PipelineError> {
+        let started = std::time::Instant::now();
+        let result = self.run_stage_inner(s);
+        debug!(stage = s, root = ?self.plan.stages[s].root, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "stage done");
+        result
+    }
+
+    fn run_stage_inner(&mut self, s: usize) -> Result<(), PipelineError> {
         let root = self.plan.stages[s].root;
         let graph = &self.plan.graph;
         let mut root_output = StageOutput::default();
