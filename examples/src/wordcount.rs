@@ -7,6 +7,24 @@ use sluice_sdk::prelude::*;
 /// The bundled sample text's path (an excerpt of King Lear, public domain).
 pub const SAMPLE_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/kinglear.txt");
 
+/// Emits the words of each line (Beam's `ExtractWordsFn`), and counts empty lines.
+#[derive(Clone)]
+pub struct ExtractWords;
+
+impl DoFn for ExtractWords {
+    type In = String;
+    type Out = String;
+    fn process(&mut self, line: String, ctx: &mut ProcessContext<'_, String>) -> DoFnResult {
+        if line.trim().is_empty() {
+            ctx.metrics().counter("empty_lines").inc();
+        }
+        for word in words(&line) {
+            ctx.output(word.to_string());
+        }
+        Ok(())
+    }
+}
+
 /// Counts the words of lines: the composite at the heart of WordCount.
 pub struct CountWords;
 
@@ -14,9 +32,7 @@ impl PTransform<PCollection<String>> for CountWords {
     type Output = PCollection<KV<String, u64>>;
     fn expand(self, lines: &PCollection<String>) -> Self::Output {
         lines
-            .flat_map("ExtractWords", |line: String| {
-                words(&line).map(str::to_string).collect::<Vec<_>>()
-            })
+            .apply("ExtractWords", ParDo::of(ExtractWords))
             .apply("CountPerWord", Count::per_element())
     }
 }

@@ -172,7 +172,12 @@ impl<O: Element> Outputs<O> {
     }
     pub(crate) fn take_bundles(&mut self) -> Vec<Bundle> {
         let mut out = Vec::with_capacity(1 + self.tagged.len());
-        out.push(Bundle::new(std::mem::take(&mut self.main)));
+        // The next bundle likely produces about as much: start it at that capacity.
+        let expected = self.main.len();
+        out.push(Bundle::new(std::mem::replace(
+            &mut self.main,
+            Vec::with_capacity(expected),
+        )));
         for (_, _, buf) in &mut self.tagged {
             out.push(buf.take_bundle());
         }

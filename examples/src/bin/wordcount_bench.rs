@@ -194,11 +194,13 @@ fn main() -> std::process::ExitCode {
             threads(),
             args.runs
         );
-        for mode in &modes {
-            let mut times = Vec::new();
-            let mut peak = 0;
-            let mut sum = None;
-            for _ in 0..args.runs.max(1) {
+        // Rounds interleave the configurations, so that a slow spell of a shared machine
+        // spreads over all of them instead of landing on one.
+        let mut times: HashMap<&str, Vec<f64>> = HashMap::new();
+        let mut peaks: HashMap<&str, u64> = HashMap::new();
+        let mut sums: HashMap<&str, (u64, u64)> = HashMap::new();
+        for round in 0..args.runs.max(1) {
+            for mode in &modes {
                 let out = Command::new(&exe)
                     .args([
                         "--child",
@@ -214,17 +216,20 @@ fn main() -> std::process::ExitCode {
                     anyhow::bail!("{mode} failed: {}", String::from_utf8_lossy(&out.stderr));
                 };
                 let f: Vec<&str> = line.split_whitespace().collect();
-                times.push(f[1].parse::<f64>()?);
-                sum = Some((f[2].parse::<u64>()?, f[3].parse::<u64>()?));
-                peak = peak.max(f[4].parse::<u64>()?);
+                let t = f[1].parse::<f64>()?;
+                println!(
+                    "  round {round} {mode:<10} {t:>7.3} s  {:>8.1} MB/s",
+                    bytes / 1e6 / t
+                );
+                times.entry(mode).or_default().push(t);
+                sums.insert(mode, (f[2].parse::<u64>()?, f[3].parse::<u64>()?));
+                let peak = peaks.entry(mode).or_default();
+                *peak = (*peak).max(f[4].parse::<u64>()?);
             }
-            let t = median(times);
-            println!(
-                "  {mode:<10} median {t:>7.3} s  {:>8.1} MB/s  peak {:>7.1} MB",
-                bytes / 1e6 / t,
-                peak as f64 / 1024.0
-            );
-            results.insert(mode, (t, peak, sum.unwrap_or_default()));
+        }
+        for mode in &modes {
+            let t = median(times.remove(mode).unwrap_or_default());
+            results.insert(mode, (t, peaks[mode], sums[mode]));
         }
         println!();
         println!(

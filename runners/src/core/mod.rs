@@ -11,7 +11,7 @@ pub use plan::{ExecutionPlan, Sink, Stage, StageRoot};
 pub use stage::{StageInstance, StageOutput};
 
 /// Elements per bundle read from a source or emitted by a grouping.
-pub const BUNDLE_SIZE: usize = 256;
+pub const BUNDLE_SIZE: usize = 64;
 
 /// Counter of records dropped for lateness, reported on the grouping transform (Beam's name).
 pub const DROPPED_DUE_TO_LATENESS: &str = "droppedDueToLateness";

@@ -59,25 +59,53 @@ impl<V: Element> GroupState for ListState<V> {
     }
 }
 
-/// Encodes keyed input into shuffle records (shared by GroupByKey and Combine.perKey).
-pub(crate) fn kv_to_records<K: Key, V: Element>(
-    input: Bundle,
-    out: &mut Vec<KeyedRecord>,
-) -> Result<(), CoderError> {
-    split_to_records::<KV<K, V>, K, V>(input, |kv| (kv.key, kv.value), out)
+/// How a grouping splits its input elements into key and value. Implemented by zero-sized
+/// types, so that the split is inlined into the per-element loops.
+pub(crate) trait KeySplit: Send + Sync + 'static {
+    /// The input element.
+    type In: Element;
+    /// The key.
+    type Key: Key;
+    /// The value.
+    type Value: Element;
+    /// Splits one element.
+    fn split(input: Self::In) -> (Self::Key, Self::Value);
 }
 
-/// Encodes input elements, split into key and value by `split`, into shuffle records.
-pub(crate) fn split_to_records<I: Element, K: Key, V: Element>(
+/// `KV<K, V>` → `(K, V)`.
+pub(crate) struct SplitKv<K, V>(PhantomData<fn(K, V)>);
+
+impl<K: Key, V: Element> KeySplit for SplitKv<K, V> {
+    type In = KV<K, V>;
+    type Key = K;
+    type Value = V;
+    fn split(kv: KV<K, V>) -> (K, V) {
+        (kv.key, kv.value)
+    }
+}
+
+/// `T` → `(T, ())`: the element is the key.
+pub(crate) struct ElementAsKey<T>(PhantomData<fn(T)>);
+
+impl<T: Key> KeySplit for ElementAsKey<T> {
+    type In = T;
+    type Key = T;
+    type Value = ();
+    fn split(t: T) -> (T, ()) {
+        (t, ())
+    }
+}
+
+/// Encodes input elements, split into key and value, into shuffle records.
+pub(crate) fn split_to_records<S: KeySplit>(
     input: Bundle,
-    split: fn(I) -> (K, V),
     out: &mut Vec<KeyedRecord>,
 ) -> Result<(), CoderError> {
-    let values: Vec<WindowedValue<I>> =
+    let values: Vec<WindowedValue<S::In>> =
         downcast_input(input).map_err(|e| CoderError(e.to_string()))?;
     out.reserve(values.len());
     for wv in values {
-        let (key, value) = split(wv.value);
+        let (key, value) = S::split(wv.value);
         out.push(KeyedRecord {
             key: EncodedKey::of(&key)?,
             payload: encode(&value)?,
@@ -109,7 +137,7 @@ pub(crate) fn panes_to_kvs<K: Key, O: Element>(panes: Vec<PaneOutput>) -> Result
 
 impl<K: Key, V: Element> GroupKernel for GbkKernel<K, V> {
     fn to_records(&self, input: Bundle, out: &mut Vec<KeyedRecord>) -> Result<(), CoderError> {
-        kv_to_records::<K, V>(input, out)
+        split_to_records::<SplitKv<K, V>>(input, out)
     }
     fn new_state(&self) -> Box<dyn GroupState> {
         Box::new(ListState::<V> { values: Vec::new() })

@@ -18,7 +18,9 @@ pub mod combiners;
 
 use super::create::Impulse;
 use super::flatten::{Flatten, PCollectionList};
-use super::group_by_key::{add_group_node, panes_to_kvs, split_to_records};
+use super::group_by_key::{
+    ElementAsKey, KeySplit, SplitKv, add_group_node, panes_to_kvs, split_to_records,
+};
 use super::kv_transforms::Values;
 use super::pardo::{ParDo, downcast_input};
 use crate::dofn::{DoFn, DoFnResult, ProcessContext};
@@ -38,6 +40,7 @@ use crate::window::{GlobalWindows, Window};
 use crate::windowed_value::WindowedValue;
 use std::any::Any;
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 /// A reduction through a mergeable accumulator.
@@ -152,22 +155,52 @@ impl<F: CombineFn> GroupState for AccState<F> {
     }
 }
 
-/// Splits an input element of a keyed combine into its key and value.
-type Splitter<I, K, V> = fn(I) -> (K, V);
+/// The timestamp a partial accumulator carries: nothing for end-of-window output (the window
+/// decides it), the combined timestamp of its inputs otherwise.
+trait PartialStamp: Copy + Send + 'static {
+    fn first(timestamp: Timestamp) -> Self;
+    fn add(&mut self, timestamp: Timestamp, combiner: TimestampCombiner);
+    fn timestamp(&self, window: &Window) -> Timestamp;
+}
+
+impl PartialStamp for () {
+    fn first(_timestamp: Timestamp) {}
+    fn add(&mut self, _timestamp: Timestamp, _combiner: TimestampCombiner) {}
+    fn timestamp(&self, window: &Window) -> Timestamp {
+        window.max_timestamp()
+    }
+}
+
+impl PartialStamp for Timestamp {
+    fn first(timestamp: Timestamp) -> Self {
+        timestamp
+    }
+    fn add(&mut self, timestamp: Timestamp, combiner: TimestampCombiner) {
+        *self = combiner.combine(*self, timestamp);
+    }
+    fn timestamp(&self, _window: &Window) -> Timestamp {
+        *self
+    }
+}
 
 /// The partial accumulators of one window, by key.
-type PartialMap<K, A> = HashMap<K, (A, Timestamp), foldhash::fast::FixedState>;
+type PartialMap<K, A, P> = HashMap<K, (A, P), rustc_hash::FxBuildHasher>;
+
+/// The partial accumulators of a pre-combiner, per window.
+type WindowPartials<S, F, P> = Vec<(
+    Window,
+    PartialMap<<S as KeySplit>::Key, <F as CombineFn>::Accumulator, P>,
+)>;
 
 /// Partial accumulators per (key, window) before a shuffle; spills when it holds too many keys.
 ///
 /// Keys are kept per window (most bundles hold one window), so the hot map is keyed by the
 /// user's key alone: smaller entries, cheaper hashing.
-struct PreCombinerImpl<I, K, F: CombineFn> {
+struct PreCombinerImpl<S: KeySplit, F: CombineFn, P> {
     combine_fn: F,
     timestamp_combiner: TimestampCombiner,
-    split: Splitter<I, K, F::Input>,
-    windows: Vec<(Window, PartialMap<K, F::Accumulator>)>,
-    window_index: HashMap<Window, usize, foldhash::fast::FixedState>,
+    windows: WindowPartials<S, F, P>,
+    window_index: HashMap<Window, usize, rustc_hash::FxBuildHasher>,
     last: usize,
     entries: usize,
 }
@@ -175,7 +208,18 @@ struct PreCombinerImpl<I, K, F: CombineFn> {
 /// Number of distinct (key, window) a pre-combiner holds before it spills to the shuffle.
 const PRE_COMBINE_LIMIT: usize = 200_000;
 
-impl<I: Element, K: Key, F: CombineFn> PreCombinerImpl<I, K, F> {
+impl<S: KeySplit, F: CombineFn<Input = S::Value>, P: PartialStamp> PreCombinerImpl<S, F, P> {
+    fn new(combine_fn: F, timestamp_combiner: TimestampCombiner) -> Self {
+        PreCombinerImpl {
+            combine_fn,
+            timestamp_combiner,
+            windows: Vec::new(),
+            window_index: HashMap::default(),
+            last: 0,
+            entries: 0,
+        }
+    }
+
     fn window_slot(&mut self, window: Window) -> usize {
         if self
             .windows
@@ -194,24 +238,26 @@ impl<I: Element, K: Key, F: CombineFn> PreCombinerImpl<I, K, F> {
     }
 }
 
-impl<I: Element, K: Key, F: CombineFn> PreCombiner for PreCombinerImpl<I, K, F> {
+impl<S: KeySplit, F: CombineFn<Input = S::Value>, P: PartialStamp> PreCombiner
+    for PreCombinerImpl<S, F, P>
+{
     fn add_bundle(&mut self, input: Bundle, out: &mut Vec<KeyedRecord>) -> Result<(), BoxError> {
-        let values: Vec<WindowedValue<I>> = downcast_input(input)?;
+        let values: Vec<WindowedValue<S::In>> = downcast_input(input)?;
         let tc = self.timestamp_combiner;
         for wv in values {
-            let (key, value) = (self.split)(wv.value);
+            let (key, value) = S::split(wv.value);
             let w = self.window_slot(wv.window);
             let f = &self.combine_fn;
             match self.windows[w].1.entry(key) {
                 std::collections::hash_map::Entry::Occupied(mut e) => {
                     let slot = e.get_mut();
                     f.add_input(&mut slot.0, value);
-                    slot.1 = tc.combine(slot.1, wv.timestamp);
+                    slot.1.add(wv.timestamp, tc);
                 }
                 std::collections::hash_map::Entry::Vacant(e) => {
                     let mut acc = f.create_accumulator();
                     f.add_input(&mut acc, value);
-                    e.insert((acc, wv.timestamp));
+                    e.insert((acc, P::first(wv.timestamp)));
                     self.entries += 1;
                 }
             }
@@ -224,12 +270,12 @@ impl<I: Element, K: Key, F: CombineFn> PreCombiner for PreCombinerImpl<I, K, F> 
     fn flush(&mut self, out: &mut Vec<KeyedRecord>) -> Result<(), BoxError> {
         out.reserve(self.entries);
         for (window, partial) in self.windows.drain(..) {
-            for (key, (acc, timestamp)) in partial {
+            for (key, (acc, stamp)) in partial {
                 out.push(KeyedRecord {
                     key: EncodedKey::of(&key)?,
                     payload: encode(&acc)?,
                     kind: RecordKind::Accumulator,
-                    timestamp,
+                    timestamp: stamp.timestamp(&window),
                     window,
                 });
             }
@@ -241,15 +287,15 @@ impl<I: Element, K: Key, F: CombineFn> PreCombiner for PreCombinerImpl<I, K, F> 
     }
 }
 
-struct CombineKernel<I, K, F: CombineFn> {
+struct CombineKernel<S, F> {
     combine_fn: F,
     timestamp_combiner: TimestampCombiner,
-    split: Splitter<I, K, F::Input>,
+    _s: PhantomData<S>,
 }
 
-impl<I: Element, K: Key, F: CombineFn> GroupKernel for CombineKernel<I, K, F> {
+impl<S: KeySplit, F: CombineFn<Input = S::Value>> GroupKernel for CombineKernel<S, F> {
     fn to_records(&self, input: Bundle, out: &mut Vec<KeyedRecord>) -> Result<(), CoderError> {
-        split_to_records(input, self.split, out)
+        split_to_records::<S>(input, out)
     }
     fn new_state(&self) -> Box<dyn GroupState> {
         Box::new(AccState {
@@ -258,18 +304,16 @@ impl<I: Element, K: Key, F: CombineFn> GroupKernel for CombineKernel<I, K, F> {
         })
     }
     fn pre_combiner(&self) -> Option<Box<dyn PreCombiner>> {
-        Some(Box::new(PreCombinerImpl::<I, K, F> {
-            combine_fn: self.combine_fn.clone(),
-            timestamp_combiner: self.timestamp_combiner,
-            split: self.split,
-            windows: Vec::new(),
-            window_index: HashMap::default(),
-            last: 0,
-            entries: 0,
-        }))
+        let (f, tc) = (self.combine_fn.clone(), self.timestamp_combiner);
+        Some(match tc {
+            TimestampCombiner::EndOfWindow => Box::new(PreCombinerImpl::<S, F, ()>::new(f, tc)),
+            TimestampCombiner::Earliest | TimestampCombiner::Latest => {
+                Box::new(PreCombinerImpl::<S, F, Timestamp>::new(f, tc))
+            }
+        })
     }
     fn build_output(&self, panes: Vec<PaneOutput>) -> Result<Bundle, BoxError> {
-        panes_to_kvs::<K, F::Output>(panes)
+        panes_to_kvs::<S::Key, F::Output>(panes)
     }
 }
 
@@ -280,30 +324,24 @@ pub(crate) fn combine_elements_as_keys<T: Key, F: CombineFn<Input = ()>>(
     combine_fn: F,
 ) -> PCollection<KV<T, F::Output>> {
     let timestamp_combiner = input.windowing().timestamp_combiner;
-    let split: Splitter<T, T, ()> = |t| (t, ());
-    add_group_node(
-        input,
-        Arc::new(CombineKernel {
-            combine_fn,
-            timestamp_combiner,
-            split,
-        }),
-    )
+    let kernel = CombineKernel::<ElementAsKey<T>, F> {
+        combine_fn,
+        timestamp_combiner,
+        _s: PhantomData,
+    };
+    add_group_node(input, Arc::new(kernel))
 }
 
 impl<K: Key, F: CombineFn> PTransform<PCollection<KV<K, F::Input>>> for CombinePerKey<F> {
     type Output = PCollection<KV<K, F::Output>>;
     fn expand(self, input: &PCollection<KV<K, F::Input>>) -> Self::Output {
         let timestamp_combiner = input.windowing().timestamp_combiner;
-        let split: Splitter<KV<K, F::Input>, K, F::Input> = |kv| (kv.key, kv.value);
-        add_group_node(
-            input,
-            Arc::new(CombineKernel {
-                combine_fn: self.0,
-                timestamp_combiner,
-                split,
-            }),
-        )
+        let kernel = CombineKernel::<SplitKv<K, F::Input>, F> {
+            combine_fn: self.0,
+            timestamp_combiner,
+            _s: PhantomData,
+        };
+        add_group_node(input, Arc::new(kernel))
     }
 }
 
