@@ -286,3 +286,27 @@ fn json_lines_round_trip_and_bad_json_names_file_and_line() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn wordcount_equals_the_benchmark_baseline_on_a_generated_zipf_corpus() {
+    let dir = temp_dir("zipf");
+    let corpus = dir.join("corpus.txt");
+    sluice_examples::corpus::write_corpus(&corpus, 3_000_000, 7).unwrap();
+    let counts = sluice_examples::baseline::count_words(&corpus, 2).unwrap();
+    let mut expected: Vec<String> = counts
+        .into_iter()
+        .map(|(w, c)| format!("{w}: {c}"))
+        .collect();
+    expected.sort();
+    assert!(
+        expected.len() > 10_000,
+        "a Zipf corpus over 50 000 words has a long tail"
+    );
+    for runner in runner_names() {
+        let out = dir.join(format!("out-{runner}/counts"));
+        run_wordcount(&corpus.display().to_string(), &out, runner)
+            .unwrap_or_else(|e| panic!("{runner}: {e}"));
+        assert_eq!(output_lines(&out), expected, "{runner}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

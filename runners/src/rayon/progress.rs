@@ -8,9 +8,11 @@ pub(super) struct Progress {
 }
 
 impl Progress {
-    /// A bar for a read of `total_bytes` (records, if `None`); hidden unless `visible`.
+    /// A bar for a read of `total_bytes` (records, if `None`); hidden unless `visible`, and
+    /// for reads too small to be worth one.
     pub(super) fn new(visible: bool, name: &str, total_bytes: Option<u64>) -> Self {
-        if !visible {
+        const WORTH_A_BAR: u64 = 8 << 20;
+        if !visible || total_bytes.is_some_and(|t| t < WORTH_A_BAR) {
             return Progress { bar: None };
         }
         let bar = match total_bytes {
