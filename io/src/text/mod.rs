@@ -18,7 +18,7 @@
 //! number, unless [`ReadText::lossy_utf8`] replaces invalid bytes with U+FFFD. Every line gets
 //! the minimum timestamp, in the global window.
 //!
-//! **Writing** ([`write`]): lines go to `PREFIX-SSSSS-of-NNNNN[SUFFIX]`, written under
+//! **Writing** ([`write()`]): lines go to `PREFIX-SSSSS-of-NNNNN[SUFFIX]`, written under
 //! temporary names and renamed only when every shard is written; see [`sink`].
 //!
 //! **JSON lines** ([`read_json`], [`write_json`]): one serde document per line.

@@ -17,7 +17,7 @@ use sluice_sdk::prelude::*;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-/// Writes a PCollection of lines to sharded text files; see [`write`](super::write).
+/// Writes a PCollection of lines to sharded text files; see [`write()`](super::write()).
 #[derive(Clone, Debug)]
 pub struct WriteText {
     prefix: String,
