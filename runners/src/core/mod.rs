@@ -1,13 +1,16 @@
-//! What every runner shares: planning ([`plan`]), running a fused stage ([`stage`]),
-//! GroupAlsoByWindow ([`gabw`]) and calling user code safely ([`invoke`]).
+//! What every runner shares: planning ([`plan`]), running a fused stage ([`stage`]), keeping
+//! what stages hand to each other ([`materialized`]), GroupAlsoByWindow ([`gabw`]) and calling
+//! user code safely ([`invoke`]).
 
 pub mod gabw;
 pub mod invoke;
+pub mod materialized;
 pub mod plan;
 pub mod stage;
 
 pub use gabw::{GroupAlsoByWindow, GroupedShard, group_bounded};
-pub use plan::{ExecutionPlan, Sink, Stage, StageRoot};
+pub use materialized::Materialized;
+pub use plan::{ExecutionPlan, Sink, Stage, StageRoot, check_bounded};
 pub use stage::{StageInstance, StageOutput};
 
 /// Elements per bundle read from a source or emitted by a grouping.

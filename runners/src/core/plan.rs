@@ -15,7 +15,8 @@
 //!
 //! Stages are listed so that every stage comes after the stages it reads from.
 
-use sluice_sdk::graph::{CollectionId, Graph, NodeId, NodeKind};
+use sluice_sdk::error::PipelineError;
+use sluice_sdk::graph::{Boundedness, CollectionId, Graph, NodeId, NodeKind};
 use std::collections::HashMap;
 
 /// Where a stage's input comes from.
@@ -227,5 +228,23 @@ impl ExecutionPlan {
             ));
         }
         out
+    }
+}
+
+/// Fails if the pipeline reads an unbounded source: `runner` executes bounded pipelines only.
+/// The error names the source and gives `advice`.
+pub fn check_bounded(graph: &Graph, runner: &str, advice: &str) -> Result<(), PipelineError> {
+    let unbounded = graph.nodes.iter().find(|n| {
+        n.inputs.is_empty()
+            && n.outputs
+                .iter()
+                .any(|c| graph.collection(*c).boundedness == Boundedness::Unbounded)
+    });
+    match unbounded {
+        None => Ok(()),
+        Some(node) => Err(PipelineError::Unsupported {
+            runner: runner.to_string(),
+            reason: format!("source '{}' is unbounded; {advice}", node.name),
+        }),
     }
 }

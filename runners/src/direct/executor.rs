@@ -1,124 +1,39 @@
 //! Stage-by-stage execution of a bounded plan on the calling thread.
 
-use crate::core::invoke::{error_chain, invoke};
+use crate::core::invoke::error_chain;
 use crate::core::{
-    BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS, ExecutionPlan, StageInstance, StageOutput, StageRoot,
-    group_bounded,
+    BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS, ExecutionPlan, Materialized, StageInstance, StageOutput,
+    StageRoot, group_bounded,
 };
 use sluice_sdk::error::PipelineError;
-use sluice_sdk::graph::kernel::{KeyedRecord, SideInputs};
-use sluice_sdk::graph::{Bundle, CollectionId, Graph, NodeId, NodeKind};
+use sluice_sdk::graph::kernel::KeyedRecord;
+use sluice_sdk::graph::{Bundle, Graph, NodeKind};
 use sluice_sdk::metrics::MetricsContainer;
-use sluice_sdk::result::{PipelineResult, PipelineState};
-use std::collections::HashMap;
+use sluice_sdk::result::{ElementCount, PipelineResult};
 use tracing::debug;
-
-/// What the stages run so far left for the stages after them.
-struct Execution {
-    plan: ExecutionPlan,
-    produced: StageOutput,
-    readers_left: HashMap<CollectionId, usize>,
-    side_inputs: SideInputs,
-}
 
 pub(super) fn execute(graph: Graph) -> Result<PipelineResult, PipelineError> {
     let started = std::time::Instant::now();
     let plan = ExecutionPlan::new(graph);
     debug!(plan = %plan.describe(), "direct runner plan");
-    let readers_left = plan.store_readers.clone();
-    let mut exec = Execution {
-        plan,
-        produced: StageOutput::default(),
-        readers_left,
-        side_inputs: SideInputs::default(),
-    };
-    for s in 0..exec.plan.stages.len() {
-        exec.run_stage(s)?;
-    }
-    Ok(PipelineResult {
-        state: PipelineState::Done,
-        metrics: exec.produced.metrics,
-        elements: exec.produced.elements,
-        elapsed: started.elapsed(),
-    })
-}
-
-impl Execution {
-    /// Takes the stored bundles of `collection`, cloning them while other stages still read them.
-    fn read_stored(&mut self, collection: CollectionId) -> Vec<Bundle> {
-        let left = self.readers_left.entry(collection).or_insert(1);
-        *left = left.saturating_sub(1);
-        if *left == 0 {
-            self.produced.stored.remove(&collection).unwrap_or_default()
-        } else {
-            self.produced
-                .stored
-                .get(&collection)
-                .cloned()
-                .unwrap_or_default()
-        }
-    }
-
-    fn run_stage(&mut self, s: usize) -> Result<(), PipelineError> {
-        // Inputs taken from earlier stages are taken before the instance borrows the plan.
-        let root = self.plan.stages[s].root;
-        let stored_input: Vec<Bundle> = match root {
-            StageRoot::Flatten(node) => {
-                let inputs = self.plan.graph.node(node).inputs.clone();
-                inputs
-                    .into_iter()
-                    .flat_map(|c| self.read_stored(c))
-                    .collect()
-            }
-            StageRoot::Reshuffle(node) => {
-                let input = self.plan.graph.node(node).inputs[0];
-                self.read_stored(input)
-            }
-            StageRoot::Materialized(c) => self.read_stored(c),
-            StageRoot::Group {
-                node,
-                lifted: false,
-            } => self.read_stored(self.plan.graph.node(node).inputs[0]),
-            StageRoot::Group { lifted: true, .. } | StageRoot::Read(_) => Vec::new(),
-        };
-        let lifted: Vec<KeyedRecord> = match root {
-            StageRoot::Group { node, lifted: true } => {
-                self.produced.lifted.remove(&node).unwrap_or_default()
-            }
+    let mut done = Materialized::new(&plan);
+    for s in 0..plan.stages.len() {
+        let root = plan.stages[s].root;
+        let stored = done.take_root_bundles(&plan, root);
+        let lifted = match root {
+            StageRoot::Group { node, lifted: true } => done.take_lifted(node),
             _ => Vec::new(),
         };
-
-        let mut instance = StageInstance::new(&self.plan, s, &self.side_inputs)?;
+        let mut instance = StageInstance::new(&plan, s, &done.side_inputs)?;
         let mut root_output = StageOutput::default();
-        let fed = feed(
-            &self.plan,
-            root,
-            stored_input,
-            lifted,
-            &mut instance,
-            &mut root_output,
-        );
+        let fed = feed(&plan, root, stored, lifted, &mut instance, &mut root_output);
         let output = instance.finish(fed.is_ok());
         fed?;
-        self.produced.merge(output?);
-        self.produced.merge(root_output);
-
-        for v in self.plan.stages[s].views.clone() {
-            self.materialize_view(v)?;
-        }
-        Ok(())
+        done.add(output?);
+        done.add(root_output);
+        done.materialize_views(&plan, s)?;
     }
-
-    fn materialize_view(&mut self, view: NodeId) -> Result<(), PipelineError> {
-        let node = self.plan.graph.node(view).clone();
-        let NodeKind::View(kernel) = &node.kind else {
-            unreachable!("views are View nodes")
-        };
-        let bundles = self.read_stored(node.inputs[0]);
-        let data = invoke(&node.name, || kernel.materialize(bundles))?;
-        self.side_inputs.0.insert(view, data);
-        Ok(())
-    }
+    Ok(done.into_result(started))
 }
 
 /// Streams a stage's root input into its instance; the root's own counts and metrics go to `out`.
@@ -192,7 +107,7 @@ fn feed(
             out.elements
                 .entry(graph.node(n).name.clone())
                 .or_default()
-                .add(sluice_sdk::result::ElementCount {
+                .add(ElementCount {
                     input: total,
                     output: total,
                 });

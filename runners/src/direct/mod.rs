@@ -15,7 +15,6 @@ mod executor;
 use crate::options::PipelineOptions;
 use crate::registry::PipelineRunner;
 use sluice_sdk::error::PipelineError;
-use sluice_sdk::graph::Boundedness;
 use sluice_sdk::pipeline::Pipeline;
 use sluice_sdk::result::PipelineResult;
 
@@ -34,20 +33,11 @@ impl PipelineRunner for DirectRunner {
         options: &PipelineOptions,
     ) -> Result<PipelineResult, PipelineError> {
         let graph = pipeline.graph()?;
-        if let Some(node) = graph.nodes.iter().find(|n| {
-            n.inputs.is_empty()
-                && n.outputs
-                    .iter()
-                    .any(|c| graph.collection(*c).boundedness == Boundedness::Unbounded)
-        }) {
-            return Err(PipelineError::Unsupported {
-                runner: self.name().into(),
-                reason: format!(
-                    "source '{}' is unbounded; this release of the direct runner reads bounded sources only",
-                    node.name
-                ),
-            });
-        }
+        crate::core::check_bounded(
+            &graph,
+            self.name(),
+            "this release of the direct runner reads bounded sources only",
+        )?;
         let _ = options;
         executor::execute(graph)
     }

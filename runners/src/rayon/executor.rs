@@ -1,18 +1,17 @@
 //! Data-parallel execution of a bounded plan: every stage on a pool of workers.
 
 use super::progress::Progress;
-use crate::core::invoke::{error_chain, invoke};
+use crate::core::invoke::error_chain;
 use crate::core::{
-    BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS, ExecutionPlan, StageInstance, StageOutput, StageRoot,
-    group_bounded,
+    BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS, ExecutionPlan, Materialized, StageInstance, StageOutput,
+    StageRoot, group_bounded,
 };
 use ::rayon::prelude::*;
 use sluice_sdk::error::{BoxError, PipelineError};
 use sluice_sdk::graph::kernel::{KeyedRecord, SideInputs, SourceKernel};
-use sluice_sdk::graph::{Bundle, CollectionId, Graph, NodeId, NodeKind};
+use sluice_sdk::graph::{Bundle, Graph, NodeKind};
 use sluice_sdk::metrics::MetricsContainer;
-use sluice_sdk::result::{ElementCount, PipelineResult, PipelineState};
-use std::collections::HashMap;
+use sluice_sdk::result::{ElementCount, PipelineResult};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,11 +20,10 @@ use tracing::debug;
 /// Source splits per worker: more than one, so that a worker that finishes early finds work.
 const SPLITS_PER_WORKER: usize = 4;
 
+/// A run in progress: the plan, what finished stages produced, and how to run stages.
 struct Execution {
     plan: ExecutionPlan,
-    produced: StageOutput,
-    readers_left: HashMap<CollectionId, usize>,
-    side_inputs: SideInputs,
+    done: Materialized,
     workers: usize,
     feedback: bool,
 }
@@ -46,27 +44,22 @@ pub(super) fn execute(
         })?;
     let plan = ExecutionPlan::new(graph);
     debug!(plan = %plan.describe(), workers, "rayon runner plan");
-    let readers_left = plan.store_readers.clone();
+    let done = Materialized::new(&plan);
     let mut exec = Execution {
         plan,
-        produced: StageOutput::default(),
-        readers_left,
-        side_inputs: SideInputs::default(),
+        done,
         workers,
         feedback,
     };
     pool.install(|| {
         for s in 0..exec.plan.stages.len() {
+            let stage_started = std::time::Instant::now();
             exec.run_stage(s)?;
+            debug!(stage = s, root = ?exec.plan.stages[s].root, elapsed_ms = stage_started.elapsed().as_secs_f64() * 1e3, "stage done");
         }
         Ok::<(), PipelineError>(())
     })?;
-    Ok(PipelineResult {
-        state: PipelineState::Done,
-        metrics: exec.produced.metrics,
-        elements: exec.produced.elements,
-        elapsed: started.elapsed(),
-    })
+    Ok(exec.done.into_result(started))
 }
 
 /// One unit of a stage's input, handed to whichever worker is free.
@@ -80,21 +73,7 @@ enum WorkItem {
 }
 
 impl Execution {
-    fn read_stored(&mut self, collection: CollectionId) -> Vec<Bundle> {
-        let left = self.readers_left.entry(collection).or_insert(1);
-        *left = left.saturating_sub(1);
-        if *left == 0 {
-            self.produced.stored.remove(&collection).unwrap_or_default()
-        } else {
-            self.produced
-                .stored
-                .get(&collection)
-                .cloned()
-                .unwrap_or_default()
-        }
-    }
-
-    /// Spreads bundles over one work item per worker, keeping their order within an item.
+    /// Spreads bundles over a few work items per worker, keeping their order within an item.
     fn bundle_items(&self, bundles: Vec<Bundle>) -> Vec<WorkItem> {
         let per_item = bundles
             .len()
@@ -109,17 +88,11 @@ impl Execution {
     }
 
     fn run_stage(&mut self, s: usize) -> Result<(), PipelineError> {
-        let started = std::time::Instant::now();
-        let result = self.run_stage_inner(s);
-        debug!(stage = s, root = ?self.plan.stages[s].root, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "stage done");
-        result
-    }
-
-    fn run_stage_inner(&mut self, s: usize) -> Result<(), PipelineError> {
         let root = self.plan.stages[s].root;
         let graph = &self.plan.graph;
         let mut root_output = StageOutput::default();
         let mut progress = Progress::new(false, "", None);
+        let stored = self.done.take_root_bundles(&self.plan, root);
         let items: Vec<WorkItem> = match root {
             StageRoot::Read(n) => {
                 let node = graph.node(n);
@@ -134,15 +107,14 @@ impl Execution {
                 splits.into_iter().map(WorkItem::Split).collect()
             }
             StageRoot::Group { node: n, lifted } => {
-                let node = graph.node(n).clone();
+                let node = graph.node(n);
                 let NodeKind::GroupByKey(kernel) = &node.kind else {
                     unreachable!("Group roots are GroupByKey nodes")
                 };
                 let records: Vec<Vec<KeyedRecord>> = if lifted {
-                    vec![self.produced.lifted.remove(&n).unwrap_or_default()]
+                    vec![self.done.take_lifted(n)]
                 } else {
-                    let bundles = self.read_stored(node.inputs[0]);
-                    bundles
+                    stored
                         .into_par_iter()
                         .map(|b| {
                             let mut records = Vec::with_capacity(b.len());
@@ -162,30 +134,21 @@ impl Execution {
                     .collect()
             }
             StageRoot::Flatten(n) | StageRoot::Reshuffle(n) => {
-                let inputs = graph.node(n).inputs.clone();
-                let name = graph.node(n).name.clone();
-                let bundles: Vec<Bundle> = inputs
-                    .into_iter()
-                    .flat_map(|c| self.read_stored(c))
-                    .collect();
-                let total = bundles.iter().map(|b| b.len() as u64).sum();
+                let total = stored.iter().map(|b| b.len() as u64).sum();
                 root_output.elements.insert(
-                    name,
+                    graph.node(n).name.clone(),
                     ElementCount {
                         input: total,
                         output: total,
                     },
                 );
-                self.bundle_items(bundles)
+                self.bundle_items(stored)
             }
-            StageRoot::Materialized(c) => {
-                let bundles = self.read_stored(c);
-                self.bundle_items(bundles)
-            }
+            StageRoot::Materialized(_) => self.bundle_items(stored),
         };
         let output = run_workers(
             &self.plan,
-            &self.side_inputs,
+            &self.done.side_inputs,
             self.workers,
             s,
             root,
@@ -193,23 +156,9 @@ impl Execution {
             &progress,
         );
         progress.finish();
-        self.produced.merge(output?);
-        self.produced.merge(root_output);
-        for v in self.plan.stages[s].views.clone() {
-            self.materialize_view(v)?;
-        }
-        Ok(())
-    }
-
-    fn materialize_view(&mut self, view: NodeId) -> Result<(), PipelineError> {
-        let node = self.plan.graph.node(view).clone();
-        let NodeKind::View(kernel) = &node.kind else {
-            unreachable!("views are View nodes")
-        };
-        let bundles = self.read_stored(node.inputs[0]);
-        let data = invoke(&node.name, || kernel.materialize(bundles))?;
-        self.side_inputs.0.insert(view, data);
-        Ok(())
+        self.done.add(output?);
+        self.done.add(root_output);
+        self.done.materialize_views(&self.plan, s)
     }
 }
 

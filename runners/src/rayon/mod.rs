@@ -23,7 +23,6 @@ mod progress;
 use crate::options::PipelineOptions;
 use crate::registry::PipelineRunner;
 use sluice_sdk::error::PipelineError;
-use sluice_sdk::graph::Boundedness;
 use sluice_sdk::pipeline::Pipeline;
 use sluice_sdk::result::PipelineResult;
 
@@ -42,21 +41,11 @@ impl PipelineRunner for RayonRunner {
         options: &PipelineOptions,
     ) -> Result<PipelineResult, PipelineError> {
         let graph = pipeline.graph()?;
-        if let Some(node) = graph.nodes.iter().find(|n| {
-            n.inputs.is_empty()
-                && n.outputs
-                    .iter()
-                    .any(|c| graph.collection(*c).boundedness == Boundedness::Unbounded)
-        }) {
-            return Err(PipelineError::Unsupported {
-                runner: self.name().into(),
-                reason: format!(
-                    "source '{}' is unbounded and the rayon runner executes bounded pipelines only; \
-                     use --runner=direct, or read a bounded slice of the source",
-                    node.name
-                ),
-            });
-        }
+        crate::core::check_bounded(
+            &graph,
+            self.name(),
+            "the rayon runner executes bounded pipelines only: use --runner=direct, or read a bounded slice of the source",
+        )?;
         let threads = options
             .parallelism
             .unwrap_or_else(|| {
@@ -82,8 +71,8 @@ impl PipelineRunner for RayonRunner {
 mod tests {
     use super::*;
     use sluice_sdk::error::BoxError;
-    use sluice_sdk::graph::NodeKind;
     use sluice_sdk::graph::kernel::{BundleReader, SourceKernel};
+    use sluice_sdk::graph::{Boundedness, NodeKind};
     use sluice_sdk::pipeline::OutputSpec;
     use sluice_sdk::windowing::WindowingStrategy;
     use std::sync::Arc;
