@@ -7,11 +7,13 @@ pub mod invoke;
 pub mod materialized;
 pub mod plan;
 pub mod stage;
+pub mod trigger;
 
 pub use gabw::{GroupAlsoByWindow, GroupedShard, group_bounded};
 pub use materialized::Materialized;
 pub use plan::{ExecutionPlan, Sink, Stage, StageRoot, check_bounded};
 pub use stage::{StageInstance, StageOutput};
+pub use trigger::{TriggerContext, TriggerState};
 
 /// Elements per bundle read from a source or emitted by a grouping.
 pub const BUNDLE_SIZE: usize = 64;
