@@ -71,31 +71,48 @@ pub enum Trigger {
 impl Trigger {
     /// Fires when the watermark passes the end of the window.
     pub fn after_watermark() -> Trigger {
-        Trigger::AfterWatermark { early: None, late: None }
+        Trigger::AfterWatermark {
+            early: None,
+            late: None,
+        }
     }
     /// Adds early firings to [`Trigger::after_watermark`] (ignored on other triggers).
     pub fn with_early_firings(self, early: Trigger) -> Trigger {
         match self {
-            Trigger::AfterWatermark { late, .. } => Trigger::AfterWatermark { early: Some(Box::new(early)), late },
+            Trigger::AfterWatermark { late, .. } => Trigger::AfterWatermark {
+                early: Some(Box::new(early)),
+                late,
+            },
             other => other,
         }
     }
     /// Adds late firings to [`Trigger::after_watermark`] (ignored on other triggers).
     pub fn with_late_firings(self, late: Trigger) -> Trigger {
         match self {
-            Trigger::AfterWatermark { early, .. } => Trigger::AfterWatermark { early, late: Some(Box::new(late)) },
+            Trigger::AfterWatermark { early, .. } => Trigger::AfterWatermark {
+                early,
+                late: Some(Box::new(late)),
+            },
             other => other,
         }
     }
     /// Fires `delay` of processing time after the first element of a pane.
     pub fn after_processing_time(delay: Duration) -> Trigger {
-        Trigger::AfterProcessingTime { delay, align: None, align_offset: Duration::ZERO }
+        Trigger::AfterProcessingTime {
+            delay,
+            align: None,
+            align_offset: Duration::ZERO,
+        }
     }
     /// Aligns an [`Trigger::after_processing_time`] firing to multiples of `period` (plus
     /// `offset`); ignored on other triggers.
     pub fn aligned_to(self, period: Duration, offset: Duration) -> Trigger {
         match self {
-            Trigger::AfterProcessingTime { delay, .. } => Trigger::AfterProcessingTime { delay, align: Some(period), align_offset: offset },
+            Trigger::AfterProcessingTime { delay, .. } => Trigger::AfterProcessingTime {
+                delay,
+                align: Some(period),
+                align_offset: offset,
+            },
             other => other,
         }
     }
@@ -118,7 +135,9 @@ impl Trigger {
             Trigger::AfterWatermark { early, .. } => early.is_some(),
             Trigger::Repeatedly(t) => t.may_fire_early(),
             Trigger::OrFinally(a, b) => a.may_fire_early() || b.may_fire_early(),
-            Trigger::AfterEach(ts) | Trigger::AfterAny(ts) | Trigger::AfterAll(ts) => ts.iter().any(Trigger::may_fire_early),
+            Trigger::AfterEach(ts) | Trigger::AfterAny(ts) | Trigger::AfterAll(ts) => {
+                ts.iter().any(Trigger::may_fire_early)
+            }
             Trigger::AfterProcessingTime { .. } | Trigger::AfterCount(_) | Trigger::Always => true,
         }
     }

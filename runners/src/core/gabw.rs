@@ -2,24 +2,36 @@
 //!
 //! Every runner shuffles keyed records so that all records of a key meet in one place, then
 //! feeds them here. For each (key, window) this keeps the buffered values or the accumulator
-//! (a [`GroupState`] from the transform's kernel), the pane counters, and the output
-//! timestamp the next pane will carry. It receives records and input-watermark advances and
-//! emits panes:
+//! (a [`GroupState`] from the transform's kernel), the [trigger state](super::trigger), the
+//! pane counters, and the output timestamp the next pane will carry. It receives records,
+//! input-watermark advances and processing-time advances, and emits panes whenever the
+//! window's trigger is ready: after each batch of records, and after each advance.
 //!
-//! - **on time**: when the watermark passes a window's maximum timestamp, the window fires an
-//!   `OnTime` pane (even an empty one, in discarding mode after earlier panes);
-//! - **late**: a record for a window the watermark has passed but that has not expired fires a
-//!   `Late` pane at once (the default trigger fires for every late element);
-//! - **expiry**: once the watermark passes `max_timestamp + allowed_lateness` (capped at the
-//!   end of the global window, as Beam does), the window's state is dropped; if it still holds
-//!   unfired data a last pane fires first. A record for an expired window is dropped and counted.
+//! - **Timing** (as Beam's PaneInfoTracker): a pane is `Late` once an on-time or late pane was
+//!   emitted before it; otherwise `Early` while the input watermark has not passed the
+//!   window's maximum timestamp, and `OnTime` once it has.
+//! - **Contents**: in discarding mode a pane holds what arrived since the previous one; in
+//!   accumulating mode everything so far. A pane with nothing new is not emitted, except the
+//!   on-time pane, which always is (it may be empty in discarding mode after early panes).
+//! - **Timestamps**: the window's maximum timestamp (end of window), or the earliest / latest
+//!   timestamp of the pane's records. A record behind the input watermark cannot hold the
+//!   output back at its own timestamp, so it does not count; a pane with no such record takes
+//!   the window's maximum timestamp.
+//! - **Closing**: when the trigger finishes, its pane is final and the window closes: later
+//!   records for it are dropped (counted as closed-window drops).
+//! - **Expiry**: once the input watermark passes `max_timestamp + allowed_lateness` (capped at
+//!   the end of the global window, as Beam does), the window fires a last pane if it holds
+//!   unfired data and its state is dropped. Records for an expired window are dropped and
+//!   counted.
 //!
 //! Merging window functions (sessions) merge the windows of a key as records arrive; the
-//! merged window takes over the state of the windows it replaced.
+//! merged window takes over the buffered values, trigger state and pane counters of the
+//! windows it replaced, and may be ready at once.
 //!
-//! On bounded input the watermark jumps once from the minimum to the maximum, so every
-//! (key, window) emits exactly one pane, on time and final.
+//! On bounded input with the default trigger the watermark jumps once from the minimum to the
+//! maximum, so every (key, window) emits exactly one pane, on time and final.
 
+use super::trigger::{TriggerContext, TriggerState};
 use rustc_hash::FxHashMap;
 use sluice_sdk::element::EncodedKey;
 use sluice_sdk::error::BoxError;
@@ -34,22 +46,28 @@ use std::sync::Arc;
 /// The state of one (key, window).
 struct WindowState {
     state: Box<dyn GroupState>,
-    /// Combined timestamp of the records since the last pane (EARLIEST / LATEST).
+    trigger: TriggerState,
+    /// The trigger finished: the window is closed and its state is gone.
+    closed: bool,
+    /// Combined timestamp of the records since the last pane that may hold the output.
     pending_timestamp: Option<Timestamp>,
     /// Whether records arrived since the last pane.
     has_new_data: bool,
-    on_time_fired: bool,
+    /// Whether an on-time or late pane was emitted.
+    fired_non_early: bool,
     pane_index: u64,
     non_speculative_index: i64,
 }
 
 impl WindowState {
-    fn new(state: Box<dyn GroupState>) -> Self {
+    fn new(state: Box<dyn GroupState>, trigger: TriggerState) -> Self {
         WindowState {
             state,
+            trigger,
+            closed: false,
             pending_timestamp: None,
             has_new_data: false,
-            on_time_fired: false,
+            fired_non_early: false,
             pane_index: 0,
             non_speculative_index: 0,
         }
@@ -58,12 +76,14 @@ impl WindowState {
     /// Takes over the state of a window merged into this one.
     fn absorb(&mut self, other: WindowState, combiner: TimestampCombiner) -> Result<(), BoxError> {
         self.state.merge(other.state)?;
+        self.trigger.merge(&other.trigger);
+        self.closed |= other.closed;
         self.pending_timestamp = match (self.pending_timestamp, other.pending_timestamp) {
             (Some(a), Some(b)) => Some(combiner.combine(a, b)),
             (a, b) => a.or(b),
         };
         self.has_new_data |= other.has_new_data;
-        self.on_time_fired |= other.on_time_fired;
+        self.fired_non_early |= other.fired_non_early;
         self.pane_index = self.pane_index.max(other.pane_index);
         self.non_speculative_index = self.non_speculative_index.max(other.non_speculative_index);
         Ok(())
@@ -83,18 +103,22 @@ pub struct GroupAlsoByWindow {
     strategy: WindowingStrategy,
     keys: FxHashMap<EncodedKey, KeyWindows>,
     input_watermark: Timestamp,
+    processing_time: Timestamp,
     dropped_late: u64,
+    dropped_closed: u64,
 }
 
 impl GroupAlsoByWindow {
-    /// A new, empty grouping with the input's windowing strategy.
+    /// A new, empty grouping with the input's windowing strategy. Processing time starts at 0.
     pub fn new(kernel: Arc<dyn GroupKernel>, strategy: WindowingStrategy) -> Self {
         GroupAlsoByWindow {
             kernel,
             strategy,
             keys: FxHashMap::default(),
             input_watermark: Timestamp::MIN,
+            processing_time: Timestamp::from_micros(0),
             dropped_late: 0,
+            dropped_closed: 0,
         }
     }
 
@@ -108,11 +132,26 @@ impl GroupAlsoByWindow {
         self.dropped_late
     }
 
-    /// Adds records; returns the late panes they fired.
+    /// How many records were dropped because their window's trigger had finished.
+    pub fn dropped_due_to_closed_window(&self) -> u64 {
+        self.dropped_closed
+    }
+
+    /// The earliest processing time at which a trigger waits to fire, if any.
+    pub fn next_processing_time(&self) -> Option<Timestamp> {
+        self.keys
+            .values()
+            .flatten()
+            .filter(|(_, ws)| !ws.closed)
+            .filter_map(|(_, ws)| ws.trigger.next_processing_time())
+            .min()
+    }
+
+    /// Adds a batch of records; returns the panes their windows' triggers fired.
     pub fn process(&mut self, records: Vec<KeyedRecord>) -> Result<Vec<PaneOutput>, BoxError> {
         let merging = self.strategy.window_fn.is_merging();
         let combiner = self.strategy.timestamp_combiner;
-        let mut late: Vec<(EncodedKey, Window)> = Vec::new();
+        let mut touched: Vec<(EncodedKey, Window)> = Vec::new();
         for record in records {
             if self.input_watermark > gc_time(&self.strategy, &record.window) {
                 self.dropped_late += 1;
@@ -132,51 +171,70 @@ impl GroupAlsoByWindow {
             let i = match find(windows, &window) {
                 Some(i) => i,
                 None => {
-                    windows.push((window, WindowState::new(self.kernel.new_state())));
+                    windows.push((
+                        window,
+                        WindowState::new(
+                            self.kernel.new_state(),
+                            TriggerState::new(&self.strategy.trigger),
+                        ),
+                    ));
                     windows.len() - 1
                 }
             };
             let ws = &mut windows[i].1;
+            if ws.closed {
+                self.dropped_closed += 1;
+                continue;
+            }
             match kind {
                 RecordKind::Value => ws.state.add_value(&payload)?,
                 RecordKind::Accumulator => ws.state.add_accumulator(&payload)?,
             }
-            ws.pending_timestamp = Some(
-                ws.pending_timestamp
-                    .map_or(timestamp, |t| combiner.combine(t, timestamp)),
-            );
             ws.has_new_data = true;
+            if combiner != TimestampCombiner::EndOfWindow && timestamp >= self.input_watermark {
+                ws.pending_timestamp = Some(
+                    ws.pending_timestamp
+                        .map_or(timestamp, |t| combiner.combine(t, timestamp)),
+                );
+            }
+            let ctx = TriggerContext {
+                window: &window,
+                watermark: self.input_watermark,
+                processing_time: self.processing_time,
+            };
+            ws.trigger.on_element(&ctx);
             let window = if merging {
                 self.merge_key_windows(&key, window)?
             } else {
                 window
             };
-            if window.max_timestamp() < self.input_watermark {
-                late.push((key, window));
+            if !touched.iter().any(|(k, w)| *k == key && *w == window) {
+                touched.push((key, window));
             }
         }
         let mut panes = Vec::new();
-        for (key, window) in late {
-            let expired = self.input_watermark > gc_time(&self.strategy, &window);
+        let clock = self.clock();
+        for (key, window) in touched {
             let Some(windows) = self.keys.get_mut(&key) else {
                 continue;
             };
+            // A later merge may have replaced the window.
             let Some(i) = find(windows, &window) else {
                 continue;
             };
-            let ws = &mut windows[i].1;
-            if ws.has_new_data {
-                panes.push(fire(
-                    &self.strategy,
-                    key,
-                    window,
-                    ws,
-                    PaneTiming::Late,
-                    expired,
-                )?);
+            let (w, ws) = &mut windows[i];
+            if let Some(p) = try_fire(&self.strategy, clock, &key, w, ws, false)? {
+                panes.push(p);
             }
         }
         Ok(panes)
+    }
+
+    fn clock(&self) -> Clock {
+        Clock {
+            watermark: self.input_watermark,
+            processing_time: self.processing_time,
+        }
     }
 
     /// Merges the windows of `key`; returns the window that `window` now belongs to.
@@ -208,39 +266,51 @@ impl GroupAlsoByWindow {
         Ok(result_window)
     }
 
-    /// Advances the input watermark; returns the panes that fire.
+    /// Advances the input watermark; returns the panes that fire, including last panes of
+    /// windows that expire.
     pub fn advance_watermark(&mut self, watermark: Timestamp) -> Result<Vec<PaneOutput>, BoxError> {
         if watermark <= self.input_watermark {
             return Ok(Vec::new());
         }
         self.input_watermark = watermark;
+        self.fire_ready(true)
+    }
+
+    /// Advances processing time; returns the panes of the triggers that became ready.
+    pub fn advance_processing_time(&mut self, now: Timestamp) -> Result<Vec<PaneOutput>, BoxError> {
+        if now <= self.processing_time {
+            return Ok(Vec::new());
+        }
+        self.processing_time = now;
+        self.fire_ready(false)
+    }
+
+    /// Fires every ready window; with `collect_expired`, also expires windows past their
+    /// garbage-collection time.
+    fn fire_ready(&mut self, collect_expired: bool) -> Result<Vec<PaneOutput>, BoxError> {
         let mut panes = Vec::new();
-        let strategy = &self.strategy;
+        let clock = self.clock();
+        let mut keys = std::mem::take(&mut self.keys);
         let mut result = Ok(());
-        self.keys.retain(|key, windows| {
-            if result.is_err() {
-                return true;
-            }
+        keys.retain(|key, windows| {
             for (window, ws) in windows.iter_mut() {
-                let expired = watermark > gc_time(strategy, window);
-                let timing = if !ws.on_time_fired && window.max_timestamp() < watermark {
-                    PaneTiming::OnTime
-                } else if expired && ws.has_new_data {
-                    PaneTiming::Late
-                } else {
-                    continue;
-                };
-                match fire(strategy, key.clone(), *window, ws, timing, expired) {
-                    Ok(p) => panes.push(p),
-                    Err(e) => {
-                        result = Err(e);
-                        return true;
-                    }
+                if result.is_err() {
+                    break;
+                }
+                let expiring =
+                    collect_expired && self.input_watermark > gc_time(&self.strategy, window);
+                match try_fire(&self.strategy, clock, key, window, ws, expiring) {
+                    Ok(Some(p)) => panes.push(p),
+                    Ok(None) => {}
+                    Err(e) => result = Err(e),
                 }
             }
-            windows.retain(|(w, _)| watermark <= gc_time(strategy, w));
+            if collect_expired {
+                windows.retain(|(w, _)| self.input_watermark <= gc_time(&self.strategy, w));
+            }
             !windows.is_empty()
         });
+        self.keys = keys;
         result.map(|()| panes)
     }
 
@@ -258,6 +328,57 @@ impl GroupAlsoByWindow {
     }
 }
 
+/// The times a grouping decides by.
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    watermark: Timestamp,
+    processing_time: Timestamp,
+}
+
+/// Fires the window's pane if its trigger is ready (or, at expiry, if it holds unfired data).
+fn try_fire(
+    strategy: &WindowingStrategy,
+    clock: Clock,
+    key: &EncodedKey,
+    window: &Window,
+    ws: &mut WindowState,
+    expiring: bool,
+) -> Result<Option<PaneOutput>, BoxError> {
+    if ws.closed {
+        return Ok(None);
+    }
+    let ctx = TriggerContext {
+        window,
+        watermark: clock.watermark,
+        processing_time: clock.processing_time,
+    };
+    let finished = if ws.trigger.should_fire(&ctx) {
+        ws.trigger.on_fire(&ctx)
+    } else if expiring && ws.has_new_data {
+        true
+    } else {
+        return Ok(None);
+    };
+    let is_last = finished || expiring;
+    let timing = if ws.fired_non_early {
+        PaneTiming::Late
+    } else if clock.watermark <= window.max_timestamp() {
+        PaneTiming::Early
+    } else {
+        PaneTiming::OnTime
+    };
+    let pane = if ws.has_new_data || timing == PaneTiming::OnTime {
+        Some(emit(strategy, key.clone(), *window, ws, timing, is_last)?)
+    } else {
+        None
+    };
+    if finished {
+        ws.closed = true;
+        ws.state.clear();
+    }
+    Ok(pane)
+}
+
 /// When a window's state is garbage-collected: its end plus the allowed lateness, capped at
 /// the end of the global window.
 fn gc_time(strategy: &WindowingStrategy, window: &Window) -> Timestamp {
@@ -270,7 +391,7 @@ fn gc_time(strategy: &WindowingStrategy, window: &Window) -> Timestamp {
 }
 
 /// Emits the pane of one (key, window) and updates its counters.
-fn fire(
+fn emit(
     strategy: &WindowingStrategy,
     key: EncodedKey,
     window: Window,
@@ -299,9 +420,7 @@ fn fire(
     ws.pane_index += 1;
     if timing != PaneTiming::Early {
         ws.non_speculative_index += 1;
-    }
-    if timing == PaneTiming::OnTime {
-        ws.on_time_fired = true;
+        ws.fired_non_early = true;
     }
     ws.pending_timestamp = None;
     ws.has_new_data = false;

@@ -6,7 +6,8 @@
 //! queue in between. A stage ends where data must be regrouped or materialized:
 //!
 //! - a **GroupByKey / Combine** starts a stage (its output comes from GroupAlsoByWindow);
-//!   when the transform is a Combine on non-merging windows, it is **lifted**: the producing
+//!   when the transform is a Combine on non-merging windows whose trigger looks at the
+//!   watermark only, it is **lifted**: the producing
 //!   stage pre-combines its input per key and window, and only partial accumulators cross
 //!   the shuffle;
 //! - a **Flatten** or **Reshuffle** starts a stage;
@@ -17,6 +18,7 @@
 
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::{Boundedness, CollectionId, Graph, NodeId, NodeKind};
+use sluice_sdk::trigger::Trigger;
 use std::collections::HashMap;
 
 /// Where a stage's input comes from.
@@ -107,8 +109,19 @@ impl ExecutionPlan {
                 }
                 NodeKind::GroupByKey(kernel) => {
                     let input = graph.collection(node.inputs[0]);
-                    let can_lift =
-                        kernel.pre_combiner().is_some() && !input.windowing.window_fn.is_merging();
+                    // Pre-combining changes what a trigger counts (accumulators, not elements),
+                    // so only triggers that look at nothing but the watermark allow it.
+                    let watermark_only = matches!(
+                        input.windowing.trigger,
+                        Trigger::Default
+                            | Trigger::AfterWatermark {
+                                early: None,
+                                late: None
+                            }
+                    );
+                    let can_lift = kernel.pre_combiner().is_some()
+                        && !input.windowing.window_fn.is_merging()
+                        && watermark_only;
                     lifted.insert(node.id, can_lift);
                     let s = new_stage(
                         &mut stages,

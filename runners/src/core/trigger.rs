@@ -115,21 +115,42 @@ impl TriggerState {
     /// The initial state of `trigger`.
     pub fn new(trigger: &Trigger) -> Self {
         match trigger {
-            Trigger::Default => TriggerState::Default { pending: false, fired_at_end: false },
+            Trigger::Default => TriggerState::Default {
+                pending: false,
+                fired_at_end: false,
+            },
             Trigger::AfterWatermark { early, late } => TriggerState::AfterWatermark {
                 late_phase: false,
                 early: early.as_ref().map(|t| Box::new(TriggerState::new(t))),
                 late: late.as_ref().map(|t| Box::new(TriggerState::new(t))),
             },
-            Trigger::AfterProcessingTime { delay, align, align_offset } => {
-                TriggerState::AfterProcessingTime { delay: *delay, align: *align, align_offset: *align_offset, fire_at: None }
-            }
+            Trigger::AfterProcessingTime {
+                delay,
+                align,
+                align_offset,
+            } => TriggerState::AfterProcessingTime {
+                delay: *delay,
+                align: *align,
+                align_offset: *align_offset,
+                fire_at: None,
+            },
             Trigger::AfterCount(n) => TriggerState::AfterCount { n: *n, count: 0 },
             Trigger::Repeatedly(t) => TriggerState::Repeatedly(Box::new(TriggerState::new(t))),
-            Trigger::AfterEach(ts) => TriggerState::AfterEach { subs: ts.iter().map(TriggerState::new).collect(), index: 0 },
-            Trigger::AfterAny(ts) => TriggerState::AfterAny(ts.iter().map(TriggerState::new).collect()),
-            Trigger::AfterAll(ts) => TriggerState::AfterAll { subs: ts.iter().map(TriggerState::new).collect(), finished: vec![false; ts.len()] },
-            Trigger::OrFinally(a, b) => TriggerState::OrFinally(Box::new(TriggerState::new(a)), Box::new(TriggerState::new(b))),
+            Trigger::AfterEach(ts) => TriggerState::AfterEach {
+                subs: ts.iter().map(TriggerState::new).collect(),
+                index: 0,
+            },
+            Trigger::AfterAny(ts) => {
+                TriggerState::AfterAny(ts.iter().map(TriggerState::new).collect())
+            }
+            Trigger::AfterAll(ts) => TriggerState::AfterAll {
+                subs: ts.iter().map(TriggerState::new).collect(),
+                finished: vec![false; ts.len()],
+            },
+            Trigger::OrFinally(a, b) => TriggerState::OrFinally(
+                Box::new(TriggerState::new(a)),
+                Box::new(TriggerState::new(b)),
+            ),
             Trigger::Never => TriggerState::Never,
             Trigger::Always => TriggerState::Always { pending: false },
         }
@@ -138,12 +159,19 @@ impl TriggerState {
     /// Restarts the trigger (after it finished, inside `Repeatedly` or `AfterEach`).
     fn reset(&mut self) {
         match self {
-            TriggerState::Default { pending, fired_at_end } => {
+            TriggerState::Default {
+                pending,
+                fired_at_end,
+            } => {
                 *pending = false;
                 *fired_at_end = false;
             }
             TriggerState::Always { pending } => *pending = false,
-            TriggerState::AfterWatermark { late_phase, early, late } => {
+            TriggerState::AfterWatermark {
+                late_phase,
+                early,
+                late,
+            } => {
                 *late_phase = false;
                 early.iter_mut().for_each(|t| t.reset());
                 late.iter_mut().for_each(|t| t.reset());
@@ -171,8 +199,14 @@ impl TriggerState {
     /// Records the arrival of an element.
     pub fn on_element(&mut self, ctx: &TriggerContext<'_>) {
         match self {
-            TriggerState::Default { pending, .. } | TriggerState::Always { pending } => *pending = true,
-            TriggerState::AfterWatermark { late_phase, early, late } => {
+            TriggerState::Default { pending, .. } | TriggerState::Always { pending } => {
+                *pending = true
+            }
+            TriggerState::AfterWatermark {
+                late_phase,
+                early,
+                late,
+            } => {
                 if *late_phase {
                     if let Some(l) = late {
                         l.on_element(ctx);
@@ -181,7 +215,12 @@ impl TriggerState {
                     e.on_element(ctx);
                 }
             }
-            TriggerState::AfterProcessingTime { delay, align, align_offset, fire_at } => {
+            TriggerState::AfterProcessingTime {
+                delay,
+                align,
+                align_offset,
+                fire_at,
+            } => {
                 if fire_at.is_none() {
                     let mut at = ctx.processing_time + *delay;
                     if let Some(period) = align.filter(|p| p.as_micros() > 0) {
@@ -221,22 +260,36 @@ impl TriggerState {
     /// Whether the trigger is ready to fire.
     pub fn should_fire(&self, ctx: &TriggerContext<'_>) -> bool {
         match self {
-            TriggerState::Default { pending, fired_at_end } => ctx.past_end_of_window() && (*pending || !*fired_at_end),
+            TriggerState::Default {
+                pending,
+                fired_at_end,
+            } => ctx.past_end_of_window() && (*pending || !*fired_at_end),
             TriggerState::Always { pending } => *pending,
-            TriggerState::AfterWatermark { late_phase, early, late } => {
+            TriggerState::AfterWatermark {
+                late_phase,
+                early,
+                late,
+            } => {
                 if *late_phase {
                     late.as_ref().is_some_and(|l| l.should_fire(ctx))
                 } else {
                     ctx.past_end_of_window() || early.as_ref().is_some_and(|e| e.should_fire(ctx))
                 }
             }
-            TriggerState::AfterProcessingTime { fire_at, .. } => fire_at.is_some_and(|at| ctx.processing_time >= at),
+            TriggerState::AfterProcessingTime { fire_at, .. } => {
+                fire_at.is_some_and(|at| ctx.processing_time >= at)
+            }
             TriggerState::AfterCount { n, count } => count >= n,
             TriggerState::Repeatedly(t) => t.should_fire(ctx),
-            TriggerState::AfterEach { subs, index } => subs.get(*index).is_some_and(|t| t.should_fire(ctx)),
+            TriggerState::AfterEach { subs, index } => {
+                subs.get(*index).is_some_and(|t| t.should_fire(ctx))
+            }
             TriggerState::AfterAny(subs) => subs.iter().any(|t| t.should_fire(ctx)),
             TriggerState::AfterAll { subs, finished } => {
-                subs.iter().zip(finished).all(|(t, done)| *done || t.should_fire(ctx)) && finished.iter().any(|d| !d)
+                subs.iter()
+                    .zip(finished)
+                    .all(|(t, done)| *done || t.should_fire(ctx))
+                    && finished.iter().any(|d| !d)
             }
             TriggerState::OrFinally(a, b) => a.should_fire(ctx) || b.should_fire(ctx),
             TriggerState::Never => false,
@@ -246,7 +299,10 @@ impl TriggerState {
     /// Records a firing; returns whether the trigger has finished.
     pub fn on_fire(&mut self, ctx: &TriggerContext<'_>) -> bool {
         match self {
-            TriggerState::Default { pending, fired_at_end } => {
+            TriggerState::Default {
+                pending,
+                fired_at_end,
+            } => {
                 *pending = false;
                 *fired_at_end |= ctx.past_end_of_window();
                 false
@@ -255,7 +311,11 @@ impl TriggerState {
                 *pending = false;
                 false
             }
-            TriggerState::AfterWatermark { late_phase, early, late } => {
+            TriggerState::AfterWatermark {
+                late_phase,
+                early,
+                late,
+            } => {
                 if *late_phase {
                     if let Some(l) = late {
                         if l.on_fire(ctx) {
@@ -283,7 +343,9 @@ impl TriggerState {
                 false
             }
             TriggerState::AfterEach { subs, index } => {
-                let Some(t) = subs.get_mut(*index) else { return true };
+                let Some(t) = subs.get_mut(*index) else {
+                    return true;
+                };
                 if t.on_fire(ctx) {
                     *index += 1;
                 }
@@ -320,14 +382,31 @@ impl TriggerState {
     /// Takes over the state of a window merged into this one.
     pub fn merge(&mut self, other: &TriggerState) {
         match (self, other) {
-            (TriggerState::Default { pending: a, fired_at_end: fa }, TriggerState::Default { pending: b, fired_at_end: fb }) => {
+            (
+                TriggerState::Default {
+                    pending: a,
+                    fired_at_end: fa,
+                },
+                TriggerState::Default {
+                    pending: b,
+                    fired_at_end: fb,
+                },
+            ) => {
                 *a |= *b;
                 *fa |= *fb;
             }
             (TriggerState::Always { pending: a }, TriggerState::Always { pending: b }) => *a |= *b,
             (
-                TriggerState::AfterWatermark { late_phase: a, early: ea, late: la },
-                TriggerState::AfterWatermark { late_phase: b, early: eb, late: lb },
+                TriggerState::AfterWatermark {
+                    late_phase: a,
+                    early: ea,
+                    late: la,
+                },
+                TriggerState::AfterWatermark {
+                    late_phase: b,
+                    early: eb,
+                    late: lb,
+                },
             ) => {
                 *a |= *b;
                 if let (Some(x), Some(y)) = (ea, eb) {
@@ -337,15 +416,24 @@ impl TriggerState {
                     x.merge(y);
                 }
             }
-            (TriggerState::AfterProcessingTime { fire_at: a, .. }, TriggerState::AfterProcessingTime { fire_at: b, .. }) => {
+            (
+                TriggerState::AfterProcessingTime { fire_at: a, .. },
+                TriggerState::AfterProcessingTime { fire_at: b, .. },
+            ) => {
                 *a = match (*a, *b) {
                     (Some(x), Some(y)) => Some(x.min(y)),
                     (x, y) => x.or(y),
                 };
             }
-            (TriggerState::AfterCount { count: a, .. }, TriggerState::AfterCount { count: b, .. }) => *a += *b,
+            (
+                TriggerState::AfterCount { count: a, .. },
+                TriggerState::AfterCount { count: b, .. },
+            ) => *a += *b,
             (TriggerState::Repeatedly(a), TriggerState::Repeatedly(b)) => a.merge(b),
-            (TriggerState::AfterEach { subs: a, index: ia }, TriggerState::AfterEach { subs: b, index: ib }) => {
+            (
+                TriggerState::AfterEach { subs: a, index: ia },
+                TriggerState::AfterEach { subs: b, index: ib },
+            ) => {
                 if *ib > *ia {
                     *a = b.clone();
                     *ia = *ib;
@@ -355,8 +443,19 @@ impl TriggerState {
                     }
                 }
             }
-            (TriggerState::AfterAny(a), TriggerState::AfterAny(b)) => a.iter_mut().zip(b).for_each(|(x, y)| x.merge(y)),
-            (TriggerState::AfterAll { subs: a, finished: fa }, TriggerState::AfterAll { subs: b, finished: fb }) => {
+            (TriggerState::AfterAny(a), TriggerState::AfterAny(b)) => {
+                a.iter_mut().zip(b).for_each(|(x, y)| x.merge(y))
+            }
+            (
+                TriggerState::AfterAll {
+                    subs: a,
+                    finished: fa,
+                },
+                TriggerState::AfterAll {
+                    subs: b,
+                    finished: fb,
+                },
+            ) => {
                 for ((x, y), (dx, dy)) in a.iter_mut().zip(b).zip(fa.iter_mut().zip(fb)) {
                     x.merge(y);
                     *dx |= *dy;
@@ -378,17 +477,31 @@ impl TriggerState {
         };
         match self {
             TriggerState::AfterProcessingTime { fire_at, .. } => *fire_at,
-            TriggerState::AfterWatermark { late_phase, early, late } => {
+            TriggerState::AfterWatermark {
+                late_phase,
+                early,
+                late,
+            } => {
                 let sub = if *late_phase { late } else { early };
                 sub.as_ref().and_then(|t| t.next_processing_time())
             }
             TriggerState::Repeatedly(t) => t.next_processing_time(),
-            TriggerState::AfterEach { subs, index } => subs.get(*index).and_then(TriggerState::next_processing_time),
-            TriggerState::AfterAny(subs) => subs.iter().map(TriggerState::next_processing_time).fold(None, min),
-            TriggerState::AfterAll { subs, finished } => {
-                subs.iter().zip(finished).filter(|(_, d)| !**d).map(|(t, _)| t.next_processing_time()).fold(None, min)
+            TriggerState::AfterEach { subs, index } => subs
+                .get(*index)
+                .and_then(TriggerState::next_processing_time),
+            TriggerState::AfterAny(subs) => subs
+                .iter()
+                .map(TriggerState::next_processing_time)
+                .fold(None, min),
+            TriggerState::AfterAll { subs, finished } => subs
+                .iter()
+                .zip(finished)
+                .filter(|(_, d)| !**d)
+                .map(|(t, _)| t.next_processing_time())
+                .fold(None, min),
+            TriggerState::OrFinally(a, b) => {
+                min(a.next_processing_time(), b.next_processing_time())
             }
-            TriggerState::OrFinally(a, b) => min(a.next_processing_time(), b.next_processing_time()),
             _ => None,
         }
     }
@@ -399,7 +512,11 @@ mod tests {
     use super::*;
 
     fn ctx(window: &Window, watermark: i64, processing_time: i64) -> TriggerContext<'_> {
-        TriggerContext { window, watermark: Timestamp::from_secs(watermark), processing_time: Timestamp::from_secs(processing_time) }
+        TriggerContext {
+            window,
+            watermark: Timestamp::from_secs(watermark),
+            processing_time: Timestamp::from_secs(processing_time),
+        }
     }
 
     #[test]
@@ -424,14 +541,22 @@ mod tests {
     #[test]
     fn early_on_time_late_phases() {
         let w = Window::interval(Timestamp::from_secs(0), Timestamp::from_secs(10));
-        let t = Trigger::after_watermark().with_early_firings(Trigger::after_count(1)).with_late_firings(Trigger::after_count(2));
+        let t = Trigger::after_watermark()
+            .with_early_firings(Trigger::after_count(1))
+            .with_late_firings(Trigger::after_count(2));
         let mut s = TriggerState::new(&t);
         s.on_element(&ctx(&w, 0, 0));
         assert!(s.should_fire(&ctx(&w, 0, 0)));
         assert!(!s.on_fire(&ctx(&w, 0, 0)));
-        assert!(!s.should_fire(&ctx(&w, 5, 0)), "early restarted, nothing new");
+        assert!(
+            !s.should_fire(&ctx(&w, 5, 0)),
+            "early restarted, nothing new"
+        );
         assert!(s.should_fire(&ctx(&w, 10, 0)), "watermark past the end");
-        assert!(!s.on_fire(&ctx(&w, 10, 0)), "late firings follow, so not finished");
+        assert!(
+            !s.on_fire(&ctx(&w, 10, 0)),
+            "late firings follow, so not finished"
+        );
         s.on_element(&ctx(&w, 10, 0));
         assert!(!s.should_fire(&ctx(&w, 10, 0)));
         s.on_element(&ctx(&w, 10, 0));
@@ -441,7 +566,10 @@ mod tests {
     #[test]
     fn processing_time_delay_and_alignment() {
         let w = Window::Global;
-        let mut s = TriggerState::new(&Trigger::after_processing_time(Duration::from_secs(5)).aligned_to(Duration::from_secs(10), Duration::ZERO));
+        let mut s = TriggerState::new(
+            &Trigger::after_processing_time(Duration::from_secs(5))
+                .aligned_to(Duration::from_secs(10), Duration::ZERO),
+        );
         s.on_element(&ctx(&w, 0, 3));
         assert_eq!(s.next_processing_time(), Some(Timestamp::from_secs(10)));
         assert!(!s.should_fire(&ctx(&w, 0, 9)));
