@@ -4,6 +4,8 @@
 //! exact expected output, written once and run on every registered runner. This library holds
 //! what its cases share: the [`Case`] type and small helpers for building inputs.
 
+pub mod transcript;
+
 use sluice_sdk::pipeline::Pipeline;
 use sluice_sdk::result::PipelineResult;
 use sluice_sdk::time::Timestamp;

@@ -168,19 +168,23 @@ impl GroupAlsoByWindow {
                 self.keys.insert(key.clone(), Vec::new());
             }
             let windows = self.keys.get_mut(&key).expect("inserted above");
-            let i = match find(windows, &window) {
-                Some(i) => i,
-                None => {
-                    windows.push((
-                        window,
-                        WindowState::new(
-                            self.kernel.new_state(),
-                            TriggerState::new(&self.strategy.trigger),
-                        ),
-                    ));
-                    windows.len() - 1
-                }
+            if find(windows, &window).is_none() {
+                windows.push((
+                    window,
+                    WindowState::new(
+                        self.kernel.new_state(),
+                        TriggerState::new(&self.strategy.trigger),
+                    ),
+                ));
+            }
+            // A new window merges first: the element then counts in the window it ends up in.
+            let window = if merging {
+                self.merge_key_windows(&key, window)?
+            } else {
+                window
             };
+            let windows = self.keys.get_mut(&key).expect("inserted above");
+            let i = find(windows, &window).expect("the window or the one it merged into is active");
             let ws = &mut windows[i].1;
             if ws.closed {
                 self.dropped_closed += 1;
@@ -203,11 +207,6 @@ impl GroupAlsoByWindow {
                 processing_time: self.processing_time,
             };
             ws.trigger.on_element(&ctx);
-            let window = if merging {
-                self.merge_key_windows(&key, window)?
-            } else {
-                window
-            };
             if !touched.iter().any(|(k, w)| *k == key && *w == window) {
                 touched.push((key, window));
             }

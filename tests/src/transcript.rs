@@ -1,0 +1,668 @@
+//! Trigger transcripts: scripted inputs, watermark and processing-time advances, and the panes
+//! a grouping must emit — in the language-neutral YAML format of Apache Beam's trigger tests.
+//!
+//! A transcript file holds YAML documents separated by `---`. Each document has a `name`, an
+//! optional `window_fn` (`GlobalWindows`, `FixedWindows(size)`, `SlidingWindows(size, period)`,
+//! `Sessions(gap)`), `trigger_fn` in Python call syntax (`AfterWatermark(early=AfterCount(2))`),
+//! `accumulation_mode` (`accumulating`, the default, or `discarding`), `timestamp_combiner`
+//! (`OUTPUT_AT_EOW`, `OUTPUT_AT_EARLIEST`, `OUTPUT_AT_LATEST`; `output_time_fn` is read as an
+//! alias), `allowed_lateness`, and a `transcript`: a list of one-key maps — `input: [t, ...]`,
+//! `watermark: t`, `processing_time: t`, `expect: [{...}, ...]`, `state: ...` (ignored). All
+//! numbers are seconds. Elements are their own timestamps, under one key. Each `input` is one
+//! bundle. A document with `error: MESSAGE` must fail. Unknown document keys are ignored.
+//!
+//! The transcript drives the runners' shared [`GroupAlsoByWindow`] directly, the component that
+//! every runner uses for grouping, triggers and panes.
+
+use sluice_runners::core::GroupAlsoByWindow;
+use sluice_sdk::element::{EncodedKey, encode};
+use sluice_sdk::graph::NodeKind;
+use sluice_sdk::graph::kernel::{KeyedRecord, PaneOutput, RecordKind};
+use sluice_sdk::pane::PaneTiming;
+use sluice_sdk::prelude::*;
+use sluice_sdk::windowing::WindowingStrategy;
+use std::sync::Arc;
+use yaml_rust2::Yaml;
+
+/// The outcome of one transcript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It ran as expected (or, for an `error:` document, it failed as expected).
+    Pass,
+    /// It did not; the reason says why.
+    Fail(String),
+}
+
+/// One transcript's name and outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The transcript's `name` (or its position in the file).
+    pub name: String,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// Runs every transcript of a YAML text. A text that is not YAML gives one failed report.
+pub fn run_text(text: &str, source: &str) -> Vec<Report> {
+    let docs = match yaml_rust2::YamlLoader::load_from_str(text) {
+        Ok(d) => d,
+        Err(e) => {
+            return vec![Report {
+                name: source.to_string(),
+                outcome: Outcome::Fail(format!("not valid YAML: {e}")),
+            }];
+        }
+    };
+    docs.iter()
+        .enumerate()
+        .filter(|(_, d)| !d.is_null())
+        .map(|(i, doc)| {
+            let name = doc["name"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| format!("{source}#{}", i + 1));
+            Report {
+                name,
+                outcome: run_document(doc),
+            }
+        })
+        .collect()
+}
+
+fn run_document(doc: &Yaml) -> Outcome {
+    let spec = match Spec::parse(doc) {
+        Ok(s) => s,
+        Err(e) => return Outcome::Fail(format!("invalid transcript: {e}")),
+    };
+    let result = spec.execute();
+    match (&spec.expected_error, result) {
+        (None, Ok(())) => Outcome::Pass,
+        (None, Err(Mismatch::Bad(e))) => Outcome::Fail(format!("invalid transcript: {e}")),
+        (None, Err(Mismatch::Output(e))) => Outcome::Fail(e),
+        (Some(_), Err(Mismatch::Output(_))) => Outcome::Pass,
+        (Some(_), Err(Mismatch::Bad(e))) => Outcome::Fail(format!("invalid transcript: {e}")),
+        (Some(msg), Ok(())) => Outcome::Fail(format!(
+            "expected a mismatch ({msg}), but every output matched"
+        )),
+    }
+}
+
+/// Why a run did not match.
+enum Mismatch {
+    /// The transcript itself is wrong (an unknown key in an expectation, ...).
+    Bad(String),
+    /// Outputs and expectations differ.
+    Output(String),
+}
+
+/// One step of a transcript.
+enum Action {
+    Input(Vec<Timestamp>),
+    Watermark(Timestamp),
+    ProcessingTime(Timestamp),
+    Expect(Vec<Expected>),
+}
+
+/// An expected pane: every given field must equal the output's.
+#[derive(Default, Debug)]
+struct Expected {
+    window: Option<(i64, i64)>,
+    values: Option<Vec<i64>>,
+    timestamp: Option<i64>,
+    index: Option<i64>,
+    nonspeculative_index: Option<i64>,
+    early: Option<bool>,
+    on_time: Option<bool>,
+    late: Option<bool>,
+    is_final: Option<bool>,
+}
+
+/// A pane as a transcript sees it.
+#[derive(Debug)]
+struct Seen {
+    window: (i64, i64),
+    values: Vec<i64>,
+    timestamp: i64,
+    index: i64,
+    nonspeculative_index: i64,
+    timing: PaneTiming,
+    is_final: bool,
+}
+
+struct Spec {
+    strategy: WindowingStrategy,
+    actions: Vec<Action>,
+    expected_error: Option<String>,
+}
+
+fn seconds(y: &Yaml) -> Result<Timestamp, String> {
+    match y {
+        Yaml::Integer(i) => Ok(Timestamp::from_secs(*i)),
+        Yaml::Real(_) => y
+            .as_f64()
+            .map(|f| Timestamp::from_micros((f * 1e6).round() as i64))
+            .ok_or_else(|| format!("bad number {y:?}")),
+        other => Err(format!("expected a number of seconds, got {other:?}")),
+    }
+}
+
+fn duration(y: &Yaml) -> Result<Duration, String> {
+    Ok(Duration::from_micros(seconds(y)?.as_micros()))
+}
+
+impl Spec {
+    fn parse(doc: &Yaml) -> Result<Spec, String> {
+        let window_fn: Arc<dyn WindowFn> = match doc["window_fn"].as_str() {
+            None => Arc::new(GlobalWindows),
+            Some(s) => parse_window_fn(&Call::parse(s)?)?,
+        };
+        let trigger = match doc["trigger_fn"].as_str() {
+            None => Trigger::Default,
+            Some(s) => parse_trigger(&Call::parse(s)?)?,
+        };
+        let accumulation_mode = match doc["accumulation_mode"].as_str() {
+            None | Some("accumulating") => AccumulationMode::Accumulating,
+            Some("discarding") => AccumulationMode::Discarding,
+            Some(other) => return Err(format!("unknown accumulation_mode '{other}'")),
+        };
+        let combiner_key = if doc["timestamp_combiner"].is_badvalue() {
+            &doc["output_time_fn"]
+        } else {
+            &doc["timestamp_combiner"]
+        };
+        let timestamp_combiner = match combiner_key.as_str() {
+            None | Some("OUTPUT_AT_EOW") => TimestampCombiner::EndOfWindow,
+            Some("OUTPUT_AT_EARLIEST") => TimestampCombiner::Earliest,
+            Some("OUTPUT_AT_LATEST") => TimestampCombiner::Latest,
+            Some(other) => return Err(format!("unknown timestamp_combiner '{other}'")),
+        };
+        let allowed_lateness = if doc["allowed_lateness"].is_badvalue() {
+            Duration::ZERO
+        } else {
+            duration(&doc["allowed_lateness"])?
+        };
+        let mut actions = Vec::new();
+        let steps = doc["transcript"]
+            .as_vec()
+            .ok_or("a transcript needs a 'transcript' list")?;
+        for step in steps {
+            let map = step
+                .as_hash()
+                .filter(|h| h.len() == 1)
+                .ok_or_else(|| format!("each step is a one-key map, got {step:?}"))?;
+            let (k, v) = map.iter().next().expect("one entry");
+            let action = match k.as_str() {
+                Some("input") => Action::Input(
+                    v.as_vec()
+                        .ok_or("input takes a list")?
+                        .iter()
+                        .map(seconds)
+                        .collect::<Result<_, _>>()?,
+                ),
+                Some("watermark") => Action::Watermark(seconds(v)?),
+                Some("processing_time") => Action::ProcessingTime(seconds(v)?),
+                Some("expect") => Action::Expect(
+                    v.as_vec()
+                        .ok_or("expect takes a list")?
+                        .iter()
+                        .map(parse_expected)
+                        .collect::<Result<_, _>>()?,
+                ),
+                Some("state") => continue,
+                other => return Err(format!("unknown transcript action {other:?}")),
+            };
+            actions.push(action);
+        }
+        let expected_error = doc["error"].as_str().map(String::from);
+        let strategy = WindowingStrategy {
+            window_fn,
+            trigger,
+            accumulation_mode,
+            allowed_lateness,
+            timestamp_combiner,
+        };
+        Ok(Spec {
+            strategy,
+            actions,
+            expected_error,
+        })
+    }
+
+    fn execute(&self) -> Result<(), Mismatch> {
+        let mut gabw = GroupAlsoByWindow::new(gbk_kernel(), self.strategy.clone());
+        let key = EncodedKey::of(&String::new()).map_err(|e| Mismatch::Bad(e.to_string()))?;
+        let mut pending: Vec<Seen> = Vec::new();
+        for (step, action) in self.actions.iter().enumerate() {
+            if !matches!(action, Action::Expect(_)) && !pending.is_empty() {
+                return Err(Mismatch::Output(format!(
+                    "unexpected output before step {}: {pending:?}",
+                    step + 1
+                )));
+            }
+            let panes = match action {
+                Action::Input(times) => {
+                    let mut records = Vec::new();
+                    for t in times {
+                        let payload =
+                            encode(&t.as_secs()).map_err(|e| Mismatch::Bad(e.to_string()))?;
+                        for window in self.strategy.window_fn.assign_windows(*t) {
+                            records.push(KeyedRecord {
+                                key: key.clone(),
+                                payload: payload.clone(),
+                                kind: RecordKind::Value,
+                                timestamp: *t,
+                                window,
+                            });
+                        }
+                    }
+                    gabw.process(records)
+                }
+                Action::Watermark(t) => gabw.advance_watermark(*t),
+                Action::ProcessingTime(t) => gabw.advance_processing_time(*t),
+                Action::Expect(expected) => {
+                    match_outputs(expected, std::mem::take(&mut pending))
+                        .map_err(|e| Mismatch::Output(format!("step {}: {e}", step + 1)))?;
+                    continue;
+                }
+            }
+            .map_err(|e| Mismatch::Bad(format!("the grouping failed: {e}")))?;
+            pending.extend(panes.iter().map(seen));
+        }
+        if !pending.is_empty() {
+            return Err(Mismatch::Output(format!(
+                "unexpected output at the end: {pending:?}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The GroupByKey kernel of `KV<String, i64>`, taken from a pipeline that applies one.
+fn gbk_kernel() -> Arc<dyn sluice_sdk::graph::kernel::GroupKernel> {
+    let p = Pipeline::new();
+    p.apply("Create", Create::of(Vec::<KV<String, i64>>::new()))
+        .apply("Group", GroupByKey);
+    let graph = p.graph().expect("a two-step pipeline is valid");
+    match graph
+        .nodes
+        .iter()
+        .map(|n| &n.kind)
+        .find(|k| matches!(k, NodeKind::GroupByKey(_)))
+    {
+        Some(NodeKind::GroupByKey(kernel)) => kernel.clone(),
+        _ => unreachable!("the pipeline has a GroupByKey"),
+    }
+}
+
+fn seen(p: &PaneOutput) -> Seen {
+    let mut values = p
+        .value
+        .downcast_ref::<Vec<i64>>()
+        .cloned()
+        .unwrap_or_default();
+    values.sort();
+    let window = match p.window.as_interval() {
+        Some(w) => (w.start.as_secs(), w.max_timestamp().as_secs()),
+        None => (
+            Timestamp::MIN.as_secs(),
+            Timestamp::END_OF_GLOBAL_WINDOW.as_secs(),
+        ),
+    };
+    Seen {
+        window,
+        values,
+        timestamp: p.timestamp.as_secs(),
+        index: p.pane.index as i64,
+        nonspeculative_index: p.pane.non_speculative_index,
+        timing: p.pane.timing,
+        is_final: p.pane.is_last,
+    }
+}
+
+impl Expected {
+    fn matches(&self, s: &Seen) -> bool {
+        self.window.is_none_or(|w| w == s.window)
+            && self.values.as_ref().is_none_or(|v| *v == s.values)
+            && self.timestamp.is_none_or(|t| t == s.timestamp)
+            && self.index.is_none_or(|i| i == s.index)
+            && self
+                .nonspeculative_index
+                .is_none_or(|i| i == s.nonspeculative_index)
+            && self
+                .early
+                .is_none_or(|b| b == (s.timing == PaneTiming::Early))
+            && self
+                .on_time
+                .is_none_or(|b| b == (s.timing == PaneTiming::OnTime))
+            && self
+                .late
+                .is_none_or(|b| b == (s.timing == PaneTiming::Late))
+            && self.is_final.is_none_or(|b| b == s.is_final)
+    }
+}
+
+/// Matches expectations to outputs one to one, in any order.
+fn match_outputs(expected: &[Expected], mut outputs: Vec<Seen>) -> Result<(), String> {
+    let mut unmatched_expected = Vec::new();
+    for e in expected {
+        match outputs.iter().position(|o| e.matches(o)) {
+            Some(i) => {
+                outputs.swap_remove(i);
+            }
+            None => unmatched_expected.push(e),
+        }
+    }
+    match (unmatched_expected.is_empty(), outputs.is_empty()) {
+        (true, true) => Ok(()),
+        _ => Err(format!(
+            "unmatched expectations {unmatched_expected:?}; unexpected outputs {outputs:?}"
+        )),
+    }
+}
+
+fn parse_expected(y: &Yaml) -> Result<Expected, String> {
+    let map = y
+        .as_hash()
+        .ok_or_else(|| format!("an expectation is a map, got {y:?}"))?;
+    let mut e = Expected::default();
+    let int = |v: &Yaml| seconds(v).map(|t| t.as_secs());
+    let boolean = |v: &Yaml| {
+        v.as_bool()
+            .ok_or_else(|| format!("expected true or false, got {v:?}"))
+    };
+    for (k, v) in map {
+        match k.as_str().unwrap_or("") {
+            "window" => {
+                let w = v
+                    .as_vec()
+                    .filter(|w| w.len() == 2)
+                    .ok_or("window is [start, max_timestamp]")?;
+                e.window = Some((int(&w[0])?, int(&w[1])?));
+            }
+            "values" => {
+                let mut vals: Vec<i64> = v
+                    .as_vec()
+                    .ok_or("values is a list")?
+                    .iter()
+                    .map(int)
+                    .collect::<Result<_, _>>()?;
+                vals.sort();
+                e.values = Some(vals);
+            }
+            "timestamp" => e.timestamp = Some(int(v)?),
+            "index" => e.index = Some(int(v)?),
+            "nonspeculative_index" => e.nonspeculative_index = Some(int(v)?),
+            "early" => e.early = Some(boolean(v)?),
+            "on_time" => e.on_time = Some(boolean(v)?),
+            "late" => e.late = Some(boolean(v)?),
+            "final" => e.is_final = Some(boolean(v)?),
+            other => return Err(format!("unknown expectation key '{other}'")),
+        }
+    }
+    Ok(e)
+}
+
+/// A call in Python syntax: `Name`, `Name(arg, ...)`, `Name(key=arg, ...)`.
+#[derive(Debug, Clone, PartialEq)]
+enum Arg {
+    Number(f64),
+    Call(Call),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Call {
+    name: String,
+    args: Vec<(Option<String>, Arg)>,
+}
+
+impl Call {
+    fn parse(text: &str) -> Result<Call, String> {
+        let mut p = CallParser {
+            s: text.as_bytes(),
+            i: 0,
+        };
+        let call = p.call()?;
+        p.ws();
+        if p.i != p.s.len() {
+            return Err(format!(
+                "unexpected text after '{}' in '{text}'",
+                &text[..p.i]
+            ));
+        }
+        Ok(call)
+    }
+
+    fn positional(&self) -> Vec<&Arg> {
+        self.args
+            .iter()
+            .filter(|(k, _)| k.is_none())
+            .map(|(_, a)| a)
+            .collect()
+    }
+
+    fn keyword(&self, key: &str) -> Option<&Arg> {
+        self.args
+            .iter()
+            .find(|(k, _)| k.as_deref() == Some(key))
+            .map(|(_, a)| a)
+    }
+
+    fn number(&self, i: usize, key: &str) -> Result<f64, String> {
+        match self
+            .keyword(key)
+            .or_else(|| self.positional().get(i).copied())
+        {
+            Some(Arg::Number(n)) => Ok(*n),
+            _ => Err(format!("{} needs a number for '{key}'", self.name)),
+        }
+    }
+
+    fn triggers(&self) -> Result<Vec<Trigger>, String> {
+        self.positional()
+            .into_iter()
+            .map(|a| match a {
+                Arg::Call(c) => parse_trigger(c),
+                Arg::Number(_) => Err(format!("{} takes triggers", self.name)),
+            })
+            .collect()
+    }
+}
+
+struct CallParser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl CallParser<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
+            self.i += 1;
+        }
+    }
+    fn ident(&mut self) -> Result<String, String> {
+        self.ws();
+        let start = self.i;
+        while self.i < self.s.len()
+            && (self.s[self.i].is_ascii_alphanumeric()
+                || self.s[self.i] == b'_'
+                || self.s[self.i] == b'.')
+        {
+            self.i += 1;
+        }
+        if start == self.i {
+            return Err(format!("expected a name at position {start}"));
+        }
+        Ok(String::from_utf8_lossy(&self.s[start..self.i]).into_owned())
+    }
+    fn call(&mut self) -> Result<Call, String> {
+        let name = self.ident()?;
+        self.ws();
+        let mut args = Vec::new();
+        if self.i < self.s.len() && self.s[self.i] == b'(' {
+            self.i += 1;
+            loop {
+                self.ws();
+                if self.i < self.s.len() && self.s[self.i] == b')' {
+                    self.i += 1;
+                    break;
+                }
+                args.push(self.arg()?);
+                self.ws();
+                match self.s.get(self.i) {
+                    Some(b',') => self.i += 1,
+                    Some(b')') => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => {
+                        return Err(format!(
+                            "expected ',' or ')' at position {} in {name}(...)",
+                            self.i
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(Call { name, args })
+    }
+    fn arg(&mut self) -> Result<(Option<String>, Arg), String> {
+        self.ws();
+        let first = self.s.get(self.i).copied().unwrap_or(b')');
+        if first.is_ascii_digit() || first == b'-' || first == b'.' {
+            let start = self.i;
+            self.i += 1;
+            while self.i < self.s.len()
+                && (self.s[self.i].is_ascii_digit()
+                    || self.s[self.i] == b'.'
+                    || self.s[self.i] == b'e')
+            {
+                self.i += 1;
+            }
+            let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+            return text
+                .parse()
+                .map(|n| (None, Arg::Number(n)))
+                .map_err(|_| format!("bad number '{text}'"));
+        }
+        let save = self.i;
+        let name = self.ident()?;
+        self.ws();
+        if self.s.get(self.i) == Some(&b'=') {
+            self.i += 1;
+            let (_, value) = self.arg()?;
+            return Ok((Some(name), value));
+        }
+        self.i = save;
+        Ok((None, Arg::Call(self.call()?)))
+    }
+}
+
+fn secs_duration(s: f64) -> Duration {
+    Duration::from_micros((s * 1e6).round() as i64)
+}
+
+fn parse_window_fn(c: &Call) -> Result<Arc<dyn WindowFn>, String> {
+    let positive = |v: f64, what: &str| {
+        if v > 0.0 {
+            Ok(secs_duration(v))
+        } else {
+            Err(format!("{what} must be positive"))
+        }
+    };
+    Ok(match c.name.as_str() {
+        "GlobalWindows" => Arc::new(GlobalWindows),
+        "FixedWindows" => Arc::new(FixedWindows::of(positive(c.number(0, "size")?, "size")?)),
+        "SlidingWindows" => Arc::new(SlidingWindows::of(
+            positive(c.number(0, "size")?, "size")?,
+            positive(c.number(1, "period")?, "period")?,
+        )),
+        "Sessions" => Arc::new(Sessions::with_gap(positive(c.number(0, "gap")?, "gap")?)),
+        other => return Err(format!("unknown window_fn '{other}'")),
+    })
+}
+
+fn parse_trigger(c: &Call) -> Result<Trigger, String> {
+    let sub = |key: &str| -> Result<Option<Trigger>, String> {
+        match c.keyword(key) {
+            None => Ok(None),
+            Some(Arg::Call(t)) => parse_trigger(t).map(Some),
+            Some(Arg::Number(_)) => Err(format!("{}: '{key}' takes a trigger", c.name)),
+        }
+    };
+    Ok(match c.name.as_str() {
+        "Default" | "DefaultTrigger" => Trigger::Default,
+        "AfterWatermark" | "AfterEndOfWindow" => {
+            let mut t = Trigger::after_watermark();
+            if let Some(e) = sub("early")? {
+                t = t.with_early_firings(e);
+            }
+            if let Some(l) = sub("late")? {
+                t = t.with_late_firings(l);
+            }
+            t
+        }
+        "AfterCount" => Trigger::after_count(c.number(0, "count")? as u64),
+        "AfterProcessingTime" => {
+            Trigger::after_processing_time(secs_duration(c.number(0, "delay")?))
+        }
+        "Repeatedly" => match c.triggers()?.as_slice() {
+            [t] => Trigger::repeatedly(t.clone()),
+            _ => return Err("Repeatedly takes one trigger".into()),
+        },
+        "AfterEach" => Trigger::AfterEach(c.triggers()?),
+        "AfterAny" | "AfterFirst" => Trigger::AfterAny(c.triggers()?),
+        "AfterAll" => Trigger::AfterAll(c.triggers()?),
+        "OrFinally" => match c.triggers()?.as_slice() {
+            [a, b] => a.clone().or_finally(b.clone()),
+            _ => return Err("OrFinally takes two triggers".into()),
+        },
+        "Never" => Trigger::Never,
+        "Always" => Trigger::Always,
+        other => return Err(format!("unknown trigger '{other}'")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_nested_calls_with_keywords() {
+        let c = Call::parse(
+            "AfterWatermark(early=AfterCount(2), late=Repeatedly(AfterProcessingTime(5)))",
+        )
+        .unwrap();
+        let t = parse_trigger(&c).unwrap();
+        assert_eq!(
+            t,
+            Trigger::after_watermark()
+                .with_early_firings(Trigger::after_count(2))
+                .with_late_firings(Trigger::repeatedly(Trigger::after_processing_time(
+                    Duration::from_secs(5)
+                )))
+        );
+        assert!(parse_trigger(&Call::parse("Sometimes").unwrap()).is_err());
+        assert!(Call::parse("AfterCount(2").is_err());
+    }
+
+    #[test]
+    fn a_document_with_error_passes_only_on_a_mismatch() {
+        let reports = run_text(
+            "name: good\nwindow_fn: FixedWindows(10)\ntranscript:\n  - input: [1, 2]\n  - watermark: 10\n  - expect:\n      - {window: [0, 9], values: [1, 2], timestamp: 9, final: true}\n---\nname: bad\nerror: Unmatched output\nwindow_fn: FixedWindows(10)\ntranscript:\n  - input: [1]\n  - watermark: 10\n  - expect:\n      - {window: [0, 19]}\n---\nname: silent\nerror: x\ntranscript:\n  - input: [1]\n---\nname: typo\nwindow_fn: FixedWindow(10)\ntranscript: []\n",
+            "inline",
+        );
+        let outcomes: Vec<(&str, bool)> = reports
+            .iter()
+            .map(|r| (r.name.as_str(), r.outcome == Outcome::Pass))
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                ("good", true),
+                ("bad", true),
+                ("silent", false),
+                ("typo", false)
+            ]
+        );
+    }
+}
