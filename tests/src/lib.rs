@@ -28,7 +28,12 @@ pub struct Case {
     pub build: fn(&Pipeline),
     /// The expected outcome.
     pub expect: Expect,
+    /// Whether the pipeline reads a `TestStream` (so only streaming runners run it).
+    pub streaming: bool,
 }
+
+/// The runners that execute unbounded pipelines (test streams).
+pub const STREAMING_RUNNERS: &[&str] = &["direct"];
 
 impl Case {
     /// A case that must pass.
@@ -37,6 +42,7 @@ impl Case {
             name,
             build,
             expect: Expect::Pass,
+            streaming: false,
         }
     }
     /// A case that must pass and satisfy `check`.
@@ -49,6 +55,7 @@ impl Case {
             name,
             build,
             expect: Expect::PassWith(check),
+            streaming: false,
         }
     }
     /// A case that must fail with an error containing `message`.
@@ -57,6 +64,17 @@ impl Case {
             name,
             build,
             expect: Expect::Fail(message),
+            streaming: false,
+        }
+    }
+}
+
+impl Case {
+    /// The same case, run only on streaming runners (it reads a `TestStream`).
+    pub const fn streaming(self) -> Self {
+        Case {
+            streaming: true,
+            ..self
         }
     }
 }

@@ -203,7 +203,7 @@ impl PTransform<PCollection<String>> for WriteText {
                 }),
             );
         written
-            .apply("GlobalWindow", WindowInto::new(GlobalWindows))
+            .apply("GlobalWindow", WindowInto::with_defaults(GlobalWindows))
             .apply("Gather", Combine::globally(ToList::new()))
             .apply(
                 "Finalize",

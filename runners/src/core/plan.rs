@@ -83,6 +83,16 @@ pub struct ExecutionPlan {
 impl ExecutionPlan {
     /// Plans `graph`.
     pub fn new(graph: Graph) -> Self {
+        Self::with_lifting(graph, true)
+    }
+
+    /// Plans `graph` for streaming execution: no combiner lifting, since partial results
+    /// would have to be flushed at every watermark advance.
+    pub fn for_streaming(graph: Graph) -> Self {
+        Self::with_lifting(graph, false)
+    }
+
+    fn with_lifting(graph: Graph, allow_lifting: bool) -> Self {
         let mut stages: Vec<Stage> = Vec::new();
         let mut stage_of: HashMap<CollectionId, usize> = HashMap::new();
         let mut fused_in: HashMap<NodeId, usize> = HashMap::new();
@@ -103,7 +113,7 @@ impl ExecutionPlan {
 
         for node in &graph.nodes {
             match &node.kind {
-                NodeKind::Read(_) => {
+                NodeKind::Read(_) | NodeKind::TestStream(_) => {
                     let s = new_stage(&mut stages, StageRoot::Read(node.id), node.outputs[0]);
                     stage_of.insert(node.outputs[0], s);
                 }
@@ -121,7 +131,8 @@ impl ExecutionPlan {
                     );
                     let can_lift = kernel.pre_combiner().is_some()
                         && !input.windowing.window_fn.is_merging()
-                        && watermark_only;
+                        && watermark_only
+                        && allow_lifting;
                     lifted.insert(node.id, can_lift);
                     let s = new_stage(
                         &mut stages,
@@ -258,6 +269,26 @@ pub fn check_bounded(graph: &Graph, runner: &str, advice: &str) -> Result<(), Pi
         Some(node) => Err(PipelineError::Unsupported {
             runner: runner.to_string(),
             reason: format!("source '{}' is unbounded; {advice}", node.name),
+        }),
+    }
+}
+
+/// Fails if the pipeline reads an unbounded source other than a test stream.
+pub fn check_bounded_except_test_streams(graph: &Graph, runner: &str) -> Result<(), PipelineError> {
+    let unbounded = graph.nodes.iter().find(|n| {
+        matches!(n.kind, NodeKind::Read(_))
+            && n.outputs
+                .iter()
+                .any(|c| graph.collection(*c).boundedness == Boundedness::Unbounded)
+    });
+    match unbounded {
+        None => Ok(()),
+        Some(node) => Err(PipelineError::Unsupported {
+            runner: runner.to_string(),
+            reason: format!(
+                "source '{}' is unbounded; this release runs test streams only as unbounded input",
+                node.name
+            ),
         }),
     }
 }

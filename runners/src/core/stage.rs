@@ -152,6 +152,12 @@ impl<'p> StageInstance<'p> {
         flushed.map(|()| self.output)
     }
 
+    /// Takes the bundles that left the stage for later stages so far (streaming execution
+    /// forwards them at once instead of keeping them until the stage ends).
+    pub fn take_stored(&mut self) -> std::collections::HashMap<CollectionId, Vec<Bundle>> {
+        std::mem::take(&mut self.output.stored)
+    }
+
     fn op_name(&self, i: usize) -> &'p str {
         &self.plan.graph.node(self.stage.ops[i]).name
     }

@@ -11,6 +11,7 @@
 //! watermarks, triggers and processing time comes with the streaming work.
 
 mod executor;
+mod streaming;
 
 use crate::options::PipelineOptions;
 use crate::registry::PipelineRunner;
@@ -33,12 +34,20 @@ impl PipelineRunner for DirectRunner {
         options: &PipelineOptions,
     ) -> Result<PipelineResult, PipelineError> {
         let graph = pipeline.graph()?;
+        let _ = options;
+        let streams = graph
+            .nodes
+            .iter()
+            .any(|n| matches!(n.kind, sluice_sdk::graph::NodeKind::TestStream(_)));
+        if streams {
+            crate::core::check_bounded_except_test_streams(&graph, self.name())?;
+            return streaming::execute(graph);
+        }
         crate::core::check_bounded(
             &graph,
             self.name(),
-            "this release of the direct runner reads bounded sources only",
+            "this release of the direct runner reads bounded sources and test streams only",
         )?;
-        let _ = options;
         executor::execute(graph)
     }
 }

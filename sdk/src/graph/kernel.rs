@@ -156,3 +156,20 @@ pub trait ViewKernel: Send + Sync {
     /// Builds the view's per-window contents from all bundles of its input.
     fn materialize(&self, input: Vec<Bundle>) -> Result<Arc<dyn Any + Send + Sync>, BoxError>;
 }
+
+/// One step of a test stream, as the runner replays it.
+#[derive(Clone, Debug)]
+pub enum TestStreamEvent {
+    /// Elements arrive (one bundle).
+    Elements(Bundle),
+    /// The source's watermark advances to this timestamp.
+    Watermark(crate::time::Timestamp),
+    /// Processing time advances by this much.
+    ProcessingTime(crate::time::Duration),
+}
+
+/// The script of a `TestStream`.
+pub trait TestStreamKernel: Send + Sync {
+    /// The events, in order.
+    fn events(&self) -> Vec<TestStreamEvent>;
+}

@@ -15,7 +15,7 @@ pub mod kernel;
 pub use bundle::Bundle;
 
 use crate::windowing::WindowingStrategy;
-use kernel::{GroupKernel, OperatorFactory, SourceKernel, ViewKernel};
+use kernel::{GroupKernel, OperatorFactory, SourceKernel, TestStreamKernel, ViewKernel};
 use std::sync::Arc;
 
 /// Identifies a node of the graph (its position in application order).
@@ -38,6 +38,8 @@ pub enum Boundedness {
 pub enum NodeKind {
     /// Reads a source; no inputs.
     Read(Arc<dyn SourceKernel>),
+    /// Replays a scripted stream of elements, watermark and processing-time advances (tests).
+    TestStream(Arc<dyn TestStreamKernel>),
     /// An element-wise transform; may read side inputs.
     ParDo(Arc<dyn OperatorFactory>),
     /// Groups per key and window (GroupByKey, or Combine.perKey when the kernel can pre-combine).
@@ -55,6 +57,7 @@ impl NodeKind {
     pub fn label(&self) -> &'static str {
         match self {
             NodeKind::Read(_) => "Read",
+            NodeKind::TestStream(_) => "TestStream",
             NodeKind::ParDo(_) => "ParDo",
             NodeKind::GroupByKey(_) => "GroupByKey",
             NodeKind::Flatten => "Flatten",

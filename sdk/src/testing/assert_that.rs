@@ -7,7 +7,9 @@ use crate::pane::{PaneInfo, PaneTiming};
 use crate::pcollection::PCollection;
 use crate::pipeline::PTransform;
 use crate::time::Timestamp;
-use crate::transforms::{Combine, MapWithContext, ParDo, ToList, WindowInto};
+use crate::transforms::{
+    Combine, Flatten, Impulse, MapWithContext, PCollectionList, ParDo, ToList, WindowInto,
+};
 use crate::window::{GlobalWindows, Window};
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
@@ -172,10 +174,20 @@ impl<T: Element + Debug> PTransform<PCollection<T>> for AssertTransform<T> {
             .filter("Select", move |r: &Reified<T>| {
                 scope.admits(&r.window, &r.pane)
             })
-            .map("Value", |r: Reified<T>| r.value);
-        reified
-            .apply("GlobalWindow", WindowInto::new(GlobalWindows))
-            .apply("Gather", Combine::globally(ToList::<T>::new()))
+            .map("Value", |r: Reified<T>| Some(r.value))
+            .apply("GlobalWindow", WindowInto::with_defaults(GlobalWindows));
+        // One marker element joins the values, so that the check runs even when there are
+        // none (without relying on Combine.globally's default, which needs a side input).
+        let marker = input
+            .pipeline()
+            .apply("Marker", Impulse)
+            .map("AsMarker", |_: Vec<u8>| None::<T>);
+        PCollectionList::of(vec![reified, marker])
+            .apply("WithMarker", Flatten)
+            .apply(
+                "Gather",
+                Combine::globally(ToList::<Option<T>>::new()).without_defaults(),
+            )
             .apply(
                 "Check",
                 ParDo::of(CheckFn {
@@ -191,9 +203,14 @@ struct CheckFn<T> {
 }
 
 impl<T: Element + Debug> DoFn for CheckFn<T> {
-    type In = Vec<T>;
+    type In = Vec<Option<T>>;
     type Out = ();
-    fn process(&mut self, actual: Vec<T>, ctx: &mut ProcessContext<'_, ()>) -> DoFnResult {
+    fn process(
+        &mut self,
+        gathered: Vec<Option<T>>,
+        ctx: &mut ProcessContext<'_, ()>,
+    ) -> DoFnResult {
+        let actual = gathered.into_iter().flatten().collect();
         (self.checker)(actual).map_err(|m| format!("assertion failed: {m}"))?;
         ctx.metrics().counter(SUCCESS_COUNTER).inc();
         Ok(())

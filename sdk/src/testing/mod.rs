@@ -1,8 +1,10 @@
 //! Testing pipelines: [`assert_that`] checks the contents of a PCollection when the pipeline
-//! runs, on any runner.
+//! runs, on any runner; [`TestStream`] scripts an unbounded input with watermark and
+//! processing-time advances.
 //!
 //! An assertion is part of the pipeline: it gathers the PCollection's elements (those of one
-//! window or pane, when asked) into one list and checks it in a ParDo. A failed check fails the
+//! window or pane, when asked), with one marker element so that an empty input is checked too,
+//! into one list in the global window, and checks it in a ParDo. A failed check fails the
 //! pipeline with an error that shows the expected elements against the actual ones; a passed
 //! one increments the counter [`SUCCESS_COUNTER`], so a test can verify that every assertion
 //! ran ([`Pipeline::assertion_count`](crate::pipeline::Pipeline::assertion_count)).
@@ -17,8 +19,10 @@
 //! ```
 
 mod assert_that;
+mod test_stream;
 
 pub use assert_that::{Assertion, SingletonAssertion, assert_that, assert_that_singleton};
+pub use test_stream::TestStream;
 
 /// The counter every passing assertion increments.
 pub const SUCCESS_COUNTER: &str = "sluice.assert.success";

@@ -42,6 +42,16 @@ impl WindowInto {
             timestamp_combiner: None,
         }
     }
+    /// Windows with `window_fn` and resets the rest of the strategy to the defaults: the
+    /// default trigger, discarding panes, no allowed lateness, end-of-window timestamps.
+    /// Useful to gather results (as assertions and sinks do) whatever the input's triggering.
+    pub fn with_defaults(window_fn: impl WindowFn) -> Self {
+        WindowInto::new(window_fn)
+            .triggering(Trigger::Default)
+            .discarding_fired_panes()
+            .with_allowed_lateness(Duration::ZERO)
+            .with_timestamp_combiner(TimestampCombiner::EndOfWindow)
+    }
     /// Sets the trigger.
     pub fn triggering(self, trigger: Trigger) -> Self {
         WindowInto {

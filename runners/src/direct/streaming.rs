@@ -1,0 +1,317 @@
+//! Streaming execution on a test clock: bundles, watermark and processing-time advances pushed
+//! through the stages as they happen.
+//!
+//! Every stage has one instance for the whole run. A bundle entering a stage runs through its
+//! fused operators; whatever leaves the stage is delivered at once to the stages that read it:
+//! a grouping adds the records to its GroupAlsoByWindow and feeds the panes that fire into its
+//! own stage; a Flatten or Reshuffle feeds the bundle straight through. A watermark advance
+//! goes to every grouping in topological order, so that the panes an upstream grouping emits
+//! reach a downstream one before it sees the same advance. Bounded sources are read first;
+//! test streams are then replayed event by event; at the end the watermark moves to the end of
+//! time, so every window fires and expires.
+//!
+//! Side inputs are not yet supported in streaming pipelines.
+
+use crate::core::invoke::{error_chain, invoke};
+use crate::core::{
+    BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS, ExecutionPlan, GroupAlsoByWindow, StageInstance,
+    StageOutput, StageRoot,
+};
+use sluice_sdk::error::PipelineError;
+use sluice_sdk::graph::kernel::{PaneOutput, SideInputs, TestStreamEvent};
+use sluice_sdk::graph::{Bundle, CollectionId, Graph, NodeKind};
+use sluice_sdk::metrics::MetricsContainer;
+use sluice_sdk::result::{ElementCount, PipelineResult, PipelineState};
+use sluice_sdk::time::Timestamp;
+use std::collections::HashMap;
+
+/// Counter of records dropped because their window's trigger had finished.
+const DROPPED_DUE_TO_CLOSED_WINDOW: &str = "droppedDueToClosedWindow";
+
+struct Streaming<'p> {
+    plan: &'p ExecutionPlan,
+    instances: Vec<StageInstance<'p>>,
+    groupings: HashMap<usize, GroupAlsoByWindow>,
+    /// The stages that read each PCollection produced elsewhere.
+    readers: HashMap<CollectionId, Vec<usize>>,
+    roots: StageOutput,
+    watermark: Timestamp,
+    processing_time: Timestamp,
+}
+
+pub(super) fn execute(graph: Graph) -> Result<PipelineResult, PipelineError> {
+    let started = std::time::Instant::now();
+    if let Some(view) = graph
+        .nodes
+        .iter()
+        .find(|n| matches!(n.kind, NodeKind::View(_)))
+    {
+        return Err(PipelineError::Unsupported {
+            runner: "direct".into(),
+            reason: format!(
+                "side input '{}' in a streaming pipeline: not supported yet",
+                view.name
+            ),
+        });
+    }
+    let plan = ExecutionPlan::for_streaming(graph);
+    let mut readers: HashMap<CollectionId, Vec<usize>> = HashMap::new();
+    let mut groupings = HashMap::new();
+    for stage in &plan.stages {
+        let inputs: Vec<CollectionId> = match stage.root {
+            StageRoot::Group { node, .. } => {
+                let n = plan.graph.node(node);
+                let NodeKind::GroupByKey(kernel) = &n.kind else {
+                    unreachable!("Group roots are GroupByKey nodes")
+                };
+                let strategy = plan.graph.collection(n.inputs[0]).windowing.clone();
+                groupings.insert(stage.id, GroupAlsoByWindow::new(kernel.clone(), strategy));
+                n.inputs.clone()
+            }
+            StageRoot::Flatten(node) | StageRoot::Reshuffle(node) => {
+                plan.graph.node(node).inputs.clone()
+            }
+            StageRoot::Materialized(c) => vec![c],
+            StageRoot::Read(_) => vec![],
+        };
+        for c in inputs {
+            readers.entry(c).or_default().push(stage.id);
+        }
+    }
+    let no_side_inputs = SideInputs::default();
+    let instances = (0..plan.stages.len())
+        .map(|s| StageInstance::new(&plan, s, &no_side_inputs))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut run = Streaming {
+        plan: &plan,
+        instances,
+        groupings,
+        readers,
+        roots: StageOutput::default(),
+        watermark: Timestamp::MIN,
+        processing_time: Timestamp::from_micros(0),
+    };
+    let result = run.run();
+    let mut output = std::mem::take(&mut run.roots);
+    let succeeded = result.is_ok();
+    for (stage, gabw) in &run.groupings {
+        let StageRoot::Group { node, .. } = plan.stages[*stage].root else {
+            continue;
+        };
+        let mut m = MetricsContainer::default();
+        m.counter(DROPPED_DUE_TO_LATENESS)
+            .inc_by(gabw.dropped_due_to_lateness() as i64);
+        m.counter(DROPPED_DUE_TO_CLOSED_WINDOW)
+            .inc_by(gabw.dropped_due_to_closed_window() as i64);
+        output.metrics.add(&plan.graph.node(node).name, &m);
+    }
+    let mut finish_error = None;
+    for instance in std::mem::take(&mut run.instances) {
+        match instance.finish(succeeded) {
+            Ok(o) => output.merge(o),
+            Err(e) => {
+                finish_error.get_or_insert(e);
+            }
+        }
+    }
+    result?;
+    if let Some(e) = finish_error {
+        return Err(e);
+    }
+    Ok(PipelineResult {
+        state: PipelineState::Done,
+        metrics: output.metrics,
+        elements: output.elements,
+        elapsed: started.elapsed(),
+    })
+}
+
+impl Streaming<'_> {
+    fn run(&mut self) -> Result<(), PipelineError> {
+        let plan = self.plan;
+        // Bounded sources first: all of their input is there at once.
+        for stage in &plan.stages {
+            let StageRoot::Read(n) = stage.root else {
+                continue;
+            };
+            let node = plan.graph.node(n);
+            let NodeKind::Read(source) = &node.kind else {
+                continue;
+            };
+            let source_error = |e: sluice_sdk::error::BoxError| PipelineError::Source {
+                transform: node.name.clone(),
+                message: error_chain(e.as_ref()),
+            };
+            let mut reader = source.reader().map_err(source_error)?;
+            while let Some(bundle) = reader.next_bundle(BUNDLE_SIZE).map_err(source_error)? {
+                self.count(
+                    &node.name,
+                    ElementCount {
+                        input: 0,
+                        output: bundle.len() as u64,
+                    },
+                );
+                self.feed(stage.id, bundle)?;
+            }
+        }
+        // Then the test streams, event by event.
+        for stage in &plan.stages {
+            let StageRoot::Read(n) = stage.root else {
+                continue;
+            };
+            let node = plan.graph.node(n);
+            let NodeKind::TestStream(script) = &node.kind else {
+                continue;
+            };
+            for event in script.events() {
+                match event {
+                    TestStreamEvent::Elements(bundle) => {
+                        self.count(
+                            &node.name,
+                            ElementCount {
+                                input: 0,
+                                output: bundle.len() as u64,
+                            },
+                        );
+                        self.feed(stage.id, bundle)?;
+                    }
+                    TestStreamEvent::Watermark(t) => self.advance_watermark(t)?,
+                    TestStreamEvent::ProcessingTime(d) => {
+                        self.advance_processing_time(self.processing_time + d)?
+                    }
+                }
+            }
+        }
+        self.advance_watermark(Timestamp::MAX)
+    }
+
+    fn count(&mut self, name: &str, c: ElementCount) {
+        self.roots
+            .elements
+            .entry(name.to_string())
+            .or_default()
+            .add(c);
+    }
+
+    /// Runs a bundle through stage `s`, then delivers what left the stage.
+    fn feed(&mut self, s: usize, bundle: Bundle) -> Result<(), PipelineError> {
+        self.instances[s].process_bundle(bundle)?;
+        let stored = self.instances[s].take_stored();
+        for (collection, bundles) in stored {
+            let readers = self.readers.get(&collection).cloned().unwrap_or_default();
+            for bundle in bundles {
+                let mut bundle = Some(bundle);
+                for (i, reader) in readers.iter().enumerate() {
+                    let b = match (i + 1 == readers.len(), &mut bundle) {
+                        (true, b) => b.take().expect("the last reader takes the bundle"),
+                        (false, Some(b)) => b.clone(),
+                        (false, None) => unreachable!("the bundle is kept until the last reader"),
+                    };
+                    self.deliver(*reader, b)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers a bundle to the stage that reads it.
+    fn deliver(&mut self, stage: usize, bundle: Bundle) -> Result<(), PipelineError> {
+        match self.plan.stages[stage].root {
+            StageRoot::Group { node, .. } => {
+                let n = self.plan.graph.node(node);
+                let NodeKind::GroupByKey(kernel) = &n.kind else {
+                    unreachable!("Group roots are GroupByKey nodes")
+                };
+                let mut records = Vec::with_capacity(bundle.len());
+                kernel
+                    .to_records(bundle, &mut records)
+                    .map_err(|e| PipelineError::Coder {
+                        transform: n.name.clone(),
+                        message: e.to_string(),
+                    })?;
+                self.count(
+                    &n.name,
+                    ElementCount {
+                        input: records.len() as u64,
+                        output: 0,
+                    },
+                );
+                let gabw = self
+                    .groupings
+                    .get_mut(&stage)
+                    .expect("every Group stage has a grouping");
+                let panes = invoke(&n.name, || gabw.process(records))?;
+                self.emit(stage, panes)
+            }
+            StageRoot::Flatten(node) | StageRoot::Reshuffle(node) => {
+                let name = self.plan.graph.node(node).name.clone();
+                let len = bundle.len() as u64;
+                self.count(
+                    &name,
+                    ElementCount {
+                        input: len,
+                        output: len,
+                    },
+                );
+                self.feed(stage, bundle)
+            }
+            StageRoot::Materialized(_) | StageRoot::Read(_) => self.feed(stage, bundle),
+        }
+    }
+
+    /// Feeds the panes a grouping fired into its stage.
+    fn emit(&mut self, stage: usize, panes: Vec<PaneOutput>) -> Result<(), PipelineError> {
+        if panes.is_empty() {
+            return Ok(());
+        }
+        let StageRoot::Group { node, .. } = self.plan.stages[stage].root else {
+            unreachable!("panes come from groupings")
+        };
+        let name = &self.plan.graph.node(node).name;
+        self.roots.elements.entry(name.clone()).or_default().output += panes.len() as u64;
+        let gabw = self
+            .groupings
+            .get(&stage)
+            .expect("every Group stage has a grouping");
+        let output = invoke(name, || gabw.build_output(panes))?;
+        for bundle in output.chunks(BUNDLE_SIZE) {
+            self.feed(stage, bundle)?;
+        }
+        Ok(())
+    }
+
+    fn advance_watermark(&mut self, t: Timestamp) -> Result<(), PipelineError> {
+        if t <= self.watermark {
+            return Ok(());
+        }
+        self.watermark = t;
+        self.advance_groupings(|g| g.advance_watermark(t))
+    }
+
+    fn advance_processing_time(&mut self, t: Timestamp) -> Result<(), PipelineError> {
+        if t <= self.processing_time {
+            return Ok(());
+        }
+        self.processing_time = t;
+        self.advance_groupings(|g| g.advance_processing_time(t))
+    }
+
+    /// Applies an advance to every grouping, upstream first, feeding what fires downstream.
+    fn advance_groupings(
+        &mut self,
+        advance: impl Fn(&mut GroupAlsoByWindow) -> Result<Vec<PaneOutput>, sluice_sdk::error::BoxError>,
+    ) -> Result<(), PipelineError> {
+        for stage in 0..self.plan.stages.len() {
+            let Some(gabw) = self.groupings.get_mut(&stage) else {
+                continue;
+            };
+            let StageRoot::Group { node, .. } = self.plan.stages[stage].root else {
+                continue;
+            };
+            let name = &self.plan.graph.node(node).name;
+            let panes = invoke(name, || advance(gabw))?;
+            self.emit(stage, panes)?;
+        }
+        Ok(())
+    }
+}
