@@ -4,6 +4,7 @@
 //!
 //! - `minimal_wordcount`: counts the words of a bundled text and prints them;
 //! - `wordcount`: counts the words of files (`--input GLOB --output PREFIX`) into sharded files;
+//! - `windowed_stats`: per-key statistics of events in event-time windows, with dead letters;
 //! - `wordcount_bench`: the WordCount throughput benchmark (see BENCHMARKS.md).
 //!
 //! The modules here are the pipelines' building blocks, shared by the binaries, the tests and
@@ -12,6 +13,7 @@
 pub mod baseline;
 pub mod corpus;
 pub mod tokenize;
+pub mod windowed_stats;
 pub mod wordcount;
 
 pub use tokenize::words;

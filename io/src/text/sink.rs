@@ -2,7 +2,8 @@
 //!
 //! `write(prefix)` expands, in the model, to:
 //!
-//! 1. **AssignShards**: each line gets a shard number, round-robin per writer instance;
+//! 1. **AssignShards**: the lines move to the global window (a file holds every window's
+//!    lines) and each gets a shard number, round-robin per writer instance;
 //! 2. **GroupByShard**: a GroupByKey on the shard number;
 //! 3. **WriteShards**: each shard's lines go to a temporary file in a hidden directory beside
 //!    the output (`.PREFIX-sluice-temp-TOKEN/`);
@@ -193,7 +194,10 @@ impl PTransform<PCollection<String>> for WriteText {
     fn expand(self, input: &PCollection<String>) -> PCollection<String> {
         let shards = self.shard_count();
         let temp_dir = temp_dir_for(&self.prefix);
+        // Whatever the input's windows, a file holds lines of every window: group in the
+        // global window (a shard written once per window would overwrite itself).
         let written = input
+            .apply("GlobalWindow", WindowInto::with_defaults(GlobalWindows))
             .apply("AssignShards", ParDo::of(AssignShards { shards, next: 0 }))
             .apply("GroupByShard", GroupByKey)
             .apply(
@@ -203,7 +207,6 @@ impl PTransform<PCollection<String>> for WriteText {
                 }),
             );
         written
-            .apply("GlobalWindow", WindowInto::with_defaults(GlobalWindows))
             .apply("Gather", Combine::globally(ToList::new()))
             .apply(
                 "Finalize",

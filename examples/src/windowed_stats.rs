@@ -1,0 +1,335 @@
+//! Windowed statistics: events `timestamp_ms,key,value` → per key and window
+//! `window_start_ms,window_end_ms,key,count,sum,min,max`, with malformed lines sent to a
+//! dead-letter output instead of stopping the job.
+
+use serde::{Deserialize, Serialize};
+use sluice_io::text;
+use sluice_sdk::prelude::*;
+use std::sync::Arc;
+
+/// A parsed event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Event time, milliseconds since the epoch.
+    pub timestamp_ms: i64,
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: i64,
+}
+
+/// Parses `timestamp_ms,key,value`; the error says what is wrong.
+pub fn parse_event(line: &str) -> Result<Event, String> {
+    let mut fields = line.trim_end_matches('\r').split(',');
+    let (Some(ts), Some(key), Some(value), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return Err("expected 3 comma-separated fields: timestamp_ms,key,value".into());
+    };
+    let timestamp_ms = ts
+        .trim()
+        .parse::<i64>()
+        .map_err(|e| format!("bad timestamp_ms '{ts}': {e}"))?;
+    let value = value
+        .trim()
+        .parse::<i64>()
+        .map_err(|e| format!("bad value '{value}': {e}"))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err("empty key".into());
+    }
+    Ok(Event {
+        timestamp_ms,
+        key: key.to_string(),
+        value,
+    })
+}
+
+/// A malformed input line and why it was rejected, as written to the dead-letter output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The line as read.
+    pub line: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// Parses lines into events; malformed lines go to the `errors` output and are counted.
+#[derive(Clone)]
+pub struct ParseEvents {
+    /// Where malformed lines go.
+    pub errors: TupleTag<DeadLetter>,
+}
+
+impl DoFn for ParseEvents {
+    type In = String;
+    type Out = Event;
+    fn process(&mut self, line: String, ctx: &mut ProcessContext<'_, Event>) -> DoFnResult {
+        match parse_event(&line) {
+            Ok(event) => ctx.output(event),
+            Err(reason) => {
+                ctx.metrics().counter("malformed_lines").inc();
+                ctx.output_tagged(&self.errors, DeadLetter { line, reason })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Count, sum, minimum and maximum of a group of values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Number of values.
+    pub count: u64,
+    /// Their sum.
+    pub sum: i64,
+    /// The smallest.
+    pub min: i64,
+    /// The largest.
+    pub max: i64,
+}
+
+/// Combines values into [`Stats`].
+#[derive(Clone)]
+pub struct StatsFn;
+
+impl CombineFn for StatsFn {
+    type Input = i64;
+    type Accumulator = Option<Stats>;
+    type Output = Stats;
+    fn create_accumulator(&self) -> Option<Stats> {
+        None
+    }
+    fn add_input(&self, acc: &mut Option<Stats>, v: i64) {
+        let s = acc.get_or_insert(Stats {
+            count: 0,
+            sum: 0,
+            min: v,
+            max: v,
+        });
+        s.count += 1;
+        s.sum += v;
+        s.min = s.min.min(v);
+        s.max = s.max.max(v);
+    }
+    fn merge_accumulators(&self, acc: &mut Option<Stats>, other: Option<Stats>) {
+        let Some(o) = other else { return };
+        match acc {
+            None => *acc = Some(o),
+            Some(s) => {
+                s.count += o.count;
+                s.sum += o.sum;
+                s.min = s.min.min(o.min);
+                s.max = s.max.max(o.max);
+            }
+        }
+    }
+    fn extract_output(&self, acc: &Option<Stats>) -> Stats {
+        acc.unwrap_or(Stats {
+            count: 0,
+            sum: 0,
+            min: 0,
+            max: 0,
+        })
+    }
+}
+
+/// The windowing of the job, from `fixed:60s`, `sliding:60s:20s` or `sessions:30s`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WindowSpec {
+    /// Fixed windows of a size.
+    Fixed(Duration),
+    /// Sliding windows of a size and a period.
+    Sliding(Duration, Duration),
+    /// Sessions with a gap.
+    Sessions(Duration),
+}
+
+/// Parses a duration such as `500ms`, `30s`, `5m`, `1h` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: i64 = number.parse().map_err(|_| {
+        format!("bad duration '{text}': expected a number and a unit (ms, s, m, h)")
+    })?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_mins(n)),
+        "h" => Ok(Duration::from_mins(n * 60)),
+        other => Err(format!(
+            "bad duration '{text}': unknown unit '{other}' (ms, s, m, h)"
+        )),
+    }
+}
+
+impl std::str::FromStr for WindowSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let positive = |d: Duration| {
+            if d.as_micros() > 0 {
+                Ok(d)
+            } else {
+                Err(format!("window '{s}': durations must be positive"))
+            }
+        };
+        match parts.as_slice() {
+            ["fixed", size] => Ok(WindowSpec::Fixed(positive(parse_duration(size)?)?)),
+            ["sliding", size, period] => Ok(WindowSpec::Sliding(
+                positive(parse_duration(size)?)?,
+                positive(parse_duration(period)?)?,
+            )),
+            ["sessions", gap] => Ok(WindowSpec::Sessions(positive(parse_duration(gap)?)?)),
+            _ => Err(format!(
+                "bad window '{s}': expected fixed:SIZE, sliding:SIZE:PERIOD or sessions:GAP"
+            )),
+        }
+    }
+}
+
+impl WindowSpec {
+    fn window_fn(&self) -> Arc<dyn WindowFn> {
+        match *self {
+            WindowSpec::Fixed(size) => Arc::new(FixedWindows::of(size)),
+            WindowSpec::Sliding(size, period) => Arc::new(SlidingWindows::of(size, period)),
+            WindowSpec::Sessions(gap) => Arc::new(Sessions::with_gap(gap)),
+        }
+    }
+}
+
+/// A window function chosen at run time (wraps the built-ins).
+#[derive(Debug)]
+struct DynWindowFn(Arc<dyn WindowFn>);
+
+impl WindowFn for DynWindowFn {
+    fn assign_windows(&self, timestamp: Timestamp) -> Vec<Window> {
+        self.0.assign_windows(timestamp)
+    }
+    fn is_merging(&self) -> bool {
+        self.0.is_merging()
+    }
+    fn merge_windows(&self, active: &[Window]) -> Vec<sluice_sdk::window::WindowMerge> {
+        self.0.merge_windows(active)
+    }
+    fn side_input_window(&self, main_window: &Window) -> Window {
+        self.0.side_input_window(main_window)
+    }
+}
+
+/// Formats one result line: `window_start_ms,window_end_ms,key,count,sum,min,max`.
+fn format_stats(kv: KV<String, Stats>, meta: &sluice_sdk::transforms::ElementMeta) -> String {
+    let (start, end) = match meta.window.as_interval() {
+        Some(w) => (w.start.as_millis(), w.end.as_millis()),
+        None => (Timestamp::MIN.as_millis(), Timestamp::MAX.as_millis()),
+    };
+    let s = kv.value;
+    format!(
+        "{start},{end},{},{},{},{},{}",
+        kv.key, s.count, s.sum, s.min, s.max
+    )
+}
+
+/// The statistics and the dead letters of a stream of lines.
+pub struct WindowedStats {
+    /// Result lines.
+    pub stats: PCollection<String>,
+    /// Rejected lines.
+    pub errors: PCollection<DeadLetter>,
+}
+
+/// The job's transforms, from lines to result lines and dead letters.
+pub fn compute(
+    lines: &PCollection<String>,
+    window: &WindowSpec,
+    allowed_lateness: Duration,
+) -> WindowedStats {
+    let errors = TupleTag::<DeadLetter>::new("errors");
+    let parsed = lines.apply(
+        "ParseEvents",
+        ParDo::of(ParseEvents {
+            errors: errors.clone(),
+        })
+        .with_output(&errors),
+    );
+    let stats = parsed
+        .main()
+        .apply(
+            "EventTime",
+            WithTimestamps::of(|e: &Event| Timestamp::from_millis(e.timestamp_ms)),
+        )
+        .map("KeyValue", |e: Event| KV::new(e.key, e.value))
+        .apply(
+            "Window",
+            WindowInto::new(DynWindowFn(window.window_fn()))
+                .with_allowed_lateness(allowed_lateness),
+        )
+        .apply("Stats", Combine::per_key(StatsFn))
+        .apply("Format", MapWithContext::new(format_stats));
+    WindowedStats {
+        stats,
+        errors: parsed.get(&errors),
+    }
+}
+
+/// Builds the whole job over files: read `input`, write results to `PREFIX-*` and dead
+/// letters (JSON lines) to `PREFIX-errors-*`.
+pub fn build(
+    p: &Pipeline,
+    input: &str,
+    output: &str,
+    window: &WindowSpec,
+    allowed_lateness: Duration,
+) {
+    let lines = p.apply("ReadLines", text::read(input));
+    let out = compute(&lines, window, allowed_lateness);
+    out.stats.apply("WriteStats", text::write(output));
+    out.errors
+        .apply("WriteErrors", text::write_json(&format!("{output}-errors")));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_events_windows_and_durations() {
+        assert_eq!(
+            parse_event("1000,a,-5").unwrap(),
+            Event {
+                timestamp_ms: 1000,
+                key: "a".into(),
+                value: -5
+            }
+        );
+        assert!(
+            parse_event("1000,a")
+                .unwrap_err()
+                .contains("3 comma-separated fields")
+        );
+        assert!(
+            parse_event("x,a,1")
+                .unwrap_err()
+                .contains("bad timestamp_ms 'x'")
+        );
+        assert!(
+            parse_event("1,a,1.5")
+                .unwrap_err()
+                .contains("bad value '1.5'")
+        );
+        assert_eq!(
+            "fixed:60s".parse::<WindowSpec>().unwrap(),
+            WindowSpec::Fixed(Duration::from_secs(60))
+        );
+        assert_eq!(
+            "sliding:1m:20s".parse::<WindowSpec>().unwrap(),
+            WindowSpec::Sliding(Duration::from_secs(60), Duration::from_secs(20))
+        );
+        assert_eq!(
+            "sessions:500ms".parse::<WindowSpec>().unwrap(),
+            WindowSpec::Sessions(Duration::from_millis(500))
+        );
+        assert!("tumbling:5s".parse::<WindowSpec>().is_err());
+        assert!("fixed:0s".parse::<WindowSpec>().is_err());
+    }
+}
