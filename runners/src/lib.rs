@@ -28,5 +28,5 @@ pub mod options;
 pub mod rayon;
 pub mod registry;
 
-pub use options::PipelineOptions;
+pub use options::{CancelToken, PipelineOptions};
 pub use registry::{PipelineRunner, run, runner, runner_names};

@@ -35,7 +35,34 @@ pub struct PipelineOptions {
     /// No progress bar or summary on the terminal.
     #[arg(long)]
     pub quiet: bool,
+    /// Cancels a streaming run from another thread (Ctrl-C does the same).
+    #[arg(skip)]
+    pub cancel: CancelToken,
 }
+
+/// Asks a running streaming pipeline to stop: its sources stop reading, what was read is
+/// processed, and the run returns with the state `Cancelled`. Clones share the request.
+#[derive(Clone, Debug, Default)]
+pub struct CancelToken(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl CancelToken {
+    /// Requests cancellation.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    /// Whether cancellation was requested.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl PartialEq for CancelToken {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for CancelToken {}
 
 impl PipelineOptions {
     /// Options that select `runner`, everything else by default.
@@ -44,6 +71,7 @@ impl PipelineOptions {
             runner: runner.to_string(),
             parallelism: None,
             quiet: false,
+            cancel: CancelToken::default(),
         }
     }
 }

@@ -1,8 +1,9 @@
-//! Bounded sources: how data enters a pipeline.
+//! Sources: how data enters a pipeline.
 //!
 //! A [`BoundedSource`] estimates its size, splits into independently readable parts, and reads
-//! a part through a [`SourceReader`] a batch at a time. Apply it with [`Read::from`]. Unbounded
-//! sources (streams) arrive with streaming execution.
+//! a part through a [`SourceReader`] a batch at a time. Apply it with [`Read::from`]. An
+//! [`UnboundedSource`] never ends by itself: its readers yield batches as data arrives and
+//! report a watermark; apply it with [`ReadUnbounded::from`].
 
 use crate::element::Element;
 use crate::error::BoxError;
@@ -109,6 +110,114 @@ impl<S: BoundedSource> PTransform<PBegin> for Read<S> {
         let kernel = Arc::new(SourceKernelImpl(Arc::new(self.0)));
         let spec = OutputSpec::of::<S::Output>(Boundedness::Bounded, WindowingStrategy::global());
         let (_, outs) = p.add_primitive(NodeKind::Read(kernel), vec![], vec![], vec![spec]);
+        p.handle(outs[0])
+    }
+}
+
+/// What an unbounded reader has read up to. Once the runner has durably processed every
+/// element read before it (its outputs written), it finalizes the checkpoint — for Kafka, by
+/// committing the offsets. A runner may drop a checkpoint without finalizing it (after a
+/// failure); the source then re-reads from the previous finalized one: at-least-once.
+pub trait CheckpointMark: Send {
+    /// Makes the progress durable at the source.
+    fn finalize(self: Box<Self>) -> Result<(), BoxError>;
+}
+
+/// A possibly infinite source of timestamped values, with a watermark.
+pub trait UnboundedSource: Send + Sync + Sized + 'static {
+    /// The element type.
+    type Output: Element;
+    /// Splits into about `desired` parts read independently (for Kafka: partitions).
+    fn split(&self, desired: usize) -> Result<Vec<Self>, BoxError>;
+    /// Starts reading this source (or split).
+    fn reader(&self) -> Result<Box<dyn UnboundedReader<Self::Output>>, BoxError>;
+}
+
+/// Reads an unbounded source a batch at a time.
+#[async_trait::async_trait]
+pub trait UnboundedReader<T>: Send {
+    /// Waits for the next batch of at most `max` values. An empty batch means nothing arrived
+    /// for a while (the watermark may still have moved); `None` means the source has ended
+    /// (its watermark is then the end of time).
+    async fn next_batch(
+        &mut self,
+        max: usize,
+    ) -> Result<Option<Vec<TimestampedValue<T>>>, BoxError>;
+    /// The source's estimate of the event time below which no more values will come.
+    fn watermark(&self) -> crate::time::Timestamp;
+    /// A checkpoint of what was read so far, if the source supports finalization.
+    fn checkpoint(&mut self) -> Option<Box<dyn CheckpointMark>> {
+        None
+    }
+}
+
+struct UnboundedKernelImpl<S>(Arc<S>);
+
+#[async_trait::async_trait]
+impl<S: UnboundedSource> crate::graph::kernel::UnboundedSourceKernel for UnboundedKernelImpl<S> {
+    fn split(
+        &self,
+        desired: usize,
+    ) -> Result<Vec<Arc<dyn crate::graph::kernel::UnboundedSourceKernel>>, BoxError> {
+        Ok(self
+            .0
+            .split(desired)?
+            .into_iter()
+            .map(|s| {
+                Arc::new(UnboundedKernelImpl(Arc::new(s)))
+                    as Arc<dyn crate::graph::kernel::UnboundedSourceKernel>
+            })
+            .collect())
+    }
+    fn reader(&self) -> Result<Box<dyn crate::graph::kernel::UnboundedBundleReader>, BoxError> {
+        Ok(Box::new(UnboundedReaderImpl {
+            reader: self.0.reader()?,
+        }))
+    }
+}
+
+struct UnboundedReaderImpl<T> {
+    reader: Box<dyn UnboundedReader<T>>,
+}
+
+#[async_trait::async_trait]
+impl<T: Element> crate::graph::kernel::UnboundedBundleReader for UnboundedReaderImpl<T> {
+    async fn next_bundle(&mut self, max: usize) -> Result<Option<Bundle>, BoxError> {
+        Ok(self.reader.next_batch(max).await?.map(|batch| {
+            Bundle::new::<T>(
+                batch
+                    .into_iter()
+                    .map(|tv| WindowedValue::in_global_window(tv.value, tv.timestamp))
+                    .collect(),
+            )
+        }))
+    }
+    fn watermark(&self) -> crate::time::Timestamp {
+        self.reader.watermark()
+    }
+    fn checkpoint(&mut self) -> Option<Box<dyn CheckpointMark>> {
+        self.reader.checkpoint()
+    }
+}
+
+/// Reads an [`UnboundedSource`] into an unbounded PCollection in the global window.
+pub struct ReadUnbounded<S>(S);
+
+impl<S: UnboundedSource> ReadUnbounded<S> {
+    /// Reads `source`.
+    pub fn from(source: S) -> Self {
+        ReadUnbounded(source)
+    }
+}
+
+impl<S: UnboundedSource> PTransform<PBegin> for ReadUnbounded<S> {
+    type Output = PCollection<S::Output>;
+    fn expand(self, input: &PBegin) -> Self::Output {
+        let p = input.pipeline();
+        let kernel = Arc::new(UnboundedKernelImpl(Arc::new(self.0)));
+        let spec = OutputSpec::of::<S::Output>(Boundedness::Unbounded, WindowingStrategy::global());
+        let (_, outs) =
+            p.add_primitive(NodeKind::ReadUnbounded(kernel), vec![], vec![], vec![spec]);
         p.handle(outs[0])
     }
 }

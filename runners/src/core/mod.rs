@@ -11,9 +11,7 @@ pub mod trigger;
 
 pub use gabw::{GroupAlsoByWindow, GroupedShard, group_bounded};
 pub use materialized::Materialized;
-pub use plan::{
-    ExecutionPlan, Sink, Stage, StageRoot, check_bounded, check_bounded_except_test_streams,
-};
+pub use plan::{ExecutionPlan, Sink, Stage, StageRoot, check_bounded};
 pub use stage::{StageInstance, StageOutput};
 pub use trigger::{TriggerContext, TriggerState};
 

@@ -113,7 +113,7 @@ impl ExecutionPlan {
 
         for node in &graph.nodes {
             match &node.kind {
-                NodeKind::Read(_) | NodeKind::TestStream(_) => {
+                NodeKind::Read(_) | NodeKind::TestStream(_) | NodeKind::ReadUnbounded(_) => {
                     let s = new_stage(&mut stages, StageRoot::Read(node.id), node.outputs[0]);
                     stage_of.insert(node.outputs[0], s);
                 }
@@ -269,26 +269,6 @@ pub fn check_bounded(graph: &Graph, runner: &str, advice: &str) -> Result<(), Pi
         Some(node) => Err(PipelineError::Unsupported {
             runner: runner.to_string(),
             reason: format!("source '{}' is unbounded; {advice}", node.name),
-        }),
-    }
-}
-
-/// Fails if the pipeline reads an unbounded source other than a test stream.
-pub fn check_bounded_except_test_streams(graph: &Graph, runner: &str) -> Result<(), PipelineError> {
-    let unbounded = graph.nodes.iter().find(|n| {
-        matches!(n.kind, NodeKind::Read(_))
-            && n.outputs
-                .iter()
-                .any(|c| graph.collection(*c).boundedness == Boundedness::Unbounded)
-    });
-    match unbounded {
-        None => Ok(()),
-        Some(node) => Err(PipelineError::Unsupported {
-            runner: runner.to_string(),
-            reason: format!(
-                "source '{}' is unbounded; this release runs test streams only as unbounded input",
-                node.name
-            ),
         }),
     }
 }

@@ -7,8 +7,9 @@
 //! stages feed the stored (or pre-combined) records through GroupAlsoByWindow, advance the
 //! watermark to the end of time, and emit the panes.
 //!
-//! This release executes bounded pipelines on the calling thread; streaming execution with
-//! watermarks, triggers and processing time comes with the streaming work.
+//! Bounded pipelines run stage after stage on the calling thread. Pipelines that read test
+//! streams or unbounded sources run in [streaming mode](streaming): bundles, watermarks and
+//! processing time flow through the stages as they arrive.
 
 mod executor;
 mod streaming;
@@ -16,6 +17,7 @@ mod streaming;
 use crate::options::PipelineOptions;
 use crate::registry::PipelineRunner;
 use sluice_sdk::error::PipelineError;
+use sluice_sdk::graph::NodeKind;
 use sluice_sdk::pipeline::Pipeline;
 use sluice_sdk::result::PipelineResult;
 
@@ -34,20 +36,18 @@ impl PipelineRunner for DirectRunner {
         options: &PipelineOptions,
     ) -> Result<PipelineResult, PipelineError> {
         let graph = pipeline.graph()?;
-        let _ = options;
-        let streams = graph
-            .nodes
-            .iter()
-            .any(|n| matches!(n.kind, sluice_sdk::graph::NodeKind::TestStream(_)));
-        if streams {
-            crate::core::check_bounded_except_test_streams(&graph, self.name())?;
-            return streaming::execute(graph);
+        let is = |f: fn(&NodeKind) -> bool| graph.nodes.iter().any(|n| f(&n.kind));
+        let test_streams = is(|k| matches!(k, NodeKind::TestStream(_)));
+        let unbounded = is(|k| matches!(k, NodeKind::ReadUnbounded(_)));
+        if test_streams && unbounded {
+            return Err(PipelineError::Unsupported {
+                runner: self.name().into(),
+                reason: "a pipeline reads test streams (a test clock) and unbounded sources (the wall clock): use one or the other".into(),
+            });
         }
-        crate::core::check_bounded(
-            &graph,
-            self.name(),
-            "this release of the direct runner reads bounded sources and test streams only",
-        )?;
+        if test_streams || unbounded {
+            return streaming::execute(graph, options);
+        }
         executor::execute(graph)
     }
 }

@@ -1,5 +1,5 @@
-//! Streaming execution on a test clock: bundles, watermark and processing-time advances pushed
-//! through the stages as they happen.
+//! Streaming execution: bundles, watermark and processing-time advances pushed through the
+//! stages as they happen — on a test clock for test streams, on tokio for unbounded sources.
 //!
 //! Every stage has one instance for the whole run. A bundle entering a stage runs through its
 //! fused operators; whatever leaves the stage is delivered at once to the stages that read it:
@@ -7,8 +7,13 @@
 //! own stage; a Flatten or Reshuffle feeds the bundle straight through. A watermark advance
 //! goes to every grouping in topological order, so that the panes an upstream grouping emits
 //! reach a downstream one before it sees the same advance. Bounded sources are read first;
-//! test streams are then replayed event by event; at the end the watermark moves to the end of
-//! time, so every window fires and expires.
+//! test streams are then replayed event by event. Unbounded sources are read by one tokio task
+//! per split, which sends bundles and watermarks through a bounded channel (a slow pipeline
+//! slows the readers down); the pipeline's watermark is the minimum over the splits, and
+//! processing time follows the wall clock, ticking every 100 ms. When every source has ended
+//! the watermark moves to the end of time, so every window fires and expires. On cancel
+//! (Ctrl-C or the options' [`CancelToken`](crate::options::CancelToken)) the readers stop,
+//! what they sent is processed, and the run ends as `Cancelled` without firing open windows.
 //!
 //! Side inputs are not yet supported in streaming pipelines.
 
@@ -39,7 +44,10 @@ struct Streaming<'p> {
     processing_time: Timestamp,
 }
 
-pub(super) fn execute(graph: Graph) -> Result<PipelineResult, PipelineError> {
+pub(super) fn execute(
+    graph: Graph,
+    options: &crate::options::PipelineOptions,
+) -> Result<PipelineResult, PipelineError> {
     let started = std::time::Instant::now();
     if let Some(view) = graph
         .nodes
@@ -91,7 +99,12 @@ pub(super) fn execute(graph: Graph) -> Result<PipelineResult, PipelineError> {
         watermark: Timestamp::MIN,
         processing_time: Timestamp::from_micros(0),
     };
-    let result = run.run();
+    let unbounded = plan.stages.iter().any(|s| matches!(s.root, StageRoot::Read(n) if matches!(plan.graph.node(n).kind, NodeKind::ReadUnbounded(_))));
+    let result = if unbounded {
+        run.run_unbounded(options)
+    } else {
+        run.run().map(|()| PipelineState::Done)
+    };
     let mut output = std::mem::take(&mut run.roots);
     let succeeded = result.is_ok();
     for (stage, gabw) in &run.groupings {
@@ -114,22 +127,198 @@ pub(super) fn execute(graph: Graph) -> Result<PipelineResult, PipelineError> {
             }
         }
     }
-    result?;
+    let state = result?;
     if let Some(e) = finish_error {
         return Err(e);
     }
     Ok(PipelineResult {
-        state: PipelineState::Done,
+        state,
         metrics: output.metrics,
         elements: output.elements,
         elapsed: started.elapsed(),
     })
 }
 
+/// What a reader task tells the executor.
+enum ReaderEvent {
+    Bundle {
+        split: usize,
+        stage: usize,
+        bundle: Bundle,
+        watermark: Timestamp,
+    },
+    Watermark {
+        split: usize,
+        watermark: Timestamp,
+    },
+    Done {
+        split: usize,
+    },
+    Failed {
+        transform: String,
+        message: String,
+    },
+}
+
+/// Bundles in flight between the readers and the executor: the backpressure bound.
+const CHANNEL_BUNDLES: usize = 64;
+
+fn wall_clock() -> Timestamp {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    Timestamp::from_micros(micros)
+}
+
 impl Streaming<'_> {
-    fn run(&mut self) -> Result<(), PipelineError> {
+    /// Runs a pipeline with unbounded sources on tokio until they end or the run is cancelled.
+    fn run_unbounded(
+        &mut self,
+        options: &crate::options::PipelineOptions,
+    ) -> Result<PipelineState, PipelineError> {
+        self.read_bounded_sources()?;
         let plan = self.plan;
-        // Bounded sources first: all of their input is there at once.
+        let mut readers = Vec::new();
+        for stage in &plan.stages {
+            let StageRoot::Read(n) = stage.root else {
+                continue;
+            };
+            let node = plan.graph.node(n);
+            let NodeKind::ReadUnbounded(source) = &node.kind else {
+                continue;
+            };
+            let source_error = |e: sluice_sdk::error::BoxError| PipelineError::Source {
+                transform: node.name.clone(),
+                message: error_chain(e.as_ref()),
+            };
+            let workers = options
+                .parallelism
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            for split in source.split(workers).map_err(source_error)? {
+                readers.push((
+                    stage.id,
+                    node.name.clone(),
+                    split.reader().map_err(source_error)?,
+                ));
+            }
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(options.parallelism.unwrap_or(2).max(1))
+            .thread_name("sluice-direct")
+            .enable_all()
+            .build()
+            .map_err(|e| PipelineError::Unsupported {
+                runner: "direct".into(),
+                reason: format!("cannot start the runtime: {e}"),
+            })?;
+        let cancel = options.cancel.clone();
+        runtime.block_on(self.drive(readers, cancel))
+    }
+
+    async fn drive(
+        &mut self,
+        readers: Vec<(
+            usize,
+            String,
+            Box<dyn sluice_sdk::graph::kernel::UnboundedBundleReader>,
+        )>,
+        cancel: crate::options::CancelToken,
+    ) -> Result<PipelineState, PipelineError> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<ReaderEvent>(CHANNEL_BUNDLES);
+        let splits = readers.len();
+        for (split, (stage, name, mut reader)) in readers.into_iter().enumerate() {
+            let (tx, cancel) = (tx.clone(), cancel.clone());
+            tokio::spawn(async move {
+                while !cancel.is_cancelled() {
+                    let event = match reader.next_bundle(BUNDLE_SIZE).await {
+                        Ok(Some(bundle)) if bundle.is_empty() => ReaderEvent::Watermark {
+                            split,
+                            watermark: reader.watermark(),
+                        },
+                        Ok(Some(bundle)) => ReaderEvent::Bundle {
+                            split,
+                            stage,
+                            bundle,
+                            watermark: reader.watermark(),
+                        },
+                        Ok(None) => ReaderEvent::Done { split },
+                        Err(e) => ReaderEvent::Failed {
+                            transform: name.clone(),
+                            message: error_chain(e.as_ref()),
+                        },
+                    };
+                    let last =
+                        matches!(event, ReaderEvent::Done { .. } | ReaderEvent::Failed { .. });
+                    if tx.send(event).await.is_err() || last {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        self.advance_processing_time(wall_clock())?;
+        let mut watermarks = vec![Timestamp::MIN; splits];
+        let mut ticks = tokio::time::interval(std::time::Duration::from_millis(100));
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        let mut ctrl_c_armed = true;
+        loop {
+            tokio::select! {
+                event = rx.recv() => match event {
+                    Some(ReaderEvent::Bundle { split, stage, bundle, watermark }) => {
+                        let name = match self.plan.stages[stage].root {
+                            StageRoot::Read(n) => self.plan.graph.node(n).name.clone(),
+                            _ => unreachable!("readers feed Read stages"),
+                        };
+                        self.count(&name, ElementCount { input: 0, output: bundle.len() as u64 });
+                        self.feed(stage, bundle)?;
+                        watermarks[split] = watermarks[split].max(watermark);
+                    }
+                    Some(ReaderEvent::Watermark { split, watermark }) => watermarks[split] = watermarks[split].max(watermark),
+                    Some(ReaderEvent::Done { split }) => watermarks[split] = Timestamp::MAX,
+                    Some(ReaderEvent::Failed { transform, message }) => {
+                        cancel.cancel();
+                        return Err(PipelineError::Source { transform, message });
+                    }
+                    // Every reader has stopped: they ended, or the run was cancelled.
+                    None if cancel.is_cancelled() => return Ok(PipelineState::Cancelled),
+                    None => break,
+                },
+                _ = ticks.tick() => {
+                    self.advance_processing_time(wall_clock())?;
+                    if cancel.is_cancelled() {
+                        // Process what the readers already sent, then stop without firing
+                        // the windows that are still open.
+                        rx.close();
+                        while let Some(event) = rx.recv().await {
+                            if let ReaderEvent::Bundle { stage, bundle, .. } = event {
+                                self.feed(stage, bundle)?;
+                            }
+                        }
+                        return Ok(PipelineState::Cancelled);
+                    }
+                }
+                signal = &mut ctrl_c, if ctrl_c_armed => {
+                    ctrl_c_armed = false;
+                    if signal.is_ok() {
+                        tracing::info!("Ctrl-C: cancelling the pipeline");
+                        cancel.cancel();
+                    }
+                }
+            }
+            let watermark = watermarks.iter().copied().min().unwrap_or(Timestamp::MAX);
+            self.advance_watermark(watermark)?;
+            if watermark == Timestamp::MAX {
+                break;
+            }
+        }
+        self.advance_watermark(Timestamp::MAX)?;
+        Ok(PipelineState::Done)
+    }
+
+    /// Reads every bounded source: all of its input is there at once.
+    fn read_bounded_sources(&mut self) -> Result<(), PipelineError> {
+        let plan = self.plan;
         for stage in &plan.stages {
             let StageRoot::Read(n) = stage.root else {
                 continue;
@@ -154,7 +343,14 @@ impl Streaming<'_> {
                 self.feed(stage.id, bundle)?;
             }
         }
-        // Then the test streams, event by event.
+        Ok(())
+    }
+
+    /// Reads the bounded sources, then replays the test streams event by event, then moves
+    /// the watermark to the end of time.
+    fn run(&mut self) -> Result<(), PipelineError> {
+        self.read_bounded_sources()?;
+        let plan = self.plan;
         for stage in &plan.stages {
             let StageRoot::Read(n) = stage.root else {
                 continue;

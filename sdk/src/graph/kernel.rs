@@ -173,3 +173,24 @@ pub trait TestStreamKernel: Send + Sync {
     /// The events, in order.
     fn events(&self) -> Vec<TestStreamEvent>;
 }
+
+/// Reads an unbounded source.
+pub trait UnboundedSourceKernel: Send + Sync {
+    /// Splits into about `desired` parts read independently.
+    fn split(&self, desired: usize) -> Result<Vec<Arc<dyn UnboundedSourceKernel>>, BoxError>;
+    /// Starts reading.
+    fn reader(&self) -> Result<Box<dyn UnboundedBundleReader>, BoxError>;
+}
+
+/// Yields the contents of an unbounded source a bundle at a time.
+#[async_trait::async_trait]
+pub trait UnboundedBundleReader: Send {
+    /// The next bundle (possibly empty), or `None` once the source has ended.
+    async fn next_bundle(&mut self, max: usize) -> Result<Option<Bundle>, BoxError>;
+    /// The source's watermark.
+    fn watermark(&self) -> crate::time::Timestamp;
+    /// A checkpoint of what was read so far, if supported.
+    fn checkpoint(&mut self) -> Option<Box<dyn crate::source::CheckpointMark>> {
+        None
+    }
+}

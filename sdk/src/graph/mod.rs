@@ -15,7 +15,9 @@ pub mod kernel;
 pub use bundle::Bundle;
 
 use crate::windowing::WindowingStrategy;
-use kernel::{GroupKernel, OperatorFactory, SourceKernel, TestStreamKernel, ViewKernel};
+use kernel::{
+    GroupKernel, OperatorFactory, SourceKernel, TestStreamKernel, UnboundedSourceKernel, ViewKernel,
+};
 use std::sync::Arc;
 
 /// Identifies a node of the graph (its position in application order).
@@ -38,6 +40,8 @@ pub enum Boundedness {
 pub enum NodeKind {
     /// Reads a source; no inputs.
     Read(Arc<dyn SourceKernel>),
+    /// Reads an unbounded source; no inputs.
+    ReadUnbounded(Arc<dyn UnboundedSourceKernel>),
     /// Replays a scripted stream of elements, watermark and processing-time advances (tests).
     TestStream(Arc<dyn TestStreamKernel>),
     /// An element-wise transform; may read side inputs.
@@ -58,6 +62,7 @@ impl NodeKind {
         match self {
             NodeKind::Read(_) => "Read",
             NodeKind::TestStream(_) => "TestStream",
+            NodeKind::ReadUnbounded(_) => "ReadUnbounded",
             NodeKind::ParDo(_) => "ParDo",
             NodeKind::GroupByKey(_) => "GroupByKey",
             NodeKind::Flatten => "Flatten",

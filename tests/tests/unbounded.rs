@@ -1,0 +1,175 @@
+//! Unbounded sources on the direct runner: reading until the sources end, watermarks, cancel.
+
+use sluice_runners::{PipelineOptions, run};
+use sluice_sdk::error::BoxError;
+use sluice_sdk::prelude::*;
+use sluice_sdk::testing::assert_that;
+use std::time::Duration as StdDuration;
+
+/// Emits `0..n` (of its share) with timestamps of 100 ms apart, in batches, sleeping between
+/// batches; its watermark is the last timestamp it emitted. `n = None` never ends.
+#[derive(Clone)]
+struct Counter {
+    n: Option<u64>,
+    split: u64,
+    splits: u64,
+    batch: u64,
+    fail_at: Option<u64>,
+}
+
+struct CounterReader {
+    source: Counter,
+    next: u64,
+    watermark: Timestamp,
+}
+
+impl UnboundedSource for Counter {
+    type Output = u64;
+    fn split(&self, desired: usize) -> Result<Vec<Self>, BoxError> {
+        let splits = desired.clamp(1, 4) as u64;
+        Ok((0..splits)
+            .map(|split| Counter {
+                split,
+                splits,
+                ..self.clone()
+            })
+            .collect())
+    }
+    fn reader(&self) -> Result<Box<dyn UnboundedReader<u64>>, BoxError> {
+        Ok(Box::new(CounterReader {
+            source: self.clone(),
+            next: self.split,
+            watermark: Timestamp::MIN,
+        }))
+    }
+}
+
+#[async_trait::async_trait]
+impl UnboundedReader<u64> for CounterReader {
+    async fn next_batch(
+        &mut self,
+        _max: usize,
+    ) -> Result<Option<Vec<TimestampedValue<u64>>>, BoxError> {
+        tokio::time::sleep(StdDuration::from_millis(2)).await;
+        let mut batch = Vec::new();
+        for _ in 0..self.source.batch {
+            if self.source.n.is_some_and(|n| self.next >= n) {
+                break;
+            }
+            if self.source.fail_at == Some(self.next) {
+                return Err(format!("cannot read record {}", self.next).into());
+            }
+            let ts = Timestamp::from_millis(self.next as i64 * 100);
+            batch.push(TimestampedValue::new(self.next, ts));
+            self.watermark = ts;
+            self.next += self.source.splits;
+        }
+        if batch.is_empty() && self.source.n.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(batch))
+    }
+    fn watermark(&self) -> Timestamp {
+        self.watermark
+    }
+}
+
+fn counter(n: Option<u64>) -> Counter {
+    Counter {
+        n,
+        split: 0,
+        splits: 1,
+        batch: 50,
+        fail_at: None,
+    }
+}
+
+#[test]
+fn a_finite_unbounded_source_gives_the_windowed_results_of_its_data() {
+    let p = Pipeline::new();
+    let sums = p
+        .apply("Counter", ReadUnbounded::from(counter(Some(2_000))))
+        .apply(
+            "Fixed",
+            WindowInto::new(FixedWindows::of(Duration::from_secs(10))),
+        )
+        .map("One", |v: u64| KV::new("all".to_string(), v))
+        .apply("Sum", Combine::per_key(Sum::<u64>::new()))
+        .apply(
+            "Describe",
+            MapWithContext::new(|kv: KV<String, u64>, m: &ElementMeta| {
+                (m.window.max_timestamp().as_secs(), kv.value, m.pane.timing)
+            }),
+        );
+    // 100 elements per 10 s window: window w holds 100w .. 100w + 99.
+    let expected: Vec<(i64, u64, PaneTiming)> = (0..20u64)
+        .map(|w| {
+            (
+                (w * 10 + 9) as i64,
+                (100 * w..100 * w + 100).sum::<u64>(),
+                PaneTiming::OnTime,
+            )
+        })
+        .collect();
+    assert_that(&sums).contains_in_any_order(expected);
+    let options = PipelineOptions {
+        parallelism: Some(2),
+        ..PipelineOptions::for_runner("direct")
+    };
+    let result = run(&p, &options).unwrap();
+    assert_eq!(result.state, PipelineState::Done);
+    assert_eq!(result.assertions_passed(), 1);
+    assert_eq!(result.elements["Counter"].output, 2_000);
+}
+
+#[test]
+fn cancel_stops_an_endless_source() {
+    let p = Pipeline::new();
+    p.apply("Endless", ReadUnbounded::from(counter(None)))
+        .map("Double", |v: u64| v * 2);
+    let options = PipelineOptions::for_runner("direct");
+    let cancel = options.cancel.clone();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(StdDuration::from_millis(300));
+        cancel.cancel();
+    });
+    let started = std::time::Instant::now();
+    let result = run(&p, &options).unwrap();
+    canceller.join().unwrap();
+    assert_eq!(result.state, PipelineState::Cancelled);
+    assert!(
+        result.elements["Endless"].output > 0,
+        "it read before it was cancelled"
+    );
+    assert!(started.elapsed() < StdDuration::from_secs(10));
+}
+
+#[test]
+fn a_failing_reader_fails_the_pipeline_naming_the_source() {
+    let p = Pipeline::new();
+    p.apply(
+        "Flaky",
+        ReadUnbounded::from(Counter {
+            fail_at: Some(120),
+            ..counter(Some(1_000))
+        }),
+    );
+    let err = run(&p, &PipelineOptions::for_runner("direct")).expect_err("the reader fails");
+    assert_eq!(
+        err.to_string(),
+        "source 'Flaky' failed: cannot read record 120"
+    );
+}
+
+#[test]
+fn the_rayon_runner_refuses_an_unbounded_source() {
+    let p = Pipeline::new();
+    p.apply("Counter", ReadUnbounded::from(counter(Some(10))));
+    let err = run(&p, &PipelineOptions::for_runner("rayon"))
+        .expect_err("rayon is batch only")
+        .to_string();
+    assert!(
+        err.contains("source 'Counter' is unbounded") && err.contains("--runner=direct"),
+        "{err}"
+    );
+}
