@@ -8,7 +8,7 @@
 //! watermark to the end of time, and emit the panes.
 //!
 //! Bounded pipelines run stage after stage on the calling thread. Pipelines that read test
-//! streams or unbounded sources run in [streaming mode](streaming): bundles, watermarks and
+//! streams or unbounded sources run in streaming mode: bundles, watermarks and
 //! processing time flow through the stages as they arrive.
 
 mod executor;
