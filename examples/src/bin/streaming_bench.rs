@@ -1,0 +1,278 @@
+//! The streaming benchmark: a windowed count on the direct runner over a synthetic unbounded
+//! source, measuring throughput and the latency from the watermark passing a window's end to
+//! the emission of that window's panes.
+//!
+//! ```text
+//! cargo run --release -p sluice-examples --bin streaming_bench -- [--events 20000000] [--keys 1000] [--runs 3]
+//! ```
+//!
+//! The source emits events in event-time order, 100 000 events per second of event time (so a
+//! 10 s window holds 1 000 000 events), keyed over `--keys` keys, as fast as the pipeline takes
+//! them; its watermark is the timestamp of the last event it emitted. The pipeline assigns fixed
+//! 10 s windows, counts per key and window, and records when each pane arrives. Each
+//! configuration (`--parallelism 1` and `2`) runs in a child process of its own.
+
+use clap::Parser;
+use sluice_runners::PipelineOptions;
+use sluice_sdk::error::BoxError;
+use sluice_sdk::prelude::*;
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Windowed count throughput and emission latency on the direct runner.
+#[derive(Parser)]
+struct Args {
+    /// Events per run.
+    #[arg(long, default_value_t = 20_000_000)]
+    events: u64,
+    /// Distinct keys.
+    #[arg(long, default_value_t = 1000)]
+    keys: u64,
+    /// Runs per configuration (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Internal: run one configuration with this parallelism and print its result.
+    #[arg(long, hide = true)]
+    child: Option<usize>,
+}
+
+/// Event-time rate of the synthetic source: events per second of event time.
+const EVENTS_PER_SECOND: u64 = 100_000;
+/// Window size in seconds.
+const WINDOW_SECS: i64 = 10;
+
+/// When each split's watermark passed each window end (wall clock).
+type Crossings = Arc<Mutex<HashMap<(usize, i64), Instant>>>;
+
+#[derive(Clone)]
+struct Synthetic {
+    total: u64,
+    keys: u64,
+    split: u64,
+    splits: u64,
+    crossings: Crossings,
+}
+
+struct SyntheticReader {
+    source: Synthetic,
+    next: u64,
+    watermark: Timestamp,
+}
+
+impl UnboundedSource for Synthetic {
+    type Output = u64;
+    fn split(&self, desired: usize) -> Result<Vec<Self>, BoxError> {
+        let splits = desired.max(1) as u64;
+        Ok((0..splits)
+            .map(|split| Synthetic {
+                split,
+                splits,
+                ..self.clone()
+            })
+            .collect())
+    }
+    fn reader(&self) -> Result<Box<dyn UnboundedReader<u64>>, BoxError> {
+        Ok(Box::new(SyntheticReader {
+            source: self.clone(),
+            next: self.split,
+            watermark: Timestamp::MIN,
+        }))
+    }
+}
+
+fn timestamp_of(i: u64) -> Timestamp {
+    Timestamp::from_micros((i * (1_000_000 / EVENTS_PER_SECOND)) as i64)
+}
+
+#[async_trait::async_trait]
+impl UnboundedReader<u64> for SyntheticReader {
+    async fn next_batch(
+        &mut self,
+        max: usize,
+    ) -> Result<Option<Vec<TimestampedValue<u64>>>, BoxError> {
+        if self.next >= self.source.total {
+            return Ok(None);
+        }
+        let mut batch = Vec::with_capacity(max);
+        while batch.len() < max && self.next < self.source.total {
+            let i = self.next;
+            let key = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+            batch.push(TimestampedValue::new(
+                key % self.source.keys,
+                timestamp_of(i),
+            ));
+            self.next += self.source.splits;
+        }
+        let before = self.watermark;
+        self.watermark = batch.last().map_or(before, |tv| tv.timestamp);
+        // Record the wall time at which this split's watermark passed window ends.
+        let window = WINDOW_SECS * 1_000_000;
+        let (from, to) = (
+            before.as_micros().max(0) / window,
+            self.watermark.as_micros() / window,
+        );
+        if to > from {
+            let now = Instant::now();
+            let mut crossings = self.source.crossings.lock().map_err(|_| "crossings lock")?;
+            for w in from + 1..=to {
+                crossings.insert((self.source.split as usize, w * WINDOW_SECS * 1000), now);
+            }
+        }
+        Ok(Some(batch))
+    }
+    fn watermark(&self) -> Timestamp {
+        self.watermark
+    }
+}
+
+/// Records the arrival time of each pane with its window's end (ms) and its count.
+#[derive(Clone)]
+struct Arrivals(Arc<Mutex<Vec<(i64, Instant, u64)>>>);
+
+impl DoFn for Arrivals {
+    type In = KV<u64, u64>;
+    type Out = ();
+    fn process(&mut self, count: KV<u64, u64>, ctx: &mut ProcessContext<'_, ()>) -> DoFnResult {
+        let end = ctx.window().as_interval().map_or(0, |w| w.end.as_millis());
+        self.0
+            .lock()
+            .map_err(|_| "arrivals lock")?
+            .push((end, Instant::now(), count.value));
+        Ok(())
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn run_child(parallelism: usize, events: u64, keys: u64) -> anyhow::Result<()> {
+    let crossings: Crossings = Arc::new(Mutex::new(HashMap::new()));
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let p = Pipeline::new();
+    p.apply(
+        "Events",
+        ReadUnbounded::from(Synthetic {
+            total: events,
+            keys,
+            split: 0,
+            splits: 1,
+            crossings: crossings.clone(),
+        }),
+    )
+    .apply(
+        "Fixed10s",
+        WindowInto::new(FixedWindows::of(Duration::from_secs(WINDOW_SECS))),
+    )
+    .map("Key", |k: u64| KV::new(k, ()))
+    .apply("CountPerKey", Count::per_key())
+    .apply("Arrivals", ParDo::of(Arrivals(arrivals.clone())));
+    let options = PipelineOptions {
+        parallelism: Some(parallelism),
+        quiet: true,
+        ..PipelineOptions::for_runner("direct")
+    };
+    let started = Instant::now();
+    let result = sluice_runners::run(&p, &options)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let crossings = crossings
+        .lock()
+        .map_err(|_| anyhow::anyhow!("crossings lock"))?;
+    let mut window_crossed: HashMap<i64, Instant> = HashMap::new();
+    for ((_, end), at) in crossings.iter() {
+        let e = window_crossed.entry(*end).or_insert(*at);
+        *e = (*e).max(*at);
+    }
+    let arrivals = arrivals
+        .lock()
+        .map_err(|_| anyhow::anyhow!("arrivals lock"))?;
+    let mut latencies: Vec<f64> = arrivals
+        .iter()
+        .filter_map(|(end, at, _)| {
+            window_crossed
+                .get(end)
+                .map(|c| at.saturating_duration_since(*c).as_secs_f64() * 1e3)
+        })
+        .collect();
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let panes = result
+        .elements
+        .get("CountPerKey/Combine")
+        .map_or(0, |c| c.output);
+    let counted: u64 = arrivals.iter().map(|(_, _, c)| c).sum();
+    anyhow::ensure!(
+        counted == events,
+        "the panes count {counted} events, the source emitted {events}"
+    );
+    println!(
+        "RESULT {seconds} {} {} {} {panes}",
+        events as f64 / seconds,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99)
+    );
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    sluice_examples::main_with(|| {
+        let args = Args::parse();
+        if let Some(parallelism) = args.child {
+            return run_child(parallelism, args.events, args.keys);
+        }
+        let exe = std::env::current_exe()?;
+        println!(
+            "windowed count: {} events, {} keys, fixed {WINDOW_SECS} s windows, {} runs",
+            args.events, args.keys, args.runs
+        );
+        let mut results: HashMap<usize, Vec<(f64, f64, f64)>> = HashMap::new();
+        for round in 0..args.runs.max(1) {
+            for parallelism in [1usize, 2] {
+                let out = Command::new(&exe)
+                    .args([
+                        "--child",
+                        &parallelism.to_string(),
+                        "--events",
+                        &args.events.to_string(),
+                        "--keys",
+                        &args.keys.to_string(),
+                    ])
+                    .output()?;
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                let Some(line) = stdout.lines().find(|l| l.starts_with("RESULT ")) else {
+                    anyhow::bail!(
+                        "parallelism {parallelism} failed: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                };
+                let f: Vec<f64> = line
+                    .split_whitespace()
+                    .skip(1)
+                    .map(|x| x.parse().unwrap_or(f64::NAN))
+                    .collect();
+                println!(
+                    "  round {round} parallelism {parallelism}: {:>10.0} events/s  latency p50 {:.1} ms  p99 {:.1} ms  ({} panes)",
+                    f[1], f[2], f[3], f[4]
+                );
+                results
+                    .entry(parallelism)
+                    .or_default()
+                    .push((f[1], f[2], f[3]));
+            }
+        }
+        println!();
+        for parallelism in [1usize, 2] {
+            let mut r = results.remove(&parallelism).unwrap_or_default();
+            r.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let (rate, p50, p99) = r[r.len() / 2];
+            println!(
+                "parallelism {parallelism}: median {rate:.0} events/s, latency p50 {p50:.1} ms, p99 {p99:.1} ms"
+            );
+        }
+        Ok(())
+    })
+}
