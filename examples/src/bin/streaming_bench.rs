@@ -33,6 +33,10 @@ struct Args {
     /// Runs per configuration (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Also run the same job on Flink SQL (PyFlink) and Bytewax, from the venv that
+    /// `scripts/peers-venv` creates (Bytewax on a tenth of the events: it is far slower).
+    #[arg(long)]
+    peers: bool,
     /// Internal: run one configuration with this parallelism and print its result.
     #[arg(long, hide = true)]
     child: Option<usize>,
@@ -264,7 +268,29 @@ fn main() -> std::process::ExitCode {
                     .push((f[1], f[2], f[3]));
             }
         }
+        let mut peer_rates = Vec::new();
+        if args.peers {
+            let python = Command::new("bash").arg("scripts/peers-venv").output()?;
+            anyhow::ensure!(python.status.success(), "scripts/peers-venv failed: {}", String::from_utf8_lossy(&python.stderr));
+            let python = String::from_utf8_lossy(&python.stdout).trim().to_string();
+            for (peer, script, events) in [
+                ("flink", "examples/peers/flink_windowed_count.py", args.events),
+                ("bytewax", "examples/peers/bytewax_windowed_count.py", args.events / 10),
+            ] {
+                let out = Command::new(&python).args([script, &events.to_string()]).output()?;
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                let Some(line) = stdout.lines().find(|l| l.starts_with("RESULT ")) else {
+                    anyhow::bail!("{peer} failed: {}", String::from_utf8_lossy(&out.stderr));
+                };
+                let rate: f64 = line.split_whitespace().nth(2).and_then(|r| r.parse().ok()).unwrap_or(f64::NAN);
+                println!("  {peer}: {rate:>10.0} events/s ({events} events, job start included)");
+                peer_rates.push((peer, rate));
+            }
+        }
         println!();
+        for (peer, rate) in &peer_rates {
+            println!("{peer}: {rate:.0} events/s");
+        }
         for parallelism in [1usize, 2] {
             let mut r = results.remove(&parallelism).unwrap_or_default();
             r.sort_by(|a, b| a.0.total_cmp(&b.0));
