@@ -271,18 +271,36 @@ fn main() -> std::process::ExitCode {
         let mut peer_rates = Vec::new();
         if args.peers {
             let python = Command::new("bash").arg("scripts/peers-venv").output()?;
-            anyhow::ensure!(python.status.success(), "scripts/peers-venv failed: {}", String::from_utf8_lossy(&python.stderr));
+            anyhow::ensure!(
+                python.status.success(),
+                "scripts/peers-venv failed: {}",
+                String::from_utf8_lossy(&python.stderr)
+            );
             let python = String::from_utf8_lossy(&python.stdout).trim().to_string();
             for (peer, script, events) in [
-                ("flink", "examples/peers/flink_windowed_count.py", args.events),
-                ("bytewax", "examples/peers/bytewax_windowed_count.py", args.events / 10),
+                (
+                    "flink",
+                    "examples/peers/flink_windowed_count.py",
+                    args.events,
+                ),
+                (
+                    "bytewax",
+                    "examples/peers/bytewax_windowed_count.py",
+                    args.events / 10,
+                ),
             ] {
-                let out = Command::new(&python).args([script, &events.to_string()]).output()?;
+                let out = Command::new(&python)
+                    .args([script, &events.to_string()])
+                    .output()?;
                 let stdout = String::from_utf8_lossy(&out.stdout);
                 let Some(line) = stdout.lines().find(|l| l.starts_with("RESULT ")) else {
                     anyhow::bail!("{peer} failed: {}", String::from_utf8_lossy(&out.stderr));
                 };
-                let rate: f64 = line.split_whitespace().nth(2).and_then(|r| r.parse().ok()).unwrap_or(f64::NAN);
+                let rate: f64 = line
+                    .split_whitespace()
+                    .nth(2)
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or(f64::NAN);
                 println!("  {peer}: {rate:>10.0} events/s ({events} events, job start included)");
                 peer_rates.push((peer, rate));
             }

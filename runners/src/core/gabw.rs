@@ -90,12 +90,8 @@ impl WindowState {
     }
 }
 
-/// The windows of one key that hold state: few at a time (windows expire), so a list.
-type KeyWindows = Vec<(Window, WindowState)>;
-
-fn find(windows: &KeyWindows, window: &Window) -> Option<usize> {
-    windows.iter().position(|(w, _)| w == window)
-}
+/// The windows of one key that hold state.
+type KeyWindows = FxHashMap<Window, WindowState>;
 
 /// GroupAlsoByWindow for one grouping transform (all keys of one shard).
 pub struct GroupAlsoByWindow {
@@ -151,7 +147,7 @@ impl GroupAlsoByWindow {
     pub fn process(&mut self, records: Vec<KeyedRecord>) -> Result<Vec<PaneOutput>, BoxError> {
         let merging = self.strategy.window_fn.is_merging();
         let combiner = self.strategy.timestamp_combiner;
-        let mut touched: Vec<(EncodedKey, Window)> = Vec::new();
+        let mut touched: rustc_hash::FxHashSet<(EncodedKey, Window)> = Default::default();
         for record in records {
             if self.input_watermark > gc_time(&self.strategy, &record.window) {
                 self.dropped_late += 1;
@@ -165,17 +161,17 @@ impl GroupAlsoByWindow {
                 window,
             } = record;
             if !self.keys.contains_key(&key) {
-                self.keys.insert(key.clone(), Vec::new());
+                self.keys.insert(key.clone(), KeyWindows::default());
             }
             let windows = self.keys.get_mut(&key).expect("inserted above");
-            if find(windows, &window).is_none() {
-                windows.push((
+            if !windows.contains_key(&window) {
+                windows.insert(
                     window,
                     WindowState::new(
                         self.kernel.new_state(),
                         TriggerState::new(&self.strategy.trigger),
                     ),
-                ));
+                );
             }
             // A new window merges first: the element then counts in the window it ends up in.
             let window = if merging {
@@ -184,8 +180,9 @@ impl GroupAlsoByWindow {
                 window
             };
             let windows = self.keys.get_mut(&key).expect("inserted above");
-            let i = find(windows, &window).expect("the window or the one it merged into is active");
-            let ws = &mut windows[i].1;
+            let ws = windows
+                .get_mut(&window)
+                .expect("the window or the one it merged into is active");
             if ws.closed {
                 self.dropped_closed += 1;
                 continue;
@@ -207,9 +204,7 @@ impl GroupAlsoByWindow {
                 processing_time: self.processing_time,
             };
             ws.trigger.on_element(&ctx);
-            if !touched.iter().any(|(k, w)| *k == key && *w == window) {
-                touched.push((key, window));
-            }
+            touched.insert((key, window));
         }
         let mut panes = Vec::new();
         let clock = self.clock();
@@ -218,11 +213,10 @@ impl GroupAlsoByWindow {
                 continue;
             };
             // A later merge may have replaced the window.
-            let Some(i) = find(windows, &window) else {
+            let Some(ws) = windows.get_mut(&window) else {
                 continue;
             };
-            let (w, ws) = &mut windows[i];
-            if let Some(p) = try_fire(&self.strategy, clock, &key, w, ws, false)? {
+            if let Some(p) = try_fire(&self.strategy, clock, &key, &window, ws, false)? {
                 panes.push(p);
             }
         }
@@ -241,13 +235,12 @@ impl GroupAlsoByWindow {
         let Some(windows) = self.keys.get_mut(key) else {
             return Ok(window);
         };
-        let active: Vec<Window> = windows.iter().map(|(w, _)| *w).collect();
+        let active: Vec<Window> = windows.keys().copied().collect();
         let mut result_window = window;
         for merge in self.strategy.window_fn.merge_windows(&active) {
-            let mut merged: Option<WindowState> =
-                find(windows, &merge.result).map(|i| windows.swap_remove(i).1);
+            let mut merged: Option<WindowState> = windows.remove(&merge.result);
             for source in merge.sources.iter().filter(|s| **s != merge.result) {
-                let Some(ws) = find(windows, source).map(|i| windows.swap_remove(i).1) else {
+                let Some(ws) = windows.remove(source) else {
                     continue;
                 };
                 match &mut merged {
@@ -256,7 +249,7 @@ impl GroupAlsoByWindow {
                 }
             }
             if let Some(ws) = merged {
-                windows.push((merge.result, ws));
+                windows.insert(merge.result, ws);
             }
             if merge.sources.contains(&window) {
                 result_window = merge.result;
@@ -305,7 +298,7 @@ impl GroupAlsoByWindow {
                 }
             }
             if collect_expired {
-                windows.retain(|(w, _)| self.input_watermark <= gc_time(&self.strategy, w));
+                windows.retain(|w, _| self.input_watermark <= gc_time(&self.strategy, w));
             }
             !windows.is_empty()
         });
