@@ -164,15 +164,12 @@ impl GroupAlsoByWindow {
                 self.keys.insert(key.clone(), KeyWindows::default());
             }
             let windows = self.keys.get_mut(&key).expect("inserted above");
-            if !windows.contains_key(&window) {
-                windows.insert(
-                    window,
-                    WindowState::new(
-                        self.kernel.new_state(),
-                        TriggerState::new(&self.strategy.trigger),
-                    ),
-                );
-            }
+            windows.entry(window).or_insert_with(|| {
+                WindowState::new(
+                    self.kernel.new_state(),
+                    TriggerState::new(&self.strategy.trigger),
+                )
+            });
             // A new window merges first: the element then counts in the window it ends up in.
             let window = if merging {
                 self.merge_key_windows(&key, window)?
