@@ -29,4 +29,4 @@ pub mod rayon;
 pub mod registry;
 
 pub use options::{CancelToken, PipelineOptions};
-pub use registry::{PipelineRunner, run, runner, runner_names};
+pub use registry::{PipelineHandle, PipelineRunner, run, runner, runner_names, start};

@@ -48,3 +48,48 @@ pub fn run(
 ) -> Result<PipelineResult, PipelineError> {
     runner(&options.runner)?.run(pipeline, options)
 }
+
+/// A pipeline running on a background thread: [`cancel`](PipelineHandle::cancel) it, or
+/// [`wait`](PipelineHandle::wait) for its result.
+pub struct PipelineHandle {
+    cancel: crate::options::CancelToken,
+    thread: std::thread::JoinHandle<Result<PipelineResult, PipelineError>>,
+}
+
+impl PipelineHandle {
+    /// Asks the pipeline to stop: streaming sources stop reading, what they read is processed,
+    /// and the result's state is `Cancelled`. A bounded run finishes as usual.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Waits for the run to end.
+    pub fn wait(self) -> Result<PipelineResult, PipelineError> {
+        match self.thread.join() {
+            Ok(result) => result,
+            Err(payload) => Err(PipelineError::Panic {
+                transform: "(runner)".into(),
+                message: crate::core::invoke::panic_message(payload.as_ref()),
+            }),
+        }
+    }
+}
+
+/// Starts `pipeline` on the runner named by `options.runner`, on a background thread.
+pub fn start(
+    pipeline: &Pipeline,
+    options: &PipelineOptions,
+) -> Result<PipelineHandle, PipelineError> {
+    let runner = runner(&options.runner)?;
+    let name = options.runner.clone();
+    let (pipeline, options) = (pipeline.clone(), options.clone());
+    let cancel = options.cancel.clone();
+    let thread = std::thread::Builder::new()
+        .name("sluice-pipeline".into())
+        .spawn(move || runner.run(&pipeline, &options))
+        .map_err(|e| PipelineError::Unsupported {
+            runner: name,
+            reason: format!("cannot start a thread: {e}"),
+        })?;
+    Ok(PipelineHandle { cancel, thread })
+}

@@ -145,6 +145,19 @@ fn cancel_stops_an_endless_source() {
 }
 
 #[test]
+fn a_started_pipeline_can_be_cancelled_through_its_handle() {
+    let p = Pipeline::new();
+    p.apply("Endless", ReadUnbounded::from(counter(None)))
+        .map("Double", |v: u64| v * 2);
+    let handle = sluice_runners::start(&p, &PipelineOptions::for_runner("direct")).unwrap();
+    std::thread::sleep(StdDuration::from_millis(200));
+    handle.cancel();
+    let result = handle.wait().unwrap();
+    assert_eq!(result.state, PipelineState::Cancelled);
+    assert!(result.elements["Endless"].output > 0);
+}
+
+#[test]
 fn a_failing_reader_fails_the_pipeline_naming_the_source() {
     let p = Pipeline::new();
     p.apply(

@@ -90,14 +90,14 @@ impl WindowState {
     }
 }
 
-/// The windows of one key that hold state.
-type KeyWindows = FxHashMap<Window, WindowState>;
-
 /// GroupAlsoByWindow for one grouping transform (all keys of one shard).
 pub struct GroupAlsoByWindow {
     kernel: Arc<dyn GroupKernel>,
     strategy: WindowingStrategy,
-    keys: FxHashMap<EncodedKey, KeyWindows>,
+    /// The state of every (key, window) that holds some.
+    windows: FxHashMap<(EncodedKey, Window), WindowState>,
+    /// For merging window functions: the active windows of each key.
+    active: FxHashMap<EncodedKey, Vec<Window>>,
     input_watermark: Timestamp,
     processing_time: Timestamp,
     dropped_late: u64,
@@ -110,7 +110,8 @@ impl GroupAlsoByWindow {
         GroupAlsoByWindow {
             kernel,
             strategy,
-            keys: FxHashMap::default(),
+            windows: FxHashMap::default(),
+            active: FxHashMap::default(),
             input_watermark: Timestamp::MIN,
             processing_time: Timestamp::from_micros(0),
             dropped_late: 0,
@@ -135,18 +136,27 @@ impl GroupAlsoByWindow {
 
     /// The earliest processing time at which a trigger waits to fire, if any.
     pub fn next_processing_time(&self) -> Option<Timestamp> {
-        self.keys
+        self.windows
             .values()
-            .flatten()
-            .filter(|(_, ws)| !ws.closed)
-            .filter_map(|(_, ws)| ws.trigger.next_processing_time())
+            .filter(|ws| !ws.closed)
+            .filter_map(|ws| ws.trigger.next_processing_time())
             .min()
+    }
+
+    fn new_window_state(&self) -> WindowState {
+        WindowState::new(
+            self.kernel.new_state(),
+            TriggerState::new(&self.strategy.trigger),
+        )
     }
 
     /// Adds a batch of records; returns the panes their windows' triggers fired.
     pub fn process(&mut self, records: Vec<KeyedRecord>) -> Result<Vec<PaneOutput>, BoxError> {
         let merging = self.strategy.window_fn.is_merging();
         let combiner = self.strategy.timestamp_combiner;
+        // Under the default trigger only windows already past their end can fire on arrival;
+        // the others need not be remembered (nor their keys copied).
+        let default_trigger = self.strategy.trigger == sluice_sdk::trigger::Trigger::Default;
         let mut touched: rustc_hash::FxHashSet<(EncodedKey, Window)> = Default::default();
         for record in records {
             if self.input_watermark > gc_time(&self.strategy, &record.window) {
@@ -160,26 +170,21 @@ impl GroupAlsoByWindow {
                 timestamp,
                 window,
             } = record;
-            if !self.keys.contains_key(&key) {
-                self.keys.insert(key.clone(), KeyWindows::default());
-            }
-            let windows = self.keys.get_mut(&key).expect("inserted above");
-            windows.entry(window).or_insert_with(|| {
+            // A new window merges first: the element then counts in the window it ends up in.
+            let window = if merging {
+                self.merge_new_window(&key, window)?
+            } else {
+                window
+            };
+            let remember = (!default_trigger || window.max_timestamp() < self.input_watermark)
+                .then(|| key.clone());
+            let fresh = || {
                 WindowState::new(
                     self.kernel.new_state(),
                     TriggerState::new(&self.strategy.trigger),
                 )
-            });
-            // A new window merges first: the element then counts in the window it ends up in.
-            let window = if merging {
-                self.merge_key_windows(&key, window)?
-            } else {
-                window
             };
-            let windows = self.keys.get_mut(&key).expect("inserted above");
-            let ws = windows
-                .get_mut(&window)
-                .expect("the window or the one it merged into is active");
+            let ws = self.windows.entry((key, window)).or_insert_with(fresh);
             if ws.closed {
                 self.dropped_closed += 1;
                 continue;
@@ -201,19 +206,18 @@ impl GroupAlsoByWindow {
                 processing_time: self.processing_time,
             };
             ws.trigger.on_element(&ctx);
-            touched.insert((key, window));
+            if let Some(key) = remember {
+                touched.insert((key, window));
+            }
         }
         let mut panes = Vec::new();
         let clock = self.clock();
-        for (key, window) in touched {
-            let Some(windows) = self.keys.get_mut(&key) else {
-                continue;
-            };
+        for slot in touched {
             // A later merge may have replaced the window.
-            let Some(ws) = windows.get_mut(&window) else {
+            let Some(ws) = self.windows.get_mut(&slot) else {
                 continue;
             };
-            if let Some(p) = try_fire(&self.strategy, clock, &key, &window, ws, false)? {
+            if let Some(p) = try_fire(&self.strategy, clock, &slot.0, &slot.1, ws, false)? {
                 panes.push(p);
             }
         }
@@ -227,17 +231,21 @@ impl GroupAlsoByWindow {
         }
     }
 
-    /// Merges the windows of `key`; returns the window that `window` now belongs to.
-    fn merge_key_windows(&mut self, key: &EncodedKey, window: Window) -> Result<Window, BoxError> {
-        let Some(windows) = self.keys.get_mut(key) else {
-            return Ok(window);
-        };
-        let active: Vec<Window> = windows.keys().copied().collect();
-        let mut result_window = window;
+    /// Adds `window` to the active windows of `key` and merges them; returns the window that
+    /// `window` now belongs to.
+    fn merge_new_window(&mut self, key: &EncodedKey, window: Window) -> Result<Window, BoxError> {
+        let slot = (key.clone(), window);
+        if !self.windows.contains_key(&slot) {
+            let fresh = self.new_window_state();
+            self.windows.insert(slot, fresh);
+            self.active.entry(key.clone()).or_default().push(window);
+        }
+        let active = self.active.get(key).cloned().unwrap_or_default();
+        let mut result = window;
         for merge in self.strategy.window_fn.merge_windows(&active) {
-            let mut merged: Option<WindowState> = windows.remove(&merge.result);
+            let mut merged = self.windows.remove(&(key.clone(), merge.result));
             for source in merge.sources.iter().filter(|s| **s != merge.result) {
-                let Some(ws) = windows.remove(source) else {
+                let Some(ws) = self.windows.remove(&(key.clone(), *source)) else {
                     continue;
                 };
                 match &mut merged {
@@ -246,13 +254,17 @@ impl GroupAlsoByWindow {
                 }
             }
             if let Some(ws) = merged {
-                windows.insert(merge.result, ws);
+                self.windows.insert((key.clone(), merge.result), ws);
+            }
+            if let Some(list) = self.active.get_mut(key) {
+                list.retain(|w| !merge.sources.contains(w) && *w != merge.result);
+                list.push(merge.result);
             }
             if merge.sources.contains(&window) {
-                result_window = merge.result;
+                result = merge.result;
             }
         }
-        Ok(result_window)
+        Ok(result)
     }
 
     /// Advances the input watermark; returns the panes that fire, including last panes of
@@ -279,27 +291,26 @@ impl GroupAlsoByWindow {
     fn fire_ready(&mut self, collect_expired: bool) -> Result<Vec<PaneOutput>, BoxError> {
         let mut panes = Vec::new();
         let clock = self.clock();
-        let mut keys = std::mem::take(&mut self.keys);
+        let strategy = &self.strategy;
         let mut result = Ok(());
-        keys.retain(|key, windows| {
-            for (window, ws) in windows.iter_mut() {
-                if result.is_err() {
-                    break;
-                }
-                let expiring =
-                    collect_expired && self.input_watermark > gc_time(&self.strategy, window);
-                match try_fire(&self.strategy, clock, key, window, ws, expiring) {
-                    Ok(Some(p)) => panes.push(p),
-                    Ok(None) => {}
-                    Err(e) => result = Err(e),
-                }
+        self.windows.retain(|(key, window), ws| {
+            if result.is_err() {
+                return true;
             }
-            if collect_expired {
-                windows.retain(|w, _| self.input_watermark <= gc_time(&self.strategy, w));
+            let expiring = collect_expired && clock.watermark > gc_time(strategy, window);
+            match try_fire(strategy, clock, key, window, ws, expiring) {
+                Ok(Some(p)) => panes.push(p),
+                Ok(None) => {}
+                Err(e) => result = Err(e),
             }
-            !windows.is_empty()
+            !expiring
         });
-        self.keys = keys;
+        if collect_expired {
+            self.active.retain(|_, list| {
+                list.retain(|w| clock.watermark <= gc_time(strategy, w));
+                !list.is_empty()
+            });
+        }
         result.map(|()| panes)
     }
 
@@ -313,7 +324,7 @@ impl GroupAlsoByWindow {
 
     /// Whether no window state is held.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.windows.is_empty()
     }
 }
 
