@@ -23,6 +23,20 @@ struct CounterReader {
     watermark: Timestamp,
 }
 
+/// Counts finalized checkpoints and the highest position finalized.
+static FINALIZED: std::sync::Mutex<(u64, u64)> = std::sync::Mutex::new((0, 0));
+
+struct Position(u64);
+
+impl sluice_sdk::source::CheckpointMark for Position {
+    fn finalize(self: Box<Self>) -> Result<(), BoxError> {
+        let mut f = FINALIZED.lock().map_err(|_| "lock")?;
+        f.0 += 1;
+        f.1 = f.1.max(self.0);
+        Ok(())
+    }
+}
+
 impl UnboundedSource for Counter {
     type Output = u64;
     fn split(&self, desired: usize) -> Result<Vec<Self>, BoxError> {
@@ -71,6 +85,12 @@ impl UnboundedReader<u64> for CounterReader {
     }
     fn watermark(&self) -> Timestamp {
         self.watermark
+    }
+    fn checkpoint(&mut self) -> Option<Box<dyn sluice_sdk::source::CheckpointMark>> {
+        self.source
+            .fail_at
+            .is_some()
+            .then(|| Box::new(Position(self.next)) as Box<dyn sluice_sdk::source::CheckpointMark>)
     }
 }
 

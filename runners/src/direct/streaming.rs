@@ -11,9 +11,11 @@
 //! per split, which sends bundles and watermarks through a bounded channel (a slow pipeline
 //! slows the readers down); the pipeline's watermark is the minimum over the splits, and
 //! processing time follows the wall clock, ticking every 100 ms. When every source has ended
-//! the watermark moves to the end of time, so every window fires and expires. On cancel
-//! (Ctrl-C or the options' [`CancelToken`](crate::options::CancelToken)) the readers stop,
-//! what they sent is processed, and the run ends as `Cancelled` without firing open windows.
+//! the watermark moves to the end of time, so every window fires and expires. A reader's
+//! checkpoint travels with each bundle and is finalized once the bundle went through the
+//! pipeline. On cancel (Ctrl-C or the options' [`CancelToken`](crate::options::CancelToken))
+//! the readers stop, what they sent is processed (and its checkpoints finalized), and the run
+//! ends as `Cancelled` without firing open windows.
 //!
 //! Side inputs are not yet supported in streaming pipelines.
 
@@ -146,6 +148,9 @@ enum ReaderEvent {
         stage: usize,
         bundle: Bundle,
         watermark: Timestamp,
+        /// What the reader had read once it produced the bundle; finalized once the bundle
+        /// went through the pipeline.
+        checkpoint: Option<Box<dyn sluice_sdk::source::CheckpointMark>>,
     },
     Watermark {
         split: usize,
@@ -240,6 +245,7 @@ impl Streaming<'_> {
                             stage,
                             bundle,
                             watermark: reader.watermark(),
+                            checkpoint: reader.checkpoint(),
                         },
                         Ok(None) => ReaderEvent::Done { split },
                         Err(e) => ReaderEvent::Failed {
@@ -265,13 +271,8 @@ impl Streaming<'_> {
         loop {
             tokio::select! {
                 event = rx.recv() => match event {
-                    Some(ReaderEvent::Bundle { split, stage, bundle, watermark }) => {
-                        let name = match self.plan.stages[stage].root {
-                            StageRoot::Read(n) => self.plan.graph.node(n).name.clone(),
-                            _ => unreachable!("readers feed Read stages"),
-                        };
-                        self.count(&name, ElementCount { input: 0, output: bundle.len() as u64 });
-                        self.feed(stage, bundle)?;
+                    Some(ReaderEvent::Bundle { split, stage, bundle, watermark, checkpoint }) => {
+                        self.feed_read(stage, bundle, checkpoint)?;
                         watermarks[split] = watermarks[split].max(watermark);
                     }
                     Some(ReaderEvent::Watermark { split, watermark }) => watermarks[split] = watermarks[split].max(watermark),
@@ -291,8 +292,8 @@ impl Streaming<'_> {
                         // the windows that are still open.
                         rx.close();
                         while let Some(event) = rx.recv().await {
-                            if let ReaderEvent::Bundle { stage, bundle, .. } = event {
-                                self.feed(stage, bundle)?;
+                            if let ReaderEvent::Bundle { stage, bundle, checkpoint, .. } = event {
+                                self.feed_read(stage, bundle, checkpoint)?;
                             }
                         }
                         return Ok(PipelineState::Cancelled);
@@ -314,6 +315,36 @@ impl Streaming<'_> {
         }
         self.advance_watermark(Timestamp::MAX)?;
         Ok(PipelineState::Done)
+    }
+
+    /// Runs a bundle a reader produced through the pipeline, then finalizes the reader's
+    /// checkpoint (as Beam's direct runner does once a bundle is committed: state held in
+    /// memory counts as processed).
+    fn feed_read(
+        &mut self,
+        stage: usize,
+        bundle: Bundle,
+        checkpoint: Option<Box<dyn sluice_sdk::source::CheckpointMark>>,
+    ) -> Result<(), PipelineError> {
+        let name = match self.plan.stages[stage].root {
+            StageRoot::Read(n) => self.plan.graph.node(n).name.clone(),
+            _ => unreachable!("readers feed Read stages"),
+        };
+        self.count(
+            &name,
+            ElementCount {
+                input: 0,
+                output: bundle.len() as u64,
+            },
+        );
+        self.feed(stage, bundle)?;
+        if let Some(c) = checkpoint {
+            c.finalize().map_err(|e| PipelineError::Source {
+                transform: name,
+                message: format!("cannot finalize a checkpoint: {}", error_chain(e.as_ref())),
+            })?;
+        }
+        Ok(())
     }
 
     /// Reads every bounded source: all of its input is there at once.
