@@ -57,3 +57,11 @@ mod tests {
         assert_eq!(e.to_string(), "transform 'A/C' panicked: boom 7");
     }
 }
+
+/// A source's error, as a [`PipelineError::Source`] naming the read transform.
+pub fn source_error(transform: &str, e: BoxError) -> PipelineError {
+    PipelineError::Source {
+        transform: transform.to_string(),
+        message: error_chain(e.as_ref()),
+    }
+}

@@ -1,6 +1,5 @@
 //! Stage-by-stage execution of a bounded plan on the calling thread.
 
-use crate::core::invoke::error_chain;
 use crate::core::{
     BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS, ExecutionPlan, Materialized, StageInstance, StageOutput,
     StageRoot, group_bounded,
@@ -52,10 +51,7 @@ fn feed(
             let NodeKind::Read(source) = &node.kind else {
                 unreachable!("Read roots are Read nodes")
             };
-            let source_error = |e: sluice_sdk::error::BoxError| PipelineError::Source {
-                transform: node.name.clone(),
-                message: error_chain(e.as_ref()),
-            };
+            let source_error = |e| crate::core::invoke::source_error(&node.name, e);
             let mut reader = source.reader().map_err(source_error)?;
             let mut read = 0u64;
             while let Some(bundle) = reader.next_bundle(BUNDLE_SIZE).map_err(source_error)? {

@@ -192,10 +192,7 @@ impl Streaming<'_> {
             let NodeKind::ReadUnbounded(source) = &node.kind else {
                 continue;
             };
-            let source_error = |e: sluice_sdk::error::BoxError| PipelineError::Source {
-                transform: node.name.clone(),
-                message: error_chain(e.as_ref()),
-            };
+            let source_error = |e| crate::core::invoke::source_error(&node.name, e);
             let workers = options
                 .parallelism
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -358,10 +355,7 @@ impl Streaming<'_> {
             let NodeKind::Read(source) = &node.kind else {
                 continue;
             };
-            let source_error = |e: sluice_sdk::error::BoxError| PipelineError::Source {
-                transform: node.name.clone(),
-                message: error_chain(e.as_ref()),
-            };
+            let source_error = |e| crate::core::invoke::source_error(&node.name, e);
             let mut reader = source.reader().map_err(source_error)?;
             while let Some(bundle) = reader.next_bundle(BUNDLE_SIZE).map_err(source_error)? {
                 self.count(

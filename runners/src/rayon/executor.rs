@@ -1,13 +1,13 @@
 //! Data-parallel execution of a bounded plan: every stage on a pool of workers.
 
 use super::progress::Progress;
-use crate::core::invoke::error_chain;
+use crate::core::invoke::source_error;
 use crate::core::{
     BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS, ExecutionPlan, Materialized, StageInstance, StageOutput,
     StageRoot, group_bounded,
 };
 use ::rayon::prelude::*;
-use sluice_sdk::error::{BoxError, PipelineError};
+use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::{KeyedRecord, SideInputs, SourceKernel};
 use sluice_sdk::graph::{Bundle, Graph, NodeKind};
 use sluice_sdk::metrics::MetricsContainer;
@@ -283,13 +283,6 @@ fn run_item(
             Ok(())
         }
         _ => unreachable!("work items match their stage's root"),
-    }
-}
-
-fn source_error(name: &str, e: BoxError) -> PipelineError {
-    PipelineError::Source {
-        transform: name.to_string(),
-        message: error_chain(e.as_ref()),
     }
 }
 
