@@ -45,6 +45,14 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     msg
 }
 
+/// A source's error, as a [`PipelineError::Source`] naming the read transform.
+pub fn source_error(transform: &str, e: BoxError) -> PipelineError {
+    PipelineError::Source {
+        transform: transform.to_string(),
+        message: error_chain(e.as_ref()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,13 +63,5 @@ mod tests {
         assert_eq!(e.to_string(), "transform 'A/B' failed: bad input");
         let e = invoke::<()>("A/C", || panic!("boom {}", 7)).unwrap_err();
         assert_eq!(e.to_string(), "transform 'A/C' panicked: boom 7");
-    }
-}
-
-/// A source's error, as a [`PipelineError::Source`] naming the read transform.
-pub fn source_error(transform: &str, e: BoxError) -> PipelineError {
-    PipelineError::Source {
-        transform: transform.to_string(),
-        message: error_chain(e.as_ref()),
     }
 }
