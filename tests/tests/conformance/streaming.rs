@@ -25,6 +25,7 @@ pub fn cases() -> Vec<Case> {
         )
         .streaming(),
         Case::pass("teststream_cascaded_groupings", cascaded).streaming(),
+        Case::pass("teststream_combine_globally_with_default", combine_globally).streaming(),
     ]
 }
 
@@ -183,4 +184,15 @@ fn cascaded(p: &Pipeline) {
             }),
         );
     assert_that(&counts).contains_in_any_order(vec![(2, 9), (2, 19)]);
+}
+
+fn combine_globally(p: &Pipeline) {
+    let events = p.apply("Events", script());
+    assert_that(&events.apply("Count", Count::globally())).contains_in_any_order(vec![3]);
+    let none = p.apply(
+        "Nothing",
+        TestStream::<i64>::new().advance_watermark_to_infinity(),
+    );
+    assert_that(&none.apply("Sum", Combine::globally(Sum::<i64>::new())))
+        .contains_in_any_order(vec![0]);
 }

@@ -372,20 +372,40 @@ impl<F: CombineFn> PTransform<PCollection<F::Input>> for CombineGlobally<F> {
     type Output = PCollection<F::Output>;
     fn expand(self, input: &PCollection<F::Input>) -> Self::Output {
         let p = input.pipeline().clone();
-        let keyed = input.map("WithVoidKey", |v: F::Input| KV::new((), v));
-        let combined = keyed
-            .apply("CombinePerKey", Combine::per_key(self.combine_fn.clone()))
-            .apply("Values", Values);
+        let plain = |input: &PCollection<F::Input>, f: F| {
+            input
+                .map("WithVoidKey", |v: F::Input| KV::new((), v))
+                .apply("CombinePerKey", Combine::per_key(f))
+                .apply("Values", Values)
+        };
         if !self.insert_default {
-            return combined;
+            return plain(input, self.combine_fn);
         }
         if !input.windowing().window_fn.same_as(&GlobalWindows) {
             p.record_error(format!(
                 "'{}': Combine::globally inserts a default value only on global windows; use .without_defaults()",
                 p.current_name()
             ));
-            return combined;
+            return plain(input, self.combine_fn);
         }
+        if input.windowing().timestamp_combiner == TimestampCombiner::EndOfWindow {
+            // One marker element joins the input, so that the combine always emits: the
+            // output of an empty accumulator when the input is empty. Needs no side input, so
+            // it works in streaming too. (The marker's timestamp would show through an
+            // earliest/latest timestamp combiner, hence the other way below.)
+            let marker = p
+                .apply("Marker", Impulse)
+                .map("AsMarker", |_: Vec<u8>| KV::new((), None::<F::Input>));
+            let values = input.map("WithVoidKeyAndMarker", |v: F::Input| KV::new((), Some(v)));
+            return PCollectionList::of(vec![values, marker])
+                .apply("WithMarker", Flatten)
+                .apply(
+                    "CombineWithDefault",
+                    Combine::per_key(SkipMarker(self.combine_fn)),
+                )
+                .apply("DefaultValues", Values);
+        }
+        let combined = plain(input, self.combine_fn.clone());
         let view = combined.apply("AsView", View::iterable());
         let defaults = p.apply("Impulse", Impulse).apply(
             "InsertDefault",
@@ -396,5 +416,29 @@ impl<F: CombineFn> PTransform<PCollection<F::Input>> for CombineGlobally<F> {
             .with_side_input(&view),
         );
         PCollectionList::of(vec![combined, defaults]).apply("Flatten", Flatten)
+    }
+}
+
+/// A combine function that skips the marker (`None`) that [`CombineGlobally`] adds.
+#[derive(Clone)]
+struct SkipMarker<F>(F);
+
+impl<F: CombineFn> CombineFn for SkipMarker<F> {
+    type Input = Option<F::Input>;
+    type Accumulator = F::Accumulator;
+    type Output = F::Output;
+    fn create_accumulator(&self) -> F::Accumulator {
+        self.0.create_accumulator()
+    }
+    fn add_input(&self, acc: &mut F::Accumulator, input: Option<F::Input>) {
+        if let Some(v) = input {
+            self.0.add_input(acc, v);
+        }
+    }
+    fn merge_accumulators(&self, acc: &mut F::Accumulator, other: F::Accumulator) {
+        self.0.merge_accumulators(acc, other);
+    }
+    fn extract_output(&self, acc: &F::Accumulator) -> F::Output {
+        self.0.extract_output(acc)
     }
 }
