@@ -474,6 +474,135 @@ pub fn group_bounded(
     })
 }
 
+/// A grouping split by key over several [`GroupAlsoByWindow`] shards that work in parallel:
+/// records go to the shard of their key's hash, and advances go to every shard.
+pub struct ShardedGrouping {
+    shards: Vec<GroupAlsoByWindow>,
+    pool: Option<Arc<rayon::ThreadPool>>,
+}
+
+/// Below this many records a batch is grouped on the calling thread: handing it out would
+/// cost more than it saves.
+const PARALLEL_BATCH: usize = 2048;
+
+/// Below this many windows with state an advance is applied on the calling thread.
+const PARALLEL_WINDOWS: usize = 20_000;
+
+impl ShardedGrouping {
+    /// `shards` groupings (at least one) with the input's windowing strategy; they run on
+    /// `pool` when there are several.
+    pub fn new(
+        kernel: Arc<dyn GroupKernel>,
+        strategy: WindowingStrategy,
+        shards: usize,
+        pool: Option<Arc<rayon::ThreadPool>>,
+    ) -> Self {
+        let shards = (0..shards.max(1))
+            .map(|_| GroupAlsoByWindow::new(kernel.clone(), strategy.clone()))
+            .collect();
+        ShardedGrouping { shards, pool }
+    }
+
+    /// Runs `f` on every shard with its input, in parallel when worth it; concatenates the panes.
+    fn each(
+        &mut self,
+        inputs: Vec<Vec<KeyedRecord>>,
+        parallel: bool,
+        f: impl Fn(&mut GroupAlsoByWindow, Vec<KeyedRecord>) -> Result<Vec<PaneOutput>, BoxError> + Sync,
+    ) -> Result<Vec<PaneOutput>, BoxError> {
+        let results: Vec<Result<Vec<PaneOutput>, BoxError>> =
+            match (&self.pool, parallel && self.shards.len() > 1) {
+                (Some(pool), true) => {
+                    use rayon::prelude::*;
+                    pool.install(|| {
+                        self.shards
+                            .par_iter_mut()
+                            .zip(inputs)
+                            .map(|(g, r)| f(g, r))
+                            .collect()
+                    })
+                }
+                _ => self
+                    .shards
+                    .iter_mut()
+                    .zip(inputs)
+                    .map(|(g, r)| f(g, r))
+                    .collect(),
+            };
+        let mut panes = Vec::new();
+        for r in results {
+            panes.extend(r?);
+        }
+        Ok(panes)
+    }
+
+    /// Adds a batch of records; returns the panes that fired.
+    pub fn process(&mut self, records: Vec<KeyedRecord>) -> Result<Vec<PaneOutput>, BoxError> {
+        let n = self.shards.len();
+        if n == 1 {
+            return self.shards[0].process(records);
+        }
+        // Small batches are grouped on this thread, each record still in its key's shard.
+        let parallel = records.len() >= PARALLEL_BATCH;
+        let mut parts: Vec<Vec<KeyedRecord>> = (0..n)
+            .map(|_| Vec::with_capacity(records.len() / n + 1))
+            .collect();
+        for r in records {
+            let shard = r.key.partition(n);
+            parts[shard].push(r);
+        }
+        self.each(parts, parallel, |g, r| {
+            if r.is_empty() {
+                Ok(Vec::new())
+            } else {
+                g.process(r)
+            }
+        })
+    }
+
+    fn many_windows(&self) -> bool {
+        self.shards.iter().map(|g| g.windows.len()).sum::<usize>() >= PARALLEL_WINDOWS
+    }
+
+    /// Advances every shard's input watermark.
+    pub fn advance_watermark(&mut self, watermark: Timestamp) -> Result<Vec<PaneOutput>, BoxError> {
+        let inputs = (0..self.shards.len()).map(|_| Vec::new()).collect();
+        let parallel = self.many_windows();
+        self.each(inputs, parallel, |g, _| g.advance_watermark(watermark))
+    }
+
+    /// Advances every shard's processing time.
+    pub fn advance_processing_time(&mut self, now: Timestamp) -> Result<Vec<PaneOutput>, BoxError> {
+        let inputs = (0..self.shards.len()).map(|_| Vec::new()).collect();
+        let parallel = self.many_windows();
+        self.each(inputs, parallel, |g, _| g.advance_processing_time(now))
+    }
+
+    /// Turns panes into an output bundle through the transform's kernel.
+    pub fn build_output(
+        &self,
+        panes: Vec<PaneOutput>,
+    ) -> Result<sluice_sdk::graph::Bundle, BoxError> {
+        self.shards[0].build_output(panes)
+    }
+
+    /// Records dropped because their window had expired, over all shards.
+    pub fn dropped_due_to_lateness(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(GroupAlsoByWindow::dropped_due_to_lateness)
+            .sum()
+    }
+
+    /// Records dropped because their window was closed, over all shards.
+    pub fn dropped_due_to_closed_window(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(GroupAlsoByWindow::dropped_due_to_closed_window)
+            .sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,5 +730,43 @@ mod tests {
                 (w(5, 15), vec![9], true)
             ]
         );
+    }
+
+    #[test]
+    fn shards_group_like_one_grouping() {
+        let describe = |mut panes: Vec<PaneOutput>| {
+            panes.sort_by_key(|p| (p.key.bytes().to_vec(), p.window));
+            panes
+                .iter()
+                .map(|p| (p.key.bytes().to_vec(), p.window, values(p), p.pane))
+                .collect::<Vec<_>>()
+        };
+        let records = || {
+            (0..2000i64).map(|i| {
+                record(
+                    &format!("k{}", i % 37),
+                    i,
+                    i % 50,
+                    w((i % 50) / 10 * 10, (i % 50) / 10 * 10 + 10),
+                )
+            })
+        };
+        let mut single = gbk(FixedWindows::of(Duration::from_secs(10)), Duration::ZERO);
+        single.process(records().collect()).unwrap();
+        let expected = describe(single.advance_watermark(Timestamp::MAX).unwrap());
+        let g = gbk(FixedWindows::of(Duration::from_secs(10)), Duration::ZERO);
+        let pool = std::sync::Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(3)
+                .build()
+                .unwrap(),
+        );
+        let mut sharded = ShardedGrouping::new(g.kernel.clone(), g.strategy.clone(), 3, Some(pool));
+        sharded.process(records().collect()).unwrap();
+        assert_eq!(
+            describe(sharded.advance_watermark(Timestamp::MAX).unwrap()),
+            expected
+        );
+        assert_eq!(expected.len(), 37 * 5);
     }
 }

@@ -9,7 +9,7 @@ pub mod plan;
 pub mod stage;
 pub mod trigger;
 
-pub use gabw::{GroupAlsoByWindow, GroupedShard, group_bounded};
+pub use gabw::{GroupAlsoByWindow, GroupedShard, ShardedGrouping, group_bounded};
 pub use materialized::Materialized;
 pub use plan::{ExecutionPlan, Sink, Stage, StageRoot, check_bounded};
 pub use stage::{StageInstance, StageOutput};

@@ -19,10 +19,10 @@
 //!
 //! Side inputs are not yet supported in streaming pipelines.
 
+use crate::core::ShardedGrouping;
 use crate::core::invoke::{error_chain, invoke};
 use crate::core::{
-    BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS, ExecutionPlan, GroupAlsoByWindow, StageInstance,
-    StageOutput, StageRoot,
+    BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS, ExecutionPlan, StageInstance, StageOutput, StageRoot,
 };
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::{PaneOutput, SideInputs, TestStreamEvent};
@@ -38,7 +38,7 @@ const DROPPED_DUE_TO_CLOSED_WINDOW: &str = "droppedDueToClosedWindow";
 struct Streaming<'p> {
     plan: &'p ExecutionPlan,
     instances: Vec<StageInstance<'p>>,
-    groupings: HashMap<usize, GroupAlsoByWindow>,
+    groupings: HashMap<usize, ShardedGrouping>,
     /// The stages that read each PCollection produced elsewhere.
     readers: HashMap<CollectionId, Vec<usize>>,
     roots: StageOutput,
@@ -66,6 +66,24 @@ pub(super) fn execute(
     }
     let plan = ExecutionPlan::for_streaming(graph);
     let mut readers: HashMap<CollectionId, Vec<usize>> = HashMap::new();
+    // Keyed stages are sharded by key over `--parallelism` shards working in parallel.
+    let shards = options
+        .parallelism
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let pool = if shards > 1 {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(shards)
+            .thread_name(|i| format!("sluice-keyed-{i}"))
+            .build()
+            .map_err(|e| PipelineError::Unsupported {
+                runner: "direct".into(),
+                reason: format!("cannot start {shards} threads: {e}"),
+            })?;
+        Some(std::sync::Arc::new(pool))
+    } else {
+        None
+    };
     let mut groupings = HashMap::new();
     for stage in &plan.stages {
         let inputs: Vec<CollectionId> = match stage.root {
@@ -75,7 +93,10 @@ pub(super) fn execute(
                     unreachable!("Group roots are GroupByKey nodes")
                 };
                 let strategy = plan.graph.collection(n.inputs[0]).windowing.clone();
-                groupings.insert(stage.id, GroupAlsoByWindow::new(kernel.clone(), strategy));
+                groupings.insert(
+                    stage.id,
+                    ShardedGrouping::new(kernel.clone(), strategy, shards, pool.clone()),
+                );
                 n.inputs.clone()
             }
             StageRoot::Flatten(node) | StageRoot::Reshuffle(node) => {
@@ -520,7 +541,7 @@ impl Streaming<'_> {
     /// Applies an advance to every grouping, upstream first, feeding what fires downstream.
     fn advance_groupings(
         &mut self,
-        advance: impl Fn(&mut GroupAlsoByWindow) -> Result<Vec<PaneOutput>, sluice_sdk::error::BoxError>,
+        advance: impl Fn(&mut ShardedGrouping) -> Result<Vec<PaneOutput>, sluice_sdk::error::BoxError>,
     ) -> Result<(), PipelineError> {
         for stage in 0..self.plan.stages.len() {
             let Some(gabw) = self.groupings.get_mut(&stage) else {
