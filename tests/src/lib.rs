@@ -88,3 +88,28 @@ pub fn secs(secs: i64) -> Timestamp {
 pub fn s(v: &str) -> String {
     v.to_string()
 }
+
+/// A fresh, empty directory for one test (`sluice-NAME-PID` under the system's temp dir).
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sluice-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a writable temp dir");
+    dir
+}
+
+/// The lines of every file matching `pattern` (none if nothing matches), sorted.
+pub fn sorted_lines(pattern: &str) -> Vec<String> {
+    let mut lines: Vec<String> = sluice_io::text::match_files(pattern)
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(&f.path)
+                .expect("a readable output file")
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.sort();
+    lines
+}

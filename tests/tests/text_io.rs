@@ -11,30 +11,12 @@ use std::path::{Path, PathBuf};
 
 /// A fresh directory for one test.
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sluice-e2e-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    sluice_tests::temp_dir(&format!("e2e-{name}"))
 }
 
 /// The lines of every file matching `prefix-*`, sorted.
 fn output_lines(prefix: &Path) -> Vec<String> {
-    let mut lines: Vec<String> = text::match_files(&format!("{}-*", prefix.display()))
-        .map(|files| {
-            files
-                .iter()
-                .flat_map(|f| {
-                    std::fs::read_to_string(&f.path)
-                        .unwrap()
-                        .lines()
-                        .map(String::from)
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    lines.sort();
-    lines
+    sluice_tests::sorted_lines(&format!("{}-*", prefix.display()))
 }
 
 /// Word counts computed directly, without a pipeline.

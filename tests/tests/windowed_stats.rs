@@ -2,7 +2,6 @@
 //! through a TestStream advanced to infinity, and match a direct computation.
 
 use sluice_examples::windowed_stats::{DeadLetter, WindowSpec, build, compute};
-use sluice_io::text;
 use sluice_runners::{PipelineOptions, run};
 use sluice_sdk::prelude::*;
 use sluice_sdk::testing::{TestStream, assert_that};
@@ -10,10 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sluice-stats-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    sluice_tests::temp_dir(&format!("stats-{name}"))
 }
 
 /// Events over ten minutes and 7 keys, out of order by up to 30 s, with malformed lines mixed in.
@@ -115,19 +111,7 @@ fn model(events: &[(i64, String, i64)], window: &WindowSpec) -> Vec<String> {
 }
 
 fn read_lines(pattern: &str) -> Vec<String> {
-    let mut lines: Vec<String> = text::match_files(pattern)
-        .unwrap_or_default()
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(&f.path)
-                .unwrap()
-                .lines()
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    lines.sort();
-    lines
+    sluice_tests::sorted_lines(pattern)
 }
 
 fn run_on_files(

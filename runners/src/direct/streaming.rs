@@ -162,6 +162,16 @@ pub(super) fn execute(
     })
 }
 
+/// The stages rooted at a source, with the source's node.
+fn read_stages(
+    plan: &ExecutionPlan,
+) -> impl Iterator<Item = (&crate::core::Stage, &sluice_sdk::graph::Node)> {
+    plan.stages.iter().filter_map(|stage| match stage.root {
+        StageRoot::Read(n) => Some((stage, plan.graph.node(n))),
+        _ => None,
+    })
+}
+
 /// What a reader task tells the executor.
 enum ReaderEvent {
     Bundle {
@@ -205,11 +215,7 @@ impl Streaming<'_> {
         self.read_bounded_sources()?;
         let plan = self.plan;
         let mut readers = Vec::new();
-        for stage in &plan.stages {
-            let StageRoot::Read(n) = stage.root else {
-                continue;
-            };
-            let node = plan.graph.node(n);
+        for (stage, node) in read_stages(plan) {
             let NodeKind::ReadUnbounded(source) = &node.kind else {
                 continue;
             };
@@ -368,11 +374,7 @@ impl Streaming<'_> {
     /// Reads every bounded source: all of its input is there at once.
     fn read_bounded_sources(&mut self) -> Result<(), PipelineError> {
         let plan = self.plan;
-        for stage in &plan.stages {
-            let StageRoot::Read(n) = stage.root else {
-                continue;
-            };
-            let node = plan.graph.node(n);
+        for (stage, node) in read_stages(plan) {
             let NodeKind::Read(source) = &node.kind else {
                 continue;
             };
@@ -397,11 +399,7 @@ impl Streaming<'_> {
     fn run(&mut self) -> Result<(), PipelineError> {
         self.read_bounded_sources()?;
         let plan = self.plan;
-        for stage in &plan.stages {
-            let StageRoot::Read(n) = stage.root else {
-                continue;
-            };
-            let node = plan.graph.node(n);
+        for (stage, node) in read_stages(plan) {
             let NodeKind::TestStream(script) = &node.kind else {
                 continue;
             };
