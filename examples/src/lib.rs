@@ -11,6 +11,7 @@
 //! the benchmark.
 
 pub mod baseline;
+pub mod bench;
 pub mod corpus;
 pub mod tokenize;
 pub mod windowed_stats;

@@ -11,6 +11,7 @@
 //! times of whole processes, job start included, for both.
 
 use clap::Parser;
+use sluice_examples::bench::median;
 use sluice_examples::corpus::SplitMix;
 use sluice_examples::windowed_stats::{WindowSpec, build};
 use sluice_runners::PipelineOptions;
@@ -85,11 +86,6 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 fn main() -> std::process::ExitCode {

@@ -14,6 +14,7 @@
 //! to the baseline and peak memory of each, and the targets.
 
 use clap::Parser;
+use sluice_examples::bench::median;
 use sluice_examples::{baseline, corpus, wordcount};
 use sluice_runners::PipelineOptions;
 use sluice_sdk::prelude::*;
@@ -153,11 +154,6 @@ fn run_ironbeam(corpus_path: &Path, out_dir: &Path) -> anyhow::Result<()> {
 #[cfg(not(feature = "peers"))]
 fn run_ironbeam(_corpus_path: &Path, _out_dir: &Path) -> anyhow::Result<()> {
     anyhow::bail!("ironbeam is compared only when built with --features peers")
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 fn main() -> std::process::ExitCode {

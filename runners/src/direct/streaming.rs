@@ -354,14 +354,7 @@ impl Streaming<'_> {
             StageRoot::Read(n) => self.plan.graph.node(n).name.clone(),
             _ => unreachable!("readers feed Read stages"),
         };
-        self.count(
-            &name,
-            ElementCount {
-                input: 0,
-                output: bundle.len() as u64,
-            },
-        );
-        self.feed(stage, bundle)?;
+        self.feed_source(stage, &name, bundle)?;
         if let Some(c) = checkpoint {
             c.finalize().map_err(|e| PipelineError::Source {
                 transform: name,
@@ -369,6 +362,23 @@ impl Streaming<'_> {
             })?;
         }
         Ok(())
+    }
+
+    /// Counts a bundle a source produced and runs it through the source's stage.
+    fn feed_source(
+        &mut self,
+        stage: usize,
+        name: &str,
+        bundle: Bundle,
+    ) -> Result<(), PipelineError> {
+        self.count(
+            name,
+            ElementCount {
+                input: 0,
+                output: bundle.len() as u64,
+            },
+        );
+        self.feed(stage, bundle)
     }
 
     /// Reads every bounded source: all of its input is there at once.
@@ -381,14 +391,7 @@ impl Streaming<'_> {
             let source_error = |e| crate::core::invoke::source_error(&node.name, e);
             let mut reader = source.reader().map_err(source_error)?;
             while let Some(bundle) = reader.next_bundle(BUNDLE_SIZE).map_err(source_error)? {
-                self.count(
-                    &node.name,
-                    ElementCount {
-                        input: 0,
-                        output: bundle.len() as u64,
-                    },
-                );
-                self.feed(stage.id, bundle)?;
+                self.feed_source(stage.id, &node.name, bundle)?;
             }
         }
         Ok(())
@@ -406,14 +409,7 @@ impl Streaming<'_> {
             for event in script.events() {
                 match event {
                     TestStreamEvent::Elements(bundle) => {
-                        self.count(
-                            &node.name,
-                            ElementCount {
-                                input: 0,
-                                output: bundle.len() as u64,
-                            },
-                        );
-                        self.feed(stage.id, bundle)?;
+                        self.feed_source(stage.id, &node.name, bundle)?;
                     }
                     TestStreamEvent::Watermark(t) => self.advance_watermark(t)?,
                     TestStreamEvent::ProcessingTime(d) => {
