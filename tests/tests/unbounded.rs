@@ -15,6 +15,7 @@ struct Counter {
     splits: u64,
     batch: u64,
     fail_at: Option<u64>,
+    ledger: Option<&'static Ledger>,
 }
 
 struct CounterReader {
@@ -23,16 +24,46 @@ struct CounterReader {
     watermark: Timestamp,
 }
 
-/// Counts finalized checkpoints and the highest position finalized.
-static FINALIZED: std::sync::Mutex<(u64, u64)> = std::sync::Mutex::new((0, 0));
+/// What a sink wrote and which read positions were finalized, to check that a checkpoint is
+/// finalized only after the output of everything read before it was written.
+struct Ledger {
+    written: std::sync::Mutex<std::collections::BTreeSet<u64>>,
+    finalized: std::sync::Mutex<Vec<u64>>,
+    /// Positions finalized before every value below them was written.
+    early: std::sync::Mutex<Vec<u64>>,
+}
 
-struct Position(u64);
+impl Ledger {
+    const fn new() -> Self {
+        Ledger {
+            written: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+            finalized: std::sync::Mutex::new(Vec::new()),
+            early: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// A reader's position (single split: every value below it was read).
+struct Position {
+    next: u64,
+    ledger: &'static Ledger,
+}
 
 impl sluice_sdk::source::CheckpointMark for Position {
     fn finalize(self: Box<Self>) -> Result<(), BoxError> {
-        let mut f = FINALIZED.lock().map_err(|_| "lock")?;
-        f.0 += 1;
-        f.1 = f.1.max(self.0);
+        let written = self.ledger.written.lock().map_err(|_| "lock")?;
+        if (0..self.next).any(|v| !written.contains(&v)) {
+            self.ledger
+                .early
+                .lock()
+                .map_err(|_| "lock")?
+                .push(self.next);
+        }
+        self.ledger
+            .finalized
+            .lock()
+            .map_err(|_| "lock")?
+            .push(self.next);
         Ok(())
     }
 }
@@ -87,10 +118,11 @@ impl UnboundedReader<u64> for CounterReader {
         self.watermark
     }
     fn checkpoint(&mut self) -> Option<Box<dyn sluice_sdk::source::CheckpointMark>> {
-        self.source
-            .fail_at
-            .is_some()
-            .then(|| Box::new(Position(self.next)) as Box<dyn sluice_sdk::source::CheckpointMark>)
+        let ledger = self.source.ledger?;
+        Some(Box::new(Position {
+            next: self.next,
+            ledger,
+        }))
     }
 }
 
@@ -101,6 +133,7 @@ fn counter(n: Option<u64>) -> Counter {
         splits: 1,
         batch: 50,
         fail_at: None,
+        ledger: None,
     }
 }
 
@@ -162,6 +195,52 @@ fn cancel_stops_an_endless_source() {
         "it read before it was cancelled"
     );
     assert!(started.elapsed() < StdDuration::from_secs(10));
+}
+
+static LEDGER: Ledger = Ledger::new();
+
+#[test]
+fn checkpoints_are_finalized_after_their_records_reach_the_output_and_cancel_drains() {
+    let p = Pipeline::new();
+    p.apply(
+        "Endless",
+        ReadUnbounded::from(Counter {
+            ledger: Some(&LEDGER),
+            ..counter(None)
+        }),
+    )
+    .apply(
+        "Fixed",
+        WindowInto::new(FixedWindows::of(Duration::from_secs(1))),
+    )
+    .map("One", |v: u64| KV::new("all".to_string(), v))
+    .apply("Group", GroupByKey)
+    .map("Write", |kv: KV<String, Vec<u64>>| {
+        LEDGER.written.lock().unwrap().extend(kv.value);
+    });
+    // One split, so that a position covers every value below it.
+    let options = PipelineOptions {
+        parallelism: Some(1),
+        ..PipelineOptions::for_runner("direct")
+    };
+    let handle = sluice_runners::start(&p, &options).unwrap();
+    std::thread::sleep(StdDuration::from_millis(600));
+    let finalized_while_running = LEDGER.finalized.lock().unwrap().len();
+    handle.cancel();
+    let result = handle.wait().unwrap();
+    assert_eq!(result.state, PipelineState::Cancelled);
+    let read = result.elements["Endless"].output;
+    assert!(read > 0);
+    assert!(
+        finalized_while_running > 0,
+        "checkpoints are finalized as windows fire"
+    );
+    assert_eq!(*LEDGER.early.lock().unwrap(), Vec::<u64>::new());
+    // The drain fired the open windows and then finalized everything read.
+    let written = LEDGER.written.lock().unwrap();
+    assert_eq!(written.len() as u64, read);
+    assert_eq!(written.iter().copied().max(), Some(read - 1));
+    assert_eq!(LEDGER.finalized.lock().unwrap().last(), Some(&read));
 }
 
 #[test]

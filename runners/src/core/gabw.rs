@@ -57,6 +57,9 @@ struct WindowState {
     fired_non_early: bool,
     pane_index: u64,
     non_speculative_index: i64,
+    /// The arrival sequence number of the first record added since the last pane: records
+    /// whose effect has not reached any output yet (see [`GroupAlsoByWindow::set_arrival`]).
+    unemitted_since: Option<u64>,
 }
 
 impl WindowState {
@@ -70,6 +73,7 @@ impl WindowState {
             fired_non_early: false,
             pane_index: 0,
             non_speculative_index: 0,
+            unemitted_since: None,
         }
     }
 
@@ -86,6 +90,10 @@ impl WindowState {
         self.fired_non_early |= other.fired_non_early;
         self.pane_index = self.pane_index.max(other.pane_index);
         self.non_speculative_index = self.non_speculative_index.max(other.non_speculative_index);
+        self.unemitted_since = match (self.unemitted_since, other.unemitted_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         Ok(())
     }
 }
@@ -102,6 +110,8 @@ pub struct GroupAlsoByWindow {
     processing_time: Timestamp,
     dropped_late: u64,
     dropped_closed: u64,
+    /// The arrival sequence number stamped on the records added now.
+    arrival: u64,
 }
 
 impl GroupAlsoByWindow {
@@ -116,7 +126,26 @@ impl GroupAlsoByWindow {
             processing_time: Timestamp::from_micros(0),
             dropped_late: 0,
             dropped_closed: 0,
+            arrival: 0,
         }
+    }
+
+    /// Sets the arrival sequence number of the records processed from now on. A streaming
+    /// runner numbers what it reads, in order, to know which reads have reached the output
+    /// (see [`oldest_unemitted`](Self::oldest_unemitted)).
+    pub fn set_arrival(&mut self, sequence: u64) {
+        self.arrival = sequence;
+    }
+
+    /// The smallest arrival sequence number among the records held in a window and not yet
+    /// part of any pane, if any: reads numbered below it have all reached the output (or were
+    /// dropped), so their checkpoints may be finalized.
+    pub fn oldest_unemitted(&self) -> Option<u64> {
+        self.windows
+            .values()
+            .filter(|ws| !ws.closed)
+            .filter_map(|ws| ws.unemitted_since)
+            .min()
     }
 
     /// The current input watermark.
@@ -194,6 +223,7 @@ impl GroupAlsoByWindow {
                 RecordKind::Accumulator => ws.state.add_accumulator(&payload)?,
             }
             ws.has_new_data = true;
+            ws.unemitted_since.get_or_insert(self.arrival);
             if combiner != TimestampCombiner::EndOfWindow && timestamp >= self.input_watermark {
                 ws.pending_timestamp = Some(
                     ws.pending_timestamp
@@ -424,6 +454,7 @@ fn emit(
     }
     ws.pending_timestamp = None;
     ws.has_new_data = false;
+    ws.unemitted_since = None;
     if strategy.accumulation_mode == AccumulationMode::Discarding {
         ws.state.clear();
     }
@@ -586,6 +617,21 @@ impl ShardedGrouping {
         self.shards[0].build_output(panes)
     }
 
+    /// Sets the arrival sequence number of the records processed from now on, in every shard.
+    pub fn set_arrival(&mut self, sequence: u64) {
+        for g in &mut self.shards {
+            g.set_arrival(sequence);
+        }
+    }
+
+    /// The smallest arrival sequence number of a record not yet in any pane, over all shards.
+    pub fn oldest_unemitted(&self) -> Option<u64> {
+        self.shards
+            .iter()
+            .filter_map(GroupAlsoByWindow::oldest_unemitted)
+            .min()
+    }
+
     /// Records dropped because their window had expired, over all shards.
     pub fn dropped_due_to_lateness(&self) -> u64 {
         self.shards
@@ -703,6 +749,29 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(g.dropped_due_to_lateness(), 1);
+    }
+
+    #[test]
+    fn tracks_the_oldest_read_not_yet_in_a_pane() {
+        let mut g = gbk(FixedWindows::of(Duration::from_secs(10)), Duration::ZERO);
+        assert_eq!(g.oldest_unemitted(), None);
+        g.set_arrival(1);
+        g.process(vec![record("a", 1, 1, w(0, 10))]).unwrap();
+        g.set_arrival(2);
+        g.process(vec![
+            record("a", 2, 2, w(0, 10)),
+            record("b", 3, 12, w(10, 20)),
+        ])
+        .unwrap();
+        assert_eq!(g.oldest_unemitted(), Some(1));
+        // The first window fires: only the read numbered 2 still waits, in the second one.
+        assert_eq!(
+            g.advance_watermark(Timestamp::from_secs(10)).unwrap().len(),
+            1
+        );
+        assert_eq!(g.oldest_unemitted(), Some(2));
+        g.advance_watermark(Timestamp::from_secs(20)).unwrap();
+        assert_eq!(g.oldest_unemitted(), None);
     }
 
     #[test]

@@ -11,11 +11,20 @@
 //! per split, which sends bundles and watermarks through a bounded channel (a slow pipeline
 //! slows the readers down); the pipeline's watermark is the minimum over the splits, and
 //! processing time follows the wall clock, ticking every 100 ms. When every source has ended
-//! the watermark moves to the end of time, so every window fires and expires. A reader's
-//! checkpoint travels with each bundle and is finalized once the bundle went through the
-//! pipeline. On cancel (Ctrl-C or the options' [`CancelToken`](crate::options::CancelToken))
-//! the readers stop, what they sent is processed (and its checkpoints finalized), and the run
-//! ends as `Cancelled` without firing open windows.
+//! the watermark moves to the end of time, so every window fires and expires.
+//!
+//! A reader's checkpoint travels with its bundle. It is finalized (for Kafka: the offsets are
+//! committed) only once every effect of the records read up to it has reached the output:
+//! bundles are numbered as they are read, each grouping knows the oldest number among the
+//! records it holds that are not yet part of a pane, and a checkpoint is finalized when no
+//! grouping holds anything read at or before it. What a stateless stage writes is written by
+//! the time its bundle finishes. A kill at any point thus re-reads, on restart, everything
+//! whose effect could have been lost: at-least-once.
+//!
+//! On cancel (Ctrl-C or the options' [`CancelToken`](crate::options::CancelToken)) the run
+//! drains, as a drain does on Dataflow: the readers stop, what they sent is processed, the
+//! watermark moves to the end of time so that every open window fires its last pane and the
+//! sinks write and flush, then every checkpoint is finalized and the run ends as `Cancelled`.
 //!
 //! Side inputs are not yet supported in streaming pipelines.
 
@@ -44,6 +53,19 @@ struct Streaming<'p> {
     roots: StageOutput,
     watermark: Timestamp,
     processing_time: Timestamp,
+    /// The number of the last bundle read from an unbounded source.
+    arrival: u64,
+    /// Checkpoints waiting until what was read before them has reached the output, in order.
+    pending: std::collections::VecDeque<PendingCheckpoint>,
+}
+
+/// A reader's checkpoint waiting to be finalized.
+struct PendingCheckpoint {
+    /// The number of the bundle it came with.
+    arrival: u64,
+    /// The source transform.
+    transform: String,
+    mark: Box<dyn sluice_sdk::source::CheckpointMark>,
 }
 
 pub(super) fn execute(
@@ -121,6 +143,8 @@ pub(super) fn execute(
         roots: StageOutput::default(),
         watermark: Timestamp::MIN,
         processing_time: Timestamp::from_micros(0),
+        arrival: 0,
+        pending: Default::default(),
     };
     let unbounded = plan.stages.iter().any(|s| matches!(s.root, StageRoot::Read(n) if matches!(plan.graph.node(n).kind, NodeKind::ReadUnbounded(_))));
     let result = if unbounded {
@@ -306,22 +330,29 @@ impl Streaming<'_> {
                         return Err(PipelineError::Source { transform, message });
                     }
                     // Every reader has stopped: they ended, or the run was cancelled.
-                    None if cancel.is_cancelled() => return Ok(PipelineState::Cancelled),
+                    None if cancel.is_cancelled() => {
+                        self.advance_watermark(Timestamp::MAX)?;
+                        self.finalize_checkpoints()?;
+                        return Ok(PipelineState::Cancelled);
+                    }
                     None => break,
                 },
                 _ = ticks.tick() => {
                     self.advance_processing_time(wall_clock())?;
                     if cancel.is_cancelled() {
-                        // Process what the readers already sent, then stop without firing
-                        // the windows that are still open.
+                        // Drain: process what the readers already sent, fire every open
+                        // window, then finalize every checkpoint.
                         rx.close();
                         while let Some(event) = rx.recv().await {
                             if let ReaderEvent::Bundle { stage, bundle, checkpoint, .. } = event {
                                 self.feed_read(stage, bundle, checkpoint)?;
                             }
                         }
+                        self.advance_watermark(Timestamp::MAX)?;
+                        self.finalize_checkpoints()?;
                         return Ok(PipelineState::Cancelled);
                     }
+                    self.finalize_checkpoints()?;
                 }
                 signal = &mut ctrl_c, if ctrl_c_armed => {
                     ctrl_c_armed = false;
@@ -338,12 +369,12 @@ impl Streaming<'_> {
             }
         }
         self.advance_watermark(Timestamp::MAX)?;
+        self.finalize_checkpoints()?;
         Ok(PipelineState::Done)
     }
 
-    /// Runs a bundle a reader produced through the pipeline, then finalizes the reader's
-    /// checkpoint (as Beam's direct runner does once a bundle is committed: state held in
-    /// memory counts as processed).
+    /// Numbers a bundle a reader produced and runs it through the pipeline; its checkpoint
+    /// waits until what it covers has reached the output.
     fn feed_read(
         &mut self,
         stage: usize,
@@ -354,10 +385,34 @@ impl Streaming<'_> {
             StageRoot::Read(n) => self.plan.graph.node(n).name.clone(),
             _ => unreachable!("readers feed Read stages"),
         };
+        self.arrival += 1;
+        for g in self.groupings.values_mut() {
+            g.set_arrival(self.arrival);
+        }
         self.feed_source(stage, &name, bundle)?;
-        if let Some(c) = checkpoint {
-            c.finalize().map_err(|e| PipelineError::Source {
+        if let Some(mark) = checkpoint {
+            self.pending.push_back(PendingCheckpoint {
+                arrival: self.arrival,
                 transform: name,
+                mark,
+            });
+        }
+        Ok(())
+    }
+
+    /// Finalizes, in order, the checkpoints of the bundles whose records have all reached the
+    /// output: no grouping holds a record read with or before them outside a pane.
+    fn finalize_checkpoints(&mut self) -> Result<(), PipelineError> {
+        let held = self
+            .groupings
+            .values()
+            .filter_map(ShardedGrouping::oldest_unemitted)
+            .min()
+            .unwrap_or(u64::MAX);
+        while self.pending.front().is_some_and(|c| c.arrival < held) {
+            let c = self.pending.pop_front().expect("checked above");
+            c.mark.finalize().map_err(|e| PipelineError::Source {
+                transform: c.transform,
                 message: format!("cannot finalize a checkpoint: {}", error_chain(e.as_ref())),
             })?;
         }
