@@ -13,6 +13,7 @@
 pub mod baseline;
 pub mod bench;
 pub mod corpus;
+pub mod kafka_load;
 pub mod tokenize;
 pub mod windowed_stats;
 pub mod wordcount;

@@ -3,7 +3,7 @@
 //! dead-letter output instead of stopping the job.
 
 use serde::{Deserialize, Serialize};
-use sluice_io::text;
+use sluice_io::{kafka, text};
 use sluice_sdk::prelude::*;
 use std::sync::Arc;
 
@@ -272,8 +272,36 @@ pub fn compute(
     }
 }
 
-/// Builds the whole job over files: read `input`, write results to `PREFIX-*` and dead
-/// letters (JSON lines) to `PREFIX-errors-*`.
+/// How the job reads a `kafka://HOST:PORT/TOPIC` input.
+#[derive(Clone, Debug)]
+pub struct KafkaInput {
+    /// How far out of order events may arrive and still be on time (the watermark trails the
+    /// largest event time seen by this much).
+    pub max_delay: Duration,
+    /// Bounded: read from the start (or the group's committed offsets) to the end offsets at
+    /// start, so that the job also runs on a batch runner.
+    pub stop_at_end: bool,
+    /// The consumer group that offsets are committed for, and resumed from.
+    pub group: Option<String>,
+    /// How long a caught-up partition may be quiet before it stops holding the watermark back.
+    pub idle_timeout: Duration,
+}
+
+impl Default for KafkaInput {
+    fn default() -> Self {
+        KafkaInput {
+            max_delay: Duration::from_secs(10),
+            stop_at_end: false,
+            group: None,
+            idle_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Builds the whole job: read `input` (a file pattern, or `kafka://HOST:PORT/TOPIC`), write the
+/// results to `output` (a file prefix `PREFIX-*` with dead letters as JSON lines in
+/// `PREFIX-errors-*`, or `kafka://HOST:PORT/TOPIC` with dead letters in `TOPIC-errors`). The
+/// pipeline between is the same. A malformed address fails the run naming it.
 pub fn build(
     p: &Pipeline,
     input: &str,
@@ -281,11 +309,101 @@ pub fn build(
     window: &WindowSpec,
     allowed_lateness: Duration,
 ) {
-    let lines = p.apply("ReadLines", text::read(input));
+    build_with(
+        p,
+        input,
+        output,
+        window,
+        allowed_lateness,
+        &KafkaInput::default(),
+    );
+}
+
+/// [`build`], with the settings of a Kafka input.
+pub fn build_with(
+    p: &Pipeline,
+    input: &str,
+    output: &str,
+    window: &WindowSpec,
+    allowed_lateness: Duration,
+    kafka_input: &KafkaInput,
+) {
+    let (lines, undecodable) = read_lines(p, input, kafka_input);
     let out = compute(&lines, window, allowed_lateness);
-    out.stats.apply("WriteStats", text::write(output));
-    out.errors
-        .apply("WriteErrors", text::write_json(&format!("{output}-errors")));
+    let errors = match undecodable {
+        Some(u) => PCollectionList::of(vec![out.errors, u]).apply("AllErrors", Flatten),
+        None => out.errors,
+    };
+    match kafka::KafkaAddress::parse(output) {
+        None => {
+            out.stats.apply("WriteStats", text::write(output));
+            errors.apply("WriteErrors", text::write_json(&format!("{output}-errors")));
+        }
+        Some(Ok(to)) => {
+            // Keyed by the statistics' key, so that each key's windows stay in order.
+            out.stats.apply(
+                "WriteStats",
+                kafka::write_text(&to.bootstrap, &to.topic)
+                    .keys(|line: &String| line.split(',').nth(2).map(|k| k.as_bytes().to_vec())),
+            );
+            errors.apply(
+                "WriteErrors",
+                kafka::write(
+                    &to.bootstrap,
+                    &format!("{}-errors", to.topic),
+                    |d: &DeadLetter| serde_json::to_vec(d).unwrap_or_default(),
+                ),
+            );
+        }
+        Some(Err(e)) => p.record_error(e),
+    }
+}
+
+/// The input lines, and the Kafka records that were not text.
+fn read_lines(
+    p: &Pipeline,
+    input: &str,
+    settings: &KafkaInput,
+) -> (PCollection<String>, Option<PCollection<DeadLetter>>) {
+    let from = match kafka::KafkaAddress::parse(input) {
+        None => return (p.apply("ReadLines", text::read(input)), None),
+        Some(Err(e)) => {
+            p.record_error(e);
+            return (p.apply("ReadLines", Create::of(Vec::<String>::new())), None);
+        }
+        Some(Ok(from)) => from,
+    };
+    let mut read = kafka::read(&from.bootstrap)
+        .topic(&from.topic)
+        .values(kafka::Utf8)
+        .create_time(settings.max_delay)
+        .idle_timeout(settings.idle_timeout);
+    if settings.stop_at_end {
+        read = read.stop_at_end();
+    }
+    if let Some(group) = &settings.group {
+        read = read
+            .group_id(group)
+            .start_at(kafka::StartPosition::Committed);
+    }
+    let records = p.apply("ReadKafka", read);
+    let lines = records
+        .records
+        .map("RecordValue", |r: kafka::KafkaRecord<Vec<u8>, String>| {
+            r.value
+        });
+    let undecodable = records
+        .errors
+        .map("UndecodableRecords", |d: kafka::KafkaDeadLetter| {
+            DeadLetter {
+                line: String::from_utf8_lossy(d.value.as_deref().unwrap_or_default()).into_owned(),
+                reason: format!(
+                    "record {}/{}@{}: {}",
+                    d.topic, d.partition, d.offset, d.reason
+                ),
+            }
+        });
+    (lines, Some(undecodable))
 }
 
 #[cfg(test)]

@@ -8,4 +8,5 @@
 //!   split at line boundaries for parallel reads), write sharded files atomically; JSON lines
 //!   through serde.
 
+pub mod kafka;
 pub mod text;

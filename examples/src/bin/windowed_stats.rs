@@ -8,9 +8,16 @@
 //! Input lines are `timestamp_ms,key,value`. For each key and window it writes
 //! `window_start_ms,window_end_ms,key,count,sum,min,max` (end exclusive) to `PREFIX-*`.
 //! Malformed lines go, with the reason, to `PREFIX-errors-*` (JSON lines) and are counted.
+//!
+//! Input and output may be Kafka topics, `kafka://HOST:PORT/TOPIC`: each record is a line,
+//! stamped with its CreateTime, with the watermark trailing the largest timestamp seen by
+//! `--kafka-max-delay`. The read is unbounded (run it on the direct runner; Ctrl-C drains and
+//! stops) unless `--kafka-stop-at-end` bounds it to the end offsets at start, which runs on
+//! either runner. With `--kafka-group`, offsets are committed for the group once the results
+//! of the records before them are written, and a restart resumes from them.
 
 use clap::Parser;
-use sluice_examples::windowed_stats::{WindowSpec, build, parse_duration};
+use sluice_examples::windowed_stats::{KafkaInput, WindowSpec, build_with, parse_duration};
 use sluice_runners::PipelineOptions;
 use sluice_sdk::prelude::*;
 
@@ -29,6 +36,19 @@ struct Args {
     /// How late data may be and still count (units ms, s, m, h).
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     allowed_lateness: Duration,
+    /// Kafka input: how far out of order events may be and still be on time.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    kafka_max_delay: Duration,
+    /// Kafka input: read up to the end offsets at start, then stop (a bounded read).
+    #[arg(long)]
+    kafka_stop_at_end: bool,
+    /// Kafka input: the consumer group to commit offsets for and resume from.
+    #[arg(long)]
+    kafka_group: Option<String>,
+    /// Kafka input: how long a caught-up partition may be quiet before it stops holding the
+    /// watermark back.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    kafka_idle_timeout: Duration,
     #[command(flatten)]
     pipeline: PipelineOptions,
 }
@@ -37,12 +57,18 @@ fn main() -> std::process::ExitCode {
     sluice_examples::main_with(|| {
         let args = Args::parse();
         let p = Pipeline::new();
-        build(
+        build_with(
             &p,
             &args.input,
             &args.output,
             &args.window,
             args.allowed_lateness,
+            &KafkaInput {
+                max_delay: args.kafka_max_delay,
+                stop_at_end: args.kafka_stop_at_end,
+                group: args.kafka_group.clone(),
+                idle_timeout: args.kafka_idle_timeout,
+            },
         );
         let result = sluice_runners::run(&p, &args.pipeline)?;
         let malformed = result
@@ -51,8 +77,8 @@ fn main() -> std::process::ExitCode {
             .unwrap_or(0);
         if !args.pipeline.quiet {
             eprintln!(
-                "wrote {}-*; {malformed} malformed lines in {}-errors-*",
-                args.output, args.output
+                "wrote {}; {malformed} malformed lines in its errors output ({:?})",
+                args.output, result.state
             );
         }
         Ok(())

@@ -1,0 +1,495 @@
+//! The consuming side of a Kafka read: one librdkafka consumer over a set of partitions,
+//! polled synchronously, decoding records and tracking each partition's position and
+//! watermark.
+//!
+//! A [`Fetcher`] is what both read variants run: the bounded read polls it on the runner's
+//! thread; the unbounded read polls it on a thread of its own and hands batches to the
+//! runner's async reader (`super::read`). Positions follow the Kafka protocol: a partition's
+//! position is the offset of the next record to read (last offset read + 1), and a bounded
+//! read stops a partition when its position reaches the end offset (the high watermark) the
+//! broker reported when the read started — never by counting records, since offsets may have
+//! gaps (compaction, transaction markers).
+
+use super::decode::Decoder;
+use super::record::{KafkaDeadLetter, KafkaRecord, KafkaTimestampType};
+use super::spec::{ReadSpec, StartPosition};
+use super::timestamps::{PartitionClock, PartitionTimestamps, RecordTime};
+use super::{KafkaError, ReadItem};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use sluice_sdk::time::Timestamp;
+use sluice_sdk::windowed_value::TimestampedValue;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The wall clock as a [`Timestamp`].
+pub(crate) fn now() -> Timestamp {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    Timestamp::from_micros(micros)
+}
+
+/// Callbacks of a read's consumer: rebalances and errors, picked up by the fetcher.
+#[derive(Default)]
+pub(crate) struct ReadContext {
+    /// Partitions assigned (`true`) or revoked (`false`) by the group since the last poll.
+    rebalances: Mutex<Vec<(String, i32, bool)>>,
+    /// The last client-level error (e.g. all brokers down).
+    error: Mutex<Option<String>>,
+}
+
+impl ClientContext for ReadContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        tracing::debug!(%error, reason, "kafka consumer error");
+        if let Ok(mut e) = self.error.lock() {
+            *e = Some(format!("{error} ({reason})"));
+        }
+    }
+}
+
+impl ConsumerContext for ReadContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let (list, assigned) = match rebalance {
+            Rebalance::Assign(list) => (list, true),
+            Rebalance::Revoke(list) => (list, false),
+            Rebalance::Error(e) => {
+                tracing::warn!(error = %e, "kafka rebalance failed");
+                return;
+            }
+        };
+        if let Ok(mut r) = self.rebalances.lock() {
+            for e in list.elements() {
+                r.push((e.topic().to_string(), e.partition(), assigned));
+            }
+        }
+    }
+
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        _offsets: &TopicPartitionList,
+    ) {
+        if let Err(e) = result {
+            // The records will be read again after a restart: at-least-once still holds.
+            tracing::warn!(error = %e, "committing Kafka offsets failed");
+        }
+    }
+}
+
+/// The consumer type of a read.
+pub(crate) type ReadConsumer = BaseConsumer<ReadContext>;
+
+/// What a fetcher tracks of one partition.
+struct PartitionState {
+    topic: String,
+    partition: i32,
+    /// The offset of the next record to read, once known.
+    position: Option<i64>,
+    /// For a bounded read: the end offset when the read started.
+    end: Option<i64>,
+    estimator: Box<dyn PartitionTimestamps>,
+    watermark: Timestamp,
+    last_record: Instant,
+    /// When the partition was last found caught up (position at the high watermark).
+    caught_up_at: Option<Instant>,
+    last_check: Instant,
+    records: u64,
+    bytes: u64,
+}
+
+impl PartitionState {
+    fn done(&self) -> bool {
+        matches!((self.position, self.end), (Some(p), Some(e)) if p >= e)
+            || self.end.is_some_and(|e| e <= 0)
+    }
+}
+
+/// Per-partition figures of a read, for metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionStats {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Records read.
+    pub records: u64,
+    /// Key and value bytes read.
+    pub bytes: u64,
+    /// The partition's watermark.
+    pub watermark: Timestamp,
+    /// Records between the position and the high watermark at the last check, if known.
+    pub lag: Option<i64>,
+}
+
+/// Reads records of a set of partitions through one consumer.
+pub(crate) struct Fetcher<K, V> {
+    spec: Arc<ReadSpec>,
+    consumer: Arc<ReadConsumer>,
+    partitions: Vec<PartitionState>,
+    key: Arc<dyn Decoder<K>>,
+    value: Arc<dyn Decoder<V>>,
+    started: Instant,
+    records: u64,
+    /// Since when polls have been failing, and why.
+    failing: Option<(Instant, String)>,
+    watermark: Timestamp,
+    lags: std::collections::HashMap<(String, i32), i64>,
+}
+
+/// How often each partition's end offset is asked for (lag metric, idleness).
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How long a metadata or offset request may take before it counts as failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl<K: 'static, V: 'static> Fetcher<K, V> {
+    /// Connects and starts reading `assignment` (or, for a group subscription, whatever the
+    /// group assigns) from the spec's start position.
+    pub(crate) fn open(
+        spec: Arc<ReadSpec>,
+        assignment: &[(String, i32)],
+        key: Arc<dyn Decoder<K>>,
+        value: Arc<dyn Decoder<V>>,
+    ) -> Result<Self, KafkaError> {
+        let consumer = Arc::new(spec.consumer()?);
+        let mut fetcher = Fetcher {
+            spec: spec.clone(),
+            consumer,
+            partitions: Vec::new(),
+            key,
+            value,
+            started: Instant::now(),
+            records: 0,
+            failing: None,
+            watermark: Timestamp::MIN,
+            lags: Default::default(),
+        };
+        if spec.subscribe {
+            let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
+            fetcher
+                .consumer
+                .subscribe(&topics)
+                .map_err(|e| spec.error(format!("cannot subscribe: {e}")))?;
+            return Ok(fetcher);
+        }
+        let mut list = TopicPartitionList::new();
+        for (topic, partition) in assignment {
+            let offset = match spec.start {
+                StartPosition::Earliest => Offset::Beginning,
+                StartPosition::Latest => Offset::End,
+                StartPosition::Committed => Offset::Stored,
+                StartPosition::Timestamp(t) => Offset::Offset(t.as_millis()),
+            };
+            list.add_partition_offset(topic, *partition, offset)
+                .map_err(|e| spec.error(format!("bad partition {topic}/{partition}: {e}")))?;
+        }
+        if let StartPosition::Timestamp(_) = spec.start {
+            list = fetcher
+                .consumer
+                .offsets_for_times(list, REQUEST_TIMEOUT)
+                .map_err(|e| spec.error(format!("cannot look up offsets by time: {e}")))?;
+            // A time after the last record gives no offset: start at the end.
+            for e in list.clone().elements() {
+                if !matches!(e.offset(), Offset::Offset(_)) {
+                    list.set_partition_offset(e.topic(), e.partition(), Offset::End)
+                        .map_err(|e| spec.error(e.to_string()))?;
+                }
+            }
+        }
+        fetcher
+            .consumer
+            .assign(&list)
+            .map_err(|e| spec.error(format!("cannot assign partitions: {e}")))?;
+        for (topic, partition) in assignment {
+            fetcher.add_partition(topic, *partition)?;
+        }
+        Ok(fetcher)
+    }
+
+    fn add_partition(&mut self, topic: &str, partition: i32) -> Result<(), KafkaError> {
+        if self.find(topic, partition).is_some() {
+            return Ok(());
+        }
+        let end = if self.spec.stop_at_end {
+            let (_, high) = self
+                .consumer
+                .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
+                .map_err(|e| {
+                    self.spec.error(format!(
+                        "cannot read the end offset of {topic}/{partition}: {e}"
+                    ))
+                })?;
+            Some(high)
+        } else {
+            None
+        };
+        let now = Instant::now();
+        self.partitions.push(PartitionState {
+            topic: topic.to_string(),
+            partition,
+            position: None,
+            end,
+            estimator: self.spec.policy.create(topic, partition),
+            watermark: Timestamp::MIN,
+            last_record: now,
+            caught_up_at: None,
+            last_check: now - self.spec.idle_timeout,
+            records: 0,
+            bytes: 0,
+        });
+        Ok(())
+    }
+
+    fn find(&self, topic: &str, partition: i32) -> Option<usize> {
+        self.partitions
+            .iter()
+            .position(|p| p.partition == partition && p.topic == topic)
+    }
+
+    /// The consumer, for committing offsets.
+    pub(crate) fn consumer(&self) -> Arc<ReadConsumer> {
+        self.consumer.clone()
+    }
+
+    /// Polls up to `max` records into `out`, waiting at most `wait` for the first one.
+    pub(crate) fn poll(
+        &mut self,
+        max: usize,
+        wait: Duration,
+        out: &mut Vec<TimestampedValue<ReadItem<K, V>>>,
+    ) -> Result<(), KafkaError> {
+        self.apply_rebalances()?;
+        let mut timeout = wait;
+        let mut taken = 0;
+        while taken < max && !self.finished() {
+            let Some(result) = self.consumer.poll(timeout) else {
+                break;
+            };
+            timeout = Duration::ZERO;
+            let message = match result {
+                Ok(m) => m,
+                Err(rdkafka::error::KafkaError::PartitionEOF(_)) => continue,
+                Err(e) => {
+                    self.failed(e.to_string())?;
+                    continue;
+                }
+            };
+            self.failing = None;
+            let Some(i) = self.find(message.topic(), message.partition()) else {
+                // A partition revoked while its records were queued.
+                continue;
+            };
+            let p = &mut self.partitions[i];
+            let offset = message.offset();
+            if p.end.is_some_and(|end| offset >= end) {
+                p.position = Some(p.position.unwrap_or(offset).max(offset));
+                continue;
+            }
+            p.position = Some(offset + 1);
+            p.last_record = Instant::now();
+            p.caught_up_at = None;
+            p.records += 1;
+            let (raw_key, raw_value) = (message.key(), message.payload());
+            p.bytes += (raw_key.map_or(0, <[u8]>::len) + raw_value.map_or(0, <[u8]>::len)) as u64;
+            let (timestamp, timestamp_type) = match message.timestamp() {
+                rdkafka::Timestamp::CreateTime(ms) => (
+                    Some(Timestamp::from_millis(ms)),
+                    KafkaTimestampType::CreateTime,
+                ),
+                rdkafka::Timestamp::LogAppendTime(ms) => (
+                    Some(Timestamp::from_millis(ms)),
+                    KafkaTimestampType::LogAppendTime,
+                ),
+                rdkafka::Timestamp::NotAvailable => (None, KafkaTimestampType::NotAvailable),
+            };
+            let event_time = p.estimator.timestamp(&RecordTime {
+                topic: &p.topic,
+                partition: p.partition,
+                offset,
+                timestamp,
+                timestamp_type,
+                now: now(),
+            });
+            let key = raw_key.map(|k| self.key.decode(Some(k))).transpose();
+            let value = self.value.decode(raw_value);
+            let item = match (key, value) {
+                (Ok(key), Ok(value)) => Ok(KafkaRecord {
+                    topic: p.topic.clone(),
+                    partition: p.partition,
+                    offset,
+                    timestamp,
+                    timestamp_type,
+                    key,
+                    value,
+                    headers: message
+                        .headers()
+                        .map(|h| {
+                            h.iter()
+                                .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                }),
+                (Err(reason), _) | (_, Err(reason)) => Err(KafkaDeadLetter {
+                    topic: p.topic.clone(),
+                    partition: p.partition,
+                    offset,
+                    reason,
+                    key: raw_key.map(<[u8]>::to_vec),
+                    value: raw_value.map(<[u8]>::to_vec),
+                }),
+            };
+            out.push(TimestampedValue::new(item, event_time));
+            taken += 1;
+            self.records += 1;
+        }
+        if let Some(error) = self
+            .consumer
+            .context()
+            .error
+            .lock()
+            .ok()
+            .and_then(|mut e| e.take())
+        {
+            self.failed(error)?;
+        }
+        Ok(())
+    }
+
+    /// Notes a failed poll; fails the read once polls failed for longer than the spec's
+    /// connect timeout and the broker still does not answer.
+    fn failed(&mut self, error: String) -> Result<(), KafkaError> {
+        let since = match &self.failing {
+            Some((since, _)) => *since,
+            None => Instant::now(),
+        };
+        self.failing = Some((since, error.clone()));
+        if since.elapsed() < self.spec.connect_timeout {
+            return Ok(());
+        }
+        // Errors can linger after the broker came back: ask it before giving up.
+        match self.consumer.fetch_metadata(None, Duration::from_secs(5)) {
+            Ok(_) => {
+                self.failing = None;
+                Ok(())
+            }
+            Err(e) => Err(self.spec.error(format!(
+                "no answer for {:?}: {error} (then: {e})",
+                self.spec.connect_timeout
+            ))),
+        }
+    }
+
+    fn apply_rebalances(&mut self) -> Result<(), KafkaError> {
+        let events = match self.consumer.context().rebalances.lock() {
+            Ok(mut r) => std::mem::take(&mut *r),
+            Err(_) => Vec::new(),
+        };
+        for (topic, partition, assigned) in events {
+            if assigned {
+                self.add_partition(&topic, partition)?;
+            } else if let Some(i) = self.find(&topic, partition) {
+                // Its position lives on in the group's committed offset.
+                self.partitions.remove(i);
+            }
+        }
+        Ok(())
+    }
+
+    /// A bounded read is finished when every partition reached its end offset, or the record
+    /// or time limit is reached. An unbounded read never is.
+    pub(crate) fn finished(&self) -> bool {
+        let spec = &self.spec;
+        spec.max_records.is_some_and(|n| self.records >= n)
+            || spec
+                .max_read_time
+                .is_some_and(|d| self.started.elapsed() >= d)
+            || (spec.stop_at_end && self.partitions.iter().all(PartitionState::done))
+    }
+
+    /// The read's watermark: the minimum over its partitions (a finished partition does not
+    /// count). Checks whether quiet partitions are caught up, at most once per idle timeout.
+    pub(crate) fn watermark(&mut self) -> Timestamp {
+        if self.finished() {
+            return Timestamp::MAX;
+        }
+        let idle_timeout = self.spec.idle_timeout;
+        let clock_now = now();
+        let mut min: Option<Timestamp> = None;
+        for i in 0..self.partitions.len() {
+            let p = &self.partitions[i];
+            if p.done() {
+                continue;
+            }
+            if p.last_check.elapsed() >= idle_timeout.min(LAG_INTERVAL) {
+                self.check_caught_up(i);
+            }
+            let p = &mut self.partitions[i];
+            // Idle: nothing for the idle timeout, and caught up at a check after the last record.
+            let idle = p.last_record.elapsed() >= idle_timeout && p.caught_up_at.is_some();
+            let w = p.estimator.watermark(&PartitionClock {
+                now: clock_now,
+                idle,
+            });
+            p.watermark = p.watermark.max(w);
+            min = Some(min.map_or(p.watermark, |m| m.min(p.watermark)));
+        }
+        if let Some(m) = min {
+            self.watermark = self.watermark.max(m);
+        }
+        self.watermark
+    }
+
+    fn check_caught_up(&mut self, i: usize) {
+        let p = &mut self.partitions[i];
+        p.last_check = Instant::now();
+        match self
+            .consumer
+            .fetch_watermarks(&p.topic, p.partition, Duration::from_secs(2))
+        {
+            Ok((low, high)) => {
+                // Nothing read yet: the consumer's own position, once it has fetched.
+                let fetched = || {
+                    let list = self.consumer.position().ok()?;
+                    match list.find_partition(&p.topic, p.partition)?.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    }
+                };
+                let position =
+                    p.position
+                        .or_else(fetched)
+                        .unwrap_or(if high == low { high } else { low });
+                self.lags
+                    .insert((p.topic.clone(), p.partition), (high - position).max(0));
+                p.caught_up_at = (position >= high).then(Instant::now);
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot check whether a partition is caught up"),
+        }
+    }
+
+    /// The position (next offset) of every partition that has one.
+    pub(crate) fn positions(&self) -> Vec<(String, i32, i64)> {
+        self.partitions
+            .iter()
+            .filter_map(|p| p.position.map(|o| (p.topic.clone(), p.partition, o)))
+            .collect()
+    }
+
+    /// Figures per partition.
+    pub(crate) fn stats(&self) -> Vec<PartitionStats> {
+        self.partitions
+            .iter()
+            .map(|p| PartitionStats {
+                topic: p.topic.clone(),
+                partition: p.partition,
+                records: p.records,
+                bytes: p.bytes,
+                watermark: p.watermark,
+                lag: self.lags.get(&(p.topic.clone(), p.partition)).copied(),
+            })
+            .collect()
+    }
+}

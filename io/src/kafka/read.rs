@@ -1,0 +1,640 @@
+//! Reading Kafka topics: the [`KafkaRead`] transform, its bounded and unbounded sources, and
+//! checkpoints that commit offsets.
+//!
+//! The transform expands to a source (bounded when a stop condition is set, otherwise
+//! unbounded) of records or dead letters, then a `Split` step that sends the dead letters to
+//! their own output and reports the read's metrics. The unbounded source runs each split's
+//! consumer on a thread of its own (librdkafka's poll blocks) and hands batches to the runner
+//! through a bounded channel; its checkpoint is the position of every partition after the
+//! batch, and finalizing it commits those offsets for the consumer group — in the background,
+//! at most once per commit interval, and once more when the read shuts down.
+
+use super::consumer::{Fetcher, PartitionStats, ReadConsumer};
+use super::decode::{Bytes, Decoder};
+use super::record::{KafkaDeadLetter, KafkaRecord};
+use super::spec::{ReadSpec, StartPosition};
+use super::timestamps::TimestampPolicy;
+use super::{KafkaError, ReadItem};
+use rdkafka::consumer::{CommitMode, Consumer};
+use sluice_sdk::error::BoxError;
+use sluice_sdk::prelude::*;
+use sluice_sdk::source::{BoundedSource, CheckpointMark, SourceReader, UnboundedReader};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Reads Kafka topics; see [`read`](super::read) and the [module documentation](super).
+pub struct KafkaRead<K, V> {
+    spec: ReadSpec,
+    key: Arc<dyn Decoder<K>>,
+    value: Arc<dyn Decoder<V>>,
+}
+
+impl<K, V> Clone for KafkaRead<K, V> {
+    fn clone(&self) -> Self {
+        KafkaRead {
+            spec: self.spec.clone(),
+            key: self.key.clone(),
+            value: self.value.clone(),
+        }
+    }
+}
+
+impl KafkaRead<Vec<u8>, Vec<u8>> {
+    /// A read from the brokers at `bootstrap` (`host:port[,host:port...]`) of raw keys and
+    /// values, from the earliest offsets, with `CreateTime` timestamps and no allowed delay.
+    pub fn new(bootstrap: &str) -> Self {
+        KafkaRead {
+            spec: ReadSpec {
+                bootstrap: bootstrap.to_string(),
+                topics: Vec::new(),
+                partitions: None,
+                properties: Vec::new(),
+                group_id: None,
+                subscribe: false,
+                start: StartPosition::Earliest,
+                policy: TimestampPolicy::CreateTime {
+                    max_delay: Duration::ZERO,
+                },
+                idle_timeout: std::time::Duration::from_secs(10),
+                stop_at_end: false,
+                max_records: None,
+                max_read_time: None,
+                connect_timeout: std::time::Duration::from_secs(30),
+            },
+            key: Arc::new(Bytes),
+            value: Arc::new(Bytes),
+        }
+    }
+}
+
+impl<K: Element, V: Element> KafkaRead<K, V> {
+    /// Adds a topic to read (all its partitions).
+    pub fn topic(mut self, topic: &str) -> Self {
+        self.spec.topics.push(topic.to_string());
+        self
+    }
+
+    /// Reads exactly these partitions (`(topic, partition)`) instead of whole topics.
+    pub fn partitions(mut self, partitions: &[(&str, i32)]) -> Self {
+        let list: Vec<(String, i32)> = partitions
+            .iter()
+            .map(|(t, p)| (t.to_string(), *p))
+            .collect();
+        for (t, _) in &list {
+            if !self.spec.topics.contains(t) {
+                self.spec.topics.push(t.clone());
+            }
+        }
+        self.spec.partitions = Some(list);
+        self
+    }
+
+    /// Sets a librdkafka consumer property (overrides Sluice's defaults).
+    pub fn property(mut self, key: &str, value: &str) -> Self {
+        self.spec
+            .properties
+            .push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// The consumer group: finalized checkpoints commit offsets for it, and
+    /// [`StartPosition::Committed`] resumes from them.
+    pub fn group_id(mut self, group: &str) -> Self {
+        self.spec.group_id = Some(group.to_string());
+        self
+    }
+
+    /// Lets the consumer group assign partitions (several readers or processes in the same
+    /// group share the topics; on a rebalance a partition's position moves with it through
+    /// the committed offset). Needs a group id.
+    pub fn with_group_assignment(mut self) -> Self {
+        self.spec.subscribe = true;
+        self
+    }
+
+    /// Where to start in each partition (default: earliest).
+    pub fn start_at(mut self, start: StartPosition) -> Self {
+        self.spec.start = start;
+        self
+    }
+
+    /// How records are stamped and watermarks estimated (default: `CreateTime` without delay).
+    pub fn timestamps(mut self, policy: TimestampPolicy) -> Self {
+        self.spec.policy = policy;
+        self
+    }
+
+    /// `CreateTime` timestamps, out of order by at most `max_delay`.
+    pub fn create_time(self, max_delay: Duration) -> Self {
+        self.timestamps(TimestampPolicy::CreateTime { max_delay })
+    }
+
+    /// How long a caught-up partition may receive nothing before it stops holding the
+    /// watermark back (default 10 s).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.spec.idle_timeout =
+            std::time::Duration::from_micros(timeout.as_micros().max(0) as u64);
+        self
+    }
+
+    /// How long the broker may stay unreachable (retrying) before the read fails (default
+    /// 30 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.spec.connect_timeout =
+            std::time::Duration::from_micros(timeout.as_micros().max(0) as u64);
+        self
+    }
+
+    /// Bounded: stops each partition at the end offset it had when the read started.
+    pub fn stop_at_end(mut self) -> Self {
+        self.spec.stop_at_end = true;
+        self
+    }
+
+    /// Bounded: stops after `n` records (read by one reader).
+    pub fn max_records(mut self, n: u64) -> Self {
+        self.spec.max_records = Some(n);
+        self
+    }
+
+    /// Bounded: stops after reading for `d`.
+    pub fn max_read_time(mut self, d: Duration) -> Self {
+        self.spec.max_read_time =
+            Some(std::time::Duration::from_micros(d.as_micros().max(0) as u64));
+        self
+    }
+
+    /// Decodes keys with `decoder`.
+    pub fn keys<K2: Element>(self, decoder: impl Decoder<K2>) -> KafkaRead<K2, V> {
+        KafkaRead {
+            spec: self.spec,
+            key: Arc::new(decoder),
+            value: self.value,
+        }
+    }
+
+    /// Decodes values with `decoder`.
+    pub fn values<V2: Element>(self, decoder: impl Decoder<V2>) -> KafkaRead<K, V2> {
+        KafkaRead {
+            spec: self.spec,
+            key: self.key,
+            value: Arc::new(decoder),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let s = &self.spec;
+        if s.topics.is_empty() {
+            return Err("no topic to read".into());
+        }
+        if s.group_id.is_none() && (s.subscribe || s.start == StartPosition::Committed) {
+            return Err(
+                "a group assignment or a start at committed offsets needs a group id".into(),
+            );
+        }
+        if s.subscribe && s.partitions.is_some() {
+            return Err("explicit partitions and a group assignment exclude each other".into());
+        }
+        Ok(())
+    }
+}
+
+/// The outputs of a [`KafkaRead`].
+pub struct KafkaReadOutput<K, V> {
+    /// The decoded records.
+    pub records: PCollection<KafkaRecord<K, V>>,
+    /// Records whose key or value did not decode.
+    pub errors: PCollection<KafkaDeadLetter>,
+}
+
+/// Shared between a read's sources and its `Split` step: each partition's figures.
+type Board = Arc<Mutex<BTreeMap<(String, i32), PartitionStats>>>;
+
+impl<K: Element, V: Element> PTransform<PBegin> for KafkaRead<K, V> {
+    type Output = KafkaReadOutput<K, V>;
+    fn expand(self, input: &PBegin) -> KafkaReadOutput<K, V> {
+        let p = input.pipeline();
+        if let Err(e) = self.check() {
+            p.record_error(format!(
+                "Kafka read '{}' at {}: {e}",
+                p.current_name(),
+                self.spec.bootstrap
+            ));
+        }
+        let board = Board::default();
+        let source = KafkaSource {
+            spec: Arc::new(self.spec),
+            assignment: Vec::new(),
+            key: self.key,
+            value: self.value,
+            board: board.clone(),
+        };
+        let items: PCollection<ReadItem<K, V>> = if source.spec.bounded() {
+            p.apply("Read", Read::from(source))
+        } else {
+            p.apply("Read", ReadUnbounded::from(source))
+        };
+        let errors = TupleTag::<KafkaDeadLetter>::new("errors");
+        let split = items.apply(
+            "Split",
+            ParDo::of(SplitRecords {
+                errors: errors.clone(),
+                board,
+                _t: std::marker::PhantomData,
+            })
+            .with_output(&errors),
+        );
+        KafkaReadOutput {
+            errors: split.get(&errors),
+            records: split.main(),
+        }
+    }
+}
+
+/// Sends dead letters to their output, counts them, and reports each partition's figures.
+struct SplitRecords<K, V> {
+    errors: TupleTag<KafkaDeadLetter>,
+    board: Board,
+    _t: std::marker::PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V> Clone for SplitRecords<K, V> {
+    fn clone(&self) -> Self {
+        SplitRecords {
+            errors: self.errors.clone(),
+            board: self.board.clone(),
+            _t: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<K: Element, V: Element> DoFn for SplitRecords<K, V> {
+    type In = ReadItem<K, V>;
+    type Out = KafkaRecord<K, V>;
+    fn process(
+        &mut self,
+        item: ReadItem<K, V>,
+        ctx: &mut ProcessContext<'_, KafkaRecord<K, V>>,
+    ) -> DoFnResult {
+        match item {
+            Ok(record) => ctx.output(record),
+            Err(dead) => {
+                tracing::warn!(
+                    topic = %dead.topic,
+                    partition = dead.partition,
+                    offset = dead.offset,
+                    reason = %dead.reason,
+                    "undecodable Kafka record sent to the dead letters"
+                );
+                ctx.metrics().counter("undecodable_records").inc();
+                ctx.output_tagged(&self.errors, dead)?;
+            }
+        }
+        Ok(())
+    }
+    fn finish_bundle(&mut self, ctx: &mut BundleContext<'_, KafkaRecord<K, V>>) -> DoFnResult {
+        let Ok(board) = self.board.lock() else {
+            return Ok(());
+        };
+        let m = ctx.metrics();
+        for ((topic, partition), s) in board.iter() {
+            let at = format!("{topic}/{partition}");
+            m.gauge(&format!("records_read[{at}]"))
+                .set(s.records as i64);
+            m.gauge(&format!("bytes_read[{at}]")).set(s.bytes as i64);
+            if s.watermark > Timestamp::MIN {
+                m.gauge(&format!("watermark_ms[{at}]"))
+                    .set(s.watermark.as_millis());
+            }
+            if let Some(lag) = s.lag {
+                m.gauge(&format!("lag[{at}]")).set(lag);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A Kafka read's source: the whole read, or one split of its partitions.
+struct KafkaSource<K, V> {
+    spec: Arc<ReadSpec>,
+    /// The split's partitions (empty before splitting, or under a group assignment).
+    assignment: Vec<(String, i32)>,
+    key: Arc<dyn Decoder<K>>,
+    value: Arc<dyn Decoder<V>>,
+    board: Board,
+}
+
+impl<K: 'static, V: 'static> KafkaSource<K, V> {
+    fn with_assignment(&self, assignment: Vec<(String, i32)>) -> Self {
+        KafkaSource {
+            spec: self.spec.clone(),
+            assignment,
+            key: self.key.clone(),
+            value: self.value.clone(),
+            board: self.board.clone(),
+        }
+    }
+
+    /// Splits the partitions round-robin over at most `desired` splits.
+    fn split_partitions(&self, desired: usize) -> Result<Vec<Self>, BoxError> {
+        if self.spec.subscribe {
+            return Ok((0..desired.max(1))
+                .map(|_| self.with_assignment(Vec::new()))
+                .collect());
+        }
+        let partitions = self.spec.list_partitions()?;
+        let desired = if self.spec.max_records.is_some() {
+            1
+        } else {
+            desired.clamp(1, partitions.len().max(1))
+        };
+        let mut splits = vec![Vec::new(); desired];
+        for (i, p) in partitions.into_iter().enumerate() {
+            splits[i % desired].push(p);
+        }
+        Ok(splits
+            .into_iter()
+            .map(|a| self.with_assignment(a))
+            .collect())
+    }
+
+    fn fetcher(&self) -> Result<Fetcher<K, V>, KafkaError> {
+        // A source read without splitting reads every partition.
+        let all;
+        let assignment = if self.assignment.is_empty() && !self.spec.subscribe {
+            all = self.spec.list_partitions()?;
+            &all
+        } else {
+            &self.assignment
+        };
+        Fetcher::open(
+            self.spec.clone(),
+            assignment,
+            self.key.clone(),
+            self.value.clone(),
+        )
+    }
+}
+
+fn publish<K: 'static, V: 'static>(board: &Board, fetcher: &Fetcher<K, V>) {
+    if let Ok(mut b) = board.lock() {
+        for s in fetcher.stats() {
+            b.insert((s.topic.clone(), s.partition), s);
+        }
+    }
+}
+
+impl<K: Element, V: Element> BoundedSource for KafkaSource<K, V> {
+    type Output = ReadItem<K, V>;
+    fn split(&self, desired: usize) -> Result<Vec<Self>, BoxError> {
+        self.split_partitions(desired)
+    }
+    fn reader(&self) -> Result<Box<dyn SourceReader<ReadItem<K, V>>>, BoxError> {
+        Ok(Box::new(BoundedKafkaReader {
+            fetcher: self.fetcher()?,
+            board: self.board.clone(),
+        }))
+    }
+}
+
+struct BoundedKafkaReader<K, V> {
+    fetcher: Fetcher<K, V>,
+    board: Board,
+}
+
+impl<K: Element, V: Element> SourceReader<ReadItem<K, V>> for BoundedKafkaReader<K, V> {
+    fn read_batch(
+        &mut self,
+        max: usize,
+        out: &mut Vec<TimestampedValue<ReadItem<K, V>>>,
+    ) -> Result<bool, BoxError> {
+        let before = out.len();
+        while out.len() == before && !self.fetcher.finished() {
+            self.fetcher
+                .poll(max, std::time::Duration::from_millis(100), out)?;
+            // Notice idle partitions and refresh the lag.
+            self.fetcher.watermark();
+        }
+        publish(&self.board, &self.fetcher);
+        Ok(!self.fetcher.finished())
+    }
+}
+
+impl<K: Element, V: Element> sluice_sdk::source::UnboundedSource for KafkaSource<K, V> {
+    type Output = ReadItem<K, V>;
+    fn split(&self, desired: usize) -> Result<Vec<Self>, BoxError> {
+        self.split_partitions(desired)
+    }
+    fn reader(&self) -> Result<Box<dyn UnboundedReader<ReadItem<K, V>>>, BoxError> {
+        let mut fetcher = self.fetcher()?;
+        let committer = self
+            .spec
+            .group_id
+            .as_ref()
+            .map(|_| Arc::new(Committer::new(fetcher.consumer())));
+        let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL_BATCHES);
+        let stop = Arc::new(AtomicBool::new(false));
+        let max = Arc::new(AtomicUsize::new(256));
+        let board = self.board.clone();
+        let (thread_stop, thread_max) = (stop.clone(), max.clone());
+        std::thread::Builder::new()
+            .name("sluice-kafka-read".into())
+            .spawn(move || {
+                let mut published = std::time::Instant::now();
+                while !thread_stop.load(Ordering::Relaxed) {
+                    let mut items = Vec::new();
+                    let polled = fetcher.poll(
+                        thread_max.load(Ordering::Relaxed),
+                        std::time::Duration::from_millis(100),
+                        &mut items,
+                    );
+                    let message = match polled {
+                        Ok(()) => Fetched::Batch {
+                            items,
+                            watermark: fetcher.watermark(),
+                            positions: fetcher.positions(),
+                        },
+                        Err(e) => Fetched::Failed(e),
+                    };
+                    let failed = matches!(message, Fetched::Failed(_));
+                    if published.elapsed() >= std::time::Duration::from_millis(500) {
+                        publish(&board, &fetcher);
+                        published = std::time::Instant::now();
+                    }
+                    if tx.blocking_send(message).is_err() || failed {
+                        break;
+                    }
+                }
+                publish(&board, &fetcher);
+            })
+            .map_err(|e| format!("cannot start a Kafka reader thread: {e}"))?;
+        Ok(Box::new(UnboundedKafkaReader {
+            rx,
+            watermark: Timestamp::MIN,
+            positions: Vec::new(),
+            committer,
+            stop,
+            max,
+        }))
+    }
+}
+
+/// Batches in flight between a reader thread and the runner.
+const CHANNEL_BATCHES: usize = 16;
+
+/// What a reader thread sends.
+enum Fetched<K, V> {
+    Batch {
+        items: Vec<TimestampedValue<ReadItem<K, V>>>,
+        watermark: Timestamp,
+        positions: Vec<(String, i32, i64)>,
+    },
+    Failed(KafkaError),
+}
+
+struct UnboundedKafkaReader<K, V> {
+    rx: tokio::sync::mpsc::Receiver<Fetched<K, V>>,
+    watermark: Timestamp,
+    positions: Vec<(String, i32, i64)>,
+    committer: Option<Arc<Committer>>,
+    stop: Arc<AtomicBool>,
+    max: Arc<AtomicUsize>,
+}
+
+impl<K, V> Drop for UnboundedKafkaReader<K, V> {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[async_trait::async_trait]
+impl<K: Element, V: Element> UnboundedReader<ReadItem<K, V>> for UnboundedKafkaReader<K, V> {
+    async fn next_batch(
+        &mut self,
+        max: usize,
+    ) -> Result<Option<Vec<TimestampedValue<ReadItem<K, V>>>>, BoxError> {
+        self.max.store(max.max(1), Ordering::Relaxed);
+        match self.rx.recv().await {
+            Some(Fetched::Batch {
+                items,
+                watermark,
+                positions,
+            }) => {
+                self.watermark = self.watermark.max(watermark);
+                if !positions.is_empty() {
+                    self.positions = positions;
+                }
+                Ok(Some(items))
+            }
+            Some(Fetched::Failed(e)) => Err(Box::new(e)),
+            None => Err("the Kafka reader thread stopped".into()),
+        }
+    }
+    fn watermark(&self) -> Timestamp {
+        self.watermark
+    }
+    fn checkpoint(&mut self) -> Option<Box<dyn CheckpointMark>> {
+        let committer = self.committer.clone()?;
+        Some(Box::new(KafkaCheckpoint {
+            committer,
+            positions: self.positions.clone(),
+        }))
+    }
+}
+
+/// The positions after a batch; finalizing commits them for the group.
+struct KafkaCheckpoint {
+    committer: Arc<Committer>,
+    positions: Vec<(String, i32, i64)>,
+}
+
+impl CheckpointMark for KafkaCheckpoint {
+    fn finalize(self: Box<Self>) -> Result<(), BoxError> {
+        self.committer.finalized(&self.positions);
+        Ok(())
+    }
+}
+
+/// Commits finalized positions: in the background at most once per interval, and a last
+/// time, synchronously, when the read shuts down.
+struct Committer {
+    consumer: Arc<ReadConsumer>,
+    state: Mutex<CommitState>,
+}
+
+struct CommitState {
+    finalized: BTreeMap<(String, i32), i64>,
+    dirty: bool,
+    last_commit: std::time::Instant,
+}
+
+/// How often finalized offsets are committed while the read runs.
+const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+impl Committer {
+    fn new(consumer: Arc<ReadConsumer>) -> Self {
+        Committer {
+            consumer,
+            state: Mutex::new(CommitState {
+                finalized: BTreeMap::new(),
+                dirty: false,
+                last_commit: std::time::Instant::now(),
+            }),
+        }
+    }
+
+    fn finalized(&self, positions: &[(String, i32, i64)]) {
+        let Ok(mut s) = self.state.lock() else {
+            return;
+        };
+        for (topic, partition, offset) in positions {
+            let entry = s
+                .finalized
+                .entry((topic.clone(), *partition))
+                .or_insert(*offset);
+            *entry = (*entry).max(*offset);
+            s.dirty = true;
+        }
+        if s.dirty && s.last_commit.elapsed() >= COMMIT_INTERVAL {
+            self.commit(&mut s, CommitMode::Async);
+        }
+    }
+
+    fn commit(&self, s: &mut CommitState, mode: CommitMode) {
+        let mut list = rdkafka::TopicPartitionList::new();
+        for ((topic, partition), offset) in &s.finalized {
+            if list
+                .add_partition_offset(topic, *partition, rdkafka::Offset::Offset(*offset))
+                .is_err()
+            {
+                continue;
+            }
+        }
+        match self.consumer.commit(&list, mode) {
+            Ok(()) => tracing::debug!(partitions = list.count(), "committed Kafka offsets"),
+            // Not fatal: the records are read again after a restart.
+            Err(e) => tracing::warn!(error = %e, "committing Kafka offsets failed"),
+        }
+        s.dirty = false;
+        s.last_commit = std::time::Instant::now();
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.state.lock()
+            && s.dirty
+        {
+            let mut s = std::mem::replace(
+                &mut *s,
+                CommitState {
+                    finalized: BTreeMap::new(),
+                    dirty: false,
+                    last_commit: std::time::Instant::now(),
+                },
+            );
+            self.commit(&mut s, CommitMode::Sync);
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! What a Kafka read is configured with, shared by its splits, and how its consumer is made.
+
+use super::KafkaError;
+use super::consumer::{ReadConsumer, ReadContext};
+use super::timestamps::TimestampPolicy;
+use rdkafka::ClientConfig;
+use sluice_sdk::time::Timestamp;
+use std::time::Duration;
+
+/// Where a read starts in each partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartPosition {
+    /// The first record still in the partition.
+    Earliest,
+    /// After the last record: only what arrives from now on.
+    Latest,
+    /// The consumer group's committed offset (the earliest record when there is none). Needs
+    /// a group id.
+    Committed,
+    /// The first record whose timestamp is at or after this time (the end if there is none).
+    Timestamp(Timestamp),
+}
+
+/// The configuration of a read.
+#[derive(Clone, Debug)]
+pub(crate) struct ReadSpec {
+    pub bootstrap: String,
+    pub topics: Vec<String>,
+    /// Explicit partitions; `None`: every partition of the topics.
+    pub partitions: Option<Vec<(String, i32)>>,
+    pub properties: Vec<(String, String)>,
+    pub group_id: Option<String>,
+    /// Let the consumer group assign partitions (instead of assigning them ourselves).
+    pub subscribe: bool,
+    pub start: StartPosition,
+    pub policy: TimestampPolicy,
+    pub idle_timeout: Duration,
+    pub stop_at_end: bool,
+    pub max_records: Option<u64>,
+    pub max_read_time: Option<Duration>,
+    /// How long the broker may stay unreachable before the read fails.
+    pub connect_timeout: Duration,
+}
+
+impl ReadSpec {
+    /// An error of this read, naming the broker and topics.
+    pub fn error(&self, message: String) -> KafkaError {
+        KafkaError::Read {
+            bootstrap: self.bootstrap.clone(),
+            topics: self.topics.join(","),
+            message,
+        }
+    }
+
+    /// Whether the read ends by itself.
+    pub fn bounded(&self) -> bool {
+        self.stop_at_end || self.max_records.is_some() || self.max_read_time.is_some()
+    }
+
+    /// The client configuration: our defaults, then the user's properties.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            // A group join otherwise waits out the broker's default session timeout.
+            .set("session.timeout.ms", "6000")
+            .set("socket.connection.setup.timeout.ms", "5000")
+            .set("reconnect.backoff.max.ms", "1000");
+        if let Some(group) = &self.group_id {
+            config.set("group.id", group);
+        } else {
+            // librdkafka wants a group id even for assigned partitions; nothing is committed.
+            config.set("group.id", "sluice-no-commit");
+        }
+        for (k, v) in &self.properties {
+            config.set(k, v);
+        }
+        config
+    }
+
+    /// A new consumer.
+    pub fn consumer(&self) -> Result<ReadConsumer, KafkaError> {
+        self.client_config()
+            .create_with_context(ReadContext::default())
+            .map_err(|e| self.error(format!("cannot create a consumer: {e}")))
+    }
+
+    /// The partitions to read: the explicit ones, or every partition of the topics, from the
+    /// broker's metadata. A topic that does not exist is an error naming it.
+    pub fn list_partitions(&self) -> Result<Vec<(String, i32)>, KafkaError> {
+        if let Some(p) = &self.partitions {
+            return Ok(p.clone());
+        }
+        use rdkafka::consumer::Consumer;
+        let consumer = self.consumer()?;
+        let mut all = Vec::new();
+        for topic in &self.topics {
+            let metadata = consumer
+                .fetch_metadata(Some(topic), self.connect_timeout)
+                .map_err(|e| {
+                    self.error(format!(
+                        "cannot reach the broker within {:?}: {e}",
+                        self.connect_timeout
+                    ))
+                })?;
+            let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
+                return Err(self.error(format!("topic '{topic}' does not exist")));
+            };
+            if let Some(e) = t.error() {
+                return Err(self.error(format!(
+                    "topic '{topic}': {}",
+                    rdkafka::error::RDKafkaErrorCode::from(e)
+                )));
+            }
+            if t.partitions().is_empty() {
+                return Err(self.error(format!("topic '{topic}' does not exist")));
+            }
+            let mut ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+            ids.sort_unstable();
+            all.extend(ids.into_iter().map(|p| (topic.clone(), p)));
+        }
+        Ok(all)
+    }
+}

@@ -1,0 +1,254 @@
+//! Writing elements to a Kafka topic.
+//!
+//! A [`KafkaWrite`] encodes each element into a value (and optionally a key and headers) and
+//! produces it with the element's timestamp as the record's `CreateTime` (elements before the
+//! epoch, such as those in the global window of a file read, get the producer's clock). Sends
+//! are asynchronous; every bundle ends with a flush that waits for the broker to acknowledge
+//! all of them, so a runner finalizes a source checkpoint only after the records it led to are
+//! stored. A delivery that fails — after librdkafka's own retries, within `message.timeout.ms`
+//! — fails the pipeline with the topic and the reason: nothing is dropped silently.
+
+use super::KafkaError;
+use rdkafka::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use sluice_sdk::prelude::*;
+use std::sync::{Arc, Mutex};
+
+type Encode<T, R> = Arc<dyn Fn(&T) -> R + Send + Sync>;
+
+/// Record headers: (name, value) pairs.
+type HeaderList = Vec<(String, Vec<u8>)>;
+
+/// Writes elements to a topic; see [`write`](super::write).
+pub struct KafkaWrite<T> {
+    bootstrap: String,
+    topic: String,
+    properties: Vec<(String, String)>,
+    value: Encode<T, Vec<u8>>,
+    key: Option<Encode<T, Option<Vec<u8>>>>,
+    headers: Option<Encode<T, HeaderList>>,
+    timestamps: bool,
+}
+
+impl<T> Clone for KafkaWrite<T> {
+    fn clone(&self) -> Self {
+        KafkaWrite {
+            bootstrap: self.bootstrap.clone(),
+            topic: self.topic.clone(),
+            properties: self.properties.clone(),
+            value: self.value.clone(),
+            key: self.key.clone(),
+            headers: self.headers.clone(),
+            timestamps: self.timestamps,
+        }
+    }
+}
+
+impl<T: Element> KafkaWrite<T> {
+    /// Writes to `topic` at `bootstrap`, each element's value encoded by `value`.
+    pub fn new(
+        bootstrap: &str,
+        topic: &str,
+        value: impl Fn(&T) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Self {
+        KafkaWrite {
+            bootstrap: bootstrap.to_string(),
+            topic: topic.to_string(),
+            properties: Vec::new(),
+            value: Arc::new(value),
+            key: None,
+            headers: None,
+            timestamps: true,
+        }
+    }
+
+    /// Gives each record the key `key` encodes (records with the same key go to the same
+    /// partition).
+    pub fn keys(mut self, key: impl Fn(&T) -> Option<Vec<u8>> + Send + Sync + 'static) -> Self {
+        self.key = Some(Arc::new(key));
+        self
+    }
+
+    /// Gives each record the headers `headers` returns.
+    pub fn headers(
+        mut self,
+        headers: impl Fn(&T) -> Vec<(String, Vec<u8>)> + Send + Sync + 'static,
+    ) -> Self {
+        self.headers = Some(Arc::new(headers));
+        self
+    }
+
+    /// Sets a librdkafka producer property.
+    pub fn property(mut self, key: &str, value: &str) -> Self {
+        self.properties.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Leaves record timestamps to the producer's clock instead of the elements' timestamps.
+    pub fn without_timestamps(mut self) -> Self {
+        self.timestamps = false;
+        self
+    }
+
+    fn error(&self, message: String) -> KafkaError {
+        KafkaError::Write {
+            bootstrap: self.bootstrap.clone(),
+            topic: self.topic.clone(),
+            message,
+        }
+    }
+}
+
+impl<T: Element> PTransform<PCollection<T>> for KafkaWrite<T> {
+    type Output = PCollection<()>;
+    fn expand(self, input: &PCollection<T>) -> PCollection<()> {
+        input.apply(
+            "Produce",
+            ParDo::of(Produce {
+                write: self,
+                producer: None,
+                failure: Arc::default(),
+            }),
+        )
+    }
+}
+
+/// Records the first delivery failure.
+struct DeliveryContext {
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl rdkafka::ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, message)) = result {
+            use rdkafka::message::Message;
+            if let Ok(mut f) = self.failure.lock() {
+                f.get_or_insert_with(|| {
+                    format!("delivery to partition {} failed: {e}", message.partition())
+                });
+            }
+        }
+    }
+}
+
+/// The DoFn that produces the records.
+struct Produce<T> {
+    write: KafkaWrite<T>,
+    producer: Option<Arc<ThreadedProducer<DeliveryContext>>>,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl<T> Clone for Produce<T> {
+    fn clone(&self) -> Self {
+        Produce {
+            write: self.write.clone(),
+            producer: None,
+            failure: Arc::default(),
+        }
+    }
+}
+
+/// How long a bundle's flush may wait for acknowledgements.
+const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl<T: Element> Produce<T> {
+    fn check_failure(&self) -> DoFnResult {
+        match self.failure.lock().ok().and_then(|f| f.clone()) {
+            Some(reason) => Err(Box::new(self.write.error(reason))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<T: Element> DoFn for Produce<T> {
+    type In = T;
+    type Out = ();
+    fn setup(&mut self) -> DoFnResult {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.write.bootstrap)
+            .set("message.timeout.ms", "30000")
+            .set("linger.ms", "5");
+        for (k, v) in &self.write.properties {
+            config.set(k, v);
+        }
+        let producer = config
+            .create_with_context(DeliveryContext {
+                failure: self.failure.clone(),
+            })
+            .map_err(|e| self.write.error(format!("cannot create a producer: {e}")))?;
+        self.producer = Some(Arc::new(producer));
+        Ok(())
+    }
+
+    fn process(&mut self, element: T, ctx: &mut ProcessContext<'_, ()>) -> DoFnResult {
+        let Some(producer) = &self.producer else {
+            return Err("the Kafka producer is not set up".into());
+        };
+        let w = &self.write;
+        let value = (w.value)(&element);
+        let key = w.key.as_ref().and_then(|k| k(&element));
+        let mut record: BaseRecord<'_, Vec<u8>, Vec<u8>> = BaseRecord::to(&w.topic).payload(&value);
+        if let Some(k) = &key {
+            record = record.key(k);
+        }
+        let millis = ctx.timestamp().as_millis();
+        if w.timestamps
+            && ctx.timestamp() > Timestamp::from_micros(0)
+            && ctx.timestamp() < Timestamp::END_OF_GLOBAL_WINDOW
+        {
+            record = record.timestamp(millis);
+        }
+        if let Some(h) = &w.headers {
+            let mut headers = OwnedHeaders::new();
+            for (name, value) in h(&element) {
+                headers = headers.insert(Header {
+                    key: &name,
+                    value: Some(&value),
+                });
+            }
+            record = record.headers(headers);
+        }
+        let mut record = record;
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    r,
+                )) => {
+                    // The local queue is full: wait for deliveries to make room.
+                    record = r;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                    self.check_failure()?;
+                }
+                Err((e, _)) => return Err(Box::new(w.error(format!("cannot send: {e}")))),
+            }
+        }
+        ctx.metrics().counter("records_written").inc();
+        Ok(())
+    }
+
+    fn finish_bundle(&mut self, _ctx: &mut BundleContext<'_, ()>) -> DoFnResult {
+        if let Some(producer) = &self.producer {
+            producer.flush(FLUSH_TIMEOUT).map_err(|e| {
+                self.write.error(format!(
+                    "records not acknowledged within {FLUSH_TIMEOUT:?}: {e}"
+                ))
+            })?;
+        }
+        self.check_failure()
+    }
+
+    fn teardown(&mut self) {
+        if let Some(producer) = self.producer.take() {
+            let _ = producer.flush(FLUSH_TIMEOUT);
+        }
+    }
+}
