@@ -16,6 +16,7 @@ pub mod corpus;
 pub mod kafka_load;
 pub mod tokenize;
 pub mod windowed_stats;
+pub mod windowed_stats_cli;
 pub mod wordcount;
 
 pub use tokenize::words;

@@ -344,6 +344,7 @@ pub fn build_with(
             out.stats.apply(
                 "WriteStats",
                 kafka::write_text(&to.bootstrap, &to.topic)
+                    .create_if_missing(4)
                     .keys(|line: &String| line.split(',').nth(2).map(|k| k.as_bytes().to_vec())),
             );
             errors.apply(
@@ -352,7 +353,8 @@ pub fn build_with(
                     &to.bootstrap,
                     &format!("{}-errors", to.topic),
                     |d: &DeadLetter| serde_json::to_vec(d).unwrap_or_default(),
-                ),
+                )
+                .create_if_missing(1),
             );
         }
         Some(Err(e)) => p.record_error(e),

@@ -145,6 +145,14 @@ pub trait UnboundedReader<T>: Send {
     ) -> Result<Option<Vec<TimestampedValue<T>>>, BoxError>;
     /// The source's estimate of the event time below which no more values will come.
     fn watermark(&self) -> crate::time::Timestamp;
+    /// Whether the reader is idle: it has no data now and expects none soon (e.g. every
+    /// Kafka partition it reads is caught up and quiet). A runner then leaves its watermark
+    /// out of the minimum over readers, as Flink does with idle splits, so that a quiet reader
+    /// does not stall the pipeline; when every reader is idle, the largest of their watermarks
+    /// counts.
+    fn is_idle(&self) -> bool {
+        false
+    }
     /// A checkpoint of what was read so far, if the source supports finalization.
     fn checkpoint(&mut self) -> Option<Box<dyn CheckpointMark>> {
         None
@@ -194,6 +202,9 @@ impl<T: Element> crate::graph::kernel::UnboundedBundleReader for UnboundedReader
     }
     fn watermark(&self) -> crate::time::Timestamp {
         self.reader.watermark()
+    }
+    fn is_idle(&self) -> bool {
+        self.reader.is_idle()
     }
     fn checkpoint(&mut self) -> Option<Box<dyn CheckpointMark>> {
         self.reader.checkpoint()

@@ -4,6 +4,7 @@
 //! exact expected output, written once and run on every registered runner. This library holds
 //! what its cases share: the [`Case`] type and small helpers for building inputs.
 
+pub mod kafka;
 pub mod transcript;
 
 use sluice_sdk::pipeline::Pipeline;
@@ -112,4 +113,32 @@ pub fn sorted_lines(pattern: &str) -> Vec<String> {
         .collect();
     lines.sort();
     lines
+}
+
+/// Events for `windowed_stats` (`timestamp_ms,key,value` lines) over ten minutes and 7 keys,
+/// out of order by up to 30 s, with malformed lines mixed in: the lines, the well-formed events
+/// parsed, and how many lines are malformed.
+pub fn sample_events() -> (Vec<String>, Vec<(i64, String, i64)>, usize) {
+    let (mut lines, mut parsed, mut bad) = (Vec::new(), Vec::new(), 0);
+    let mut x: u64 = 12345;
+    for i in 0..3000i64 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let jitter = ((x >> 33) % 30_000) as i64;
+        let ts = 1_700_000_000_000 + i * 200 - jitter;
+        let key = format!("k{}", (x >> 40) % 7);
+        let value = ((x >> 20) % 1000) as i64 - 500;
+        if i % 250 == 7 {
+            lines.push(format!("{ts};{key};{value}"));
+            bad += 1;
+        } else if i % 400 == 9 {
+            lines.push(format!("{ts},{key},NaN"));
+            bad += 1;
+        } else {
+            lines.push(format!("{ts},{key},{value}"));
+            parsed.push((ts, key, value));
+        }
+    }
+    (lines, parsed, bad)
 }

@@ -12,30 +12,8 @@ fn temp_dir(name: &str) -> PathBuf {
     sluice_tests::temp_dir(&format!("stats-{name}"))
 }
 
-/// Events over ten minutes and 7 keys, out of order by up to 30 s, with malformed lines mixed in.
 fn events() -> (Vec<String>, Vec<(i64, String, i64)>, usize) {
-    let (mut lines, mut parsed, mut bad) = (Vec::new(), Vec::new(), 0);
-    let mut x: u64 = 12345;
-    for i in 0..3000i64 {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let jitter = ((x >> 33) % 30_000) as i64;
-        let ts = 1_700_000_000_000 + i * 200 - jitter;
-        let key = format!("k{}", (x >> 40) % 7);
-        let value = ((x >> 20) % 1000) as i64 - 500;
-        if i % 250 == 7 {
-            lines.push(format!("{ts};{key};{value}"));
-            bad += 1;
-        } else if i % 400 == 9 {
-            lines.push(format!("{ts},{key},NaN"));
-            bad += 1;
-        } else {
-            lines.push(format!("{ts},{key},{value}"));
-            parsed.push((ts, key, value));
-        }
-    }
-    (lines, parsed, bad)
+    sluice_tests::sample_events()
 }
 
 /// The expected result lines, computed directly from the definitions of the windows.

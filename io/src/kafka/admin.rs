@@ -44,6 +44,22 @@ pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<(),
     Ok(())
 }
 
+/// Whether `topic` exists; fails when the broker does not answer within 10 s.
+pub fn topic_exists(bootstrap: &str, topic: &str) -> Result<bool, KafkaError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("allow.auto.create.topics", "false")
+        .create()
+        .map_err(|e| admin_error(bootstrap, format!("cannot create a client: {e}")))?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .map_err(|e| admin_error(bootstrap, format!("cannot read metadata: {e}")))?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty()))
+}
+
 /// The end offset (high watermark: the offset the next record will get) of every partition
 /// of `topic`, by partition.
 pub fn end_offsets(bootstrap: &str, topic: &str) -> Result<Vec<(i32, i64)>, KafkaError> {

@@ -135,6 +135,8 @@ pub(crate) struct Fetcher<K, V> {
     /// Since when polls have been failing, and why.
     failing: Option<(Instant, String)>,
     watermark: Timestamp,
+    /// Every partition was idle at the last watermark computation.
+    idle: bool,
     lags: std::collections::HashMap<(String, i32), i64>,
 }
 
@@ -164,6 +166,7 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
             records: 0,
             failing: None,
             watermark: Timestamp::MIN,
+            idle: false,
             lags: Default::default(),
         };
         if spec.subscribe {
@@ -409,21 +412,23 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
             || (spec.stop_at_end && self.partitions.iter().all(PartitionState::done))
     }
 
-    /// The read's watermark: the minimum over its partitions (a finished partition does not
-    /// count). Checks whether quiet partitions are caught up, at most once per idle timeout.
+    /// The read's watermark: the minimum over its busy partitions; idle partitions (caught up
+    /// and quiet for the idle timeout) do not hold it back, and when every partition is idle
+    /// it is the largest of their watermarks (which then follow the clock). A finished
+    /// partition does not count. Checks each partition's end offset at most once per idle
+    /// timeout (and every 5 s at least, for the lag metric).
     pub(crate) fn watermark(&mut self) -> Timestamp {
         if self.finished() {
             return Timestamp::MAX;
         }
         let idle_timeout = self.spec.idle_timeout;
         let clock_now = now();
-        let mut min: Option<Timestamp> = None;
+        let (mut busy, mut idle_max): (Option<Timestamp>, Option<Timestamp>) = (None, None);
         for i in 0..self.partitions.len() {
-            let p = &self.partitions[i];
-            if p.done() {
+            if self.partitions[i].done() {
                 continue;
             }
-            if p.last_check.elapsed() >= idle_timeout.min(LAG_INTERVAL) {
+            if self.partitions[i].last_check.elapsed() >= idle_timeout.min(LAG_INTERVAL) {
                 self.check_caught_up(i);
             }
             let p = &mut self.partitions[i];
@@ -434,11 +439,18 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
                 idle,
             });
             p.watermark = p.watermark.max(w);
-            min = Some(min.map_or(p.watermark, |m| m.min(p.watermark)));
+            let slot = if idle { &mut idle_max } else { &mut busy };
+            *slot = Some(match (*slot, idle) {
+                (None, _) => p.watermark,
+                (Some(m), false) => m.min(p.watermark),
+                (Some(m), true) => m.max(p.watermark),
+            });
         }
-        if let Some(m) = min {
+        self.idle = busy.is_none() && idle_max.is_some();
+        if let Some(m) = busy.or(idle_max) {
             self.watermark = self.watermark.max(m);
         }
+        tracing::trace!(watermark = ?self.watermark, "the read's watermark");
         self.watermark
     }
 
@@ -465,9 +477,21 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
                 self.lags
                     .insert((p.topic.clone(), p.partition), (high - position).max(0));
                 p.caught_up_at = (position >= high).then(Instant::now);
+                tracing::debug!(
+                    topic = %p.topic,
+                    partition = p.partition,
+                    position,
+                    high,
+                    "checked whether a partition is caught up"
+                );
             }
             Err(e) => tracing::debug!(error = %e, "cannot check whether a partition is caught up"),
         }
+    }
+
+    /// Whether every partition was idle when the watermark was last computed.
+    pub(crate) fn idle(&self) -> bool {
+        self.idle
     }
 
     /// The position (next offset) of every partition that has one.

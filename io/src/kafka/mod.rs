@@ -29,7 +29,8 @@
 //! [`TimestampPolicy`]: processing time, log-append time, create time with a maximum
 //! out-of-orderness (watermark = largest timestamp seen − delay), or the user's. The read's
 //! watermark is the minimum over its partitions; a partition that is caught up and quiet for
-//! the idle timeout stops holding it back (see [`timestamps`]).
+//! the idle timeout stops holding it back, and when all are idle the watermark follows the
+//! clock minus the delay (see [`timestamps`]).
 //!
 //! The read is unbounded unless a stop condition makes it bounded — [`KafkaRead::stop_at_end`]
 //! (the end offsets when the read starts), [`KafkaRead::max_records`],
@@ -55,7 +56,7 @@ mod spec;
 pub mod timestamps;
 mod write;
 
-pub use admin::{create_topic, end_offsets};
+pub use admin::{create_topic, end_offsets, topic_exists};
 pub use consumer::PartitionStats;
 pub use decode::{Bytes, Decoder, Json, Utf8};
 pub use read::{KafkaRead, KafkaReadOutput};

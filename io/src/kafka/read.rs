@@ -453,6 +453,7 @@ impl<K: Element, V: Element> sluice_sdk::source::UnboundedSource for KafkaSource
                         Ok(()) => Fetched::Batch {
                             items,
                             watermark: fetcher.watermark(),
+                            idle: fetcher.idle(),
                             positions: fetcher.positions(),
                         },
                         Err(e) => Fetched::Failed(e),
@@ -472,6 +473,7 @@ impl<K: Element, V: Element> sluice_sdk::source::UnboundedSource for KafkaSource
         Ok(Box::new(UnboundedKafkaReader {
             rx,
             watermark: Timestamp::MIN,
+            idle: false,
             positions: Vec::new(),
             committer,
             stop,
@@ -488,6 +490,7 @@ enum Fetched<K, V> {
     Batch {
         items: Vec<TimestampedValue<ReadItem<K, V>>>,
         watermark: Timestamp,
+        idle: bool,
         positions: Vec<(String, i32, i64)>,
     },
     Failed(KafkaError),
@@ -496,6 +499,7 @@ enum Fetched<K, V> {
 struct UnboundedKafkaReader<K, V> {
     rx: tokio::sync::mpsc::Receiver<Fetched<K, V>>,
     watermark: Timestamp,
+    idle: bool,
     positions: Vec<(String, i32, i64)>,
     committer: Option<Arc<Committer>>,
     stop: Arc<AtomicBool>,
@@ -519,9 +523,11 @@ impl<K: Element, V: Element> UnboundedReader<ReadItem<K, V>> for UnboundedKafkaR
             Some(Fetched::Batch {
                 items,
                 watermark,
+                idle,
                 positions,
             }) => {
                 self.watermark = self.watermark.max(watermark);
+                self.idle = idle && items.is_empty();
                 if !positions.is_empty() {
                     self.positions = positions;
                 }
@@ -533,6 +539,9 @@ impl<K: Element, V: Element> UnboundedReader<ReadItem<K, V>> for UnboundedKafkaR
     }
     fn watermark(&self) -> Timestamp {
         self.watermark
+    }
+    fn is_idle(&self) -> bool {
+        self.idle
     }
     fn checkpoint(&mut self) -> Option<Box<dyn CheckpointMark>> {
         let committer = self.committer.clone()?;

@@ -3,10 +3,14 @@
 //!
 //! Every partition has its own estimator, made by the read's [`TimestampPolicy`]: it stamps
 //! each record and reports the partition's watermark. The read's watermark is the minimum over
-//! its partitions. A partition that is caught up (its reader reached the end offset the broker
-//! reports) and received nothing for the idle timeout is *idle*: the built-in policies then let
-//! its watermark follow the clock (minus the allowed delay), as Beam's KafkaIO policies do when
-//! a partition has no backlog, so that an empty or quiet partition does not hold the output back.
+//! its partitions, except idle ones. A partition is *idle* when it is caught up (its position
+//! reached the end offset the broker reports) and received nothing for the idle timeout: like
+//! an idle split in Flink, it stops holding the watermark back, so that an empty or quiet
+//! partition does not stall the output. When every partition is idle the read's watermark is
+//! the largest of theirs, and the built-in policies let an idle partition's watermark follow
+//! the clock minus the allowed delay (as Beam's KafkaIO policies do for a partition without
+//! backlog), so that the last windows of a topic that stopped receiving data close. A record
+//! that later arrives in a partition that was idle may then be late.
 
 use super::record::KafkaTimestampType;
 use sluice_sdk::time::{Duration, Timestamp};

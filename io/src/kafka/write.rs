@@ -29,6 +29,8 @@ pub struct KafkaWrite<T> {
     key: Option<Encode<T, Option<Vec<u8>>>>,
     headers: Option<Encode<T, HeaderList>>,
     timestamps: bool,
+    /// Partitions of the topic to create when it does not exist (`None`: fail instead).
+    create_partitions: Option<i32>,
 }
 
 impl<T> Clone for KafkaWrite<T> {
@@ -41,6 +43,7 @@ impl<T> Clone for KafkaWrite<T> {
             key: self.key.clone(),
             headers: self.headers.clone(),
             timestamps: self.timestamps,
+            create_partitions: self.create_partitions,
         }
     }
 }
@@ -60,6 +63,7 @@ impl<T: Element> KafkaWrite<T> {
             key: None,
             headers: None,
             timestamps: true,
+            create_partitions: None,
         }
     }
 
@@ -83,6 +87,25 @@ impl<T: Element> KafkaWrite<T> {
     pub fn property(mut self, key: &str, value: &str) -> Self {
         self.properties.push((key.to_string(), value.to_string()));
         self
+    }
+
+    /// Creates the topic with `partitions` partitions when it does not exist yet (otherwise a
+    /// missing topic fails the pipeline when the write starts).
+    pub fn create_if_missing(mut self, partitions: i32) -> Self {
+        self.create_partitions = Some(partitions);
+        self
+    }
+
+    /// Checks that the topic exists (or creates it), so that a missing topic fails at once
+    /// rather than after the delivery timeout.
+    fn ensure_topic(&self) -> Result<(), KafkaError> {
+        let exists = super::admin::topic_exists(&self.bootstrap, &self.topic)
+            .map_err(|e| self.error(e.to_string()))?;
+        match (exists, self.create_partitions) {
+            (true, _) => Ok(()),
+            (false, Some(n)) => super::admin::create_topic(&self.bootstrap, &self.topic, n),
+            (false, None) => Err(self.error("the topic does not exist".into())),
+        }
     }
 
     /// Leaves record timestamps to the producer's clock instead of the elements' timestamps.
@@ -168,6 +191,7 @@ impl<T: Element> DoFn for Produce<T> {
     type In = T;
     type Out = ();
     fn setup(&mut self) -> DoFnResult {
+        self.write.ensure_topic()?;
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.write.bootstrap)

@@ -9,7 +9,8 @@
 //! reach a downstream one before it sees the same advance. Bounded sources are read first;
 //! test streams are then replayed event by event. Unbounded sources are read by one tokio task
 //! per split, which sends bundles and watermarks through a bounded channel (a slow pipeline
-//! slows the readers down); the pipeline's watermark is the minimum over the splits, and
+//! slows the readers down); the pipeline's watermark is the minimum over the splits (a split
+//! whose reader says it is idle does not count unless all are), and
 //! processing time follows the wall clock, ticking every 100 ms. When every source has ended
 //! the watermark moves to the end of time, so every window fires and expires.
 //!
@@ -210,6 +211,7 @@ enum ReaderEvent {
     Watermark {
         split: usize,
         watermark: Timestamp,
+        idle: bool,
     },
     Done {
         split: usize,
@@ -218,6 +220,37 @@ enum ReaderEvent {
         transform: String,
         message: String,
     },
+}
+
+/// What the executor knows of one reader's progress.
+#[derive(Clone, Copy)]
+struct SplitWatermark {
+    watermark: Timestamp,
+    idle: bool,
+}
+
+impl Default for SplitWatermark {
+    fn default() -> Self {
+        SplitWatermark {
+            watermark: Timestamp::MIN,
+            idle: false,
+        }
+    }
+}
+
+impl SplitWatermark {
+    fn advance(&mut self, watermark: Timestamp, idle: bool) {
+        self.watermark = self.watermark.max(watermark);
+        self.idle = idle;
+    }
+
+    /// The pipeline's input watermark: the minimum over the busy readers; when every reader
+    /// is idle, the largest of their watermarks.
+    fn combine(splits: &[SplitWatermark]) -> Timestamp {
+        let busy = splits.iter().filter(|s| !s.idle).map(|s| s.watermark).min();
+        busy.or_else(|| splits.iter().map(|s| s.watermark).max())
+            .unwrap_or(Timestamp::MAX)
+    }
 }
 
 /// Bundles in flight between the readers and the executor: the backpressure bound.
@@ -287,6 +320,7 @@ impl Streaming<'_> {
                         Ok(Some(bundle)) if bundle.is_empty() => ReaderEvent::Watermark {
                             split,
                             watermark: reader.watermark(),
+                            idle: reader.is_idle(),
                         },
                         Ok(Some(bundle)) => ReaderEvent::Bundle {
                             split,
@@ -311,7 +345,7 @@ impl Streaming<'_> {
         }
         drop(tx);
         self.advance_processing_time(wall_clock())?;
-        let mut watermarks = vec![Timestamp::MIN; splits];
+        let mut splits_state = vec![SplitWatermark::default(); splits];
         let mut ticks = tokio::time::interval(std::time::Duration::from_millis(100));
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
@@ -321,10 +355,10 @@ impl Streaming<'_> {
                 event = rx.recv() => match event {
                     Some(ReaderEvent::Bundle { split, stage, bundle, watermark, checkpoint }) => {
                         self.feed_read(stage, bundle, checkpoint)?;
-                        watermarks[split] = watermarks[split].max(watermark);
+                        splits_state[split].advance(watermark, false);
                     }
-                    Some(ReaderEvent::Watermark { split, watermark }) => watermarks[split] = watermarks[split].max(watermark),
-                    Some(ReaderEvent::Done { split }) => watermarks[split] = Timestamp::MAX,
+                    Some(ReaderEvent::Watermark { split, watermark, idle }) => splits_state[split].advance(watermark, idle),
+                    Some(ReaderEvent::Done { split }) => splits_state[split].advance(Timestamp::MAX, false),
                     Some(ReaderEvent::Failed { transform, message }) => {
                         cancel.cancel();
                         return Err(PipelineError::Source { transform, message });
@@ -362,7 +396,7 @@ impl Streaming<'_> {
                     }
                 }
             }
-            let watermark = watermarks.iter().copied().min().unwrap_or(Timestamp::MAX);
+            let watermark = SplitWatermark::combine(&splits_state);
             self.advance_watermark(watermark)?;
             if watermark == Timestamp::MAX {
                 break;
@@ -576,6 +610,7 @@ impl Streaming<'_> {
             return Ok(());
         }
         self.watermark = t;
+        tracing::debug!(watermark = ?t, "the input watermark advances");
         self.advance_groupings(|g| g.advance_watermark(t))
     }
 

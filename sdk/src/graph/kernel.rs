@@ -189,6 +189,10 @@ pub trait UnboundedBundleReader: Send {
     async fn next_bundle(&mut self, max: usize) -> Result<Option<Bundle>, BoxError>;
     /// The source's watermark.
     fn watermark(&self) -> crate::time::Timestamp;
+    /// Whether the reader is idle (see [`UnboundedReader::is_idle`](crate::source::UnboundedReader::is_idle)).
+    fn is_idle(&self) -> bool {
+        false
+    }
     /// A checkpoint of what was read so far, if supported.
     fn checkpoint(&mut self) -> Option<Box<dyn crate::source::CheckpointMark>> {
         None

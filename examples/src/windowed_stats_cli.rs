@@ -1,0 +1,88 @@
+//! The `windowed_stats` command line (shared by the example binary and the end-to-end tests,
+//! which run it as a process).
+//!
+//! ```text
+//! cargo run --release -p sluice-examples --bin windowed_stats -- \
+//!     --input 'events/*.csv' --output out/stats --window fixed:60s [--allowed-lateness 0s] [--runner direct|rayon]
+//! ```
+//!
+//! Input lines are `timestamp_ms,key,value`. For each key and window it writes
+//! `window_start_ms,window_end_ms,key,count,sum,min,max` (end exclusive) to `PREFIX-*`.
+//! Malformed lines go, with the reason, to `PREFIX-errors-*` (JSON lines) and are counted.
+//!
+//! Input and output may be Kafka topics, `kafka://HOST:PORT/TOPIC`: each record is a line,
+//! stamped with its CreateTime, with the watermark trailing the largest timestamp seen by
+//! `--kafka-max-delay`. The read is unbounded (run it on the direct runner; Ctrl-C drains and
+//! stops) unless `--kafka-stop-at-end` bounds it to the end offsets at start, which runs on
+//! either runner. With `--kafka-group`, offsets are committed for the group once the results
+//! of the records before them are written, and a restart resumes from them.
+
+use crate::windowed_stats::{KafkaInput, WindowSpec, build_with, parse_duration};
+use clap::Parser;
+use sluice_runners::PipelineOptions;
+use sluice_sdk::prelude::*;
+
+/// Per-key statistics of events in event-time windows.
+#[derive(Parser)]
+struct Args {
+    /// Event files: a path or a glob.
+    #[arg(long)]
+    input: String,
+    /// Prefix of the output files.
+    #[arg(long)]
+    output: String,
+    /// `fixed:SIZE`, `sliding:SIZE:PERIOD` or `sessions:GAP` (units ms, s, m, h).
+    #[arg(long)]
+    window: WindowSpec,
+    /// How late data may be and still count (units ms, s, m, h).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    allowed_lateness: Duration,
+    /// Kafka input: how far out of order events may be and still be on time.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    kafka_max_delay: Duration,
+    /// Kafka input: read up to the end offsets at start, then stop (a bounded read).
+    #[arg(long)]
+    kafka_stop_at_end: bool,
+    /// Kafka input: the consumer group to commit offsets for and resume from.
+    #[arg(long)]
+    kafka_group: Option<String>,
+    /// Kafka input: how long a caught-up partition may be quiet before it stops holding the
+    /// watermark back.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    kafka_idle_timeout: Duration,
+    #[command(flatten)]
+    pipeline: PipelineOptions,
+}
+
+/// Parses the command line and runs the job; the exit code says whether it succeeded.
+pub fn main() -> std::process::ExitCode {
+    crate::main_with(|| {
+        let args = Args::parse();
+        let p = Pipeline::new();
+        build_with(
+            &p,
+            &args.input,
+            &args.output,
+            &args.window,
+            args.allowed_lateness,
+            &KafkaInput {
+                max_delay: args.kafka_max_delay,
+                stop_at_end: args.kafka_stop_at_end,
+                group: args.kafka_group.clone(),
+                idle_timeout: args.kafka_idle_timeout,
+            },
+        );
+        let result = sluice_runners::run(&p, &args.pipeline)?;
+        let malformed = result
+            .metrics
+            .counter("ParseEvents", "malformed_lines")
+            .unwrap_or(0);
+        if !args.pipeline.quiet {
+            eprintln!(
+                "wrote {}; {malformed} malformed lines in its errors output ({:?})",
+                args.output, result.state
+            );
+        }
+        Ok(())
+    })
+}
