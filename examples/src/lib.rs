@@ -5,7 +5,11 @@
 //! - `minimal_wordcount`: counts the words of a bundled text and prints them;
 //! - `wordcount`: counts the words of files (`--input GLOB --output PREFIX`) into sharded files;
 //! - `windowed_stats`: per-key statistics of events in event-time windows, with dead letters;
-//! - `wordcount_bench`: the WordCount throughput benchmark (see BENCHMARKS.md).
+//! - `streaming_wordcount`: word counts per window from a Kafka topic to a Kafka topic, with
+//!   early and late panes;
+//! - `kafka_load`: feeds a Kafka topic from a file;
+//! - `wordcount_bench`, `streaming_bench`, `windowed_stats_bench`, `kafka_bench`: benchmarks
+//!   (see BENCHMARKS.md).
 //!
 //! The modules here are the pipelines' building blocks, shared by the binaries, the tests and
 //! the benchmark.
@@ -14,6 +18,7 @@ pub mod baseline;
 pub mod bench;
 pub mod corpus;
 pub mod kafka_load;
+pub mod streaming_wordcount;
 pub mod tokenize;
 pub mod windowed_stats;
 pub mod windowed_stats_cli;

@@ -417,3 +417,65 @@ fn a_missing_topic_is_an_error_naming_it() {
     let err = run(&p, &options("direct")).unwrap_err().to_string();
     assert!(err.contains("no-such-topic-here"), "{err}");
 }
+
+#[test]
+fn streaming_wordcount_fires_early_on_time_and_late_panes() {
+    use sluice_examples::streaming_wordcount::{StreamingWordCount, build};
+    let bootstrap = broker();
+    let (input, output) = (unique_topic("lines"), unique_topic("counts"));
+    kafka::create_topic(&bootstrap, &input, 2).unwrap();
+    let p = Pipeline::new();
+    build(
+        &p,
+        &StreamingWordCount {
+            input: format!("kafka://{bootstrap}/{input}"),
+            output: format!("kafka://{bootstrap}/{output}"),
+            window: Duration::from_secs(10),
+            early_every: Duration::from_secs(1),
+            allowed_lateness: Duration::from_secs(3600),
+            max_delay: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+        },
+    );
+    let handle = start(&p, &options("direct")).unwrap();
+    // Two lines stamped in the middle of a window that is still open for several seconds.
+    let now = kafka_now().as_millis();
+    let window_start = (now / 10_000 + 1) * 10_000;
+    let line = |text: &str, ts: i64| TestRecord {
+        partition: Some(0),
+        value: text.as_bytes().to_vec(),
+        timestamp_ms: Some(ts),
+        ..TestRecord::default()
+    };
+    produce(
+        &bootstrap,
+        &input,
+        &[
+            line("the cat", window_start + 1),
+            line("the dog", window_start + 2),
+        ],
+    );
+    let pane = |word: &str, count: u64, timing: &str| {
+        format!(
+            "{window_start},{},{word},{count},{timing}",
+            window_start + 10_000
+        )
+    };
+    let has = |l: &str| topic_lines(&bootstrap, &output).contains(&l.to_string());
+    wait_for("an early pane", StdDuration::from_secs(30), || {
+        has(&pane("the", 2, "EARLY"))
+    });
+    wait_for("the on-time pane", StdDuration::from_secs(40), || {
+        has(&pane("the", 2, "ON_TIME"))
+    });
+    // A late record in the closed window: a late pane with the accumulated count.
+    produce(&bootstrap, &input, &[line("the end", window_start + 3)]);
+    wait_for("a late pane", StdDuration::from_secs(30), || {
+        has(&pane("the", 3, "LATE"))
+    });
+    handle.cancel();
+    handle.wait().unwrap();
+    let got = topic_lines(&bootstrap, &output);
+    assert!(got.contains(&pane("cat", 1, "ON_TIME")), "{got:?}");
+    assert!(got.contains(&pane("end", 1, "LATE")), "{got:?}");
+}

@@ -55,6 +55,9 @@ struct WindowState {
     has_new_data: bool,
     /// Whether an on-time or late pane was emitted.
     fired_non_early: bool,
+    /// The window got its first record after the watermark had passed its end: its panes are
+    /// late (in Beam, the output watermark is past the window then).
+    created_late: bool,
     pane_index: u64,
     non_speculative_index: i64,
     /// The arrival sequence number of the first record added since the last pane: records
@@ -71,6 +74,7 @@ impl WindowState {
             pending_timestamp: None,
             has_new_data: false,
             fired_non_early: false,
+            created_late: false,
             pane_index: 0,
             non_speculative_index: 0,
             unemitted_since: None,
@@ -88,6 +92,7 @@ impl WindowState {
         };
         self.has_new_data |= other.has_new_data;
         self.fired_non_early |= other.fired_non_early;
+        self.created_late &= other.created_late;
         self.pane_index = self.pane_index.max(other.pane_index);
         self.non_speculative_index = self.non_speculative_index.max(other.non_speculative_index);
         self.unemitted_since = match (self.unemitted_since, other.unemitted_since) {
@@ -213,7 +218,12 @@ impl GroupAlsoByWindow {
                     TriggerState::new(&self.strategy.trigger),
                 )
             };
-            let ws = self.windows.entry((key, window)).or_insert_with(fresh);
+            let late = window.max_timestamp() < self.input_watermark;
+            let ws = self.windows.entry((key, window)).or_insert_with(|| {
+                let mut ws = fresh();
+                ws.created_late = late;
+                ws
+            });
             if ws.closed {
                 self.dropped_closed += 1;
                 continue;
@@ -266,7 +276,8 @@ impl GroupAlsoByWindow {
     fn merge_new_window(&mut self, key: &EncodedKey, window: Window) -> Result<Window, BoxError> {
         let slot = (key.clone(), window);
         if !self.windows.contains_key(&slot) {
-            let fresh = self.new_window_state();
+            let mut fresh = self.new_window_state();
+            fresh.created_late = window.max_timestamp() < self.input_watermark;
             self.windows.insert(slot, fresh);
             self.active.entry(key.clone()).or_default().push(window);
         }
@@ -390,7 +401,7 @@ fn try_fire(
         return Ok(None);
     };
     let is_last = finished || expiring;
-    let timing = if ws.fired_non_early {
+    let timing = if ws.fired_non_early || ws.created_late {
         PaneTiming::Late
     } else if clock.watermark <= window.max_timestamp() {
         PaneTiming::Early
