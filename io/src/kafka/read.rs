@@ -344,10 +344,14 @@ impl<K: 'static, V: 'static> KafkaSource<K, V> {
                 .collect());
         }
         let partitions = self.spec.list_partitions()?;
+        // A consumer fetches from all its partitions at once, and each one costs a connection
+        // and a start: no more consumers than partitions, nor than the machine has cores
+        // (runners ask for several splits per worker to balance files, not consumers).
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let desired = if self.spec.max_records.is_some() {
             1
         } else {
-            desired.clamp(1, partitions.len().max(1))
+            desired.min(cores).clamp(1, partitions.len().max(1))
         };
         let mut splits = vec![Vec::new(); desired];
         for (i, p) in partitions.into_iter().enumerate() {
@@ -394,6 +398,7 @@ impl<K: Element, V: Element> BoundedSource for KafkaSource<K, V> {
         Ok(Box::new(BoundedKafkaReader {
             fetcher: self.fetcher()?,
             board: self.board.clone(),
+            published: std::time::Instant::now(),
         }))
     }
 }
@@ -401,6 +406,7 @@ impl<K: Element, V: Element> BoundedSource for KafkaSource<K, V> {
 struct BoundedKafkaReader<K, V> {
     fetcher: Fetcher<K, V>,
     board: Board,
+    published: std::time::Instant,
 }
 
 impl<K: Element, V: Element> SourceReader<ReadItem<K, V>> for BoundedKafkaReader<K, V> {
@@ -416,8 +422,12 @@ impl<K: Element, V: Element> SourceReader<ReadItem<K, V>> for BoundedKafkaReader
             // Notice idle partitions and refresh the lag.
             self.fetcher.watermark();
         }
-        publish(&self.board, &self.fetcher);
-        Ok(!self.fetcher.finished())
+        let finished = self.fetcher.finished();
+        if finished || self.published.elapsed() >= std::time::Duration::from_millis(500) {
+            publish(&self.board, &self.fetcher);
+            self.published = std::time::Instant::now();
+        }
+        Ok(!finished)
     }
 }
 

@@ -1,11 +1,13 @@
 //! Executing one instance of a fused stage over a stream of bundles.
 //!
 //! A [`StageInstance`] holds the operator instances of a stage (set up once), the
-//! pre-combiners of the Combines lifted into it, and what leaves the stage. Each bundle that
-//! enters it is one bundle in Beam's sense: every operator gets `start_bundle`, the bundle
-//! flows depth-first through the fused operators by direct calls, then every operator gets
-//! `finish_bundle` (in topological order, so that what a `finish_bundle` emits still reaches
-//! the operators after it). A runner makes one instance per worker and stage; the direct runner
+//! pre-combiners of the Combines lifted into it, and what leaves the stage. Input arrives in
+//! batches that flow depth-first through the fused operators by direct calls. A bundle in
+//! Beam's sense is one or more batches: every operator gets `start_bundle` before its first
+//! batch and `finish_bundle` after its last (in topological order, so that what a
+//! `finish_bundle` emits still reaches the operators after it). Batch execution makes a bundle
+//! of up to [`MAX_BATCHES_PER_BUNDLE`] batches of the work a worker takes; streaming execution
+//! makes each batch a bundle. A runner makes one instance per worker and stage; the direct runner
 //! one, the rayon runner one per partition.
 
 use super::invoke::invoke;
@@ -55,7 +57,13 @@ pub struct StageInstance<'p> {
     counts: Vec<ElementCount>,
     pre_combiners: FxHashMap<NodeId, Box<dyn PreCombiner>>,
     output: StageOutput,
+    /// Batches run in the open bundle (0: no bundle is open).
+    open_batches: usize,
 }
+
+/// The most batches a bundle holds in batch execution (of [`BUNDLE_SIZE`](super::BUNDLE_SIZE)
+/// elements each).
+pub const MAX_BATCHES_PER_BUNDLE: usize = 4096;
 
 impl<'p> StageInstance<'p> {
     /// Creates (and sets up) the operators of stage `stage` with the side inputs they read.
@@ -99,18 +107,45 @@ impl<'p> StageInstance<'p> {
             counts,
             pre_combiners,
             output: StageOutput::default(),
+            open_batches: 0,
         })
     }
 
-    /// Runs one bundle of the stage's root PCollection through the stage.
+    /// Runs one batch of the stage's root PCollection through the stage as a bundle of its own:
+    /// `start_bundle`, the batch, `finish_bundle`. Streaming execution does this, so that what
+    /// a batch leads to is written (sinks flush at `finish_bundle`) before the next one.
     pub fn process_bundle(&mut self, bundle: Bundle) -> Result<(), PipelineError> {
-        for i in 0..self.ops.len() {
-            let name = self.op_name(i);
-            let op = &mut self.ops[i];
-            let outs = invoke(name, || op.start_bundle())?;
-            self.route_outputs(i, outs)?;
+        self.push(bundle)?;
+        self.close_bundle()
+    }
+
+    /// Runs one batch through the stage inside the open bundle, starting a bundle if none is
+    /// open and finishing it after [`MAX_BATCHES_PER_BUNDLE`] batches. Batch execution pushes
+    /// the batches of its work items and then [closes](Self::close_bundle) the bundle: a DoFn's
+    /// per-bundle cost (a sink's flush) is paid per many elements, not per batch.
+    pub fn push(&mut self, batch: Bundle) -> Result<(), PipelineError> {
+        if self.open_batches == 0 {
+            for i in 0..self.ops.len() {
+                let name = self.op_name(i);
+                let op = &mut self.ops[i];
+                let outs = invoke(name, || op.start_bundle())?;
+                self.route_outputs(i, outs)?;
+            }
         }
-        self.route(self.stage.root_output, bundle)?;
+        self.open_batches += 1;
+        self.route(self.stage.root_output, batch)?;
+        if self.open_batches >= MAX_BATCHES_PER_BUNDLE {
+            self.close_bundle()?;
+        }
+        Ok(())
+    }
+
+    /// Finishes the open bundle, if any: `finish_bundle` on every operator, in order.
+    pub fn close_bundle(&mut self) -> Result<(), PipelineError> {
+        if self.open_batches == 0 {
+            return Ok(());
+        }
+        self.open_batches = 0;
         for i in 0..self.ops.len() {
             let name = self.op_name(i);
             let op = &mut self.ops[i];

@@ -25,7 +25,8 @@ pub(super) fn execute(graph: Graph) -> Result<PipelineResult, PipelineError> {
         };
         let mut instance = StageInstance::new(&plan, s, &done.side_inputs)?;
         let mut root_output = StageOutput::default();
-        let fed = feed(&plan, root, stored, lifted, &mut instance, &mut root_output);
+        let fed = feed(&plan, root, stored, lifted, &mut instance, &mut root_output)
+            .and_then(|()| instance.close_bundle());
         let output = instance.finish(fed.is_ok());
         fed?;
         done.add(output?);
@@ -56,7 +57,7 @@ fn feed(
             let mut read = 0u64;
             while let Some(bundle) = reader.next_bundle(BUNDLE_SIZE).map_err(source_error)? {
                 read += bundle.len() as u64;
-                instance.process_bundle(bundle)?;
+                instance.push(bundle)?;
             }
             out.elements.entry(node.name.clone()).or_default().output += read;
         }
@@ -95,7 +96,7 @@ fn feed(
                 .or_default()
                 .add(grouped.count);
             for bundle in grouped.bundles {
-                instance.process_bundle(bundle)?;
+                instance.push(bundle)?;
             }
         }
         StageRoot::Flatten(n) | StageRoot::Reshuffle(n) => {
@@ -108,12 +109,12 @@ fn feed(
                     output: total,
                 });
             for bundle in stored {
-                instance.process_bundle(bundle)?;
+                instance.push(bundle)?;
             }
         }
         StageRoot::Materialized(_) => {
             for bundle in stored {
-                instance.process_bundle(bundle)?;
+                instance.push(bundle)?;
             }
         }
     }

@@ -197,6 +197,11 @@ fn run_workers(
                     break;
                 }
             }
+            // A bundle spans the work items a worker takes (up to its size limit): the stage
+            // succeeds or fails as a whole, and a sink flushes once per bundle.
+            if result.is_ok() {
+                result = instance.close_bundle();
+            }
             let mut out = instance.finish(result.is_ok())?;
             result?;
             out.merge(own);
@@ -245,7 +250,7 @@ fn run_item(
                     }
                     None => progress.advance(bundle.len() as u64),
                 }
-                instance.process_bundle(bundle)?;
+                instance.push(bundle)?;
             }
             own.elements.entry(name.clone()).or_default().output += read;
             Ok(())
@@ -272,13 +277,13 @@ fn run_item(
                 .or_default()
                 .add(grouped.count);
             for bundle in grouped.bundles {
-                instance.process_bundle(bundle)?;
+                instance.push(bundle)?;
             }
             Ok(())
         }
         (_, WorkItem::Bundles(bundles)) => {
             for bundle in bundles {
-                instance.process_bundle(bundle)?;
+                instance.push(bundle)?;
             }
             Ok(())
         }
