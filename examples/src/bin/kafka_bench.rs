@@ -91,7 +91,8 @@ fn raw_consume(bootstrap: &str, topic: &str, records: u64) -> anyhow::Result<f64
         match consumer.poll(StdDuration::from_millis(100)) {
             Some(Ok(m)) => {
                 n += 1;
-                bytes += (m.key().map_or(0, <[u8]>::len) + m.payload().map_or(0, <[u8]>::len)) as u64;
+                bytes +=
+                    (m.key().map_or(0, <[u8]>::len) + m.payload().map_or(0, <[u8]>::len)) as u64;
             }
             Some(Err(e)) => anyhow::bail!("raw consumer: {e}"),
             None => {}
@@ -118,7 +119,8 @@ impl DoFn for CountBytes {
     }
     fn finish_bundle(&mut self, ctx: &mut BundleContext<'_, ()>) -> DoFnResult {
         let m = ctx.metrics();
-        m.counter("records").inc_by(std::mem::take(&mut self.records));
+        m.counter("records")
+            .inc_by(std::mem::take(&mut self.records));
         m.counter("bytes").inc_by(std::mem::take(&mut self.bytes));
         Ok(())
     }
@@ -127,7 +129,10 @@ impl DoFn for CountBytes {
 fn options() -> PipelineOptions {
     PipelineOptions {
         quiet: true,
-        parallelism: std::env::var("KAFKA_BENCH_PARALLELISM").ok().and_then(|p| p.parse().ok()).or(Some(2)),
+        parallelism: std::env::var("KAFKA_BENCH_PARALLELISM")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .or(Some(2)),
         ..PipelineOptions::for_runner("rayon")
     }
 }
@@ -189,7 +194,11 @@ impl BoundedSource for Generated {
 }
 
 impl SourceReader<u64> for GeneratedReader {
-    fn read_batch(&mut self, max: usize, out: &mut Vec<TimestampedValue<u64>>) -> Result<bool, BoxError> {
+    fn read_batch(
+        &mut self,
+        max: usize,
+        out: &mut Vec<TimestampedValue<u64>>,
+    ) -> Result<bool, BoxError> {
         let end = (self.next + max as u64).min(self.to);
         out.extend((self.next..end).map(|i| TimestampedValue::new(i, Timestamp::from_micros(0))));
         self.next = end;
@@ -199,13 +208,19 @@ impl SourceReader<u64> for GeneratedReader {
 
 fn kafkaio_produce(bootstrap: &str, topic: &str, records: u64) -> anyhow::Result<f64> {
     let p = Pipeline::new();
-    p.apply("Generate", Read::from(Generated { from: 0, to: records }))
-        .apply(
-            "Write",
-            kafka::write(bootstrap, topic, |_: &u64| VALUE.to_vec())
-                .keys(|i: &u64| Some(i.to_le_bytes().to_vec()))
-                .without_timestamps(),
-        );
+    p.apply(
+        "Generate",
+        Read::from(Generated {
+            from: 0,
+            to: records,
+        }),
+    )
+    .apply(
+        "Write",
+        kafka::write(bootstrap, topic, |_: &u64| VALUE.to_vec())
+            .keys(|i: &u64| Some(i.to_le_bytes().to_vec()))
+            .without_timestamps(),
+    );
     let started = Instant::now();
     let result = sluice_runners::run(&p, &options())?;
     let rate = records as f64 / started.elapsed().as_secs_f64();
@@ -220,7 +235,8 @@ fn kafkaio_produce(bootstrap: &str, topic: &str, records: u64) -> anyhow::Result
 fn main() -> std::process::ExitCode {
     sluice_examples::main_with(|| {
         let args = Args::parse();
-        let cluster = rdkafka::mocking::MockCluster::new(1).context("cannot start the mock cluster")?;
+        let cluster =
+            rdkafka::mocking::MockCluster::new(1).context("cannot start the mock cluster")?;
         let bootstrap = cluster.bootstrap_servers();
         cluster.create_topic("filled", PARTITIONS, 1)?;
         eprintln!(
@@ -231,11 +247,17 @@ fn main() -> std::process::ExitCode {
         match args.only.as_deref() {
             Some("write") => {
                 cluster.create_topic("profile", PARTITIONS, 1)?;
-                println!("{:.0}", kafkaio_produce(&bootstrap, "profile", args.records)?);
+                println!(
+                    "{:.0}",
+                    kafkaio_produce(&bootstrap, "profile", args.records)?
+                );
                 return Ok(());
             }
             Some("read") => {
-                println!("{:.0}", kafkaio_consume(&bootstrap, "filled", args.records)?);
+                println!(
+                    "{:.0}",
+                    kafkaio_consume(&bootstrap, "filled", args.records)?
+                );
                 return Ok(());
             }
             _ => {}
@@ -260,8 +282,14 @@ fn main() -> std::process::ExitCode {
         }
         let [raw_r, io_r, raw_w, io_w] = results.map(median);
         println!();
-        println!("read:  raw {raw_r:>10.0} records/s   KafkaIO {io_r:>10.0} records/s   ratio {:.2}x", io_r / raw_r);
-        println!("write: raw {raw_w:>10.0} records/s   KafkaIO {io_w:>10.0} records/s   ratio {:.2}x", io_w / raw_w);
+        println!(
+            "read:  raw {raw_r:>10.0} records/s   KafkaIO {io_r:>10.0} records/s   ratio {:.2}x",
+            io_r / raw_r
+        );
+        println!(
+            "write: raw {raw_w:>10.0} records/s   KafkaIO {io_w:>10.0} records/s   ratio {:.2}x",
+            io_w / raw_w
+        );
         Ok(())
     })
 }

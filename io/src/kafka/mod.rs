@@ -41,7 +41,7 @@
 //! records before it has been written; finalizing commits the offsets. A restart with the
 //! same group and [`StartPosition::Committed`] resumes from there.
 //!
-//! **Writing** ([`write`], [`write_text`]): see [`KafkaWrite`].
+//! **Writing** ([`write()`], [`write_text`]): see [`KafkaWrite`].
 //!
 //! **Metrics**: the read's `Split` step reports, per partition, the gauges
 //! `records_read[topic/p]`, `bytes_read[topic/p]`, `watermark_ms[topic/p]` and `lag[topic/p]`,
