@@ -12,7 +12,7 @@ pub mod trigger;
 pub use gabw::{GroupAlsoByWindow, GroupedShard, ShardedGrouping, group_bounded};
 pub use materialized::Materialized;
 pub use plan::{ExecutionPlan, Sink, Stage, StageRoot, check_bounded};
-pub use stage::{StageInstance, StageOutput};
+pub use stage::{MAX_BATCHES_PER_BUNDLE, StageInstance, StageOutput};
 pub use trigger::{TriggerContext, TriggerState};
 
 /// Elements per bundle read from a source or emitted by a grouping.
