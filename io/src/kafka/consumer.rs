@@ -92,8 +92,9 @@ struct PartitionState {
     estimator: Box<dyn PartitionTimestamps>,
     watermark: Timestamp,
     last_record: Instant,
-    /// When the partition was last found caught up (position at the high watermark).
-    caught_up_at: Option<Instant>,
+    /// When the partition was last found caught up (position at the high watermark), and the
+    /// read's resumption count then.
+    caught_up_at: Option<(Instant, u64)>,
     last_check: Instant,
     records: u64,
     bytes: u64,
@@ -228,6 +229,15 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
         } else {
             None
         };
+        if let Ok(mut shared) = self.spec.partitions_seen.lock() {
+            shared
+                .entry((topic.to_string(), partition))
+                .or_insert(super::spec::SharedPartition {
+                    watermark: Timestamp::MIN,
+                    idle_at: None,
+                    done: false,
+                });
+        }
         let now = Instant::now();
         self.partitions.push(PartitionState {
             topic: topic.to_string(),
@@ -292,7 +302,12 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
             }
             p.position = Some(offset + 1);
             p.last_record = Instant::now();
-            p.caught_up_at = None;
+            if p.caught_up_at.take().is_some() {
+                // Data resumes: other partitions' idleness must be checked again.
+                self.spec
+                    .resumed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             p.records += 1;
             let (raw_key, raw_value) = (message.key(), message.payload());
             p.bytes += (raw_key.map_or(0, <[u8]>::len) + raw_value.map_or(0, <[u8]>::len)) as u64;
@@ -396,6 +411,9 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
             } else if let Some(i) = self.find(&topic, partition) {
                 // Its position lives on in the group's committed offset.
                 self.partitions.remove(i);
+                if let Ok(mut shared) = self.spec.partitions_seen.lock() {
+                    shared.remove(&(topic, partition));
+                }
             }
         }
         Ok(())
@@ -423,28 +441,54 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
         }
         let idle_timeout = self.spec.idle_timeout;
         let clock_now = now();
-        let (mut busy, mut idle_max): (Option<Timestamp>, Option<Timestamp>) = (None, None);
+        let mut seen = Vec::with_capacity(self.partitions.len());
         for i in 0..self.partitions.len() {
             if self.partitions[i].done() {
+                let p = &self.partitions[i];
+                seen.push((p.topic.clone(), p.partition, Timestamp::MAX, None, true));
                 continue;
             }
             if self.partitions[i].last_check.elapsed() >= idle_timeout.min(LAG_INTERVAL) {
                 self.check_caught_up(i);
             }
             let p = &mut self.partitions[i];
-            // Idle: nothing for the idle timeout, and caught up at a check after the last record.
-            let idle = p.last_record.elapsed() >= idle_timeout && p.caught_up_at.is_some();
+            // Idle: nothing for the idle timeout, and caught up at a check after the last record
+            // and after data last resumed anywhere in the read.
+            let resumed = self.spec.resumed.load(std::sync::atomic::Ordering::Relaxed);
+            let idle_at = p
+                .caught_up_at
+                .map(|(_, at)| at)
+                .filter(|at| *at == resumed && p.last_record.elapsed() >= idle_timeout);
             let w = p.estimator.watermark(&PartitionClock {
                 now: clock_now,
-                idle,
+                idle: idle_at.is_some(),
             });
             p.watermark = p.watermark.max(w);
-            let slot = if idle { &mut idle_max } else { &mut busy };
-            *slot = Some(match (*slot, idle) {
-                (None, _) => p.watermark,
-                (Some(m), false) => m.min(p.watermark),
-                (Some(m), true) => m.max(p.watermark),
-            });
+            seen.push((p.topic.clone(), p.partition, p.watermark, idle_at, false));
+        }
+        // The read's watermark over every partition of every split: the minimum over busy
+        // ones (idle ones only count when found idle since data last resumed); when all are
+        // idle, the largest of theirs.
+        let resumed = self.spec.resumed.load(std::sync::atomic::Ordering::Relaxed);
+        let (mut busy, mut idle_max): (Option<Timestamp>, Option<Timestamp>) = (None, None);
+        if let Ok(mut shared) = self.spec.partitions_seen.lock() {
+            for (topic, partition, watermark, idle_at, done) in seen {
+                shared.insert(
+                    (topic, partition),
+                    super::spec::SharedPartition {
+                        watermark,
+                        idle_at,
+                        done,
+                    },
+                );
+            }
+            for s in shared.values().filter(|s| !s.done) {
+                if s.idle_at == Some(resumed) {
+                    idle_max = Some(idle_max.map_or(s.watermark, |m| m.max(s.watermark)));
+                } else {
+                    busy = Some(busy.map_or(s.watermark, |m| m.min(s.watermark)));
+                }
+            }
         }
         self.idle = busy.is_none() && idle_max.is_some();
         if let Some(m) = busy.or(idle_max) {
@@ -476,7 +520,8 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
                         .unwrap_or(if high == low { high } else { low });
                 self.lags
                     .insert((p.topic.clone(), p.partition), (high - position).max(0));
-                p.caught_up_at = (position >= high).then(Instant::now);
+                let resumed = self.spec.resumed.load(std::sync::atomic::Ordering::Relaxed);
+                p.caught_up_at = (position >= high).then(|| (Instant::now(), resumed));
                 tracing::debug!(
                     topic = %p.topic,
                     partition = p.partition,

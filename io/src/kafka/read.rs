@@ -61,6 +61,8 @@ impl KafkaRead<Vec<u8>, Vec<u8>> {
                 max_records: None,
                 max_read_time: None,
                 connect_timeout: std::time::Duration::from_secs(30),
+                resumed: Default::default(),
+                partitions_seen: Default::default(),
             },
             key: Arc::new(Bytes),
             value: Arc::new(Bytes),

@@ -40,6 +40,30 @@ pub(crate) struct ReadSpec {
     pub max_read_time: Option<Duration>,
     /// How long the broker may stay unreachable before the read fails.
     pub connect_timeout: Duration,
+    /// Bumped whenever a caught-up partition of this read receives a record again: data
+    /// tends to resume in every partition at once (a producer came back), so no partition
+    /// counts as idle on a check older than that (shared by the read's splits).
+    pub resumed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Every partition's watermark and idleness, shared by the read's splits in this process,
+    /// so that each split reports the read's watermark over all partitions (a split whose
+    /// partitions are idle must not let another split's data close windows that its own
+    /// resumed data still falls into).
+    pub partitions_seen: SharedPartitions,
+}
+
+/// The shared state of a read's partitions, by (topic, partition).
+pub(crate) type SharedPartitions =
+    std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<(String, i32), SharedPartition>>>;
+
+/// What the read's splits know of one partition.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SharedPartition {
+    /// Its watermark.
+    pub watermark: Timestamp,
+    /// The resumption count at which it was found idle (`None`: busy).
+    pub idle_at: Option<u64>,
+    /// A bounded read reached its end offset.
+    pub done: bool,
 }
 
 impl ReadSpec {

@@ -9,8 +9,9 @@
 //! partition does not stall the output. When every partition is idle the read's watermark is
 //! the largest of theirs, and the built-in policies let an idle partition's watermark follow
 //! the clock minus the allowed delay (as Beam's KafkaIO policies do for a partition without
-//! backlog), so that the last windows of a topic that stopped receiving data close. A record
-//! that later arrives in a partition that was idle may then be late.
+//! backlog), so that the last windows of a topic that stopped receiving data close. When a
+//! caught-up partition receives records again, no partition counts as idle until it is found
+//! caught up anew; still, a record that arrives in a partition that was idle may be late.
 
 use super::record::KafkaTimestampType;
 use sluice_sdk::time::{Duration, Timestamp};
