@@ -303,7 +303,11 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
             p.position = Some(offset + 1);
             p.last_record = Instant::now();
             if p.caught_up_at.take().is_some() {
-                // Data resumes: other partitions' idleness must be checked again.
+                // Data resumes: other partitions' idleness must be checked again, and they
+                // must stay quiet for the idle timeout from now on to count as idle.
+                self.spec
+                    .resumed_at_ms
+                    .store(now().as_millis(), std::sync::atomic::Ordering::Relaxed);
                 self.spec
                     .resumed
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -455,10 +459,17 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
             // Idle: nothing for the idle timeout, and caught up at a check after the last record
             // and after data last resumed anywhere in the read.
             let resumed = self.spec.resumed.load(std::sync::atomic::Ordering::Relaxed);
+            let since_resumed = clock_now.as_millis()
+                - self
+                    .spec
+                    .resumed_at_ms
+                    .load(std::sync::atomic::Ordering::Relaxed);
+            let quiet = p.last_record.elapsed() >= idle_timeout
+                && since_resumed >= idle_timeout.as_millis() as i64;
             let idle_at = p
                 .caught_up_at
                 .map(|(_, at)| at)
-                .filter(|at| *at == resumed && p.last_record.elapsed() >= idle_timeout);
+                .filter(|at| *at == resumed && quiet);
             let w = p.estimator.watermark(&PartitionClock {
                 now: clock_now,
                 idle: idle_at.is_some(),

@@ -62,6 +62,7 @@ impl KafkaRead<Vec<u8>, Vec<u8>> {
                 max_read_time: None,
                 connect_timeout: std::time::Duration::from_secs(30),
                 resumed: Default::default(),
+                resumed_at_ms: Default::default(),
                 partitions_seen: Default::default(),
             },
             key: Arc::new(Bytes),

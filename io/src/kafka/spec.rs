@@ -44,6 +44,9 @@ pub(crate) struct ReadSpec {
     /// tends to resume in every partition at once (a producer came back), so no partition
     /// counts as idle on a check older than that (shared by the read's splits).
     pub resumed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// When data last resumed (wall clock, ms): a partition counts as idle only once it has
+    /// been quiet for the idle timeout since then, too.
+    pub resumed_at_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
     /// Every partition's watermark and idleness, shared by the read's splits in this process,
     /// so that each split reports the read's watermark over all partitions (a split whose
     /// partitions are idle must not let another split's data close windows that its own
