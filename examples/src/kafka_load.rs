@@ -94,21 +94,8 @@ pub fn load(
                 }
             }
         }
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    r,
-                )) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err((e, _)) => bail!("{source}:{}: cannot send: {e}", n + 1),
-            }
-        }
+        sluice_io::kafka::send_when_room(&producer, record)
+            .with_context(|| format!("{source}:{}: cannot send", n + 1))?;
         sent += 1;
         if let Some(rate) = options.rate.filter(|r| *r > 0) {
             let due = Duration::from_secs_f64(sent as f64 / rate as f64);

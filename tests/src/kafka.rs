@@ -113,16 +113,7 @@ pub fn produce_with(
         if let Some(t) = r.timestamp_ms {
             record = record.timestamp(t);
         }
-        let mut record = record;
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        }
+        sluice_io::kafka::send_when_room(&producer, record).expect("a record sent");
     }
     producer
         .flush(Duration::from_secs(60))

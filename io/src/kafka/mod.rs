@@ -63,7 +63,7 @@ pub use read::{KafkaRead, KafkaReadOutput};
 pub use record::{KafkaDeadLetter, KafkaRecord, KafkaTimestampType};
 pub use spec::StartPosition;
 pub use timestamps::TimestampPolicy;
-pub use write::KafkaWrite;
+pub use write::{KafkaWrite, send_when_room};
 
 use sluice_sdk::element::Element;
 

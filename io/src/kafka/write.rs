@@ -175,6 +175,34 @@ impl<T> Clone for Produce<T> {
     }
 }
 
+/// Sends `record`, waiting while the producer's local queue is full (deliveries make room;
+/// failed ones are reported to the producer's context).
+pub fn send_when_room<C, K, P>(
+    producer: &ThreadedProducer<C>,
+    mut record: BaseRecord<'_, K, P>,
+) -> Result<(), rdkafka::error::KafkaError>
+where
+    C: ProducerContext<DeliveryOpaque = ()>,
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                r,
+            )) => {
+                record = r;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
+
 /// How long a bundle's flush may wait for acknowledgements.
 const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -237,24 +265,8 @@ impl<T: Element> DoFn for Produce<T> {
             }
             record = record.headers(headers);
         }
-        let mut record = record;
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    r,
-                )) => {
-                    // The local queue is full: wait for deliveries to make room.
-                    record = r;
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                    self.check_failure()?;
-                }
-                Err((e, _)) => return Err(Box::new(w.error(format!("cannot send: {e}")))),
-            }
-        }
+        send_when_room(producer, record)
+            .map_err(|e| Box::new(w.error(format!("cannot send: {e}"))))?;
         ctx.metrics().counter("records_written").inc();
         Ok(())
     }
