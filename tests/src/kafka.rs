@@ -213,3 +213,32 @@ pub fn committed(bootstrap: &str, group: &str, topic: &str) -> Vec<(i32, Option<
         })
         .collect()
 }
+
+/// Loads CSV event lines (`timestamp_ms,key,value`) into `topic` (created with `partitions`
+/// partitions if missing) through `kafka_load`, keyed by the key field, each record stamped
+/// with the event's time.
+pub fn load_events(bootstrap: &str, topic: &str, partitions: i32, lines: &[String]) {
+    let report = sluice_examples::kafka_load::load(
+        &sluice_examples::kafka_load::LoadOptions {
+            bootstrap: bootstrap.to_string(),
+            topic: topic.to_string(),
+            partitions,
+            key_field: Some(2),
+            create_time_from_csv: true,
+            rate: None,
+        },
+        "events",
+        std::io::Cursor::new(lines.join("\n")),
+    )
+    .expect("the events load");
+    assert_eq!(report.records, lines.len() as u64);
+}
+
+/// Waits until `done` holds, checking every 200 ms; panics after `limit`.
+pub fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

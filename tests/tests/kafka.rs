@@ -5,7 +5,9 @@ use sluice_examples::windowed_stats::{KafkaInput, WindowSpec, build, build_with}
 use sluice_io::kafka::{self, KafkaRecord, StartPosition, Utf8};
 use sluice_runners::{PipelineOptions, run, start};
 use sluice_sdk::prelude::*;
-use sluice_tests::kafka::{TestRecord, broker, produce, produce_with, topic_lines, unique_topic};
+use sluice_tests::kafka::{
+    TestRecord, broker, load_events, produce, produce_with, topic_lines, unique_topic, wait_for,
+};
 use std::sync::Mutex;
 use std::time::{Duration as StdDuration, Instant};
 
@@ -13,34 +15,6 @@ fn options(runner: &str) -> PipelineOptions {
     PipelineOptions {
         quiet: true,
         ..PipelineOptions::for_runner(runner)
-    }
-}
-
-/// Loads CSV event lines into a new 4-partition topic, keyed by the key field, each record
-/// stamped with the event's time.
-fn load_events(bootstrap: &str, topic: &str, lines: &[String]) {
-    let report = sluice_examples::kafka_load::load(
-        &sluice_examples::kafka_load::LoadOptions {
-            bootstrap: bootstrap.to_string(),
-            topic: topic.to_string(),
-            partitions: 4,
-            key_field: Some(2),
-            create_time_from_csv: true,
-            rate: None,
-        },
-        "events",
-        std::io::Cursor::new(lines.join("\n")),
-    )
-    .unwrap();
-    assert_eq!(report.records, lines.len() as u64);
-}
-
-/// Waits until `done` holds, checking every 200 ms; panics after `limit`.
-fn wait_for(what: &str, limit: StdDuration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(StdDuration::from_millis(200));
     }
 }
 
@@ -68,7 +42,7 @@ fn files_and_kafka_give_the_same_windowed_stats_on_every_runner() {
     assert!(expected.len() > 50, "{} result lines", expected.len());
 
     let topic = unique_topic("events");
-    load_events(&bootstrap, &topic, &lines);
+    load_events(&bootstrap, &topic, 4, &lines);
     let input = format!("kafka://{bootstrap}/{topic}");
     let bounded = KafkaInput {
         stop_at_end: true,

@@ -7,7 +7,7 @@ use sluice_examples::windowed_stats::{KafkaInput, WindowSpec, build_with};
 use sluice_runners::{PipelineOptions, start};
 use sluice_sdk::prelude::*;
 use sluice_tests::kafka::{
-    broker, broker_script, committed, read_topic, start_broker, unique_topic,
+    broker, broker_script, committed, load_events, read_topic, start_broker, unique_topic, wait_for,
 };
 use std::collections::BTreeMap;
 use std::process::{Child, Command};
@@ -33,22 +33,6 @@ fn events(n: usize) -> Vec<String> {
         .map(|i| format!("{},k{},{}", base + i as i64 * 10, i % 8, i % 100))
         .chain((0..8).map(|k| format!("{last},k{k},0")))
         .collect()
-}
-
-fn load(bootstrap: &str, topic: &str, partitions: i32, lines: &[String]) {
-    sluice_examples::kafka_load::load(
-        &sluice_examples::kafka_load::LoadOptions {
-            bootstrap: bootstrap.to_string(),
-            topic: topic.to_string(),
-            partitions,
-            key_field: Some(2),
-            create_time_from_csv: true,
-            rate: None,
-        },
-        "events",
-        std::io::Cursor::new(lines.join("\n")),
-    )
-    .unwrap();
 }
 
 /// The records per (key, window) of event lines.
@@ -79,6 +63,16 @@ fn output_counts(bootstrap: &str, topic: &str) -> Counts {
     counts
 }
 
+/// The windows of `all` that the data's own watermark closes: all but the last (the one of
+/// the closing events of `events`, which only the drain fires).
+fn closed_by_data(all: &Counts) -> Counts {
+    let last = all.keys().map(|k| k.1).max().unwrap_or(i64::MIN);
+    all.iter()
+        .filter(|(k, _)| k.1 < last)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect()
+}
+
 /// The (key, window)s whose output falls short of `needed`.
 fn missing(needed: &Counts, got: &Counts) -> Vec<((String, i64), u64, u64)> {
     needed
@@ -101,14 +95,6 @@ fn committed_lines(bootstrap: &str, group: &str, topic: &str) -> Vec<String> {
         .filter(|r| r.offset < committed[&r.partition])
         .map(|r| String::from_utf8(r.value).unwrap())
         .collect()
-}
-
-fn wait_for(what: &str, limit: StdDuration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(StdDuration::from_millis(300));
-    }
 }
 
 /// Starts `windowed_stats` as a process reading `input` unbounded with `group`.
@@ -147,7 +133,7 @@ fn a_pipeline_killed_mid_stream_and_restarted_loses_nothing() {
     );
     let lines = events(12_000);
     let (first, second) = lines.split_at(8_000);
-    load(&bootstrap, &input, 4, first);
+    load_events(&bootstrap, &input, 4, first);
 
     let mut job = spawn_job(&bootstrap, &input, &output, &group);
     wait_for("some windows committed", StdDuration::from_secs(60), || {
@@ -156,7 +142,7 @@ fn a_pipeline_killed_mid_stream_and_restarted_loses_nothing() {
     // More data arrives while the job runs; it dies in the middle of it.
     let feeder = {
         let (bootstrap, input, second) = (bootstrap.clone(), input.clone(), second.to_vec());
-        std::thread::spawn(move || load(&bootstrap, &input, 4, &second))
+        std::thread::spawn(move || load_events(&bootstrap, &input, 4, &second))
     };
     std::thread::sleep(StdDuration::from_millis(300));
     job.kill().unwrap();
@@ -180,13 +166,7 @@ fn a_pipeline_killed_mid_stream_and_restarted_loses_nothing() {
     // Restarted with the same group, the job resumes and the output covers every record.
     let mut job = spawn_job(&bootstrap, &input, &output, &group);
     let all = input_counts(lines.iter().map(String::as_str));
-    // The last windows close only at the drain.
-    let last = all.keys().map(|k| k.1).max().unwrap();
-    let closed: Counts = all
-        .iter()
-        .filter(|(k, _)| k.1 < last)
-        .map(|(k, v)| (k.clone(), *v))
-        .collect();
+    let closed = closed_by_data(&all);
     wait_for(
         "every closed window in the output",
         StdDuration::from_secs(90),
@@ -232,7 +212,7 @@ fn a_broker_killed_and_restarted_mid_stream_loses_nothing() {
     );
     let lines = events(6_000);
     let (first, second) = lines.split_at(3_000);
-    load(&bootstrap, &input, 2, first);
+    load_events(&bootstrap, &input, 2, first);
     sluice_io::kafka::create_topic(&bootstrap, &output, 2).unwrap();
 
     let p = Pipeline::new();
@@ -264,15 +244,10 @@ fn a_broker_killed_and_restarted_mid_stream_loses_nothing() {
     broker_script("kill", &env);
     std::thread::sleep(StdDuration::from_secs(3));
     start_broker(&env);
-    load(&bootstrap, &input, 2, second);
+    load_events(&bootstrap, &input, 2, second);
 
     let all = input_counts(lines.iter().map(String::as_str));
-    let last = all.keys().map(|k| k.1).max().unwrap();
-    let closed: Counts = all
-        .iter()
-        .filter(|(k, _)| k.1 < last)
-        .map(|(k, v)| (k.clone(), *v))
-        .collect();
+    let closed = closed_by_data(&all);
     let deadline = Instant::now() + StdDuration::from_secs(120);
     let mut short = missing(&closed, &output_counts(&bootstrap, &output));
     while !short.is_empty() && Instant::now() < deadline {
