@@ -3,7 +3,7 @@
 
 use anyhow::{Context, bail};
 use rdkafka::ClientConfig;
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use std::io::BufRead;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -63,7 +63,7 @@ pub fn load(
 ) -> anyhow::Result<LoadReport> {
     sluice_io::kafka::create_topic(&options.bootstrap, &options.topic, options.partitions)?;
     let failure = Arc::new(Mutex::new(None));
-    let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
+    let producer: BaseProducer<Deliveries> = ClientConfig::new()
         .set("bootstrap.servers", &options.bootstrap)
         .set("linger.ms", "10")
         .set("message.timeout.ms", "30000")
@@ -97,6 +97,8 @@ pub fn load(
         sluice_io::kafka::send_when_room(&producer, record)
             .with_context(|| format!("{source}:{}: cannot send", n + 1))?;
         sent += 1;
+        // Serves delivery reports, so a failure shows up while loading.
+        producer.poll(Duration::ZERO);
         if let Some(rate) = options.rate.filter(|r| *r > 0) {
             let due = Duration::from_secs_f64(sent as f64 / rate as f64);
             if let Some(wait) = due.checked_sub(started.elapsed()) {

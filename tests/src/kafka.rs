@@ -5,7 +5,7 @@
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -100,7 +100,7 @@ pub fn produce_with(
     for (k, v) in properties {
         config.set(*k, *v);
     }
-    let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> =
+    let producer: BaseProducer<rdkafka::producer::DefaultProducerContext> =
         config.create().expect("a producer");
     for r in records {
         let mut record: BaseRecord<'_, Vec<u8>, Vec<u8>> = BaseRecord::to(topic).payload(&r.value);

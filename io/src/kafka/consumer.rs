@@ -78,8 +78,43 @@ impl ConsumerContext for ReadContext {
     }
 }
 
-/// The consumer type of a read.
-pub(crate) type ReadConsumer = BaseConsumer<ReadContext>;
+/// The consumer of a read: a librdkafka consumer that closes promptly when dropped.
+///
+/// rust-rdkafka's own drop closes a group consumer by polling in steps of 100 ms, so every
+/// consumer took at least 100 ms to go away — a tenth of a second per split, paid again by
+/// the partition listing. This one polls in short steps until librdkafka reports the close
+/// done, which leaves the inner drop nothing to wait for.
+pub(crate) struct ReadConsumer(BaseConsumer<ReadContext>);
+
+/// How long a consumer's close may take before it is left to librdkafka's own drop.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl ReadConsumer {
+    /// Wraps a consumer.
+    pub(crate) fn new(consumer: BaseConsumer<ReadContext>) -> Self {
+        ReadConsumer(consumer)
+    }
+}
+
+impl std::ops::Deref for ReadConsumer {
+    type Target = BaseConsumer<ReadContext>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Drop for ReadConsumer {
+    fn drop(&mut self) {
+        if self.0.close_queue().is_err() {
+            return;
+        }
+        let started = Instant::now();
+        while !self.0.closed() && started.elapsed() < CLOSE_TIMEOUT {
+            // Serves the close's callbacks (a group's revocation) as they come.
+            let _ = self.0.poll(Duration::from_millis(2));
+        }
+    }
+}
 
 /// What a fetcher tracks of one partition.
 struct PartitionState {
@@ -89,6 +124,8 @@ struct PartitionState {
     position: Option<i64>,
     /// For a bounded read: the end offset when the read started.
     end: Option<i64>,
+    /// Fetching stopped, the partition being done.
+    paused: bool,
     estimator: Box<dyn PartitionTimestamps>,
     watermark: Timestamp,
     last_record: Instant,
@@ -139,6 +176,9 @@ pub(crate) struct Fetcher<K, V> {
     /// Every partition was idle at the last watermark computation.
     idle: bool,
     lags: std::collections::HashMap<(String, i32), i64>,
+    /// The read covers one topic: partitions are told apart by number alone, sparing the
+    /// topic name's lookup and comparison per record.
+    single_topic: bool,
 }
 
 /// How often each partition's end offset is asked for (lag metric, idleness).
@@ -169,6 +209,10 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
             watermark: Timestamp::MIN,
             idle: false,
             lags: Default::default(),
+            single_topic: match &spec.partitions {
+                Some(p) => p.windows(2).all(|w| w[0].0 == w[1].0),
+                None => spec.topics.len() == 1,
+            },
         };
         if spec.subscribe {
             let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
@@ -177,6 +221,22 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
                 .subscribe(&topics)
                 .map_err(|e| spec.error(format!("cannot subscribe: {e}")))?;
             return Ok(fetcher);
+        }
+        // Learn the partitions' leaders first: librdkafka otherwise waits out a 500 ms timer
+        // before it asks for the start offsets of partitions whose leader it does not know.
+        let mut topics: Vec<&str> = assignment.iter().map(|(t, _)| t.as_str()).collect();
+        topics.sort_unstable();
+        topics.dedup();
+        for topic in topics {
+            fetcher
+                .consumer
+                .fetch_metadata(Some(topic), spec.connect_timeout)
+                .map_err(|e| {
+                    spec.error(format!(
+                        "cannot reach the broker within {:?}: {e}",
+                        spec.connect_timeout
+                    ))
+                })?;
         }
         let mut list = TopicPartitionList::new();
         for (topic, partition) in assignment {
@@ -202,33 +262,95 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
                 }
             }
         }
+        // A bounded read resolves where each partition starts and ends before it assigns:
+        // a partition with nothing in its range is done at once (and not fetched at all).
+        let mut ranges = Vec::with_capacity(assignment.len());
+        if spec.stop_at_end {
+            let mut to_read = TopicPartitionList::new();
+            for e in list.elements() {
+                let (start, end) = fetcher.bounded_range(e.topic(), e.partition(), e.offset())?;
+                if start < end {
+                    to_read
+                        .add_partition_offset(e.topic(), e.partition(), Offset::Offset(start))
+                        .map_err(|e| spec.error(e.to_string()))?;
+                }
+                ranges.push(Some((start, end)));
+            }
+            list = to_read;
+        } else {
+            ranges.resize(assignment.len(), None);
+        }
         fetcher
             .consumer
             .assign(&list)
             .map_err(|e| spec.error(format!("cannot assign partitions: {e}")))?;
-        for (topic, partition) in assignment {
-            fetcher.add_partition(topic, *partition)?;
+        for ((topic, partition), range) in assignment.iter().zip(ranges) {
+            fetcher.add_partition(topic, *partition, range);
         }
         Ok(fetcher)
     }
 
-    fn add_partition(&mut self, topic: &str, partition: i32) -> Result<(), KafkaError> {
-        if self.find(topic, partition).is_some() {
-            return Ok(());
-        }
-        let end = if self.spec.stop_at_end {
-            let (_, high) = self
-                .consumer
-                .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
-                .map_err(|e| {
-                    self.spec.error(format!(
-                        "cannot read the end offset of {topic}/{partition}: {e}"
-                    ))
-                })?;
-            Some(high)
-        } else {
-            None
+    /// For a bounded read: the offsets `[start, end)` of a partition to read, `end` being its
+    /// high watermark now and `start` what `from` (a logical or absolute offset) resolves to,
+    /// kept within the partition's current offsets.
+    fn bounded_range(
+        &self,
+        topic: &str,
+        partition: i32,
+        from: Offset,
+    ) -> Result<(i64, i64), KafkaError> {
+        let (low, high) = self
+            .consumer
+            .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
+            .map_err(|e| {
+                self.spec.error(format!(
+                    "cannot read the offsets of {topic}/{partition}: {e}"
+                ))
+            })?;
+        // Where librdkafka goes when there is no committed offset.
+        let reset = match self
+            .spec
+            .properties
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "auto.offset.reset")
+            .map(|(_, v)| v.as_str())
+        {
+            Some("latest" | "largest" | "end") => high,
+            _ => low,
         };
+        let start = match from {
+            Offset::Offset(o) => o,
+            Offset::End => high,
+            Offset::Stored => {
+                let mut one = TopicPartitionList::new();
+                one.add_partition(topic, partition);
+                let committed = self
+                    .consumer
+                    .committed_offsets(one, REQUEST_TIMEOUT)
+                    .map_err(|e| {
+                        self.spec.error(format!(
+                            "cannot read the committed offset of {topic}/{partition}: {e}"
+                        ))
+                    })?;
+                match committed
+                    .find_partition(topic, partition)
+                    .map(|e| e.offset())
+                {
+                    Some(Offset::Offset(o)) => o,
+                    _ => reset,
+                }
+            }
+            _ => low,
+        };
+        Ok((start.clamp(low, high), high))
+    }
+
+    /// Starts tracking a partition; `range` is a bounded read's `[start, end)`.
+    fn add_partition(&mut self, topic: &str, partition: i32, range: Option<(i64, i64)>) {
+        if self.find(topic, partition).is_some() {
+            return;
+        }
         if let Ok(mut shared) = self.spec.partitions_seen.lock() {
             shared
                 .entry((topic.to_string(), partition))
@@ -242,8 +364,9 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
         self.partitions.push(PartitionState {
             topic: topic.to_string(),
             partition,
-            position: None,
-            end,
+            position: range.map(|(start, _)| start),
+            end: range.map(|(_, end)| end),
+            paused: false,
             estimator: self.spec.policy.create(topic, partition),
             watermark: Timestamp::MIN,
             last_record: now,
@@ -252,7 +375,49 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
             records: 0,
             bytes: 0,
         });
-        Ok(())
+    }
+
+    /// A bounded read's consumer reached the high watermark of partition `n`: every record
+    /// before the read's end offset has been delivered, even when the last offsets were not
+    /// records (transaction markers), so the partition is done. The event names no topic: a
+    /// read of several topics relies on its records' offsets alone.
+    fn reached_end(&mut self, n: i32) {
+        if !self.single_topic {
+            return;
+        }
+        if let Some(i) = self.partitions.iter().position(|p| p.partition == n) {
+            let p = &mut self.partitions[i];
+            if let Some(end) = p.end {
+                p.position = Some(p.position.map_or(end, |at| at.max(end)));
+                self.pause_if_done(i);
+            }
+        }
+    }
+
+    /// Stops fetching a partition a bounded read is done with.
+    fn pause_if_done(&mut self, i: usize) {
+        let p = &mut self.partitions[i];
+        if p.paused || !p.done() {
+            return;
+        }
+        p.paused = true;
+        let mut one = TopicPartitionList::new();
+        one.add_partition(&p.topic, p.partition);
+        if let Err(e) = self.consumer.pause(&one) {
+            tracing::debug!(error = %e, topic = %p.topic, partition = p.partition, "cannot pause a finished partition");
+        }
+    }
+
+    /// The index of a message's partition.
+    fn locate(&self, message: &rdkafka::message::BorrowedMessage<'_>) -> Option<usize> {
+        if self.single_topic {
+            let partition = message.partition();
+            self.partitions
+                .iter()
+                .position(|p| p.partition == partition)
+        } else {
+            self.find(message.topic(), message.partition())
+        }
     }
 
     fn find(&self, topic: &str, partition: i32) -> Option<usize> {
@@ -276,32 +441,53 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
         self.apply_rebalances()?;
         let mut timeout = wait;
         let mut taken = 0;
+        // The clocks are read once per batch, not per record: a batch is polled within
+        // microseconds once its first record is there.
+        let mut clock: Option<(Instant, Timestamp)> = None;
+        // Messages borrow the consumer; a handle of our own leaves `self` free to update.
+        let consumer = self.consumer.clone();
         while taken < max && !self.finished() {
-            let Some(result) = self.consumer.poll(timeout) else {
+            let Some(result) = consumer.poll(timeout) else {
                 break;
             };
             timeout = Duration::ZERO;
+            let (polled_at, wall) = *clock.get_or_insert_with(|| (Instant::now(), now()));
             let message = match result {
                 Ok(m) => m,
-                Err(rdkafka::error::KafkaError::PartitionEOF(_)) => continue,
+                Err(rdkafka::error::KafkaError::PartitionEOF(n)) => {
+                    self.reached_end(n);
+                    continue;
+                }
                 Err(e) => {
                     self.failed(e.to_string())?;
                     continue;
                 }
             };
             self.failing = None;
-            let Some(i) = self.find(message.topic(), message.partition()) else {
-                // A partition revoked while its records were queued.
+            let mut found = self.locate(&message);
+            if found.is_none() {
+                // A partition the group assigned during this poll.
+                self.apply_rebalances()?;
+                found = self.locate(&message);
+            }
+            let Some(i) = found else {
+                // A partition revoked while its records were queued: its new owner reads
+                // them from the group's committed offset.
                 continue;
             };
             let p = &mut self.partitions[i];
             let offset = message.offset();
             if p.end.is_some_and(|end| offset >= end) {
                 p.position = Some(p.position.unwrap_or(offset).max(offset));
+                self.pause_if_done(i);
                 continue;
             }
             p.position = Some(offset + 1);
-            p.last_record = Instant::now();
+            if p.end == p.position {
+                self.pause_if_done(i);
+            }
+            let p = &mut self.partitions[i];
+            p.last_record = polled_at;
             if p.caught_up_at.take().is_some() {
                 // Data resumes: other partitions' idleness must be checked again, and they
                 // must stay quiet for the idle timeout from now on to count as idle.
@@ -332,7 +518,7 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
                 offset,
                 timestamp,
                 timestamp_type,
-                now: now(),
+                now: wall,
             });
             let key = raw_key.map(|k| self.key.decode(Some(k))).transpose();
             let value = self.value.decode(raw_value);
@@ -411,7 +597,12 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
         };
         for (topic, partition, assigned) in events {
             if assigned {
-                self.add_partition(&topic, partition)?;
+                let range = if self.spec.stop_at_end {
+                    Some(self.bounded_range(&topic, partition, Offset::Stored)?)
+                } else {
+                    None
+                };
+                self.add_partition(&topic, partition, range);
             } else if let Some(i) = self.find(&topic, partition) {
                 // Its position lives on in the group's committed offset.
                 self.partitions.remove(i);

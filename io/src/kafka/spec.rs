@@ -95,7 +95,15 @@ impl ReadSpec {
             // A group join otherwise waits out the broker's default session timeout.
             .set("session.timeout.ms", "6000")
             .set("socket.connection.setup.timeout.ms", "5000")
-            .set("reconnect.backoff.max.ms", "1000");
+            .set("reconnect.backoff.max.ms", "1000")
+            // When the consumer's queue is full, librdkafka pauses fetching for a whole second
+            // by default, which starves a pipeline that drains the queue in a few milliseconds.
+            .set("fetch.queue.backoff.ms", "10");
+        if self.stop_at_end {
+            // The end of a partition is then an event: a bounded read whose last offsets are
+            // not records (transaction markers) knows it is done.
+            config.set("enable.partition.eof", "true");
+        }
         if let Some(group) = &self.group_id {
             config.set("group.id", group);
         } else {
@@ -112,6 +120,7 @@ impl ReadSpec {
     pub fn consumer(&self) -> Result<ReadConsumer, KafkaError> {
         self.client_config()
             .create_with_context(ReadContext::default())
+            .map(ReadConsumer::new)
             .map_err(|e| self.error(format!("cannot create a consumer: {e}")))
     }
 

@@ -11,7 +11,7 @@
 use super::KafkaError;
 use rdkafka::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use sluice_sdk::prelude::*;
 use std::sync::{Arc, Mutex};
 
@@ -132,6 +132,7 @@ impl<T: Element> PTransform<PCollection<T>> for KafkaWrite<T> {
                 write: self,
                 producer: None,
                 failure: Arc::default(),
+                sent: 0,
             }),
         )
     }
@@ -159,10 +160,16 @@ impl ProducerContext for DeliveryContext {
 }
 
 /// The DoFn that produces the records.
+///
+/// Its producer is a `BaseProducer` served on the worker's own thread (delivery reports are
+/// taken every few hundred records, when the local queue is full, and at the flush): no
+/// polling thread of its own to start, wake and join.
 struct Produce<T> {
     write: KafkaWrite<T>,
-    producer: Option<Arc<ThreadedProducer<DeliveryContext>>>,
+    producer: Option<BaseProducer<DeliveryContext>>,
     failure: Arc<Mutex<Option<String>>>,
+    /// Records sent in the current bundle.
+    sent: i64,
 }
 
 impl<T> Clone for Produce<T> {
@@ -171,14 +178,17 @@ impl<T> Clone for Produce<T> {
             write: self.write.clone(),
             producer: None,
             failure: Arc::default(),
+            sent: 0,
         }
     }
 }
 
-/// Sends `record`, waiting while the producer's local queue is full (deliveries make room;
-/// failed ones are reported to the producer's context).
+/// Sends `record`, waiting while the producer's local queue is full: the wait serves delivery
+/// reports (failed deliveries reach the producer's context), which makes room. Between sends
+/// the caller serves them now and then with `producer.poll(Duration::ZERO)`, and at the end
+/// with `flush`.
 pub fn send_when_room<C, K, P>(
-    producer: &ThreadedProducer<C>,
+    producer: &BaseProducer<C>,
     mut record: BaseRecord<'_, K, P>,
 ) -> Result<(), rdkafka::error::KafkaError>
 where
@@ -196,12 +206,15 @@ where
                 r,
             )) => {
                 record = r;
-                std::thread::sleep(std::time::Duration::from_millis(1));
+                producer.poll(std::time::Duration::from_millis(1));
             }
             Err((e, _)) => return Err(e),
         }
     }
 }
+
+/// How many records are sent between two servings of the delivery reports.
+const POLL_EVERY: i64 = 256;
 
 /// How long a bundle's flush may wait for acknowledgements.
 const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -233,7 +246,7 @@ impl<T: Element> DoFn for Produce<T> {
                 failure: self.failure.clone(),
             })
             .map_err(|e| self.write.error(format!("cannot create a producer: {e}")))?;
-        self.producer = Some(Arc::new(producer));
+        self.producer = Some(producer);
         Ok(())
     }
 
@@ -267,11 +280,17 @@ impl<T: Element> DoFn for Produce<T> {
         }
         send_when_room(producer, record)
             .map_err(|e| Box::new(w.error(format!("cannot send: {e}"))))?;
-        ctx.metrics().counter("records_written").inc();
+        self.sent += 1;
+        if self.sent % POLL_EVERY == 0 {
+            producer.poll(std::time::Duration::ZERO);
+        }
         Ok(())
     }
 
-    fn finish_bundle(&mut self, _ctx: &mut BundleContext<'_, ()>) -> DoFnResult {
+    fn finish_bundle(&mut self, ctx: &mut BundleContext<'_, ()>) -> DoFnResult {
+        ctx.metrics()
+            .counter("records_written")
+            .inc_by(std::mem::take(&mut self.sent));
         if let Some(producer) = &self.producer {
             producer.flush(FLUSH_TIMEOUT).map_err(|e| {
                 self.write.error(format!(
