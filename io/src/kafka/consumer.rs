@@ -38,6 +38,8 @@ pub(crate) struct ReadContext {
     rebalances: Mutex<Vec<(String, i32, bool)>>,
     /// The last client-level error (e.g. all brokers down).
     error: Mutex<Option<String>>,
+    /// Finalized positions to commit for the group.
+    pub(crate) commits: super::commit::Commits,
 }
 
 impl ClientContext for ReadContext {
@@ -50,6 +52,17 @@ impl ClientContext for ReadContext {
 }
 
 impl ConsumerContext for ReadContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            let partitions: Vec<(String, i32)> = list
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect();
+            self.commits.revoking(consumer, &partitions);
+        }
+    }
+
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let (list, assigned) = match rebalance {
             Rebalance::Assign(list) => (list, true),
@@ -59,10 +72,16 @@ impl ConsumerContext for ReadContext {
                 return;
             }
         };
+        let partitions: Vec<(String, i32)> = list
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        if assigned {
+            self.commits.assigned(&partitions);
+        }
         if let Ok(mut r) = self.rebalances.lock() {
-            for e in list.elements() {
-                r.push((e.topic().to_string(), e.partition(), assigned));
-            }
+            r.extend(partitions.into_iter().map(|(t, p)| (t, p, assigned)));
         }
     }
 
@@ -72,8 +91,10 @@ impl ConsumerContext for ReadContext {
         _offsets: &TopicPartitionList,
     ) {
         if let Err(e) = result {
-            // The records will be read again after a restart: at-least-once still holds.
+            // Tried again shortly; until then, records would be read again after a restart:
+            // at-least-once holds either way.
             tracing::warn!(error = %e, "committing Kafka offsets failed");
+            self.commits.failed();
         }
     }
 }
@@ -138,6 +159,15 @@ struct PartitionState {
 }
 
 impl PartitionState {
+    /// Brings a finished partition's own watermark (reported as a metric) up to date; the
+    /// read's watermark no longer depends on it.
+    fn settle_watermark(&mut self, now: Timestamp) {
+        let w = self
+            .estimator
+            .watermark(&PartitionClock { now, idle: false });
+        self.watermark = self.watermark.max(w);
+    }
+
     fn done(&self) -> bool {
         matches!((self.position, self.end), (Some(p), Some(e)) if p >= e)
             || self.end.is_some_and(|e| e <= 0)
@@ -157,7 +187,8 @@ pub struct PartitionStats {
     pub bytes: u64,
     /// The partition's watermark.
     pub watermark: Timestamp,
-    /// Records between the position and the high watermark at the last check, if known.
+    /// Records left to read: for a bounded read, before its end offset; for an unbounded one,
+    /// before the high watermark at the last check (every few seconds), if known.
     pub lag: Option<i64>,
 }
 
@@ -179,6 +210,8 @@ pub(crate) struct Fetcher<K, V> {
     /// The read covers one topic: partitions are told apart by number alone, sparing the
     /// topic name's lookup and comparison per record.
     single_topic: bool,
+    /// Partitions the group took away since the last [`Fetcher::take_revoked`].
+    revoked: Vec<(String, i32)>,
 }
 
 /// How often each partition's end offset is asked for (lag metric, idleness).
@@ -213,6 +246,7 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
                 Some(p) => p.windows(2).all(|w| w[0].0 == w[1].0),
                 None => spec.topics.len() == 1,
             },
+            revoked: Vec::new(),
         };
         if spec.subscribe {
             let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
@@ -607,8 +641,9 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
                 // Its position lives on in the group's committed offset.
                 self.partitions.remove(i);
                 if let Ok(mut shared) = self.spec.partitions_seen.lock() {
-                    shared.remove(&(topic, partition));
+                    shared.remove(&(topic.clone(), partition));
                 }
+                self.revoked.push((topic, partition));
             }
         }
         Ok(())
@@ -631,15 +666,19 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
     /// partition does not count. Checks each partition's end offset at most once per idle
     /// timeout (and every 5 s at least, for the lag metric).
     pub(crate) fn watermark(&mut self) -> Timestamp {
+        let clock_now = now();
         if self.finished() {
+            for p in &mut self.partitions {
+                p.settle_watermark(clock_now);
+            }
             return Timestamp::MAX;
         }
         let idle_timeout = self.spec.idle_timeout;
-        let clock_now = now();
         let mut seen = Vec::with_capacity(self.partitions.len());
         for i in 0..self.partitions.len() {
             if self.partitions[i].done() {
-                let p = &self.partitions[i];
+                let p = &mut self.partitions[i];
+                p.settle_watermark(clock_now);
                 seen.push((p.topic.clone(), p.partition, Timestamp::MAX, None, true));
                 continue;
             }
@@ -692,7 +731,9 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
                 }
             }
         }
-        self.idle = busy.is_none() && idle_max.is_some();
+        // Nothing busy: every partition idle, or none at all (a group member the group gave
+        // no partition, or took them all away), which must not hold the pipeline back.
+        self.idle = busy.is_none();
         if let Some(m) = busy.or(idle_max) {
             self.watermark = self.watermark.max(m);
         }
@@ -741,6 +782,11 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
         self.idle
     }
 
+    /// The partitions the group took away since the last call.
+    pub(crate) fn take_revoked(&mut self) -> Vec<(String, i32)> {
+        std::mem::take(&mut self.revoked)
+    }
+
     /// The position (next offset) of every partition that has one.
     pub(crate) fn positions(&self) -> Vec<(String, i32, i64)> {
         self.partitions
@@ -759,7 +805,12 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
                 records: p.records,
                 bytes: p.bytes,
                 watermark: p.watermark,
-                lag: self.lags.get(&(p.topic.clone(), p.partition)).copied(),
+                // A bounded read knows what is left before its end offset; an unbounded one
+                // knows the distance to the high watermark at its last check.
+                lag: match (p.end, p.position) {
+                    (Some(end), Some(position)) => Some((end - position).max(0)),
+                    _ => self.lags.get(&(p.topic.clone(), p.partition)).copied(),
+                },
             })
             .collect()
     }

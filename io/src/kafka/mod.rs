@@ -48,8 +48,11 @@
 //! and the counter `undecodable_records`; the write counts `records_written`.
 
 mod admin;
+mod commit;
 mod consumer;
 mod decode;
+#[cfg(test)]
+mod mock_cluster_tests;
 mod read;
 mod record;
 mod spec;

@@ -15,7 +15,7 @@ use super::record::{KafkaDeadLetter, KafkaRecord};
 use super::spec::{ReadSpec, StartPosition};
 use super::timestamps::TimestampPolicy;
 use super::{KafkaError, ReadItem};
-use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::consumer::Consumer;
 use sluice_sdk::error::BoxError;
 use sluice_sdk::prelude::*;
 use sluice_sdk::source::{BoundedSource, CheckpointMark, SourceReader, UnboundedReader};
@@ -384,8 +384,13 @@ impl<K: 'static, V: 'static> KafkaSource<K, V> {
     }
 }
 
-fn publish<K: 'static, V: 'static>(board: &Board, fetcher: &Fetcher<K, V>) {
+/// Puts a fetcher's per-partition figures on the board (and takes off the partitions the group
+/// moved elsewhere: their new owner reports them).
+fn publish<K: 'static, V: 'static>(board: &Board, fetcher: &mut Fetcher<K, V>) {
     if let Ok(mut b) = board.lock() {
+        for p in fetcher.take_revoked() {
+            b.remove(&p);
+        }
         for s in fetcher.stats() {
             b.insert((s.topic.clone(), s.partition), s);
         }
@@ -427,7 +432,7 @@ impl<K: Element, V: Element> SourceReader<ReadItem<K, V>> for BoundedKafkaReader
         }
         let finished = self.fetcher.finished();
         if finished || self.published.elapsed() >= std::time::Duration::from_millis(500) {
-            publish(&self.board, &self.fetcher);
+            publish(&self.board, &mut self.fetcher);
             self.published = std::time::Instant::now();
         }
         Ok(!finished)
@@ -472,15 +477,17 @@ impl<K: Element, V: Element> sluice_sdk::source::UnboundedSource for KafkaSource
                         Err(e) => Fetched::Failed(e),
                     };
                     let failed = matches!(message, Fetched::Failed(_));
+                    let consumer = fetcher.consumer();
+                    consumer.context().commits.tick(&consumer);
                     if published.elapsed() >= std::time::Duration::from_millis(500) {
-                        publish(&board, &fetcher);
+                        publish(&board, &mut fetcher);
                         published = std::time::Instant::now();
                     }
                     if tx.blocking_send(message).is_err() || failed {
                         break;
                     }
                 }
-                publish(&board, &fetcher);
+                publish(&board, &mut fetcher);
             })
             .map_err(|e| format!("cannot start a Kafka reader thread: {e}"))?;
         Ok(Box::new(UnboundedKafkaReader {
@@ -578,85 +585,27 @@ impl CheckpointMark for KafkaCheckpoint {
     }
 }
 
-/// Commits finalized positions: in the background at most once per interval, and a last
-/// time, synchronously, when the read shuts down.
+/// Hands finalized positions to the consumer's [`Commits`](super::commit::Commits), and
+/// commits the last ones, synchronously, when the read shuts down.
 struct Committer {
     consumer: Arc<ReadConsumer>,
-    state: Mutex<CommitState>,
 }
-
-struct CommitState {
-    finalized: BTreeMap<(String, i32), i64>,
-    dirty: bool,
-    last_commit: std::time::Instant,
-}
-
-/// How often finalized offsets are committed while the read runs.
-const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Committer {
     fn new(consumer: Arc<ReadConsumer>) -> Self {
-        Committer {
-            consumer,
-            state: Mutex::new(CommitState {
-                finalized: BTreeMap::new(),
-                dirty: false,
-                last_commit: std::time::Instant::now(),
-            }),
-        }
+        Committer { consumer }
     }
 
     fn finalized(&self, positions: &[(String, i32, i64)]) {
-        let Ok(mut s) = self.state.lock() else {
-            return;
-        };
-        for (topic, partition, offset) in positions {
-            let entry = s
-                .finalized
-                .entry((topic.clone(), *partition))
-                .or_insert(*offset);
-            *entry = (*entry).max(*offset);
-            s.dirty = true;
-        }
-        if s.dirty && s.last_commit.elapsed() >= COMMIT_INTERVAL {
-            self.commit(&mut s, CommitMode::Async);
-        }
-    }
-
-    fn commit(&self, s: &mut CommitState, mode: CommitMode) {
-        let mut list = rdkafka::TopicPartitionList::new();
-        for ((topic, partition), offset) in &s.finalized {
-            if list
-                .add_partition_offset(topic, *partition, rdkafka::Offset::Offset(*offset))
-                .is_err()
-            {
-                continue;
-            }
-        }
-        match self.consumer.commit(&list, mode) {
-            Ok(()) => tracing::debug!(partitions = list.count(), "committed Kafka offsets"),
-            // Not fatal: the records are read again after a restart.
-            Err(e) => tracing::warn!(error = %e, "committing Kafka offsets failed"),
-        }
-        s.dirty = false;
-        s.last_commit = std::time::Instant::now();
+        self.consumer
+            .context()
+            .commits
+            .finalized(&self.consumer, positions);
     }
 }
 
 impl Drop for Committer {
     fn drop(&mut self) {
-        if let Ok(mut s) = self.state.lock()
-            && s.dirty
-        {
-            let mut s = std::mem::replace(
-                &mut *s,
-                CommitState {
-                    finalized: BTreeMap::new(),
-                    dirty: false,
-                    last_commit: std::time::Instant::now(),
-                },
-            );
-            self.commit(&mut s, CommitMode::Sync);
-        }
+        self.consumer.context().commits.flush(&self.consumer);
     }
 }

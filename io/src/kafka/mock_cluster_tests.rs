@@ -1,0 +1,256 @@
+//! KafkaIO against librdkafka's embedded mock cluster: fast protocol-level checks of start
+//! positions, record contents, metrics and writes. (The end-to-end suites in `tests/` run
+//! against a real broker.)
+
+use super::*;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use sluice_runners::PipelineOptions;
+use sluice_sdk::prelude::*;
+use sluice_sdk::result::PipelineResult;
+use std::sync::Mutex;
+use std::time::Duration as StdDuration;
+
+/// The first record's create time; record `i` of a partition is `i` seconds later.
+const BASE_MS: i64 = 1_700_000_000_000;
+
+fn cluster() -> (MockCluster<'static, DefaultProducerContext>, String) {
+    let cluster = MockCluster::new(1).expect("a mock cluster");
+    let bootstrap = cluster.bootstrap_servers();
+    (cluster, bootstrap)
+}
+
+/// Writes `per_partition` records to each of `partitions` partitions: key `k{i}`, value
+/// `{partition}-{i}`, header `n: {i}`, create time `BASE_MS + i s`.
+fn fill(bootstrap: &str, topic: &str, partitions: i32, per_partition: i64) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    for p in 0..partitions {
+        for i in 0..per_partition {
+            let (key, value, n) = (format!("k{i}"), format!("{p}-{i}"), i.to_string());
+            let headers = OwnedHeaders::new().insert(Header {
+                key: "n",
+                value: Some(&n),
+            });
+            let record = BaseRecord::to(topic)
+                .partition(p)
+                .key(&key)
+                .payload(&value)
+                .headers(headers)
+                .timestamp(BASE_MS + i * 1000);
+            send_when_room(&producer, record).unwrap();
+        }
+    }
+    producer.flush(StdDuration::from_secs(30)).unwrap();
+}
+
+fn options() -> PipelineOptions {
+    PipelineOptions {
+        quiet: true,
+        ..PipelineOptions::for_runner("direct")
+    }
+}
+
+/// Runs `read` (bounded) and returns the records' values, sorted, and the result.
+fn read_values(
+    read: KafkaRead<Vec<u8>, Vec<u8>>,
+    seen: &'static Mutex<Vec<String>>,
+) -> (Vec<String>, PipelineResult) {
+    seen.lock().unwrap().clear();
+    let p = Pipeline::new();
+    p.apply("Read", read.values(Utf8)).records.map(
+        "Collect",
+        move |r: KafkaRecord<Vec<u8>, String>| {
+            seen.lock().unwrap().push(r.value);
+        },
+    );
+    let result = sluice_runners::run(&p, &options()).unwrap();
+    let mut values = seen.lock().unwrap().clone();
+    values.sort();
+    (values, result)
+}
+
+fn values(partitions: i32, from: i64, to: i64) -> Vec<String> {
+    let mut v: Vec<String> = (0..partitions)
+        .flat_map(|p| (from..to).map(move |i| format!("{p}-{i}")))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn bounded_reads_start_where_asked_and_end_at_the_end_offsets() {
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let (_cluster, bootstrap) = cluster();
+    _cluster.create_topic("t", 2, 1).unwrap();
+    fill(&bootstrap, "t", 2, 10);
+    let read = || read(&bootstrap).topic("t").stop_at_end();
+
+    let (all, _) = read_values(read(), &SEEN);
+    assert_eq!(all, values(2, 0, 10));
+
+    // Nothing after the end: done at once, not waiting for records.
+    let (none, _) = read_values(read().start_at(StartPosition::Latest), &SEEN);
+    assert!(none.is_empty(), "{none:?}");
+
+    // (The mock cluster does not look offsets up by time: `tests/tests/kafka.rs` covers
+    // `StartPosition::Timestamp` on a real broker.)
+
+    // A group's committed offsets: 3 on partition 0, 7 on partition 1.
+    let committer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "g")
+        .create()
+        .unwrap();
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset("t", 0, Offset::Offset(3))
+        .unwrap();
+    offsets
+        .add_partition_offset("t", 1, Offset::Offset(7))
+        .unwrap();
+    committer.commit(&offsets, CommitMode::Sync).unwrap();
+    let (rest, _) = read_values(
+        read().group_id("g").start_at(StartPosition::Committed),
+        &SEEN,
+    );
+    let mut expected: Vec<String> = (3..10)
+        .map(|i| format!("0-{i}"))
+        .chain((7..10).map(|i| format!("1-{i}")))
+        .collect();
+    expected.sort();
+    assert_eq!(rest, expected);
+
+    // A group without commits starts at the earliest record.
+    let (fresh, _) = read_values(
+        read().group_id("new").start_at(StartPosition::Committed),
+        &SEEN,
+    );
+    assert_eq!(fresh, values(2, 0, 10));
+}
+
+#[test]
+fn records_carry_their_coordinates_key_headers_and_time_and_metrics_name_each_partition() {
+    static SEEN: Mutex<Vec<(KafkaRecord<String, String>, Timestamp)>> = Mutex::new(Vec::new());
+    let (_cluster, bootstrap) = cluster();
+    _cluster.create_topic("t", 2, 1).unwrap();
+    fill(&bootstrap, "t", 2, 10);
+    let p = Pipeline::new();
+    p.apply(
+        "Read",
+        read(&bootstrap)
+            .topic("t")
+            .stop_at_end()
+            .create_time(Duration::from_secs(2))
+            .keys(Utf8)
+            .values(Utf8),
+    )
+    .records
+    .apply(
+        "Collect",
+        MapWithContext::new(|r: KafkaRecord<String, String>, m: &ElementMeta| {
+            SEEN.lock().unwrap().push((r, m.timestamp));
+        }),
+    );
+    let result = sluice_runners::run(&p, &options()).unwrap();
+
+    let seen = SEEN.lock().unwrap().clone();
+    assert_eq!(seen.len(), 20);
+    for (r, element_time) in &seen {
+        let i = r.offset;
+        assert_eq!(r.topic, "t");
+        assert_eq!(r.value, format!("{}-{i}", r.partition));
+        assert_eq!(r.key.as_deref(), Some(format!("k{i}").as_str()));
+        assert_eq!(
+            r.headers,
+            vec![("n".to_string(), i.to_string().into_bytes())]
+        );
+        let created = Timestamp::from_millis(BASE_MS + i * 1000);
+        assert_eq!(r.timestamp, Some(created));
+        assert_eq!(r.timestamp_type, KafkaTimestampType::CreateTime);
+        assert_eq!(
+            *element_time, created,
+            "the element's time is the create time"
+        );
+    }
+    // Per partition: 10 records, their key and value bytes, nothing left to read, and a
+    // watermark at the last create time less the delay.
+    let bytes: i64 = (0..10).map(|i| (2 * format!("{i}").len() + 3) as i64).sum();
+    for partition in 0..2 {
+        let gauge = |name: &str| {
+            result
+                .metrics
+                .gauge("Read/Split", &format!("{name}[t/{partition}]"))
+        };
+        assert_eq!(gauge("records_read"), Some(10));
+        assert_eq!(gauge("bytes_read"), Some(bytes));
+        assert_eq!(gauge("lag"), Some(0));
+        assert_eq!(gauge("watermark_ms"), Some(BASE_MS + 9_000 - 2_000));
+    }
+}
+
+#[test]
+fn writes_carry_keys_headers_and_the_elements_timestamps() {
+    let (_cluster, bootstrap) = cluster();
+    _cluster.create_topic("out", 1, 1).unwrap();
+    let p = Pipeline::new();
+    p.apply(
+        "Create",
+        Create::timestamped((0..5i64).map(|i| (i, Timestamp::from_millis(BASE_MS + i)))),
+    )
+    .apply(
+        "Write",
+        write(&bootstrap, "out", |i: &i64| format!("v{i}").into_bytes())
+            .keys(|i: &i64| Some(format!("k{i}").into_bytes()))
+            .headers(|i: &i64| vec![("square".to_string(), (i * i).to_string().into_bytes())]),
+    );
+    let result = sluice_runners::run(&p, &options()).unwrap();
+    assert_eq!(
+        result.metrics.counter("Write/Produce", "records_written"),
+        Some(5)
+    );
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "check")
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset("out", 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&list).unwrap();
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(30);
+    while got.len() < 5 && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(StdDuration::from_millis(100)) {
+            let header = m.headers().map(|h| {
+                let h = h.get(0);
+                (h.key.to_string(), h.value.unwrap_or_default().to_vec())
+            });
+            got.push((
+                m.key().map(<[u8]>::to_vec),
+                m.payload().map(<[u8]>::to_vec),
+                header,
+                m.timestamp().to_millis(),
+            ));
+        }
+    }
+    got.sort();
+    let expected: Vec<_> = (0..5i64)
+        .map(|i| {
+            (
+                Some(format!("k{i}").into_bytes()),
+                Some(format!("v{i}").into_bytes()),
+                Some(("square".to_string(), (i * i).to_string().into_bytes())),
+                Some(BASE_MS + i),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+}
