@@ -21,6 +21,14 @@ pub trait BoundedSource: Send + Sync + Sized + 'static {
     type Output: Element;
     /// Splits into about `desired` parts that together read exactly what this source reads.
     fn split(&self, desired: usize) -> Result<Vec<Self>, BoxError>;
+    /// Splits for a runner that asks for `desired` parts (several per worker, to balance
+    /// uneven work) but reads at most `readers` of them at once. A source whose every split
+    /// costs a connection of its own (a Kafka consumer) makes no more splits than `readers`;
+    /// the default is [`split`](Self::split)`(desired)`.
+    fn split_for_readers(&self, desired: usize, readers: usize) -> Result<Vec<Self>, BoxError> {
+        let _ = readers;
+        self.split(desired)
+    }
     /// Estimated size in bytes, if known (for progress and splitting).
     fn estimated_size_bytes(&self) -> Option<u64> {
         None
@@ -46,10 +54,14 @@ pub trait SourceReader<T>: Send {
 struct SourceKernelImpl<S>(Arc<S>);
 
 impl<S: BoundedSource> SourceKernel for SourceKernelImpl<S> {
-    fn split(&self, desired: usize) -> Result<Vec<Arc<dyn SourceKernel>>, BoxError> {
+    fn split(
+        &self,
+        desired: usize,
+        readers: usize,
+    ) -> Result<Vec<Arc<dyn SourceKernel>>, BoxError> {
         Ok(self
             .0
-            .split(desired)?
+            .split_for_readers(desired, readers)?
             .into_iter()
             .map(|s| Arc::new(SourceKernelImpl(Arc::new(s))) as Arc<dyn SourceKernel>)
             .collect())

@@ -402,6 +402,11 @@ impl<K: Element, V: Element> BoundedSource for KafkaSource<K, V> {
     fn split(&self, desired: usize) -> Result<Vec<Self>, BoxError> {
         self.split_partitions(desired)
     }
+    fn split_for_readers(&self, desired: usize, readers: usize) -> Result<Vec<Self>, BoxError> {
+        // One consumer per reader the runner runs at once: more would only be opened one
+        // after another, each paying for its connection.
+        self.split_partitions(desired.min(readers))
+    }
     fn reader(&self) -> Result<Box<dyn SourceReader<ReadItem<K, V>>>, BoxError> {
         Ok(Box::new(BoundedKafkaReader {
             fetcher: self.fetcher()?,

@@ -100,7 +100,7 @@ impl Execution {
                     unreachable!("Read roots are Read nodes")
                 };
                 let splits = source
-                    .split(self.workers * SPLITS_PER_WORKER)
+                    .split(self.workers * SPLITS_PER_WORKER, self.workers)
                     .map_err(|e| source_error(&node.name, e))?;
                 let sizes: Option<u64> = splits.iter().map(|s| s.estimated_size_bytes()).sum();
                 progress = Progress::new(self.feedback, &node.name, sizes);

@@ -80,7 +80,11 @@ mod tests {
     /// A source that says it is unbounded (and would never be read by this runner).
     struct Endless;
     impl SourceKernel for Endless {
-        fn split(&self, _desired: usize) -> Result<Vec<Arc<dyn SourceKernel>>, BoxError> {
+        fn split(
+            &self,
+            _desired: usize,
+            _readers: usize,
+        ) -> Result<Vec<Arc<dyn SourceKernel>>, BoxError> {
             Ok(vec![Arc::new(Endless)])
         }
         fn estimated_size_bytes(&self) -> Option<u64> {

@@ -56,8 +56,12 @@ pub trait Operator: Send {
 
 /// Reads a bounded source.
 pub trait SourceKernel: Send + Sync {
-    /// Splits into about `desired` parts that can be read independently.
-    fn split(&self, desired: usize) -> Result<Vec<Arc<dyn SourceKernel>>, BoxError>;
+    /// Splits into about `desired` parts that can be read independently, for a runner that
+    /// reads at most `readers` of them at once (see [`BoundedSource::split_for_readers`]).
+    ///
+    /// [`BoundedSource::split_for_readers`]: crate::source::BoundedSource::split_for_readers
+    fn split(&self, desired: usize, readers: usize)
+    -> Result<Vec<Arc<dyn SourceKernel>>, BoxError>;
     /// Estimated size in bytes, if known.
     fn estimated_size_bytes(&self) -> Option<u64>;
     /// Starts reading.
