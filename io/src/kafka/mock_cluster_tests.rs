@@ -136,6 +136,35 @@ fn bounded_reads_start_where_asked_and_end_at_the_end_offsets() {
 }
 
 #[test]
+fn reads_bounded_by_partitions_record_count_or_time() {
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let (_cluster, bootstrap) = cluster();
+    _cluster.create_topic("t", 2, 1).unwrap();
+    fill(&bootstrap, "t", 2, 10);
+
+    let (one, _) = read_values(
+        read(&bootstrap).partitions(&[("t", 1)]).stop_at_end(),
+        &SEEN,
+    );
+    assert_eq!(one, (0..10).map(|i| format!("1-{i}")).collect::<Vec<_>>());
+
+    let (first, _) = read_values(read(&bootstrap).topic("t").max_records(5), &SEEN);
+    assert_eq!(first.len(), 5, "{first:?}");
+    assert!(first.iter().all(|v| values(2, 0, 10).contains(v)));
+
+    // No end offsets: the read stops after 2 s, having read what the topic holds.
+    let started = std::time::Instant::now();
+    let (timed, _) = read_values(
+        read(&bootstrap)
+            .topic("t")
+            .max_read_time(Duration::from_secs(2)),
+        &SEEN,
+    );
+    assert_eq!(timed, values(2, 0, 10));
+    assert!(started.elapsed() < StdDuration::from_secs(10));
+}
+
+#[test]
 fn records_carry_their_coordinates_key_headers_and_time_and_metrics_name_each_partition() {
     static SEEN: Mutex<Vec<(KafkaRecord<String, String>, Timestamp)>> = Mutex::new(Vec::new());
     let (_cluster, bootstrap) = cluster();
