@@ -5,6 +5,14 @@
 //! [`Commits`], which commits them for the group in the background at most every
 //! [`COMMIT_INTERVAL`], and synchronously when the read shuts down.
 //!
+//! A commit also stores, in the offset's metadata (`sluice:watermark_ms=…`), the partition's
+//! watermark at that position. A reader that starts a partition from the committed offset —
+//! the new owner after a rebalance, or the same pipeline after a restart — starts its
+//! watermark there too ([`restored_watermark`]), instead of from the beginning of time: the
+//! partition's watermark state moves with its offset. (Apache Kafka and librdkafka's mock
+//! cluster keep commit metadata; tansu 0.6.0, the test broker, answers it empty, so there a
+//! partition's watermark starts again from its records.)
+//!
 //! Under a group assignment, partitions move between members. When the group takes a
 //! partition away, its finalized position is committed at once, while this member still
 //! belongs to the current generation, and the partition is forgotten: positions of
@@ -14,6 +22,7 @@
 
 use super::consumer::ReadContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use sluice_sdk::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -24,14 +33,49 @@ pub(crate) const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
 /// A partition: topic and number.
 type Partition = (String, i32);
 
+/// Where the read of a partition stands: what a checkpoint records and a commit stores.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PartitionPosition {
+    /// Topic.
+    pub(crate) topic: String,
+    /// Partition.
+    pub(crate) partition: i32,
+    /// The offset of the next record to read.
+    pub(crate) next_offset: i64,
+    /// The partition's watermark once the records before `next_offset` are read.
+    pub(crate) watermark: Timestamp,
+}
+
+/// The prefix of the watermark in a committed offset's metadata.
+const WATERMARK_METADATA: &str = "sluice:watermark_ms=";
+
+/// The commit metadata that records `watermark`.
+fn watermark_metadata(watermark: Timestamp) -> String {
+    if watermark > Timestamp::MIN {
+        format!("{WATERMARK_METADATA}{}", watermark.as_millis())
+    } else {
+        String::new()
+    }
+}
+
+/// The watermark a committed offset's metadata records, if it is Sluice's.
+pub(crate) fn restored_watermark(metadata: &str) -> Option<Timestamp> {
+    metadata
+        .strip_prefix(WATERMARK_METADATA)?
+        .parse()
+        .ok()
+        .map(Timestamp::from_millis)
+}
+
 /// Finalized positions not yet committed, and the partitions the group took away.
 pub(crate) struct Commits {
     state: Mutex<CommitState>,
 }
 
 struct CommitState {
-    /// The latest finalized position of each partition this member owns.
-    finalized: BTreeMap<Partition, i64>,
+    /// The latest finalized position (next offset, watermark) of each partition this member
+    /// owns.
+    finalized: BTreeMap<Partition, (i64, Timestamp)>,
     /// Some finalized position is not committed yet.
     dirty: bool,
     last_commit: Instant,
@@ -58,18 +102,21 @@ impl Commits {
     pub(crate) fn finalized(
         &self,
         consumer: &BaseConsumer<ReadContext>,
-        positions: &[(String, i32, i64)],
+        positions: &[PartitionPosition],
     ) {
         let Ok(mut s) = self.state.lock() else {
             return;
         };
-        for (topic, partition, offset) in positions {
-            let key = (topic.clone(), *partition);
+        for p in positions {
+            let key = (p.topic.clone(), p.partition);
             if s.revoked.contains(&key) {
                 continue;
             }
-            let entry = s.finalized.entry(key).or_insert(*offset);
-            *entry = (*entry).max(*offset);
+            let entry = s
+                .finalized
+                .entry(key)
+                .or_insert((p.next_offset, p.watermark));
+            *entry = (*entry).max((p.next_offset, p.watermark));
             s.dirty = true;
         }
         if s.dirty && s.last_commit.elapsed() >= COMMIT_INTERVAL {
@@ -136,12 +183,15 @@ fn commit(
     mode: CommitMode,
 ) {
     let mut list = rdkafka::TopicPartitionList::new();
-    for ((topic, partition), offset) in &s.finalized {
+    for ((topic, partition), (offset, watermark)) in &s.finalized {
         if only.is_some_and(|o| !o.iter().any(|(t, p)| t == topic && p == partition)) {
             continue;
         }
-        // Only an out-of-range partition number fails here; it has nothing to commit.
-        let _ = list.add_partition_offset(topic, *partition, rdkafka::Offset::Offset(*offset));
+        let mut entry = list.add_partition(topic, *partition);
+        // Only an out-of-range offset fails here; it has nothing to commit.
+        if entry.set_offset(rdkafka::Offset::Offset(*offset)).is_ok() {
+            entry.set_metadata(watermark_metadata(*watermark));
+        }
     }
     if list.count() == 0 {
         return;

@@ -10,6 +10,7 @@
 //! broker reported when the read started — never by counting records, since offsets may have
 //! gaps (compaction, transaction markers).
 
+use super::commit::{PartitionPosition, restored_watermark};
 use super::decode::Decoder;
 use super::record::{KafkaDeadLetter, KafkaRecord, KafkaTimestampType};
 use super::spec::{ReadSpec, StartPosition};
@@ -321,6 +322,9 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
         for ((topic, partition), range) in assignment.iter().zip(ranges) {
             fetcher.add_partition(topic, *partition, range);
         }
+        if matches!(spec.start, StartPosition::Committed) {
+            fetcher.restore_watermarks(assignment);
+        }
         Ok(fetcher)
     }
 
@@ -629,6 +633,7 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
             Ok(mut r) => std::mem::take(&mut *r),
             Err(_) => Vec::new(),
         };
+        let mut added = Vec::new();
         for (topic, partition, assigned) in events {
             if assigned {
                 let range = if self.spec.stop_at_end {
@@ -637,6 +642,7 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
                     None
                 };
                 self.add_partition(&topic, partition, range);
+                added.push((topic, partition));
             } else if let Some(i) = self.find(&topic, partition) {
                 // Its position lives on in the group's committed offset.
                 self.partitions.remove(i);
@@ -646,6 +652,8 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
                 self.revoked.push((topic, partition));
             }
         }
+        // A group member starts a partition at the committed offset, and its watermark there.
+        self.restore_watermarks(&added);
         Ok(())
     }
 
@@ -787,12 +795,49 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
         std::mem::take(&mut self.revoked)
     }
 
-    /// The position (next offset) of every partition that has one.
-    pub(crate) fn positions(&self) -> Vec<(String, i32, i64)> {
+    /// The position (next offset, and the watermark there) of every partition that has one.
+    pub(crate) fn positions(&self) -> Vec<PartitionPosition> {
         self.partitions
             .iter()
-            .filter_map(|p| p.position.map(|o| (p.topic.clone(), p.partition, o)))
+            .filter_map(|p| {
+                p.position.map(|next_offset| PartitionPosition {
+                    topic: p.topic.clone(),
+                    partition: p.partition,
+                    next_offset,
+                    watermark: p.watermark,
+                })
+            })
             .collect()
+    }
+
+    /// Starts the watermarks of `partitions` where the group's commits left them (see
+    /// [`restored_watermark`]); a partition without one keeps its own.
+    fn restore_watermarks(&mut self, partitions: &[(String, i32)]) {
+        if self.spec.group_id.is_none() || partitions.is_empty() {
+            return;
+        }
+        let mut list = TopicPartitionList::new();
+        for (topic, partition) in partitions {
+            list.add_partition(topic, *partition);
+        }
+        let committed = match self.consumer.committed_offsets(list, REQUEST_TIMEOUT) {
+            Ok(c) => c,
+            Err(e) => {
+                // The watermark then starts from the records, as without a commit.
+                tracing::warn!(error = %e, "cannot read the committed watermarks");
+                return;
+            }
+        };
+        for e in committed.elements() {
+            let Some(watermark) = restored_watermark(e.metadata()) else {
+                continue;
+            };
+            if let Some(i) = self.find(e.topic(), e.partition()) {
+                let p = &mut self.partitions[i];
+                p.watermark = p.watermark.max(watermark);
+                tracing::debug!(topic = %p.topic, partition = p.partition, ?watermark, "restored a partition's watermark");
+            }
+        }
     }
 
     /// Figures per partition.

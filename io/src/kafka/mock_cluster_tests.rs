@@ -283,3 +283,89 @@ fn writes_carry_keys_headers_and_the_elements_timestamps() {
         .collect();
     assert_eq!(got, expected);
 }
+
+#[test]
+fn commits_record_the_watermark_and_a_read_from_them_starts_there() {
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let (_cluster, bootstrap) = cluster();
+    _cluster.create_topic("t", 1, 1).unwrap();
+    fill(&bootstrap, "t", 1, 10);
+
+    // An unbounded read in group "g": its checkpoints commit positions and watermarks.
+    let p = Pipeline::new();
+    p.apply(
+        "Read",
+        read(&bootstrap)
+            .topic("t")
+            .group_id("g")
+            .create_time(Duration::from_secs(1))
+            .values(Utf8),
+    )
+    .records
+    .map("Collect", |r: KafkaRecord<Vec<u8>, String>| {
+        SEEN.lock().unwrap().push(r.value);
+    });
+    let handle = sluice_runners::start(&p, &options()).unwrap();
+    let checker: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "g")
+        .create()
+        .unwrap();
+    let committed = || {
+        let mut list = TopicPartitionList::new();
+        list.add_partition("t", 0);
+        let c = checker
+            .committed_offsets(list, StdDuration::from_secs(5))
+            .unwrap();
+        let e = c.find_partition("t", 0).unwrap();
+        (e.offset(), e.metadata().to_string())
+    };
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(30);
+    while committed().0 != Offset::Offset(10) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing committed: {:?}",
+            committed()
+        );
+        std::thread::sleep(StdDuration::from_millis(100));
+    }
+    handle.cancel();
+    handle.wait().unwrap();
+    // The last record was created at 9 s; the delay is 1 s.
+    let watermark_ms = BASE_MS + 9_000 - 1_000;
+    assert_eq!(committed().1, format!("sluice:watermark_ms={watermark_ms}"));
+    assert_eq!(
+        commit::restored_watermark(&committed().1),
+        Some(Timestamp::from_millis(watermark_ms))
+    );
+
+    // One more record, created long before the others. A read of the same group from its
+    // commits reads only that one, and its partition's watermark starts where the commit left
+    // it (not at this record's time less the delay).
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .unwrap();
+    send_when_room(
+        &producer,
+        BaseRecord::<str, str>::to("t")
+            .partition(0)
+            .payload("0-old")
+            .timestamp(BASE_MS),
+    )
+    .unwrap();
+    producer.flush(StdDuration::from_secs(30)).unwrap();
+    let (rest, result) = read_values(
+        read(&bootstrap)
+            .topic("t")
+            .group_id("g")
+            .start_at(StartPosition::Committed)
+            .stop_at_end(),
+        &SEEN,
+    );
+    assert_eq!(rest, vec!["0-old".to_string()]);
+    assert_eq!(
+        result.metrics.gauge("Read/Split", "watermark_ms[t/0]"),
+        Some(watermark_ms)
+    );
+}

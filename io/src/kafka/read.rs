@@ -9,6 +9,7 @@
 //! batch, and finalizing it commits those offsets for the consumer group — in the background,
 //! at most once per commit interval, and once more when the read shuts down.
 
+use super::commit::PartitionPosition;
 use super::consumer::{Fetcher, PartitionStats, ReadConsumer};
 use super::decode::{Bytes, Decoder};
 use super::record::{KafkaDeadLetter, KafkaRecord};
@@ -516,7 +517,7 @@ enum Fetched<K, V> {
         items: Vec<TimestampedValue<ReadItem<K, V>>>,
         watermark: Timestamp,
         idle: bool,
-        positions: Vec<(String, i32, i64)>,
+        positions: Vec<PartitionPosition>,
     },
     Failed(KafkaError),
 }
@@ -525,7 +526,7 @@ struct UnboundedKafkaReader<K, V> {
     rx: tokio::sync::mpsc::Receiver<Fetched<K, V>>,
     watermark: Timestamp,
     idle: bool,
-    positions: Vec<(String, i32, i64)>,
+    positions: Vec<PartitionPosition>,
     committer: Option<Arc<Committer>>,
     stop: Arc<AtomicBool>,
     max: Arc<AtomicUsize>,
@@ -580,7 +581,7 @@ impl<K: Element, V: Element> UnboundedReader<ReadItem<K, V>> for UnboundedKafkaR
 /// The positions after a batch; finalizing commits them for the group.
 struct KafkaCheckpoint {
     committer: Arc<Committer>,
-    positions: Vec<(String, i32, i64)>,
+    positions: Vec<PartitionPosition>,
 }
 
 impl CheckpointMark for KafkaCheckpoint {
@@ -601,7 +602,7 @@ impl Committer {
         Committer { consumer }
     }
 
-    fn finalized(&self, positions: &[(String, i32, i64)]) {
+    fn finalized(&self, positions: &[PartitionPosition]) {
         self.consumer
             .context()
             .commits
