@@ -24,6 +24,17 @@ fn cluster() -> (MockCluster<'static, DefaultProducerContext>, String) {
     (cluster, bootstrap)
 }
 
+/// A mock cluster with topic `t` of `partitions` partitions, filled by [`fill`].
+fn filled(
+    partitions: i32,
+    per_partition: i64,
+) -> (MockCluster<'static, DefaultProducerContext>, String) {
+    let (cluster, bootstrap) = cluster();
+    cluster.create_topic("t", partitions, 1).unwrap();
+    fill(&bootstrap, "t", partitions, per_partition);
+    (cluster, bootstrap)
+}
+
 /// Writes `per_partition` records to each of `partitions` partitions: key `k{i}`, value
 /// `{partition}-{i}`, header `n: {i}`, create time `BASE_MS + i s`.
 fn fill(bootstrap: &str, topic: &str, partitions: i32, per_partition: i64) {
@@ -87,9 +98,7 @@ fn values(partitions: i32, from: i64, to: i64) -> Vec<String> {
 #[test]
 fn bounded_reads_start_where_asked_and_end_at_the_end_offsets() {
     static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let (_cluster, bootstrap) = cluster();
-    _cluster.create_topic("t", 2, 1).unwrap();
-    fill(&bootstrap, "t", 2, 10);
+    let (_cluster, bootstrap) = filled(2, 10);
     let read = || read(&bootstrap).topic("t").stop_at_end();
 
     let (all, _) = read_values(read(), &SEEN);
@@ -138,9 +147,7 @@ fn bounded_reads_start_where_asked_and_end_at_the_end_offsets() {
 #[test]
 fn reads_bounded_by_partitions_record_count_or_time() {
     static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let (_cluster, bootstrap) = cluster();
-    _cluster.create_topic("t", 2, 1).unwrap();
-    fill(&bootstrap, "t", 2, 10);
+    let (_cluster, bootstrap) = filled(2, 10);
 
     let (one, _) = read_values(
         read(&bootstrap).partitions(&[("t", 1)]).stop_at_end(),
@@ -167,9 +174,7 @@ fn reads_bounded_by_partitions_record_count_or_time() {
 #[test]
 fn records_carry_their_coordinates_key_headers_and_time_and_metrics_name_each_partition() {
     static SEEN: Mutex<Vec<(KafkaRecord<String, String>, Timestamp)>> = Mutex::new(Vec::new());
-    let (_cluster, bootstrap) = cluster();
-    _cluster.create_topic("t", 2, 1).unwrap();
-    fill(&bootstrap, "t", 2, 10);
+    let (_cluster, bootstrap) = filled(2, 10);
     let p = Pipeline::new();
     p.apply(
         "Read",
@@ -287,9 +292,7 @@ fn writes_carry_keys_headers_and_the_elements_timestamps() {
 #[test]
 fn commits_record_the_watermark_and_a_read_from_them_starts_there() {
     static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let (_cluster, bootstrap) = cluster();
-    _cluster.create_topic("t", 1, 1).unwrap();
-    fill(&bootstrap, "t", 1, 10);
+    let (_cluster, bootstrap) = filled(1, 10);
 
     // An unbounded read in group "g": its checkpoints commit positions and watermarks.
     let p = Pipeline::new();
