@@ -52,15 +52,18 @@ impl ClientContext for ReadContext {
     }
 }
 
+/// The partitions of a list, as topic and number.
+fn partitions_of(list: &TopicPartitionList) -> Vec<(String, i32)> {
+    list.elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect()
+}
+
 impl ConsumerContext for ReadContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance {
-            let partitions: Vec<(String, i32)> = list
-                .elements()
-                .iter()
-                .map(|e| (e.topic().to_string(), e.partition()))
-                .collect();
-            self.commits.revoking(consumer, &partitions);
+            self.commits.revoking(consumer, &partitions_of(list));
         }
     }
 
@@ -73,11 +76,7 @@ impl ConsumerContext for ReadContext {
                 return;
             }
         };
-        let partitions: Vec<(String, i32)> = list
-            .elements()
-            .iter()
-            .map(|e| (e.topic().to_string(), e.partition()))
-            .collect();
+        let partitions = partitions_of(list);
         if assigned {
             self.commits.assigned(&partitions);
         }
@@ -134,6 +133,22 @@ impl Drop for ReadConsumer {
         while !self.0.closed() && started.elapsed() < CLOSE_TIMEOUT {
             // Serves the close's callbacks (a group's revocation) as they come.
             let _ = self.0.poll(Duration::from_millis(2));
+        }
+    }
+}
+
+/// A group's committed offsets (when there is one) and the watermarks stored with them, by
+/// partition.
+#[derive(Default)]
+struct Committed(std::collections::HashMap<(String, i32), (Option<i64>, Option<Timestamp>)>);
+
+impl Committed {
+    /// Where a partition starts: its committed offset, or `Offset::Stored` where the group
+    /// has none (then `auto.offset.reset` decides).
+    fn offset(&self, topic: &str, partition: i32) -> Offset {
+        match self.0.get(&(topic.to_string(), partition)) {
+            Some((Some(o), _)) => Offset::Offset(*o),
+            _ => Offset::Stored,
         }
     }
 }
@@ -263,15 +278,7 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
         topics.sort_unstable();
         topics.dedup();
         for topic in topics {
-            fetcher
-                .consumer
-                .fetch_metadata(Some(topic), spec.connect_timeout)
-                .map_err(|e| {
-                    spec.error(format!(
-                        "cannot reach the broker within {:?}: {e}",
-                        spec.connect_timeout
-                    ))
-                })?;
+            spec.topic_metadata(&fetcher.consumer, topic)?;
         }
         let mut list = TopicPartitionList::new();
         for (topic, partition) in assignment {
@@ -297,13 +304,23 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
                 }
             }
         }
+        // Starting from the group's commits: their offsets, and the watermarks stored there.
+        let committed = if matches!(spec.start, StartPosition::Committed) {
+            fetcher.committed(assignment)?
+        } else {
+            Default::default()
+        };
         // A bounded read resolves where each partition starts and ends before it assigns:
         // a partition with nothing in its range is done at once (and not fetched at all).
         let mut ranges = Vec::with_capacity(assignment.len());
         if spec.stop_at_end {
             let mut to_read = TopicPartitionList::new();
             for e in list.elements() {
-                let (start, end) = fetcher.bounded_range(e.topic(), e.partition(), e.offset())?;
+                let from = match e.offset() {
+                    Offset::Stored => committed.offset(e.topic(), e.partition()),
+                    other => other,
+                };
+                let (start, end) = fetcher.bounded_range(e.topic(), e.partition(), from)?;
                 if start < end {
                     to_read
                         .add_partition_offset(e.topic(), e.partition(), Offset::Offset(start))
@@ -322,15 +339,14 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
         for ((topic, partition), range) in assignment.iter().zip(ranges) {
             fetcher.add_partition(topic, *partition, range);
         }
-        if matches!(spec.start, StartPosition::Committed) {
-            fetcher.restore_watermarks(assignment);
-        }
+        fetcher.restore_watermarks(&committed);
         Ok(fetcher)
     }
 
     /// For a bounded read: the offsets `[start, end)` of a partition to read, `end` being its
-    /// high watermark now and `start` what `from` (a logical or absolute offset) resolves to,
-    /// kept within the partition's current offsets.
+    /// high watermark now and `start` what `from` resolves to, kept within the partition's
+    /// current offsets. `from` is an offset, the beginning, the end, or `Offset::Stored` for a
+    /// group without a committed offset there (then `auto.offset.reset` decides).
     fn bounded_range(
         &self,
         topic: &str,
@@ -360,25 +376,7 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
         let start = match from {
             Offset::Offset(o) => o,
             Offset::End => high,
-            Offset::Stored => {
-                let mut one = TopicPartitionList::new();
-                one.add_partition(topic, partition);
-                let committed = self
-                    .consumer
-                    .committed_offsets(one, REQUEST_TIMEOUT)
-                    .map_err(|e| {
-                        self.spec.error(format!(
-                            "cannot read the committed offset of {topic}/{partition}: {e}"
-                        ))
-                    })?;
-                match committed
-                    .find_partition(topic, partition)
-                    .map(|e| e.offset())
-                {
-                    Some(Offset::Offset(o)) => o,
-                    _ => reset,
-                }
-            }
+            Offset::Stored => reset,
             _ => low,
         };
         Ok((start.clamp(low, high), high))
@@ -633,16 +631,26 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
             Ok(mut r) => std::mem::take(&mut *r),
             Err(_) => Vec::new(),
         };
-        let mut added = Vec::new();
+        let assigned: Vec<(String, i32)> = events
+            .iter()
+            .filter(|e| e.2)
+            .map(|(t, p, _)| (t.clone(), *p))
+            .collect();
+        // A group member starts a partition at the committed offset, and its watermark there.
+        let committed = if assigned.is_empty() {
+            Committed::default()
+        } else {
+            self.committed(&assigned)?
+        };
         for (topic, partition, assigned) in events {
             if assigned {
                 let range = if self.spec.stop_at_end {
-                    Some(self.bounded_range(&topic, partition, Offset::Stored)?)
+                    let from = committed.offset(&topic, partition);
+                    Some(self.bounded_range(&topic, partition, from)?)
                 } else {
                     None
                 };
                 self.add_partition(&topic, partition, range);
-                added.push((topic, partition));
             } else if let Some(i) = self.find(&topic, partition) {
                 // Its position lives on in the group's committed offset.
                 self.partitions.remove(i);
@@ -652,8 +660,7 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
                 self.revoked.push((topic, partition));
             }
         }
-        // A group member starts a partition at the committed offset, and its watermark there.
-        self.restore_watermarks(&added);
+        self.restore_watermarks(&committed);
         Ok(())
     }
 
@@ -810,33 +817,58 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
             .collect()
     }
 
-    /// Starts the watermarks of `partitions` where the group's commits left them (see
-    /// [`restored_watermark`]); a partition without one keeps its own.
-    fn restore_watermarks(&mut self, partitions: &[(String, i32)]) {
-        if self.spec.group_id.is_none() || partitions.is_empty() {
-            return;
+    /// The group's committed offsets of `partitions`, with the watermarks stored with them
+    /// (nothing without a group). Failing to read them fails a bounded read, which needs the
+    /// offsets to know its ranges; an unbounded one leaves the start to librdkafka and its
+    /// watermarks to the records.
+    fn committed(&self, partitions: &[(String, i32)]) -> Result<Committed, KafkaError> {
+        if self.spec.group_id.is_none() {
+            return Ok(Committed::default());
         }
         let mut list = TopicPartitionList::new();
         for (topic, partition) in partitions {
             list.add_partition(topic, *partition);
         }
-        let committed = match self.consumer.committed_offsets(list, REQUEST_TIMEOUT) {
-            Ok(c) => c,
+        let answer = match self.consumer.committed_offsets(list, REQUEST_TIMEOUT) {
+            Ok(answer) => answer,
+            Err(e) if !self.spec.stop_at_end => {
+                tracing::warn!(error = %e, "cannot read the group's committed watermarks");
+                return Ok(Committed::default());
+            }
             Err(e) => {
-                // The watermark then starts from the records, as without a commit.
-                tracing::warn!(error = %e, "cannot read the committed watermarks");
-                return;
+                return Err(self
+                    .spec
+                    .error(format!("cannot read the group's committed offsets: {e}")));
             }
         };
-        for e in committed.elements() {
-            let Some(watermark) = restored_watermark(e.metadata()) else {
+        Ok(Committed(
+            answer
+                .elements()
+                .iter()
+                .map(|e| {
+                    let offset = match e.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    };
+                    (
+                        (e.topic().to_string(), e.partition()),
+                        (offset, restored_watermark(e.metadata())),
+                    )
+                })
+                .collect(),
+        ))
+    }
+
+    /// Starts the partitions' watermarks where the group's commits left them (see
+    /// [`restored_watermark`]); a partition without one keeps its own.
+    fn restore_watermarks(&mut self, committed: &Committed) {
+        for ((topic, partition), (_, watermark)) in &committed.0 {
+            let (Some(watermark), Some(i)) = (watermark, self.find(topic, *partition)) else {
                 continue;
             };
-            if let Some(i) = self.find(e.topic(), e.partition()) {
-                let p = &mut self.partitions[i];
-                p.watermark = p.watermark.max(watermark);
-                tracing::debug!(topic = %p.topic, partition = p.partition, ?watermark, "restored a partition's watermark");
-            }
+            let p = &mut self.partitions[i];
+            p.watermark = p.watermark.max(*watermark);
+            tracing::debug!(%topic, partition, ?watermark, "restored a partition's watermark");
         }
     }
 

@@ -124,24 +124,34 @@ impl ReadSpec {
             .map_err(|e| self.error(format!("cannot create a consumer: {e}")))
     }
 
+    /// `topic`'s metadata, as `consumer` fetches it (which also tells it the partitions'
+    /// leaders); an error if the broker does not answer within the connect timeout.
+    pub fn topic_metadata(
+        &self,
+        consumer: &ReadConsumer,
+        topic: &str,
+    ) -> Result<rdkafka::metadata::Metadata, KafkaError> {
+        use rdkafka::consumer::Consumer;
+        consumer
+            .fetch_metadata(Some(topic), self.connect_timeout)
+            .map_err(|e| {
+                self.error(format!(
+                    "cannot reach the broker within {:?}: {e}",
+                    self.connect_timeout
+                ))
+            })
+    }
+
     /// The partitions to read: the explicit ones, or every partition of the topics, from the
     /// broker's metadata. A topic that does not exist is an error naming it.
     pub fn list_partitions(&self) -> Result<Vec<(String, i32)>, KafkaError> {
         if let Some(p) = &self.partitions {
             return Ok(p.clone());
         }
-        use rdkafka::consumer::Consumer;
         let consumer = self.consumer()?;
         let mut all = Vec::new();
         for topic in &self.topics {
-            let metadata = consumer
-                .fetch_metadata(Some(topic), self.connect_timeout)
-                .map_err(|e| {
-                    self.error(format!(
-                        "cannot reach the broker within {:?}: {e}",
-                        self.connect_timeout
-                    ))
-                })?;
+            let metadata = self.topic_metadata(&consumer, topic)?;
             let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
                 return Err(self.error(format!("topic '{topic}' does not exist")));
             };
