@@ -94,7 +94,7 @@ pub fn load(
                 }
             }
         }
-        sluice_io::kafka::send_when_room(&producer, record)
+        sluice_io::kafka::raw::send_when_room(&producer, record)
             .with_context(|| format!("{source}:{}: cannot send", n + 1))?;
         sent += 1;
         // Serves delivery reports, so a failure shows up while loading.

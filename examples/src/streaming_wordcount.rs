@@ -88,7 +88,13 @@ pub fn build(p: &Pipeline, job: &StreamingWordCount) {
                 "WriteCounts",
                 kafka::write_text(&to.bootstrap, &to.topic)
                     .create_if_missing(4)
-                    .keys(|line: &String| line.split(',').nth(2).map(|w| w.as_bytes().to_vec())),
+                    .keys(|line: &String| {
+                        line.split(',')
+                            .nth(2)
+                            .unwrap_or_default()
+                            .as_bytes()
+                            .to_vec()
+                    }),
             );
         }
         Some(Err(e)) => p.record_error(e),

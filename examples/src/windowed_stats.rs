@@ -198,25 +198,6 @@ impl WindowSpec {
     }
 }
 
-/// A window function chosen at run time (wraps the built-ins).
-#[derive(Debug)]
-struct DynWindowFn(Arc<dyn WindowFn>);
-
-impl WindowFn for DynWindowFn {
-    fn assign_windows(&self, timestamp: Timestamp) -> Vec<Window> {
-        self.0.assign_windows(timestamp)
-    }
-    fn is_merging(&self) -> bool {
-        self.0.is_merging()
-    }
-    fn merge_windows(&self, active: &[Window]) -> Vec<sluice_sdk::window::WindowMerge> {
-        self.0.merge_windows(active)
-    }
-    fn side_input_window(&self, main_window: &Window) -> Window {
-        self.0.side_input_window(main_window)
-    }
-}
-
 /// Formats one result line: `window_start_ms,window_end_ms,key,count,sum,min,max`.
 fn format_stats(kv: KV<String, Stats>, meta: &sluice_sdk::transforms::ElementMeta) -> String {
     let (start, end) = match meta.window.as_interval() {
@@ -261,8 +242,7 @@ pub fn compute(
         .map("KeyValue", |e: Event| KV::new(e.key, e.value))
         .apply(
             "Window",
-            WindowInto::new(DynWindowFn(window.window_fn()))
-                .with_allowed_lateness(allowed_lateness),
+            WindowInto::new(window.window_fn()).with_allowed_lateness(allowed_lateness),
         )
         .apply("Stats", Combine::per_key(StatsFn))
         .apply("Format", MapWithContext::new(format_stats));
@@ -345,14 +325,20 @@ pub fn build_with(
                 "WriteStats",
                 kafka::write_text(&to.bootstrap, &to.topic)
                     .create_if_missing(4)
-                    .keys(|line: &String| line.split(',').nth(2).map(|k| k.as_bytes().to_vec())),
+                    .keys(|line: &String| {
+                        line.split(',')
+                            .nth(2)
+                            .unwrap_or_default()
+                            .as_bytes()
+                            .to_vec()
+                    }),
             );
             errors.apply(
                 "WriteErrors",
                 kafka::write(
                     &to.bootstrap,
                     &format!("{}-errors", to.topic),
-                    |d: &DeadLetter| serde_json::to_vec(d).unwrap_or_default(),
+                    kafka::Json::<DeadLetter>::new(),
                 )
                 .create_if_missing(1),
             );

@@ -28,8 +28,11 @@ pub struct PipelineOptions {
     /// The runner that executes the pipeline (see the runner registry: `direct`, ...).
     #[arg(long, default_value = "direct")]
     pub runner: String,
-    /// How many worker threads the rayon runner uses (default: every core). The direct runner
-    /// runs bounded pipelines on the calling thread.
+    /// How many threads work at once (default: every core; see
+    /// [`effective_parallelism`](Self::effective_parallelism)). The rayon runner runs this many
+    /// workers. The direct runner runs bounded pipelines on the calling thread; in streaming
+    /// it splits unbounded sources into this many readers, shards keyed stages over this many
+    /// threads and sizes its tokio runtime to match.
     #[arg(long)]
     pub parallelism: Option<usize>,
     /// No progress bar or summary on the terminal.
@@ -65,6 +68,14 @@ impl PartialEq for CancelToken {
 impl Eq for CancelToken {}
 
 impl PipelineOptions {
+    /// The parallelism a runner uses: `--parallelism` when given (at least 1), otherwise the
+    /// number of cores the machine offers this process (1 when it cannot tell).
+    pub fn effective_parallelism(&self) -> usize {
+        self.parallelism
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1)
+    }
+
     /// Options that select `runner`, everything else by default.
     pub fn for_runner(runner: &str) -> Self {
         PipelineOptions {

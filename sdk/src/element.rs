@@ -35,13 +35,6 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CoderError> {
     bincode::serde::encode_to_vec(value, config()).map_err(|e| CoderError(e.to_string()))
 }
 
-/// Appends the encoding of a value to `buf`.
-pub fn encode_into<T: Serialize>(value: &T, buf: &mut Vec<u8>) -> Result<(), CoderError> {
-    bincode::serde::encode_into_std_write(value, buf, config())
-        .map(|_| ())
-        .map_err(|e| CoderError(e.to_string()))
-}
-
 /// Decodes a value encoded by [`encode`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CoderError> {
     bincode::serde::decode_from_slice(bytes, config())

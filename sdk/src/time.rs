@@ -53,6 +53,14 @@ impl Timestamp {
     pub const fn from_secs(secs: i64) -> Self {
         Self::from_micros(secs.saturating_mul(1_000_000))
     }
+    /// The wall clock now (processing time), to the microsecond. A clock set before the epoch
+    /// reads as the epoch.
+    pub fn now() -> Self {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        Self::from_micros(micros)
+    }
     /// Microseconds since the epoch.
     pub const fn as_micros(self) -> i64 {
         self.0

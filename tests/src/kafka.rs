@@ -64,10 +64,8 @@ pub fn broker_script(command: &str, env: &[(&str, &str)]) -> std::process::Outpu
 
 /// A topic name no other test run used.
 pub fn unique_topic(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{prefix}-{}-{nanos}", std::process::id())
+    let micros = sluice_sdk::time::Timestamp::now().as_micros();
+    format!("{prefix}-{}-{micros}", std::process::id())
 }
 
 /// One record to produce.
@@ -113,7 +111,7 @@ pub fn produce_with(
         if let Some(t) = r.timestamp_ms {
             record = record.timestamp(t);
         }
-        sluice_io::kafka::send_when_room(&producer, record).expect("a record sent");
+        sluice_io::kafka::raw::send_when_room(&producer, record).expect("a record sent");
     }
     producer
         .flush(Duration::from_secs(60))

@@ -27,8 +27,11 @@ use yaml_rust2::Yaml;
 /// The outcome of one transcript.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// It ran as expected (or, for an `error:` document, it failed as expected).
+    /// Every output matched its expectation.
     Pass,
+    /// A transcript that is wrong on purpose (an `error:` document) was caught: the run
+    /// reported the mismatch it expects. It checks the checker, not the runner.
+    MismatchCaught,
     /// It did not; the reason says why.
     Fail(String),
 }
@@ -79,7 +82,7 @@ fn run_document(doc: &Yaml) -> Outcome {
         (None, Ok(())) => Outcome::Pass,
         (None, Err(Mismatch::Bad(e))) => Outcome::Fail(format!("invalid transcript: {e}")),
         (None, Err(Mismatch::Output(e))) => Outcome::Fail(e),
-        (Some(_), Err(Mismatch::Output(_))) => Outcome::Pass,
+        (Some(_), Err(Mismatch::Output(_))) => Outcome::MismatchCaught,
         (Some(_), Err(Mismatch::Bad(e))) => Outcome::Fail(format!("invalid transcript: {e}")),
         (Some(msg), Ok(())) => Outcome::Fail(format!(
             "expected a mismatch ({msg}), but every output matched"
@@ -646,22 +649,29 @@ mod tests {
     }
 
     #[test]
-    fn a_document_with_error_passes_only_on_a_mismatch() {
+    fn a_document_with_error_is_caught_only_on_a_mismatch() {
         let reports = run_text(
             "name: good\nwindow_fn: FixedWindows(10)\ntranscript:\n  - input: [1, 2]\n  - watermark: 10\n  - expect:\n      - {window: [0, 9], values: [1, 2], timestamp: 9, final: true}\n---\nname: bad\nerror: Unmatched output\nwindow_fn: FixedWindows(10)\ntranscript:\n  - input: [1]\n  - watermark: 10\n  - expect:\n      - {window: [0, 19]}\n---\nname: silent\nerror: x\ntranscript:\n  - input: [1]\n---\nname: typo\nwindow_fn: FixedWindow(10)\ntranscript: []\n",
             "inline",
         );
-        let outcomes: Vec<(&str, bool)> = reports
+        let outcomes: Vec<(&str, &str)> = reports
             .iter()
-            .map(|r| (r.name.as_str(), r.outcome == Outcome::Pass))
+            .map(|r| {
+                let outcome = match r.outcome {
+                    Outcome::Pass => "pass",
+                    Outcome::MismatchCaught => "caught",
+                    Outcome::Fail(_) => "fail",
+                };
+                (r.name.as_str(), outcome)
+            })
             .collect();
         assert_eq!(
             outcomes,
             vec![
-                ("good", true),
-                ("bad", true),
-                ("silent", false),
-                ("typo", false)
+                ("good", "pass"),
+                ("bad", "caught"),
+                ("silent", "fail"),
+                ("typo", "fail")
             ]
         );
     }

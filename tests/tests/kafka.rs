@@ -203,11 +203,7 @@ fn watermark_case(lateness: Duration, seen: &'static Mutex<Vec<Seen>>) -> Pipeli
 }
 
 fn kafka_now() -> Timestamp {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    Timestamp::from_millis(ms)
+    Timestamp::from_millis(Timestamp::now().as_millis())
 }
 
 #[test]

@@ -23,10 +23,7 @@ const WINDOW_MS: i64 = 10_000;
 /// event per key a minute later, whose window only the drain closes: it moves every partition's
 /// watermark past the other windows.
 fn events(n: usize) -> Vec<String> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = Timestamp::now().as_millis();
     let base = (now / WINDOW_MS + 360) * WINDOW_MS;
     let last = base + n as i64 * 10 + 60_000;
     (0..n)

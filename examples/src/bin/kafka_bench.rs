@@ -231,7 +231,7 @@ fn kafkaio_produce(bootstrap: &str, topic: &str, records: u64) -> anyhow::Result
     .apply(
         "Write",
         kafka::write(bootstrap, topic, |_: &u64| VALUE.to_vec())
-            .keys(|i: &u64| Some(i.to_le_bytes().to_vec()))
+            .keys(|i: &u64| i.to_le_bytes().to_vec())
             .without_timestamps(),
     );
     let started = Instant::now();

@@ -10,8 +10,8 @@
 //! broker reported when the read started — never by counting records, since offsets may have
 //! gaps (compaction, transaction markers).
 
+use super::codec::Decoder;
 use super::commit::{PartitionPosition, restored_watermark};
-use super::decode::Decoder;
 use super::record::{KafkaDeadLetter, KafkaRecord, KafkaTimestampType};
 use super::spec::{ReadSpec, StartPosition};
 use super::timestamps::{PartitionClock, PartitionTimestamps, RecordTime};
@@ -23,14 +23,6 @@ use sluice_sdk::time::Timestamp;
 use sluice_sdk::windowed_value::TimestampedValue;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The wall clock as a [`Timestamp`].
-pub(crate) fn now() -> Timestamp {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
-    Timestamp::from_micros(micros)
-}
 
 /// Callbacks of a read's consumer: rebalances and errors, picked up by the fetcher.
 #[derive(Default)]
@@ -487,7 +479,8 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
                 break;
             };
             timeout = Duration::ZERO;
-            let (polled_at, wall) = *clock.get_or_insert_with(|| (Instant::now(), now()));
+            let (polled_at, wall) =
+                *clock.get_or_insert_with(|| (Instant::now(), Timestamp::now()));
             let message = match result {
                 Ok(m) => m,
                 Err(rdkafka::error::KafkaError::PartitionEOF(n)) => {
@@ -527,9 +520,10 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
             if p.caught_up_at.take().is_some() {
                 // Data resumes: other partitions' idleness must be checked again, and they
                 // must stay quiet for the idle timeout from now on to count as idle.
-                self.spec
-                    .resumed_at_ms
-                    .store(now().as_millis(), std::sync::atomic::Ordering::Relaxed);
+                self.spec.resumed_at_ms.store(
+                    Timestamp::now().as_millis(),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 self.spec
                     .resumed
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -681,7 +675,7 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
     /// partition does not count. Checks each partition's end offset at most once per idle
     /// timeout (and every 5 s at least, for the lag metric).
     pub(crate) fn watermark(&mut self) -> Timestamp {
-        let clock_now = now();
+        let clock_now = Timestamp::now();
         if self.finished() {
             for p in &mut self.partitions {
                 p.settle_watermark(clock_now);

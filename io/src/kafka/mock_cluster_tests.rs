@@ -2,6 +2,7 @@
 //! positions, record contents, metrics and writes. (The end-to-end suites in `tests/` run
 //! against a real broker.)
 
+use super::raw::send_when_room;
 use super::*;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -241,7 +242,7 @@ fn writes_carry_keys_headers_and_the_elements_timestamps() {
     .apply(
         "Write",
         write(&bootstrap, "out", |i: &i64| format!("v{i}").into_bytes())
-            .keys(|i: &i64| Some(format!("k{i}").into_bytes()))
+            .keys(|i: &i64| format!("k{i}").into_bytes())
             .headers(|i: &i64| vec![("square".to_string(), (i * i).to_string().into_bytes())]),
     );
     let result = sluice_runners::run(&p, &options()).unwrap();
@@ -287,6 +288,82 @@ fn writes_carry_keys_headers_and_the_elements_timestamps() {
         })
         .collect();
     assert_eq!(got, expected);
+}
+
+/// An event a JSON write encodes and a JSON read decodes.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Reading {
+    sensor: String,
+    celsius: f64,
+}
+
+#[test]
+fn a_json_write_is_read_back_by_a_json_read() {
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let (_cluster, bootstrap) = cluster();
+    _cluster.create_topic("readings", 1, 1).unwrap();
+    let readings: Vec<Reading> = (0..4)
+        .map(|i| Reading {
+            sensor: format!("s{i}"),
+            celsius: f64::from(i) / 2.0,
+        })
+        .collect();
+    let p = Pipeline::new();
+    p.apply("Create", Create::of(readings.clone())).apply(
+        "Write",
+        write(&bootstrap, "readings", Json::<Reading>::new())
+            .keys(|r: &Reading| r.sensor.clone().into_bytes()),
+    );
+    sluice_runners::run(&p, &options()).unwrap();
+
+    let p = Pipeline::new();
+    let read = p.apply(
+        "Read",
+        super::read(&bootstrap)
+            .topic("readings")
+            .keys(Utf8)
+            .values(Json::<Reading>::new())
+            .stop_at_end(),
+    );
+    read.records
+        .map("Record", |r: KafkaRecord<String, Reading>| {
+            let line = format!("{:?} {} {}", r.key, r.value.sensor, r.value.celsius);
+            SEEN.lock().unwrap().push(line);
+        });
+    let result = sluice_runners::run(&p, &options()).unwrap();
+    assert_eq!(
+        result.metrics.counter("Read/Split", "undecodable_records"),
+        None
+    );
+    let mut seen = SEEN.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            "Some(\"s0\") s0 0",
+            "Some(\"s1\") s1 0.5",
+            "Some(\"s2\") s2 1",
+            "Some(\"s3\") s3 1.5"
+        ]
+    );
+}
+
+#[test]
+fn an_element_json_cannot_encode_fails_the_write_naming_the_topic() {
+    let (_cluster, bootstrap) = cluster();
+    _cluster.create_topic("pairs", 1, 1).unwrap();
+    let p = Pipeline::new();
+    // JSON object keys are strings: a map keyed by pairs has no JSON form.
+    let element: std::collections::BTreeMap<(i32, i32), i32> = [((1, 2), 3)].into();
+    p.apply("Create", Create::of(vec![element]))
+        .apply("Write", write(&bootstrap, "pairs", Json::new()));
+    let err = sluice_runners::run(&p, &options()).unwrap_err().to_string();
+    assert!(err.contains("Write/Produce"), "{err}");
+    assert!(err.contains("topic 'pairs'"), "{err}");
+    assert!(
+        err.contains("cannot encode a record's value: cannot encode as JSON"),
+        "{err}"
+    );
 }
 
 #[test]

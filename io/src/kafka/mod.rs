@@ -41,18 +41,21 @@
 //! records before it has been written; finalizing commits the offsets. A restart with the
 //! same group and [`StartPosition::Committed`] resumes from there.
 //!
-//! **Writing** ([`write()`], [`write_text`]): see [`KafkaWrite`].
+//! **Writing** ([`write()`], [`write_text`]): values (and optionally keys) encoded by an
+//! [`Encoder`] — the same [`Bytes`], [`Utf8`] and [`Json`] formats, or a closure; see
+//! [`KafkaWrite`].
 //!
 //! **Metrics**: the read's `Split` step reports, per partition, the gauges
 //! `records_read[topic/p]`, `bytes_read[topic/p]`, `watermark_ms[topic/p]` and `lag[topic/p]`,
 //! and the counter `undecodable_records`; the write counts `records_written`.
 
 mod admin;
+mod codec;
 mod commit;
 mod consumer;
-mod decode;
 #[cfg(test)]
 mod mock_cluster_tests;
+pub mod raw;
 mod read;
 mod record;
 mod spec;
@@ -60,13 +63,13 @@ pub mod timestamps;
 mod write;
 
 pub use admin::{create_topic, end_offsets, topic_exists};
+pub use codec::{Bytes, Decoder, Encoder, Json, Utf8};
 pub use consumer::PartitionStats;
-pub use decode::{Bytes, Decoder, Json, Utf8};
 pub use read::{KafkaRead, KafkaReadOutput};
 pub use record::{KafkaDeadLetter, KafkaRecord, KafkaTimestampType};
 pub use spec::StartPosition;
 pub use timestamps::TimestampPolicy;
-pub use write::{KafkaWrite, send_when_room};
+pub use write::KafkaWrite;
 
 use sluice_sdk::element::Element;
 
@@ -112,18 +115,15 @@ pub fn read(bootstrap: &str) -> KafkaRead<Vec<u8>, Vec<u8>> {
     KafkaRead::new(bootstrap)
 }
 
-/// Writes elements to `topic`, each value encoded by `value`.
-pub fn write<T: Element>(
-    bootstrap: &str,
-    topic: &str,
-    value: impl Fn(&T) -> Vec<u8> + Send + Sync + 'static,
-) -> KafkaWrite<T> {
+/// Writes elements to `topic`, each value encoded by `value` (an [`Encoder`]: [`Bytes`],
+/// [`Utf8`], [`Json`], or a closure `|element: &T| -> Vec<u8>`).
+pub fn write<T: Element>(bootstrap: &str, topic: &str, value: impl Encoder<T>) -> KafkaWrite<T> {
     KafkaWrite::new(bootstrap, topic, value)
 }
 
 /// Writes strings to `topic` as UTF-8 values without keys.
 pub fn write_text(bootstrap: &str, topic: &str) -> KafkaWrite<String> {
-    KafkaWrite::new(bootstrap, topic, |s: &String| s.as_bytes().to_vec())
+    KafkaWrite::new(bootstrap, topic, Utf8)
 }
 
 /// Where a `kafka://HOST:PORT[,HOST:PORT]/TOPIC` address points, for command lines that take a

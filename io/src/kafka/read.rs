@@ -9,9 +9,9 @@
 //! batch, and finalizing it commits those offsets for the consumer group — in the background,
 //! at most once per commit interval, and once more when the read shuts down.
 
+use super::codec::{Bytes, Decoder};
 use super::commit::PartitionPosition;
 use super::consumer::{Fetcher, PartitionStats, ReadConsumer};
-use super::decode::{Bytes, Decoder};
 use super::record::{KafkaDeadLetter, KafkaRecord};
 use super::spec::{ReadSpec, StartPosition};
 use super::timestamps::TimestampPolicy;

@@ -1,6 +1,8 @@
 //! Writing elements to a Kafka topic.
 //!
-//! A [`KafkaWrite`] encodes each element into a value (and optionally a key and headers) and
+//! A [`KafkaWrite`] encodes each element into a value (and optionally a key and headers) with
+//! an [`Encoder`] — [`Bytes`](super::Bytes), [`Utf8`](super::Utf8), [`Json`](super::Json) or
+//! a closure — and
 //! produces it with the element's timestamp as the record's `CreateTime` (elements before the
 //! epoch, such as those in the global window of a file read, get the producer's clock). Sends
 //! are asynchronous; every bundle ends with a flush that waits for the broker to acknowledge
@@ -9,25 +11,28 @@
 //! — fails the pipeline with the topic and the reason: nothing is dropped silently.
 
 use super::KafkaError;
+use super::codec::Encoder;
+use super::raw::send_when_room;
 use rdkafka::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use sluice_sdk::prelude::*;
 use std::sync::{Arc, Mutex};
 
-type Encode<T, R> = Arc<dyn Fn(&T) -> R + Send + Sync>;
-
 /// Record headers: (name, value) pairs.
 type HeaderList = Vec<(String, Vec<u8>)>;
+
+/// What gives each element's record headers.
+type HeadersFn<T> = Arc<dyn Fn(&T) -> HeaderList + Send + Sync>;
 
 /// Writes elements to a topic; see [`write`](super::write).
 pub struct KafkaWrite<T> {
     bootstrap: String,
     topic: String,
     properties: Vec<(String, String)>,
-    value: Encode<T, Vec<u8>>,
-    key: Option<Encode<T, Option<Vec<u8>>>>,
-    headers: Option<Encode<T, HeaderList>>,
+    value: Arc<dyn Encoder<T>>,
+    key: Option<Arc<dyn Encoder<T>>>,
+    headers: Option<HeadersFn<T>>,
     timestamps: bool,
     /// Partitions of the topic to create when it does not exist (`None`: fail instead).
     create_partitions: Option<i32>,
@@ -49,12 +54,10 @@ impl<T> Clone for KafkaWrite<T> {
 }
 
 impl<T: Element> KafkaWrite<T> {
-    /// Writes to `topic` at `bootstrap`, each element's value encoded by `value`.
-    pub fn new(
-        bootstrap: &str,
-        topic: &str,
-        value: impl Fn(&T) -> Vec<u8> + Send + Sync + 'static,
-    ) -> Self {
+    /// Writes to `topic` at `bootstrap`, each element's value encoded by `value` (an
+    /// [`Encoder`]: [`Bytes`](super::Bytes), [`Utf8`](super::Utf8), [`Json`](super::Json),
+    /// or a closure `|element: &T| -> Vec<u8>`).
+    pub fn new(bootstrap: &str, topic: &str, value: impl Encoder<T>) -> Self {
         KafkaWrite {
             bootstrap: bootstrap.to_string(),
             topic: topic.to_string(),
@@ -67,9 +70,9 @@ impl<T: Element> KafkaWrite<T> {
         }
     }
 
-    /// Gives each record the key `key` encodes (records with the same key go to the same
-    /// partition).
-    pub fn keys(mut self, key: impl Fn(&T) -> Option<Vec<u8>> + Send + Sync + 'static) -> Self {
+    /// Gives each record the key `key` encodes from the element (records with the same key
+    /// go to the same partition). Without it, records have no key.
+    pub fn keys(mut self, key: impl Encoder<T>) -> Self {
         self.key = Some(Arc::new(key));
         self
     }
@@ -183,36 +186,6 @@ impl<T> Clone for Produce<T> {
     }
 }
 
-/// Sends `record`, waiting while the producer's local queue is full: the wait serves delivery
-/// reports (failed deliveries reach the producer's context), which makes room. Between sends
-/// the caller serves them now and then with `producer.poll(Duration::ZERO)`, and at the end
-/// with `flush`.
-pub fn send_when_room<C, K, P>(
-    producer: &BaseProducer<C>,
-    mut record: BaseRecord<'_, K, P>,
-) -> Result<(), rdkafka::error::KafkaError>
-where
-    C: ProducerContext<DeliveryOpaque = ()>,
-    K: rdkafka::message::ToBytes + ?Sized,
-    P: rdkafka::message::ToBytes + ?Sized,
-{
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((
-                rdkafka::error::KafkaError::MessageProduction(
-                    rdkafka::types::RDKafkaErrorCode::QueueFull,
-                ),
-                r,
-            )) => {
-                record = r;
-                producer.poll(std::time::Duration::from_millis(1));
-            }
-            Err((e, _)) => return Err(e),
-        }
-    }
-}
-
 /// How many records are sent between two servings of the delivery reports.
 const POLL_EVERY: i64 = 256;
 
@@ -255,8 +228,17 @@ impl<T: Element> DoFn for Produce<T> {
             return Err("the Kafka producer is not set up".into());
         };
         let w = &self.write;
-        let value = (w.value)(&element);
-        let key = w.key.as_ref().and_then(|k| k(&element));
+        let encode = |encoder: &dyn Encoder<T>, what: &str| {
+            encoder
+                .encode(&element)
+                .map_err(|e| Box::new(w.error(format!("cannot encode a record's {what}: {e}"))))
+        };
+        let value = encode(w.value.as_ref(), "value")?;
+        let key = w
+            .key
+            .as_ref()
+            .map(|k| encode(k.as_ref(), "key"))
+            .transpose()?;
         let mut record: BaseRecord<'_, Vec<u8>, Vec<u8>> = BaseRecord::to(&w.topic).payload(&value);
         if let Some(k) = &key {
             record = record.key(k);

@@ -175,13 +175,7 @@ fn temp_dir_for(prefix: &str) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".into());
-    let token = format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    );
+    let token = format!("{}-{}", std::process::id(), Timestamp::now().as_micros());
     let dir_name = format!(".{base}-sluice-temp-{token}");
     match path.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(parent) => parent.join(dir_name),

@@ -25,8 +25,10 @@
 //!   counted.
 //!
 //! Merging window functions (sessions) merge the windows of a key as records arrive; the
-//! merged window takes over the buffered values, trigger state and pane counters of the
-//! windows it replaced, and may be ready at once.
+//! merged window takes over the buffered values and trigger state of the windows it replaced,
+//! and may be ready at once. Pane counters stay with their window, as in Beam: a merge result
+//! that is a new window starts again at pane index 0, one that was among the merged windows
+//! goes on counting.
 //!
 //! On bounded input with the default trigger the watermark jumps once from the minimum to the
 //! maximum, so every (key, window) emits exactly one pane, on time and final.
@@ -81,7 +83,9 @@ impl WindowState {
         }
     }
 
-    /// Takes over the state of a window merged into this one.
+    /// Takes over the contents of a window merged into this one: buffered values or
+    /// accumulator, trigger state, pending output timestamp. Pane counters are not merged:
+    /// they belong to a window (see [`GroupAlsoByWindow::merge_new_window`]).
     fn absorb(&mut self, other: WindowState, combiner: TimestampCombiner) -> Result<(), BoxError> {
         self.state.merge(other.state)?;
         self.trigger.merge(&other.trigger);
@@ -91,15 +95,27 @@ impl WindowState {
             (a, b) => a.or(b),
         };
         self.has_new_data |= other.has_new_data;
-        self.fired_non_early |= other.fired_non_early;
-        self.created_late &= other.created_late;
-        self.pane_index = self.pane_index.max(other.pane_index);
-        self.non_speculative_index = self.non_speculative_index.max(other.non_speculative_index);
         self.unemitted_since = match (self.unemitted_since, other.unemitted_since) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
         Ok(())
+    }
+
+    /// Whether records not yet in a pane hold the output watermark at or before this window's
+    /// end: they arrived on time and no on-time pane has fired.
+    fn holds_before_end(&self) -> bool {
+        self.has_new_data && !self.fired_non_early && !self.created_late
+    }
+
+    /// Makes this the state of a window that a merge has just created: no pane fired yet.
+    /// Its panes are late if the watermark is past its end and nothing merged into it holds
+    /// the output watermark back (Beam's output watermark would then be past it).
+    fn start_as_new_window(&mut self, late: bool) {
+        self.pane_index = 0;
+        self.non_speculative_index = 0;
+        self.fired_non_early = false;
+        self.created_late = late;
     }
 }
 
@@ -153,11 +169,6 @@ impl GroupAlsoByWindow {
             .min()
     }
 
-    /// The current input watermark.
-    pub fn input_watermark(&self) -> Timestamp {
-        self.input_watermark
-    }
-
     /// How many records were dropped because their window had expired.
     pub fn dropped_due_to_lateness(&self) -> u64 {
         self.dropped_late
@@ -166,15 +177,6 @@ impl GroupAlsoByWindow {
     /// How many records were dropped because their window's trigger had finished.
     pub fn dropped_due_to_closed_window(&self) -> u64 {
         self.dropped_closed
-    }
-
-    /// The earliest processing time at which a trigger waits to fire, if any.
-    pub fn next_processing_time(&self) -> Option<Timestamp> {
-        self.windows
-            .values()
-            .filter(|ws| !ws.closed)
-            .filter_map(|ws| ws.trigger.next_processing_time())
-            .min()
     }
 
     fn new_window_state(&self) -> WindowState {
@@ -273,6 +275,10 @@ impl GroupAlsoByWindow {
 
     /// Adds `window` to the active windows of `key` and merges them; returns the window that
     /// `window` now belongs to.
+    ///
+    /// Pane counters belong to a window, as in Beam (its pane-info state is kept per window
+    /// and cleared for windows merged away): a merge result that was one of the merged
+    /// windows goes on counting its panes, and a new one starts at pane 0.
     fn merge_new_window(&mut self, key: &EncodedKey, window: Window) -> Result<Window, BoxError> {
         let slot = (key.clone(), window);
         if !self.windows.contains_key(&slot) {
@@ -285,16 +291,23 @@ impl GroupAlsoByWindow {
         let mut result = window;
         for merge in self.strategy.window_fn.merge_windows(&active) {
             let mut merged = self.windows.remove(&(key.clone(), merge.result));
+            let result_is_new = merged.is_none();
+            let mut holds = merged.as_ref().is_some_and(WindowState::holds_before_end);
             for source in merge.sources.iter().filter(|s| **s != merge.result) {
                 let Some(ws) = self.windows.remove(&(key.clone(), *source)) else {
                     continue;
                 };
+                holds |= ws.holds_before_end();
                 match &mut merged {
                     None => merged = Some(ws),
                     Some(into) => into.absorb(ws, self.strategy.timestamp_combiner)?,
                 }
             }
-            if let Some(ws) = merged {
+            if let Some(mut ws) = merged {
+                if result_is_new {
+                    let late = merge.result.max_timestamp() < self.input_watermark && !holds;
+                    ws.start_as_new_window(late);
+                }
                 self.windows.insert((key.clone(), merge.result), ws);
             }
             if let Some(list) = self.active.get_mut(key) {
@@ -355,17 +368,17 @@ impl GroupAlsoByWindow {
         result.map(|()| panes)
     }
 
+    /// How many (key, window) pairs hold state.
+    pub(crate) fn window_count(&self) -> usize {
+        self.windows.len()
+    }
+
     /// Turns panes into an output bundle through the transform's kernel.
     pub fn build_output(
         &self,
         panes: Vec<PaneOutput>,
     ) -> Result<sluice_sdk::graph::Bundle, BoxError> {
         self.kernel.build_output(panes)
-    }
-
-    /// Whether no window state is held.
-    pub fn is_empty(&self) -> bool {
-        self.windows.is_empty()
     }
 }
 
@@ -440,7 +453,8 @@ fn emit(
     timing: PaneTiming,
     is_last: bool,
 ) -> Result<PaneOutput, BoxError> {
-    let value = ws.state.extract()?;
+    let discarding = strategy.accumulation_mode == AccumulationMode::Discarding;
+    let value = ws.state.extract(discarding)?;
     let timestamp = match strategy.timestamp_combiner {
         TimestampCombiner::EndOfWindow => window.max_timestamp(),
         TimestampCombiner::Earliest | TimestampCombiner::Latest => {
@@ -478,197 +492,18 @@ fn emit(
     })
 }
 
-/// What grouping one shard of bounded input produced.
-pub struct GroupedShard {
-    /// The output elements (`KV<K, O>`), in bundles.
-    pub bundles: Vec<sluice_sdk::graph::Bundle>,
-    /// Records in, panes out.
-    pub count: sluice_sdk::result::ElementCount,
-    /// Records dropped because their window had expired.
-    pub dropped: u64,
-}
-
-/// Groups one shard of a bounded input: adds every batch of records, then advances the
-/// watermark to the end of time so that every (key, window) fires its single pane.
-pub fn group_bounded(
-    name: &str,
-    kernel: Arc<dyn GroupKernel>,
-    strategy: WindowingStrategy,
-    batches: impl IntoIterator<Item = Result<Vec<KeyedRecord>, sluice_sdk::error::PipelineError>>,
-    bundle_size: usize,
-) -> Result<GroupedShard, sluice_sdk::error::PipelineError> {
-    use crate::core::invoke::invoke;
-    let mut gabw = GroupAlsoByWindow::new(kernel, strategy);
-    let mut panes = Vec::new();
-    let mut count = sluice_sdk::result::ElementCount::default();
-    for batch in batches {
-        let batch = batch?;
-        count.input += batch.len() as u64;
-        panes.extend(invoke(name, || gabw.process(batch))?);
-    }
-    panes.extend(invoke(name, || gabw.advance_watermark(Timestamp::MAX))?);
-    count.output = panes.len() as u64;
-    let output = invoke(name, || gabw.build_output(panes))?;
-    Ok(GroupedShard {
-        bundles: output.chunks(bundle_size),
-        count,
-        dropped: gabw.dropped_due_to_lateness(),
-    })
-}
-
-/// A grouping split by key over several [`GroupAlsoByWindow`] shards that work in parallel:
-/// records go to the shard of their key's hash, and advances go to every shard.
-pub struct ShardedGrouping {
-    shards: Vec<GroupAlsoByWindow>,
-    pool: Option<Arc<rayon::ThreadPool>>,
-}
-
-/// Below this many records a batch is grouped on the calling thread: handing it out would
-/// cost more than it saves.
-const PARALLEL_BATCH: usize = 2048;
-
-/// Below this many windows with state an advance is applied on the calling thread.
-const PARALLEL_WINDOWS: usize = 20_000;
-
-impl ShardedGrouping {
-    /// `shards` groupings (at least one) with the input's windowing strategy; they run on
-    /// `pool` when there are several.
-    pub fn new(
-        kernel: Arc<dyn GroupKernel>,
-        strategy: WindowingStrategy,
-        shards: usize,
-        pool: Option<Arc<rayon::ThreadPool>>,
-    ) -> Self {
-        let shards = (0..shards.max(1))
-            .map(|_| GroupAlsoByWindow::new(kernel.clone(), strategy.clone()))
-            .collect();
-        ShardedGrouping { shards, pool }
-    }
-
-    /// Runs `f` on every shard with its input, in parallel when worth it; concatenates the panes.
-    fn each(
-        &mut self,
-        inputs: Vec<Vec<KeyedRecord>>,
-        parallel: bool,
-        f: impl Fn(&mut GroupAlsoByWindow, Vec<KeyedRecord>) -> Result<Vec<PaneOutput>, BoxError> + Sync,
-    ) -> Result<Vec<PaneOutput>, BoxError> {
-        let results: Vec<Result<Vec<PaneOutput>, BoxError>> =
-            match (&self.pool, parallel && self.shards.len() > 1) {
-                (Some(pool), true) => {
-                    use rayon::prelude::*;
-                    pool.install(|| {
-                        self.shards
-                            .par_iter_mut()
-                            .zip(inputs)
-                            .map(|(g, r)| f(g, r))
-                            .collect()
-                    })
-                }
-                _ => self
-                    .shards
-                    .iter_mut()
-                    .zip(inputs)
-                    .map(|(g, r)| f(g, r))
-                    .collect(),
-            };
-        let mut panes = Vec::new();
-        for r in results {
-            panes.extend(r?);
-        }
-        Ok(panes)
-    }
-
-    /// Adds a batch of records; returns the panes that fired.
-    pub fn process(&mut self, records: Vec<KeyedRecord>) -> Result<Vec<PaneOutput>, BoxError> {
-        let n = self.shards.len();
-        if n == 1 {
-            return self.shards[0].process(records);
-        }
-        // Small batches are grouped on this thread, each record still in its key's shard.
-        let parallel = records.len() >= PARALLEL_BATCH;
-        let mut parts: Vec<Vec<KeyedRecord>> = (0..n)
-            .map(|_| Vec::with_capacity(records.len() / n + 1))
-            .collect();
-        for r in records {
-            let shard = r.key.partition(n);
-            parts[shard].push(r);
-        }
-        self.each(parts, parallel, |g, r| {
-            if r.is_empty() {
-                Ok(Vec::new())
-            } else {
-                g.process(r)
-            }
-        })
-    }
-
-    fn many_windows(&self) -> bool {
-        self.shards.iter().map(|g| g.windows.len()).sum::<usize>() >= PARALLEL_WINDOWS
-    }
-
-    /// Advances every shard's input watermark.
-    pub fn advance_watermark(&mut self, watermark: Timestamp) -> Result<Vec<PaneOutput>, BoxError> {
-        let inputs = (0..self.shards.len()).map(|_| Vec::new()).collect();
-        let parallel = self.many_windows();
-        self.each(inputs, parallel, |g, _| g.advance_watermark(watermark))
-    }
-
-    /// Advances every shard's processing time.
-    pub fn advance_processing_time(&mut self, now: Timestamp) -> Result<Vec<PaneOutput>, BoxError> {
-        let inputs = (0..self.shards.len()).map(|_| Vec::new()).collect();
-        let parallel = self.many_windows();
-        self.each(inputs, parallel, |g, _| g.advance_processing_time(now))
-    }
-
-    /// Turns panes into an output bundle through the transform's kernel.
-    pub fn build_output(
-        &self,
-        panes: Vec<PaneOutput>,
-    ) -> Result<sluice_sdk::graph::Bundle, BoxError> {
-        self.shards[0].build_output(panes)
-    }
-
-    /// Sets the arrival sequence number of the records processed from now on, in every shard.
-    pub fn set_arrival(&mut self, sequence: u64) {
-        for g in &mut self.shards {
-            g.set_arrival(sequence);
-        }
-    }
-
-    /// The smallest arrival sequence number of a record not yet in any pane, over all shards.
-    pub fn oldest_unemitted(&self) -> Option<u64> {
-        self.shards
-            .iter()
-            .filter_map(GroupAlsoByWindow::oldest_unemitted)
-            .min()
-    }
-
-    /// Records dropped because their window had expired, over all shards.
-    pub fn dropped_due_to_lateness(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(GroupAlsoByWindow::dropped_due_to_lateness)
-            .sum()
-    }
-
-    /// Records dropped because their window was closed, over all shards.
-    pub fn dropped_due_to_closed_window(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(GroupAlsoByWindow::dropped_due_to_closed_window)
-            .sum()
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use sluice_sdk::graph::NodeKind;
     use sluice_sdk::prelude::*;
     use sluice_sdk::time::Duration;
 
     /// The GroupByKey kernel of a `KV<String, i64>` pipeline and its windowing strategy.
-    fn gbk(window: impl WindowFn, lateness: Duration) -> GroupAlsoByWindow {
+    pub(crate) fn gbk_parts(
+        window: impl WindowFn,
+        lateness: Duration,
+    ) -> (Arc<dyn GroupKernel>, WindowingStrategy) {
         let p = Pipeline::new();
         p.apply("Create", Create::of(Vec::<KV<String, i64>>::new()))
             .apply(
@@ -681,13 +516,19 @@ mod tests {
         let NodeKind::GroupByKey(kernel) = &node.kind else {
             panic!("not a grouping")
         };
-        GroupAlsoByWindow::new(
+        (
             kernel.clone(),
             graph.collection(node.inputs[0]).windowing.clone(),
         )
     }
 
-    fn record(key: &str, value: i64, secs: i64, window: Window) -> KeyedRecord {
+    /// A grouping of `KV<String, i64>` records.
+    pub(crate) fn gbk(window: impl WindowFn, lateness: Duration) -> GroupAlsoByWindow {
+        let (kernel, strategy) = gbk_parts(window, lateness);
+        GroupAlsoByWindow::new(kernel, strategy)
+    }
+
+    pub(crate) fn record(key: &str, value: i64, secs: i64, window: Window) -> KeyedRecord {
         KeyedRecord {
             key: EncodedKey::of(&key.to_string()).unwrap(),
             payload: sluice_sdk::element::encode(&value).unwrap(),
@@ -697,13 +538,13 @@ mod tests {
         }
     }
 
-    fn values(p: &PaneOutput) -> Vec<i64> {
+    pub(crate) fn values(p: &PaneOutput) -> Vec<i64> {
         let mut v = p.value.downcast_ref::<Vec<i64>>().unwrap().clone();
         v.sort();
         v
     }
 
-    fn w(start: i64, end: i64) -> Window {
+    pub(crate) fn w(start: i64, end: i64) -> Window {
         Window::interval(Timestamp::from_secs(start), Timestamp::from_secs(end))
     }
 
@@ -753,7 +594,7 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        assert!(g.is_empty());
+        assert!(g.windows.is_empty(), "expired windows keep no state");
         assert!(
             g.process(vec![record("a", 4, 5, w(0, 10))])
                 .unwrap()
@@ -810,43 +651,5 @@ mod tests {
                 (w(5, 15), vec![9], true)
             ]
         );
-    }
-
-    #[test]
-    fn shards_group_like_one_grouping() {
-        let describe = |mut panes: Vec<PaneOutput>| {
-            panes.sort_by_key(|p| (p.key.bytes().to_vec(), p.window));
-            panes
-                .iter()
-                .map(|p| (p.key.bytes().to_vec(), p.window, values(p), p.pane))
-                .collect::<Vec<_>>()
-        };
-        let records = || {
-            (0..2000i64).map(|i| {
-                record(
-                    &format!("k{}", i % 37),
-                    i,
-                    i % 50,
-                    w((i % 50) / 10 * 10, (i % 50) / 10 * 10 + 10),
-                )
-            })
-        };
-        let mut single = gbk(FixedWindows::of(Duration::from_secs(10)), Duration::ZERO);
-        single.process(records().collect()).unwrap();
-        let expected = describe(single.advance_watermark(Timestamp::MAX).unwrap());
-        let g = gbk(FixedWindows::of(Duration::from_secs(10)), Duration::ZERO);
-        let pool = std::sync::Arc::new(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(3)
-                .build()
-                .unwrap(),
-        );
-        let mut sharded = ShardedGrouping::new(g.kernel.clone(), g.strategy.clone(), 3, Some(pool));
-        sharded.process(records().collect()).unwrap();
-        assert_eq!(
-            describe(sharded.advance_watermark(Timestamp::MAX).unwrap()),
-            expected
-        );
-        assert_eq!(expected.len(), 37 * 5);
     }
 }

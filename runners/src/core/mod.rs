@@ -1,15 +1,20 @@
 //! What every runner shares: planning ([`plan`]), running a fused stage ([`stage`]), keeping
-//! what stages hand to each other ([`materialized`]), GroupAlsoByWindow ([`gabw`]) and calling
-//! user code safely ([`invoke`]).
+//! what stages hand to each other ([`materialized`]), GroupAlsoByWindow ([`gabw`]) and the ways
+//! of executing it ([`grouping`]), the trigger state machine ([`trigger`]), handing one output
+//! to several readers ([`fan_out()`]) and calling user code safely ([`invoke`]).
 
+pub mod fan_out;
 pub mod gabw;
+pub mod grouping;
 pub mod invoke;
 pub mod materialized;
 pub mod plan;
 pub mod stage;
 pub mod trigger;
 
-pub use gabw::{GroupAlsoByWindow, GroupedShard, ShardedGrouping, group_bounded};
+pub use fan_out::fan_out;
+pub use gabw::GroupAlsoByWindow;
+pub use grouping::{GroupedShard, GroupingNode, ShardedGrouping};
 pub use materialized::Materialized;
 pub use plan::{ExecutionPlan, Sink, Stage, StageRoot, check_bounded};
 pub use stage::{MAX_BATCHES_PER_BUNDLE, StageInstance, StageOutput};

@@ -10,6 +10,7 @@
 //! makes each batch a bundle. A runner makes one instance per worker and stage; the direct runner
 //! one, the rayon runner one per partition.
 
+use super::fan_out::fan_out;
 use super::invoke::invoke;
 use super::plan::{ExecutionPlan, Sink, Stage};
 use rustc_hash::FxHashMap;
@@ -216,14 +217,7 @@ impl<'p> StageInstance<'p> {
         let Some(sinks) = stage.routes.get(&collection).filter(|s| !s.is_empty()) else {
             return Ok(());
         };
-        let last = sinks.len() - 1;
-        let mut bundle = Some(bundle);
-        for (i, sink) in sinks.iter().enumerate() {
-            let b = match (i == last, &mut bundle) {
-                (true, b) => b.take().expect("the last sink takes the bundle"),
-                (false, Some(b)) => b.clone(),
-                (false, None) => unreachable!("the bundle is kept until the last sink"),
-            };
+        for (sink, b) in sinks.iter().zip(fan_out(bundle, sinks.len())) {
             match *sink {
                 Sink::Op(idx) => {
                     self.counts[idx].input += b.len() as u64;

@@ -468,43 +468,6 @@ impl TriggerState {
             _ => {}
         }
     }
-
-    /// The earliest processing time at which the trigger may become ready, if it waits for one.
-    pub fn next_processing_time(&self) -> Option<Timestamp> {
-        let min = |a: Option<Timestamp>, b: Option<Timestamp>| match (a, b) {
-            (Some(x), Some(y)) => Some(x.min(y)),
-            (x, y) => x.or(y),
-        };
-        match self {
-            TriggerState::AfterProcessingTime { fire_at, .. } => *fire_at,
-            TriggerState::AfterWatermark {
-                late_phase,
-                early,
-                late,
-            } => {
-                let sub = if *late_phase { late } else { early };
-                sub.as_ref().and_then(|t| t.next_processing_time())
-            }
-            TriggerState::Repeatedly(t) => t.next_processing_time(),
-            TriggerState::AfterEach { subs, index } => subs
-                .get(*index)
-                .and_then(TriggerState::next_processing_time),
-            TriggerState::AfterAny(subs) => subs
-                .iter()
-                .map(TriggerState::next_processing_time)
-                .fold(None, min),
-            TriggerState::AfterAll { subs, finished } => subs
-                .iter()
-                .zip(finished)
-                .filter(|(_, d)| !**d)
-                .map(|(t, _)| t.next_processing_time())
-                .fold(None, min),
-            TriggerState::OrFinally(a, b) => {
-                min(a.next_processing_time(), b.next_processing_time())
-            }
-            _ => None,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -571,7 +534,6 @@ mod tests {
                 .aligned_to(Duration::from_secs(10), Duration::ZERO),
         );
         s.on_element(&ctx(&w, 0, 3));
-        assert_eq!(s.next_processing_time(), Some(Timestamp::from_secs(10)));
         assert!(!s.should_fire(&ctx(&w, 0, 9)));
         assert!(s.should_fire(&ctx(&w, 0, 10)));
     }

@@ -1,13 +1,11 @@
 //! Stage-by-stage execution of a bounded plan on the calling thread.
 
 use crate::core::{
-    BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS, ExecutionPlan, Materialized, StageInstance, StageOutput,
-    StageRoot, group_bounded,
+    BUNDLE_SIZE, ExecutionPlan, GroupingNode, Materialized, StageInstance, StageOutput, StageRoot,
 };
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::KeyedRecord;
 use sluice_sdk::graph::{Bundle, Graph, NodeKind};
-use sluice_sdk::metrics::MetricsContainer;
 use sluice_sdk::result::{ElementCount, PipelineResult};
 use tracing::debug;
 
@@ -41,7 +39,7 @@ fn feed(
     plan: &ExecutionPlan,
     root: StageRoot,
     stored: Vec<Bundle>,
-    lifted: Vec<KeyedRecord>,
+    lifted_records: Vec<KeyedRecord>,
     instance: &mut StageInstance<'_>,
     out: &mut StageOutput,
 ) -> Result<(), PipelineError> {
@@ -61,41 +59,16 @@ fn feed(
             }
             out.elements.entry(node.name.clone()).or_default().output += read;
         }
-        StageRoot::Group {
-            node: n,
-            lifted: is_lifted,
-        } => {
-            let node = graph.node(n);
-            let NodeKind::GroupByKey(kernel) = &node.kind else {
-                unreachable!("Group roots are GroupByKey nodes")
-            };
-            let strategy = graph.collection(node.inputs[0]).windowing.clone();
+        StageRoot::Group { node, lifted } => {
+            let grouping = GroupingNode::of(graph, node);
+            // The whole input is one shard: pre-combined records, or the stored bundles.
             let batches: Box<dyn Iterator<Item = Result<Vec<KeyedRecord>, PipelineError>>> =
-                if is_lifted {
-                    Box::new(std::iter::once(Ok(lifted)))
+                if lifted {
+                    Box::new(std::iter::once(Ok(lifted_records)))
                 } else {
-                    Box::new(stored.into_iter().map(|bundle| {
-                        let mut records = Vec::with_capacity(bundle.len());
-                        kernel
-                            .to_records(bundle, &mut records)
-                            .map(|()| records)
-                            .map_err(|e| PipelineError::Coder {
-                                transform: node.name.clone(),
-                                message: e.to_string(),
-                            })
-                    }))
+                    Box::new(stored.into_iter().map(|bundle| grouping.records(bundle)))
                 };
-            let grouped =
-                group_bounded(&node.name, kernel.clone(), strategy, batches, BUNDLE_SIZE)?;
-            let mut m = MetricsContainer::default();
-            m.counter(DROPPED_DUE_TO_LATENESS)
-                .inc_by(grouped.dropped as i64);
-            out.metrics.add(&node.name, &m);
-            out.elements
-                .entry(node.name.clone())
-                .or_default()
-                .add(grouped.count);
-            for bundle in grouped.bundles {
+            for bundle in grouping.group_bounded(batches)?.into_bundles(out) {
                 instance.push(bundle)?;
             }
         }

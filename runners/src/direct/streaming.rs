@@ -29,11 +29,11 @@
 //!
 //! Side inputs are not yet supported in streaming pipelines.
 
-use crate::core::ShardedGrouping;
 use crate::core::invoke::{error_chain, invoke};
 use crate::core::{
     BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS, ExecutionPlan, StageInstance, StageOutput, StageRoot,
 };
+use crate::core::{GroupingNode, ShardedGrouping, fan_out};
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::{PaneOutput, SideInputs, TestStreamEvent};
 use sluice_sdk::graph::{Bundle, CollectionId, Graph, NodeKind};
@@ -74,117 +74,136 @@ pub(super) fn execute(
     options: &crate::options::PipelineOptions,
 ) -> Result<PipelineResult, PipelineError> {
     let started = std::time::Instant::now();
-    if let Some(view) = graph
+    refuse_side_inputs(&graph)?;
+    let plan = ExecutionPlan::for_streaming(graph);
+    let mut run = Streaming::new(&plan, options.effective_parallelism())?;
+    let result = if plan.stages.iter().any(|s| is_unbounded_read(&plan, s.root)) {
+        run.run_unbounded(options)
+    } else {
+        run.run().map(|()| PipelineState::Done)
+    };
+    run.finish(result, started)
+}
+
+/// Side inputs are not supported in streaming pipelines yet: an error naming the first view.
+fn refuse_side_inputs(graph: &Graph) -> Result<(), PipelineError> {
+    match graph
         .nodes
         .iter()
         .find(|n| matches!(n.kind, NodeKind::View(_)))
     {
-        return Err(PipelineError::Unsupported {
+        Some(view) => Err(PipelineError::Unsupported {
             runner: "direct".into(),
             reason: format!(
                 "side input '{}' in a streaming pipeline: not supported yet",
                 view.name
             ),
-        });
+        }),
+        None => Ok(()),
     }
-    let plan = ExecutionPlan::for_streaming(graph);
-    let mut readers: HashMap<CollectionId, Vec<usize>> = HashMap::new();
-    // Keyed stages are sharded by key over `--parallelism` shards working in parallel.
-    let shards = options
-        .parallelism
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let pool = if shards > 1 {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(shards)
-            .thread_name(|i| format!("sluice-keyed-{i}"))
-            .build()
-            .map_err(|e| PipelineError::Unsupported {
-                runner: "direct".into(),
-                reason: format!("cannot start {shards} threads: {e}"),
-            })?;
-        Some(std::sync::Arc::new(pool))
-    } else {
-        None
-    };
-    let mut groupings = HashMap::new();
-    for stage in &plan.stages {
-        let inputs: Vec<CollectionId> = match stage.root {
-            StageRoot::Group { node, .. } => {
-                let n = plan.graph.node(node);
-                let NodeKind::GroupByKey(kernel) = &n.kind else {
-                    unreachable!("Group roots are GroupByKey nodes")
-                };
-                let strategy = plan.graph.collection(n.inputs[0]).windowing.clone();
-                groupings.insert(
-                    stage.id,
-                    ShardedGrouping::new(kernel.clone(), strategy, shards, pool.clone()),
-                );
-                n.inputs.clone()
-            }
-            StageRoot::Flatten(node) | StageRoot::Reshuffle(node) => {
-                plan.graph.node(node).inputs.clone()
-            }
-            StageRoot::Materialized(c) => vec![c],
-            StageRoot::Read(_) => vec![],
-        };
-        for c in inputs {
-            readers.entry(c).or_default().push(stage.id);
-        }
+}
+
+/// Whether a stage reads an unbounded source.
+fn is_unbounded_read(plan: &ExecutionPlan, root: StageRoot) -> bool {
+    matches!(root, StageRoot::Read(n) if matches!(plan.graph.node(n).kind, NodeKind::ReadUnbounded(_)))
+}
+
+/// The threads that keyed stages' shards work on, when there are several shards.
+fn keyed_pool(shards: usize) -> Result<Option<std::sync::Arc<rayon::ThreadPool>>, PipelineError> {
+    if shards <= 1 {
+        return Ok(None);
     }
-    let no_side_inputs = SideInputs::default();
-    let instances = (0..plan.stages.len())
-        .map(|s| StageInstance::new(&plan, s, &no_side_inputs))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut run = Streaming {
-        plan: &plan,
-        instances,
-        groupings,
-        readers,
-        roots: StageOutput::default(),
-        watermark: Timestamp::MIN,
-        processing_time: Timestamp::from_micros(0),
-        arrival: 0,
-        pending: Default::default(),
-    };
-    let unbounded = plan.stages.iter().any(|s| matches!(s.root, StageRoot::Read(n) if matches!(plan.graph.node(n).kind, NodeKind::ReadUnbounded(_))));
-    let result = if unbounded {
-        run.run_unbounded(options)
-    } else {
-        run.run().map(|()| PipelineState::Done)
-    };
-    let mut output = std::mem::take(&mut run.roots);
-    let succeeded = result.is_ok();
-    for (stage, gabw) in &run.groupings {
-        let StageRoot::Group { node, .. } = plan.stages[*stage].root else {
-            continue;
-        };
-        let mut m = MetricsContainer::default();
-        m.counter(DROPPED_DUE_TO_LATENESS)
-            .inc_by(gabw.dropped_due_to_lateness() as i64);
-        m.counter(DROPPED_DUE_TO_CLOSED_WINDOW)
-            .inc_by(gabw.dropped_due_to_closed_window() as i64);
-        output.metrics.add(&plan.graph.node(node).name, &m);
-    }
-    let mut finish_error = None;
-    for instance in std::mem::take(&mut run.instances) {
-        match instance.finish(succeeded) {
-            Ok(o) => output.merge(o),
-            Err(e) => {
-                finish_error.get_or_insert(e);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(shards)
+        .thread_name(|i| format!("sluice-keyed-{i}"))
+        .build()
+        .map(|pool| Some(std::sync::Arc::new(pool)))
+        .map_err(|e| PipelineError::Unsupported {
+            runner: "direct".into(),
+            reason: format!("cannot start {shards} threads: {e}"),
+        })
+}
+
+impl<'p> Streaming<'p> {
+    /// Sets up every stage of `plan` once for the whole run; keyed stages are sharded by key
+    /// over `shards` shards working in parallel.
+    fn new(plan: &'p ExecutionPlan, shards: usize) -> Result<Self, PipelineError> {
+        let pool = keyed_pool(shards)?;
+        let mut readers: HashMap<CollectionId, Vec<usize>> = HashMap::new();
+        let mut groupings = HashMap::new();
+        for stage in &plan.stages {
+            let inputs: Vec<CollectionId> = match stage.root {
+                StageRoot::Group { node, .. } => {
+                    let grouping = GroupingNode::of(&plan.graph, node);
+                    groupings.insert(stage.id, grouping.sharded(shards, pool.clone()));
+                    plan.graph.node(node).inputs.clone()
+                }
+                StageRoot::Flatten(node) | StageRoot::Reshuffle(node) => {
+                    plan.graph.node(node).inputs.clone()
+                }
+                StageRoot::Materialized(c) => vec![c],
+                StageRoot::Read(_) => vec![],
+            };
+            for c in inputs {
+                readers.entry(c).or_default().push(stage.id);
             }
         }
+        let no_side_inputs = SideInputs::default();
+        let instances = (0..plan.stages.len())
+            .map(|s| StageInstance::new(plan, s, &no_side_inputs))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Streaming {
+            plan,
+            instances,
+            groupings,
+            readers,
+            roots: StageOutput::default(),
+            watermark: Timestamp::MIN,
+            processing_time: Timestamp::from_micros(0),
+            arrival: 0,
+            pending: Default::default(),
+        })
     }
-    let state = result?;
-    if let Some(e) = finish_error {
-        return Err(e);
+
+    /// Tears every stage down and gathers the run's metrics and counts; the run's own error
+    /// comes first, then a failing teardown's.
+    fn finish(
+        mut self,
+        result: Result<PipelineState, PipelineError>,
+        started: std::time::Instant,
+    ) -> Result<PipelineResult, PipelineError> {
+        let mut output = std::mem::take(&mut self.roots);
+        for (stage, gabw) in &self.groupings {
+            let StageRoot::Group { node, .. } = self.plan.stages[*stage].root else {
+                continue;
+            };
+            let mut m = MetricsContainer::default();
+            m.counter(DROPPED_DUE_TO_LATENESS)
+                .inc_by(gabw.dropped_due_to_lateness() as i64);
+            m.counter(DROPPED_DUE_TO_CLOSED_WINDOW)
+                .inc_by(gabw.dropped_due_to_closed_window() as i64);
+            output.metrics.add(&self.plan.graph.node(node).name, &m);
+        }
+        let mut finish_error = None;
+        for instance in std::mem::take(&mut self.instances) {
+            match instance.finish(result.is_ok()) {
+                Ok(o) => output.merge(o),
+                Err(e) => {
+                    finish_error.get_or_insert(e);
+                }
+            }
+        }
+        let state = result?;
+        if let Some(e) = finish_error {
+            return Err(e);
+        }
+        Ok(PipelineResult {
+            state,
+            metrics: output.metrics,
+            elements: output.elements,
+            elapsed: started.elapsed(),
+        })
     }
-    Ok(PipelineResult {
-        state,
-        metrics: output.metrics,
-        elements: output.elements,
-        elapsed: started.elapsed(),
-    })
 }
 
 /// The stages rooted at a source, with the source's node.
@@ -256,11 +275,53 @@ impl SplitWatermark {
 /// Bundles in flight between the readers and the executor: the backpressure bound.
 const CHANNEL_BUNDLES: usize = 64;
 
-fn wall_clock() -> Timestamp {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
-    Timestamp::from_micros(micros)
+/// One split of an unbounded source, ready to read.
+struct Reader {
+    /// The stage its bundles enter.
+    stage: usize,
+    /// The source transform, for errors.
+    transform: String,
+    reader: Box<dyn sluice_sdk::graph::kernel::UnboundedBundleReader>,
+}
+
+/// Starts one tokio task per reader; they send what they read through one bounded channel
+/// until they end, fail, or the run is cancelled.
+fn spawn_readers(
+    readers: Vec<Reader>,
+    cancel: &crate::options::CancelToken,
+) -> tokio::sync::mpsc::Receiver<ReaderEvent> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<ReaderEvent>(CHANNEL_BUNDLES);
+    for (split, mut r) in readers.into_iter().enumerate() {
+        let (tx, cancel) = (tx.clone(), cancel.clone());
+        tokio::spawn(async move {
+            while !cancel.is_cancelled() {
+                let event = match r.reader.next_bundle(BUNDLE_SIZE).await {
+                    Ok(Some(bundle)) if bundle.is_empty() => ReaderEvent::Watermark {
+                        split,
+                        watermark: r.reader.watermark(),
+                        idle: r.reader.is_idle(),
+                    },
+                    Ok(Some(bundle)) => ReaderEvent::Bundle {
+                        split,
+                        stage: r.stage,
+                        bundle,
+                        watermark: r.reader.watermark(),
+                        checkpoint: r.reader.checkpoint(),
+                    },
+                    Ok(None) => ReaderEvent::Done { split },
+                    Err(e) => ReaderEvent::Failed {
+                        transform: r.transform.clone(),
+                        message: error_chain(e.as_ref()),
+                    },
+                };
+                let last = matches!(event, ReaderEvent::Done { .. } | ReaderEvent::Failed { .. });
+                if tx.send(event).await.is_err() || last {
+                    break;
+                }
+            }
+        });
+    }
+    rx
 }
 
 impl Streaming<'_> {
@@ -270,26 +331,9 @@ impl Streaming<'_> {
         options: &crate::options::PipelineOptions,
     ) -> Result<PipelineState, PipelineError> {
         self.read_bounded_sources()?;
-        let plan = self.plan;
-        let mut readers = Vec::new();
-        for (stage, node) in read_stages(plan) {
-            let NodeKind::ReadUnbounded(source) = &node.kind else {
-                continue;
-            };
-            let source_error = |e| crate::core::invoke::source_error(&node.name, e);
-            let workers = options
-                .parallelism
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            for split in source.split(workers).map_err(source_error)? {
-                readers.push((
-                    stage.id,
-                    node.name.clone(),
-                    split.reader().map_err(source_error)?,
-                ));
-            }
-        }
+        let readers = self.open_readers(options.effective_parallelism())?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(options.parallelism.unwrap_or(2).max(1))
+            .worker_threads(options.effective_parallelism())
             .thread_name("sluice-direct")
             .enable_all()
             .build()
@@ -297,55 +341,38 @@ impl Streaming<'_> {
                 runner: "direct".into(),
                 reason: format!("cannot start the runtime: {e}"),
             })?;
-        let cancel = options.cancel.clone();
-        runtime.block_on(self.drive(readers, cancel))
+        runtime.block_on(self.drive(readers, options.cancel.clone()))
     }
 
+    /// Splits every unbounded source into (at most) `splits` readers.
+    fn open_readers(&self, splits: usize) -> Result<Vec<Reader>, PipelineError> {
+        let mut readers = Vec::new();
+        for (stage, node) in read_stages(self.plan) {
+            let NodeKind::ReadUnbounded(source) = &node.kind else {
+                continue;
+            };
+            let source_error = |e| crate::core::invoke::source_error(&node.name, e);
+            for split in source.split(splits).map_err(source_error)? {
+                readers.push(Reader {
+                    stage: stage.id,
+                    transform: node.name.clone(),
+                    reader: split.reader().map_err(source_error)?,
+                });
+            }
+        }
+        Ok(readers)
+    }
+
+    /// Feeds what the readers send, ticks processing time and moves the watermark, until every
+    /// reader has ended or the run is cancelled (then it drains).
     async fn drive(
         &mut self,
-        readers: Vec<(
-            usize,
-            String,
-            Box<dyn sluice_sdk::graph::kernel::UnboundedBundleReader>,
-        )>,
+        readers: Vec<Reader>,
         cancel: crate::options::CancelToken,
     ) -> Result<PipelineState, PipelineError> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<ReaderEvent>(CHANNEL_BUNDLES);
-        let splits = readers.len();
-        for (split, (stage, name, mut reader)) in readers.into_iter().enumerate() {
-            let (tx, cancel) = (tx.clone(), cancel.clone());
-            tokio::spawn(async move {
-                while !cancel.is_cancelled() {
-                    let event = match reader.next_bundle(BUNDLE_SIZE).await {
-                        Ok(Some(bundle)) if bundle.is_empty() => ReaderEvent::Watermark {
-                            split,
-                            watermark: reader.watermark(),
-                            idle: reader.is_idle(),
-                        },
-                        Ok(Some(bundle)) => ReaderEvent::Bundle {
-                            split,
-                            stage,
-                            bundle,
-                            watermark: reader.watermark(),
-                            checkpoint: reader.checkpoint(),
-                        },
-                        Ok(None) => ReaderEvent::Done { split },
-                        Err(e) => ReaderEvent::Failed {
-                            transform: name.clone(),
-                            message: error_chain(e.as_ref()),
-                        },
-                    };
-                    let last =
-                        matches!(event, ReaderEvent::Done { .. } | ReaderEvent::Failed { .. });
-                    if tx.send(event).await.is_err() || last {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(tx);
-        self.advance_processing_time(wall_clock())?;
-        let mut splits_state = vec![SplitWatermark::default(); splits];
+        let mut splits = vec![SplitWatermark::default(); readers.len()];
+        let mut rx = spawn_readers(readers, &cancel);
+        self.advance_processing_time(Timestamp::now())?;
         let mut ticks = tokio::time::interval(std::time::Duration::from_millis(100));
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
@@ -353,38 +380,22 @@ impl Streaming<'_> {
         loop {
             tokio::select! {
                 event = rx.recv() => match event {
-                    Some(ReaderEvent::Bundle { split, stage, bundle, watermark, checkpoint }) => {
-                        self.feed_read(stage, bundle, checkpoint)?;
-                        splits_state[split].advance(watermark, false);
-                    }
-                    Some(ReaderEvent::Watermark { split, watermark, idle }) => splits_state[split].advance(watermark, idle),
-                    Some(ReaderEvent::Done { split }) => splits_state[split].advance(Timestamp::MAX, false),
-                    Some(ReaderEvent::Failed { transform, message }) => {
-                        cancel.cancel();
-                        return Err(PipelineError::Source { transform, message });
-                    }
+                    Some(event) => self.on_reader_event(event, &mut splits, &cancel)?,
                     // Every reader has stopped: they ended, or the run was cancelled.
-                    None if cancel.is_cancelled() => {
-                        self.advance_watermark(Timestamp::MAX)?;
-                        self.finalize_checkpoints()?;
-                        return Ok(PipelineState::Cancelled);
-                    }
+                    None if cancel.is_cancelled() => return self.drain(PipelineState::Cancelled),
                     None => break,
                 },
                 _ = ticks.tick() => {
-                    self.advance_processing_time(wall_clock())?;
+                    self.advance_processing_time(Timestamp::now())?;
                     if cancel.is_cancelled() {
-                        // Drain: process what the readers already sent, fire every open
-                        // window, then finalize every checkpoint.
+                        // Process what the readers already sent, then drain.
                         rx.close();
                         while let Some(event) = rx.recv().await {
                             if let ReaderEvent::Bundle { stage, bundle, checkpoint, .. } = event {
                                 self.feed_read(stage, bundle, checkpoint)?;
                             }
                         }
-                        self.advance_watermark(Timestamp::MAX)?;
-                        self.finalize_checkpoints()?;
-                        return Ok(PipelineState::Cancelled);
+                        return self.drain(PipelineState::Cancelled);
                     }
                     self.finalize_checkpoints()?;
                 }
@@ -396,15 +407,54 @@ impl Streaming<'_> {
                     }
                 }
             }
-            let watermark = SplitWatermark::combine(&splits_state);
+            let watermark = SplitWatermark::combine(&splits);
             self.advance_watermark(watermark)?;
             if watermark == Timestamp::MAX {
                 break;
             }
         }
+        self.drain(PipelineState::Done)
+    }
+
+    /// Takes in one event of a reader: a bundle, a watermark, its end, or its failure (which
+    /// cancels the run and fails it naming the source).
+    fn on_reader_event(
+        &mut self,
+        event: ReaderEvent,
+        splits: &mut [SplitWatermark],
+        cancel: &crate::options::CancelToken,
+    ) -> Result<(), PipelineError> {
+        match event {
+            ReaderEvent::Bundle {
+                split,
+                stage,
+                bundle,
+                watermark,
+                checkpoint,
+            } => {
+                self.feed_read(stage, bundle, checkpoint)?;
+                splits[split].advance(watermark, false);
+            }
+            ReaderEvent::Watermark {
+                split,
+                watermark,
+                idle,
+            } => splits[split].advance(watermark, idle),
+            ReaderEvent::Done { split } => splits[split].advance(Timestamp::MAX, false),
+            ReaderEvent::Failed { transform, message } => {
+                cancel.cancel();
+                return Err(PipelineError::Source { transform, message });
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the run as a drain does: the watermark moves to the end of time, so every open
+    /// window fires its last pane and the sinks write, then every checkpoint is finalized.
+    fn drain(&mut self, state: PipelineState) -> Result<PipelineState, PipelineError> {
         self.advance_watermark(Timestamp::MAX)?;
         self.finalize_checkpoints()?;
-        Ok(PipelineState::Done)
+        Ok(state)
     }
 
     /// Numbers a bundle a reader produced and runs it through the pipeline; its checkpoint
@@ -525,13 +575,7 @@ impl Streaming<'_> {
         for (collection, bundles) in stored {
             let readers = self.readers.get(&collection).cloned().unwrap_or_default();
             for bundle in bundles {
-                let mut bundle = Some(bundle);
-                for (i, reader) in readers.iter().enumerate() {
-                    let b = match (i + 1 == readers.len(), &mut bundle) {
-                        (true, b) => b.take().expect("the last reader takes the bundle"),
-                        (false, Some(b)) => b.clone(),
-                        (false, None) => unreachable!("the bundle is kept until the last reader"),
-                    };
+                for (reader, b) in readers.iter().zip(fan_out(bundle, readers.len())) {
                     self.deliver(*reader, b)?;
                 }
             }
@@ -543,19 +587,10 @@ impl Streaming<'_> {
     fn deliver(&mut self, stage: usize, bundle: Bundle) -> Result<(), PipelineError> {
         match self.plan.stages[stage].root {
             StageRoot::Group { node, .. } => {
-                let n = self.plan.graph.node(node);
-                let NodeKind::GroupByKey(kernel) = &n.kind else {
-                    unreachable!("Group roots are GroupByKey nodes")
-                };
-                let mut records = Vec::with_capacity(bundle.len());
-                kernel
-                    .to_records(bundle, &mut records)
-                    .map_err(|e| PipelineError::Coder {
-                        transform: n.name.clone(),
-                        message: e.to_string(),
-                    })?;
+                let grouping = GroupingNode::of(&self.plan.graph, node);
+                let records = grouping.records(bundle)?;
                 self.count(
-                    &n.name,
+                    grouping.name,
                     ElementCount {
                         input: records.len() as u64,
                         output: 0,
@@ -565,7 +600,7 @@ impl Streaming<'_> {
                     .groupings
                     .get_mut(&stage)
                     .expect("every Group stage has a grouping");
-                let panes = invoke(&n.name, || gabw.process(records))?;
+                let panes = invoke(grouping.name, || gabw.process(records))?;
                 self.emit(stage, panes)
             }
             StageRoot::Flatten(node) | StageRoot::Reshuffle(node) => {

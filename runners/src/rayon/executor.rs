@@ -3,14 +3,12 @@
 use super::progress::Progress;
 use crate::core::invoke::source_error;
 use crate::core::{
-    BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS, ExecutionPlan, Materialized, StageInstance, StageOutput,
-    StageRoot, group_bounded,
+    BUNDLE_SIZE, ExecutionPlan, GroupingNode, Materialized, StageInstance, StageOutput, StageRoot,
 };
 use ::rayon::prelude::*;
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::{KeyedRecord, SideInputs, SourceKernel};
 use sluice_sdk::graph::{Bundle, Graph, NodeKind};
-use sluice_sdk::metrics::MetricsContainer;
 use sluice_sdk::result::{ElementCount, PipelineResult};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -106,26 +104,14 @@ impl Execution {
                 progress = Progress::new(self.feedback, &node.name, sizes);
                 splits.into_iter().map(WorkItem::Split).collect()
             }
-            StageRoot::Group { node: n, lifted } => {
-                let node = graph.node(n);
-                let NodeKind::GroupByKey(kernel) = &node.kind else {
-                    unreachable!("Group roots are GroupByKey nodes")
-                };
+            StageRoot::Group { node, lifted } => {
+                let grouping = GroupingNode::of(graph, node);
                 let records: Vec<Vec<KeyedRecord>> = if lifted {
-                    vec![self.done.take_lifted(n)]
+                    vec![self.done.take_lifted(node)]
                 } else {
                     stored
                         .into_par_iter()
-                        .map(|b| {
-                            let mut records = Vec::with_capacity(b.len());
-                            kernel
-                                .to_records(b, &mut records)
-                                .map(|()| records)
-                                .map_err(|e| PipelineError::Coder {
-                                    transform: node.name.clone(),
-                                    message: e.to_string(),
-                                })
-                        })
+                        .map(|b| grouping.records(b))
                         .collect::<Result<_, _>>()?
                 };
                 shuffle(records, self.workers)
@@ -255,28 +241,9 @@ fn run_item(
             own.elements.entry(name.clone()).or_default().output += read;
             Ok(())
         }
-        (StageRoot::Group { node: n, .. }, WorkItem::Shard(records)) => {
-            let node = graph.node(n);
-            let NodeKind::GroupByKey(kernel) = &node.kind else {
-                unreachable!("Group roots are GroupByKey nodes")
-            };
-            let strategy = graph.collection(node.inputs[0]).windowing.clone();
-            let grouped = group_bounded(
-                &node.name,
-                kernel.clone(),
-                strategy,
-                std::iter::once(Ok(records)),
-                BUNDLE_SIZE,
-            )?;
-            let mut m = MetricsContainer::default();
-            m.counter(DROPPED_DUE_TO_LATENESS)
-                .inc_by(grouped.dropped as i64);
-            own.metrics.add(&node.name, &m);
-            own.elements
-                .entry(node.name.clone())
-                .or_default()
-                .add(grouped.count);
-            for bundle in grouped.bundles {
+        (StageRoot::Group { node, .. }, WorkItem::Shard(records)) => {
+            let grouped = GroupingNode::of(graph, node).group_bounded([Ok(records)])?;
+            for bundle in grouped.into_bundles(own) {
                 instance.push(bundle)?;
             }
             Ok(())

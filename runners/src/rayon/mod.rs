@@ -46,14 +46,7 @@ impl PipelineRunner for RayonRunner {
             self.name(),
             "the rayon runner executes bounded pipelines only: use --runner=direct, or read a bounded slice of the source",
         )?;
-        let threads = options
-            .parallelism
-            .unwrap_or_else(|| {
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1)
-            })
-            .max(1);
+        let threads = options.effective_parallelism();
         let feedback = !options.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
         let result = executor::execute(graph, threads, feedback)?;
         tracing::info!(

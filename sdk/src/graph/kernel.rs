@@ -110,12 +110,12 @@ pub trait GroupState: Send {
     fn add_accumulator(&mut self, payload: &[u8]) -> Result<(), BoxError>;
     /// Merges another state of the same transform into this one (session merging).
     fn merge(&mut self, other: Box<dyn GroupState>) -> Result<(), BoxError>;
-    /// The output for a pane: the grouped values or the extracted combine output.
-    fn extract(&mut self) -> Result<Box<dyn Any + Send>, BoxError>;
+    /// The output for a pane: the grouped values or the extracted combine output. With
+    /// `discarding`, the pane discards the state afterwards, so the state may hand its
+    /// contents over instead of copying them.
+    fn extract(&mut self, discarding: bool) -> Result<Box<dyn Any + Send>, BoxError>;
     /// Forgets everything (after a pane in discarding mode).
     fn clear(&mut self);
-    /// Whether nothing was added since creation or the last clear.
-    fn is_empty(&self) -> bool;
     /// For [`merge`](Self::merge): the concrete state.
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }

@@ -45,14 +45,15 @@ impl<V: Element> GroupState for ListState<V> {
         self.values.extend(other.values);
         Ok(())
     }
-    fn extract(&mut self) -> Result<Box<dyn Any + Send>, BoxError> {
-        Ok(Box::new(self.values.clone()))
+    fn extract(&mut self, discarding: bool) -> Result<Box<dyn Any + Send>, BoxError> {
+        Ok(Box::new(if discarding {
+            std::mem::take(&mut self.values)
+        } else {
+            self.values.clone()
+        }))
     }
     fn clear(&mut self) {
         self.values.clear();
-    }
-    fn is_empty(&self) -> bool {
-        self.values.is_empty()
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self

@@ -26,7 +26,7 @@ pub mod reshuffle;
 pub mod window_into;
 pub mod with_timestamps;
 
-pub use co_group_by_key::{CoGbkResult, CoGroupByKey, KeyedPCollectionTuple};
+pub use co_group_by_key::{CoGbkResult, CoGroupByKey, KeyedPCollectionTuple, SeveralValues};
 pub use combine::combiners::{CountFn, Max, Mean, Min, Sum, ToF64, ToList, Top};
 pub use combine::{Combine, CombineFn, CombineGlobally, CombinePerKey};
 pub use count::Count;

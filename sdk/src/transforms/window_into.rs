@@ -6,7 +6,7 @@ use crate::pcollection::PCollection;
 use crate::pipeline::PTransform;
 use crate::time::Duration;
 use crate::trigger::{AccumulationMode, TimestampCombiner, Trigger};
-use crate::window::WindowFn;
+use crate::window::{IntoWindowFn, WindowFn};
 use crate::windowed_value::WindowedValue;
 use std::sync::Arc;
 
@@ -32,10 +32,11 @@ pub struct WindowInto {
 }
 
 impl WindowInto {
-    /// Windows with `window_fn`; the rest of the strategy is kept from the input.
-    pub fn new(window_fn: impl WindowFn) -> Self {
+    /// Windows with `window_fn` — a concrete window function or an `Arc<dyn WindowFn>`
+    /// chosen at run time; the rest of the strategy is kept from the input.
+    pub fn new(window_fn: impl IntoWindowFn) -> Self {
         WindowInto {
-            window_fn: Arc::new(window_fn),
+            window_fn: window_fn.into_window_fn(),
             trigger: None,
             accumulation_mode: None,
             allowed_lateness: None,
@@ -45,7 +46,7 @@ impl WindowInto {
     /// Windows with `window_fn` and resets the rest of the strategy to the defaults: the
     /// default trigger, discarding panes, no allowed lateness, end-of-window timestamps.
     /// Useful to gather results (as assertions and sinks do) whatever the input's triggering.
-    pub fn with_defaults(window_fn: impl WindowFn) -> Self {
+    pub fn with_defaults(window_fn: impl IntoWindowFn) -> Self {
         WindowInto::new(window_fn)
             .triggering(Trigger::Default)
             .discarding_fired_panes()

@@ -37,6 +37,7 @@ pub use sliding::SlidingWindows;
 use crate::time::{Duration, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// The half-open event-time interval `[start, end)`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -156,6 +157,41 @@ pub trait WindowFn: Send + Sync + fmt::Debug + 'static {
     /// (never, for the built-ins). Used to check that two window functions are the same one.
     fn same_as(&self, other: &dyn WindowFn) -> bool {
         format!("{self:?}") == format!("{other:?}")
+    }
+}
+
+/// Anything [`WindowInto`](crate::transforms::WindowInto) accepts as a window function: a
+/// concrete one (`FixedWindows::of(...)`), or one chosen at run time as an
+/// `Arc<dyn WindowFn>`.
+///
+/// ```
+/// use sluice_sdk::prelude::*;
+/// use std::sync::Arc;
+/// let chosen: Arc<dyn WindowFn> = if std::env::args().count() > 99 {
+///     Arc::new(Sessions::with_gap(Duration::from_secs(60)))
+/// } else {
+///     Arc::new(FixedWindows::of(Duration::from_secs(60)))
+/// };
+/// let p = Pipeline::new();
+/// let windowed = p
+///     .apply("Events", Create::timestamped(vec![(1u32, Timestamp::from_secs(3))]))
+///     .apply("Window", WindowInto::new(chosen));
+/// assert!(!windowed.windowing().window_fn.is_merging());
+/// ```
+pub trait IntoWindowFn {
+    /// The window function, shared.
+    fn into_window_fn(self) -> Arc<dyn WindowFn>;
+}
+
+impl<W: WindowFn> IntoWindowFn for W {
+    fn into_window_fn(self) -> Arc<dyn WindowFn> {
+        Arc::new(self)
+    }
+}
+
+impl IntoWindowFn for Arc<dyn WindowFn> {
+    fn into_window_fn(self) -> Arc<dyn WindowFn> {
+        self
     }
 }
 

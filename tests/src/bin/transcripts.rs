@@ -1,6 +1,7 @@
 //! Runs trigger transcripts: `cargo run -p sluice-tests --bin transcripts -- FILE.yaml...`
 //!
-//! Prints `PASS name` or `FAIL name: reason` per transcript, then `N passed, M failed`, and
+//! Prints `PASS name`, `CAUGHT name` (a transcript wrong on purpose whose mismatch was
+//! reported) or `FAIL name: reason` per transcript, then `N passed, M failed, K caught`, and
 //! exits non-zero if any failed (or a file could not be read).
 
 use sluice_tests::transcript::{Outcome, run_text};
@@ -12,7 +13,7 @@ fn main() -> ExitCode {
         eprintln!("usage: transcripts FILE.yaml...");
         return ExitCode::from(2);
     }
-    let (mut passed, mut failed) = (0usize, 0usize);
+    let (mut passed, mut failed, mut caught) = (0usize, 0usize, 0usize);
     for file in &files {
         let reports = match std::fs::read_to_string(file) {
             Ok(text) => run_text(&text, file),
@@ -28,6 +29,10 @@ fn main() -> ExitCode {
                     println!("PASS {}", r.name);
                     passed += 1;
                 }
+                Outcome::MismatchCaught => {
+                    println!("CAUGHT {}", r.name);
+                    caught += 1;
+                }
                 Outcome::Fail(reason) => {
                     println!("FAIL {}: {reason}", r.name);
                     failed += 1;
@@ -35,7 +40,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    println!("{passed} passed, {failed} failed, {caught} caught");
     if failed == 0 {
         ExitCode::SUCCESS
     } else {

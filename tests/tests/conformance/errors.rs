@@ -17,6 +17,11 @@ pub fn cases() -> Vec<Case> {
             "transform 'Parse' failed: invalid digit",
         ),
         Case::fail(
+            "error_co_group_by_key_unknown_tag_names_it",
+            cogbk_unknown_tag,
+            "transform 'Read' panicked: tag 'stranger' is not an input of this CoGroupByKey (its inputs: a)",
+        ),
+        Case::fail(
             "error_duplicate_transform_name",
             duplicate_name,
             "duplicate transform name 'Twice'",
@@ -200,4 +205,15 @@ fn combine_panic(p: &Pipeline) {
     p.apply("Create", Create::of(0..20u32))
         .map("Key", |v: u32| KV::new(v % 2, v))
         .apply("Total", Combine::per_key(Unlucky));
+}
+
+/// Reading a CoGroupByKey result with a tag that is not one of its inputs.
+fn cogbk_unknown_tag(p: &Pipeline) {
+    let a = p.apply("A", Create::of(vec![KV::new(1u32, 1i64)]));
+    let (ta, stranger) = (TupleTag::<i64>::new("a"), TupleTag::<i64>::new("stranger"));
+    KeyedPCollectionTuple::of(&ta, &a)
+        .apply("Join", CoGroupByKey)
+        .map("Read", move |kv: KV<u32, CoGbkResult>| {
+            kv.value.get_all(&stranger).len()
+        });
 }

@@ -12,6 +12,10 @@ pub fn cases() -> Vec<Case> {
         Case::pass("group_by_key_output_pane_is_on_time_and_final", gbk_pane),
         Case::pass("co_group_by_key_two_inputs", cogbk_two),
         Case::pass("co_group_by_key_three_inputs", cogbk_three),
+        Case::pass(
+            "co_group_by_key_same_named_tags_stay_apart",
+            cogbk_same_names,
+        ),
         Case::pass("combine_per_key_sum", combine_per_key_sum),
         Case::pass("combine_globally_sum", combine_globally_sum),
         Case::pass(
@@ -147,9 +151,9 @@ fn cogbk_two(p: &Pipeline) {
         .and(&pt, &phones)
         .apply("Join", CoGroupByKey)
         .map("Flatten", move |kv: KV<String, CoGbkResult>| {
-            let mut e = kv.value.get_all(&et2).expect("emails decode");
+            let mut e = kv.value.get_all(&et2).to_vec();
             e.sort();
-            let ph = kv.value.get_all(&pt2).expect("phones decode");
+            let ph = kv.value.get_all(&pt2).to_vec();
             (kv.key, e, ph)
         });
     assert_that(&joined).contains_in_any_order(vec![
@@ -183,13 +187,41 @@ fn cogbk_three(p: &Pipeline) {
             let r = &kv.value;
             (
                 kv.key,
-                r.get_only(&ta2).expect("one a"),
-                r.get_all(&tb2).expect("b").len(),
-                r.get_all(&tc2).expect("c").len(),
+                r.get_only(&ta2).expect("one a").cloned(),
+                r.get_all(&tb2).len(),
+                r.get_all(&tc2).len(),
             )
         });
     assert_that(&joined)
         .contains_in_any_order(vec![(1, Some(s("a1")), 1, 0), (2, Some(s("a2")), 0, 2)]);
+}
+
+/// Two inputs whose tags share a name: each tag reads its own input's values.
+fn cogbk_same_names(p: &Pipeline) {
+    let left = p.apply(
+        "Left",
+        Create::of(vec![KV::new(1u32, s("l1")), KV::new(2, s("l2"))]),
+    );
+    let right = p.apply("Right", Create::of(vec![KV::new(1u32, s("r1"))]));
+    let (tl, tr) = (
+        TupleTag::<String>::new("side"),
+        TupleTag::<String>::new("side"),
+    );
+    let (tl2, tr2) = (tl.clone(), tr.clone());
+    let joined = KeyedPCollectionTuple::of(&tl, &left)
+        .and(&tr, &right)
+        .apply("Join", CoGroupByKey)
+        .map("Read", move |kv: KV<u32, CoGbkResult>| {
+            (
+                kv.key,
+                kv.value.get_all(&tl2).to_vec(),
+                kv.value.get_all(&tr2).to_vec(),
+            )
+        });
+    assert_that(&joined).contains_in_any_order(vec![
+        (1, vec![s("l1")], vec![s("r1")]),
+        (2, vec![s("l2")], vec![]),
+    ]);
 }
 
 fn combine_per_key_sum(p: &Pipeline) {

@@ -10,6 +10,7 @@ pub fn cases() -> Vec<Case> {
         Case::pass("window_fixed_with_offset", fixed_offset),
         Case::pass("window_sliding", sliding),
         Case::pass("window_sessions_merge", sessions),
+        Case::pass("window_fn_chosen_at_run_time", chosen_at_run_time),
         Case::pass("window_sessions_are_per_key", sessions_per_key),
         Case::pass("window_sessions_combine", sessions_combine),
         Case::pass("window_back_into_global", back_to_global),
@@ -118,6 +119,23 @@ fn sliding(p: &Pipeline) {
         (s("a"), 3, 0, 20, 19_999),
         (s("a"), 6, 10, 30, 29_999),
         (s("a"), 4, 20, 40, 39_999),
+    ]);
+}
+
+/// A window function picked from a name at run time, as `Arc<dyn WindowFn>`, needs no
+/// wrapper type.
+fn chosen_at_run_time(p: &Pipeline) {
+    let pick = |name: &str| -> std::sync::Arc<dyn WindowFn> {
+        match name {
+            "sessions" => std::sync::Arc::new(Sessions::with_gap(Duration::from_secs(10))),
+            _ => std::sync::Arc::new(FixedWindows::of(Duration::from_secs(60))),
+        }
+    };
+    let e = events(p, &[("a", 1, 0), ("a", 2, 5), ("a", 4, 30)]);
+    let windowed = e.apply("Chosen", WindowInto::new(pick("sessions")));
+    assert_that(&sums_with_windows(&windowed)).contains_in_any_order(vec![
+        (s("a"), 3, 0, 15, 14_999),
+        (s("a"), 4, 30, 40, 39_999),
     ]);
 }
 

@@ -135,7 +135,7 @@ impl<F: CombineFn> GroupState for AccState<F> {
         }
         Ok(())
     }
-    fn extract(&mut self) -> Result<Box<dyn Any + Send>, BoxError> {
+    fn extract(&mut self, _discarding: bool) -> Result<Box<dyn Any + Send>, BoxError> {
         let out = match &self.acc {
             Some(acc) => self.combine_fn.extract_output(acc),
             None => self
@@ -146,9 +146,6 @@ impl<F: CombineFn> GroupState for AccState<F> {
     }
     fn clear(&mut self) {
         self.acc = None;
-    }
-    fn is_empty(&self) -> bool {
-        self.acc.is_none()
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
