@@ -20,7 +20,8 @@
 //! not yet finalized are read again by the new owner, from the committed position
 //! (at-least-once).
 
-use super::consumer::ReadContext;
+use super::client::ReadContext;
+use super::topic_partition::TopicPartition;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use sluice_sdk::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,16 +31,11 @@ use std::time::{Duration, Instant};
 /// How often finalized offsets are committed while the read runs.
 pub(crate) const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
 
-/// A partition: topic and number.
-type Partition = (String, i32);
-
 /// Where the read of a partition stands: what a checkpoint records and a commit stores.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct PartitionPosition {
-    /// Topic.
-    pub(crate) topic: String,
-    /// Partition.
-    pub(crate) partition: i32,
+    /// The partition.
+    pub(crate) partition: TopicPartition,
     /// The offset of the next record to read.
     pub(crate) next_offset: i64,
     /// The partition's watermark once the records before `next_offset` are read.
@@ -75,12 +71,12 @@ pub(crate) struct Commits {
 struct CommitState {
     /// The latest finalized position (next offset, watermark) of each partition this member
     /// owns.
-    finalized: BTreeMap<Partition, (i64, Timestamp)>,
+    finalized: BTreeMap<TopicPartition, (i64, Timestamp)>,
     /// Some finalized position is not committed yet.
     dirty: bool,
     last_commit: Instant,
     /// Partitions revoked since they were last assigned.
-    revoked: BTreeSet<Partition>,
+    revoked: BTreeSet<TopicPartition>,
 }
 
 impl Default for Commits {
@@ -108,7 +104,7 @@ impl Commits {
             return;
         };
         for p in positions {
-            let key = (p.topic.clone(), p.partition);
+            let key = p.partition.clone();
             if s.revoked.contains(&key) {
                 continue;
             }
@@ -154,7 +150,11 @@ impl Commits {
 
     /// The group is taking `partitions` away: commits their finalized positions now and
     /// forgets them.
-    pub(crate) fn revoking(&self, consumer: &BaseConsumer<ReadContext>, partitions: &[Partition]) {
+    pub(crate) fn revoking(
+        &self,
+        consumer: &BaseConsumer<ReadContext>,
+        partitions: &[TopicPartition],
+    ) {
         let Ok(mut s) = self.state.lock() else {
             return;
         };
@@ -166,7 +166,7 @@ impl Commits {
     }
 
     /// The group assigned `partitions` (again).
-    pub(crate) fn assigned(&self, partitions: &[Partition]) {
+    pub(crate) fn assigned(&self, partitions: &[TopicPartition]) {
         if let Ok(mut s) = self.state.lock() {
             for p in partitions {
                 s.revoked.remove(p);
@@ -179,15 +179,15 @@ impl Commits {
 fn commit(
     consumer: &BaseConsumer<ReadContext>,
     s: &mut CommitState,
-    only: Option<&[Partition]>,
+    only: Option<&[TopicPartition]>,
     mode: CommitMode,
 ) {
     let mut list = rdkafka::TopicPartitionList::new();
-    for ((topic, partition), (offset, watermark)) in &s.finalized {
-        if only.is_some_and(|o| !o.iter().any(|(t, p)| t == topic && p == partition)) {
+    for (partition, (offset, watermark)) in &s.finalized {
+        if only.is_some_and(|o| !o.contains(partition)) {
             continue;
         }
-        let mut entry = list.add_partition(topic, *partition);
+        let mut entry = list.add_partition(&partition.topic, partition.partition);
         // Only an out-of-range offset fails here; it has nothing to commit.
         if entry.set_offset(rdkafka::Offset::Offset(*offset)).is_ok() {
             entry.set_metadata(watermark_metadata(*watermark));

@@ -50,25 +50,31 @@
 //! and the counter `undecodable_records`; the write counts `records_written`.
 
 mod admin;
+mod client;
 mod codec;
 mod commit;
-mod consumer;
+mod fetch;
+mod idleness;
 #[cfg(test)]
 mod mock_cluster_tests;
+mod positions;
 pub mod raw;
 mod read;
 mod record;
 mod spec;
+mod stats;
 pub mod timestamps;
+mod topic_partition;
 mod write;
 
 pub use admin::{create_topic, end_offsets, topic_exists};
 pub use codec::{Bytes, Decoder, Encoder, Json, Utf8};
-pub use consumer::PartitionStats;
 pub use read::{KafkaRead, KafkaReadOutput};
 pub use record::{KafkaDeadLetter, KafkaRecord, KafkaTimestampType};
 pub use spec::StartPosition;
+pub use stats::PartitionStats;
 pub use timestamps::TimestampPolicy;
+pub use topic_partition::TopicPartition;
 pub use write::KafkaWrite;
 
 use sluice_sdk::element::Element;

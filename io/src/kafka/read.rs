@@ -9,12 +9,16 @@
 //! batch, and finalizing it commits those offsets for the consumer group — in the background,
 //! at most once per commit interval, and once more when the read shuts down.
 
+use super::client::ReadConsumer;
 use super::codec::{Bytes, Decoder};
 use super::commit::PartitionPosition;
-use super::consumer::{Fetcher, PartitionStats, ReadConsumer};
+use super::fetch::Fetcher;
+use super::idleness::SharedWatermarks;
 use super::record::{KafkaDeadLetter, KafkaRecord};
 use super::spec::{ReadSpec, StartPosition};
+use super::stats::PartitionStats;
 use super::timestamps::TimestampPolicy;
+use super::topic_partition::TopicPartition;
 use super::{KafkaError, ReadItem};
 use rdkafka::consumer::Consumer;
 use sluice_sdk::error::BoxError;
@@ -62,9 +66,6 @@ impl KafkaRead<Vec<u8>, Vec<u8>> {
                 max_records: None,
                 max_read_time: None,
                 connect_timeout: std::time::Duration::from_secs(30),
-                resumed: Default::default(),
-                resumed_at_ms: Default::default(),
-                partitions_seen: Default::default(),
             },
             key: Arc::new(Bytes),
             value: Arc::new(Bytes),
@@ -81,13 +82,13 @@ impl<K: Element, V: Element> KafkaRead<K, V> {
 
     /// Reads exactly these partitions (`(topic, partition)`) instead of whole topics.
     pub fn partitions(mut self, partitions: &[(&str, i32)]) -> Self {
-        let list: Vec<(String, i32)> = partitions
+        let list: Vec<TopicPartition> = partitions
             .iter()
-            .map(|(t, p)| (t.to_string(), *p))
+            .map(|(t, p)| TopicPartition::new(*t, *p))
             .collect();
-        for (t, _) in &list {
-            if !self.spec.topics.contains(t) {
-                self.spec.topics.push(t.clone());
+        for p in &list {
+            if !self.spec.topics.contains(&p.topic) {
+                self.spec.topics.push(p.topic.clone());
             }
         }
         self.spec.partitions = Some(list);
@@ -213,7 +214,7 @@ pub struct KafkaReadOutput<K, V> {
 }
 
 /// Shared between a read's sources and its `Split` step: each partition's figures.
-type Board = Arc<Mutex<BTreeMap<(String, i32), PartitionStats>>>;
+type Board = Arc<Mutex<BTreeMap<TopicPartition, PartitionStats>>>;
 
 impl<K: Element, V: Element> PTransform<PBegin> for KafkaRead<K, V> {
     type Output = KafkaReadOutput<K, V>;
@@ -229,6 +230,7 @@ impl<K: Element, V: Element> PTransform<PBegin> for KafkaRead<K, V> {
         let board = Board::default();
         let source = KafkaSource {
             spec: Arc::new(self.spec),
+            shared: Arc::default(),
             assignment: Vec::new(),
             key: self.key,
             value: self.value,
@@ -302,8 +304,8 @@ impl<K: Element, V: Element> DoFn for SplitRecords<K, V> {
             return Ok(());
         };
         let m = ctx.metrics();
-        for ((topic, partition), s) in board.iter() {
-            let at = format!("{topic}/{partition}");
+        for (partition, s) in board.iter() {
+            let at = partition.to_string();
             m.gauge(&format!("records_read[{at}]"))
                 .set(s.records as i64);
             m.gauge(&format!("bytes_read[{at}]")).set(s.bytes as i64);
@@ -322,17 +324,21 @@ impl<K: Element, V: Element> DoFn for SplitRecords<K, V> {
 /// A Kafka read's source: the whole read, or one split of its partitions.
 struct KafkaSource<K, V> {
     spec: Arc<ReadSpec>,
+    /// What the read's splits share while they run (made anew for each pipeline the read is
+    /// applied to).
+    shared: Arc<SharedWatermarks>,
     /// The split's partitions (empty before splitting, or under a group assignment).
-    assignment: Vec<(String, i32)>,
+    assignment: Vec<TopicPartition>,
     key: Arc<dyn Decoder<K>>,
     value: Arc<dyn Decoder<V>>,
     board: Board,
 }
 
 impl<K: 'static, V: 'static> KafkaSource<K, V> {
-    fn with_assignment(&self, assignment: Vec<(String, i32)>) -> Self {
+    fn with_assignment(&self, assignment: Vec<TopicPartition>) -> Self {
         KafkaSource {
             spec: self.spec.clone(),
+            shared: self.shared.clone(),
             assignment,
             key: self.key.clone(),
             value: self.value.clone(),
@@ -378,6 +384,7 @@ impl<K: 'static, V: 'static> KafkaSource<K, V> {
         };
         Fetcher::open(
             self.spec.clone(),
+            self.shared.clone(),
             assignment,
             self.key.clone(),
             self.value.clone(),
@@ -393,7 +400,7 @@ fn publish<K: 'static, V: 'static>(board: &Board, fetcher: &mut Fetcher<K, V>) {
             b.remove(&p);
         }
         for s in fetcher.stats() {
-            b.insert((s.topic.clone(), s.partition), s);
+            b.insert(s.partition.clone(), s);
         }
     }
 }
