@@ -7,6 +7,12 @@
 //! - [`text`]: line-oriented files — read many files by glob (gzip by extension, large files
 //!   split at line boundaries for parallel reads), write sharded files atomically; JSON lines
 //!   through serde.
+//! - [`kafka`]: Kafka topics through librdkafka — unbounded reads with per-partition event-time
+//!   watermarks and idle partitions, bounded slices of a topic (up to the end offsets, a record
+//!   count or a read time), undecodable records to a dead-letter output with their topic,
+//!   partition and offset, at-least-once offset commits for a consumer group, and writes with
+//!   keys, headers and the elements' timestamps. Keys and values go through the same formats
+//!   both ways (bytes, UTF-8, JSON, or your own).
 
 pub mod kafka;
 pub mod text;

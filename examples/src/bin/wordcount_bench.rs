@@ -2,14 +2,14 @@
 //! a peer, side by side, on one generated corpus.
 //!
 //! ```text
-//! cargo run --release -p sluice-examples --features peers --bin wordcount_bench -- [--size-mb 200] [--runs 3]
+//! cargo run --release -p sluice-examples --features ironbeam --bin wordcount_bench -- [--size-mb 200] [--runs 3]
 //! ```
 //!
 //! It generates (once, then reuses) a deterministic corpus of Zipf-distributed words over a
 //! 50 000-word vocabulary, then runs each configuration in a child process of its own, so that
 //! each one's peak memory (VmHWM) is its own: (a) the hand-written baseline on all cores,
 //! (b) the rayon runner on 1 thread and on all, (c) the direct runner, (d) ironbeam's parallel
-//! mode (with `--features peers`). Every configuration writes the same `word: count` output;
+//! mode (with `--features ironbeam`). Every configuration writes the same `word: count` output;
 //! the benchmark checks that all outputs are equal. It prints the median time, MB/s, the ratio
 //! to the baseline and peak memory of each, and the targets.
 
@@ -129,7 +129,7 @@ fn run_child(mode: &str, corpus_path: &Path, dir: &Path) -> anyhow::Result<(f64,
     Ok((seconds, sum, n))
 }
 
-#[cfg(feature = "peers")]
+#[cfg(feature = "ironbeam")]
 fn run_ironbeam(corpus_path: &Path, out_dir: &Path) -> anyhow::Result<()> {
     use ironbeam::{Count, Pipeline as IbPipeline, from_vec};
     use std::io::BufRead;
@@ -151,9 +151,9 @@ fn run_ironbeam(corpus_path: &Path, out_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[cfg(not(feature = "peers"))]
+#[cfg(not(feature = "ironbeam"))]
 fn run_ironbeam(_corpus_path: &Path, _out_dir: &Path) -> anyhow::Result<()> {
-    anyhow::bail!("ironbeam is compared only when built with --features peers")
+    anyhow::bail!("ironbeam is compared only when built with --features ironbeam")
 }
 
 fn main() -> std::process::ExitCode {
@@ -175,7 +175,7 @@ fn main() -> std::process::ExitCode {
         }
         let bytes = std::fs::metadata(&corpus_path)?.len() as f64;
         let mut modes = vec!["baseline", "rayon-1", "rayon-all", "direct"];
-        if cfg!(feature = "peers") {
+        if cfg!(feature = "ironbeam") {
             modes.push("ironbeam");
         }
         if let Some(only) = &args.only {
