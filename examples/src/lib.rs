@@ -49,3 +49,21 @@ pub fn main_with(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::Exi
         }
     }
 }
+
+/// Writes result lines (comma-separated) to a Kafka topic, created with 4 partitions if it is
+/// missing, keyed by the line's field `field` (from 0): the lines of one key go to one
+/// partition, so a reader sees each key's windows in order.
+pub fn write_lines_keyed_by_field(
+    to: &sluice_io::kafka::KafkaAddress,
+    field: usize,
+) -> sluice_io::kafka::KafkaWrite<String> {
+    sluice_io::kafka::write_text(&to.bootstrap, &to.topic)
+        .create_if_missing(4)
+        .keys(move |line: &String| {
+            line.split(',')
+                .nth(field)
+                .unwrap_or_default()
+                .as_bytes()
+                .to_vec()
+        })
+}

@@ -84,18 +84,8 @@ pub fn build(p: &Pipeline, job: &StreamingWordCount) {
             counts.apply("WriteCounts", text::write(&job.output));
         }
         Some(Ok(to)) => {
-            counts.apply(
-                "WriteCounts",
-                kafka::write_text(&to.bootstrap, &to.topic)
-                    .create_if_missing(4)
-                    .keys(|line: &String| {
-                        line.split(',')
-                            .nth(2)
-                            .unwrap_or_default()
-                            .as_bytes()
-                            .to_vec()
-                    }),
-            );
+            // Keyed by the word, so that each word's panes stay in order.
+            counts.apply("WriteCounts", crate::write_lines_keyed_by_field(&to, 2));
         }
         Some(Err(e)) => p.record_error(e),
     }

@@ -321,18 +321,8 @@ pub fn build_with(
         }
         Some(Ok(to)) => {
             // Keyed by the statistics' key, so that each key's windows stay in order.
-            out.stats.apply(
-                "WriteStats",
-                kafka::write_text(&to.bootstrap, &to.topic)
-                    .create_if_missing(4)
-                    .keys(|line: &String| {
-                        line.split(',')
-                            .nth(2)
-                            .unwrap_or_default()
-                            .as_bytes()
-                            .to_vec()
-                    }),
-            );
+            out.stats
+                .apply("WriteStats", crate::write_lines_keyed_by_field(&to, 2));
             errors.apply(
                 "WriteErrors",
                 kafka::write(
