@@ -12,6 +12,7 @@
 //! processing time flow through the stages as they arrive.
 
 mod executor;
+mod readers;
 mod streaming;
 
 use crate::options::PipelineOptions;

@@ -29,11 +29,12 @@
 //!
 //! Side inputs are not yet supported in streaming pipelines.
 
+use super::readers::{Reader, ReaderEvent, SplitWatermark, spawn_readers};
 use crate::core::invoke::{error_chain, invoke};
 use crate::core::{
-    BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS, ExecutionPlan, StageInstance, StageOutput, StageRoot,
+    BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS, ExecutionPlan, GroupingNode, ShardedGrouping,
+    StageInstance, StageOutput, StageRoot, fan_out,
 };
-use crate::core::{GroupingNode, ShardedGrouping, fan_out};
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::{PaneOutput, SideInputs, TestStreamEvent};
 use sluice_sdk::graph::{Bundle, CollectionId, Graph, NodeKind};
@@ -45,6 +46,8 @@ use std::collections::HashMap;
 /// Counter of records dropped because their window's trigger had finished.
 const DROPPED_DUE_TO_CLOSED_WINDOW: &str = "droppedDueToClosedWindow";
 
+/// A streaming run: every stage's one instance, the groupings, and where each PCollection
+/// goes, with the run's watermark, processing time and pending checkpoints.
 struct Streaming<'p> {
     plan: &'p ExecutionPlan,
     instances: Vec<StageInstance<'p>>,
@@ -214,114 +217,6 @@ fn read_stages(
         StageRoot::Read(n) => Some((stage, plan.graph.node(n))),
         _ => None,
     })
-}
-
-/// What a reader task tells the executor.
-enum ReaderEvent {
-    Bundle {
-        split: usize,
-        stage: usize,
-        bundle: Bundle,
-        watermark: Timestamp,
-        /// What the reader had read once it produced the bundle; finalized once the bundle
-        /// went through the pipeline.
-        checkpoint: Option<Box<dyn sluice_sdk::source::CheckpointMark>>,
-    },
-    Watermark {
-        split: usize,
-        watermark: Timestamp,
-        idle: bool,
-    },
-    Done {
-        split: usize,
-    },
-    Failed {
-        transform: String,
-        message: String,
-    },
-}
-
-/// What the executor knows of one reader's progress.
-#[derive(Clone, Copy)]
-struct SplitWatermark {
-    watermark: Timestamp,
-    idle: bool,
-}
-
-impl Default for SplitWatermark {
-    fn default() -> Self {
-        SplitWatermark {
-            watermark: Timestamp::MIN,
-            idle: false,
-        }
-    }
-}
-
-impl SplitWatermark {
-    fn advance(&mut self, watermark: Timestamp, idle: bool) {
-        self.watermark = self.watermark.max(watermark);
-        self.idle = idle;
-    }
-
-    /// The pipeline's input watermark: the minimum over the busy readers; when every reader
-    /// is idle, the largest of their watermarks.
-    fn combine(splits: &[SplitWatermark]) -> Timestamp {
-        let busy = splits.iter().filter(|s| !s.idle).map(|s| s.watermark).min();
-        busy.or_else(|| splits.iter().map(|s| s.watermark).max())
-            .unwrap_or(Timestamp::MAX)
-    }
-}
-
-/// Bundles in flight between the readers and the executor: the backpressure bound.
-const CHANNEL_BUNDLES: usize = 64;
-
-/// One split of an unbounded source, ready to read.
-struct Reader {
-    /// The stage its bundles enter.
-    stage: usize,
-    /// The source transform, for errors.
-    transform: String,
-    reader: Box<dyn sluice_sdk::graph::kernel::UnboundedBundleReader>,
-}
-
-/// Starts one tokio task per reader; they send what they read through one bounded channel
-/// until they end, fail, or the run is cancelled.
-fn spawn_readers(
-    readers: Vec<Reader>,
-    cancel: &crate::options::CancelToken,
-) -> tokio::sync::mpsc::Receiver<ReaderEvent> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<ReaderEvent>(CHANNEL_BUNDLES);
-    for (split, mut r) in readers.into_iter().enumerate() {
-        let (tx, cancel) = (tx.clone(), cancel.clone());
-        tokio::spawn(async move {
-            while !cancel.is_cancelled() {
-                let event = match r.reader.next_bundle(BUNDLE_SIZE).await {
-                    Ok(Some(bundle)) if bundle.is_empty() => ReaderEvent::Watermark {
-                        split,
-                        watermark: r.reader.watermark(),
-                        idle: r.reader.is_idle(),
-                    },
-                    Ok(Some(bundle)) => ReaderEvent::Bundle {
-                        split,
-                        stage: r.stage,
-                        bundle,
-                        watermark: r.reader.watermark(),
-                        checkpoint: r.reader.checkpoint(),
-                    },
-                    Ok(None) => ReaderEvent::Done { split },
-                    Err(e) => ReaderEvent::Failed {
-                        transform: r.transform.clone(),
-                        message: error_chain(e.as_ref()),
-                    },
-                };
-                let last = matches!(event, ReaderEvent::Done { .. } | ReaderEvent::Failed { .. });
-                if tx.send(event).await.is_err() || last {
-                    break;
-                }
-            }
-        });
-    }
-    rx
 }
 
 impl Streaming<'_> {

@@ -258,3 +258,54 @@ impl<K: Key> PTransform<KeyedPCollectionTuple<K>> for CoGroupByKey {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result_of(tags: &[(&TupleTag<String>, Vec<&str>)]) -> CoGbkResult {
+        let inputs = tags
+            .iter()
+            .map(|(t, _)| InputTag {
+                id: t.id(),
+                name: t.name().to_string(),
+            })
+            .collect::<Vec<_>>();
+        CoGbkResult {
+            inputs: Inputs(inputs.into()),
+            values: tags
+                .iter()
+                .map(|(_, vs)| vs.iter().map(|v| encode(&v.to_string()).unwrap()).collect())
+                .collect(),
+            decoded: OnceLock::new(),
+        }
+    }
+
+    #[test]
+    fn tags_are_told_apart_by_identity_and_survive_encoding() {
+        let (a, b) = (TupleTag::<String>::new("x"), TupleTag::<String>::new("x"));
+        let r = result_of(&[(&a, vec!["a1", "a2"]), (&b, vec!["b1"])]);
+        assert_eq!(r.get_all(&a), ["a1", "a2"]);
+        assert_eq!(r.get_all(&b), ["b1"]);
+        assert_eq!(r.get_only(&b), Ok(Some(&"b1".to_string())));
+        assert_eq!(
+            r.get_only(&a).unwrap_err().to_string(),
+            "CoGroupByKey input 'x' has 2 values for this key, expected at most one"
+        );
+        // Decoded once: a second look returns the same values, not a new decoding.
+        assert!(std::ptr::eq(r.get_all(&a), r.get_all(&a)));
+        let back: CoGbkResult = decode(&encode(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(back.get_all(&b), ["b1"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "tag 'other' is not an input of this CoGroupByKey (its inputs: x)")]
+    fn an_unknown_tag_panics_naming_it_and_the_inputs() {
+        let (x, other) = (
+            TupleTag::<String>::new("x"),
+            TupleTag::<String>::new("other"),
+        );
+        result_of(&[(&x, vec![])]).get_all(&other);
+    }
+}
