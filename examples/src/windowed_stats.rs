@@ -30,6 +30,15 @@ pub fn parse_event(line: &str) -> Result<Event, String> {
         .trim()
         .parse::<i64>()
         .map_err(|e| format!("bad timestamp_ms '{ts}': {e}"))?;
+    let in_range = Timestamp::try_from_millis(timestamp_ms)
+        .is_some_and(|t| t <= Timestamp::END_OF_GLOBAL_WINDOW);
+    if !in_range {
+        return Err(format!(
+            "timestamp_ms {timestamp_ms} is outside the event times a pipeline holds ({} to {})",
+            Timestamp::MIN.as_millis(),
+            Timestamp::END_OF_GLOBAL_WINDOW.as_millis()
+        ));
+    }
     let value = value
         .trim()
         .parse::<i64>()
@@ -81,8 +90,8 @@ impl DoFn for ParseEvents {
 pub struct Stats {
     /// Number of values.
     pub count: u64,
-    /// Their sum.
-    pub sum: i64,
+    /// Their sum (wide enough that no sum of `i64` values overflows it).
+    pub sum: i128,
     /// The smallest.
     pub min: i64,
     /// The largest.
@@ -108,7 +117,7 @@ impl CombineFn for StatsFn {
             max: v,
         });
         s.count += 1;
-        s.sum += v;
+        s.sum += i128::from(v);
         s.min = s.min.min(v);
         s.max = s.max.max(v);
     }
@@ -152,15 +161,22 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let n: i64 = number.parse().map_err(|_| {
         format!("bad duration '{text}': expected a number and a unit (ms, s, m, h)")
     })?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_mins(n)),
-        "h" => Ok(Duration::from_mins(n * 60)),
-        other => Err(format!(
-            "bad duration '{text}': unknown unit '{other}' (ms, s, m, h)"
-        )),
-    }
+    let micros_per_unit: i64 = match unit {
+        "ms" => 1_000,
+        "" | "s" => 1_000_000,
+        "m" => 60_000_000,
+        "h" => 3_600_000_000,
+        other => {
+            return Err(format!(
+                "bad duration '{text}': unknown unit '{other}' (ms, s, m, h)"
+            ));
+        }
+    };
+    // Longer than the whole range of event time is meaningless (and would wrap).
+    n.checked_mul(micros_per_unit)
+        .filter(|micros| *micros <= Timestamp::MAX.as_micros())
+        .map(Duration::from_micros)
+        .ok_or_else(|| format!("bad duration '{text}': longer than event time can measure"))
 }
 
 impl std::str::FromStr for WindowSpec {
@@ -344,7 +360,16 @@ fn read_lines(
     settings: &KafkaInput,
 ) -> (PCollection<String>, Option<PCollection<DeadLetter>>) {
     let from = match kafka::KafkaAddress::parse(input) {
-        None => return (p.apply("ReadLines", text::read(input)), None),
+        None => {
+            let read = p.apply("ReadLines", text::read(input).with_dead_letters());
+            let undecodable = read
+                .errors
+                .map("UndecodableLines", |d: text::TextDeadLetter| DeadLetter {
+                    line: String::from_utf8_lossy(&d.bytes).into_owned(),
+                    reason: d.to_string(),
+                });
+            return (read.lines, Some(undecodable));
+        }
         Some(Err(e)) => {
             p.record_error(e);
             return (p.apply("ReadLines", Create::of(Vec::<String>::new())), None);

@@ -33,7 +33,7 @@ pub struct PipelineOptions {
     /// workers. The direct runner runs bounded pipelines on the calling thread; in streaming
     /// it splits unbounded sources into this many readers, shards keyed stages over this many
     /// threads and sizes its tokio runtime to match.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_parallelism)]
     pub parallelism: Option<usize>,
     /// No progress bar or summary on the terminal.
     #[arg(long)]
@@ -67,13 +67,46 @@ impl PartialEq for CancelToken {
 
 impl Eq for CancelToken {}
 
+/// The largest `--parallelism` accepted: far more threads than cores only adds contention,
+/// and thousands of threads can exhaust the process's limits before the run starts.
+pub const MAX_PARALLELISM: usize = 1024;
+
+/// Parses `--parallelism`: a whole number from 1 to [`MAX_PARALLELISM`].
+pub fn parse_parallelism(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a whole number"))?;
+    check_parallelism(n)
+}
+
+fn check_parallelism(n: usize) -> Result<usize, String> {
+    if (1..=MAX_PARALLELISM).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "--parallelism must be from 1 to {MAX_PARALLELISM}, not {n}"
+        ))
+    }
+}
+
 impl PipelineOptions {
-    /// The parallelism a runner uses: `--parallelism` when given (at least 1), otherwise the
-    /// number of cores the machine offers this process (1 when it cannot tell).
+    /// The parallelism a runner uses: `--parallelism` when given, otherwise the number of
+    /// cores the machine offers this process (1 when it cannot tell), at most
+    /// [`MAX_PARALLELISM`].
     pub fn effective_parallelism(&self) -> usize {
         self.parallelism
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1)
+            .clamp(1, MAX_PARALLELISM)
+    }
+
+    /// Checks options set in code (the command line checks them as it parses): an error
+    /// names the option and its range.
+    pub fn validate(&self) -> Result<(), sluice_sdk::error::PipelineError> {
+        if let Some(n) = self.parallelism {
+            check_parallelism(n).map_err(sluice_sdk::error::PipelineError::InvalidOption)?;
+        }
+        Ok(())
     }
 
     /// Options that select `runner`, everything else by default.
@@ -90,5 +123,40 @@ impl PipelineOptions {
 impl Default for PipelineOptions {
     fn default() -> Self {
         Self::for_runner("direct")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<PipelineOptions, String> {
+        let mut argv = vec!["job"];
+        argv.extend_from_slice(args);
+        PipelineOptions::try_parse_from(argv).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn parallelism_is_checked_where_it_is_parsed() {
+        assert_eq!(parse(&["--parallelism", "3"]).unwrap().parallelism, Some(3));
+        for bad in ["0", "100000", "-2", "many"] {
+            let err = parse(&[&format!("--parallelism={bad}")]).unwrap_err();
+            assert!(err.contains("--parallelism"), "{bad}: {err}");
+        }
+        assert!(
+            parse(&["--parallelism", "0"])
+                .unwrap_err()
+                .contains("must be from 1 to 1024, not 0")
+        );
+        let in_code = PipelineOptions {
+            parallelism: Some(100_000),
+            ..PipelineOptions::default()
+        };
+        assert_eq!(
+            in_code.validate().unwrap_err().to_string(),
+            "invalid option: --parallelism must be from 1 to 1024, not 100000"
+        );
+        assert!(PipelineOptions::default().effective_parallelism() >= 1);
     }
 }

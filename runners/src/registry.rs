@@ -46,6 +46,7 @@ pub fn run(
     pipeline: &Pipeline,
     options: &PipelineOptions,
 ) -> Result<PipelineResult, PipelineError> {
+    options.validate()?;
     runner(&options.runner)?.run(pipeline, options)
 }
 
@@ -80,6 +81,7 @@ pub fn start(
     pipeline: &Pipeline,
     options: &PipelineOptions,
 ) -> Result<PipelineHandle, PipelineError> {
+    options.validate()?;
     let runner = runner(&options.runner)?;
     let name = options.runner.clone();
     let (pipeline, options) = (pipeline.clone(), options.clone());

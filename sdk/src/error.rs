@@ -43,6 +43,9 @@ pub enum PipelineError {
         /// The error, as text.
         message: String,
     },
+    /// A pipeline option is out of its range (named, with the range).
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
     /// The runner named on the command line is not registered.
     #[error("unknown runner '{name}'; known runners: {}", known.join(", "))]
     UnknownRunner {

@@ -45,7 +45,17 @@ impl Timestamp {
             Timestamp(micros)
         }
     }
-    /// A timestamp from milliseconds since the epoch.
+    /// A timestamp from milliseconds since the epoch, or `None` if it lies outside
+    /// `[MIN, MAX]` (for input that must be checked rather than clamped).
+    pub const fn try_from_millis(millis: i64) -> Option<Self> {
+        match millis.checked_mul(1_000) {
+            Some(micros) if micros >= Self::MIN.0 && micros <= Self::MAX.0 => {
+                Some(Timestamp(micros))
+            }
+            _ => None,
+        }
+    }
+    /// A timestamp from milliseconds since the epoch, clamped to `[MIN, MAX]`.
     pub const fn from_millis(millis: i64) -> Self {
         Self::from_micros(millis.saturating_mul(1_000))
     }

@@ -27,6 +27,10 @@ pub enum MatchError {
     /// Nothing matched.
     #[error("no file matches the pattern '{0}'")]
     NoMatch(String),
+    /// The pattern names an output prefix whose commit did not finish, or whose files no
+    /// longer match its manifest.
+    #[error("{0}")]
+    IncompleteOutput(String),
     /// A matched path could not be examined.
     #[error("cannot read '{path}': {reason}")]
     Unreadable {
@@ -41,9 +45,28 @@ fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
 }
 
+/// Whether files named like shards of the output prefix `prefix` exist.
+fn has_shards(prefix: &str) -> bool {
+    glob::glob(&format!(
+        "{}-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]*",
+        glob::Pattern::escape(prefix)
+    ))
+    .map(|mut paths| paths.next().is_some())
+    .unwrap_or(false)
+}
+
 /// The files matching `pattern` (a path or a glob such as `logs/*.txt.gz`), sorted by path.
+///
+/// A path that is not a file but the prefix of an output Sluice wrote (`out/counts` for
+/// `out/counts-SSSSS-of-NNNNN`) names that output's shards, as its manifest lists them: an
+/// output whose commit did not finish is an error, not a partial read.
 pub fn match_files(pattern: &str) -> Result<Vec<FileMeta>, MatchError> {
-    let paths: Vec<PathBuf> = if is_glob(pattern) {
+    let is_output_prefix = !is_glob(pattern)
+        && !std::path::Path::new(pattern).exists()
+        && (super::commit::manifest_path(pattern).exists() || has_shards(pattern));
+    let paths: Vec<PathBuf> = if is_output_prefix {
+        super::commit::complete_shards(pattern).map_err(MatchError::IncompleteOutput)?
+    } else if is_glob(pattern) {
         let entries = glob::glob(pattern).map_err(|e| MatchError::InvalidPattern {
             pattern: pattern.to_string(),
             reason: e.to_string(),

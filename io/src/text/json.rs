@@ -1,7 +1,7 @@
 //! JSON lines: one JSON document per line, read and written through serde.
 
 use super::sink::WriteText;
-use super::source::LineDecoder;
+use super::source::{LineDecoder, LineError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sluice_sdk::prelude::*;
@@ -24,8 +24,11 @@ impl<T> JsonLines<T> {
 
 impl<T: Element + DeserializeOwned> LineDecoder for JsonLines<T> {
     type Output = T;
-    fn decode(&self, line: Vec<u8>) -> Result<T, String> {
-        serde_json::from_slice(&line).map_err(|e| format!("invalid JSON: {e}"))
+    fn decode(&self, line: Vec<u8>) -> Result<T, LineError> {
+        serde_json::from_slice(&line).map_err(|e| LineError {
+            reason: format!("invalid JSON: {e}"),
+            line,
+        })
     }
 }
 

@@ -14,24 +14,31 @@
 //! built; a pattern that matches nothing is an error naming the pattern. Files ending in `.gz`
 //! are decompressed (and read whole); other files are split into byte ranges at line
 //! boundaries so that a runner can read one large file in parallel. Line endings (`\n`,
-//! `\r\n`) are removed. A line that is not valid UTF-8 fails the read with the file and line
-//! number, unless [`ReadText::lossy_utf8`] replaces invalid bytes with U+FFFD. Every line gets
-//! the minimum timestamp, in the global window.
+//! `\r\n`) are removed, and so is a UTF-8 byte-order mark at the start of a file. A line that
+//! is not valid UTF-8 fails the read with the file and line number, unless
+//! [`ReadText::lossy_utf8`] replaces invalid bytes with U+FFFD, or
+//! [`ReadText::with_dead_letters`] sends the line, with its file and line number, to an
+//! `errors` output and reads on. Every line gets the minimum timestamp, in the global window.
 //!
 //! **Writing** ([`write()`]): lines go to `PREFIX-SSSSS-of-NNNNN[SUFFIX]`, written under
-//! temporary names and renamed only when every shard is written; see [`sink`].
+//! temporary names and committed only when every shard is written: the previous result under
+//! the prefix is replaced, and a manifest `PREFIX.manifest`, written last, marks the output
+//! complete; see [`sink`] and [`commit`]. Reading the prefix itself (`text::read("out/counts")`)
+//! reads exactly the committed shards, and fails on an output whose commit did not finish.
 //!
 //! **JSON lines** ([`read_json`], [`write_json`]): one serde document per line.
 
+pub mod commit;
 mod files;
 mod json;
 pub mod sink;
 mod source;
 
+pub use commit::{Manifest, ShardEntry, complete_shards, manifest_path};
 pub use files::{FileMeta, MatchError, match_files};
 pub use json::{JsonLines, WriteJson};
-pub use sink::{WriteText, shard_name};
-pub use source::{LineDecoder, TextSource, Utf8Lines};
+pub use sink::{MAX_SHARDS, WriteText, check_shard_count, shard_name};
+pub use source::{LineDecoder, LineError, OrDeadLetter, TextDeadLetter, TextSource, Utf8Lines};
 
 use serde::de::DeserializeOwned;
 use sluice_sdk::prelude::*;
@@ -76,6 +83,78 @@ impl ReadText {
         ReadText {
             lossy: true,
             ..self
+        }
+    }
+
+    /// Sends lines that are not valid UTF-8 to an `errors` output, as [`TextDeadLetter`]s
+    /// with their file and line number, instead of failing the read.
+    pub fn with_dead_letters(self) -> ReadTextWithDeadLetters {
+        ReadTextWithDeadLetters { read: self }
+    }
+}
+
+/// Reads lines, sending undecodable ones to a dead-letter output; see
+/// [`ReadText::with_dead_letters`].
+#[derive(Clone, Debug)]
+pub struct ReadTextWithDeadLetters {
+    read: ReadText,
+}
+
+/// The outputs of a [`ReadTextWithDeadLetters`].
+pub struct TextReadOutput {
+    /// The lines that decoded.
+    pub lines: PCollection<String>,
+    /// The lines that did not, with where they were and why.
+    pub errors: PCollection<TextDeadLetter>,
+}
+
+/// Sends dead letters to their own output, counting them.
+#[derive(Clone)]
+struct SplitDeadLetters {
+    errors: TupleTag<TextDeadLetter>,
+}
+
+impl DoFn for SplitDeadLetters {
+    type In = Result<String, TextDeadLetter>;
+    type Out = String;
+    fn process(
+        &mut self,
+        item: Result<String, TextDeadLetter>,
+        ctx: &mut ProcessContext<'_, String>,
+    ) -> DoFnResult {
+        match item {
+            Ok(line) => ctx.output(line),
+            Err(dead) => {
+                tracing::warn!(%dead, "undecodable line sent to the dead letters");
+                ctx.metrics().counter("undecodable_lines").inc();
+                ctx.output_tagged(&self.errors, dead)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PTransform<PBegin> for ReadTextWithDeadLetters {
+    type Output = TextReadOutput;
+    fn expand(self, input: &PBegin) -> TextReadOutput {
+        let files = files_or_error(input, &self.read.pattern);
+        let decoder = OrDeadLetter(Utf8Lines {
+            lossy: self.read.lossy,
+        });
+        let items = input
+            .pipeline()
+            .apply("Read", Read::from(TextSource::new(files, decoder)));
+        let errors = TupleTag::<TextDeadLetter>::new("errors");
+        let split = items.apply(
+            "Split",
+            ParDo::of(SplitDeadLetters {
+                errors: errors.clone(),
+            })
+            .with_output(&errors),
+        );
+        TextReadOutput {
+            errors: split.get(&errors),
+            lines: split.main(),
         }
     }
 }

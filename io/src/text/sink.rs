@@ -8,15 +8,19 @@
 //! 3. **WriteShards**: each shard's lines go to a temporary file in a hidden directory beside
 //!    the output (`.PREFIX-sluice-temp-TOKEN/`);
 //! 4. **Finalize**: once every shard is written (a global combine of the temporary names),
-//!    the files are renamed to `PREFIX-SSSSS-of-NNNNN[SUFFIX]` (empty shards become empty
-//!    files, so exactly N files exist) and the temporary directory is removed.
+//!    the output is committed (see [`commit`](super::commit)): the previous result under the
+//!    prefix is removed, the files are renamed to `PREFIX-SSSSS-of-NNNNN[SUFFIX]` (empty shards
+//!    become empty files, so exactly N files exist), and a manifest `PREFIX.manifest`, written
+//!    last, lists them.
 //!
-//! The final names appear only in the last step, so a run that fails leaves no partial output
-//! under them (its temporary directory stays behind, hidden, for inspection).
+//! The final names appear only in the last step, and the manifest only once they are all in
+//! place: a run that fails leaves no output that reads as complete. Its temporary directory
+//! stays behind, hidden, until the next run to the prefix removes it.
 
+use super::commit::{Commit, check_prefix, temp_dir_for};
 use sluice_sdk::prelude::*;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Writes a PCollection of lines to sharded text files; see [`write()`](super::write()).
 #[derive(Clone, Debug)]
@@ -41,17 +45,32 @@ impl WriteText {
             ..self
         }
     }
-    /// Writes exactly `shards` files (at least one). Without it the count is chosen when the
-    /// pipeline is built: one shard per core of the machine.
+    /// Writes exactly `shards` files, from 1 to [`MAX_SHARDS`] (another count is an error
+    /// when the pipeline is built). Without it the count is chosen when the pipeline is built:
+    /// one shard per core of the machine.
     pub fn with_num_shards(self, shards: u32) -> Self {
         WriteText {
-            shards: Some(shards.max(1)),
+            shards: Some(shards),
             ..self
         }
     }
     fn shard_count(&self) -> u32 {
         self.shards
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
+    }
+}
+
+/// The most shards an output may have: shard numbers keep their five digits.
+pub const MAX_SHARDS: u32 = 99_999;
+
+/// Checks a shard count: from 1 to [`MAX_SHARDS`].
+pub fn check_shard_count(shards: u32) -> Result<u32, String> {
+    if (1..=MAX_SHARDS).contains(&shards) {
+        Ok(shards)
+    } else {
+        Err(format!(
+            "the number of shards must be from 1 to {MAX_SHARDS}, not {shards}"
+        ))
     }
 }
 
@@ -119,7 +138,7 @@ impl DoFn for WriteShards {
     }
 }
 
-/// Renames the temporary files to their final names once all are written.
+/// Commits the output once every shard is written.
 #[derive(Clone)]
 struct Finalize {
     prefix: String,
@@ -136,50 +155,21 @@ impl DoFn for Finalize {
         written: Vec<KV<u32, String>>,
         ctx: &mut ProcessContext<'_, String>,
     ) -> DoFnResult {
-        let mut by_shard: Vec<Option<String>> = vec![None; self.shards as usize];
+        let mut by_shard: Vec<Option<PathBuf>> = vec![None; self.shards as usize];
         for kv in written {
             if let Some(slot) = by_shard.get_mut(kv.key as usize) {
-                *slot = Some(kv.value);
+                *slot = Some(PathBuf::from(kv.value));
             }
         }
-        if let Some(parent) = Path::new(&self.prefix)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create the directory {}: {e}", parent.display()))?;
-        }
-        for (shard, temp) in by_shard.into_iter().enumerate() {
-            let name = shard_name(&self.prefix, shard as u32, self.shards, &self.suffix);
-            match temp {
-                Some(temp) => std::fs::rename(&temp, &name)
-                    .map_err(|e| format!("cannot rename {temp} to {name}: {e}"))?,
-                None => {
-                    std::fs::File::create(&name)
-                        .map_err(|e| format!("cannot create {name}: {e}"))?;
-                }
-            }
+        let commit = Commit {
+            prefix: &self.prefix,
+            suffix: &self.suffix,
+            temp_dir: &self.temp_dir,
+        };
+        for name in commit.run(by_shard, &mut |_| Ok(()))? {
             ctx.output(name);
         }
-        if self.temp_dir.exists() {
-            std::fs::remove_dir_all(&self.temp_dir)
-                .map_err(|e| format!("cannot remove {}: {e}", self.temp_dir.display()))?;
-        }
         Ok(())
-    }
-}
-
-fn temp_dir_for(prefix: &str) -> PathBuf {
-    let path = Path::new(prefix);
-    let base = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
-    let token = format!("{}-{}", std::process::id(), Timestamp::now().as_micros());
-    let dir_name = format!(".{base}-sluice-temp-{token}");
-    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        Some(parent) => parent.join(dir_name),
-        None => PathBuf::from(dir_name),
     }
 }
 
@@ -187,6 +177,11 @@ impl PTransform<PCollection<String>> for WriteText {
     type Output = PCollection<String>;
     fn expand(self, input: &PCollection<String>) -> PCollection<String> {
         let shards = self.shard_count();
+        let checked = check_prefix(&self.prefix).and_then(|()| check_shard_count(shards));
+        if let Err(e) = checked {
+            let p = input.pipeline();
+            p.record_error(format!("text write '{}': {e}", p.current_name()));
+        }
         let temp_dir = temp_dir_for(&self.prefix);
         // Whatever the input's windows, a file holds lines of every window: group in the
         // global window (a shard written once per window would overwrite itself).

@@ -4,6 +4,10 @@
 //! `[start, end)` therefore skips the partial line it starts in (unless `start` is 0) and reads
 //! every line that *starts* before `end`, even if it ends after it. Gzip files cannot be
 //! entered in the middle, so each is read whole by one split.
+//!
+//! A UTF-8 byte-order mark at the start of a file is not part of its first line. A line that
+//! does not decode fails the read naming the file and line — or, with a decoder that takes
+//! dead letters ([`OrDeadLetter`]), becomes a [`TextDeadLetter`] element and the read goes on.
 
 use super::files::FileMeta;
 use sluice_sdk::element::Element;
@@ -17,15 +21,74 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The UTF-8 encoding of U+FEFF, which some editors put at the start of a file.
+const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
+
 /// Splits are at least this large: smaller ones cost more in opening files than they gain.
 const MIN_SPLIT_BYTES: u64 = 1 << 20;
+
+/// A line that did not decode: why, and its bytes back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineError {
+    /// What is wrong with it.
+    pub reason: String,
+    /// The line's bytes (without its line ending).
+    pub line: Vec<u8>,
+}
+
+/// A line that did not decode, where it was read: the element a read with dead letters
+/// emits for it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TextDeadLetter {
+    /// The file.
+    pub file: String,
+    /// The line's number in the file, from 1 (`None` if the file could not be read again to
+    /// count it).
+    pub line_number: Option<u64>,
+    /// What is wrong with it.
+    pub reason: String,
+    /// The line's bytes (without its line ending).
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Display for TextDeadLetter {
+    /// `FILE, line N: REASON`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line_number {
+            Some(n) => write!(f, "{}, line {n}: {}", self.file, self.reason),
+            None => write!(f, "{}: {}", self.file, self.reason),
+        }
+    }
+}
 
 /// Turns the bytes of one line (without its line ending) into an element.
 pub trait LineDecoder: Clone + Send + Sync + 'static {
     /// The element type.
     type Output: Element;
-    /// Decodes a line; the error says what is wrong (the reader adds file and line).
-    fn decode(&self, line: Vec<u8>) -> Result<Self::Output, String>;
+    /// Decodes a line; the error says what is wrong (the reader adds file and line) and
+    /// gives the bytes back.
+    fn decode(&self, line: Vec<u8>) -> Result<Self::Output, LineError>;
+    /// What becomes of a line that did not decode: `None` (the default) fails the read naming
+    /// the file and line; a decoder may instead make it an element.
+    fn reject(&self, dead: TextDeadLetter) -> Option<Self::Output> {
+        let _ = dead;
+        None
+    }
+}
+
+/// A decoder whose undecodable lines become [`TextDeadLetter`]s instead of failing the read:
+/// each line is `Ok(element)` or `Err(dead letter)`.
+#[derive(Clone, Copy, Debug)]
+pub struct OrDeadLetter<D>(pub D);
+
+impl<D: LineDecoder> LineDecoder for OrDeadLetter<D> {
+    type Output = Result<D::Output, TextDeadLetter>;
+    fn decode(&self, line: Vec<u8>) -> Result<Self::Output, LineError> {
+        self.0.decode(line).map(Ok)
+    }
+    fn reject(&self, dead: TextDeadLetter) -> Option<Self::Output> {
+        Some(Err(dead))
+    }
 }
 
 /// Lines as UTF-8 strings; invalid UTF-8 is an error, or replaced by U+FFFD when lossy.
@@ -37,14 +100,17 @@ pub struct Utf8Lines {
 
 impl LineDecoder for Utf8Lines {
     type Output = String;
-    fn decode(&self, line: Vec<u8>) -> Result<String, String> {
+    fn decode(&self, line: Vec<u8>) -> Result<String, LineError> {
         match String::from_utf8(line) {
             Ok(s) => Ok(s),
             Err(e) if self.lossy => Ok(String::from_utf8_lossy(e.as_bytes()).into_owned()),
-            Err(e) => Err(format!(
-                "invalid UTF-8 at byte {} of the line",
-                e.utf8_error().valid_up_to()
-            )),
+            Err(e) => Err(LineError {
+                reason: format!(
+                    "invalid UTF-8 at byte {} of the line",
+                    e.utf8_error().valid_up_to()
+                ),
+                line: e.into_bytes(),
+            }),
         }
     }
 }
@@ -252,10 +318,11 @@ impl<D: LineDecoder> TextReader<D> {
         })
     }
 
-    /// The 1-based line number of the line just read, counting from the file's start.
-    fn line_number(&self, open: &OpenRange) -> String {
+    /// The 1-based line number of the line just read, counting from the file's start
+    /// (`None` if the file cannot be read again to count the lines before the range).
+    fn line_number(&self, open: &OpenRange) -> Option<u64> {
         if open.first_line_pos == 0 {
-            return (open.lines_read + 1).to_string();
+            return Some(open.lines_read + 1);
         }
         let before = File::open(&self.files[open.range.file].path).and_then(|f| {
             let mut count = 0u64;
@@ -271,14 +338,7 @@ impl<D: LineDecoder> TextReader<D> {
             }
             Ok(count)
         });
-        match before {
-            Ok(n) => (n + open.lines_read + 1).to_string(),
-            Err(_) => format!(
-                "(line {} of the range from byte {})",
-                open.lines_read + 1,
-                open.first_line_pos
-            ),
-        }
+        before.ok().map(|n| n + open.lines_read + 1)
     }
 }
 
@@ -310,7 +370,12 @@ impl<D: LineDecoder> SourceReader<D::Output> for TextReader<D> {
                 self.consumed_before += open.raw.load(Ordering::Relaxed);
                 continue;
             }
+            // A byte-order mark opens the file; it is not part of the first line.
+            let bom = open.pos == 0 && self.buf.starts_with(UTF8_BOM);
             open.pos += n as u64;
+            if bom {
+                self.buf.drain(..UTF8_BOM.len());
+            }
             if self.buf.last() == Some(&b'\n') {
                 self.buf.pop();
                 if self.buf.last() == Some(&b'\r') {
@@ -320,13 +385,18 @@ impl<D: LineDecoder> SourceReader<D::Output> for TextReader<D> {
             let line = std::mem::replace(&mut self.buf, Vec::with_capacity(256));
             match self.decoder.decode(line) {
                 Ok(v) => out.push(TimestampedValue::new(v, Timestamp::MIN)),
-                Err(reason) => {
-                    let line_no = self.line_number(&open);
-                    return Err(format!(
-                        "{}, line {line_no}: {reason}",
-                        self.path(open.range.file)
-                    )
-                    .into());
+                Err(LineError { reason, line }) => {
+                    let dead = TextDeadLetter {
+                        file: self.path(open.range.file),
+                        line_number: self.line_number(&open),
+                        reason,
+                        bytes: line,
+                    };
+                    let message = dead.to_string();
+                    match self.decoder.reject(dead) {
+                        Some(v) => out.push(TimestampedValue::new(v, Timestamp::MIN)),
+                        None => return Err(message.into()),
+                    }
                 }
             }
             open.lines_read += 1;
