@@ -20,8 +20,10 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// The bootstrap address of the test broker: `SLUICE_KAFKA_BOOTSTRAP` when set (as
-/// `scripts/test` does), otherwise the broker that `scripts/kafka-broker start` starts (or
-/// finds running) — building it first if needed.
+/// `scripts/test` does, which stops its broker at the end), otherwise the broker that
+/// `scripts/kafka-broker start` starts — building it first if needed — owned by this test
+/// process: it stops once the process has ended (a broker that was already running, not for
+/// tests, is reused and left running, and the script says so).
 pub fn broker() -> String {
     static BROKER: OnceLock<String> = OnceLock::new();
     BROKER
@@ -29,7 +31,8 @@ pub fn broker() -> String {
             if let Ok(b) = std::env::var("SLUICE_KAFKA_BOOTSTRAP") {
                 return b;
             }
-            start_broker(&[])
+            let owner = std::process::id().to_string();
+            start_broker(&[("SLUICE_KAFKA_OWNER", &owner)])
         })
         .clone()
 }
@@ -37,6 +40,8 @@ pub fn broker() -> String {
 /// Runs `scripts/kafka-broker start` with extra environment and returns the address it printed.
 pub fn start_broker(env: &[(&str, &str)]) -> String {
     let out = broker_script("start", env);
+    // What the script says of the broker (started, reused and left running, ...).
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .last()
