@@ -23,6 +23,7 @@ pub mod tokenize;
 pub mod windowed_stats;
 pub mod windowed_stats_cli;
 pub mod wordcount;
+pub mod wordcount_cli;
 
 pub use tokenize::words;
 
