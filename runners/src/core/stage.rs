@@ -55,12 +55,19 @@ pub struct StageInstance<'p> {
     plan: &'p ExecutionPlan,
     stage: &'p Stage,
     ops: Vec<Box<dyn Operator>>,
+    /// Per operator, the most input elements one call is given (see [`MAX_OUTPUTS_PER_CALL`]).
+    chunk_len: Vec<usize>,
     counts: Vec<ElementCount>,
     pre_combiners: FxHashMap<NodeId, Box<dyn PreCombiner>>,
     output: StageOutput,
     /// Batches run in the open bundle (0: no bundle is open).
     open_batches: usize,
 }
+
+/// About the most outputs one call of an operator that multiplies its input (WindowInto with
+/// sliding windows) yields: its input is cut into chunks of `MAX_OUTPUTS_PER_CALL / factor`
+/// elements, so that memory follows a chunk, not a bundle times the windows per element.
+pub const MAX_OUTPUTS_PER_CALL: u64 = 1 << 16;
 
 /// The most batches a bundle holds in batch execution (of [`BUNDLE_SIZE`](super::BUNDLE_SIZE)
 /// elements each).
@@ -76,6 +83,7 @@ impl<'p> StageInstance<'p> {
         let stage = &plan.stages[stage];
         let graph = &plan.graph;
         let mut ops = Vec::with_capacity(stage.ops.len());
+        let mut chunk_len = Vec::with_capacity(stage.ops.len());
         for &n in &stage.ops {
             let node = graph.node(n);
             let NodeKind::ParDo(factory) = &node.kind else {
@@ -88,6 +96,8 @@ impl<'p> StageInstance<'p> {
                     .collect(),
             );
             ops.push(invoke(&node.name, || factory.create(&own))?);
+            let per_call = MAX_OUTPUTS_PER_CALL / factory.max_outputs_per_input().max(1);
+            chunk_len.push(usize::try_from(per_call.max(1)).unwrap_or(usize::MAX));
         }
         let mut pre_combiners = FxHashMap::default();
         for sink in stage.routes.values().flatten() {
@@ -105,6 +115,7 @@ impl<'p> StageInstance<'p> {
             plan,
             stage,
             ops,
+            chunk_len,
             counts,
             pre_combiners,
             output: StageOutput::default(),
@@ -194,6 +205,14 @@ impl<'p> StageInstance<'p> {
         std::mem::take(&mut self.output.stored)
     }
 
+    /// Runs operator `op` on `input` and routes what it yields.
+    fn process(&mut self, op: usize, input: Bundle) -> Result<(), PipelineError> {
+        let name = self.op_name(op);
+        let operator = &mut self.ops[op];
+        let outs = invoke(name, || operator.process(input))?;
+        self.route_outputs(op, outs)
+    }
+
     fn op_name(&self, i: usize) -> &'p str {
         &self.plan.graph.node(self.stage.ops[i]).name
     }
@@ -221,20 +240,100 @@ impl<'p> StageInstance<'p> {
             match *sink {
                 Sink::Op(idx) => {
                     self.counts[idx].input += b.len() as u64;
-                    let name = self.op_name(idx);
-                    let op = &mut self.ops[idx];
-                    let outs = invoke(name, || op.process(b))?;
-                    self.route_outputs(idx, outs)?;
+                    if b.len() > self.chunk_len[idx] {
+                        for chunk in b.chunks(self.chunk_len[idx]) {
+                            self.process(idx, chunk)?;
+                        }
+                    } else {
+                        self.process(idx, b)?;
+                    }
                 }
                 Sink::Store(c) => self.output.stored.entry(c).or_default().push(b),
                 Sink::PreCombine(node) => {
-                    let out = self.output.lifted.entry(node).or_default();
                     if let Some(pc) = self.pre_combiners.get_mut(&node) {
-                        invoke(&self.plan.graph.node(node).name, || pc.add_bundle(b, out))?;
+                        invoke(&self.plan.graph.node(node).name, || pc.add_bundle(b))?;
                     }
                 }
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MAX_OUTPUTS_PER_CALL;
+    use crate::{PipelineOptions, run};
+    use sluice_sdk::error::BoxError;
+    use sluice_sdk::graph::Bundle;
+    use sluice_sdk::graph::NodeKind;
+    use sluice_sdk::graph::kernel::{Operator, OperatorFactory, SideInputs};
+    use sluice_sdk::metrics::MetricsContainer;
+    use sluice_sdk::pipeline::OutputSpec;
+    use sluice_sdk::prelude::*;
+    use std::sync::{Arc, Mutex};
+
+    const FACTOR: u64 = MAX_OUTPUTS_PER_CALL / 3;
+
+    /// Passes its input through, claiming up to [`FACTOR`] outputs per input, and records the
+    /// size of every input it is handed.
+    #[derive(Clone)]
+    struct Recording(Arc<Mutex<Vec<usize>>>);
+
+    impl OperatorFactory for Recording {
+        fn create(&self, _: &SideInputs) -> Result<Box<dyn Operator>, BoxError> {
+            Ok(Box::new(self.clone()))
+        }
+        fn output_ports(&self) -> usize {
+            1
+        }
+        fn max_outputs_per_input(&self) -> u64 {
+            FACTOR
+        }
+    }
+
+    impl Operator for Recording {
+        fn start_bundle(&mut self) -> Result<Vec<Bundle>, BoxError> {
+            Ok(vec![Bundle::empty::<u32>()])
+        }
+        fn process(&mut self, input: Bundle) -> Result<Vec<Bundle>, BoxError> {
+            self.0.lock().unwrap().push(input.len());
+            Ok(vec![input])
+        }
+        fn finish_bundle(&mut self) -> Result<Vec<Bundle>, BoxError> {
+            Ok(vec![Bundle::empty::<u32>()])
+        }
+        fn teardown(&mut self) {}
+        fn take_metrics(&mut self) -> MetricsContainer {
+            MetricsContainer::default()
+        }
+    }
+
+    impl PTransform<PCollection<u32>> for Recording {
+        type Output = ();
+        fn expand(self, input: &PCollection<u32>) {
+            let p = input.pipeline();
+            let info = p.collection_info(input.id());
+            p.add_primitive(
+                NodeKind::ParDo(Arc::new(self)),
+                vec![input.id()],
+                vec![],
+                vec![OutputSpec::of::<u32>(info.boundedness, info.windowing)],
+            );
+        }
+    }
+
+    #[test]
+    fn an_operator_that_multiplies_its_input_is_handed_chunks() {
+        for runner in ["direct", "rayon"] {
+            let sizes = Arc::new(Mutex::new(Vec::new()));
+            let p = Pipeline::new();
+            p.apply("Create", Create::of(0..1000u32))
+                .apply("Multiply", Recording(sizes.clone()));
+            run(&p, &PipelineOptions::for_runner(runner)).unwrap();
+            let sizes = sizes.lock().unwrap();
+            assert_eq!(sizes.iter().sum::<usize>(), 1000, "{runner}");
+            assert!(sizes.iter().all(|&n| n <= 3), "{runner}: {sizes:?}");
+        }
     }
 }

@@ -36,6 +36,12 @@ pub trait OperatorFactory: Send + Sync {
     fn create(&self, side_inputs: &SideInputs) -> Result<Box<dyn Operator>, BoxError>;
     /// Number of output ports (1 + tagged outputs, or the partition count).
     fn output_ports(&self) -> usize;
+    /// At most how many outputs one input element yields, when the transform knows (1 by
+    /// default). A runner hands an operator that multiplies its input (WindowInto with sliding
+    /// windows) chunks of input small enough that one call yields a bounded number of outputs.
+    fn max_outputs_per_input(&self) -> u64 {
+        1
+    }
 }
 
 /// One running instance of an element-wise transform.
@@ -122,9 +128,10 @@ pub trait GroupState: Send {
 
 /// Combines inputs per key and window before a shuffle (combiner lifting).
 pub trait PreCombiner: Send {
-    /// Adds a bundle of `KV<K, V>` inputs; may spill partial accumulators into `out` when it
-    /// holds too many keys.
-    fn add_bundle(&mut self, input: Bundle, out: &mut Vec<KeyedRecord>) -> Result<(), BoxError>;
+    /// Adds a bundle of `KV<K, V>` inputs to the partial accumulators: one per live (key,
+    /// window) until [`flush`](Self::flush), never more than the grouping after the shuffle
+    /// holds.
+    fn add_bundle(&mut self, input: Bundle) -> Result<(), BoxError>;
     /// Emits the partial accumulators gathered so far and forgets them.
     fn flush(&mut self, out: &mut Vec<KeyedRecord>) -> Result<(), BoxError>;
 }

@@ -214,6 +214,7 @@ type BundleFn<I, O> =
 
 struct BundleFnFactory<I, O> {
     f: Arc<BundleFn<I, O>>,
+    max_outputs_per_input: u64,
 }
 
 struct BundleFnOperator<I, O> {
@@ -226,6 +227,9 @@ impl<I: Element, O: Element> OperatorFactory for BundleFnFactory<I, O> {
     }
     fn output_ports(&self) -> usize {
         1
+    }
+    fn max_outputs_per_input(&self) -> u64 {
+        self.max_outputs_per_input
     }
 }
 
@@ -252,9 +256,23 @@ pub(crate) fn apply_bundle_fn<I: Element, O: Element>(
     windowing: Option<crate::windowing::WindowingStrategy>,
     f: impl Fn(Vec<WindowedValue<I>>) -> Result<Vec<WindowedValue<O>>, BoxError> + Send + Sync + 'static,
 ) -> PCollection<O> {
+    apply_expanding_bundle_fn(input, windowing, 1, f)
+}
+
+/// [`apply_bundle_fn`] for a function that yields up to `max_outputs_per_input` outputs per
+/// input element (see [`OperatorFactory::max_outputs_per_input`]).
+pub(crate) fn apply_expanding_bundle_fn<I: Element, O: Element>(
+    input: &PCollection<I>,
+    windowing: Option<crate::windowing::WindowingStrategy>,
+    max_outputs_per_input: u64,
+    f: impl Fn(Vec<WindowedValue<I>>) -> Result<Vec<WindowedValue<O>>, BoxError> + Send + Sync + 'static,
+) -> PCollection<O> {
     let info = input.pipeline().collection_info(input.id());
     let spec = OutputSpec::of::<O>(info.boundedness, windowing.unwrap_or(info.windowing));
-    let factory = BundleFnFactory { f: Arc::new(f) };
+    let factory = BundleFnFactory {
+        f: Arc::new(f),
+        max_outputs_per_input,
+    };
     let (_, outs) = input.pipeline().add_primitive(
         NodeKind::ParDo(Arc::new(factory)),
         vec![input.id()],

@@ -1,12 +1,12 @@
 //! WindowInto: assigns windows to elements and sets a PCollection's windowing strategy.
 
-use super::pardo::apply_bundle_fn;
+use super::pardo::apply_expanding_bundle_fn;
 use crate::element::Element;
 use crate::pcollection::PCollection;
 use crate::pipeline::PTransform;
 use crate::time::Duration;
 use crate::trigger::{AccumulationMode, TimestampCombiner, Trigger};
-use crate::window::{IntoWindowFn, WindowFn};
+use crate::window::{IntoWindowFn, MAX_WINDOWS_PER_ELEMENT, WindowFn};
 use crate::windowed_value::WindowedValue;
 use std::sync::Arc;
 
@@ -108,13 +108,32 @@ impl<T: Element> PTransform<PCollection<T>> for WindowInto {
             strategy.timestamp_combiner = c;
         }
         let window_fn = self.window_fn;
-        apply_bundle_fn(
+        let per_element = window_fn.max_windows_per_element();
+        if per_element > MAX_WINDOWS_PER_ELEMENT {
+            let p = input.pipeline();
+            p.record_error(format!(
+                "WindowInto '{}': {window_fn:?} assigns {per_element} windows to each element; \
+                 at most {MAX_WINDOWS_PER_ELEMENT} are supported",
+                p.current_name()
+            ));
+        }
+        apply_expanding_bundle_fn(
             input,
             Some(strategy),
+            per_element,
             move |values: Vec<WindowedValue<T>>| {
                 let mut out = Vec::with_capacity(values.len());
                 for wv in values {
                     let mut windows = window_fn.assign_windows(wv.timestamp);
+                    if windows.len() as u64 > MAX_WINDOWS_PER_ELEMENT {
+                        return Err(format!(
+                            "{window_fn:?} assigned {} windows to the element at {}; \
+                             at most {MAX_WINDOWS_PER_ELEMENT} are supported",
+                            windows.len(),
+                            wv.timestamp
+                        )
+                        .into());
+                    }
                     let last = windows.pop();
                     for w in windows {
                         out.push(WindowedValue::new(
@@ -131,5 +150,41 @@ impl<T: Element> PTransform<PCollection<T>> for WindowInto {
                 Ok(out)
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::prelude::*;
+
+    #[test]
+    fn too_many_windows_per_element_is_a_construction_error_naming_the_transform() {
+        let p = Pipeline::new();
+        let events = p.apply(
+            "Events",
+            Create::timestamped(vec![(1u32, Timestamp::from_secs(3))]),
+        );
+        let day_every_ms =
+            SlidingWindows::of(Duration::from_secs(86_400), Duration::from_millis(1));
+        let _ = events.apply("EveryMs", WindowInto::new(day_every_ms));
+        let err = p
+            .graph()
+            .err()
+            .expect("86 400 000 windows per element must be refused");
+        let text = err.to_string();
+        assert!(text.contains("WindowInto 'EveryMs'"), "{text}");
+        assert!(text.contains("86400000 windows"), "{text}");
+    }
+
+    #[test]
+    fn a_day_of_sliding_windows_every_second_is_allowed() {
+        let p = Pipeline::new();
+        let events = p.apply(
+            "Events",
+            Create::timestamped(vec![(1u32, Timestamp::from_secs(3))]),
+        );
+        let day_every_s = SlidingWindows::of(Duration::from_secs(86_400), Duration::from_secs(1));
+        let _ = events.apply("EverySecond", WindowInto::new(day_every_s));
+        assert!(p.graph().is_ok());
     }
 }

@@ -124,6 +124,13 @@ pub struct WindowMerge {
     pub result: Window,
 }
 
+/// The most windows one element may be assigned to: 100 000 (a day of sliding windows every
+/// second is 86 400). [`WindowInto`](crate::transforms::WindowInto) refuses a window function
+/// that assigns more when the pipeline is built, and fails the transform, naming it, if a user
+/// window function returns more at run time. Every assignment is a copy of the element, so
+/// beyond this a job spends its time copying, whatever its memory.
+pub const MAX_WINDOWS_PER_ELEMENT: u64 = 100_000;
+
 /// Assigns windows to elements, and, for merging window functions, merges them.
 ///
 /// Implement it to define your own windowing; the built-in window functions implement it too.
@@ -132,6 +139,14 @@ pub struct WindowMerge {
 pub trait WindowFn: Send + Sync + fmt::Debug + 'static {
     /// The windows that an element with this timestamp belongs to.
     fn assign_windows(&self, timestamp: Timestamp) -> Vec<Window>;
+
+    /// At most how many windows [`assign_windows`](Self::assign_windows) returns for one
+    /// element (1 by default). [`WindowInto`](crate::transforms::WindowInto) refuses a window
+    /// function above [`MAX_WINDOWS_PER_ELEMENT`] when the pipeline is built, and runners size
+    /// their work by it, so that memory follows a bounded chunk of window assignments.
+    fn max_windows_per_element(&self) -> u64 {
+        1
+    }
 
     /// Whether windows of one key can merge (as sessions do).
     fn is_merging(&self) -> bool {

@@ -62,6 +62,12 @@ impl WindowFn for SlidingWindows {
         windows
     }
 
+    fn max_windows_per_element(&self) -> u64 {
+        let (size, period) = (self.size.as_micros(), self.period.as_micros());
+        // Both positive (checked in `of`): ceil(size / period) without overflow.
+        (size / period + i64::from(size % period != 0)) as u64
+    }
+
     fn side_input_window(&self, main_window: &Window) -> Window {
         // Beam maps to the latest window that holds the main window's end.
         let assigned = self.assign_windows(main_window.max_timestamp());
@@ -84,5 +90,17 @@ mod tests {
                 Window::interval(Timestamp::from_secs(5), Timestamp::from_secs(15)),
             ]
         );
+    }
+
+    #[test]
+    fn the_bound_on_windows_per_element_is_what_assignment_gives() {
+        for (size, period) in [(10, 5), (10, 3), (3, 10), (3600, 1), (7, 7)] {
+            let s = SlidingWindows::of(Duration::from_secs(size), Duration::from_secs(period));
+            let most = (0..40)
+                .map(|t| s.assign_windows(Timestamp::from_secs(t)).len() as u64)
+                .max()
+                .unwrap();
+            assert_eq!(s.max_windows_per_element(), most, "{size}s every {period}s");
+        }
     }
 }

@@ -62,6 +62,11 @@ pub fn cases() -> Vec<Case> {
             "missing: [4]; unexpected: [3]",
         ),
         Case::fail(
+            "error_window_fn_assigning_too_many_windows_names_the_transform",
+            too_many_windows,
+            "transform 'Everywhere' failed: OneTooMany assigned 100001 windows to the element at",
+        ),
+        Case::fail(
             "error_combine_fn_panic_names_transform",
             combine_panic,
             "transform 'Total' panicked",
@@ -216,4 +221,25 @@ fn cogbk_unknown_tag(p: &Pipeline) {
         .map("Read", move |kv: KV<u32, CoGbkResult>| {
             kv.value.get_all(&stranger).len()
         });
+}
+
+/// A user window function whose assignments exceed `MAX_WINDOWS_PER_ELEMENT` at run time
+/// (it does not declare its bound, so the pipeline builds).
+#[derive(Debug)]
+struct OneTooMany;
+impl WindowFn for OneTooMany {
+    fn assign_windows(&self, t: Timestamp) -> Vec<Window> {
+        let n = sluice_sdk::window::MAX_WINDOWS_PER_ELEMENT as i64 + 1;
+        (0..n)
+            .map(|ms| Window::interval(t - Duration::from_millis(ms), t + Duration::from_millis(1)))
+            .collect()
+    }
+}
+
+fn too_many_windows(p: &Pipeline) {
+    p.apply(
+        "Create",
+        Create::timestamped(vec![(1u32, Timestamp::from_secs(1))]),
+    )
+    .apply("Everywhere", WindowInto::new(OneTooMany));
 }

@@ -10,6 +10,10 @@ pub fn cases() -> Vec<Case> {
         Case::pass("large_input_100k_group_by_key", large_gbk),
         Case::pass("large_input_100k_distinct", large_distinct),
         Case::pass("skewed_key_holds_most_elements", skewed),
+        Case::pass(
+            "sliding_windows_thousands_per_element",
+            thousands_of_windows_per_element,
+        ),
     ]
 }
 
@@ -68,4 +72,52 @@ fn skewed(p: &Pipeline) {
         .apply("Group", GroupByKey)
         .map("Size", |kv: KV<u8, Vec<u64>>| (kv.key, kv.value.len()));
     assert_that(&grouped_sizes).contains_in_any_order(vec![(0, 90_000), (1, 10_000)]);
+}
+
+/// 5 000 sliding windows per element: WindowInto hands out its assignments a chunk at a
+/// time and the lifted combine keeps one accumulator per live (key, window).
+fn thousands_of_windows_per_element(p: &Pipeline) {
+    const SIZE_MS: i64 = 5_000;
+    let events: Vec<(i64, i64)> = (0..120).map(|i| (i % 3, i * 37 % 2_000)).collect();
+    let counts = p
+        .apply(
+            "Events",
+            Create::timestamped(
+                events
+                    .iter()
+                    .map(|&(k, t)| (KV::new(k, 1u64), Timestamp::from_millis(t)))
+                    .collect::<Vec<_>>(),
+            ),
+        )
+        .apply(
+            "Sliding",
+            WindowInto::new(SlidingWindows::of(
+                Duration::from_millis(SIZE_MS),
+                Duration::from_millis(1),
+            )),
+        )
+        .apply("Count", Combine::per_key(Sum::<u64>::new()))
+        .apply(
+            "Describe",
+            MapWithContext::new(|kv: KV<i64, u64>, m: &ElementMeta| {
+                let start = m
+                    .window
+                    .as_interval()
+                    .map_or(i64::MIN, |w| w.start.as_millis());
+                (kv.key, start, kv.value)
+            }),
+        );
+    // The model: every window [start, start + 5 s) that holds an event, counted per key.
+    let mut expected = std::collections::BTreeMap::new();
+    for &(k, t) in &events {
+        for start in t - SIZE_MS + 1..=t {
+            *expected.entry((k, start)).or_insert(0u64) += 1;
+        }
+    }
+    assert_that(&counts).contains_in_any_order(
+        expected
+            .into_iter()
+            .map(|((k, start), n)| (k, start, n))
+            .collect(),
+    );
 }

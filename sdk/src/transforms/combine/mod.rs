@@ -189,7 +189,13 @@ type WindowPartials<S, F, P> = Vec<(
     PartialMap<<S as KeySplit>::Key, <F as CombineFn>::Accumulator, P>,
 )>;
 
-/// Partial accumulators per (key, window) before a shuffle; spills when it holds too many keys.
+/// Partial accumulators per (key, window) before a shuffle, one per live (key, window) until
+/// the flush at the end of the producing stage.
+///
+/// It does not spill early: the shuffle keeps whatever it is given until the stage ends, so a
+/// spilled accumulator would stay in memory beside the next one for the same (key, window) —
+/// memory would follow the number of window assignments instead of the live pairs, which the
+/// grouping after the shuffle holds anyway.
 ///
 /// Keys are kept per window (most bundles hold one window), so the hot map is keyed by the
 /// user's key alone: smaller entries, cheaper hashing.
@@ -201,9 +207,6 @@ struct PreCombinerImpl<S: KeySplit, F: CombineFn, P> {
     last: usize,
     entries: usize,
 }
-
-/// Number of distinct (key, window) a pre-combiner holds before it spills to the shuffle.
-const PRE_COMBINE_LIMIT: usize = 200_000;
 
 impl<S: KeySplit, F: CombineFn<Input = S::Value>, P: PartialStamp> PreCombinerImpl<S, F, P> {
     fn new(combine_fn: F, timestamp_combiner: TimestampCombiner) -> Self {
@@ -238,7 +241,7 @@ impl<S: KeySplit, F: CombineFn<Input = S::Value>, P: PartialStamp> PreCombinerIm
 impl<S: KeySplit, F: CombineFn<Input = S::Value>, P: PartialStamp> PreCombiner
     for PreCombinerImpl<S, F, P>
 {
-    fn add_bundle(&mut self, input: Bundle, out: &mut Vec<KeyedRecord>) -> Result<(), BoxError> {
+    fn add_bundle(&mut self, input: Bundle) -> Result<(), BoxError> {
         let values: Vec<WindowedValue<S::In>> = downcast_input(input)?;
         let tc = self.timestamp_combiner;
         for wv in values {
@@ -258,9 +261,6 @@ impl<S: KeySplit, F: CombineFn<Input = S::Value>, P: PartialStamp> PreCombiner
                     self.entries += 1;
                 }
             }
-        }
-        if self.entries > PRE_COMBINE_LIMIT {
-            self.flush(out)?;
         }
         Ok(())
     }
@@ -437,5 +437,46 @@ impl<F: CombineFn> CombineFn for SkipMarker<F> {
     }
     fn extract_output(&self, acc: &F::Accumulator) -> F::Output {
         self.0.extract_output(acc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transforms::Sum;
+    use crate::transforms::group_by_key::SplitKv;
+
+    /// However many keys it holds, a pre-combiner emits one accumulator per (key, window):
+    /// an early spill would leave two for a pair seen before and after it.
+    #[test]
+    fn flush_emits_one_accumulator_per_live_key_and_window() {
+        let mut pc = PreCombinerImpl::<SplitKv<u64, u64>, Sum<u64>, ()>::new(
+            Sum::new(),
+            TimestampCombiner::EndOfWindow,
+        );
+        let window = Window::interval(Timestamp::from_secs(0), Timestamp::from_secs(60));
+        let keys = 300_000u64;
+        for _round in 0..2 {
+            let values = (0..keys)
+                .map(|k| {
+                    WindowedValue::new(
+                        KV::new(k, 1u64),
+                        Timestamp::from_secs(1),
+                        window,
+                        Default::default(),
+                    )
+                })
+                .collect::<Vec<_>>();
+            pc.add_bundle(Bundle::new(values)).unwrap();
+        }
+        let mut out = Vec::new();
+        pc.flush(&mut out).unwrap();
+        assert_eq!(out.len(), keys as usize);
+        assert!(out.iter().all(|r| r.window == window));
+        let total: u64 = out
+            .iter()
+            .map(|r| crate::element::decode::<u64>(&r.payload).unwrap())
+            .sum();
+        assert_eq!(total, 2 * keys);
     }
 }
