@@ -153,6 +153,35 @@ fn duration(y: &Yaml) -> Result<Duration, String> {
     Ok(Duration::from_micros(seconds(y)?.as_micros()))
 }
 
+/// One step of a transcript (`None` for a `state` step, which is not checked).
+fn parse_step(step: &Yaml) -> Result<Option<Action>, String> {
+    let map = step
+        .as_hash()
+        .filter(|h| h.len() == 1)
+        .ok_or_else(|| format!("each step is a one-key map, got {step:?}"))?;
+    let (k, v) = map.iter().next().expect("one entry");
+    Ok(Some(match k.as_str() {
+        Some("input") => Action::Input(
+            v.as_vec()
+                .ok_or("input takes a list")?
+                .iter()
+                .map(seconds)
+                .collect::<Result<_, _>>()?,
+        ),
+        Some("watermark") => Action::Watermark(seconds(v)?),
+        Some("processing_time") => Action::ProcessingTime(seconds(v)?),
+        Some("expect") => Action::Expect(
+            v.as_vec()
+                .ok_or("expect takes a list")?
+                .iter()
+                .map(parse_expected)
+                .collect::<Result<_, _>>()?,
+        ),
+        Some("state") => return Ok(None),
+        other => return Err(format!("unknown transcript action {other:?}")),
+    }))
+}
+
 impl Spec {
     fn parse(doc: &Yaml) -> Result<Spec, String> {
         let window_fn: Arc<dyn WindowFn> = match doc["window_fn"].as_str() {
@@ -188,33 +217,11 @@ impl Spec {
         let steps = doc["transcript"]
             .as_vec()
             .ok_or("a transcript needs a 'transcript' list")?;
-        for step in steps {
-            let map = step
-                .as_hash()
-                .filter(|h| h.len() == 1)
-                .ok_or_else(|| format!("each step is a one-key map, got {step:?}"))?;
-            let (k, v) = map.iter().next().expect("one entry");
-            let action = match k.as_str() {
-                Some("input") => Action::Input(
-                    v.as_vec()
-                        .ok_or("input takes a list")?
-                        .iter()
-                        .map(seconds)
-                        .collect::<Result<_, _>>()?,
-                ),
-                Some("watermark") => Action::Watermark(seconds(v)?),
-                Some("processing_time") => Action::ProcessingTime(seconds(v)?),
-                Some("expect") => Action::Expect(
-                    v.as_vec()
-                        .ok_or("expect takes a list")?
-                        .iter()
-                        .map(parse_expected)
-                        .collect::<Result<_, _>>()?,
-                ),
-                Some("state") => continue,
-                other => return Err(format!("unknown transcript action {other:?}")),
-            };
-            actions.push(action);
+        for (i, step) in steps.iter().enumerate() {
+            match parse_step(step).map_err(|e| format!("step {}: {e}", i + 1))? {
+                Some(action) => actions.push(action),
+                None => continue,
+            }
         }
         let expected_error = doc["error"].as_str().map(String::from);
         let strategy = WindowingStrategy {
@@ -674,5 +681,109 @@ mod tests {
                 ("typo", "fail")
             ]
         );
+    }
+
+    use proptest::prelude::*;
+
+    /// A number as transcripts write them: mostly small, sometimes anything.
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            40 => (-5i64..40).prop_map(|n| n.to_string()),
+            1 => any::<i64>().prop_map(|n| n.to_string()),
+            1 => any::<f64>().prop_map(|f| format!("{f:?}")),
+            1 => prop_oneof![Just("1e300"), Just("-0.0"), Just(".nan"), Just("x")]
+                .prop_map(String::from),
+        ]
+    }
+
+    /// A window function, valid or not.
+    fn window_fn() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => Just("GlobalWindows".to_string()),
+            3 => number().prop_map(|n| format!("FixedWindows({n})")),
+            3 => (number(), number()).prop_map(|(a, b)| format!("SlidingWindows({a}, {b})")),
+            3 => number().prop_map(|n| format!("Sessions({n})")),
+            1 => "[A-Za-z(),= 0-9]{0,12}",
+        ]
+    }
+
+    /// A trigger, valid or not.
+    fn trigger() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            9 => number().prop_map(|n| format!("AfterCount({n})")),
+            6 => number().prop_map(|n| format!("AfterProcessingTime({n})")),
+            6 => Just("AfterWatermark()".to_string()),
+            2 => Just("Never".to_string()),
+            2 => Just("Always".to_string()),
+            1 => "[A-Za-z(),= ]{0,12}",
+        ];
+        leaf.prop_recursive(3, 12, 3, |inner| {
+            prop_oneof![
+                inner.clone().prop_map(|t| format!("Repeatedly({t})")),
+                (inner.clone(), inner.clone())
+                    .prop_map(|(a, b)| format!("AfterWatermark(early={a}, late={b})")),
+                prop::collection::vec(inner.clone(), 0..3)
+                    .prop_map(|ts| format!("AfterEach({})", ts.join(", "))),
+                prop::collection::vec(inner.clone(), 1..3)
+                    .prop_map(|ts| format!("AfterAny({})", ts.join(", "))),
+                (inner.clone(), inner).prop_map(|(a, b)| format!("OrFinally({a}, {b})")),
+            ]
+        })
+    }
+
+    /// A transcript step, valid or not.
+    fn step() -> impl Strategy<Value = String> {
+        prop_oneof![
+            12 => prop::collection::vec(number(), 0..4)
+                .prop_map(|ts| format!("  - input: [{}]", ts.join(", "))),
+            9 => number().prop_map(|t| format!("  - watermark: {t}")),
+            3 => number().prop_map(|t| format!("  - processing_time: {t}")),
+            3 => (number(), number(), number()).prop_map(|(a, b, c)| format!(
+                "  - expect:\n      - {{window: [{a}, {b}], values: [{c}], final: true}}"
+            )),
+            6 => Just("  - expect: []".to_string()),
+            1 => "  - [a-z_]{1,8}: [0-9\\[\\]{}]{0,6}",
+        ]
+    }
+
+    fn document() -> impl Strategy<Value = String> {
+        (
+            "[a-z]{0,6}",
+            window_fn(),
+            trigger(),
+            prop_oneof![
+                10 => Just("accumulating"),
+                10 => Just("discarding"),
+                1 => Just("sometimes")
+            ],
+            number(),
+            prop::collection::vec(step(), 0..10),
+        )
+            .prop_map(|(name, window_fn, trigger_fn, mode, lateness, steps)| {
+                format!(
+                    "name: {name}\nwindow_fn: {window_fn}\ntrigger_fn: {trigger_fn}\n\
+                     accumulation_mode: {mode}\nallowed_lateness: {lateness}\n\
+                     transcript:\n{}\n",
+                    steps.join("\n")
+                )
+            })
+    }
+
+    proptest! {
+        /// Any text gives a report per document, each named, a failure saying why; no panic.
+        #[test]
+        fn any_transcript_text_runs_or_says_why(
+            text in prop_oneof![
+                4 => prop::collection::vec(document(), 1..3).prop_map(|d| d.join("---\n")),
+                1 => any::<String>(),
+            ],
+        ) {
+            for report in run_text(&text, "fuzz.yaml") {
+                prop_assert!(!report.name.is_empty());
+                if let Outcome::Fail(reason) = &report.outcome {
+                    prop_assert!(!reason.is_empty());
+                }
+            }
+        }
     }
 }

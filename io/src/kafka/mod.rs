@@ -54,6 +54,8 @@ mod client;
 mod codec;
 mod commit;
 mod fetch;
+#[cfg(test)]
+mod fuzz_tests;
 mod idleness;
 #[cfg(test)]
 mod mock_cluster_tests;

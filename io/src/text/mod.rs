@@ -30,6 +30,8 @@
 
 pub mod commit;
 mod files;
+#[cfg(test)]
+mod fuzz_tests;
 mod json;
 pub mod sink;
 mod source;

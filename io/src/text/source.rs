@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The UTF-8 encoding of U+FEFF, which some editors put at the start of a file.
-const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
+pub(super) const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
 
 /// Splits are at least this large: smaller ones cost more in opening files than they gain.
 const MIN_SPLIT_BYTES: u64 = 1 << 20;
@@ -362,9 +362,17 @@ impl<D: LineDecoder> SourceReader<D::Output> for TextReader<D> {
             let n = if past_end {
                 0
             } else {
-                open.lines
-                    .read_until(b'\n', &mut self.buf)
-                    .map_err(|e| format!("cannot read {}: {e}", self.path(open.range.file)))?
+                match open.lines.read_until(b'\n', &mut self.buf) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        let path = self.path(open.range.file);
+                        return Err(match self.line_number(&open) {
+                            Some(line) => format!("cannot read {path} at line {line}: {e}"),
+                            None => format!("cannot read {path}: {e}"),
+                        }
+                        .into());
+                    }
+                }
             };
             if n == 0 {
                 self.consumed_before += open.raw.load(Ordering::Relaxed);
@@ -375,6 +383,11 @@ impl<D: LineDecoder> SourceReader<D::Output> for TextReader<D> {
             open.pos += n as u64;
             if bom {
                 self.buf.drain(..UTF8_BOM.len());
+                if self.buf.is_empty() {
+                    // A file that holds nothing but the mark has no line.
+                    self.open = Some(open);
+                    continue;
+                }
             }
             if self.buf.last() == Some(&b'\n') {
                 self.buf.pop();
