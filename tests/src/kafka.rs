@@ -236,12 +236,3 @@ pub fn load_events(bootstrap: &str, topic: &str, partitions: i32, lines: &[Strin
     .expect("the events load");
     assert_eq!(report.records, lines.len() as u64);
 }
-
-/// Waits until `done` holds, checking every 200 ms; panics after `limit`.
-pub fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}

@@ -142,3 +142,17 @@ pub fn sample_events() -> (Vec<String>, Vec<(i64, String, i64)>, usize) {
     }
     (lines, parsed, bad)
 }
+
+/// Waits until `done` holds, checking every 100 ms; panics naming `what` after `limit`.
+/// Tests wait for what they need to see instead of sleeping a fixed time, so that a loaded
+/// machine makes them slower, not red; `limit` is generous (a minute, not a second).
+pub fn wait_for(what: &str, limit: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

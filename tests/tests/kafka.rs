@@ -6,8 +6,9 @@ use sluice_io::kafka::{self, KafkaRecord, StartPosition, Utf8};
 use sluice_runners::{PipelineOptions, run, start};
 use sluice_sdk::prelude::*;
 use sluice_tests::kafka::{
-    TestRecord, broker, load_events, produce, produce_with, topic_lines, unique_topic, wait_for,
+    TestRecord, broker, load_events, produce, produce_with, topic_lines, unique_topic,
 };
+use sluice_tests::wait_for;
 use std::sync::Mutex;
 use std::time::{Duration as StdDuration, Instant};
 
@@ -181,7 +182,7 @@ fn watermark_case(lateness: Duration, seen: &'static Mutex<Vec<Seen>>) -> Pipeli
     );
     wait_for(
         "the first window's pane",
-        StdDuration::from_secs(30),
+        StdDuration::from_secs(90),
         || !seen.lock().unwrap().is_empty(),
     );
     assert_eq!(*seen.lock().unwrap(), vec![(0, 2, PaneTiming::OnTime)]);
@@ -195,7 +196,7 @@ fn watermark_case(lateness: Duration, seen: &'static Mutex<Vec<Seen>>) -> Pipeli
     produce(&bootstrap, &topic, &[record_at(base, 40)]);
     wait_for(
         "the second window's pane",
-        StdDuration::from_secs(30),
+        StdDuration::from_secs(90),
         || seen.lock().unwrap().iter().any(|s| s.0 == 10),
     );
     handle.cancel();
@@ -473,15 +474,15 @@ fn streaming_wordcount_fires_early_on_time_and_late_panes() {
         )
     };
     let has = |l: &str| topic_lines(&bootstrap, &output).contains(&l.to_string());
-    wait_for("an early pane", StdDuration::from_secs(30), || {
+    wait_for("an early pane", StdDuration::from_secs(90), || {
         has(&pane("the", 2, "EARLY"))
     });
-    wait_for("the on-time pane", StdDuration::from_secs(40), || {
+    wait_for("the on-time pane", StdDuration::from_secs(90), || {
         has(&pane("the", 2, "ON_TIME"))
     });
     // A late record in the closed window: a late pane with the accumulated count.
     produce(&bootstrap, &input, &[line("the end", window_start + 3)]);
-    wait_for("a late pane", StdDuration::from_secs(30), || {
+    wait_for("a late pane", StdDuration::from_secs(90), || {
         has(&pane("the", 3, "LATE"))
     });
     handle.cancel();
@@ -547,7 +548,7 @@ fn a_consumer_group_shares_partitions_and_a_rebalance_moves_their_positions() {
         StdDuration::from_secs(60),
         || A.lock().unwrap().len() >= 40,
     );
-    wait_for("A's commits", StdDuration::from_secs(30), || {
+    wait_for("A's commits", StdDuration::from_secs(90), || {
         sluice_tests::kafka::committed(&bootstrap, &group, &topic)
             .iter()
             .all(|(_, o)| *o == Some(10))

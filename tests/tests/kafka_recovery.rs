@@ -7,8 +7,9 @@ use sluice_examples::windowed_stats::{KafkaInput, WindowSpec, build_with};
 use sluice_runners::{PipelineOptions, start};
 use sluice_sdk::prelude::*;
 use sluice_tests::kafka::{
-    broker, broker_script, committed, load_events, read_topic, start_broker, unique_topic, wait_for,
+    broker, broker_script, committed, load_events, read_topic, start_broker, unique_topic,
 };
+use sluice_tests::wait_for;
 use std::collections::BTreeMap;
 use std::process::{Child, Command};
 use std::time::{Duration as StdDuration, Instant};

@@ -160,16 +160,19 @@ fn reads_bounded_by_partitions_record_count_or_time() {
     assert_eq!(first.len(), 5, "{first:?}");
     assert!(first.iter().all(|v| values(2, 0, 10).contains(v)));
 
-    // No end offsets: the read stops after 3 s, having read what the topic holds.
+    // No end offsets: the read stops after 5 s, having read what the topic holds (the bound
+    // on the elapsed time only shows that it stops: a loaded machine may start it late).
     let started = std::time::Instant::now();
     let (timed, _) = read_values(
         read(&bootstrap)
             .topic("t")
-            .max_read_time(Duration::from_secs(3)),
+            .max_read_time(Duration::from_secs(5)),
         &SEEN,
     );
     assert_eq!(timed, values(2, 0, 10));
-    assert!(started.elapsed() < StdDuration::from_secs(10));
+    let elapsed = started.elapsed();
+    assert!(elapsed >= StdDuration::from_secs(5), "{elapsed:?}");
+    assert!(elapsed < StdDuration::from_secs(60), "{elapsed:?}");
 }
 
 #[test]
