@@ -20,6 +20,7 @@ use sluice_sdk::graph::NodeKind;
 use sluice_sdk::graph::kernel::{KeyedRecord, PaneOutput, RecordKind};
 use sluice_sdk::pane::PaneTiming;
 use sluice_sdk::prelude::*;
+use sluice_sdk::window::MAX_WINDOWS_PER_ELEMENT;
 use sluice_sdk::windowing::WindowingStrategy;
 use std::sync::Arc;
 use yaml_rust2::Yaml;
@@ -573,13 +574,14 @@ fn secs_duration(s: f64) -> Duration {
 
 fn parse_window_fn(c: &Call) -> Result<Arc<dyn WindowFn>, String> {
     let positive = |v: f64, what: &str| {
-        if v > 0.0 {
-            Ok(secs_duration(v))
+        let d = secs_duration(v);
+        if d.as_micros() > 0 {
+            Ok(d)
         } else {
-            Err(format!("{what} must be positive"))
+            Err(format!("{what} must be at least a microsecond"))
         }
     };
-    Ok(match c.name.as_str() {
+    let window_fn: Arc<dyn WindowFn> = match c.name.as_str() {
         "GlobalWindows" => Arc::new(GlobalWindows),
         "FixedWindows" => Arc::new(FixedWindows::of(positive(c.number(0, "size")?, "size")?)),
         "SlidingWindows" => Arc::new(SlidingWindows::of(
@@ -588,7 +590,17 @@ fn parse_window_fn(c: &Call) -> Result<Arc<dyn WindowFn>, String> {
         )),
         "Sessions" => Arc::new(Sessions::with_gap(positive(c.number(0, "gap")?, "gap")?)),
         other => return Err(format!("unknown window_fn '{other}'")),
-    })
+    };
+    // As WindowInto does: a window function that copies each element into more windows than
+    // a pipeline accepts is refused, not run until memory runs out.
+    let per_element = window_fn.max_windows_per_element();
+    if per_element > MAX_WINDOWS_PER_ELEMENT {
+        return Err(format!(
+            "{window_fn:?} assigns {per_element} windows to each element; \
+             at most {MAX_WINDOWS_PER_ELEMENT} are supported"
+        ));
+    }
+    Ok(window_fn)
 }
 
 fn parse_trigger(c: &Call) -> Result<Trigger, String> {
