@@ -465,78 +465,82 @@ mod tests {
         assert!("fixed:0s".parse::<WindowSpec>().is_err());
     }
 
-    use proptest::prelude::*;
+    /// Arbitrary input: every parser decodes or says why, never panics.
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
 
-    /// Lines that look like events, and lines that do not.
-    fn event_line() -> impl Strategy<Value = String> {
-        let number = prop_oneof![
-            any::<i64>().prop_map(|n| n.to_string()),
-            "[-+ ]?[0-9]{0,22} ?",
-            "[0-9a-z.e+-]{0,6}",
-        ];
-        prop_oneof![
-            3 => (number.clone(), "[a-zé ,]{0,6}", number)
-                .prop_map(|(t, k, v)| format!("{t},{k},{v}")),
-            1 => any::<String>(),
-        ]
-    }
+        /// Lines that look like events, and lines that do not.
+        fn event_line() -> impl Strategy<Value = String> {
+            let number = prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string()),
+                "[-+ ]?[0-9]{0,22} ?",
+                "[0-9a-z.e+-]{0,6}",
+            ];
+            prop_oneof![
+                3 => (number.clone(), "[a-zé ,]{0,6}", number)
+                    .prop_map(|(t, k, v)| format!("{t},{k},{v}")),
+                1 => any::<String>(),
+            ]
+        }
 
-    proptest! {
-        #[test]
-        fn any_line_parses_or_says_why(line in event_line()) {
-            match parse_event(&line) {
-                Ok(e) => {
-                    let t = Timestamp::try_from_millis(e.timestamp_ms).unwrap();
-                    prop_assert!(t <= Timestamp::END_OF_GLOBAL_WINDOW);
-                    prop_assert!(!e.key.is_empty() && !e.key.contains(','));
-                    let again = format!("{},{},{}", e.timestamp_ms, e.key, e.value);
-                    prop_assert_eq!(parse_event(&again), Ok(e));
+        proptest! {
+            #[test]
+            fn any_line_parses_or_says_why(line in event_line()) {
+                match parse_event(&line) {
+                    Ok(e) => {
+                        let t = Timestamp::try_from_millis(e.timestamp_ms).unwrap();
+                        prop_assert!(t <= Timestamp::END_OF_GLOBAL_WINDOW);
+                        prop_assert!(!e.key.is_empty() && !e.key.contains(','));
+                        let again = format!("{},{},{}", e.timestamp_ms, e.key, e.value);
+                        prop_assert_eq!(parse_event(&again), Ok(e));
+                    }
+                    Err(reason) => prop_assert!(!reason.is_empty()),
                 }
-                Err(reason) => prop_assert!(!reason.is_empty()),
             }
-        }
 
-        #[test]
-        fn any_duration_parses_exactly_or_says_why(
-            text in prop_oneof![
-                ("[0-9]{1,21}", prop_oneof![Just(""), Just("ms"), Just("s"), Just("m"), Just("h"), Just("d")])
-                    .prop_map(|(n, u)| format!("{n}{u}")),
-                any::<String>(),
-            ],
-        ) {
-            if let Ok(d) = parse_duration(&text) {
-                let t = text.trim();
-                let digits = t.trim_end_matches(|c: char| !c.is_ascii_digit());
-                let n: i128 = digits.parse().unwrap();
-                let unit: i128 = match &t[digits.len()..] {
-                    "ms" => 1_000,
-                    "" | "s" => 1_000_000,
-                    "m" => 60_000_000,
-                    "h" => 3_600_000_000,
-                    other => panic!("accepted unit '{other}' in '{text}'"),
-                };
-                prop_assert_eq!(i128::from(d.as_micros()), n * unit);
-                prop_assert!(d.as_micros() <= Timestamp::MAX.as_micros());
+            #[test]
+            fn any_duration_parses_exactly_or_says_why(
+                text in prop_oneof![
+                    ("[0-9]{1,21}", prop_oneof![Just(""), Just("ms"), Just("s"), Just("m"), Just("h"), Just("d")])
+                        .prop_map(|(n, u)| format!("{n}{u}")),
+                    any::<String>(),
+                ],
+            ) {
+                if let Ok(d) = parse_duration(&text) {
+                    let t = text.trim();
+                    let digits = t.trim_end_matches(|c: char| !c.is_ascii_digit());
+                    let n: i128 = digits.parse().unwrap();
+                    let unit: i128 = match &t[digits.len()..] {
+                        "ms" => 1_000,
+                        "" | "s" => 1_000_000,
+                        "m" => 60_000_000,
+                        "h" => 3_600_000_000,
+                        other => panic!("accepted unit '{other}' in '{text}'"),
+                    };
+                    prop_assert_eq!(i128::from(d.as_micros()), n * unit);
+                    prop_assert!(d.as_micros() <= Timestamp::MAX.as_micros());
+                }
             }
-        }
 
-        #[test]
-        fn any_window_spec_builds_its_windows_or_says_why(
-            text in prop_oneof![
-                (
-                    prop_oneof![Just("fixed"), Just("sliding"), Just("sessions"), Just("x")],
-                    prop::collection::vec("[0-9]{0,20}(ms|s|m|h)?", 1..4),
-                )
-                    .prop_map(|(kind, parts)| format!("{kind}:{}", parts.join(":"))),
-                any::<String>(),
-            ],
-        ) {
-            if let Ok(spec) = text.parse::<WindowSpec>() {
-                let window_fn = spec.window_fn();
-                prop_assert!(window_fn.max_windows_per_element() <= MAX_WINDOWS_PER_ELEMENT);
-                // (Sliding windows shorter than their period leave gaps: no window is fine.)
-                let windows = window_fn.assign_windows(Timestamp::from_millis(1_700_000_000_000));
-                prop_assert!(windows.len() as u64 <= window_fn.max_windows_per_element());
+            #[test]
+            fn any_window_spec_builds_its_windows_or_says_why(
+                text in prop_oneof![
+                    (
+                        prop_oneof![Just("fixed"), Just("sliding"), Just("sessions"), Just("x")],
+                        prop::collection::vec("[0-9]{0,20}(ms|s|m|h)?", 1..4),
+                    )
+                        .prop_map(|(kind, parts)| format!("{kind}:{}", parts.join(":"))),
+                    any::<String>(),
+                ],
+            ) {
+                if let Ok(spec) = text.parse::<WindowSpec>() {
+                    let window_fn = spec.window_fn();
+                    prop_assert!(window_fn.max_windows_per_element() <= MAX_WINDOWS_PER_ELEMENT);
+                    // (Sliding windows shorter than their period leave gaps: no window is fine.)
+                    let windows = window_fn.assign_windows(Timestamp::from_millis(1_700_000_000_000));
+                    prop_assert!(windows.len() as u64 <= window_fn.max_windows_per_element());
+                }
             }
         }
     }

@@ -695,105 +695,109 @@ mod tests {
         );
     }
 
-    use proptest::prelude::*;
+    /// Arbitrary input: every parser decodes or says why, never panics.
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
 
-    /// A number as transcripts write them: mostly small, sometimes anything.
-    fn number() -> impl Strategy<Value = String> {
-        prop_oneof![
-            40 => (-5i64..40).prop_map(|n| n.to_string()),
-            1 => any::<i64>().prop_map(|n| n.to_string()),
-            1 => any::<f64>().prop_map(|f| format!("{f:?}")),
-            1 => prop_oneof![Just("1e300"), Just("-0.0"), Just(".nan"), Just("x")]
-                .prop_map(String::from),
-        ]
-    }
-
-    /// A window function, valid or not.
-    fn window_fn() -> impl Strategy<Value = String> {
-        prop_oneof![
-            3 => Just("GlobalWindows".to_string()),
-            3 => number().prop_map(|n| format!("FixedWindows({n})")),
-            3 => (number(), number()).prop_map(|(a, b)| format!("SlidingWindows({a}, {b})")),
-            3 => number().prop_map(|n| format!("Sessions({n})")),
-            1 => "[A-Za-z(),= 0-9]{0,12}",
-        ]
-    }
-
-    /// A trigger, valid or not.
-    fn trigger() -> impl Strategy<Value = String> {
-        let leaf = prop_oneof![
-            9 => number().prop_map(|n| format!("AfterCount({n})")),
-            6 => number().prop_map(|n| format!("AfterProcessingTime({n})")),
-            6 => Just("AfterWatermark()".to_string()),
-            2 => Just("Never".to_string()),
-            2 => Just("Always".to_string()),
-            1 => "[A-Za-z(),= ]{0,12}",
-        ];
-        leaf.prop_recursive(3, 12, 3, |inner| {
+        /// A number as transcripts write them: mostly small, sometimes anything.
+        fn number() -> impl Strategy<Value = String> {
             prop_oneof![
-                inner.clone().prop_map(|t| format!("Repeatedly({t})")),
-                (inner.clone(), inner.clone())
-                    .prop_map(|(a, b)| format!("AfterWatermark(early={a}, late={b})")),
-                prop::collection::vec(inner.clone(), 0..3)
-                    .prop_map(|ts| format!("AfterEach({})", ts.join(", "))),
-                prop::collection::vec(inner.clone(), 1..3)
-                    .prop_map(|ts| format!("AfterAny({})", ts.join(", "))),
-                (inner.clone(), inner).prop_map(|(a, b)| format!("OrFinally({a}, {b})")),
+                40 => (-5i64..40).prop_map(|n| n.to_string()),
+                1 => any::<i64>().prop_map(|n| n.to_string()),
+                1 => any::<f64>().prop_map(|f| format!("{f:?}")),
+                1 => prop_oneof![Just("1e300"), Just("-0.0"), Just(".nan"), Just("x")]
+                    .prop_map(String::from),
             ]
-        })
-    }
+        }
 
-    /// A transcript step, valid or not.
-    fn step() -> impl Strategy<Value = String> {
-        prop_oneof![
-            12 => prop::collection::vec(number(), 0..4)
-                .prop_map(|ts| format!("  - input: [{}]", ts.join(", "))),
-            9 => number().prop_map(|t| format!("  - watermark: {t}")),
-            3 => number().prop_map(|t| format!("  - processing_time: {t}")),
-            3 => (number(), number(), number()).prop_map(|(a, b, c)| format!(
-                "  - expect:\n      - {{window: [{a}, {b}], values: [{c}], final: true}}"
-            )),
-            6 => Just("  - expect: []".to_string()),
-            1 => "  - [a-z_]{1,8}: [0-9\\[\\]{}]{0,6}",
-        ]
-    }
-
-    fn document() -> impl Strategy<Value = String> {
-        (
-            "[a-z]{0,6}",
-            window_fn(),
-            trigger(),
+        /// A window function, valid or not.
+        fn window_fn() -> impl Strategy<Value = String> {
             prop_oneof![
-                10 => Just("accumulating"),
-                10 => Just("discarding"),
-                1 => Just("sometimes")
-            ],
-            number(),
-            prop::collection::vec(step(), 0..10),
-        )
-            .prop_map(|(name, window_fn, trigger_fn, mode, lateness, steps)| {
-                format!(
-                    "name: {name}\nwindow_fn: {window_fn}\ntrigger_fn: {trigger_fn}\n\
-                     accumulation_mode: {mode}\nallowed_lateness: {lateness}\n\
-                     transcript:\n{}\n",
-                    steps.join("\n")
-                )
-            })
-    }
+                3 => Just("GlobalWindows".to_string()),
+                3 => number().prop_map(|n| format!("FixedWindows({n})")),
+                3 => (number(), number()).prop_map(|(a, b)| format!("SlidingWindows({a}, {b})")),
+                3 => number().prop_map(|n| format!("Sessions({n})")),
+                1 => "[A-Za-z(),= 0-9]{0,12}",
+            ]
+        }
 
-    proptest! {
-        /// Any text gives a report per document, each named, a failure saying why; no panic.
-        #[test]
-        fn any_transcript_text_runs_or_says_why(
-            text in prop_oneof![
-                4 => prop::collection::vec(document(), 1..3).prop_map(|d| d.join("---\n")),
-                1 => any::<String>(),
-            ],
-        ) {
-            for report in run_text(&text, "fuzz.yaml") {
-                prop_assert!(!report.name.is_empty());
-                if let Outcome::Fail(reason) = &report.outcome {
-                    prop_assert!(!reason.is_empty());
+        /// A trigger, valid or not.
+        fn trigger() -> impl Strategy<Value = String> {
+            let leaf = prop_oneof![
+                9 => number().prop_map(|n| format!("AfterCount({n})")),
+                6 => number().prop_map(|n| format!("AfterProcessingTime({n})")),
+                6 => Just("AfterWatermark()".to_string()),
+                2 => Just("Never".to_string()),
+                2 => Just("Always".to_string()),
+                1 => "[A-Za-z(),= ]{0,12}",
+            ];
+            leaf.prop_recursive(3, 12, 3, |inner| {
+                prop_oneof![
+                    inner.clone().prop_map(|t| format!("Repeatedly({t})")),
+                    (inner.clone(), inner.clone())
+                        .prop_map(|(a, b)| format!("AfterWatermark(early={a}, late={b})")),
+                    prop::collection::vec(inner.clone(), 0..3)
+                        .prop_map(|ts| format!("AfterEach({})", ts.join(", "))),
+                    prop::collection::vec(inner.clone(), 1..3)
+                        .prop_map(|ts| format!("AfterAny({})", ts.join(", "))),
+                    (inner.clone(), inner).prop_map(|(a, b)| format!("OrFinally({a}, {b})")),
+                ]
+            })
+        }
+
+        /// A transcript step, valid or not.
+        fn step() -> impl Strategy<Value = String> {
+            prop_oneof![
+                12 => prop::collection::vec(number(), 0..4)
+                    .prop_map(|ts| format!("  - input: [{}]", ts.join(", "))),
+                9 => number().prop_map(|t| format!("  - watermark: {t}")),
+                3 => number().prop_map(|t| format!("  - processing_time: {t}")),
+                3 => (number(), number(), number()).prop_map(|(a, b, c)| format!(
+                    "  - expect:\n      - {{window: [{a}, {b}], values: [{c}], final: true}}"
+                )),
+                6 => Just("  - expect: []".to_string()),
+                1 => "  - [a-z_]{1,8}: [0-9\\[\\]{}]{0,6}",
+            ]
+        }
+
+        fn document() -> impl Strategy<Value = String> {
+            (
+                "[a-z]{0,6}",
+                window_fn(),
+                trigger(),
+                prop_oneof![
+                    10 => Just("accumulating"),
+                    10 => Just("discarding"),
+                    1 => Just("sometimes")
+                ],
+                number(),
+                prop::collection::vec(step(), 0..10),
+            )
+                .prop_map(|(name, window_fn, trigger_fn, mode, lateness, steps)| {
+                    format!(
+                        "name: {name}\nwindow_fn: {window_fn}\ntrigger_fn: {trigger_fn}\n\
+                         accumulation_mode: {mode}\nallowed_lateness: {lateness}\n\
+                         transcript:\n{}\n",
+                        steps.join("\n")
+                    )
+                })
+        }
+
+        proptest! {
+            /// Any text gives a report per document, each named, a failure saying why; no panic.
+            #[test]
+            fn any_transcript_text_runs_or_says_why(
+                text in prop_oneof![
+                    4 => prop::collection::vec(document(), 1..3).prop_map(|d| d.join("---\n")),
+                    1 => any::<String>(),
+                ],
+            ) {
+                for report in run_text(&text, "fuzz.yaml") {
+                    prop_assert!(!report.name.is_empty());
+                    if let Outcome::Fail(reason) = &report.outcome {
+                        prop_assert!(!reason.is_empty());
+                    }
                 }
             }
         }

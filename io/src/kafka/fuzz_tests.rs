@@ -61,69 +61,83 @@ type DeadLetter = (String, Option<Vec<u8>>, Option<Vec<u8>>);
 
 static SEEN: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(8))]
+/// Few cases, whatever `PROPTEST_CASES` says (each starts a cluster), and few shrinking
+/// steps (a case that fails on a loaded machine must not spin through long flushes).
+#[test]
+fn undecodable_records_become_dead_letters_naming_their_offsets() {
+    let config = ProptestConfig {
+        cases: 8,
+        max_shrink_iters: 32,
+        ..ProptestConfig::default()
+    };
+    let records = prop::collection::vec((payload(), payload()), 1..24);
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    if let Err(e) = runner.run(&records, read_back) {
+        panic!("{e}");
+    }
+}
 
-    #[test]
-    fn undecodable_records_become_dead_letters_naming_their_offsets(
-        records in prop::collection::vec((payload(), payload()), 1..24),
-    ) {
-        let cluster = MockCluster::new(1).expect("a mock cluster");
-        let bootstrap = cluster.bootstrap_servers();
-        cluster.create_topic("fuzz", 1, 1).unwrap();
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .create()
-            .unwrap();
-        for (key, value) in &records {
-            let mut record = BaseRecord::<[u8], [u8]>::to("fuzz").partition(0);
-            if let Some(k) = key {
-                record = record.key(k.as_slice());
-            }
-            if let Some(v) = value {
-                record = record.payload(v.as_slice());
-            }
-            send_when_room(&producer, record).unwrap();
+/// Writes `records` to a fresh mock cluster and reads them back with dead letters.
+fn read_back(records: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)>) -> Result<(), TestCaseError> {
+    let cluster = MockCluster::new(1).expect("a mock cluster");
+    let bootstrap = cluster.bootstrap_servers();
+    cluster.create_topic("fuzz", 1, 1).unwrap();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .unwrap();
+    for (key, value) in &records {
+        let mut record = BaseRecord::<[u8], [u8]>::to("fuzz").partition(0);
+        if let Some(k) = key {
+            record = record.key(k.as_slice());
         }
-        producer.flush(StdDuration::from_secs(30)).unwrap();
+        if let Some(v) = value {
+            record = record.payload(v.as_slice());
+        }
+        send_when_room(&producer, record).unwrap();
+    }
+    producer.flush(StdDuration::from_secs(120)).unwrap();
 
-        SEEN.lock().unwrap().clear();
-        let p = Pipeline::new();
-        let read = p.apply(
-            "Read",
-            super::read(&bootstrap)
-                .topic("fuzz")
-                .keys(Utf8)
-                .values(Json::<Value>::new())
-                .stop_at_end(),
-        );
-        read.records.map("Records", |r: KafkaRecord<String, Value>| {
+    SEEN.lock().unwrap().clear();
+    let p = Pipeline::new();
+    let read = p.apply(
+        "Read",
+        super::read(&bootstrap)
+            .topic("fuzz")
+            .keys(Utf8)
+            .values(Json::<Value>::new())
+            .stop_at_end(),
+    );
+    read.records
+        .map("Records", |r: KafkaRecord<String, Value>| {
             SEEN.lock().unwrap().push((r.offset, Ok((r.key, r.value))));
         });
-        read.errors.map("Errors", |d: KafkaDeadLetter| {
-            let at = format!("{}/{}", d.topic, d.partition);
-            SEEN.lock().unwrap().push((d.offset, Err((at, d.key, d.value))));
-        });
-        let options = PipelineOptions {
-            quiet: true,
-            ..PipelineOptions::for_runner("direct")
-        };
-        sluice_runners::run(&p, &options).unwrap();
+    read.errors.map("Errors", |d: KafkaDeadLetter| {
+        let at = format!("{}/{}", d.topic, d.partition);
+        SEEN.lock()
+            .unwrap()
+            .push((d.offset, Err((at, d.key, d.value))));
+    });
+    let options = PipelineOptions {
+        quiet: true,
+        ..PipelineOptions::for_runner("direct")
+    };
+    sluice_runners::run(&p, &options).unwrap();
 
-        let mut seen = SEEN.lock().unwrap().clone();
-        seen.sort_by_key(|(offset, _)| *offset);
-        let expected: Vec<Outcome> = records
-            .iter()
-            .enumerate()
-            .map(|(offset, (key, value))| {
-                let decoded_key = key.as_deref().map(|k| utf8_model(Some(k))).transpose();
-                let outcome = match (decoded_key, json_model(value.as_deref())) {
-                    (Ok(k), Ok(v)) => Ok((k, v)),
-                    _ => Err(("fuzz/0".to_string(), key.clone(), value.clone())),
-                };
-                (offset as i64, outcome)
-            })
-            .collect();
-        prop_assert_eq!(seen, expected);
-    }
+    let mut seen = SEEN.lock().unwrap().clone();
+    seen.sort_by_key(|(offset, _)| *offset);
+    let expected: Vec<Outcome> = records
+        .iter()
+        .enumerate()
+        .map(|(offset, (key, value))| {
+            let decoded_key = key.as_deref().map(|k| utf8_model(Some(k))).transpose();
+            let outcome = match (decoded_key, json_model(value.as_deref())) {
+                (Ok(k), Ok(v)) => Ok((k, v)),
+                _ => Err(("fuzz/0".to_string(), key.clone(), value.clone())),
+            };
+            (offset as i64, outcome)
+        })
+        .collect();
+    prop_assert_eq!(seen, expected);
+    Ok(())
 }
