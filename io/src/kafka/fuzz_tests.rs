@@ -59,6 +59,9 @@ type Decoded = (Option<String>, Value);
 /// A dead letter's `topic/partition` and raw key and value.
 type DeadLetter = (String, Option<Vec<u8>>, Option<Vec<u8>>);
 
+/// A record's raw key and value (`None`: null).
+type RawRecord = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 static SEEN: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
 
 /// Few cases, whatever `PROPTEST_CASES` says (each starts a cluster), and few shrinking
@@ -78,7 +81,7 @@ fn undecodable_records_become_dead_letters_naming_their_offsets() {
 }
 
 /// Writes `records` to a fresh mock cluster and reads them back with dead letters.
-fn read_back(records: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)>) -> Result<(), TestCaseError> {
+fn read_back(records: Vec<RawRecord>) -> Result<(), TestCaseError> {
     let cluster = MockCluster::new(1).expect("a mock cluster");
     let bootstrap = cluster.bootstrap_servers();
     cluster.create_topic("fuzz", 1, 1).unwrap();
