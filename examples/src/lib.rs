@@ -35,6 +35,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// The sample text bundled with the examples (an excerpt of King Lear, public domain).
 pub const SAMPLE_TEXT: &str = include_str!("../data/kinglear.txt");
 
+/// Parses an `--output` flag that names files: a prefix ending in a file name (`out/counts`,
+/// not `''` or `out/`), checked where the flag is parsed.
+pub fn parse_file_prefix(text: &str) -> Result<String, String> {
+    sluice_io::text::commit::check_prefix(text).map(|()| text.to_string())
+}
+
 /// Runs an example's body: logs through `tracing` (filtered by `RUST_LOG`) to stderr, and
 /// turns an error into a one-line message (with its causes) and a failing exit code.
 pub fn main_with(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {

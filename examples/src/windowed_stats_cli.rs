@@ -22,14 +22,23 @@ use clap::Parser;
 use sluice_runners::PipelineOptions;
 use sluice_sdk::prelude::*;
 
+/// Parses `--output`: a Kafka topic, or a prefix that names files.
+fn parse_output(text: &str) -> Result<String, String> {
+    if text.starts_with("kafka://") {
+        Ok(text.to_string())
+    } else {
+        crate::parse_file_prefix(text)
+    }
+}
+
 /// Per-key statistics of events in event-time windows.
 #[derive(Parser)]
 struct Args {
     /// Event files: a path or a glob.
     #[arg(long)]
     input: String,
-    /// Prefix of the output files.
-    #[arg(long)]
+    /// Prefix of the output files (a file name, not a directory), or `kafka://HOST:PORT/TOPIC`.
+    #[arg(long, value_parser = parse_output)]
     output: String,
     /// `fixed:SIZE`, `sliding:SIZE:PERIOD` or `sessions:GAP` (units ms, s, m, h).
     #[arg(long)]

@@ -24,18 +24,13 @@ struct Args {
     #[arg(long)]
     input: Option<String>,
     /// Prefix of the output files: a file name, in a directory that is created if needed.
-    #[arg(long, default_value = "out/wordcount", value_parser = parse_prefix)]
+    #[arg(long, default_value = "out/wordcount", value_parser = crate::parse_file_prefix)]
     output: String,
     /// Number of output files, from 1 to 99999 (default: one per core).
     #[arg(long, value_parser = parse_shards)]
     num_shards: Option<u32>,
     #[command(flatten)]
     pipeline: PipelineOptions,
-}
-
-/// Parses `--output`: a prefix that names a file.
-fn parse_prefix(text: &str) -> Result<String, String> {
-    text::commit::check_prefix(text).map(|()| text.to_string())
 }
 
 /// Parses `--num-shards`: a whole number from 1 to [`text::MAX_SHARDS`].

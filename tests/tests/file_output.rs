@@ -235,3 +235,26 @@ fn flags_out_of_range_are_refused_at_once_with_the_reason() {
     }
     assert!(listing(&dir).is_empty(), "{:?}", listing(&dir));
 }
+
+/// `windowed_stats` checks its `--output` where it is parsed too (a Kafka topic or a prefix
+/// that names files).
+#[test]
+fn windowed_stats_refuses_an_output_that_names_no_file() {
+    let dir = sluice_tests::temp_dir("stats-flags");
+    let input = dir.join("events.csv");
+    std::fs::write(&input, "1000,a,1\n").unwrap();
+    for (output, expected) in [
+        (String::new(), "the output prefix is empty"),
+        (format!("{}/", dir.display()), "names a directory"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_stats_job"))
+            .args(["--input", &input.display().to_string(), "--output", &output])
+            .args(["--window", "fixed:60s", "--quiet"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{output:?} was accepted");
+        assert!(stderr.contains(expected), "{output:?}: {stderr}");
+    }
+    assert_eq!(listing(&dir), vec!["events.csv".to_string()]);
+}
