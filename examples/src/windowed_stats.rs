@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sluice_io::{kafka, text};
 use sluice_sdk::prelude::*;
-use sluice_sdk::window::MAX_WINDOWS_PER_ELEMENT;
+use sluice_sdk::window::check_windows_per_element;
 use std::sync::Arc;
 
 /// A parsed event.
@@ -198,13 +198,8 @@ impl std::str::FromStr for WindowSpec {
                     positive(parse_duration(size)?)?,
                     positive(parse_duration(period)?)?,
                 );
-                let per_element = SlidingWindows::of(size, period).max_windows_per_element();
-                if per_element > MAX_WINDOWS_PER_ELEMENT {
-                    return Err(format!(
-                        "window '{s}': {per_element} windows per event; \
-                         at most {MAX_WINDOWS_PER_ELEMENT} are supported"
-                    ));
-                }
+                check_windows_per_element(&SlidingWindows::of(size, period))
+                    .map_err(|e| format!("window '{s}': {e}"))?;
                 Ok(WindowSpec::Sliding(size, period))
             }
             ["sessions", gap] => Ok(WindowSpec::Sessions(positive(parse_duration(gap)?)?)),
@@ -469,6 +464,7 @@ mod tests {
     mod fuzz {
         use super::*;
         use proptest::prelude::*;
+        use sluice_sdk::window::MAX_WINDOWS_PER_ELEMENT;
 
         /// Lines that look like events, and lines that do not.
         fn event_line() -> impl Strategy<Value = String> {

@@ -6,7 +6,7 @@ use crate::pcollection::PCollection;
 use crate::pipeline::PTransform;
 use crate::time::Duration;
 use crate::trigger::{AccumulationMode, TimestampCombiner, Trigger};
-use crate::window::{IntoWindowFn, MAX_WINDOWS_PER_ELEMENT, WindowFn};
+use crate::window::{IntoWindowFn, MAX_WINDOWS_PER_ELEMENT, WindowFn, check_windows_per_element};
 use crate::windowed_value::WindowedValue;
 use std::sync::Arc;
 
@@ -108,19 +108,14 @@ impl<T: Element> PTransform<PCollection<T>> for WindowInto {
             strategy.timestamp_combiner = c;
         }
         let window_fn = self.window_fn;
-        let per_element = window_fn.max_windows_per_element();
-        if per_element > MAX_WINDOWS_PER_ELEMENT {
+        if let Err(e) = check_windows_per_element(window_fn.as_ref()) {
             let p = input.pipeline();
-            p.record_error(format!(
-                "WindowInto '{}': {window_fn:?} assigns {per_element} windows to each element; \
-                 at most {MAX_WINDOWS_PER_ELEMENT} are supported",
-                p.current_name()
-            ));
+            p.record_error(format!("WindowInto '{}': {e}", p.current_name()));
         }
         apply_expanding_bundle_fn(
             input,
             Some(strategy),
-            per_element,
+            window_fn.max_windows_per_element(),
             move |values: Vec<WindowedValue<T>>| {
                 let mut out = Vec::with_capacity(values.len());
                 for wv in values {

@@ -131,6 +131,20 @@ pub struct WindowMerge {
 /// beyond this a job spends its time copying, whatever its memory.
 pub const MAX_WINDOWS_PER_ELEMENT: u64 = 100_000;
 
+/// Checks that `window_fn` assigns at most [`MAX_WINDOWS_PER_ELEMENT`] windows to an element
+/// (by its [`max_windows_per_element`](WindowFn::max_windows_per_element)); the error says how
+/// many it would.
+pub fn check_windows_per_element(window_fn: &dyn WindowFn) -> Result<(), String> {
+    let per_element = window_fn.max_windows_per_element();
+    if per_element > MAX_WINDOWS_PER_ELEMENT {
+        return Err(format!(
+            "{window_fn:?} assigns {per_element} windows to each element; \
+             at most {MAX_WINDOWS_PER_ELEMENT} are supported"
+        ));
+    }
+    Ok(())
+}
+
 /// Assigns windows to elements, and, for merging window functions, merges them.
 ///
 /// Implement it to define your own windowing; the built-in window functions implement it too.

@@ -2,7 +2,7 @@
 //! `AfterWatermark(early=AfterCount(2))` or `SlidingWindows(10, 5)`.
 
 use sluice_sdk::prelude::*;
-use sluice_sdk::window::MAX_WINDOWS_PER_ELEMENT;
+use sluice_sdk::window::check_windows_per_element;
 use std::sync::Arc;
 
 /// A call in Python syntax: `Name`, `Name(arg, ...)`, `Name(key=arg, ...)`.
@@ -188,13 +188,7 @@ pub(super) fn parse_window_fn(c: &Call) -> Result<Arc<dyn WindowFn>, String> {
     };
     // As WindowInto does: a window function that copies each element into more windows than
     // a pipeline accepts is refused, not run until memory runs out.
-    let per_element = window_fn.max_windows_per_element();
-    if per_element > MAX_WINDOWS_PER_ELEMENT {
-        return Err(format!(
-            "{window_fn:?} assigns {per_element} windows to each element; \
-             at most {MAX_WINDOWS_PER_ELEMENT} are supported"
-        ));
-    }
+    check_windows_per_element(window_fn.as_ref())?;
     Ok(window_fn)
 }
 
