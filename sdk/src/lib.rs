@@ -43,6 +43,8 @@ pub mod pipeline;
 pub mod result;
 pub mod side_input;
 pub mod source;
+pub mod state;
+pub mod stateful;
 pub mod testing;
 pub mod time;
 pub mod transforms;
@@ -64,6 +66,11 @@ pub mod prelude {
     pub use crate::pipeline::{PBegin, PTransform, Pipeline};
     pub use crate::result::{PipelineResult, PipelineState};
     pub use crate::side_input::{PCollectionView, View};
+    pub use crate::state::{
+        BagState, CombiningState, Declarations, FiredTimer, MapState, OrderedListState, SetState,
+        TimeDomain, Timer, TimerFamily, ValueState,
+    };
+    pub use crate::stateful::{StatefulContext, StatefulDoFn};
     pub use crate::source::{
         BoundedSource, Read, ReadUnbounded, SourceReader, UnboundedReader, UnboundedSource,
     };

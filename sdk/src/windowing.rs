@@ -32,6 +32,18 @@ impl WindowingStrategy {
             timestamp_combiner: TimestampCombiner::EndOfWindow,
         }
     }
+    /// When a window expires and its state is garbage-collected: its maximum timestamp plus
+    /// the allowed lateness, capped at the end of the global window (as Beam does). Once the
+    /// input watermark is past this time, data for the window is dropped.
+    pub fn expiry(&self, window: &crate::window::Window) -> crate::time::Timestamp {
+        use crate::time::Timestamp;
+        let max = window.max_timestamp();
+        if max >= Timestamp::END_OF_GLOBAL_WINDOW - self.allowed_lateness {
+            Timestamp::END_OF_GLOBAL_WINDOW
+        } else {
+            max + self.allowed_lateness
+        }
+    }
     /// Whether two strategies window alike (same window function), as Flatten requires.
     pub fn compatible_with(&self, other: &WindowingStrategy) -> bool {
         self.window_fn.same_as(other.window_fn.as_ref())

@@ -433,15 +433,9 @@ fn try_fire(
     Ok(pane)
 }
 
-/// When a window's state is garbage-collected: its end plus the allowed lateness, capped at
-/// the end of the global window.
+/// When a window's state is garbage-collected (see [`WindowingStrategy::expiry`]).
 fn gc_time(strategy: &WindowingStrategy, window: &Window) -> Timestamp {
-    let max = window.max_timestamp();
-    if max >= Timestamp::END_OF_GLOBAL_WINDOW - strategy.allowed_lateness {
-        Timestamp::END_OF_GLOBAL_WINDOW
-    } else {
-        max + strategy.allowed_lateness
-    }
+    strategy.expiry(window)
 }
 
 /// Emits the pane of one (key, window) and updates its counters.

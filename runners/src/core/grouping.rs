@@ -1,12 +1,14 @@
-//! Ways of executing a grouping with [`GroupAlsoByWindow`].
+//! Ways of executing a keyed node: a grouping with [`GroupAlsoByWindow`], or a stateful ParDo
+//! with a [`StatefulDoFnRunner`].
 //!
-//! A grouping node of the plan ([`GroupingNode`]) turns bundles of its input into keyed
-//! records; what happens to them then depends on how the runner executes:
+//! A keyed node of the plan ([`GroupingNode`]) turns bundles of its input into keyed records;
+//! what happens to them then depends on how the runner executes:
 //!
-//! - **bounded**, a shard at a time ([`GroupingNode::group_bounded`]): every record of the
-//!   shard is added, the watermark jumps to the end of time, and each (key, window) fires its
-//!   one pane. The direct runner groups its whole input as one shard, the rayon runner each
-//!   hash partition on its own worker;
+//! - **bounded**, a shard at a time ([`GroupingNode::group_bounded`]): a grouping adds every
+//!   record of the shard, the watermark jumps to the end of time, and each (key, window) fires
+//!   its one pane; a stateful ParDo runs each key's records in timestamp order (see
+//!   [`StatefulDoFnRunner::run_bounded`]). The direct runner runs its whole input as one shard,
+//!   the rayon runner each hash partition on its own worker;
 //! - **streaming** ([`ShardedGrouping`]): one long-lived grouping split by key hash over
 //!   several shards, fed records, watermark and processing-time advances as they happen, the
 //!   shards working in parallel when a batch or an advance is large enough to pay for it.
@@ -14,9 +16,10 @@
 use super::gabw::GroupAlsoByWindow;
 use super::invoke::invoke;
 use super::stage::StageOutput;
+use super::stateful::StatefulDoFnRunner;
 use super::{BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS};
 use sluice_sdk::error::{BoxError, PipelineError};
-use sluice_sdk::graph::kernel::{GroupKernel, KeyedRecord, PaneOutput};
+use sluice_sdk::graph::kernel::{GroupKernel, KeyedRecord, SideInputs, StatefulKernel};
 use sluice_sdk::graph::{Bundle, Graph, NodeId, NodeKind};
 use sluice_sdk::metrics::MetricsContainer;
 use sluice_sdk::result::ElementCount;
@@ -24,24 +27,35 @@ use sluice_sdk::time::Timestamp;
 use sluice_sdk::windowing::WindowingStrategy;
 use std::sync::Arc;
 
-/// A grouping transform of the plan (GroupByKey or Combine.perKey): what a runner needs to
-/// execute it.
+/// The typed part of a keyed node.
+#[derive(Clone, Copy)]
+pub enum KeyedKernel<'g> {
+    /// GroupByKey or Combine.perKey.
+    Group(&'g Arc<dyn GroupKernel>),
+    /// A stateful ParDo.
+    Stateful(&'g Arc<dyn StatefulKernel>),
+}
+
+/// A keyed node of the plan (GroupByKey, Combine.perKey or a stateful ParDo): what a runner
+/// needs to execute it.
 #[derive(Clone, Copy)]
 pub struct GroupingNode<'g> {
     /// The transform's name, for errors and metrics.
     pub name: &'g str,
-    /// The typed part of the grouping.
-    pub kernel: &'g Arc<dyn GroupKernel>,
+    /// The typed part.
+    pub kernel: KeyedKernel<'g>,
     /// The windowing strategy of its input.
     pub strategy: &'g WindowingStrategy,
 }
 
 impl<'g> GroupingNode<'g> {
-    /// The grouping node `node` of `graph`: the root of a `Group` stage.
+    /// The keyed node `node` of `graph`: the root of a `Group` stage.
     pub fn of(graph: &'g Graph, node: NodeId) -> Self {
         let n = graph.node(node);
-        let NodeKind::GroupByKey(kernel) = &n.kind else {
-            unreachable!("Group roots are GroupByKey nodes")
+        let kernel = match &n.kind {
+            NodeKind::GroupByKey(kernel) => KeyedKernel::Group(kernel),
+            NodeKind::StatefulParDo(kernel) => KeyedKernel::Stateful(kernel),
+            _ => unreachable!("Group roots are keyed nodes"),
         };
         GroupingNode {
             name: &n.name,
@@ -50,64 +64,120 @@ impl<'g> GroupingNode<'g> {
         }
     }
 
-    /// Encodes a bundle of the grouping's input into keyed records; an element that does not
+    /// Encodes a bundle of the node's input into keyed records; an element that does not
     /// encode is an error naming the transform.
     pub fn records(&self, bundle: Bundle) -> Result<Vec<KeyedRecord>, PipelineError> {
         let mut records = Vec::with_capacity(bundle.len());
-        self.kernel
-            .to_records(bundle, &mut records)
-            .map_err(|e| PipelineError::Coder {
-                transform: self.name.to_string(),
-                message: e.to_string(),
-            })?;
+        let encoded = match self.kernel {
+            KeyedKernel::Group(k) => k.to_records(bundle, &mut records),
+            KeyedKernel::Stateful(k) => k.to_records(bundle, &mut records),
+        };
+        encoded.map_err(|e| PipelineError::Coder {
+            transform: self.name.to_string(),
+            message: e.to_string(),
+        })?;
         Ok(records)
     }
 
-    /// Groups one shard of a bounded input: adds every batch of records, then advances the
-    /// watermark to the end of time so that every (key, window) fires its single pane.
+    /// Runs one shard of a bounded input. A grouping adds every batch of records, then
+    /// advances the watermark to the end of time so that every (key, window) fires its single
+    /// pane; a stateful ParDo runs each key's records in timestamp order.
     pub fn group_bounded(
         &self,
         batches: impl IntoIterator<Item = Result<Vec<KeyedRecord>, PipelineError>>,
+        side_inputs: &SideInputs,
     ) -> Result<GroupedShard, PipelineError> {
         let name = self.name;
-        let mut gabw = GroupAlsoByWindow::new(self.kernel.clone(), self.strategy.clone());
-        let mut panes = Vec::new();
         let mut count = ElementCount::default();
-        for batch in batches {
-            let batch = batch?;
-            count.input += batch.len() as u64;
-            panes.extend(invoke(name, || gabw.process(batch))?);
-        }
-        panes.extend(invoke(name, || gabw.advance_watermark(Timestamp::MAX))?);
-        count.output = panes.len() as u64;
-        let output = invoke(name, || gabw.build_output(panes))?;
+        let mut metrics = MetricsContainer::default();
+        let (output, dropped) = match self.kernel {
+            KeyedKernel::Group(kernel) => {
+                let mut gabw = GroupAlsoByWindow::new(kernel.clone(), self.strategy.clone());
+                let mut panes = Vec::new();
+                for batch in batches {
+                    let batch = batch?;
+                    count.input += batch.len() as u64;
+                    panes.extend(invoke(name, || gabw.process(batch))?);
+                }
+                panes.extend(invoke(name, || gabw.advance_watermark(Timestamp::MAX))?);
+                let output = invoke(name, || gabw.build_output(panes))?;
+                (output, gabw.dropped_due_to_lateness())
+            }
+            KeyedKernel::Stateful(kernel) => {
+                let mut records = Vec::new();
+                for batch in batches {
+                    records.extend(batch?);
+                }
+                count.input = records.len() as u64;
+                let mut runner = invoke(name, || {
+                    StatefulDoFnRunner::new(
+                        kernel.clone(),
+                        self.strategy.clone(),
+                        side_inputs,
+                        Timestamp::now(),
+                    )
+                })?;
+                let output = invoke(name, || runner.run_bounded(records));
+                metrics = runner.take_metrics();
+                runner.teardown();
+                (output?, runner.dropped_due_to_lateness())
+            }
+        };
+        count.output = output.len() as u64;
         Ok(GroupedShard {
             name: name.to_string(),
             bundles: output.chunks(BUNDLE_SIZE),
             count,
-            dropped: gabw.dropped_due_to_lateness(),
+            dropped,
+            metrics,
         })
     }
 
-    /// A streaming grouping over `shards` shards, run on `pool` when there are several.
-    pub fn sharded(&self, shards: usize, pool: Option<Arc<rayon::ThreadPool>>) -> ShardedGrouping {
-        ShardedGrouping::new(self.kernel.clone(), self.strategy.clone(), shards, pool)
+    /// A streaming execution over `shards` shards, run on `pool` when there are several.
+    pub fn sharded(
+        &self,
+        shards: usize,
+        pool: Option<Arc<rayon::ThreadPool>>,
+        side_inputs: &SideInputs,
+    ) -> Result<ShardedGrouping, PipelineError> {
+        let shards = (0..shards.max(1))
+            .map(|_| self.shard(side_inputs))
+            .collect::<Result<_, _>>()?;
+        Ok(ShardedGrouping { shards, pool })
+    }
+
+    fn shard(&self, side_inputs: &SideInputs) -> Result<KeyedShard, PipelineError> {
+        Ok(match self.kernel {
+            KeyedKernel::Group(kernel) => KeyedShard::Group(GroupAlsoByWindow::new(
+                kernel.clone(),
+                self.strategy.clone(),
+            )),
+            KeyedKernel::Stateful(kernel) => KeyedShard::Stateful(invoke(self.name, || {
+                StatefulDoFnRunner::new(
+                    kernel.clone(),
+                    self.strategy.clone(),
+                    side_inputs,
+                    Timestamp::from_micros(0),
+                )
+            })?),
+        })
     }
 }
 
-/// What grouping one shard of bounded input produced.
+/// What running one shard of bounded input produced.
 pub struct GroupedShard {
     name: String,
     bundles: Vec<Bundle>,
     count: ElementCount,
     dropped: u64,
+    metrics: MetricsContainer,
 }
 
 impl GroupedShard {
-    /// Records the shard's element counts and late drops under the transform's name in `out`,
-    /// and returns its output elements (`KV<K, O>`) in bundles.
+    /// Records the shard's element counts, late drops and user metrics under the transform's
+    /// name in `out`, and returns its output elements in bundles.
     pub fn into_bundles(self, out: &mut StageOutput) -> Vec<Bundle> {
-        let mut m = MetricsContainer::default();
+        let mut m = self.metrics;
         m.counter(DROPPED_DUE_TO_LATENESS)
             .inc_by(self.dropped as i64);
         out.metrics.add(&self.name, &m);
@@ -116,10 +186,84 @@ impl GroupedShard {
     }
 }
 
-/// A grouping split by key over several [`GroupAlsoByWindow`] shards that work in parallel:
-/// records go to the shard of their key's hash, and advances go to every shard.
+/// One shard of a streaming keyed node.
+pub enum KeyedShard {
+    /// A grouping.
+    Group(GroupAlsoByWindow),
+    /// A stateful ParDo.
+    Stateful(StatefulDoFnRunner),
+}
+
+impl KeyedShard {
+    fn process(&mut self, records: Vec<KeyedRecord>) -> Result<Bundle, BoxError> {
+        match self {
+            KeyedShard::Group(g) => {
+                let panes = g.process(records)?;
+                g.build_output(panes)
+            }
+            KeyedShard::Stateful(s) => s.process(records),
+        }
+    }
+    fn advance_watermark(&mut self, t: Timestamp) -> Result<Bundle, BoxError> {
+        match self {
+            KeyedShard::Group(g) => {
+                let panes = g.advance_watermark(t)?;
+                g.build_output(panes)
+            }
+            KeyedShard::Stateful(s) => s.advance_watermark(t),
+        }
+    }
+    fn advance_processing_time(&mut self, t: Timestamp) -> Result<Bundle, BoxError> {
+        match self {
+            KeyedShard::Group(g) => {
+                let panes = g.advance_processing_time(t)?;
+                g.build_output(panes)
+            }
+            KeyedShard::Stateful(s) => s.advance_processing_time(t),
+        }
+    }
+    fn size(&self) -> usize {
+        match self {
+            KeyedShard::Group(g) => g.window_count(),
+            KeyedShard::Stateful(s) => s.slot_count(),
+        }
+    }
+    fn set_arrival(&mut self, sequence: u64) {
+        match self {
+            KeyedShard::Group(g) => g.set_arrival(sequence),
+            KeyedShard::Stateful(s) => s.set_arrival(sequence),
+        }
+    }
+    fn oldest_unemitted(&self) -> Option<u64> {
+        match self {
+            KeyedShard::Group(g) => g.oldest_unemitted(),
+            KeyedShard::Stateful(s) => s.oldest_unemitted(),
+        }
+    }
+    fn hold(&self) -> Option<Timestamp> {
+        match self {
+            KeyedShard::Group(_) => None,
+            KeyedShard::Stateful(s) => s.hold(),
+        }
+    }
+    fn dropped_due_to_lateness(&self) -> u64 {
+        match self {
+            KeyedShard::Group(g) => g.dropped_due_to_lateness(),
+            KeyedShard::Stateful(s) => s.dropped_due_to_lateness(),
+        }
+    }
+    fn dropped_due_to_closed_window(&self) -> u64 {
+        match self {
+            KeyedShard::Group(g) => g.dropped_due_to_closed_window(),
+            KeyedShard::Stateful(_) => 0,
+        }
+    }
+}
+
+/// A keyed node split by key over several shards that work in parallel: records go to the
+/// shard of their key's hash, and advances go to every shard.
 pub struct ShardedGrouping {
-    shards: Vec<GroupAlsoByWindow>,
+    shards: Vec<KeyedShard>,
     pool: Option<Arc<rayon::ThreadPool>>,
 }
 
@@ -131,28 +275,15 @@ const PARALLEL_BATCH: usize = 2048;
 const PARALLEL_WINDOWS: usize = 20_000;
 
 impl ShardedGrouping {
-    /// `shards` groupings (at least one) with the input's windowing strategy; they run on
-    /// `pool` when there are several.
-    pub fn new(
-        kernel: Arc<dyn GroupKernel>,
-        strategy: WindowingStrategy,
-        shards: usize,
-        pool: Option<Arc<rayon::ThreadPool>>,
-    ) -> Self {
-        let shards = (0..shards.max(1))
-            .map(|_| GroupAlsoByWindow::new(kernel.clone(), strategy.clone()))
-            .collect();
-        ShardedGrouping { shards, pool }
-    }
-
-    /// Runs `f` on every shard with its input, in parallel when worth it; concatenates the panes.
+    /// Runs `f` on every shard with its input, in parallel when worth it; returns the
+    /// non-empty outputs.
     fn each(
         &mut self,
         inputs: Vec<Vec<KeyedRecord>>,
         parallel: bool,
-        f: impl Fn(&mut GroupAlsoByWindow, Vec<KeyedRecord>) -> Result<Vec<PaneOutput>, BoxError> + Sync,
-    ) -> Result<Vec<PaneOutput>, BoxError> {
-        let results: Vec<Result<Vec<PaneOutput>, BoxError>> =
+        f: impl Fn(&mut KeyedShard, Vec<KeyedRecord>) -> Result<Bundle, BoxError> + Sync,
+    ) -> Result<Vec<Bundle>, BoxError> {
+        let results: Vec<Result<Bundle, BoxError>> =
             match (&self.pool, parallel && self.shards.len() > 1) {
                 (Some(pool), true) => {
                     use rayon::prelude::*;
@@ -171,18 +302,22 @@ impl ShardedGrouping {
                     .map(|(g, r)| f(g, r))
                     .collect(),
             };
-        let mut panes = Vec::new();
+        let mut out = Vec::new();
         for r in results {
-            panes.extend(r?);
+            let bundle = r?;
+            if !bundle.is_empty() {
+                out.push(bundle);
+            }
         }
-        Ok(panes)
+        Ok(out)
     }
 
-    /// Adds a batch of records; returns the panes that fired.
-    pub fn process(&mut self, records: Vec<KeyedRecord>) -> Result<Vec<PaneOutput>, BoxError> {
+    /// Adds a batch of records; returns what the shards emitted.
+    pub fn process(&mut self, records: Vec<KeyedRecord>) -> Result<Vec<Bundle>, BoxError> {
         let n = self.shards.len();
         if n == 1 {
-            return self.shards[0].process(records);
+            let bundle = self.shards[0].process(records)?;
+            return Ok(if bundle.is_empty() { vec![] } else { vec![bundle] });
         }
         // Small batches are grouped on this thread, each record still in its key's shard.
         let parallel = records.len() >= PARALLEL_BATCH;
@@ -195,7 +330,7 @@ impl ShardedGrouping {
         }
         self.each(parts, parallel, |g, r| {
             if r.is_empty() {
-                Ok(Vec::new())
+                Ok(Bundle::empty::<()>())
             } else {
                 g.process(r)
             }
@@ -203,30 +338,21 @@ impl ShardedGrouping {
     }
 
     fn many_windows(&self) -> bool {
-        self.shards
-            .iter()
-            .map(GroupAlsoByWindow::window_count)
-            .sum::<usize>()
-            >= PARALLEL_WINDOWS
+        self.shards.iter().map(KeyedShard::size).sum::<usize>() >= PARALLEL_WINDOWS
     }
 
     /// Advances every shard's input watermark.
-    pub fn advance_watermark(&mut self, watermark: Timestamp) -> Result<Vec<PaneOutput>, BoxError> {
+    pub fn advance_watermark(&mut self, watermark: Timestamp) -> Result<Vec<Bundle>, BoxError> {
         let inputs = (0..self.shards.len()).map(|_| Vec::new()).collect();
         let parallel = self.many_windows();
         self.each(inputs, parallel, |g, _| g.advance_watermark(watermark))
     }
 
     /// Advances every shard's processing time.
-    pub fn advance_processing_time(&mut self, now: Timestamp) -> Result<Vec<PaneOutput>, BoxError> {
+    pub fn advance_processing_time(&mut self, now: Timestamp) -> Result<Vec<Bundle>, BoxError> {
         let inputs = (0..self.shards.len()).map(|_| Vec::new()).collect();
         let parallel = self.many_windows();
         self.each(inputs, parallel, |g, _| g.advance_processing_time(now))
-    }
-
-    /// Turns panes into an output bundle through the transform's kernel.
-    pub fn build_output(&self, panes: Vec<PaneOutput>) -> Result<Bundle, BoxError> {
-        self.shards[0].build_output(panes)
     }
 
     /// Sets the arrival sequence number of the records processed from now on, in every shard.
@@ -236,19 +362,25 @@ impl ShardedGrouping {
         }
     }
 
-    /// The smallest arrival sequence number of a record not yet in any pane, over all shards.
+    /// The smallest arrival sequence number of a record whose effect has not reached the
+    /// output yet, over all shards.
     pub fn oldest_unemitted(&self) -> Option<u64> {
         self.shards
             .iter()
-            .filter_map(GroupAlsoByWindow::oldest_unemitted)
+            .filter_map(KeyedShard::oldest_unemitted)
             .min()
+    }
+
+    /// How far the shards hold the output watermark (pending timers' output timestamps).
+    pub fn hold(&self) -> Option<Timestamp> {
+        self.shards.iter().filter_map(KeyedShard::hold).min()
     }
 
     /// Records dropped because their window had expired, over all shards.
     pub fn dropped_due_to_lateness(&self) -> u64 {
         self.shards
             .iter()
-            .map(GroupAlsoByWindow::dropped_due_to_lateness)
+            .map(KeyedShard::dropped_due_to_lateness)
             .sum()
     }
 
@@ -256,27 +388,55 @@ impl ShardedGrouping {
     pub fn dropped_due_to_closed_window(&self) -> u64 {
         self.shards
             .iter()
-            .map(GroupAlsoByWindow::dropped_due_to_closed_window)
+            .map(KeyedShard::dropped_due_to_closed_window)
             .sum()
+    }
+
+    /// Takes the user metrics the shards reported, merged.
+    pub fn take_metrics(&mut self) -> MetricsContainer {
+        let mut m = MetricsContainer::default();
+        for s in &mut self.shards {
+            if let KeyedShard::Stateful(s) = s {
+                m.merge(&s.take_metrics());
+            }
+        }
+        m
+    }
+
+    /// Tears down the user code of every shard.
+    pub fn teardown(&mut self) {
+        for s in &mut self.shards {
+            if let KeyedShard::Stateful(s) = s {
+                s.teardown();
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::gabw::tests::{gbk, gbk_parts, record, values, w};
+    use crate::core::gabw::tests::{gbk_parts, record, w};
     use sluice_sdk::prelude::*;
     use sluice_sdk::time::Duration;
 
+    /// The contents of output bundles of a `KV<String, i64>` grouping, in a fixed order.
+    fn describe(bundles: Vec<Bundle>) -> Vec<(String, Window, Vec<i64>, PaneInfo)> {
+        let mut out: Vec<_> = bundles
+            .into_iter()
+            .flat_map(|b| b.downcast::<KV<String, Vec<i64>>>().ok().unwrap())
+            .map(|wv| {
+                let mut v = wv.value.value;
+                v.sort();
+                (wv.value.key, wv.window, v, wv.pane)
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        out
+    }
+
     #[test]
     fn shards_group_like_one_grouping() {
-        let describe = |mut panes: Vec<PaneOutput>| {
-            panes.sort_by_key(|p| (p.key.bytes().to_vec(), p.window));
-            panes
-                .iter()
-                .map(|p| (p.key.bytes().to_vec(), p.window, values(p), p.pane))
-                .collect::<Vec<_>>()
-        };
         let records = || {
             (0..2000i64).map(|i| {
                 record(
@@ -287,19 +447,27 @@ mod tests {
                 )
             })
         };
-        let mut single = gbk(FixedWindows::of(Duration::from_secs(10)), Duration::ZERO);
-        single.process(records().collect()).unwrap();
-        let expected = describe(single.advance_watermark(Timestamp::MAX).unwrap());
         let (kernel, strategy) =
             gbk_parts(FixedWindows::of(Duration::from_secs(10)), Duration::ZERO);
+        let mut single = GroupAlsoByWindow::new(kernel.clone(), strategy.clone());
+        single.process(records().collect()).unwrap();
+        let panes = single.advance_watermark(Timestamp::MAX).unwrap();
+        let expected = describe(vec![single.build_output(panes).unwrap()]);
         let pool = std::sync::Arc::new(
             rayon::ThreadPoolBuilder::new()
                 .num_threads(3)
                 .build()
                 .unwrap(),
         );
-        let mut sharded = ShardedGrouping::new(kernel, strategy, 3, Some(pool));
-        sharded.process(records().collect()).unwrap();
+        let node = GroupingNode {
+            name: "Group",
+            kernel: KeyedKernel::Group(&kernel),
+            strategy: &strategy,
+        };
+        let mut sharded = node
+            .sharded(3, Some(pool), &SideInputs::default())
+            .unwrap();
+        assert!(sharded.process(records().collect()).unwrap().is_empty());
         assert_eq!(
             describe(sharded.advance_watermark(Timestamp::MAX).unwrap()),
             expected

@@ -10,12 +10,15 @@ pub mod invoke;
 pub mod materialized;
 pub mod plan;
 pub mod stage;
+pub mod state;
+pub mod stateful;
 pub mod trigger;
 
 pub use fan_out::fan_out;
 pub use gabw::GroupAlsoByWindow;
-pub use grouping::{GroupedShard, GroupingNode, ShardedGrouping};
+pub use grouping::{GroupedShard, GroupingNode, KeyedKernel, KeyedShard, ShardedGrouping};
 pub use materialized::Materialized;
+pub use stateful::StatefulDoFnRunner;
 pub use plan::{ExecutionPlan, Sink, Stage, StageRoot, check_bounded};
 pub use stage::{MAX_BATCHES_PER_BUNDLE, StageInstance, StageOutput};
 pub use trigger::{TriggerContext, TriggerState};

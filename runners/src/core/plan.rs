@@ -5,7 +5,8 @@
 //! stage's root and flows through every fused operator by plain function calls, with no
 //! queue in between. A stage ends where data must be regrouped or materialized:
 //!
-//! - a **GroupByKey / Combine** starts a stage (its output comes from GroupAlsoByWindow);
+//! - a **GroupByKey / Combine** starts a stage (its output comes from GroupAlsoByWindow), and
+//!   so does a **stateful ParDo** (its input is shuffled by key the same way);
 //!   when the transform is a Combine on non-merging windows whose trigger looks at the
 //!   watermark only, it is **lifted**: the producing
 //!   stage pre-combines its input per key and window, and only partial accumulators cross
@@ -26,9 +27,9 @@ use std::collections::HashMap;
 pub enum StageRoot {
     /// A source read.
     Read(NodeId),
-    /// The output of a grouping transform.
+    /// The output of a keyed transform: a grouping or a stateful ParDo.
     Group {
-        /// The GroupByKey or Combine node.
+        /// The GroupByKey, Combine or stateful ParDo node.
         node: NodeId,
         /// Whether its input was pre-combined in the producing stage.
         lifted: bool,
@@ -139,6 +140,18 @@ impl ExecutionPlan {
                         StageRoot::Group {
                             node: node.id,
                             lifted: can_lift,
+                        },
+                        node.outputs[0],
+                    );
+                    stage_of.insert(node.outputs[0], s);
+                }
+                NodeKind::StatefulParDo(_) => {
+                    lifted.insert(node.id, false);
+                    let s = new_stage(
+                        &mut stages,
+                        StageRoot::Group {
+                            node: node.id,
+                            lifted: false,
                         },
                         node.outputs[0],
                     );

@@ -4,7 +4,7 @@ use crate::core::{
     BUNDLE_SIZE, ExecutionPlan, GroupingNode, Materialized, StageInstance, StageOutput, StageRoot,
 };
 use sluice_sdk::error::PipelineError;
-use sluice_sdk::graph::kernel::KeyedRecord;
+use sluice_sdk::graph::kernel::{KeyedRecord, SideInputs};
 use sluice_sdk::graph::{Bundle, Graph, NodeKind};
 use sluice_sdk::result::{ElementCount, PipelineResult};
 use tracing::debug;
@@ -23,7 +23,8 @@ pub(super) fn execute(graph: Graph) -> Result<PipelineResult, PipelineError> {
         };
         let mut instance = StageInstance::new(&plan, s, &done.side_inputs)?;
         let mut root_output = StageOutput::default();
-        let fed = feed(&plan, root, stored, lifted, &mut instance, &mut root_output)
+        let side_inputs = done.side_inputs.clone();
+        let fed = feed(&plan, &side_inputs, root, stored, lifted, &mut instance, &mut root_output)
             .and_then(|()| instance.close_bundle());
         let output = instance.finish(fed.is_ok());
         fed?;
@@ -37,6 +38,7 @@ pub(super) fn execute(graph: Graph) -> Result<PipelineResult, PipelineError> {
 /// Streams a stage's root input into its instance; the root's own counts and metrics go to `out`.
 fn feed(
     plan: &ExecutionPlan,
+    side_inputs: &SideInputs,
     root: StageRoot,
     stored: Vec<Bundle>,
     lifted_records: Vec<KeyedRecord>,
@@ -68,7 +70,7 @@ fn feed(
                 } else {
                     Box::new(stored.into_iter().map(|bundle| grouping.records(bundle)))
                 };
-            for bundle in grouping.group_bounded(batches)?.into_bundles(out) {
+            for bundle in grouping.group_bounded(batches, side_inputs)?.into_bundles(out) {
                 instance.push(bundle)?;
             }
         }

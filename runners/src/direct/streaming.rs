@@ -36,9 +36,8 @@ use crate::core::{
     StageInstance, StageOutput, StageRoot, fan_out,
 };
 use sluice_sdk::error::PipelineError;
-use sluice_sdk::graph::kernel::{PaneOutput, SideInputs, TestStreamEvent};
+use sluice_sdk::graph::kernel::{SideInputs, TestStreamEvent};
 use sluice_sdk::graph::{Bundle, CollectionId, Graph, NodeKind};
-use sluice_sdk::metrics::MetricsContainer;
 use sluice_sdk::result::{ElementCount, PipelineResult, PipelineState};
 use sluice_sdk::time::Timestamp;
 use std::collections::HashMap;
@@ -134,11 +133,15 @@ impl<'p> Streaming<'p> {
         let pool = keyed_pool(shards)?;
         let mut readers: HashMap<CollectionId, Vec<usize>> = HashMap::new();
         let mut groupings = HashMap::new();
+        let no_side_inputs = SideInputs::default();
         for stage in &plan.stages {
             let inputs: Vec<CollectionId> = match stage.root {
                 StageRoot::Group { node, .. } => {
                     let grouping = GroupingNode::of(&plan.graph, node);
-                    groupings.insert(stage.id, grouping.sharded(shards, pool.clone()));
+                    groupings.insert(
+                        stage.id,
+                        grouping.sharded(shards, pool.clone(), &no_side_inputs)?,
+                    );
                     plan.graph.node(node).inputs.clone()
                 }
                 StageRoot::Flatten(node) | StageRoot::Reshuffle(node) => {
@@ -151,7 +154,6 @@ impl<'p> Streaming<'p> {
                 readers.entry(c).or_default().push(stage.id);
             }
         }
-        let no_side_inputs = SideInputs::default();
         let instances = (0..plan.stages.len())
             .map(|s| StageInstance::new(plan, s, &no_side_inputs))
             .collect::<Result<Vec<_>, _>>()?;
@@ -176,11 +178,12 @@ impl<'p> Streaming<'p> {
         started: std::time::Instant,
     ) -> Result<PipelineResult, PipelineError> {
         let mut output = std::mem::take(&mut self.roots);
-        for (stage, gabw) in &self.groupings {
+        for (stage, gabw) in &mut self.groupings {
             let StageRoot::Group { node, .. } = self.plan.stages[*stage].root else {
                 continue;
             };
-            let mut m = MetricsContainer::default();
+            let mut m = gabw.take_metrics();
+            gabw.teardown();
             m.counter(DROPPED_DUE_TO_LATENESS)
                 .inc_by(gabw.dropped_due_to_lateness() as i64);
             m.counter(DROPPED_DUE_TO_CLOSED_WINDOW)
@@ -495,8 +498,8 @@ impl Streaming<'_> {
                     .groupings
                     .get_mut(&stage)
                     .expect("every Group stage has a grouping");
-                let panes = invoke(grouping.name, || gabw.process(records))?;
-                self.emit(stage, panes)
+                let output = invoke(grouping.name, || gabw.process(records))?;
+                self.emit(stage, output)
             }
             StageRoot::Flatten(node) | StageRoot::Reshuffle(node) => {
                 let name = self.plan.graph.node(node).name.clone();
@@ -514,22 +517,18 @@ impl Streaming<'_> {
         }
     }
 
-    /// Feeds the panes a grouping fired into its stage.
-    fn emit(&mut self, stage: usize, panes: Vec<PaneOutput>) -> Result<(), PipelineError> {
-        if panes.is_empty() {
+    /// Feeds what a keyed node emitted (panes, or a stateful DoFn's outputs) into its stage.
+    fn emit(&mut self, stage: usize, output: Vec<Bundle>) -> Result<(), PipelineError> {
+        if output.is_empty() {
             return Ok(());
         }
         let StageRoot::Group { node, .. } = self.plan.stages[stage].root else {
-            unreachable!("panes come from groupings")
+            unreachable!("keyed outputs come from keyed nodes")
         };
         let name = &self.plan.graph.node(node).name;
-        self.roots.elements.entry(name.clone()).or_default().output += panes.len() as u64;
-        let gabw = self
-            .groupings
-            .get(&stage)
-            .expect("every Group stage has a grouping");
-        let output = invoke(name, || gabw.build_output(panes))?;
-        for bundle in output.chunks(BUNDLE_SIZE) {
+        let produced: usize = output.iter().map(Bundle::len).sum();
+        self.roots.elements.entry(name.clone()).or_default().output += produced as u64;
+        for bundle in output.into_iter().flat_map(|b| b.chunks(BUNDLE_SIZE)) {
             self.feed(stage, bundle)?;
         }
         Ok(())
@@ -555,7 +554,7 @@ impl Streaming<'_> {
     /// Applies an advance to every grouping, upstream first, feeding what fires downstream.
     fn advance_groupings(
         &mut self,
-        advance: impl Fn(&mut ShardedGrouping) -> Result<Vec<PaneOutput>, sluice_sdk::error::BoxError>,
+        advance: impl Fn(&mut ShardedGrouping) -> Result<Vec<Bundle>, sluice_sdk::error::BoxError>,
     ) -> Result<(), PipelineError> {
         for stage in 0..self.plan.stages.len() {
             let Some(gabw) = self.groupings.get_mut(&stage) else {
@@ -565,8 +564,8 @@ impl Streaming<'_> {
                 continue;
             };
             let name = &self.plan.graph.node(node).name;
-            let panes = invoke(name, || advance(gabw))?;
-            self.emit(stage, panes)?;
+            let output = invoke(name, || advance(gabw))?;
+            self.emit(stage, output)?;
         }
         Ok(())
     }

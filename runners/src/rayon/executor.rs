@@ -177,7 +177,7 @@ fn run_workers(
                 let Some(slot) = queue.get(i) else { break };
                 let item = slot.lock().map(|mut g| g.take()).unwrap_or(None);
                 let Some(item) = item else { continue };
-                result = run_item(plan, root, item, &mut instance, &mut own, progress);
+                result = run_item(plan, side_inputs, root, item, &mut instance, &mut own, progress);
                 if result.is_err() {
                     failed.store(true, Ordering::Relaxed);
                     break;
@@ -212,6 +212,7 @@ fn run_workers(
 
 fn run_item(
     plan: &ExecutionPlan,
+    side_inputs: &SideInputs,
     root: StageRoot,
     item: WorkItem,
     instance: &mut StageInstance<'_>,
@@ -242,7 +243,7 @@ fn run_item(
             Ok(())
         }
         (StageRoot::Group { node, .. }, WorkItem::Shard(records)) => {
-            let grouped = GroupingNode::of(graph, node).group_bounded([Ok(records)])?;
+            let grouped = GroupingNode::of(graph, node).group_bounded([Ok(records)], side_inputs)?;
             for bundle in grouped.into_bundles(own) {
                 instance.push(bundle)?;
             }

@@ -10,6 +10,7 @@
 //! | Read            | [`SourceKernel`]    | splits, reads, assigns bundles          |
 //! | ParDo           | [`OperatorFactory`] | instantiates, fuses, calls per bundle   |
 //! | GroupByKey, Combine | [`GroupKernel`] | shuffles, GroupAlsoByWindow, lifting   |
+//! | stateful ParDo  | [`StatefulKernel`]  | shuffles, keeps state and timers, fires |
 //! | View            | [`ViewKernel`]      | materializes before consumers run       |
 
 use super::bundle::Bundle;
@@ -160,6 +161,64 @@ pub trait GroupKernel: Send + Sync {
     fn pre_combiner(&self) -> Option<Box<dyn PreCombiner>>;
     /// Turns panes into a bundle of output elements `KV<K, Output>`.
     fn build_output(&self, panes: Vec<PaneOutput>) -> Result<Bundle, BoxError>;
+}
+
+/// What a runner lends a stateful operator for one call: the state of one key and window,
+/// and where the call's timer requests go.
+pub struct StateScope<'a> {
+    /// The state cells of the key and window.
+    pub slot: &'a mut crate::state::StateSlot,
+    /// Timer requests of the call, applied by the runner afterwards.
+    pub timers: &'a mut Vec<crate::state::TimerOp>,
+    /// The window.
+    pub window: Window,
+    /// When the window expires (see [`WindowingStrategy::expiry`]).
+    ///
+    /// [`WindowingStrategy::expiry`]: crate::windowing::WindowingStrategy::expiry
+    pub expiry: Timestamp,
+    /// The runner's processing time.
+    pub processing_time: Timestamp,
+}
+
+/// One running instance of a stateful ParDo. Its calls take the key in its encoded form; the
+/// instance decodes it (once for a run of calls with the same key).
+pub trait StatefulOperator: Send {
+    /// Processes one encoded value of `key` at `timestamp`, with the state in `scope`.
+    fn process(
+        &mut self,
+        key: &EncodedKey,
+        payload: &[u8],
+        timestamp: Timestamp,
+        scope: StateScope<'_>,
+    ) -> Result<(), BoxError>;
+    /// A timer of `key` fires.
+    fn on_timer(
+        &mut self,
+        key: &EncodedKey,
+        timer: &crate::state::FiredTimer,
+        scope: StateScope<'_>,
+    ) -> Result<(), BoxError>;
+    /// The window of `key` in `scope` expires.
+    fn on_window_expiration(&mut self, key: &EncodedKey, scope: StateScope<'_>)
+    -> Result<(), BoxError>;
+    /// Takes the outputs produced so far, as one bundle.
+    fn take_output(&mut self) -> Bundle;
+    /// Takes the metrics reported since the last call.
+    fn take_metrics(&mut self) -> MetricsContainer;
+    /// Called once when the instance is discarded.
+    fn teardown(&mut self);
+}
+
+/// The typed part of a stateful ParDo.
+pub trait StatefulKernel: Send + Sync {
+    /// Encodes a bundle of `KV<K, V>` into keyed records.
+    fn to_records(&self, input: Bundle, out: &mut Vec<KeyedRecord>) -> Result<(), CoderError>;
+    /// The state and timers the DoFn declared.
+    fn declarations(&self) -> &crate::state::Declarations;
+    /// Whether the DoFn acts on window expiration.
+    fn has_window_expiration(&self) -> bool;
+    /// A new instance, with its setup done.
+    fn create(&self, side_inputs: &SideInputs) -> Result<Box<dyn StatefulOperator>, BoxError>;
 }
 
 /// The typed part of a side-input view.

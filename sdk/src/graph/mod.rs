@@ -16,7 +16,8 @@ pub use bundle::Bundle;
 
 use crate::windowing::WindowingStrategy;
 use kernel::{
-    GroupKernel, OperatorFactory, SourceKernel, TestStreamKernel, UnboundedSourceKernel, ViewKernel,
+    GroupKernel, OperatorFactory, SourceKernel, StatefulKernel, TestStreamKernel,
+    UnboundedSourceKernel, ViewKernel,
 };
 use std::sync::Arc;
 
@@ -48,6 +49,9 @@ pub enum NodeKind {
     ParDo(Arc<dyn OperatorFactory>),
     /// Groups per key and window (GroupByKey, or Combine.perKey when the kernel can pre-combine).
     GroupByKey(Arc<dyn GroupKernel>),
+    /// A ParDo with per-key state and timers: shuffles by key like a grouping, then runs the
+    /// DoFn per key and window.
+    StatefulParDo(Arc<dyn StatefulKernel>),
     /// Concatenates its inputs.
     Flatten,
     /// Redistributes its input; the elements, timestamps and windows are unchanged.
@@ -65,6 +69,7 @@ impl NodeKind {
             NodeKind::ReadUnbounded(_) => "ReadUnbounded",
             NodeKind::ParDo(_) => "ParDo",
             NodeKind::GroupByKey(_) => "GroupByKey",
+            NodeKind::StatefulParDo(_) => "StatefulParDo",
             NodeKind::Flatten => "Flatten",
             NodeKind::Reshuffle => "Reshuffle",
             NodeKind::View(_) => "View",

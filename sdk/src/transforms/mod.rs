@@ -3,7 +3,7 @@
 //! | kind | transforms |
 //! |---|---|
 //! | roots | [`Create`], [`Impulse`], [`Read`](crate::source::Read) |
-//! | element-wise | [`ParDo`], [`Map`], [`FlatMap`], [`Filter`], [`MapWithContext`], [`WithTimestamps`], [`WindowInto`], [`Keys`], [`Values`], [`KvSwap`], [`Partition`] |
+//! | element-wise | [`ParDo`], [`ParDo::stateful`] (per-key state and timers), [`Map`], [`FlatMap`], [`Filter`], [`MapWithContext`], [`WithTimestamps`], [`WindowInto`], [`Keys`], [`Values`], [`KvSwap`], [`Partition`] |
 //! | grouping | [`GroupByKey`], [`CoGroupByKey`], [`Combine`], [`Count`], [`Distinct`] |
 //! | structure | [`Flatten`], [`Reshuffle`] |
 //!
@@ -23,6 +23,7 @@ pub mod map;
 pub mod pardo;
 pub mod partition;
 pub mod reshuffle;
+pub mod stateful_pardo;
 pub mod window_into;
 pub mod with_timestamps;
 
@@ -39,5 +40,6 @@ pub use map::{ElementMeta, Filter, FlatMap, Map, MapWithContext};
 pub use pardo::{PCollectionTuple, ParDo, ParDoWithOutputs};
 pub use partition::Partition;
 pub use reshuffle::Reshuffle;
+pub use stateful_pardo::StatefulParDo;
 pub use window_into::WindowInto;
 pub use with_timestamps::WithTimestamps;

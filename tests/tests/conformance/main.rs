@@ -9,6 +9,7 @@ mod errors;
 mod grouping;
 mod scale;
 mod side_inputs;
+mod stateful;
 mod streaming;
 mod structure;
 mod windowing;
@@ -28,6 +29,7 @@ fn all_cases() -> Vec<Case> {
     cases.extend(windowing::cases());
     cases.extend(structure::cases());
     cases.extend(side_inputs::cases());
+    cases.extend(stateful::cases());
     cases.extend(scale::cases());
     cases.extend(errors::cases());
     cases.extend(streaming::cases());
