@@ -51,6 +51,11 @@ struct Streaming<'p> {
     plan: &'p ExecutionPlan,
     instances: Vec<StageInstance<'p>>,
     groupings: HashMap<usize, ShardedGrouping>,
+    /// For each stage, the keyed stages whose output reaches it through element-wise stages
+    /// only: their output watermarks bound its input watermark.
+    upstream_keyed: Vec<Vec<usize>>,
+    /// The output watermark of each keyed stage: its input watermark, held back by its holds.
+    output_watermarks: HashMap<usize, Timestamp>,
     /// The stages that read each PCollection produced elsewhere.
     readers: HashMap<CollectionId, Vec<usize>>,
     roots: StageOutput,
@@ -105,6 +110,44 @@ fn refuse_side_inputs(graph: &Graph) -> Result<(), PipelineError> {
     }
 }
 
+/// The input PCollections of a stage's root.
+fn stage_inputs(plan: &ExecutionPlan, root: StageRoot) -> Vec<CollectionId> {
+    match root {
+        StageRoot::Group { node, .. } | StageRoot::Flatten(node) | StageRoot::Reshuffle(node) => {
+            plan.graph.node(node).inputs.clone()
+        }
+        StageRoot::Materialized(c) => vec![c],
+        StageRoot::Read(_) => vec![],
+    }
+}
+
+/// For each stage, the nearest keyed stages upstream of it (see `Streaming::upstream_keyed`).
+fn upstream_keyed(plan: &ExecutionPlan, keyed: &HashMap<usize, ShardedGrouping>) -> Vec<Vec<usize>> {
+    let mut producer: HashMap<CollectionId, usize> = HashMap::new();
+    for stage in &plan.stages {
+        for c in stage.routes.keys() {
+            producer.insert(*c, stage.id);
+        }
+        producer.entry(stage.root_output).or_insert(stage.id);
+    }
+    let mut upstream: Vec<Vec<usize>> = Vec::with_capacity(plan.stages.len());
+    for stage in &plan.stages {
+        let mut found = Vec::new();
+        for c in stage_inputs(plan, stage.root) {
+            let Some(&p) = producer.get(&c) else { continue };
+            if keyed.contains_key(&p) {
+                found.push(p);
+            } else if p < stage.id {
+                found.extend(upstream[p].iter().copied());
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        upstream.push(found);
+    }
+    upstream
+}
+
 /// Whether a stage reads an unbounded source.
 fn is_unbounded_read(plan: &ExecutionPlan, root: StageRoot) -> bool {
     matches!(root, StageRoot::Read(n) if matches!(plan.graph.node(n).kind, NodeKind::ReadUnbounded(_)))
@@ -135,31 +178,26 @@ impl<'p> Streaming<'p> {
         let mut groupings = HashMap::new();
         let no_side_inputs = SideInputs::default();
         for stage in &plan.stages {
-            let inputs: Vec<CollectionId> = match stage.root {
-                StageRoot::Group { node, .. } => {
-                    let grouping = GroupingNode::of(&plan.graph, node);
-                    groupings.insert(
-                        stage.id,
-                        grouping.sharded(shards, pool.clone(), &no_side_inputs)?,
-                    );
-                    plan.graph.node(node).inputs.clone()
-                }
-                StageRoot::Flatten(node) | StageRoot::Reshuffle(node) => {
-                    plan.graph.node(node).inputs.clone()
-                }
-                StageRoot::Materialized(c) => vec![c],
-                StageRoot::Read(_) => vec![],
-            };
-            for c in inputs {
+            if let StageRoot::Group { node, .. } = stage.root {
+                let grouping = GroupingNode::of(&plan.graph, node);
+                groupings.insert(
+                    stage.id,
+                    grouping.sharded(shards, pool.clone(), &no_side_inputs)?,
+                );
+            }
+            for c in stage_inputs(plan, stage.root) {
                 readers.entry(c).or_default().push(stage.id);
             }
         }
         let instances = (0..plan.stages.len())
             .map(|s| StageInstance::new(plan, s, &no_side_inputs))
             .collect::<Result<Vec<_>, _>>()?;
+        let upstream_keyed = upstream_keyed(plan, &groupings);
         Ok(Streaming {
             plan,
             instances,
+            upstream_keyed,
+            output_watermarks: HashMap::new(),
             groupings,
             readers,
             roots: StageOutput::default(),
@@ -540,7 +578,33 @@ impl Streaming<'_> {
         }
         self.watermark = t;
         tracing::debug!(watermark = ?t, "the input watermark advances");
-        self.advance_groupings(|g| g.advance_watermark(t))
+        self.propagate_watermark()
+    }
+
+    /// Moves every keyed stage's input watermark, upstream first: the sources' watermark,
+    /// held back by the output watermarks of the keyed stages upstream (a stateful DoFn holds
+    /// its output at the output timestamps of its pending timers).
+    fn propagate_watermark(&mut self) -> Result<(), PipelineError> {
+        for stage in 0..self.plan.stages.len() {
+            if !self.groupings.contains_key(&stage) {
+                continue;
+            }
+            let input = self.upstream_keyed[stage]
+                .iter()
+                .map(|u| self.output_watermarks[u])
+                .fold(self.watermark, Timestamp::min);
+            let StageRoot::Group { node, .. } = self.plan.stages[stage].root else {
+                continue;
+            };
+            let name = &self.plan.graph.node(node).name;
+            let grouping = self.groupings.get_mut(&stage).expect("checked above");
+            let output = invoke(name, || grouping.advance_watermark(input))?;
+            let held = grouping.hold().map_or(input, |h| h.min(input));
+            let out = self.output_watermarks.entry(stage).or_insert(Timestamp::MIN);
+            *out = (*out).max(held);
+            self.emit(stage, output)?;
+        }
+        Ok(())
     }
 
     fn advance_processing_time(&mut self, t: Timestamp) -> Result<(), PipelineError> {
@@ -548,10 +612,13 @@ impl Streaming<'_> {
             return Ok(());
         }
         self.processing_time = t;
-        self.advance_groupings(|g| g.advance_processing_time(t))
+        self.advance_groupings(|g| g.advance_processing_time(t))?;
+        // Timers that fired may have released holds.
+        self.propagate_watermark()
     }
 
-    /// Applies an advance to every grouping, upstream first, feeding what fires downstream.
+    /// Applies a processing-time advance to every keyed stage, upstream first, feeding what
+    /// fires downstream.
     fn advance_groupings(
         &mut self,
         advance: impl Fn(&mut ShardedGrouping) -> Result<Vec<Bundle>, sluice_sdk::error::BoxError>,

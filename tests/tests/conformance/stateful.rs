@@ -54,6 +54,11 @@ pub fn cases() -> Vec<Case> {
         )
         .streaming(),
         Case::pass(
+            "teststream_timer_output_timestamp_holds_the_watermark_downstream",
+            streaming_hold,
+        )
+        .streaming(),
+        Case::pass(
             "teststream_stateful_late_data_for_an_expired_window_is_dropped",
             streaming_gc,
         )
@@ -665,4 +670,32 @@ fn streaming_gc(p: &Pipeline) {
         )
         .apply("Sum", ParDo::stateful(SumAtExpiry));
     assert_that(&out).contains_in_any_order(vec![(s("k"), 0, 3), (s("k"), 10, 7)]);
+}
+
+fn streaming_hold(p: &Pipeline) {
+    // The processing-time timer set by the element at 4 s outputs at 4 s, an hour of
+    // processing time later. Until then it holds the DoFn's output watermark at 4 s: the
+    // downstream window [0, 10) waits for it although the input watermark reached 20 s, and
+    // its pane is on time. (Without the hold the window would expire first and drop it.)
+    let script = TestStream::new()
+        .add_elements(vec![(KV::new(s("k"), 1), secs(4))])
+        .advance_watermark_to(secs(20))
+        .advance_processing_time(Duration::from_secs(7200))
+        .advance_watermark_to_infinity();
+    let panes = p
+        .apply("Events", script)
+        .apply("Later", ParDo::stateful(Later))
+        .map("ToKv", |(k, v): (String, i64)| KV::new(k, v))
+        .apply(
+            "Fixed",
+            WindowInto::new(FixedWindows::of(Duration::from_secs(10))),
+        )
+        .apply("Group", GroupByKey)
+        .apply(
+            "Describe",
+            MapWithContext::new(|kv: KV<String, Vec<i64>>, m: &ElementMeta| {
+                (kv.value, m.pane.timing)
+            }),
+        );
+    assert_that(&panes).contains_in_any_order(vec![(vec![1004], PaneTiming::OnTime)]);
 }

@@ -268,3 +268,142 @@ pub struct SlotSnapshot {
     /// The pending timers.
     pub timers: Vec<PendingTimer>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_sdk::state::{BagCell, BagState, StateHandle, TimerId};
+
+    fn key(k: &str) -> EncodedKey {
+        EncodedKey::of(&k.to_string()).unwrap()
+    }
+
+    fn set(timer: u32, tag: &str, at: i64, output: i64) -> TimerOp {
+        TimerOp::Set {
+            timer: TimerId(timer),
+            tag: tag.into(),
+            at: Timestamp::from_secs(at),
+            output_timestamp: Timestamp::from_secs(output),
+        }
+    }
+
+    fn declarations() -> (Declarations, BagState<i64>) {
+        let mut d = Declarations::new();
+        let bag = d.bag("bag");
+        d.timer("t", TimeDomain::EventTime);
+        d.timer_family("f", TimeDomain::EventTime);
+        d.timer("p", TimeDomain::ProcessingTime);
+        (d, bag)
+    }
+
+    #[test]
+    fn timers_fire_in_time_order_and_setting_again_moves_them() {
+        let (d, _) = declarations();
+        let mut store = KeyedStore::new();
+        let end = Timestamp::END_OF_GLOBAL_WINDOW;
+        let a = (key("a"), Window::Global);
+        let b = (key("b"), Window::Global);
+        store.apply_timer_ops(&a, end, &mut vec![set(0, "", 30, 30), set(1, "x", 20, 5)], &d);
+        store.apply_timer_ops(&b, end, &mut vec![set(0, "", 10, 10)], &d);
+        // Moving a's plain timer from 30 to 15; a second tag of the family is another timer.
+        store.apply_timer_ops(&a, end, &mut vec![set(0, "", 15, 15), set(1, "y", 25, 25)], &d);
+        assert_eq!(store.hold(), Some(Timestamp::from_secs(5)));
+        let mut fired = Vec::new();
+        while let Some((id, t)) = store.pop_due_timer(TimeDomain::EventTime, Timestamp::from_secs(26)) {
+            fired.push((id.0.decode::<String>().unwrap(), t.tag, t.at.as_secs()));
+        }
+        assert_eq!(
+            fired,
+            vec![
+                ("b".into(), String::new(), 10),
+                ("a".into(), String::new(), 15),
+                ("a".into(), "x".into(), 20),
+                ("a".into(), "y".into(), 25)
+            ]
+        );
+        assert_eq!(store.hold(), None);
+        // Slots without state or timers are forgotten.
+        store.release_if_empty(&a, end);
+        store.release_if_empty(&b, end);
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn clearing_a_timer_cancels_it_and_processing_timers_fire_at_their_time() {
+        let (d, _) = declarations();
+        let mut store = KeyedStore::new();
+        let end = Timestamp::END_OF_GLOBAL_WINDOW;
+        let a = (key("a"), Window::Global);
+        store.apply_timer_ops(&a, end, &mut vec![set(0, "", 10, 10), set(2, "", 100, 3)], &d);
+        store.apply_timer_ops(
+            &a,
+            end,
+            &mut vec![TimerOp::Clear {
+                timer: TimerId(0),
+                tag: String::new(),
+            }],
+            &d,
+        );
+        assert!(store.pop_due_timer(TimeDomain::EventTime, Timestamp::MAX).is_none());
+        assert!(store
+            .pop_due_timer(TimeDomain::ProcessingTime, Timestamp::from_secs(99))
+            .is_none());
+        let (_, t) = store
+            .pop_due_timer(TimeDomain::ProcessingTime, Timestamp::from_secs(100))
+            .unwrap();
+        assert_eq!(t.output_timestamp, Timestamp::from_secs(3));
+    }
+
+    #[test]
+    fn expired_windows_are_found_and_removed_with_their_timers() {
+        let (d, bag) = declarations();
+        let mut store = KeyedStore::new();
+        let w = |s: i64| Window::interval(Timestamp::from_secs(s), Timestamp::from_secs(s + 10));
+        let expiry = |s: i64| w(s).max_timestamp();
+        for (k, s) in [("a", 0), ("b", 0), ("a", 10)] {
+            let id = (key(k), w(s));
+            store
+                .slot(&id, expiry(s))
+                .state
+                .open::<BagCell<i64>>(bag.id(), d.states())
+                .add(1);
+            store.apply_timer_ops(&id, expiry(s), &mut vec![set(0, "", s + 5, s + 5)], &d);
+        }
+        assert!(!store.has_expired(w(0).max_timestamp()));
+        let mut expired = store.expired(Timestamp::from_secs(11));
+        expired.sort();
+        assert_eq!(expired.len(), 2);
+        for id in &expired {
+            store.remove(id, expiry(0));
+        }
+        assert_eq!(store.len(), 1);
+        assert_eq!(store.timer_count(), 1);
+        assert!(!store.has_expired(Timestamp::from_secs(11)));
+    }
+
+    #[test]
+    fn a_snapshot_restores_cells_and_timers() {
+        let (d, bag) = declarations();
+        let mut store = KeyedStore::new();
+        let end = Timestamp::END_OF_GLOBAL_WINDOW;
+        let a = (key("a"), Window::Global);
+        store
+            .slot(&a, end)
+            .state
+            .open::<BagCell<i64>>(bag.id(), d.states())
+            .add(42);
+        store.apply_timer_ops(&a, end, &mut vec![set(0, "", 7, 7)], &d);
+        let snapshot = store.snapshot().unwrap();
+        let bytes = sluice_sdk::element::encode(&snapshot).unwrap();
+        let back: StoreSnapshot = sluice_sdk::element::decode(&bytes).unwrap();
+        let mut restored = KeyedStore::restore(back, &d, |_| end).unwrap();
+        assert_eq!(restored.snapshot().unwrap(), snapshot);
+        assert_eq!(restored.hold(), Some(Timestamp::from_secs(7)));
+        let cell = restored
+            .slot(&a, end)
+            .state
+            .open::<BagCell<i64>>(bag.id(), d.states());
+        assert_eq!(cell.read(), [42]);
+        assert!(restored.pop_due_timer(TimeDomain::EventTime, Timestamp::MAX).is_some());
+    }
+}
