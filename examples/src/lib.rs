@@ -5,6 +5,8 @@
 //! - `minimal_wordcount`: counts the words of a bundled text and prints them;
 //! - `wordcount`: counts the words of files (`--input GLOB --output PREFIX`) into sharded files;
 //! - `windowed_stats`: per-key statistics of events in event-time windows, with dead letters;
+//! - `fraud_detection`: alerts on a small transaction followed by a large one on the same
+//!   account, per account in event-time order (state and timers), from files or Kafka;
 //! - `streaming_wordcount`: word counts per window from a Kafka topic to a Kafka topic, with
 //!   early and late panes;
 //! - `kafka_load`: feeds a Kafka topic from a file;
@@ -17,9 +19,13 @@
 pub mod baseline;
 pub mod bench;
 pub mod corpus;
+pub mod fraud_detection;
+pub mod fraud_detection_cli;
+pub mod job_io;
 pub mod kafka_load;
 pub mod streaming_wordcount;
 pub mod tokenize;
+pub mod transactions;
 pub mod windowed_stats;
 pub mod windowed_stats_cli;
 pub mod wordcount;

@@ -2,8 +2,9 @@
 //! `window_start_ms,window_end_ms,key,count,sum,min,max`, with malformed lines sent to a
 //! dead-letter output instead of stopping the job.
 
+pub use crate::job_io::{DeadLetter, KafkaInput};
+use crate::job_io::{read_lines, write_results};
 use serde::{Deserialize, Serialize};
-use sluice_io::{kafka, text};
 use sluice_sdk::prelude::*;
 use sluice_sdk::window::check_windows_per_element;
 use std::sync::Arc;
@@ -27,19 +28,7 @@ pub fn parse_event(line: &str) -> Result<Event, String> {
     else {
         return Err("expected 3 comma-separated fields: timestamp_ms,key,value".into());
     };
-    let timestamp_ms = ts
-        .trim()
-        .parse::<i64>()
-        .map_err(|e| format!("bad timestamp_ms '{ts}': {e}"))?;
-    let in_range = Timestamp::try_from_millis(timestamp_ms)
-        .is_some_and(|t| t <= Timestamp::END_OF_GLOBAL_WINDOW);
-    if !in_range {
-        return Err(format!(
-            "timestamp_ms {timestamp_ms} is outside the event times a pipeline holds ({} to {})",
-            Timestamp::MIN.as_millis(),
-            Timestamp::END_OF_GLOBAL_WINDOW.as_millis()
-        ));
-    }
+    let timestamp_ms = crate::job_io::parse_timestamp_ms(ts)?;
     let value = value
         .trim()
         .parse::<i64>()
@@ -53,15 +42,6 @@ pub fn parse_event(line: &str) -> Result<Event, String> {
         key: key.to_string(),
         value,
     })
-}
-
-/// A malformed input line and why it was rejected, as written to the dead-letter output.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    /// The line as read.
-    pub line: String,
-    /// What is wrong with it.
-    pub reason: String,
 }
 
 /// Parses lines into events; malformed lines go to the `errors` output and are counted.
@@ -274,32 +254,6 @@ pub fn compute(
     }
 }
 
-/// How the job reads a `kafka://HOST:PORT/TOPIC` input.
-#[derive(Clone, Debug)]
-pub struct KafkaInput {
-    /// How far out of order events may arrive and still be on time (the watermark trails the
-    /// largest event time seen by this much).
-    pub max_delay: Duration,
-    /// Bounded: read from the start (or the group's committed offsets) to the end offsets at
-    /// start, so that the job also runs on a batch runner.
-    pub stop_at_end: bool,
-    /// The consumer group that offsets are committed for, and resumed from.
-    pub group: Option<String>,
-    /// How long a caught-up partition may be quiet before it stops holding the watermark back.
-    pub idle_timeout: Duration,
-}
-
-impl Default for KafkaInput {
-    fn default() -> Self {
-        KafkaInput {
-            max_delay: Duration::from_secs(10),
-            stop_at_end: false,
-            group: None,
-            idle_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
 /// Builds the whole job: read `input` (a file pattern, or `kafka://HOST:PORT/TOPIC`), write the
 /// results to `output` (a file prefix `PREFIX-*` with dead letters as JSON lines in
 /// `PREFIX-errors-*`, or `kafka://HOST:PORT/TOPIC` with dead letters in `TOPIC-errors`). The
@@ -332,87 +286,8 @@ pub fn build_with(
 ) {
     let (lines, undecodable) = read_lines(p, input, kafka_input);
     let out = compute(&lines, window, allowed_lateness);
-    let errors = match undecodable {
-        Some(u) => PCollectionList::of(vec![out.errors, u]).apply("AllErrors", Flatten),
-        None => out.errors,
-    };
-    match kafka::KafkaAddress::parse(output) {
-        None => {
-            out.stats.apply("WriteStats", text::write(output));
-            errors.apply("WriteErrors", text::write_json(&format!("{output}-errors")));
-        }
-        Some(Ok(to)) => {
-            // Keyed by the statistics' key, so that each key's windows stay in order.
-            out.stats
-                .apply("WriteStats", crate::write_lines_keyed_by_field(&to, 2));
-            errors.apply(
-                "WriteErrors",
-                kafka::write(
-                    &to.bootstrap,
-                    &format!("{}-errors", to.topic),
-                    kafka::Json::<DeadLetter>::new(),
-                )
-                .create_if_missing(1),
-            );
-        }
-        Some(Err(e)) => p.record_error(e),
-    }
-}
-
-/// The input lines, and the Kafka records that were not text.
-fn read_lines(
-    p: &Pipeline,
-    input: &str,
-    settings: &KafkaInput,
-) -> (PCollection<String>, Option<PCollection<DeadLetter>>) {
-    let from = match kafka::KafkaAddress::parse(input) {
-        None => {
-            let read = p.apply("ReadLines", text::read(input).with_dead_letters());
-            let undecodable = read
-                .errors
-                .map("UndecodableLines", |d: text::TextDeadLetter| DeadLetter {
-                    line: String::from_utf8_lossy(&d.bytes).into_owned(),
-                    reason: d.to_string(),
-                });
-            return (read.lines, Some(undecodable));
-        }
-        Some(Err(e)) => {
-            p.record_error(e);
-            return (p.apply("ReadLines", Create::of(Vec::<String>::new())), None);
-        }
-        Some(Ok(from)) => from,
-    };
-    let mut read = kafka::read(&from.bootstrap)
-        .topic(&from.topic)
-        .values(kafka::Utf8)
-        .create_time(settings.max_delay)
-        .idle_timeout(settings.idle_timeout);
-    if settings.stop_at_end {
-        read = read.stop_at_end();
-    }
-    if let Some(group) = &settings.group {
-        read = read
-            .group_id(group)
-            .start_at(kafka::StartPosition::Committed);
-    }
-    let records = p.apply("ReadKafka", read);
-    let lines = records
-        .records
-        .map("RecordValue", |r: kafka::KafkaRecord<Vec<u8>, String>| {
-            r.value
-        });
-    let undecodable = records
-        .errors
-        .map("UndecodableRecords", |d: kafka::KafkaDeadLetter| {
-            DeadLetter {
-                line: String::from_utf8_lossy(d.value.as_deref().unwrap_or_default()).into_owned(),
-                reason: format!(
-                    "record {}/{}@{}: {}",
-                    d.topic, d.partition, d.offset, d.reason
-                ),
-            }
-        });
-    (lines, Some(undecodable))
+    // Keyed by the statistics' key (field 2), so that each key's windows stay in order.
+    write_results(p, output, out.stats, out.errors, undecodable, 2);
 }
 
 #[cfg(test)]

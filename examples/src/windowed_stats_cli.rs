@@ -17,19 +17,11 @@
 //! either runner. With `--kafka-group`, offsets are committed for the group once the results
 //! of the records before them are written, and a restart resumes from them.
 
-use crate::windowed_stats::{KafkaInput, WindowSpec, build_with, parse_duration};
+use crate::job_io::KafkaFlags;
+use crate::windowed_stats::{WindowSpec, build_with, parse_duration};
 use clap::Parser;
 use sluice_runners::PipelineOptions;
 use sluice_sdk::prelude::*;
-
-/// Parses `--output`: a Kafka topic, or a prefix that names files.
-fn parse_output(text: &str) -> Result<String, String> {
-    if text.starts_with("kafka://") {
-        Ok(text.to_string())
-    } else {
-        crate::parse_file_prefix(text)
-    }
-}
 
 /// Per-key statistics of events in event-time windows.
 #[derive(Parser)]
@@ -38,7 +30,7 @@ struct Args {
     #[arg(long)]
     input: String,
     /// Prefix of the output files (a file name, not a directory), or `kafka://HOST:PORT/TOPIC`.
-    #[arg(long, value_parser = parse_output)]
+    #[arg(long, value_parser = crate::job_io::parse_output)]
     output: String,
     /// `fixed:SIZE`, `sliding:SIZE:PERIOD` or `sessions:GAP` (units ms, s, m, h).
     #[arg(long)]
@@ -46,19 +38,8 @@ struct Args {
     /// How late data may be and still count (units ms, s, m, h).
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     allowed_lateness: Duration,
-    /// Kafka input: how far out of order events may be and still be on time.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    kafka_max_delay: Duration,
-    /// Kafka input: read up to the end offsets at start, then stop (a bounded read).
-    #[arg(long)]
-    kafka_stop_at_end: bool,
-    /// Kafka input: the consumer group to commit offsets for and resume from.
-    #[arg(long)]
-    kafka_group: Option<String>,
-    /// Kafka input: how long a caught-up partition may be quiet before it stops holding the
-    /// watermark back.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    kafka_idle_timeout: Duration,
+    #[command(flatten)]
+    kafka: KafkaFlags,
     #[command(flatten)]
     pipeline: PipelineOptions,
 }
@@ -74,12 +55,7 @@ pub fn main() -> std::process::ExitCode {
             &args.output,
             &args.window,
             args.allowed_lateness,
-            &KafkaInput {
-                max_delay: args.kafka_max_delay,
-                stop_at_end: args.kafka_stop_at_end,
-                group: args.kafka_group.clone(),
-                idle_timeout: args.kafka_idle_timeout,
-            },
+            &args.kafka.input(),
         );
         let result = sluice_runners::run(&p, &args.pipeline)?;
         let malformed = result

@@ -66,14 +66,14 @@ pub mod prelude {
     pub use crate::pipeline::{PBegin, PTransform, Pipeline};
     pub use crate::result::{PipelineResult, PipelineState};
     pub use crate::side_input::{PCollectionView, View};
+    pub use crate::source::{
+        BoundedSource, Read, ReadUnbounded, SourceReader, UnboundedReader, UnboundedSource,
+    };
     pub use crate::state::{
         BagState, CombiningState, Declarations, FiredTimer, MapState, OrderedListState, SetState,
         TimeDomain, Timer, TimerFamily, ValueState,
     };
     pub use crate::stateful::{StatefulContext, StatefulDoFn};
-    pub use crate::source::{
-        BoundedSource, Read, ReadUnbounded, SourceReader, UnboundedReader, UnboundedSource,
-    };
     pub use crate::time::{Duration, Timestamp};
     pub use crate::transforms::*;
     pub use crate::trigger::{AccumulationMode, TimestampCombiner, Trigger};

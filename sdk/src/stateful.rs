@@ -248,7 +248,11 @@ impl<O> TimerRef<'_, '_, O> {
     /// watermark until it fires. The output timestamp may not be before the current
     /// timestamp, nor (for an event-time timer) after `at`; an event-time timer may not fire
     /// after its window expires.
-    pub fn set_with_output_timestamp(self, at: Timestamp, output_timestamp: Timestamp) -> DoFnResult {
+    pub fn set_with_output_timestamp(
+        self,
+        at: Timestamp,
+        output_timestamp: Timestamp,
+    ) -> DoFnResult {
         self.set_checked(at, output_timestamp, true)
     }
 

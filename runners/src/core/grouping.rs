@@ -317,7 +317,11 @@ impl ShardedGrouping {
         let n = self.shards.len();
         if n == 1 {
             let bundle = self.shards[0].process(records)?;
-            return Ok(if bundle.is_empty() { vec![] } else { vec![bundle] });
+            return Ok(if bundle.is_empty() {
+                vec![]
+            } else {
+                vec![bundle]
+            });
         }
         // Small batches are grouped on this thread, each record still in its key's shard.
         let parallel = records.len() >= PARALLEL_BATCH;
@@ -464,9 +468,7 @@ mod tests {
             kernel: KeyedKernel::Group(&kernel),
             strategy: &strategy,
         };
-        let mut sharded = node
-            .sharded(3, Some(pool), &SideInputs::default())
-            .unwrap();
+        let mut sharded = node.sharded(3, Some(pool), &SideInputs::default()).unwrap();
         assert!(sharded.process(records().collect()).unwrap().is_empty());
         assert_eq!(
             describe(sharded.advance_watermark(Timestamp::MAX).unwrap()),

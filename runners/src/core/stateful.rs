@@ -20,7 +20,9 @@ use super::state::{KeyedStore, PendingTimer};
 use sluice_sdk::element::EncodedKey;
 use sluice_sdk::error::BoxError;
 use sluice_sdk::graph::Bundle;
-use sluice_sdk::graph::kernel::{KeyedRecord, SideInputs, StateScope, StatefulKernel, StatefulOperator};
+use sluice_sdk::graph::kernel::{
+    KeyedRecord, SideInputs, StateScope, StatefulKernel, StatefulOperator,
+};
 use sluice_sdk::metrics::MetricsContainer;
 use sluice_sdk::state::{FiredTimer, TimeDomain, TimerOp};
 use sluice_sdk::time::Timestamp;
@@ -206,9 +208,7 @@ impl StatefulDoFnRunner {
     pub fn advance_processing_time(&mut self, now: Timestamp) -> Result<Bundle, BoxError> {
         if now > self.processing_time {
             self.processing_time = now;
-            while let Some((id, timer)) = self
-                .store
-                .pop_due_timer(TimeDomain::ProcessingTime, now)
+            while let Some((id, timer)) = self.store.pop_due_timer(TimeDomain::ProcessingTime, now)
             {
                 self.fire(id, timer)?;
             }

@@ -24,8 +24,16 @@ pub(super) fn execute(graph: Graph) -> Result<PipelineResult, PipelineError> {
         let mut instance = StageInstance::new(&plan, s, &done.side_inputs)?;
         let mut root_output = StageOutput::default();
         let side_inputs = done.side_inputs.clone();
-        let fed = feed(&plan, &side_inputs, root, stored, lifted, &mut instance, &mut root_output)
-            .and_then(|()| instance.close_bundle());
+        let fed = feed(
+            &plan,
+            &side_inputs,
+            root,
+            stored,
+            lifted,
+            &mut instance,
+            &mut root_output,
+        )
+        .and_then(|()| instance.close_bundle());
         let output = instance.finish(fed.is_ok());
         fed?;
         done.add(output?);
@@ -70,7 +78,10 @@ fn feed(
                 } else {
                     Box::new(stored.into_iter().map(|bundle| grouping.records(bundle)))
                 };
-            for bundle in grouping.group_bounded(batches, side_inputs)?.into_bundles(out) {
+            for bundle in grouping
+                .group_bounded(batches, side_inputs)?
+                .into_bundles(out)
+            {
                 instance.push(bundle)?;
             }
         }

@@ -122,7 +122,10 @@ fn stage_inputs(plan: &ExecutionPlan, root: StageRoot) -> Vec<CollectionId> {
 }
 
 /// For each stage, the nearest keyed stages upstream of it (see `Streaming::upstream_keyed`).
-fn upstream_keyed(plan: &ExecutionPlan, keyed: &HashMap<usize, ShardedGrouping>) -> Vec<Vec<usize>> {
+fn upstream_keyed(
+    plan: &ExecutionPlan,
+    keyed: &HashMap<usize, ShardedGrouping>,
+) -> Vec<Vec<usize>> {
     let mut producer: HashMap<CollectionId, usize> = HashMap::new();
     for stage in &plan.stages {
         for c in stage.routes.keys() {
@@ -600,7 +603,10 @@ impl Streaming<'_> {
             let grouping = self.groupings.get_mut(&stage).expect("checked above");
             let output = invoke(name, || grouping.advance_watermark(input))?;
             let held = grouping.hold().map_or(input, |h| h.min(input));
-            let out = self.output_watermarks.entry(stage).or_insert(Timestamp::MIN);
+            let out = self
+                .output_watermarks
+                .entry(stage)
+                .or_insert(Timestamp::MIN);
             *out = (*out).max(held);
             self.emit(stage, output)?;
         }

@@ -177,7 +177,15 @@ fn run_workers(
                 let Some(slot) = queue.get(i) else { break };
                 let item = slot.lock().map(|mut g| g.take()).unwrap_or(None);
                 let Some(item) = item else { continue };
-                result = run_item(plan, side_inputs, root, item, &mut instance, &mut own, progress);
+                result = run_item(
+                    plan,
+                    side_inputs,
+                    root,
+                    item,
+                    &mut instance,
+                    &mut own,
+                    progress,
+                );
                 if result.is_err() {
                     failed.store(true, Ordering::Relaxed);
                     break;
@@ -243,7 +251,8 @@ fn run_item(
             Ok(())
         }
         (StageRoot::Group { node, .. }, WorkItem::Shard(records)) => {
-            let grouped = GroupingNode::of(graph, node).group_bounded([Ok(records)], side_inputs)?;
+            let grouped =
+                GroupingNode::of(graph, node).group_bounded([Ok(records)], side_inputs)?;
             for bundle in grouped.into_bundles(own) {
                 instance.push(bundle)?;
             }

@@ -199,8 +199,11 @@ pub trait StatefulOperator: Send {
         scope: StateScope<'_>,
     ) -> Result<(), BoxError>;
     /// The window of `key` in `scope` expires.
-    fn on_window_expiration(&mut self, key: &EncodedKey, scope: StateScope<'_>)
-    -> Result<(), BoxError>;
+    fn on_window_expiration(
+        &mut self,
+        key: &EncodedKey,
+        scope: StateScope<'_>,
+    ) -> Result<(), BoxError>;
     /// Takes the outputs produced so far, as one bundle.
     fn take_output(&mut self) -> Bundle;
     /// Takes the metrics reported since the last call.

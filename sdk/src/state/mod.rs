@@ -144,7 +144,12 @@ impl Declarations {
         }
     }
 
-    pub(crate) fn declare_state(&mut self, name: &str, kind: StateKind, new_cell: CellFactory) -> StateId {
+    pub(crate) fn declare_state(
+        &mut self,
+        name: &str,
+        kind: StateKind,
+        new_cell: CellFactory,
+    ) -> StateId {
         self.check_name(name);
         self.states.push(StateSpec {
             name: name.to_string(),
@@ -154,7 +159,12 @@ impl Declarations {
         StateId(self.states.len() as u32 - 1)
     }
 
-    pub(crate) fn declare_timer(&mut self, name: &str, domain: TimeDomain, family: bool) -> TimerId {
+    pub(crate) fn declare_timer(
+        &mut self,
+        name: &str,
+        domain: TimeDomain,
+        family: bool,
+    ) -> TimerId {
         self.check_name(name);
         self.timers.push(TimerSpec {
             name: name.to_string(),
@@ -289,7 +299,10 @@ mod tests {
             .add("a".into());
         let encoded = slot.encode().unwrap();
         let mut back = StateSlot::decode(&encoded, d.states()).unwrap();
-        assert_eq!(back.open::<ValueCell<u64>>(count.id(), d.states()).read(), Some(&7));
+        assert_eq!(
+            back.open::<ValueCell<u64>>(count.id(), d.states()).read(),
+            Some(&7)
+        );
         assert_eq!(
             back.open::<BagCell<String>>(seen.id(), d.states()).read(),
             ["a".to_string()]

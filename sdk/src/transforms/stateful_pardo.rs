@@ -9,9 +9,7 @@ use super::pardo::ParDo;
 use crate::dofn::Outputs;
 use crate::element::{CoderError, EncodedKey, decode};
 use crate::error::BoxError;
-use crate::graph::kernel::{
-    KeyedRecord, SideInputs, StateScope, StatefulKernel, StatefulOperator,
-};
+use crate::graph::kernel::{KeyedRecord, SideInputs, StateScope, StatefulKernel, StatefulOperator};
 use crate::graph::{Bundle, NodeKind};
 use crate::kv::KV;
 use crate::metrics::MetricsContainer;

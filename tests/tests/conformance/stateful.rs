@@ -12,10 +12,7 @@ use sluice_tests::{Case, s, secs};
 pub fn cases() -> Vec<Case> {
     vec![
         Case::pass("stateful_value_state_numbers_each_key", numbering),
-        Case::pass(
-            "stateful_event_timers_order_out_of_order_input",
-            ordering,
-        ),
+        Case::pass("stateful_event_timers_order_out_of_order_input", ordering),
         Case::pass("stateful_state_is_scoped_to_key_and_window", per_window),
         Case::pass("stateful_every_kind_of_state", every_kind),
         Case::pass("stateful_timer_family_fires_per_tag", family),
@@ -322,11 +319,8 @@ impl StatefulDoFn for EveryKind {
 }
 
 fn every_kind(p: &Pipeline) {
-    let out = keyed(
-        p,
-        vec![("a", 1, 1), ("a", 2, 2), ("a", 2, 3), ("b", 5, 1)],
-    )
-    .apply("Kinds", ParDo::stateful(EveryKind));
+    let out = keyed(p, vec![("a", 1, 1), ("a", 2, 2), ("a", 2, 3), ("b", 5, 1)])
+        .apply("Kinds", ParDo::stateful(EveryKind));
     assert_that(&out).contains_in_any_order(vec![
         s("a bag=[1, 2, 2] sum=5 even=2 odd=1 distinct=2"),
         s("b bag=[5] sum=5 even=0 odd=1 distinct=1"),
@@ -376,11 +370,7 @@ fn family(p: &Pipeline) {
         vec![("a", 30, 1), ("a", 10, 2), ("a", 30, 3), ("a", 20, 4)],
     )
     .apply("PerTag", ParDo::stateful(PerTag));
-    assert_that(&out).contains_in_any_order(vec![
-        (s("10"), 10),
-        (s("20"), 20),
-        (s("30"), 30),
-    ]);
+    assert_that(&out).contains_in_any_order(vec![(s("10"), 10), (s("20"), 20), (s("30"), 30)]);
 }
 
 /// Sets one timer per element at the element's time plus its value: only the last setting
@@ -560,7 +550,8 @@ impl StatefulDoFn for RejectNegative {
 }
 
 fn failing(p: &Pipeline) {
-    let _ = keyed(p, vec![("a", 1, 1), ("a", -3, 2)]).apply("Fail", ParDo::stateful(RejectNegative));
+    let _ =
+        keyed(p, vec![("a", 1, 1), ("a", -3, 2)]).apply("Fail", ParDo::stateful(RejectNegative));
 }
 
 /// Declares the name `n` twice.
@@ -625,7 +616,10 @@ fn streaming_timers(p: &Pipeline) {
     // after the watermark passed 4, when the timers at 3 had fired already: it comes out
     // behind them, in its own firing, but never dropped (the global window has not expired).
     let script = TestStream::new()
-        .add_elements(vec![(KV::new(s("k"), 50), secs(5)), (KV::new(s("k"), 30), secs(3))])
+        .add_elements(vec![
+            (KV::new(s("k"), 50), secs(5)),
+            (KV::new(s("k"), 30), secs(3)),
+        ])
         .advance_watermark_to(secs(4))
         .add_elements(vec![(KV::new(s("k"), 10), secs(1))])
         .advance_watermark_to(secs(6))
@@ -644,7 +638,10 @@ fn streaming_processing_timer(p: &Pipeline) {
     // The timer is due an hour of processing time after the elements: the test clock moves
     // two hours, so it fires then (not at the end), with what had arrived by then.
     let script = TestStream::new()
-        .add_elements(vec![(KV::new(s("k"), 1), secs(4)), (KV::new(s("k"), 2), secs(7))])
+        .add_elements(vec![
+            (KV::new(s("k"), 1), secs(4)),
+            (KV::new(s("k"), 2), secs(7)),
+        ])
         .advance_processing_time(Duration::from_secs(7200))
         .add_elements(vec![(KV::new(s("k"), 40), secs(8))])
         .advance_watermark_to_infinity();
@@ -658,9 +655,15 @@ fn streaming_gc(p: &Pipeline) {
     // Window [0, 10) expires when the watermark passes 9.999999 s: the element at 5 that
     // arrives afterwards is dropped, and the window's state was emitted at expiry.
     let script = TestStream::new()
-        .add_elements(vec![(KV::new(s("k"), 1), secs(1)), (KV::new(s("k"), 2), secs(2))])
+        .add_elements(vec![
+            (KV::new(s("k"), 1), secs(1)),
+            (KV::new(s("k"), 2), secs(2)),
+        ])
         .advance_watermark_to(secs(11))
-        .add_elements(vec![(KV::new(s("k"), 100), secs(5)), (KV::new(s("k"), 7), secs(12))])
+        .add_elements(vec![
+            (KV::new(s("k"), 100), secs(5)),
+            (KV::new(s("k"), 7), secs(12)),
+        ])
         .advance_watermark_to_infinity();
     let out = p
         .apply("Events", script)

@@ -303,13 +303,25 @@ mod tests {
         let end = Timestamp::END_OF_GLOBAL_WINDOW;
         let a = (key("a"), Window::Global);
         let b = (key("b"), Window::Global);
-        store.apply_timer_ops(&a, end, &mut vec![set(0, "", 30, 30), set(1, "x", 20, 5)], &d);
+        store.apply_timer_ops(
+            &a,
+            end,
+            &mut vec![set(0, "", 30, 30), set(1, "x", 20, 5)],
+            &d,
+        );
         store.apply_timer_ops(&b, end, &mut vec![set(0, "", 10, 10)], &d);
         // Moving a's plain timer from 30 to 15; a second tag of the family is another timer.
-        store.apply_timer_ops(&a, end, &mut vec![set(0, "", 15, 15), set(1, "y", 25, 25)], &d);
+        store.apply_timer_ops(
+            &a,
+            end,
+            &mut vec![set(0, "", 15, 15), set(1, "y", 25, 25)],
+            &d,
+        );
         assert_eq!(store.hold(), Some(Timestamp::from_secs(5)));
         let mut fired = Vec::new();
-        while let Some((id, t)) = store.pop_due_timer(TimeDomain::EventTime, Timestamp::from_secs(26)) {
+        while let Some((id, t)) =
+            store.pop_due_timer(TimeDomain::EventTime, Timestamp::from_secs(26))
+        {
             fired.push((id.0.decode::<String>().unwrap(), t.tag, t.at.as_secs()));
         }
         assert_eq!(
@@ -334,7 +346,12 @@ mod tests {
         let mut store = KeyedStore::new();
         let end = Timestamp::END_OF_GLOBAL_WINDOW;
         let a = (key("a"), Window::Global);
-        store.apply_timer_ops(&a, end, &mut vec![set(0, "", 10, 10), set(2, "", 100, 3)], &d);
+        store.apply_timer_ops(
+            &a,
+            end,
+            &mut vec![set(0, "", 10, 10), set(2, "", 100, 3)],
+            &d,
+        );
         store.apply_timer_ops(
             &a,
             end,
@@ -344,10 +361,16 @@ mod tests {
             }],
             &d,
         );
-        assert!(store.pop_due_timer(TimeDomain::EventTime, Timestamp::MAX).is_none());
-        assert!(store
-            .pop_due_timer(TimeDomain::ProcessingTime, Timestamp::from_secs(99))
-            .is_none());
+        assert!(
+            store
+                .pop_due_timer(TimeDomain::EventTime, Timestamp::MAX)
+                .is_none()
+        );
+        assert!(
+            store
+                .pop_due_timer(TimeDomain::ProcessingTime, Timestamp::from_secs(99))
+                .is_none()
+        );
         let (_, t) = store
             .pop_due_timer(TimeDomain::ProcessingTime, Timestamp::from_secs(100))
             .unwrap();
@@ -404,6 +427,10 @@ mod tests {
             .state
             .open::<BagCell<i64>>(bag.id(), d.states());
         assert_eq!(cell.read(), [42]);
-        assert!(restored.pop_due_timer(TimeDomain::EventTime, Timestamp::MAX).is_some());
+        assert!(
+            restored
+                .pop_due_timer(TimeDomain::EventTime, Timestamp::MAX)
+                .is_some()
+        );
     }
 }

@@ -1,0 +1,238 @@
+//! Fraud detection: a small transaction followed by a large one on the same account.
+//!
+//! Transactions are lines `timestamp_ms,account_id,amount_cents`. Per account, taking its
+//! transactions in event-time order (equal timestamps in increasing amount): when a
+//! transaction of less than 100 cents is followed by the account's next transaction, and that
+//! one is more than 50 000 cents and at most 60 s later, the job writes the alert
+//! `account_id,small_timestamp_ms,large_timestamp_ms,large_amount_cents`. The transaction
+//! after a small one always consumes the flag, alert or not; a new small one sets it again.
+//! Malformed lines go to the dead-letter output and are counted (`malformed_lines`).
+//!
+//! Input may arrive out of order (from a Kafka topic, up to the watermark's allowed delay).
+//! The rule is a [stateful DoFn](sluice_sdk::stateful): each transaction waits in the
+//! account's ordered list until the watermark passes it (an event-time timer), then the
+//! account's transactions are taken in order against a one-value flag. The same job runs on
+//! files (bounded: each account's transactions in order, on any runner) and on a topic.
+
+use crate::job_io::{DeadLetter, KafkaInput, read_lines, write_results};
+use serde::{Deserialize, Serialize};
+use sluice_sdk::prelude::*;
+
+/// Below this amount (cents) a transaction is small.
+pub const SMALL_BELOW_CENTS: i64 = 100;
+/// Above this amount (cents) a transaction is large.
+pub const LARGE_ABOVE_CENTS: i64 = 50_000;
+/// How long after a small transaction a large one raises an alert.
+pub const WITHIN: Duration = Duration::from_secs(60);
+
+/// A parsed transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    /// Event time, milliseconds since the epoch.
+    pub timestamp_ms: i64,
+    /// The account.
+    pub account: String,
+    /// The amount, in cents (not negative).
+    pub amount_cents: i64,
+}
+
+/// Parses `timestamp_ms,account_id,amount_cents`; the error says what is wrong.
+pub fn parse_transaction(line: &str) -> Result<Transaction, String> {
+    let mut fields = line.trim_end_matches('\r').split(',');
+    let (Some(ts), Some(account), Some(amount), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return Err(
+            "expected 3 comma-separated fields: timestamp_ms,account_id,amount_cents".into(),
+        );
+    };
+    let timestamp_ms = crate::job_io::parse_timestamp_ms(ts)?;
+    let amount_cents = amount
+        .trim()
+        .parse::<i64>()
+        .map_err(|e| format!("bad amount_cents '{amount}': {e}"))?;
+    if amount_cents < 0 {
+        return Err(format!("negative amount_cents {amount_cents}"));
+    }
+    let account = account.trim();
+    if account.is_empty() {
+        return Err("empty account_id".into());
+    }
+    Ok(Transaction {
+        timestamp_ms,
+        account: account.to_string(),
+        amount_cents,
+    })
+}
+
+/// Parses lines into `KV<account, amount>` stamped with the transaction's time; malformed
+/// lines go to the `errors` output and are counted.
+#[derive(Clone)]
+pub struct ParseTransactions {
+    /// Where malformed lines go.
+    pub errors: TupleTag<DeadLetter>,
+}
+
+impl DoFn for ParseTransactions {
+    type In = String;
+    type Out = KV<String, i64>;
+    fn process(&mut self, line: String, ctx: &mut ProcessContext<'_, Self::Out>) -> DoFnResult {
+        match parse_transaction(&line) {
+            Ok(t) => {
+                let at = Timestamp::from_millis(t.timestamp_ms);
+                if at < ctx.timestamp() {
+                    // A Kafka record stamped later than its own event time: keep its stamp
+                    // (an element may not move back in time); the rule still orders it by
+                    // the record's time.
+                    ctx.output(KV::new(t.account, t.amount_cents));
+                } else {
+                    ctx.output_with_timestamp(KV::new(t.account, t.amount_cents), at)?;
+                }
+            }
+            Err(reason) => {
+                ctx.metrics().counter("malformed_lines").inc();
+                ctx.output_tagged(&self.errors, DeadLetter { line, reason })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The rule, per account: see the [module documentation](self).
+#[derive(Clone)]
+pub struct SmallThenLarge;
+
+/// The state of one account.
+pub struct AccountState {
+    /// Transactions (amounts) not yet taken, by event time.
+    pending: OrderedListState<i64>,
+    /// The time (ms) of the small transaction the next one follows, if the last was small.
+    small_at: ValueState<i64>,
+    /// Fires when the watermark passes the earliest pending transaction.
+    release: Timer,
+}
+
+impl StatefulDoFn for SmallThenLarge {
+    type Key = String;
+    type Value = i64;
+    type Out = String;
+    type State = AccountState;
+
+    fn declare(&self, d: &mut Declarations) -> AccountState {
+        AccountState {
+            pending: d.ordered_list("pending"),
+            small_at: d.value("small_at"),
+            release: d.timer("release", TimeDomain::EventTime),
+        }
+    }
+
+    fn process(
+        &mut self,
+        _account: &String,
+        amount: i64,
+        st: &AccountState,
+        ctx: &mut StatefulContext<'_, String>,
+    ) -> DoFnResult {
+        let at = ctx.timestamp();
+        let pending = ctx.state(&st.pending);
+        pending.add(at, amount);
+        let first = pending.first_timestamp().unwrap_or(at);
+        ctx.timer(&st.release).set(first)
+    }
+
+    fn on_timer(
+        &mut self,
+        account: &String,
+        timer: &FiredTimer,
+        st: &AccountState,
+        ctx: &mut StatefulContext<'_, String>,
+    ) -> DoFnResult {
+        // The watermark has passed the timer: every transaction up to it has arrived.
+        let mut ready = ctx
+            .state(&st.pending)
+            .take_before(timer.time + Duration::EPSILON);
+        ready.sort_by_key(|t| (t.timestamp, t.value));
+        for t in ready {
+            let at_ms = t.timestamp.as_millis();
+            if let Some(small_ms) = ctx.state(&st.small_at).take()
+                && t.value > LARGE_ABOVE_CENTS
+                && at_ms - small_ms <= WITHIN.as_millis()
+            {
+                ctx.metrics().counter("alerts").inc();
+                ctx.output(format!("{account},{small_ms},{at_ms},{}", t.value));
+            }
+            if t.value < SMALL_BELOW_CENTS {
+                ctx.state(&st.small_at).write(at_ms);
+            }
+        }
+        if let Some(next) = ctx.state(&st.pending).first_timestamp() {
+            ctx.timer(&st.release).set(next)?;
+        }
+        Ok(())
+    }
+}
+
+/// The alerts and the dead letters of a stream of lines.
+pub struct FraudAlerts {
+    /// Alert lines.
+    pub alerts: PCollection<String>,
+    /// Rejected lines.
+    pub errors: PCollection<DeadLetter>,
+}
+
+/// The job's transforms, from lines to alert lines and dead letters.
+pub fn compute(lines: &PCollection<String>) -> FraudAlerts {
+    let errors = TupleTag::<DeadLetter>::new("errors");
+    let parsed = lines.apply(
+        "ParseTransactions",
+        ParDo::of(ParseTransactions {
+            errors: errors.clone(),
+        })
+        .with_output(&errors),
+    );
+    let alerts = parsed
+        .main()
+        .apply("SmallThenLarge", ParDo::stateful(SmallThenLarge));
+    FraudAlerts {
+        alerts,
+        errors: parsed.get(&errors),
+    }
+}
+
+/// Builds the whole job: read `input` (a file pattern or `kafka://HOST:PORT/TOPIC`), write the
+/// alerts to `output` (a file prefix or `kafka://HOST:PORT/TOPIC`, keyed by account) with the
+/// dead letters beside them (see [`crate::job_io`]).
+pub fn build(p: &Pipeline, input: &str, output: &str, kafka_input: &KafkaInput) {
+    let (lines, undecodable) = read_lines(p, input, kafka_input);
+    let out = compute(&lines);
+    write_results(p, output, out.alerts, out.errors, undecodable, 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_transactions_or_says_why() {
+        assert_eq!(
+            parse_transaction("1000,acct-1,99").unwrap(),
+            Transaction {
+                timestamp_ms: 1000,
+                account: "acct-1".into(),
+                amount_cents: 99
+            }
+        );
+        for (line, reason) in [
+            ("1000,acct-1", "3 comma-separated fields"),
+            ("x,acct-1,5", "bad timestamp_ms 'x'"),
+            ("1,acct-1,5.5", "bad amount_cents '5.5'"),
+            ("1,acct-1,-5", "negative amount_cents"),
+            ("1, ,5", "empty account_id"),
+        ] {
+            assert!(
+                parse_transaction(line).unwrap_err().contains(reason),
+                "{line}"
+            );
+        }
+    }
+}

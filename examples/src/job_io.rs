@@ -1,0 +1,201 @@
+//! What the example jobs share at their edges: reading lines from files or a Kafka topic, and
+//! writing result lines and dead letters to files or a Kafka topic.
+//!
+//! An input is a file pattern or `kafka://HOST:PORT/TOPIC`; an output is a file prefix
+//! (results in `PREFIX-*`, dead letters as JSON lines in `PREFIX-errors-*`) or
+//! `kafka://HOST:PORT/TOPIC` (dead letters in `TOPIC-errors`). The pipeline between is the same.
+
+use serde::{Deserialize, Serialize};
+use sluice_io::{kafka, text};
+use sluice_sdk::prelude::*;
+
+/// A malformed input line and why it was rejected, as written to the dead-letter output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The line as read.
+    pub line: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// How the job reads a `kafka://HOST:PORT/TOPIC` input.
+#[derive(Clone, Debug)]
+pub struct KafkaInput {
+    /// How far out of order events may arrive and still be on time (the watermark trails the
+    /// largest event time seen by this much).
+    pub max_delay: Duration,
+    /// Bounded: read from the start (or the group's committed offsets) to the end offsets at
+    /// start, so that the job also runs on a batch runner.
+    pub stop_at_end: bool,
+    /// The consumer group that offsets are committed for, and resumed from.
+    pub group: Option<String>,
+    /// How long a caught-up partition may be quiet before it stops holding the watermark back.
+    pub idle_timeout: Duration,
+}
+
+impl Default for KafkaInput {
+    fn default() -> Self {
+        KafkaInput {
+            max_delay: Duration::from_secs(10),
+            stop_at_end: false,
+            group: None,
+            idle_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Reads `input`: a file pattern (lines, with undecodable ones as dead letters naming file and
+/// line), or `kafka://HOST:PORT/TOPIC` (record values as lines, stamped with their CreateTime,
+/// with undecodable records as dead letters naming topic, partition and offset). A malformed
+/// address fails the run naming it. Returns the lines and the input's dead letters.
+pub fn read_lines(
+    p: &Pipeline,
+    input: &str,
+    settings: &KafkaInput,
+) -> (PCollection<String>, Option<PCollection<DeadLetter>>) {
+    let from = match kafka::KafkaAddress::parse(input) {
+        None => {
+            let read = p.apply("ReadLines", text::read(input).with_dead_letters());
+            let undecodable = read
+                .errors
+                .map("UndecodableLines", |d: text::TextDeadLetter| DeadLetter {
+                    line: String::from_utf8_lossy(&d.bytes).into_owned(),
+                    reason: d.to_string(),
+                });
+            return (read.lines, Some(undecodable));
+        }
+        Some(Err(e)) => {
+            p.record_error(e);
+            return (p.apply("ReadLines", Create::of(Vec::<String>::new())), None);
+        }
+        Some(Ok(from)) => from,
+    };
+    let mut read = kafka::read(&from.bootstrap)
+        .topic(&from.topic)
+        .values(kafka::Utf8)
+        .create_time(settings.max_delay)
+        .idle_timeout(settings.idle_timeout);
+    if settings.stop_at_end {
+        read = read.stop_at_end();
+    }
+    if let Some(group) = &settings.group {
+        read = read
+            .group_id(group)
+            .start_at(kafka::StartPosition::Committed);
+    }
+    let records = p.apply("ReadKafka", read);
+    let lines = records
+        .records
+        .map("RecordValue", |r: kafka::KafkaRecord<Vec<u8>, String>| {
+            r.value
+        });
+    let undecodable = records
+        .errors
+        .map("UndecodableRecords", |d: kafka::KafkaDeadLetter| {
+            DeadLetter {
+                line: String::from_utf8_lossy(d.value.as_deref().unwrap_or_default()).into_owned(),
+                reason: format!(
+                    "record {}/{}@{}: {}",
+                    d.topic, d.partition, d.offset, d.reason
+                ),
+            }
+        });
+    (lines, Some(undecodable))
+}
+
+/// Writes result lines and dead letters (the job's own, and the input's when there are) to
+/// `output`. Kafka records are keyed by the line's field `key_field`, so that one key's results
+/// stay in order in one partition.
+pub fn write_results(
+    p: &Pipeline,
+    output: &str,
+    results: PCollection<String>,
+    errors: PCollection<DeadLetter>,
+    input_errors: Option<PCollection<DeadLetter>>,
+    key_field: usize,
+) {
+    let errors = match input_errors {
+        Some(u) => PCollectionList::of(vec![errors, u]).apply("AllErrors", Flatten),
+        None => errors,
+    };
+    match kafka::KafkaAddress::parse(output) {
+        None => {
+            results.apply("WriteResults", text::write(output));
+            errors.apply("WriteErrors", text::write_json(&format!("{output}-errors")));
+        }
+        Some(Ok(to)) => {
+            results.apply(
+                "WriteResults",
+                crate::write_lines_keyed_by_field(&to, key_field),
+            );
+            errors.apply(
+                "WriteErrors",
+                kafka::write(
+                    &to.bootstrap,
+                    &format!("{}-errors", to.topic),
+                    kafka::Json::<DeadLetter>::new(),
+                )
+                .create_if_missing(1),
+            );
+        }
+        Some(Err(e)) => p.record_error(e),
+    }
+}
+
+/// Parses an `--output` flag: a Kafka topic, or a prefix that names files.
+pub fn parse_output(text: &str) -> Result<String, String> {
+    if text.starts_with("kafka://") {
+        Ok(text.to_string())
+    } else {
+        crate::parse_file_prefix(text)
+    }
+}
+
+/// The command-line flags of a Kafka input (see [`KafkaInput`]).
+#[derive(clap::Args, Clone, Debug)]
+pub struct KafkaFlags {
+    /// Kafka input: how far out of order events may be and still be on time.
+    #[arg(long, default_value = "10s", value_parser = crate::windowed_stats::parse_duration)]
+    pub kafka_max_delay: Duration,
+    /// Kafka input: read up to the end offsets at start, then stop (a bounded read).
+    #[arg(long)]
+    pub kafka_stop_at_end: bool,
+    /// Kafka input: the consumer group to commit offsets for and resume from.
+    #[arg(long)]
+    pub kafka_group: Option<String>,
+    /// Kafka input: how long a caught-up partition may be quiet before it stops holding the
+    /// watermark back.
+    #[arg(long, default_value = "5s", value_parser = crate::windowed_stats::parse_duration)]
+    pub kafka_idle_timeout: Duration,
+}
+
+impl KafkaFlags {
+    /// The input settings the flags describe.
+    pub fn input(&self) -> KafkaInput {
+        KafkaInput {
+            max_delay: self.kafka_max_delay,
+            stop_at_end: self.kafka_stop_at_end,
+            group: self.kafka_group.clone(),
+            idle_timeout: self.kafka_idle_timeout,
+        }
+    }
+}
+
+/// Parses an event time in milliseconds since the epoch, within the event times a pipeline
+/// holds; the error names the field's text.
+pub fn parse_timestamp_ms(text: &str) -> Result<i64, String> {
+    let timestamp_ms = text
+        .trim()
+        .parse::<i64>()
+        .map_err(|e| format!("bad timestamp_ms '{text}': {e}"))?;
+    let in_range = Timestamp::try_from_millis(timestamp_ms)
+        .is_some_and(|t| t <= Timestamp::END_OF_GLOBAL_WINDOW);
+    if !in_range {
+        return Err(format!(
+            "timestamp_ms {timestamp_ms} is outside the event times a pipeline holds ({} to {})",
+            Timestamp::MIN.as_millis(),
+            Timestamp::END_OF_GLOBAL_WINDOW.as_millis()
+        ));
+    }
+    Ok(timestamp_ms)
+}
