@@ -104,9 +104,10 @@ impl<'g> GroupingNode<'g> {
                 (output, gabw.dropped_due_to_lateness())
             }
             KeyedKernel::Stateful(kernel) => {
-                let mut records = Vec::new();
+                let batches = batches.into_iter().collect::<Result<Vec<_>, _>>()?;
+                let mut records = Vec::with_capacity(batches.iter().map(Vec::len).sum());
                 for batch in batches {
-                    records.extend(batch?);
+                    records.extend(batch);
                 }
                 count.input = records.len() as u64;
                 let mut runner = invoke(name, || {

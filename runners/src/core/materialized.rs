@@ -6,7 +6,7 @@
 //! element counts gathered so far.
 
 use super::invoke::invoke;
-use super::plan::{ExecutionPlan, StageRoot};
+use super::plan::{ExecutionPlan, GroupInput, StageRoot};
 use super::stage::StageOutput;
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::{KeyedRecord, SideInputs};
@@ -49,7 +49,7 @@ impl Materialized {
     }
 
     /// The bundles a stage's root reads from earlier stages: the inputs of a Flatten or
-    /// Reshuffle, a materialized PCollection, or the input of a grouping that was not lifted.
+    /// Reshuffle, a materialized PCollection, or the stored input of a keyed node.
     pub fn take_root_bundles(&mut self, plan: &ExecutionPlan, root: StageRoot) -> Vec<Bundle> {
         match root {
             StageRoot::Flatten(node) | StageRoot::Reshuffle(node) => plan
@@ -63,15 +63,16 @@ impl Materialized {
             StageRoot::Materialized(c) => self.take_collection(c),
             StageRoot::Group {
                 node,
-                lifted: false,
+                input: GroupInput::Stored,
             } => self.take_collection(plan.graph.node(node).inputs[0]),
-            StageRoot::Group { lifted: true, .. } | StageRoot::Read(_) => Vec::new(),
+            StageRoot::Group { .. } | StageRoot::Read(_) => Vec::new(),
         }
     }
 
-    /// The pre-combined records of the lifted grouping `node`.
-    pub fn take_lifted(&mut self, node: NodeId) -> Vec<KeyedRecord> {
-        self.produced.lifted.remove(&node).unwrap_or_default()
+    /// The keyed records earlier stages prepared for the keyed node `node` (encoded input, or
+    /// pre-combined accumulators).
+    pub fn take_records(&mut self, node: NodeId) -> Vec<Vec<KeyedRecord>> {
+        self.produced.records.remove(&node).unwrap_or_default()
     }
 
     /// Keeps what a stage produced.

@@ -6,11 +6,11 @@
 //! queue in between. A stage ends where data must be regrouped or materialized:
 //!
 //! - a **GroupByKey / Combine** starts a stage (its output comes from GroupAlsoByWindow), and
-//!   so does a **stateful ParDo** (its input is shuffled by key the same way);
-//!   when the transform is a Combine on non-merging windows whose trigger looks at the
-//!   watermark only, it is **lifted**: the producing
-//!   stage pre-combines its input per key and window, and only partial accumulators cross
-//!   the shuffle;
+//!   so does a **stateful ParDo** (its input is shuffled by key the same way). In a batch
+//!   plan the producing stage encodes their input into keyed records as it runs (the typed
+//!   bundles are not kept); when the transform is a Combine on non-merging windows whose
+//!   trigger looks at the watermark only, it is **lifted**: the producing stage pre-combines
+//!   its input per key and window, and only partial accumulators cross the shuffle;
 //! - a **Flatten** or **Reshuffle** starts a stage;
 //! - a **ParDo with side inputs** starts a stage, since its side inputs must be complete first;
 //! - a **View** materializes its input once the producing stage is done.
@@ -31,8 +31,8 @@ pub enum StageRoot {
     Group {
         /// The GroupByKey, Combine or stateful ParDo node.
         node: NodeId,
-        /// Whether its input was pre-combined in the producing stage.
-        lifted: bool,
+        /// How its input reaches it.
+        input: GroupInput,
     },
     /// The concatenation of a Flatten's inputs.
     Flatten(NodeId),
@@ -40,6 +40,18 @@ pub enum StageRoot {
     Reshuffle(NodeId),
     /// A materialized PCollection (read by a ParDo that has side inputs).
     Materialized(CollectionId),
+}
+
+/// How a keyed stage's input reaches it from the stages that produce it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupInput {
+    /// As stored bundles, which the keyed stage encodes into records (streaming).
+    Stored,
+    /// As keyed records, encoded by the producing stages as they run (batch): the typed
+    /// bundles are never kept.
+    Encoded,
+    /// As partial accumulators pre-combined by the producing stages (a lifted Combine).
+    PreCombined,
 }
 
 /// Where the bundles of a PCollection go within a stage.
@@ -51,6 +63,8 @@ pub enum Sink {
     Store(CollectionId),
     /// Into the pre-combiner of a lifted Combine node.
     PreCombine(NodeId),
+    /// Encoded into keyed records for a keyed node (see [`GroupInput::Encoded`]).
+    Encode(NodeId),
 }
 
 /// A fused chain (or tree) of element-wise operators with one root.
@@ -84,20 +98,22 @@ pub struct ExecutionPlan {
 impl ExecutionPlan {
     /// Plans `graph`.
     pub fn new(graph: Graph) -> Self {
-        Self::with_lifting(graph, true)
+        Self::planned(graph, true)
     }
 
     /// Plans `graph` for streaming execution: no combiner lifting, since partial results
-    /// would have to be flushed at every watermark advance.
+    /// would have to be flushed at every watermark advance, and keyed stages take their input
+    /// as bundles as it comes.
     pub fn for_streaming(graph: Graph) -> Self {
-        Self::with_lifting(graph, false)
+        Self::planned(graph, false)
     }
 
-    fn with_lifting(graph: Graph, allow_lifting: bool) -> Self {
+    /// Plans `graph`; a `batch` plan lifts combines and encodes keyed input upstream.
+    fn planned(graph: Graph, batch: bool) -> Self {
         let mut stages: Vec<Stage> = Vec::new();
         let mut stage_of: HashMap<CollectionId, usize> = HashMap::new();
         let mut fused_in: HashMap<NodeId, usize> = HashMap::new();
-        let mut lifted: HashMap<NodeId, bool> = HashMap::new();
+        let mut group_input: HashMap<NodeId, GroupInput> = HashMap::new();
 
         let new_stage = |stages: &mut Vec<Stage>, root: StageRoot, root_output: CollectionId| {
             let id = stages.len();
@@ -133,25 +149,35 @@ impl ExecutionPlan {
                     let can_lift = kernel.pre_combiner().is_some()
                         && !input.windowing.window_fn.is_merging()
                         && watermark_only
-                        && allow_lifting;
-                    lifted.insert(node.id, can_lift);
+                        && batch;
+                    let input = match (can_lift, batch) {
+                        (true, _) => GroupInput::PreCombined,
+                        (false, true) => GroupInput::Encoded,
+                        (false, false) => GroupInput::Stored,
+                    };
+                    group_input.insert(node.id, input);
                     let s = new_stage(
                         &mut stages,
                         StageRoot::Group {
                             node: node.id,
-                            lifted: can_lift,
+                            input,
                         },
                         node.outputs[0],
                     );
                     stage_of.insert(node.outputs[0], s);
                 }
                 NodeKind::StatefulParDo(_) => {
-                    lifted.insert(node.id, false);
+                    let input = if batch {
+                        GroupInput::Encoded
+                    } else {
+                        GroupInput::Stored
+                    };
+                    group_input.insert(node.id, input);
                     let s = new_stage(
                         &mut stages,
                         StageRoot::Group {
                             node: node.id,
-                            lifted: false,
+                            input,
                         },
                         node.outputs[0],
                     );
@@ -201,8 +227,10 @@ impl ExecutionPlan {
                             .position(|n| *n == consumer)
                             .expect("fused op is in its stage"),
                     )
-                } else if matches!(node.kind, NodeKind::GroupByKey(_)) && lifted[&consumer] {
+                } else if group_input.get(&node.id) == Some(&GroupInput::PreCombined) {
                     Sink::PreCombine(consumer)
+                } else if group_input.get(&node.id) == Some(&GroupInput::Encoded) {
+                    Sink::Encode(consumer)
                 } else {
                     *store_readers.entry(*collection).or_default() += 1;
                     Sink::Store(*collection)

@@ -26,8 +26,9 @@ use std::collections::{BTreeMap, HashMap};
 pub struct StageOutput {
     /// Bundles of PCollections read by later stages.
     pub stored: HashMap<CollectionId, Vec<Bundle>>,
-    /// Pre-combined records of lifted Combines, by Combine node.
-    pub lifted: HashMap<NodeId, Vec<KeyedRecord>>,
+    /// Keyed records for later keyed stages, by keyed node, in batches as they were made
+    /// (never copied into one): encoded input, or pre-combined accumulators of lifted Combines.
+    pub records: HashMap<NodeId, Vec<Vec<KeyedRecord>>>,
     /// Metrics reported by the operators.
     pub metrics: MetricResults,
     /// Elements in and out per operator.
@@ -40,8 +41,8 @@ impl StageOutput {
         for (c, mut b) in other.stored {
             self.stored.entry(c).or_default().append(&mut b);
         }
-        for (n, mut r) in other.lifted {
-            self.lifted.entry(n).or_default().append(&mut r);
+        for (n, r) in other.records {
+            self.records.entry(n).or_default().extend(r);
         }
         self.metrics.merge(&other.metrics);
         for (name, count) in other.elements {
@@ -173,11 +174,12 @@ impl<'p> StageInstance<'p> {
         let mut flushed = Ok(());
         if succeeded {
             for (node, pc) in self.pre_combiners.iter_mut() {
-                let out = self.output.lifted.entry(*node).or_default();
-                if let Err(e) = invoke(&self.plan.graph.node(*node).name, || pc.flush(out)) {
+                let mut out = Vec::new();
+                if let Err(e) = invoke(&self.plan.graph.node(*node).name, || pc.flush(&mut out)) {
                     flushed = Err(e);
                     break;
                 }
+                self.output.records.entry(*node).or_default().push(out);
             }
         }
         for i in 0..self.ops.len() {
@@ -253,6 +255,11 @@ impl<'p> StageInstance<'p> {
                     if let Some(pc) = self.pre_combiners.get_mut(&node) {
                         invoke(&self.plan.graph.node(node).name, || pc.add_bundle(b))?;
                     }
+                }
+                Sink::Encode(node) => {
+                    let grouping = super::GroupingNode::of(&self.plan.graph, node);
+                    let records = grouping.records(b)?;
+                    self.output.records.entry(node).or_default().push(records);
                 }
             }
         }

@@ -30,6 +30,31 @@ use sluice_sdk::window::Window;
 use sluice_sdk::windowing::WindowingStrategy;
 use std::sync::Arc;
 
+/// Sorts records so that each key's are together, in timestamp order (ties in no particular
+/// order). Sorting compares key hashes; keys whose hashes collide are then told apart by
+/// their bytes.
+fn sort_by_key_and_time(records: &mut [KeyedRecord]) {
+    records.sort_unstable_by(|a, b| {
+        (a.key.hash(), a.timestamp).cmp(&(b.key.hash(), b.timestamp))
+    });
+    let mut start = 0;
+    while start < records.len() {
+        let first = &records[start].key;
+        let mut end = start + 1;
+        let mut mixed = false;
+        while end < records.len() && records[end].key.hash() == first.hash() {
+            mixed |= records[end].key != *first;
+            end += 1;
+        }
+        if mixed {
+            records[start..end].sort_by(|a, b| {
+                (a.key.bytes(), a.timestamp).cmp(&(b.key.bytes(), b.timestamp))
+            });
+        }
+        start = end;
+    }
+}
+
 /// A stateful ParDo over the keys of one shard.
 pub struct StatefulDoFnRunner {
     kernel: Arc<dyn StatefulKernel>,
@@ -219,7 +244,7 @@ impl StatefulDoFnRunner {
     /// Runs one shard of bounded input: each key on its own, its elements in timestamp order,
     /// its watermark following them (see the [module documentation](self)).
     pub fn run_bounded(&mut self, mut records: Vec<KeyedRecord>) -> Result<Bundle, BoxError> {
-        records.sort_by(|a, b| a.key.cmp(&b.key).then(a.timestamp.cmp(&b.timestamp)));
+        sort_by_key_and_time(&mut records);
         let mut records = records.into_iter().peekable();
         while let Some(record) = records.next() {
             self.move_watermark(record.timestamp)?;

@@ -1,7 +1,8 @@
 //! Stage-by-stage execution of a bounded plan on the calling thread.
 
 use crate::core::{
-    BUNDLE_SIZE, ExecutionPlan, GroupingNode, Materialized, StageInstance, StageOutput, StageRoot,
+    BUNDLE_SIZE, ExecutionPlan, GroupInput, GroupingNode, Materialized, StageInstance, StageOutput,
+    StageRoot,
 };
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::{KeyedRecord, SideInputs};
@@ -17,8 +18,10 @@ pub(super) fn execute(graph: Graph) -> Result<PipelineResult, PipelineError> {
     for s in 0..plan.stages.len() {
         let root = plan.stages[s].root;
         let stored = done.take_root_bundles(&plan, root);
-        let lifted = match root {
-            StageRoot::Group { node, lifted: true } => done.take_lifted(node),
+        let records = match root {
+            StageRoot::Group { node, input } if input != GroupInput::Stored => {
+                done.take_records(node)
+            }
             _ => Vec::new(),
         };
         let mut instance = StageInstance::new(&plan, s, &done.side_inputs)?;
@@ -29,7 +32,7 @@ pub(super) fn execute(graph: Graph) -> Result<PipelineResult, PipelineError> {
             &side_inputs,
             root,
             stored,
-            lifted,
+            records,
             &mut instance,
             &mut root_output,
         )
@@ -49,7 +52,7 @@ fn feed(
     side_inputs: &SideInputs,
     root: StageRoot,
     stored: Vec<Bundle>,
-    lifted_records: Vec<KeyedRecord>,
+    records: Vec<Vec<KeyedRecord>>,
     instance: &mut StageInstance<'_>,
     out: &mut StageOutput,
 ) -> Result<(), PipelineError> {
@@ -69,12 +72,12 @@ fn feed(
             }
             out.elements.entry(node.name.clone()).or_default().output += read;
         }
-        StageRoot::Group { node, lifted } => {
+        StageRoot::Group { node, input } => {
             let grouping = GroupingNode::of(graph, node);
             // The whole input is one shard: pre-combined records, or the stored bundles.
             let batches: Box<dyn Iterator<Item = Result<Vec<KeyedRecord>, PipelineError>>> =
-                if lifted {
-                    Box::new(std::iter::once(Ok(lifted_records)))
+                if input != GroupInput::Stored {
+                    Box::new(records.into_iter().map(Ok))
                 } else {
                     Box::new(stored.into_iter().map(|bundle| grouping.records(bundle)))
                 };

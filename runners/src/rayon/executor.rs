@@ -3,7 +3,8 @@
 use super::progress::Progress;
 use crate::core::invoke::source_error;
 use crate::core::{
-    BUNDLE_SIZE, ExecutionPlan, GroupingNode, Materialized, StageInstance, StageOutput, StageRoot,
+    BUNDLE_SIZE, ExecutionPlan, GroupInput, GroupingNode, Materialized, StageInstance, StageOutput,
+    StageRoot,
 };
 use ::rayon::prelude::*;
 use sluice_sdk::error::PipelineError;
@@ -104,10 +105,10 @@ impl Execution {
                 progress = Progress::new(self.feedback, &node.name, sizes);
                 splits.into_iter().map(WorkItem::Split).collect()
             }
-            StageRoot::Group { node, lifted } => {
+            StageRoot::Group { node, input } => {
                 let grouping = GroupingNode::of(graph, node);
-                let records: Vec<Vec<KeyedRecord>> = if lifted {
-                    vec![self.done.take_lifted(node)]
+                let records: Vec<Vec<KeyedRecord>> = if input != GroupInput::Stored {
+                    self.done.take_records(node)
                 } else {
                     stored
                         .into_par_iter()
@@ -270,35 +271,38 @@ fn run_item(
 
 /// Hash-partitions keyed records into `shards` shards by key, in parallel.
 fn shuffle(batches: Vec<Vec<KeyedRecord>>, shards: usize) -> Vec<Vec<KeyedRecord>> {
+    // Large batches (a pre-combiner's flush) are cut into pieces that workers share; the
+    // pieces are moved, never copied.
     let chunk = batches
         .iter()
         .map(Vec::len)
         .sum::<usize>()
         .div_ceil(shards * 4)
         .max(4096);
-    let pieces: Vec<Vec<KeyedRecord>> = batches
-        .into_iter()
-        .flat_map(|mut b| {
-            let mut out = Vec::new();
-            while b.len() > chunk {
-                let rest = b.split_off(chunk);
-                out.push(std::mem::replace(&mut b, rest));
-            }
-            out.push(b);
-            out
-        })
-        .collect();
+    let mut pieces: Vec<Vec<KeyedRecord>> = Vec::with_capacity(batches.len());
+    for mut b in batches {
+        while b.len() > chunk {
+            let tail = b.split_off(b.len() - chunk);
+            pieces.push(tail);
+        }
+        pieces.push(b);
+    }
     let partitioned: Vec<Vec<Vec<KeyedRecord>>> = pieces
         .into_par_iter()
-        .map(|piece| {
-            let mut parts: Vec<Vec<KeyedRecord>> = (0..shards).map(|_| Vec::new()).collect();
-            for r in piece {
-                parts[r.key.partition(shards)].push(r);
-            }
-            parts
-        })
+        .with_min_len(16)
+        .fold(
+            || (0..shards).map(|_| Vec::new()).collect::<Vec<Vec<KeyedRecord>>>(),
+            |mut parts, piece| {
+                for r in piece {
+                    parts[r.key.partition(shards)].push(r);
+                }
+                parts
+            },
+        )
         .collect();
-    let mut out: Vec<Vec<KeyedRecord>> = (0..shards).map(|_| Vec::new()).collect();
+    let mut out: Vec<Vec<KeyedRecord>> = (0..shards)
+        .map(|i| Vec::with_capacity(partitioned.iter().map(|p| p[i].len()).sum()))
+        .collect();
     for parts in partitioned {
         for (i, mut p) in parts.into_iter().enumerate() {
             out[i].append(&mut p);
