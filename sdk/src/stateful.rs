@@ -147,6 +147,11 @@ impl<'a, O: Element> StatefulContext<'a, O> {
     pub fn window(&self) -> Window {
         self.scope.window
     }
+    /// When the current window expires (its end plus the allowed lateness): the latest time
+    /// an event-time timer may be set for.
+    pub fn window_expiry(&self) -> Timestamp {
+        self.scope.expiry
+    }
     /// The runner's processing time (the wall clock, or a test stream's).
     pub fn processing_time(&self) -> Timestamp {
         self.scope.processing_time

@@ -34,9 +34,7 @@ use std::sync::Arc;
 /// order). Sorting compares key hashes; keys whose hashes collide are then told apart by
 /// their bytes.
 fn sort_by_key_and_time(records: &mut [KeyedRecord]) {
-    records.sort_unstable_by(|a, b| {
-        (a.key.hash(), a.timestamp).cmp(&(b.key.hash(), b.timestamp))
-    });
+    records.sort_unstable_by_key(|r| (r.key.hash(), r.timestamp));
     let mut start = 0;
     while start < records.len() {
         let first = &records[start].key;
@@ -47,9 +45,8 @@ fn sort_by_key_and_time(records: &mut [KeyedRecord]) {
             end += 1;
         }
         if mixed {
-            records[start..end].sort_by(|a, b| {
-                (a.key.bytes(), a.timestamp).cmp(&(b.key.bytes(), b.timestamp))
-            });
+            records[start..end]
+                .sort_by(|a, b| (a.key.bytes(), a.timestamp).cmp(&(b.key.bytes(), b.timestamp)));
         }
         start = end;
     }

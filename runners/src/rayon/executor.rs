@@ -291,7 +291,11 @@ fn shuffle(batches: Vec<Vec<KeyedRecord>>, shards: usize) -> Vec<Vec<KeyedRecord
         .into_par_iter()
         .with_min_len(16)
         .fold(
-            || (0..shards).map(|_| Vec::new()).collect::<Vec<Vec<KeyedRecord>>>(),
+            || {
+                (0..shards)
+                    .map(|_| Vec::new())
+                    .collect::<Vec<Vec<KeyedRecord>>>()
+            },
             |mut parts, piece| {
                 for r in piece {
                     parts[r.key.partition(shards)].push(r);

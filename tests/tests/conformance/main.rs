@@ -7,6 +7,7 @@
 mod basics;
 mod errors;
 mod grouping;
+mod library;
 mod scale;
 mod side_inputs;
 mod stateful;
@@ -30,6 +31,7 @@ fn all_cases() -> Vec<Case> {
     cases.extend(structure::cases());
     cases.extend(side_inputs::cases());
     cases.extend(stateful::cases());
+    cases.extend(library::cases());
     cases.extend(scale::cases());
     cases.extend(errors::cases());
     cases.extend(streaming::cases());
