@@ -10,13 +10,15 @@
 //!
 //! Input may arrive out of order (from a Kafka topic, up to the watermark's allowed delay).
 //! The rule is a [stateful DoFn](sluice_sdk::stateful): each transaction waits in the
-//! account's ordered list until the watermark passes it (an event-time timer), then the
-//! account's transactions are taken in order against a one-value flag. The same job runs on
+//! account's [time-sorted buffer](TimeSortedBuffer) until the watermark passes it (an
+//! event-time timer), then the account's transactions are taken in order against a one-value
+//! flag. The same job runs on
 //! files (bounded: each account's transactions in order, on any runner) and on a topic.
 
 use crate::job_io::{DeadLetter, KafkaInput, read_lines, write_results};
 use serde::{Deserialize, Serialize};
 use sluice_sdk::prelude::*;
+use sluice_sdk::state::TimeSortedBuffer;
 
 /// Below this amount (cents) a transaction is small.
 pub const SMALL_BELOW_CENTS: i64 = 100;
@@ -38,14 +40,8 @@ pub struct Transaction {
 
 /// Parses `timestamp_ms,account_id,amount_cents`; the error says what is wrong.
 pub fn parse_transaction(line: &str) -> Result<Transaction, String> {
-    let mut fields = line.trim_end_matches('\r').split(',');
-    let (Some(ts), Some(account), Some(amount), None) =
-        (fields.next(), fields.next(), fields.next(), fields.next())
-    else {
-        return Err(
-            "expected 3 comma-separated fields: timestamp_ms,account_id,amount_cents".into(),
-        );
-    };
+    let [ts, account, amount] =
+        crate::job_io::csv_fields::<3>(line, "timestamp_ms,account_id,amount_cents")?;
     let timestamp_ms = crate::job_io::parse_timestamp_ms(ts)?;
     let amount_cents = amount
         .trim()
@@ -79,15 +75,10 @@ impl DoFn for ParseTransactions {
     fn process(&mut self, line: String, ctx: &mut ProcessContext<'_, Self::Out>) -> DoFnResult {
         match parse_transaction(&line) {
             Ok(t) => {
-                let at = Timestamp::from_millis(t.timestamp_ms);
-                if at < ctx.timestamp() {
-                    // A Kafka record stamped later than its own event time: keep its stamp
-                    // (an element may not move back in time); the rule still orders it by
-                    // the record's time.
-                    ctx.output(KV::new(t.account, t.amount_cents));
-                } else {
-                    ctx.output_with_timestamp(KV::new(t.account, t.amount_cents), at)?;
-                }
+                // A Kafka record stamped later than its event time keeps its stamp: an
+                // element may not move back in time.
+                let at = Timestamp::from_millis(t.timestamp_ms).max(ctx.timestamp());
+                ctx.output_with_timestamp(KV::new(t.account, t.amount_cents), at)?;
             }
             Err(reason) => {
                 ctx.metrics().counter("malformed_lines").inc();
@@ -104,12 +95,10 @@ pub struct SmallThenLarge;
 
 /// The state of one account.
 pub struct AccountState {
-    /// Transactions (amounts) not yet taken, by event time.
-    pending: OrderedListState<i64>,
+    /// Transactions (amounts) not yet taken, released in event-time order.
+    pending: TimeSortedBuffer<i64>,
     /// The time (ms) of the small transaction the next one follows, if the last was small.
     small_at: ValueState<i64>,
-    /// Fires when the watermark passes the earliest pending transaction.
-    release: Timer,
 }
 
 impl StatefulDoFn for SmallThenLarge {
@@ -120,9 +109,8 @@ impl StatefulDoFn for SmallThenLarge {
 
     fn declare(&self, d: &mut Declarations) -> AccountState {
         AccountState {
-            pending: d.ordered_list("pending"),
+            pending: d.time_sorted_buffer("pending"),
             small_at: d.value("small_at"),
-            release: d.timer("release", TimeDomain::EventTime),
         }
     }
 
@@ -133,11 +121,7 @@ impl StatefulDoFn for SmallThenLarge {
         st: &AccountState,
         ctx: &mut StatefulContext<'_, String>,
     ) -> DoFnResult {
-        let at = ctx.timestamp();
-        let pending = ctx.state(&st.pending);
-        pending.add(at, amount);
-        let first = pending.first_timestamp().unwrap_or(at);
-        ctx.timer(&st.release).set(first)
+        st.pending.add(amount, ctx)
     }
 
     fn on_timer(
@@ -147,10 +131,7 @@ impl StatefulDoFn for SmallThenLarge {
         st: &AccountState,
         ctx: &mut StatefulContext<'_, String>,
     ) -> DoFnResult {
-        // The watermark has passed the timer: every transaction up to it has arrived.
-        let mut ready = ctx
-            .state(&st.pending)
-            .take_before(timer.time + Duration::EPSILON);
+        let mut ready = st.pending.release(timer, ctx)?;
         ready.sort_by_key(|t| (t.timestamp, t.value));
         for t in ready {
             let at_ms = t.timestamp.as_millis();
@@ -164,9 +145,6 @@ impl StatefulDoFn for SmallThenLarge {
             if t.value < SMALL_BELOW_CENTS {
                 ctx.state(&st.small_at).write(at_ms);
             }
-        }
-        if let Some(next) = ctx.state(&st.pending).first_timestamp() {
-            ctx.timer(&st.release).set(next)?;
         }
         Ok(())
     }

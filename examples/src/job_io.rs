@@ -199,3 +199,21 @@ pub fn parse_timestamp_ms(text: &str) -> Result<i64, String> {
     }
     Ok(timestamp_ms)
 }
+
+/// Splits a CSV line into exactly `N` fields (a trailing `\r` is dropped); the error names
+/// the expected `layout` (`timestamp_ms,key,value`).
+pub fn csv_fields<'a, const N: usize>(line: &'a str, layout: &str) -> Result<[&'a str; N], String> {
+    let mut fields = line.trim_end_matches('\r').split(',');
+    let mut out = [""; N];
+    for slot in &mut out {
+        *slot = fields.next().ok_or_else(|| expected_fields::<N>(layout))?;
+    }
+    match fields.next() {
+        None => Ok(out),
+        Some(_) => Err(expected_fields::<N>(layout)),
+    }
+}
+
+fn expected_fields<const N: usize>(layout: &str) -> String {
+    format!("expected {N} comma-separated fields: {layout}")
+}

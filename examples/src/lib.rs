@@ -7,6 +7,8 @@
 //! - `windowed_stats`: per-key statistics of events in event-time windows, with dead letters;
 //! - `fraud_detection`: alerts on a small transaction followed by a large one on the same
 //!   account, per account in event-time order (state and timers), from files or Kafka;
+//! - `login_alerts`: three failed logins of a user within 5 minutes (a complex-event pattern
+//!   on state and timers);
 //! - `streaming_wordcount`: word counts per window from a Kafka topic to a Kafka topic, with
 //!   early and late panes;
 //! - `kafka_load`: feeds a Kafka topic from a file;
@@ -23,6 +25,7 @@ pub mod fraud_detection;
 pub mod fraud_detection_cli;
 pub mod job_io;
 pub mod kafka_load;
+pub mod login_alerts;
 pub mod streaming_wordcount;
 pub mod tokenize;
 pub mod transactions;

@@ -22,12 +22,7 @@ pub struct Event {
 
 /// Parses `timestamp_ms,key,value`; the error says what is wrong.
 pub fn parse_event(line: &str) -> Result<Event, String> {
-    let mut fields = line.trim_end_matches('\r').split(',');
-    let (Some(ts), Some(key), Some(value), None) =
-        (fields.next(), fields.next(), fields.next(), fields.next())
-    else {
-        return Err("expected 3 comma-separated fields: timestamp_ms,key,value".into());
-    };
+    let [ts, key, value] = crate::job_io::csv_fields::<3>(line, "timestamp_ms,key,value")?;
     let timestamp_ms = crate::job_io::parse_timestamp_ms(ts)?;
     let value = value
         .trim()

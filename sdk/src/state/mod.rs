@@ -18,6 +18,9 @@
 //! | [`Declarations::set`] | [`SetState<T>`] | [`SetCell<T>`] | a set |
 //! | [`Declarations::ordered_list`] | [`OrderedListState<T>`] | [`OrderedListCell<T>`] | values ordered by timestamp, read and cleared by range |
 //!
+//! A [`TimeSortedBuffer`] (an ordered list and a timer) hands a key's values back in
+//! event-time order once the watermark has passed them.
+//!
 //! Timers are declared the same way ([`Declarations::timer`], [`Declarations::timer_family`];
 //! see [`timer`]).
 //!
@@ -37,6 +40,7 @@ mod combining;
 mod map;
 mod ordered_list;
 mod set;
+pub mod time_sorted;
 pub mod timer;
 mod value;
 
@@ -45,6 +49,7 @@ pub use combining::{CombiningCell, CombiningState};
 pub use map::{MapCell, MapState};
 pub use ordered_list::{OrderedListCell, OrderedListState};
 pub use set::{SetCell, SetState};
+pub use time_sorted::TimeSortedBuffer;
 pub use timer::{FiredTimer, TimeDomain, Timer, TimerFamily, TimerId, TimerOp, TimerSpec};
 pub use value::{ValueCell, ValueState};
 

@@ -1,0 +1,214 @@
+//! Login alerts, a complex-event pattern: three failed logins of one user within 5 minutes.
+//!
+//! Input lines are `timestamp_ms,user,outcome` with `outcome` `ok` or `fail`. Per user, in
+//! event-time order (equal timestamps: failures first), the pattern is three failures with
+//! no success between them, the third at most 5 minutes after the first. A match writes one
+//! alert `user,first_failure_ms,third_failure_ms` and consumes its failures: the user is
+//! silent until three new failures match again (in Flink SQL terms,
+//! `PATTERN (F{3}) WITHIN INTERVAL '5' MINUTE` with `AFTER MATCH SKIP PAST LAST ROW`, F a
+//! failure and any success ending the attempt). A failure more than 5 minutes after the
+//! oldest one of the attempt pushes that one out. Malformed lines go to the dead-letter output.
+//!
+//! The state per user is the attempt's failure times; events wait in a
+//! [`TimeSortedBuffer`] until the watermark passes them, so the input may come out of order.
+//!
+//! ```text
+//! cargo run --release -p sluice-examples --bin login_alerts -- \
+//!     --input GLOB|kafka://HOST:PORT/TOPIC --output PREFIX|kafka://HOST:PORT/TOPIC [--runner direct|rayon]
+//! ```
+
+use crate::job_io::{
+    DeadLetter, KafkaInput, csv_fields, parse_timestamp_ms, read_lines, write_results,
+};
+use serde::{Deserialize, Serialize};
+use sluice_sdk::prelude::*;
+use sluice_sdk::state::TimeSortedBuffer;
+
+/// Failures in one attempt that raise an alert.
+pub const FAILURES: usize = 3;
+/// The longest time from the first to the last failure of a match.
+pub const WITHIN: Duration = Duration::from_mins(5);
+
+/// A parsed login.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Login {
+    /// Event time, milliseconds since the epoch.
+    pub timestamp_ms: i64,
+    /// The user.
+    pub user: String,
+    /// Whether it failed.
+    pub failed: bool,
+}
+
+/// Parses `timestamp_ms,user,outcome`; the error says what is wrong.
+pub fn parse_login(line: &str) -> Result<Login, String> {
+    let [ts, user, outcome] = csv_fields::<3>(line, "timestamp_ms,user,outcome")?;
+    let timestamp_ms = parse_timestamp_ms(ts)?;
+    let failed = match outcome.trim() {
+        "fail" => true,
+        "ok" => false,
+        other => return Err(format!("bad outcome '{other}': expected ok or fail")),
+    };
+    let user = user.trim();
+    if user.is_empty() {
+        return Err("empty user".into());
+    }
+    Ok(Login {
+        timestamp_ms,
+        user: user.to_string(),
+        failed,
+    })
+}
+
+/// Parses lines into `KV<user, failed>` at the login's time; malformed lines go to `errors`.
+#[derive(Clone)]
+pub struct ParseLogins {
+    /// Where malformed lines go.
+    pub errors: TupleTag<DeadLetter>,
+}
+
+impl DoFn for ParseLogins {
+    type In = String;
+    type Out = KV<String, bool>;
+    fn process(&mut self, line: String, ctx: &mut ProcessContext<'_, Self::Out>) -> DoFnResult {
+        match parse_login(&line) {
+            Ok(l) => {
+                let at = Timestamp::from_millis(l.timestamp_ms).max(ctx.timestamp());
+                ctx.output_with_timestamp(KV::new(l.user, l.failed), at)?;
+            }
+            Err(reason) => {
+                ctx.metrics().counter("malformed_lines").inc();
+                ctx.output_tagged(&self.errors, DeadLetter { line, reason })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The pattern, per user: see the [module documentation](self).
+#[derive(Clone)]
+pub struct RepeatedFailures;
+
+/// The state of one user.
+pub struct UserState {
+    /// Logins not yet taken, released in event-time order.
+    pending: TimeSortedBuffer<bool>,
+    /// The failure times (ms) of the current attempt.
+    failures: ValueState<Vec<i64>>,
+}
+
+impl StatefulDoFn for RepeatedFailures {
+    type Key = String;
+    type Value = bool;
+    type Out = String;
+    type State = UserState;
+
+    fn declare(&self, d: &mut Declarations) -> UserState {
+        UserState {
+            pending: d.time_sorted_buffer("pending"),
+            failures: d.value("failures"),
+        }
+    }
+
+    fn process(
+        &mut self,
+        _user: &String,
+        failed: bool,
+        st: &UserState,
+        ctx: &mut StatefulContext<'_, String>,
+    ) -> DoFnResult {
+        st.pending.add(failed, ctx)
+    }
+
+    fn on_timer(
+        &mut self,
+        user: &String,
+        timer: &FiredTimer,
+        st: &UserState,
+        ctx: &mut StatefulContext<'_, String>,
+    ) -> DoFnResult {
+        let mut ready = st.pending.release(timer, ctx)?;
+        // Equal timestamps: failures first (`true` sorts last, so reverse it).
+        ready.sort_by_key(|l| (l.timestamp, !l.value));
+        let mut failures = ctx.state(&st.failures).take().unwrap_or_default();
+        for login in ready {
+            let at = login.timestamp.as_millis();
+            if !login.value {
+                failures.clear();
+                continue;
+            }
+            failures.retain(|first| at - first <= WITHIN.as_millis());
+            failures.push(at);
+            if failures.len() == FAILURES {
+                ctx.metrics().counter("alerts").inc();
+                ctx.output(format!("{user},{},{at}", failures[0]));
+                failures.clear();
+            }
+        }
+        if !failures.is_empty() {
+            ctx.state(&st.failures).write(failures);
+        }
+        Ok(())
+    }
+}
+
+/// The alerts and the dead letters of a stream of lines.
+pub struct LoginAlerts {
+    /// Alert lines.
+    pub alerts: PCollection<String>,
+    /// Rejected lines.
+    pub errors: PCollection<DeadLetter>,
+}
+
+/// The job's transforms, from lines to alert lines and dead letters.
+pub fn compute(lines: &PCollection<String>) -> LoginAlerts {
+    let errors = TupleTag::<DeadLetter>::new("errors");
+    let parsed = lines.apply(
+        "ParseLogins",
+        ParDo::of(ParseLogins {
+            errors: errors.clone(),
+        })
+        .with_output(&errors),
+    );
+    let alerts = parsed
+        .main()
+        .apply("RepeatedFailures", ParDo::stateful(RepeatedFailures));
+    LoginAlerts {
+        alerts,
+        errors: parsed.get(&errors),
+    }
+}
+
+/// Builds the whole job (inputs and outputs as in [`crate::job_io`]).
+pub fn build(p: &Pipeline, input: &str, output: &str, kafka_input: &KafkaInput) {
+    let (lines, undecodable) = read_lines(p, input, kafka_input);
+    let out = compute(&lines);
+    write_results(p, output, out.alerts, out.errors, undecodable, 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_logins_or_says_why() {
+        assert_eq!(
+            parse_login("5,ann,fail").unwrap(),
+            Login {
+                timestamp_ms: 5,
+                user: "ann".into(),
+                failed: true
+            }
+        );
+        assert!(
+            parse_login("5,ann,maybe")
+                .unwrap_err()
+                .contains("bad outcome")
+        );
+        assert!(
+            parse_login("5,ann")
+                .unwrap_err()
+                .contains("3 comma-separated")
+        );
+    }
+}
