@@ -156,3 +156,35 @@ pub fn wait_for(what: &str, limit: std::time::Duration, mut done: impl FnMut() -
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// fraud_detection's alerts, straight from the rule's definition: per account, transactions by (time,
+/// amount); a small one (< 100) sets a flag that the next one consumes, alerting when that
+/// one is large (> 50 000) and at most 60 s later.
+pub fn fraud_model(transactions: &[sluice_examples::fraud_detection::Transaction]) -> Vec<String> {
+    let mut per_account: std::collections::BTreeMap<&str, Vec<(i64, i64)>> =
+        std::collections::BTreeMap::new();
+    for t in transactions {
+        per_account
+            .entry(&t.account)
+            .or_default()
+            .push((t.timestamp_ms, t.amount_cents));
+    }
+    let mut alerts = Vec::new();
+    for (account, mut txs) in per_account {
+        txs.sort();
+        let mut small: Option<i64> = None;
+        for (at, amount) in txs {
+            if let Some(s) = small.take()
+                && amount > 50_000
+                && at - s <= 60_000
+            {
+                alerts.push(format!("{account},{s},{at},{amount}"));
+            }
+            if amount < 100 {
+                small = Some(at);
+            }
+        }
+    }
+    alerts.sort();
+    alerts
+}

@@ -2,9 +2,7 @@
 //! the same alerts on every runner, equal to a plain model of the rule; the command line is
 //! the contract (`--input GLOB --output PREFIX [--runner ...]`).
 
-use sluice_examples::fraud_detection::Transaction;
 use sluice_examples::transactions::generate;
-use std::collections::BTreeMap;
 use std::process::Command;
 
 /// How many transactions the end-to-end runs generate (`SLUICE_FRAUD_TRANSACTIONS`).
@@ -13,37 +11,6 @@ fn transaction_count() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000)
-}
-
-/// The alerts, straight from the rule's definition: per account, transactions by (time,
-/// amount); a small one (< 100) sets a flag that the next one consumes, alerting when that
-/// one is large (> 50 000) and at most 60 s later.
-fn model(transactions: &[Transaction]) -> Vec<String> {
-    let mut per_account: BTreeMap<&str, Vec<(i64, i64)>> = BTreeMap::new();
-    for t in transactions {
-        per_account
-            .entry(&t.account)
-            .or_default()
-            .push((t.timestamp_ms, t.amount_cents));
-    }
-    let mut alerts = Vec::new();
-    for (account, mut txs) in per_account {
-        txs.sort();
-        let mut small: Option<i64> = None;
-        for (at, amount) in txs {
-            if let Some(s) = small.take()
-                && amount > 50_000
-                && at - s <= 60_000
-            {
-                alerts.push(format!("{account},{s},{at},{amount}"));
-            }
-            if amount < 100 {
-                small = Some(at);
-            }
-        }
-    }
-    alerts.sort();
-    alerts
 }
 
 /// Writes the lines over `files` files in `dir`; returns the glob that reads them.
@@ -72,7 +39,7 @@ fn same_alerts_on_every_runner_as_the_model() {
     let dir = sluice_tests::temp_dir("fraud-files");
     let generated = generate(transaction_count(), 20_000, 30_000, 7);
     let input = write_input(&dir, &generated.lines, 4);
-    let expected = model(&generated.transactions);
+    let expected = sluice_tests::fraud_model(&generated.transactions);
     assert!(
         expected.len() > 100,
         "the data raises alerts: {}",
@@ -102,6 +69,6 @@ fn the_order_of_arrival_does_not_change_the_alerts() {
     run_job(&input, &prefix, "direct");
     assert_eq!(
         sluice_tests::sorted_lines(&prefix),
-        model(&generated.transactions)
+        sluice_tests::fraud_model(&generated.transactions)
     );
 }

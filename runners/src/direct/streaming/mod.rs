@@ -29,8 +29,10 @@
 //!
 //! Side inputs are not yet supported in streaming pipelines.
 
-use super::readers::{Reader, ReaderEvent, SplitWatermark, spawn_readers};
-use crate::core::invoke::{error_chain, invoke};
+use crate::core::invoke::invoke;
+mod unbounded;
+mod watermarks;
+
 use crate::core::{
     BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS, ExecutionPlan, GroupingNode, ShardedGrouping,
     StageInstance, StageOutput, StageRoot, fan_out,
@@ -41,6 +43,8 @@ use sluice_sdk::graph::{Bundle, CollectionId, Graph, NodeKind};
 use sluice_sdk::result::{ElementCount, PipelineResult, PipelineState};
 use sluice_sdk::time::Timestamp;
 use std::collections::HashMap;
+use unbounded::PendingCheckpoint;
+use watermarks::{stage_inputs, upstream_keyed};
 
 /// Counter of records dropped because their window's trigger had finished.
 const DROPPED_DUE_TO_CLOSED_WINDOW: &str = "droppedDueToClosedWindow";
@@ -65,15 +69,6 @@ struct Streaming<'p> {
     arrival: u64,
     /// Checkpoints waiting until what was read before them has reached the output, in order.
     pending: std::collections::VecDeque<PendingCheckpoint>,
-}
-
-/// A reader's checkpoint waiting to be finalized.
-struct PendingCheckpoint {
-    /// The number of the bundle it came with.
-    arrival: u64,
-    /// The source transform.
-    transform: String,
-    mark: Box<dyn sluice_sdk::source::CheckpointMark>,
 }
 
 pub(super) fn execute(
@@ -108,47 +103,6 @@ fn refuse_side_inputs(graph: &Graph) -> Result<(), PipelineError> {
         }),
         None => Ok(()),
     }
-}
-
-/// The input PCollections of a stage's root.
-fn stage_inputs(plan: &ExecutionPlan, root: StageRoot) -> Vec<CollectionId> {
-    match root {
-        StageRoot::Group { node, .. } | StageRoot::Flatten(node) | StageRoot::Reshuffle(node) => {
-            plan.graph.node(node).inputs.clone()
-        }
-        StageRoot::Materialized(c) => vec![c],
-        StageRoot::Read(_) => vec![],
-    }
-}
-
-/// For each stage, the nearest keyed stages upstream of it (see `Streaming::upstream_keyed`).
-fn upstream_keyed(
-    plan: &ExecutionPlan,
-    keyed: &HashMap<usize, ShardedGrouping>,
-) -> Vec<Vec<usize>> {
-    let mut producer: HashMap<CollectionId, usize> = HashMap::new();
-    for stage in &plan.stages {
-        for c in stage.routes.keys() {
-            producer.insert(*c, stage.id);
-        }
-        producer.entry(stage.root_output).or_insert(stage.id);
-    }
-    let mut upstream: Vec<Vec<usize>> = Vec::with_capacity(plan.stages.len());
-    for stage in &plan.stages {
-        let mut found = Vec::new();
-        for c in stage_inputs(plan, stage.root) {
-            let Some(&p) = producer.get(&c) else { continue };
-            if keyed.contains_key(&p) {
-                found.push(p);
-            } else if p < stage.id {
-                found.extend(upstream[p].iter().copied());
-            }
-        }
-        found.sort_unstable();
-        found.dedup();
-        upstream.push(found);
-    }
-    upstream
 }
 
 /// Whether a stage reads an unbounded source.
@@ -264,184 +218,6 @@ fn read_stages(
 }
 
 impl Streaming<'_> {
-    /// Runs a pipeline with unbounded sources on tokio until they end or the run is cancelled.
-    fn run_unbounded(
-        &mut self,
-        options: &crate::options::PipelineOptions,
-    ) -> Result<PipelineState, PipelineError> {
-        self.read_bounded_sources()?;
-        let readers = self.open_readers(options.effective_parallelism())?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(options.effective_parallelism())
-            .thread_name("sluice-direct")
-            .enable_all()
-            .build()
-            .map_err(|e| PipelineError::Unsupported {
-                runner: "direct".into(),
-                reason: format!("cannot start the runtime: {e}"),
-            })?;
-        runtime.block_on(self.drive(readers, options.cancel.clone()))
-    }
-
-    /// Splits every unbounded source into (at most) `splits` readers.
-    fn open_readers(&self, splits: usize) -> Result<Vec<Reader>, PipelineError> {
-        let mut readers = Vec::new();
-        for (stage, node) in read_stages(self.plan) {
-            let NodeKind::ReadUnbounded(source) = &node.kind else {
-                continue;
-            };
-            let source_error = |e| crate::core::invoke::source_error(&node.name, e);
-            for split in source.split(splits).map_err(source_error)? {
-                readers.push(Reader {
-                    stage: stage.id,
-                    transform: node.name.clone(),
-                    reader: split.reader().map_err(source_error)?,
-                });
-            }
-        }
-        Ok(readers)
-    }
-
-    /// Feeds what the readers send, ticks processing time and moves the watermark, until every
-    /// reader has ended or the run is cancelled (then it drains).
-    async fn drive(
-        &mut self,
-        readers: Vec<Reader>,
-        cancel: crate::options::CancelToken,
-    ) -> Result<PipelineState, PipelineError> {
-        let mut splits = vec![SplitWatermark::default(); readers.len()];
-        let mut rx = spawn_readers(readers, &cancel);
-        self.advance_processing_time(Timestamp::now())?;
-        let mut ticks = tokio::time::interval(std::time::Duration::from_millis(100));
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
-        let mut ctrl_c_armed = true;
-        loop {
-            tokio::select! {
-                event = rx.recv() => match event {
-                    Some(event) => self.on_reader_event(event, &mut splits, &cancel)?,
-                    // Every reader has stopped: they ended, or the run was cancelled.
-                    None if cancel.is_cancelled() => return self.drain(PipelineState::Cancelled),
-                    None => break,
-                },
-                _ = ticks.tick() => {
-                    self.advance_processing_time(Timestamp::now())?;
-                    if cancel.is_cancelled() {
-                        // Process what the readers already sent, then drain.
-                        rx.close();
-                        while let Some(event) = rx.recv().await {
-                            if let ReaderEvent::Bundle { stage, bundle, checkpoint, .. } = event {
-                                self.feed_read(stage, bundle, checkpoint)?;
-                            }
-                        }
-                        return self.drain(PipelineState::Cancelled);
-                    }
-                    self.finalize_checkpoints()?;
-                }
-                signal = &mut ctrl_c, if ctrl_c_armed => {
-                    ctrl_c_armed = false;
-                    if signal.is_ok() {
-                        tracing::info!("Ctrl-C: cancelling the pipeline");
-                        cancel.cancel();
-                    }
-                }
-            }
-            let watermark = SplitWatermark::combine(&splits);
-            self.advance_watermark(watermark)?;
-            if watermark == Timestamp::MAX {
-                break;
-            }
-        }
-        self.drain(PipelineState::Done)
-    }
-
-    /// Takes in one event of a reader: a bundle, a watermark, its end, or its failure (which
-    /// cancels the run and fails it naming the source).
-    fn on_reader_event(
-        &mut self,
-        event: ReaderEvent,
-        splits: &mut [SplitWatermark],
-        cancel: &crate::options::CancelToken,
-    ) -> Result<(), PipelineError> {
-        match event {
-            ReaderEvent::Bundle {
-                split,
-                stage,
-                bundle,
-                watermark,
-                checkpoint,
-            } => {
-                self.feed_read(stage, bundle, checkpoint)?;
-                splits[split].advance(watermark, false);
-            }
-            ReaderEvent::Watermark {
-                split,
-                watermark,
-                idle,
-            } => splits[split].advance(watermark, idle),
-            ReaderEvent::Done { split } => splits[split].advance(Timestamp::MAX, false),
-            ReaderEvent::Failed { transform, message } => {
-                cancel.cancel();
-                return Err(PipelineError::Source { transform, message });
-            }
-        }
-        Ok(())
-    }
-
-    /// Ends the run as a drain does: the watermark moves to the end of time, so every open
-    /// window fires its last pane and the sinks write, then every checkpoint is finalized.
-    fn drain(&mut self, state: PipelineState) -> Result<PipelineState, PipelineError> {
-        self.advance_watermark(Timestamp::MAX)?;
-        self.finalize_checkpoints()?;
-        Ok(state)
-    }
-
-    /// Numbers a bundle a reader produced and runs it through the pipeline; its checkpoint
-    /// waits until what it covers has reached the output.
-    fn feed_read(
-        &mut self,
-        stage: usize,
-        bundle: Bundle,
-        checkpoint: Option<Box<dyn sluice_sdk::source::CheckpointMark>>,
-    ) -> Result<(), PipelineError> {
-        let name = match self.plan.stages[stage].root {
-            StageRoot::Read(n) => self.plan.graph.node(n).name.clone(),
-            _ => unreachable!("readers feed Read stages"),
-        };
-        self.arrival += 1;
-        for g in self.groupings.values_mut() {
-            g.set_arrival(self.arrival);
-        }
-        self.feed_source(stage, &name, bundle)?;
-        if let Some(mark) = checkpoint {
-            self.pending.push_back(PendingCheckpoint {
-                arrival: self.arrival,
-                transform: name,
-                mark,
-            });
-        }
-        Ok(())
-    }
-
-    /// Finalizes, in order, the checkpoints of the bundles whose records have all reached the
-    /// output: no grouping holds a record read with or before them outside a pane.
-    fn finalize_checkpoints(&mut self) -> Result<(), PipelineError> {
-        let held = self
-            .groupings
-            .values()
-            .filter_map(ShardedGrouping::oldest_unemitted)
-            .min()
-            .unwrap_or(u64::MAX);
-        while self.pending.front().is_some_and(|c| c.arrival < held) {
-            let c = self.pending.pop_front().expect("checked above");
-            c.mark.finalize().map_err(|e| PipelineError::Source {
-                transform: c.transform,
-                message: format!("cannot finalize a checkpoint: {}", error_chain(e.as_ref())),
-            })?;
-        }
-        Ok(())
-    }
-
     /// Counts a bundle a source produced and runs it through the source's stage.
     fn feed_source(
         &mut self,
@@ -582,35 +358,6 @@ impl Streaming<'_> {
         self.watermark = t;
         tracing::debug!(watermark = ?t, "the input watermark advances");
         self.propagate_watermark()
-    }
-
-    /// Moves every keyed stage's input watermark, upstream first: the sources' watermark,
-    /// held back by the output watermarks of the keyed stages upstream (a stateful DoFn holds
-    /// its output at the output timestamps of its pending timers).
-    fn propagate_watermark(&mut self) -> Result<(), PipelineError> {
-        for stage in 0..self.plan.stages.len() {
-            if !self.groupings.contains_key(&stage) {
-                continue;
-            }
-            let input = self.upstream_keyed[stage]
-                .iter()
-                .map(|u| self.output_watermarks[u])
-                .fold(self.watermark, Timestamp::min);
-            let StageRoot::Group { node, .. } = self.plan.stages[stage].root else {
-                continue;
-            };
-            let name = &self.plan.graph.node(node).name;
-            let grouping = self.groupings.get_mut(&stage).expect("checked above");
-            let output = invoke(name, || grouping.advance_watermark(input))?;
-            let held = grouping.hold().map_or(input, |h| h.min(input));
-            let out = self
-                .output_watermarks
-                .entry(stage)
-                .or_insert(Timestamp::MIN);
-            *out = (*out).max(held);
-            self.emit(stage, output)?;
-        }
-        Ok(())
     }
 
     fn advance_processing_time(&mut self, t: Timestamp) -> Result<(), PipelineError> {
