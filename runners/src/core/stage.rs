@@ -65,6 +65,16 @@ pub struct StageInstance<'p> {
     open_batches: usize,
 }
 
+/// The side inputs among `all` that `node` reads.
+fn own_side_inputs(node: &sluice_sdk::graph::Node, all: &SideInputs) -> SideInputs {
+    SideInputs(
+        node.side_inputs
+            .iter()
+            .filter_map(|v| all.0.get(v).map(|d| (*v, d.clone())))
+            .collect(),
+    )
+}
+
 /// About the most outputs one call of an operator that multiplies its input (WindowInto with
 /// sliding windows) yields: its input is cut into chunks of `MAX_OUTPUTS_PER_CALL / factor`
 /// elements, so that memory follows a chunk, not a bundle times the windows per element.
@@ -90,12 +100,7 @@ impl<'p> StageInstance<'p> {
             let NodeKind::ParDo(factory) = &node.kind else {
                 unreachable!("fused operators are ParDos")
             };
-            let own = SideInputs(
-                node.side_inputs
-                    .iter()
-                    .filter_map(|v| side_inputs.0.get(v).map(|d| (*v, d.clone())))
-                    .collect(),
-            );
+            let own = own_side_inputs(node, side_inputs);
             ops.push(invoke(&node.name, || factory.create(&own))?);
             let per_call = MAX_OUTPUTS_PER_CALL / factory.max_outputs_per_input().max(1);
             chunk_len.push(usize::try_from(per_call.max(1)).unwrap_or(usize::MAX));
@@ -122,6 +127,17 @@ impl<'p> StageInstance<'p> {
             output: StageOutput::default(),
             open_batches: 0,
         })
+    }
+
+    /// Hands the operators that read side inputs their current contents (streaming execution
+    /// updates views as they receive data).
+    pub fn update_side_inputs(&mut self, side_inputs: &SideInputs) {
+        for (i, &n) in self.stage.ops.iter().enumerate() {
+            let node = self.plan.graph.node(n);
+            if !node.side_inputs.is_empty() {
+                self.ops[i].update_side_inputs(&own_side_inputs(node, side_inputs));
+            }
+        }
     }
 
     /// Runs one batch of the stage's root PCollection through the stage as a bundle of its own:

@@ -5,6 +5,7 @@
 //! That keeps dynamic dispatch per bundle, never per element.
 
 use crate::element::Element;
+use crate::transforms::ElementMeta;
 use crate::windowed_value::WindowedValue;
 use std::any::Any;
 
@@ -16,6 +17,8 @@ trait ErasedVec: Send {
     fn split_off(&mut self, at: usize) -> Box<dyn ErasedVec>;
     fn element_type(&self) -> &'static str;
     fn vec_type_id(&self) -> std::any::TypeId;
+    fn meta(&self) -> Vec<ElementMeta>;
+    fn extract(&mut self, take: &[bool]) -> Box<dyn ErasedVec>;
 }
 
 impl<T: Element> ErasedVec for Vec<WindowedValue<T>> {
@@ -39,6 +42,27 @@ impl<T: Element> ErasedVec for Vec<WindowedValue<T>> {
     }
     fn vec_type_id(&self) -> std::any::TypeId {
         std::any::TypeId::of::<Vec<WindowedValue<T>>>()
+    }
+    fn meta(&self) -> Vec<ElementMeta> {
+        self.iter()
+            .map(|wv| ElementMeta {
+                timestamp: wv.timestamp,
+                window: wv.window,
+                pane: wv.pane,
+            })
+            .collect()
+    }
+    fn extract(&mut self, take: &[bool]) -> Box<dyn ErasedVec> {
+        let (mut taken, mut kept) = (Vec::new(), Vec::with_capacity(self.len()));
+        for (wv, t) in std::mem::take(self).into_iter().zip(take) {
+            if *t {
+                taken.push(wv);
+            } else {
+                kept.push(wv);
+            }
+        }
+        *self = kept;
+        Box::new(taken)
     }
 }
 
@@ -79,6 +103,15 @@ impl Bundle {
     /// The values, borrowed mutably, if they are of type `T`.
     pub fn downcast_mut<T: Element>(&mut self) -> Option<&mut Vec<WindowedValue<T>>> {
         self.0.as_any_mut().downcast_mut::<Vec<WindowedValue<T>>>()
+    }
+    /// The timestamp, window and pane of every value, in order.
+    pub fn meta(&self) -> Vec<ElementMeta> {
+        self.0.meta()
+    }
+    /// Moves the values whose entry in `take` is true into a new bundle (in order); the others
+    /// stay. `take` has one entry per value.
+    pub fn extract(&mut self, take: &[bool]) -> Bundle {
+        Bundle(self.0.extract(take))
     }
     /// Moves the values from `at` on into a new bundle.
     pub fn split_off(&mut self, at: usize) -> Bundle {
@@ -137,5 +170,24 @@ mod tests {
             .downcast::<u32>()
             .unwrap();
         assert_eq!(last[0].value, 4);
+    }
+
+    #[test]
+    fn extracts_by_mask_keeping_order() {
+        let values: Vec<_> = (0..5u32)
+            .map(|i| WindowedValue::in_global_window(i, Timestamp::from_secs(i.into())))
+            .collect();
+        let mut b = Bundle::new(values);
+        assert_eq!(b.meta()[3].timestamp, Timestamp::from_secs(3));
+        let taken = b.extract(&[true, false, true, false, false]);
+        let values = |b: Bundle| -> Vec<u32> {
+            b.downcast::<u32>()
+                .unwrap()
+                .into_iter()
+                .map(|wv| wv.value)
+                .collect()
+        };
+        assert_eq!(values(taken), vec![0, 2]);
+        assert_eq!(values(b), vec![1, 3, 4]);
     }
 }

@@ -59,6 +59,11 @@ pub trait Operator: Send {
     fn teardown(&mut self);
     /// Takes the metrics reported since the last call.
     fn take_metrics(&mut self) -> MetricsContainer;
+    /// Replaces the side inputs the instance reads (a streaming runner updates them as the
+    /// views receive data). Operators without side inputs ignore it.
+    fn update_side_inputs(&mut self, side_inputs: &SideInputs) {
+        let _ = side_inputs;
+    }
 }
 
 /// Reads a bounded source.

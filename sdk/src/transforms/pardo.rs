@@ -139,6 +139,9 @@ impl<F: DoFn> Operator for DoFnOperator<F> {
     fn take_metrics(&mut self) -> MetricsContainer {
         std::mem::take(&mut self.out.metrics)
     }
+    fn update_side_inputs(&mut self, side_inputs: &SideInputs) {
+        self.out.side_inputs = side_inputs.clone();
+    }
 }
 
 /// Takes the typed values out of an input bundle, or explains the mismatch.

@@ -1,7 +1,7 @@
 //! Side inputs: singleton, iterable, list, map and multimap views, in global and fixed windows.
 
 use sluice_sdk::prelude::*;
-use sluice_sdk::testing::assert_that;
+use sluice_sdk::testing::{TestStream, assert_that};
 use sluice_tests::{Case, s, secs};
 use std::collections::HashMap;
 
@@ -15,6 +15,21 @@ pub fn cases() -> Vec<Case> {
         Case::pass("side_input_multimap", multimap),
         Case::pass("side_input_windowed", windowed),
         Case::pass("side_input_two_views", two_views),
+        Case::pass(
+            "teststream_side_input_main_input_waits_until_the_view_is_ready",
+            streaming_waits,
+        )
+        .streaming(),
+        Case::pass(
+            "teststream_slowly_changing_side_input_updates_later_elements",
+            slowly_changing,
+        )
+        .streaming(),
+        Case::pass(
+            "side_input_from_a_bounded_source_in_a_streaming_pipeline",
+            bounded_view_in_streaming,
+        )
+        .streaming(),
     ]
 }
 
@@ -199,4 +214,98 @@ impl DoFn for Between {
         }
         Ok(())
     }
+}
+
+/// Splits one test stream of `("side" | "main", value)` into its side and main parts.
+fn split_stream(
+    p: &Pipeline,
+    script: TestStream<KV<String, i64>>,
+) -> (PCollection<i64>, PCollection<i64>) {
+    let events = p.apply("Events", script);
+    let side = events
+        .filter("SideOnly", |kv: &KV<String, i64>| kv.key == "side")
+        .apply("SideValues", Values);
+    let main = events
+        .filter("MainOnly", |kv: &KV<String, i64>| kv.key == "main")
+        .apply("MainValues", Values);
+    (side, main)
+}
+
+fn streaming_waits(p: &Pipeline) {
+    // The main element at 5 s arrives before any side value of its window [0, 10): it waits
+    // for the side value at 3 s. The one at 15 s waits until the watermark passes 20 s and
+    // reads the empty view. Waiting holds the watermark: the grouping downstream still sees
+    // both on time.
+    let at = secs;
+    let kv = |k: &str, v: i64| KV::new(s(k), v);
+    let script = TestStream::new()
+        .add_elements(vec![(kv("main", 1), at(5))])
+        .advance_watermark_to(at(2))
+        .add_elements(vec![(kv("side", 100), at(3))])
+        .add_elements(vec![(kv("main", 2), at(15))])
+        .advance_watermark_to(at(25))
+        .advance_watermark_to_infinity();
+    let (side, main) = split_stream(p, script);
+    let fixed = || WindowInto::new(FixedWindows::of(Duration::from_secs(10)));
+    let view = side
+        .apply("SideWindows", fixed())
+        .apply("View", View::iterable());
+    let sums = with_side(
+        &main.apply("MainWindows", fixed()),
+        "AddSide",
+        &view,
+        |n, side: &Vec<i64>| Some(KV::new(s("k"), n + side.iter().sum::<i64>())),
+    );
+    let panes = sums.apply("Group", GroupByKey).apply(
+        "Describe",
+        MapWithContext::new(|kv: KV<String, Vec<i64>>, m: &ElementMeta| (kv.value, m.pane.timing)),
+    );
+    assert_that(&panes).contains_in_any_order(vec![
+        (vec![101], PaneTiming::OnTime),
+        (vec![2], PaneTiming::OnTime),
+    ]);
+}
+
+fn slowly_changing(p: &Pipeline) {
+    // A side value in the global window, fired by a repeated trigger at every new value: each
+    // main element sees the latest value that arrived before it.
+    let kv = |k: &str, v: i64| KV::new(s(k), v);
+    let script = TestStream::new()
+        .add_elements(vec![(kv("side", 10), secs(1))])
+        .add_elements(vec![(kv("main", 1), secs(2))])
+        .add_elements(vec![(kv("side", 20), secs(3))])
+        .add_elements(vec![(kv("main", 2), secs(4)), (kv("main", 3), secs(5))])
+        .advance_watermark_to_infinity();
+    let (side, main) = split_stream(p, script);
+    let view = side
+        .apply(
+            "Refresh",
+            WindowInto::new(GlobalWindows)
+                .triggering(Trigger::repeatedly(Trigger::after_count(1)))
+                .discarding_fired_panes(),
+        )
+        .apply("Latest", Latest::globally())
+        .apply("View", View::singleton());
+    let out = with_side(&main, "Lookup", &view, |n, v: &i64| Some((n, *v)));
+    assert_that(&out).contains_in_any_order(vec![(1, 10), (2, 20), (3, 20)]);
+}
+
+fn bounded_view_in_streaming(p: &Pipeline) {
+    // A view of bounded data is complete before the stream starts.
+    let view = p
+        .apply(
+            "Table",
+            Create::of(vec![KV::new(1i64, s("one")), KV::new(2, s("two"))]),
+        )
+        .apply("View", View::map());
+    let script = TestStream::new()
+        .add_elements(vec![(1i64, secs(1)), (2, secs(2)), (3, secs(3))])
+        .advance_watermark_to_infinity();
+    let out = with_side(
+        &p.apply("Events", script),
+        "Lookup",
+        &view,
+        |n, table: &HashMap<i64, String>| table.get(&n).map(|name| format!("{n}={name}")),
+    );
+    assert_that(&out).contains_in_any_order(vec![s("1=one"), s("2=two")]);
 }

@@ -30,6 +30,7 @@
 //! Side inputs are not yet supported in streaming pipelines.
 
 use crate::core::invoke::invoke;
+mod side_inputs;
 mod unbounded;
 mod watermarks;
 
@@ -37,6 +38,7 @@ use crate::core::{
     BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS, ExecutionPlan, GroupingNode, ShardedGrouping,
     StageInstance, StageOutput, StageRoot, fan_out,
 };
+use side_inputs::StreamingViews;
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::{SideInputs, TestStreamEvent};
 use sluice_sdk::graph::{Bundle, CollectionId, Graph, NodeKind};
@@ -44,7 +46,7 @@ use sluice_sdk::result::{ElementCount, PipelineResult, PipelineState};
 use sluice_sdk::time::Timestamp;
 use std::collections::HashMap;
 use unbounded::PendingCheckpoint;
-use watermarks::{stage_inputs, upstream_keyed};
+use watermarks::{producers, stage_inputs, upstream_held};
 
 /// Counter of records dropped because their window's trigger had finished.
 const DROPPED_DUE_TO_CLOSED_WINDOW: &str = "droppedDueToClosedWindow";
@@ -55,11 +57,17 @@ struct Streaming<'p> {
     plan: &'p ExecutionPlan,
     instances: Vec<StageInstance<'p>>,
     groupings: HashMap<usize, ShardedGrouping>,
-    /// For each stage, the keyed stages whose output reaches it through element-wise stages
+    /// The stages that hold their output watermark: keyed stages and side-input stages.
+    held: std::collections::HashSet<usize>,
+    /// For each stage, the held stages whose output reaches it through element-wise stages
     /// only: their output watermarks bound its input watermark.
-    upstream_keyed: Vec<Vec<usize>>,
-    /// The output watermark of each keyed stage: its input watermark, held back by its holds.
+    upstream_held: Vec<Vec<usize>>,
+    /// The output watermark of each held stage: its input watermark, held back by its holds.
     output_watermarks: HashMap<usize, Timestamp>,
+    /// The stage that produces each PCollection.
+    producer: HashMap<CollectionId, usize>,
+    /// The side-input views and the elements waiting for them.
+    views: StreamingViews,
     /// The stages that read each PCollection produced elsewhere.
     readers: HashMap<CollectionId, Vec<usize>>,
     roots: StageOutput,
@@ -76,7 +84,7 @@ pub(super) fn execute(
     options: &crate::options::PipelineOptions,
 ) -> Result<PipelineResult, PipelineError> {
     let started = std::time::Instant::now();
-    refuse_side_inputs(&graph)?;
+    refuse_stateful_side_inputs(&graph)?;
     let plan = ExecutionPlan::for_streaming(graph);
     let mut run = Streaming::new(&plan, options.effective_parallelism())?;
     let result = if plan.stages.iter().any(|s| is_unbounded_read(&plan, s.root)) {
@@ -87,18 +95,19 @@ pub(super) fn execute(
     run.finish(result, started)
 }
 
-/// Side inputs are not supported in streaming pipelines yet: an error naming the first view.
-fn refuse_side_inputs(graph: &Graph) -> Result<(), PipelineError> {
+/// A stateful ParDo that reads side inputs is not supported in streaming pipelines yet: an
+/// error naming it.
+fn refuse_stateful_side_inputs(graph: &Graph) -> Result<(), PipelineError> {
     match graph
         .nodes
         .iter()
-        .find(|n| matches!(n.kind, NodeKind::View(_)))
+        .find(|n| matches!(n.kind, NodeKind::StatefulParDo(_)) && !n.side_inputs.is_empty())
     {
-        Some(view) => Err(PipelineError::Unsupported {
+        Some(node) => Err(PipelineError::Unsupported {
             runner: "direct".into(),
             reason: format!(
-                "side input '{}' in a streaming pipeline: not supported yet",
-                view.name
+                "stateful ParDo '{}' reads side inputs in a streaming pipeline: not supported yet",
+                node.name
             ),
         }),
         None => Ok(()),
@@ -146,15 +155,28 @@ impl<'p> Streaming<'p> {
                 readers.entry(c).or_default().push(stage.id);
             }
         }
+        let views = StreamingViews::new(&plan.graph)?;
         let instances = (0..plan.stages.len())
-            .map(|s| StageInstance::new(plan, s, &no_side_inputs))
+            .map(|s| StageInstance::new(plan, s, views.side_inputs()))
             .collect::<Result<Vec<_>, _>>()?;
-        let upstream_keyed = upstream_keyed(plan, &groupings);
+        let mut held: std::collections::HashSet<usize> = groupings.keys().copied().collect();
+        for stage in &plan.stages {
+            if let StageRoot::Materialized(_) = stage.root
+                && !plan.graph.node(stage.ops[0]).side_inputs.is_empty()
+            {
+                held.insert(stage.id);
+            }
+        }
+        let producer = producers(plan);
+        let upstream_held = upstream_held(plan, &producer, &held);
         Ok(Streaming {
             plan,
             instances,
-            upstream_keyed,
+            held,
+            upstream_held,
             output_watermarks: HashMap::new(),
+            producer,
+            views,
             groupings,
             readers,
             roots: StageOutput::default(),
@@ -289,8 +311,14 @@ impl Streaming<'_> {
         let stored = self.instances[s].take_stored();
         for (collection, bundles) in stored {
             let readers = self.readers.get(&collection).cloned().unwrap_or_default();
+            let views = self.views.readers_of(collection);
             for bundle in bundles {
-                for (reader, b) in readers.iter().zip(fan_out(bundle, readers.len())) {
+                // Views first: main-input elements of the same bundle see what it holds.
+                let mut parts = fan_out(bundle, views.len() + readers.len());
+                for (view, b) in views.iter().zip(parts.by_ref()) {
+                    self.update_view(*view, b)?;
+                }
+                for (reader, b) in readers.iter().zip(parts) {
                     self.deliver(*reader, b)?;
                 }
             }
@@ -329,6 +357,9 @@ impl Streaming<'_> {
                     },
                 );
                 self.feed(stage, bundle)
+            }
+            StageRoot::Materialized(_) if !self.stage_views(stage).is_empty() => {
+                self.deliver_to_side_input_stage(stage, bundle)
             }
             StageRoot::Materialized(_) | StageRoot::Read(_) => self.feed(stage, bundle),
         }

@@ -1,13 +1,17 @@
-//! Watermarks between keyed stages: each keyed stage's input watermark is the sources'
-//! watermark held back by the output watermarks of the keyed stages upstream of it.
+//! Watermarks between stages that hold them: each such stage's input watermark is the
+//! sources' watermark held back by the output watermarks of the held stages upstream of it.
+//!
+//! Two kinds of stages hold their output watermark: a keyed stage (a stateful DoFn's pending
+//! timers hold it at their output timestamps) and a side-input stage (its waiting elements
+//! hold it at their timestamps). Element-wise stages pass watermarks through.
 
 use super::Streaming;
 use crate::core::invoke::invoke;
-use crate::core::{ExecutionPlan, ShardedGrouping, StageRoot};
+use crate::core::{ExecutionPlan, StageRoot};
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::CollectionId;
 use sluice_sdk::time::Timestamp;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The input PCollections of a stage's root.
 pub(super) fn stage_inputs(plan: &ExecutionPlan, root: StageRoot) -> Vec<CollectionId> {
@@ -20,24 +24,37 @@ pub(super) fn stage_inputs(plan: &ExecutionPlan, root: StageRoot) -> Vec<Collect
     }
 }
 
-/// For each stage, the nearest keyed stages upstream of it (see `Streaming::upstream_keyed`).
-pub(super) fn upstream_keyed(
-    plan: &ExecutionPlan,
-    keyed: &HashMap<usize, ShardedGrouping>,
-) -> Vec<Vec<usize>> {
-    let mut producer: HashMap<CollectionId, usize> = HashMap::new();
+/// The stage that produces each PCollection.
+pub(super) fn producers(plan: &ExecutionPlan) -> HashMap<CollectionId, usize> {
+    let mut producer = HashMap::new();
     for stage in &plan.stages {
-        for c in stage.routes.keys() {
+        // A stage rooted at a materialized PCollection reads it; another stage made it.
+        let read = match stage.root {
+            StageRoot::Materialized(c) => Some(c),
+            _ => None,
+        };
+        for c in stage.routes.keys().filter(|c| Some(**c) != read) {
             producer.insert(*c, stage.id);
         }
-        producer.entry(stage.root_output).or_insert(stage.id);
+        if read.is_none() {
+            producer.entry(stage.root_output).or_insert(stage.id);
+        }
     }
+    producer
+}
+
+/// For each stage, the nearest `held` stages upstream of it.
+pub(super) fn upstream_held(
+    plan: &ExecutionPlan,
+    producer: &HashMap<CollectionId, usize>,
+    held: &HashSet<usize>,
+) -> Vec<Vec<usize>> {
     let mut upstream: Vec<Vec<usize>> = Vec::with_capacity(plan.stages.len());
     for stage in &plan.stages {
         let mut found = Vec::new();
         for c in stage_inputs(plan, stage.root) {
             let Some(&p) = producer.get(&c) else { continue };
-            if keyed.contains_key(&p) {
+            if held.contains(&p) {
                 found.push(p);
             } else if p < stage.id {
                 found.extend(upstream[p].iter().copied());
@@ -51,32 +68,68 @@ pub(super) fn upstream_keyed(
 }
 
 impl Streaming<'_> {
-    /// Moves every keyed stage's input watermark, upstream first: the sources' watermark,
-    /// held back by the output watermarks of the keyed stages upstream (a stateful DoFn holds
-    /// its output at the output timestamps of its pending timers).
+    /// The input watermark of `stage`: the sources' watermark held back by the held stages
+    /// upstream of it.
+    fn input_watermark(&self, stage: usize) -> Timestamp {
+        self.upstream_held[stage]
+            .iter()
+            .map(|u| {
+                self.output_watermarks
+                    .get(u)
+                    .copied()
+                    .unwrap_or(Timestamp::MIN)
+            })
+            .fold(self.watermark, Timestamp::min)
+    }
+
+    /// The watermark of a PCollection: the output watermark of the stage producing it.
+    pub(super) fn collection_watermark(&self, collection: CollectionId) -> Timestamp {
+        match self.producer.get(&collection) {
+            Some(p) if self.held.contains(p) => self
+                .output_watermarks
+                .get(p)
+                .copied()
+                .unwrap_or(Timestamp::MIN),
+            Some(p) => self.input_watermark(*p),
+            None => self.watermark,
+        }
+    }
+
+    /// Moves every held stage's input watermark, upstream first: keyed stages fire what the
+    /// watermark makes ready, side-input stages release the elements whose views became
+    /// ready; then each stage's output watermark is its input watermark held back by what it
+    /// still holds.
     pub(super) fn propagate_watermark(&mut self) -> Result<(), PipelineError> {
         for stage in 0..self.plan.stages.len() {
-            if !self.groupings.contains_key(&stage) {
+            if !self.held.contains(&stage) {
                 continue;
             }
-            let input = self.upstream_keyed[stage]
-                .iter()
-                .map(|u| self.output_watermarks[u])
-                .fold(self.watermark, Timestamp::min);
-            let StageRoot::Group { node, .. } = self.plan.stages[stage].root else {
-                continue;
+            let input = self.input_watermark(stage);
+            let hold = if let Some(grouping) = self.groupings.get_mut(&stage) {
+                let StageRoot::Group { node, .. } = self.plan.stages[stage].root else {
+                    unreachable!("groupings are keyed stages")
+                };
+                let name = &self.plan.graph.node(node).name;
+                let output = invoke(name, || grouping.advance_watermark(input))?;
+                let hold = grouping.hold();
+                self.emit(stage, output)?;
+                hold
+            } else {
+                // A side-input stage: first what the watermark made ready.
+                self.set_output_watermark(stage, input);
+                self.release_waiting(stage)?;
+                self.views.hold(stage)
             };
-            let name = &self.plan.graph.node(node).name;
-            let grouping = self.groupings.get_mut(&stage).expect("checked above");
-            let output = invoke(name, || grouping.advance_watermark(input))?;
-            let held = grouping.hold().map_or(input, |h| h.min(input));
-            let out = self
-                .output_watermarks
-                .entry(stage)
-                .or_insert(Timestamp::MIN);
-            *out = (*out).max(held);
-            self.emit(stage, output)?;
+            self.set_output_watermark(stage, hold.map_or(input, |h| h.min(input)));
         }
         Ok(())
+    }
+
+    fn set_output_watermark(&mut self, stage: usize, watermark: Timestamp) {
+        let out = self
+            .output_watermarks
+            .entry(stage)
+            .or_insert(Timestamp::MIN);
+        *out = (*out).max(watermark);
     }
 }
