@@ -5,6 +5,8 @@
 //! - `minimal_wordcount`: counts the words of a bundled text and prints them;
 //! - `wordcount`: counts the words of files (`--input GLOB --output PREFIX`) into sharded files;
 //! - `windowed_stats`: per-key statistics of events in event-time windows, with dead letters;
+//! - `enrich`: events joined with a reference table re-read while the job runs (a slowly
+//!   changing side input);
 //! - `fraud_detection`: alerts on a small transaction followed by a large one on the same
 //!   account, per account in event-time order (state and timers), from files or Kafka;
 //! - `login_alerts`: three failed logins of a user within 5 minutes (a complex-event pattern
@@ -21,6 +23,7 @@
 pub mod baseline;
 pub mod bench;
 pub mod corpus;
+pub mod enrich;
 pub mod fraud_detection;
 pub mod fraud_detection_cli;
 pub mod job_io;

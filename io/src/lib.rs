@@ -13,6 +13,8 @@
 //!   partition and offset, at-least-once offset commits for a consumer group, and writes with
 //!   keys, headers and the elements' timestamps. Keys and values go through the same formats
 //!   both ways (bytes, UTF-8, JSON, or your own).
+//! - [`periodic`]: a tick at a fixed interval, to refresh slowly changing side inputs.
 
 pub mod kafka;
+pub mod periodic;
 pub mod text;

@@ -2,6 +2,7 @@
 //! `scripts/kafka-broker`; `scripts/test` starts it and sets `SLUICE_KAFKA_BOOTSTRAP`).
 //! One test binary, a module per concept.
 
+mod enrich;
 mod fraud;
 mod group;
 mod jobs;

@@ -1,0 +1,207 @@
+//! Enrichment: events joined with a reference table that is re-read while the job runs.
+//!
+//! Events are `timestamp_ms,key,value` lines (as `windowed_stats` reads them); the reference
+//! table is a file of `key,name` lines. Each event comes out as `timestamp_ms,key,value,name`,
+//! with the name the table gives its key when the event is processed (`-` when the key is not
+//! in the table). Malformed events go to the dead-letter output.
+//!
+//! The table is a **slowly changing side input**: from a Kafka topic (a streaming job), a
+//! [`PeriodicImpulse`] re-reads the file every `--refresh`; each reading, in the global window
+//! with a trigger that fires for every element, replaces the view, so later events see the
+//! new table. Events wait until the first reading is there. A reading that fails (the file is
+//! missing while it is rewritten) keeps the previous table and is counted; a malformed table
+//! line is skipped, counted and logged with its file and line. From files (a batch job, on any
+//! runner) the table is read once.
+//!
+//! ```text
+//! cargo run --release -p sluice-examples --bin enrich -- \
+//!     --input GLOB|kafka://HOST:PORT/TOPIC --table FILE --output PREFIX|kafka://HOST:PORT/TOPIC \
+//!     [--refresh 10s] [--runner direct|rayon]
+//! ```
+
+use crate::job_io::{DeadLetter, KafkaInput, read_lines, write_results};
+use crate::windowed_stats::{Event, ParseEvents};
+use sluice_io::kafka::KafkaAddress;
+use sluice_io::periodic::PeriodicImpulse;
+use sluice_sdk::prelude::*;
+use std::collections::HashMap;
+
+/// The reference table: names by key.
+pub type Table = HashMap<String, String>;
+
+/// Reads a `key,name` file. A malformed line (no comma, or an empty key) is skipped and
+/// reported in the second result, with its file and line.
+pub fn read_table(path: &str) -> Result<(Table, Vec<String>), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let (mut table, mut malformed) = (Table::new(), Vec::new());
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.is_empty() {
+            continue;
+        }
+        match line.split_once(',') {
+            Some((key, name)) if !key.trim().is_empty() => {
+                table.insert(key.trim().to_string(), name.trim().to_string());
+            }
+            _ => malformed.push(format!("{path}, line {}: expected key,name", n + 1)),
+        }
+    }
+    Ok((table, malformed))
+}
+
+/// Reads the table at every tick it is given.
+#[derive(Clone)]
+struct LoadTable {
+    path: String,
+}
+
+impl DoFn for LoadTable {
+    type In = ();
+    type Out = Table;
+    fn process(&mut self, _tick: (), ctx: &mut ProcessContext<'_, Table>) -> DoFnResult {
+        match read_table(&self.path) {
+            Ok((table, malformed)) => {
+                for m in &malformed {
+                    tracing::warn!("reference table: {m}");
+                }
+                ctx.metrics()
+                    .counter("malformed_table_lines")
+                    .inc_by(malformed.len() as i64);
+                ctx.output(table);
+            }
+            Err(e) => {
+                // Keep the previous table: a reader may catch the file while it is rewritten.
+                tracing::warn!("reference table not refreshed: {e}");
+                ctx.metrics().counter("table_read_errors").inc();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Adds the table's name to each event.
+#[derive(Clone)]
+struct Enrich {
+    table: PCollectionView<Table>,
+}
+
+impl DoFn for Enrich {
+    type In = Event;
+    type Out = String;
+    fn process(&mut self, e: Event, ctx: &mut ProcessContext<'_, String>) -> DoFnResult {
+        let name = ctx
+            .side_input(&self.table)?
+            .get(&e.key)
+            .map_or("-", String::as_str)
+            .to_string();
+        ctx.output(format!("{},{},{},{name}", e.timestamp_ms, e.key, e.value));
+        Ok(())
+    }
+}
+
+/// The table as a view: read once (`refresh: None`), or at every tick of a periodic impulse.
+fn table_view(p: &Pipeline, path: &str, refresh: Option<Duration>) -> PCollectionView<Table> {
+    let ticks = match refresh {
+        None => p
+            .apply("ReadTableOnce", Impulse)
+            .map("Tick", |_: Vec<u8>| ()),
+        Some(every) => p
+            .apply(
+                "Refresh",
+                ReadUnbounded::from(PeriodicImpulse::every(every)),
+            )
+            .map("Tick", |_: Timestamp| ()),
+    };
+    ticks
+        .apply(
+            "LoadTable",
+            ParDo::of(LoadTable {
+                path: path.to_string(),
+            }),
+        )
+        .apply(
+            "EveryReading",
+            WindowInto::new(GlobalWindows)
+                .triggering(Trigger::repeatedly(Trigger::after_count(1)))
+                .discarding_fired_panes(),
+        )
+        .apply("LatestReading", Latest::globally())
+        .apply("AsView", View::singleton())
+}
+
+/// The enriched lines and the dead letters of a stream of event lines.
+pub struct Enriched {
+    /// `timestamp_ms,key,value,name` lines.
+    pub lines: PCollection<String>,
+    /// Rejected lines.
+    pub errors: PCollection<DeadLetter>,
+}
+
+/// The job's transforms: parse, then join with the table (read once, or every `refresh`).
+pub fn compute(lines: &PCollection<String>, table: &str, refresh: Option<Duration>) -> Enriched {
+    let view = table_view(lines.pipeline(), table, refresh);
+    let errors = TupleTag::<DeadLetter>::new("errors");
+    let parsed = lines.apply(
+        "ParseEvents",
+        ParDo::of(ParseEvents {
+            errors: errors.clone(),
+        })
+        .with_output(&errors),
+    );
+    let enriched = parsed.main().apply(
+        "Enrich",
+        ParDo::of(Enrich {
+            table: view.clone(),
+        })
+        .with_side_input(&view),
+    );
+    Enriched {
+        lines: enriched,
+        errors: parsed.get(&errors),
+    }
+}
+
+/// Builds the whole job: from a Kafka topic the table is re-read every `refresh`, from files
+/// it is read once.
+pub fn build(
+    p: &Pipeline,
+    input: &str,
+    table: &str,
+    output: &str,
+    refresh: Duration,
+    kafka_input: &KafkaInput,
+) {
+    let streaming = KafkaAddress::parse(input).is_some() && !kafka_input.stop_at_end;
+    let (lines, undecodable) = read_lines(p, input, kafka_input);
+    let out = compute(&lines, table, streaming.then_some(refresh));
+    write_results(p, output, out.lines, out.errors, undecodable, 1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_table_and_names_its_malformed_lines() {
+        let dir = std::env::temp_dir().join(format!("sluice-enrich-table-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.csv");
+        std::fs::write(&path, "a,Alpha\nnocomma\n,empty\nb, Beta \n").unwrap();
+        let path = path.display().to_string();
+        let (table, malformed) = read_table(&path).unwrap();
+        assert_eq!(table.get("b").map(String::as_str), Some("Beta"));
+        assert_eq!(table.len(), 2);
+        assert_eq!(
+            malformed,
+            vec![
+                format!("{path}, line 2: expected key,name"),
+                format!("{path}, line 3: expected key,name")
+            ]
+        );
+        assert!(
+            read_table("/nonexistent/t.csv")
+                .unwrap_err()
+                .contains("cannot read")
+        );
+    }
+}
