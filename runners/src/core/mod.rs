@@ -1,7 +1,9 @@
 //! What every runner shares: planning ([`plan`]), running a fused stage ([`stage`]), keeping
-//! what stages hand to each other ([`materialized`]), GroupAlsoByWindow ([`gabw`]) and the ways
-//! of executing it ([`grouping`]), the trigger state machine ([`trigger`]), handing one output
-//! to several readers ([`fan_out()`]) and calling user code safely ([`invoke`]).
+//! what stages hand to each other ([`materialized`]), GroupAlsoByWindow ([`gabw`]), the keyed
+//! store of state and timers ([`state`]) and the stateful DoFn runner on it ([`stateful`]), the
+//! ways of executing keyed nodes ([`grouping`]), the trigger state machine ([`trigger`]),
+//! handing one output to several readers ([`fan_out()`]) and calling user code safely
+//! ([`invoke`]).
 
 pub mod fan_out;
 pub mod gabw;

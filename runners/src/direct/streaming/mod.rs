@@ -27,7 +27,10 @@
 //! watermark moves to the end of time so that every open window fires its last pane and the
 //! sinks write and flush, then every checkpoint is finalized and the run ends as `Cancelled`.
 //!
-//! Side inputs are not yet supported in streaming pipelines.
+//! Views change as their input arrives, and elements that read them wait until they are ready
+//! ([`side_inputs`]). Keyed stages and side-input stages hold their output watermark (pending
+//! timers, waiting elements); every such stage's input watermark follows the ones upstream
+//! ([`watermarks`]). Unbounded sources are driven in [`unbounded`].
 
 use crate::core::invoke::invoke;
 mod side_inputs;
