@@ -61,7 +61,10 @@ pub fn load(
     source: &str,
     lines: impl BufRead,
 ) -> anyhow::Result<LoadReport> {
-    sluice_io::kafka::create_topic(&options.bootstrap, &options.topic, options.partitions)?;
+    // A topic that exists is used as it is (a broker may not offer topic creation at all).
+    if !sluice_io::kafka::topic_exists(&options.bootstrap, &options.topic)? {
+        sluice_io::kafka::create_topic(&options.bootstrap, &options.topic, options.partitions)?;
+    }
     let failure = Arc::new(Mutex::new(None));
     let producer: BaseProducer<Deliveries> = ClientConfig::new()
         .set("bootstrap.servers", &options.bootstrap)

@@ -1,0 +1,271 @@
+//! The fraud_detection benchmark: events per second on the rayon and direct runners from a
+//! file, on the direct runner from Kafka (librdkafka's mock cluster), and (with `--peers`) the
+//! same rule as a Flink SQL `MATCH_RECOGNIZE` batch job, side by side, outputs compared. Each
+//! run is a process of its own; its peak memory (VmHWM) is reported with its time.
+//!
+//! ```text
+//! cargo run --release -p sluice-examples --bin fraud_bench -- [--transactions 2000000] [--accounts 20000] [--runs 3] [--peers] [--kafka 1000000]
+//! ```
+//!
+//! The file (generated once under `target/bench-data/`) holds transactions out of order by
+//! up to 30 s, one line in 500 malformed. Times are wall times of whole processes, job start
+//! included.
+
+use anyhow::Context;
+use clap::Parser;
+use sluice_examples::bench::median;
+use sluice_examples::fraud_detection::build;
+use sluice_examples::job_io::KafkaInput;
+use sluice_examples::transactions::generate;
+use sluice_runners::PipelineOptions;
+use sluice_sdk::prelude::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// fraud_detection on both runners (and Kafka, and Flink SQL).
+#[derive(Parser)]
+struct Args {
+    /// Transactions in the generated file.
+    #[arg(long, default_value_t = 2_000_000)]
+    transactions: usize,
+    /// Accounts they are spread over (live keys).
+    #[arg(long, default_value_t = 20_000)]
+    accounts: u64,
+    /// Runs per configuration (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Also run the Flink SQL batch job (from the venv of `scripts/peers-venv`).
+    #[arg(long)]
+    peers: bool,
+    /// Also read this many transactions from a topic of librdkafka's mock cluster (0: no).
+    #[arg(long, default_value_t = 0)]
+    kafka: usize,
+    /// Where the data and outputs go.
+    #[arg(long, default_value = "target/bench-data")]
+    dir: PathBuf,
+    /// Internal: run the pipeline with this runner on this input, writing to this prefix.
+    #[arg(long, hide = true, num_args = 3)]
+    child: Option<Vec<String>>,
+}
+
+/// The peak resident memory of this process, in MB (Linux).
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Runs the job in this process (a child of the benchmark) and prints its peak memory.
+fn child(runner: &str, input: &str, output: &str) -> anyhow::Result<()> {
+    let p = Pipeline::new();
+    let kafka = KafkaInput {
+        stop_at_end: true,
+        max_delay: Duration::from_secs(60),
+        ..KafkaInput::default()
+    };
+    build(&p, input, output, &kafka);
+    let options = PipelineOptions {
+        parallelism: Some(2),
+        quiet: true,
+        ..PipelineOptions::for_runner(runner)
+    };
+    sluice_runners::run(&p, &options)?;
+    println!("peak_mb {:.0}", peak_rss_mb());
+    Ok(())
+}
+
+/// One timed run of the job in a child process: (seconds, peak MB).
+fn timed_run(exe: &Path, runner: &str, input: &str, output: &Path) -> anyhow::Result<(f64, f64)> {
+    let _ = std::fs::remove_dir_all(output.parent().unwrap_or(Path::new(".")));
+    let started = Instant::now();
+    let out = Command::new(exe)
+        .arg("--child")
+        .arg(runner)
+        .arg(input)
+        .arg(output)
+        .output()?;
+    let secs = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        out.status.success(),
+        "the {runner} run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let peak = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_mb ")?.trim().parse().ok())
+        .unwrap_or(0.0);
+    Ok((secs, peak))
+}
+
+fn sorted_alerts(dir: &Path, starts_with: &str) -> anyhow::Result<Vec<String>> {
+    let mut lines = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)?.flatten() {
+            let p = e.path();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if p.is_dir() {
+                stack.push(p);
+            } else if name.starts_with(starts_with)
+                && !name.contains("errors")
+                && !name.ends_with("manifest")
+                && !name.starts_with('.')
+            {
+                lines.extend(std::fs::read_to_string(&p)?.lines().map(String::from));
+            }
+        }
+    }
+    lines.sort();
+    Ok(lines)
+}
+
+fn main() -> std::process::ExitCode {
+    sluice_examples::main_with(|| {
+        let args = Args::parse();
+        if let Some(c) = &args.child {
+            return child(&c[0], &c[1], &c[2]);
+        }
+        std::fs::create_dir_all(&args.dir)?;
+        let input = args.dir.join(format!(
+            "transactions-{}-{}.csv",
+            args.transactions, args.accounts
+        ));
+        if !input.exists() {
+            eprintln!("generating {} ...", input.display());
+            let generated = generate(args.transactions, args.accounts, 30_000, 2026);
+            std::fs::write(&input, generated.lines.join("\n") + "\n")?;
+        }
+        let mb = std::fs::metadata(&input)?.len() as f64 / 1e6;
+        println!(
+            "fraud_detection over {} transactions ({mb:.0} MB, {} accounts), parallelism 2",
+            args.transactions, args.accounts
+        );
+        let exe = std::env::current_exe()?;
+        let out_dir = args.dir.join("fraud-out");
+        let input_s = input.display().to_string();
+        let mut expected: Option<Vec<String>> = None;
+        let mut rows = Vec::new();
+        for runner in ["rayon", "direct"] {
+            let (mut times, mut peaks) = (Vec::new(), Vec::new());
+            for round in 0..args.runs.max(1) {
+                let out = out_dir.join(runner).join("alerts");
+                let (t, peak) = timed_run(&exe, runner, &input_s, &out)?;
+                println!("  round {round} {runner:<6} {t:.2} s, peak {peak:.0} MB");
+                times.push(t);
+                peaks.push(peak);
+                let alerts = sorted_alerts(&out_dir.join(runner), "alerts")?;
+                match &expected {
+                    None => expected = Some(alerts),
+                    Some(e) => anyhow::ensure!(*e == alerts, "{runner}: the alerts differ"),
+                }
+            }
+            rows.push((runner.to_string(), median(times), median(peaks)));
+        }
+        if args.kafka > 0 {
+            rows.push(kafka_case(&exe, &args, &out_dir)?);
+        }
+        let mut flink = None;
+        if args.peers {
+            let out = Command::new("bash").arg("scripts/peers-venv").output()?;
+            anyhow::ensure!(out.status.success(), "scripts/peers-venv failed");
+            let python = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let mut times = Vec::new();
+            for round in 0..args.runs.max(1) {
+                let flink_out = out_dir.join("flink");
+                let _ = std::fs::remove_dir_all(&flink_out);
+                let started = Instant::now();
+                let out = Command::new(&python)
+                    .arg("examples/peers/flink_fraud_match_recognize.py")
+                    .arg(std::fs::canonicalize(&input)?)
+                    .arg(std::path::absolute(&flink_out)?)
+                    .output()?;
+                anyhow::ensure!(
+                    out.status.success(),
+                    "Flink failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let t = started.elapsed().as_secs_f64();
+                let got = sorted_alerts(&flink_out, "")?;
+                let same = expected.as_ref() == Some(&got);
+                println!(
+                    "  round {round} flink  {t:.2} s, outputs identical: {same} ({} alerts)",
+                    got.len()
+                );
+                anyhow::ensure!(same, "Flink's alerts differ");
+                times.push(t);
+            }
+            flink = Some(median(times));
+        }
+        println!();
+        let n = args.transactions as f64;
+        for (name, t, peak) in &rows {
+            println!(
+                "{name:<14} median {t:>6.2} s  {:>10.0} events/s  peak {peak:>5.0} MB",
+                if name.starts_with("kafka") {
+                    args.kafka as f64
+                } else {
+                    n
+                } / t
+            );
+        }
+        println!("alerts: {}", expected.map_or(0, |e| e.len()));
+        if let Some(f) = flink {
+            println!("flink sql      median {f:>6.2} s  {:>10.0} events/s", n / f);
+            println!("rayon vs flink: {:.1}x", f / rows[0].1);
+        }
+        Ok(())
+    })
+}
+
+/// The direct runner over a topic of the mock cluster holding `--kafka` transactions (16
+/// partitions, keyed by account), read up to its end offsets.
+fn kafka_case(exe: &Path, args: &Args, out_dir: &Path) -> anyhow::Result<(String, f64, f64)> {
+    let cluster = rdkafka::mocking::MockCluster::new(1).context("cannot start the mock cluster")?;
+    let bootstrap = cluster.bootstrap_servers();
+    cluster.create_topic("transactions", 16, 1)?;
+    let generated = generate(args.kafka, args.accounts, 30_000, 2027);
+    sluice_examples::kafka_load::load(
+        &sluice_examples::kafka_load::LoadOptions {
+            bootstrap: bootstrap.clone(),
+            topic: "transactions".into(),
+            partitions: 16,
+            key_field: Some(2),
+            create_time_from_csv: true,
+            rate: None,
+        },
+        "generated",
+        std::io::Cursor::new(generated.lines.join("\n")),
+    )?;
+    let input = format!("kafka://{bootstrap}/transactions");
+    // The reference: the same lines from a file, on the rayon runner.
+    let file = out_dir.join("kafka-input.csv");
+    std::fs::create_dir_all(out_dir)?;
+    std::fs::write(&file, generated.lines.join("\n") + "\n")?;
+    let reference = out_dir.join("kafka-reference").join("alerts");
+    timed_run(exe, "rayon", &file.display().to_string(), &reference)?;
+    let expected = sorted_alerts(&out_dir.join("kafka-reference"), "alerts")?;
+    let mut times = Vec::new();
+    let mut peaks = Vec::new();
+    for round in 0..args.runs.max(1) {
+        let out = out_dir.join("kafka").join("alerts");
+        let (t, peak) = timed_run(exe, "direct", &input, &out)?;
+        let same = sorted_alerts(&out_dir.join("kafka"), "alerts")? == expected;
+        println!(
+            "  round {round} kafka  {t:.2} s, peak {peak:.0} MB, alerts as from the file: {same}"
+        );
+        anyhow::ensure!(same, "the alerts from Kafka differ");
+        times.push(t);
+        peaks.push(peak);
+    }
+    Ok(("kafka direct".into(), median(times), median(peaks)))
+}
