@@ -19,7 +19,7 @@
 //!     [--refresh 10s] [--runner direct|rayon]
 //! ```
 
-use crate::job_io::{DeadLetter, KafkaInput, read_lines, write_results};
+use crate::job_io::{JobOutput, KafkaInput, build_job, parse_with_dead_letters};
 use crate::windowed_stats::{Event, ParseEvents};
 use sluice_io::kafka::KafkaAddress;
 use sluice_io::periodic::PeriodicImpulse;
@@ -129,35 +129,20 @@ fn table_view(p: &Pipeline, path: &str, refresh: Option<Duration>) -> PCollectio
         .apply("AsView", View::singleton())
 }
 
-/// The enriched lines and the dead letters of a stream of event lines.
-pub struct Enriched {
-    /// `timestamp_ms,key,value,name` lines.
-    pub lines: PCollection<String>,
-    /// Rejected lines.
-    pub errors: PCollection<DeadLetter>,
-}
-
 /// The job's transforms: parse, then join with the table (read once, or every `refresh`).
-pub fn compute(lines: &PCollection<String>, table: &str, refresh: Option<Duration>) -> Enriched {
+pub fn compute(lines: &PCollection<String>, table: &str, refresh: Option<Duration>) -> JobOutput {
     let view = table_view(lines.pipeline(), table, refresh);
-    let errors = TupleTag::<DeadLetter>::new("errors");
-    let parsed = lines.apply(
-        "ParseEvents",
-        ParDo::of(ParseEvents {
-            errors: errors.clone(),
-        })
-        .with_output(&errors),
-    );
-    let enriched = parsed.main().apply(
-        "Enrich",
-        ParDo::of(Enrich {
-            table: view.clone(),
-        })
-        .with_side_input(&view),
-    );
-    Enriched {
-        lines: enriched,
-        errors: parsed.get(&errors),
+    let (events, errors) =
+        parse_with_dead_letters(lines, "ParseEvents", |errors| ParseEvents { errors });
+    JobOutput {
+        results: events.apply(
+            "Enrich",
+            ParDo::of(Enrich {
+                table: view.clone(),
+            })
+            .with_side_input(&view),
+        ),
+        errors,
     }
 }
 
@@ -172,9 +157,9 @@ pub fn build(
     kafka_input: &KafkaInput,
 ) {
     let streaming = KafkaAddress::parse(input).is_some() && !kafka_input.stop_at_end;
-    let (lines, undecodable) = read_lines(p, input, kafka_input);
-    let out = compute(&lines, table, streaming.then_some(refresh));
-    write_results(p, output, out.lines, out.errors, undecodable, 1);
+    build_job(p, input, output, kafka_input, 1, |lines| {
+        compute(lines, table, streaming.then_some(refresh))
+    });
 }
 
 #[cfg(test)]

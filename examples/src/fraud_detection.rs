@@ -15,7 +15,7 @@
 //! flag. The same job runs on
 //! files (bounded: each account's transactions in order, on any runner) and on a topic.
 
-use crate::job_io::{DeadLetter, KafkaInput, read_lines, write_results};
+use crate::job_io::{DeadLetter, JobOutput, KafkaInput, build_job, parse_with_dead_letters};
 use serde::{Deserialize, Serialize};
 use sluice_sdk::prelude::*;
 use sluice_sdk::state::TimeSortedBuffer;
@@ -150,30 +150,14 @@ impl StatefulDoFn for SmallThenLarge {
     }
 }
 
-/// The alerts and the dead letters of a stream of lines.
-pub struct FraudAlerts {
-    /// Alert lines.
-    pub alerts: PCollection<String>,
-    /// Rejected lines.
-    pub errors: PCollection<DeadLetter>,
-}
-
 /// The job's transforms, from lines to alert lines and dead letters.
-pub fn compute(lines: &PCollection<String>) -> FraudAlerts {
-    let errors = TupleTag::<DeadLetter>::new("errors");
-    let parsed = lines.apply(
-        "ParseTransactions",
-        ParDo::of(ParseTransactions {
-            errors: errors.clone(),
-        })
-        .with_output(&errors),
-    );
-    let alerts = parsed
-        .main()
-        .apply("SmallThenLarge", ParDo::stateful(SmallThenLarge));
-    FraudAlerts {
-        alerts,
-        errors: parsed.get(&errors),
+pub fn compute(lines: &PCollection<String>) -> JobOutput {
+    let (parsed, errors) = parse_with_dead_letters(lines, "ParseTransactions", |errors| {
+        ParseTransactions { errors }
+    });
+    JobOutput {
+        results: parsed.apply("SmallThenLarge", ParDo::stateful(SmallThenLarge)),
+        errors,
     }
 }
 
@@ -181,9 +165,7 @@ pub fn compute(lines: &PCollection<String>) -> FraudAlerts {
 /// alerts to `output` (a file prefix or `kafka://HOST:PORT/TOPIC`, keyed by account) with the
 /// dead letters beside them (see [`crate::job_io`]).
 pub fn build(p: &Pipeline, input: &str, output: &str, kafka_input: &KafkaInput) {
-    let (lines, undecodable) = read_lines(p, input, kafka_input);
-    let out = compute(&lines);
-    write_results(p, output, out.alerts, out.errors, undecodable, 0);
+    build_job(p, input, output, kafka_input, 0, compute);
 }
 
 #[cfg(test)]

@@ -13,43 +13,30 @@
 //! `--kafka-*` flags): unbounded on the direct runner, bounded with `--kafka-stop-at-end`.
 
 use crate::fraud_detection::build;
-use crate::job_io::{KafkaFlags, parse_output};
+use crate::job_io::JobArgs;
 use clap::Parser;
-use sluice_runners::PipelineOptions;
 use sluice_sdk::prelude::*;
 
 /// Alerts on a small transaction followed by a large one on the same account.
 #[derive(Parser)]
 struct Args {
-    /// Transaction files (a path or a glob), or `kafka://HOST:PORT/TOPIC`.
-    #[arg(long)]
-    input: String,
-    /// Prefix of the output files (a file name, not a directory), or `kafka://HOST:PORT/TOPIC`.
-    #[arg(long, value_parser = parse_output)]
-    output: String,
     #[command(flatten)]
-    kafka: KafkaFlags,
-    #[command(flatten)]
-    pipeline: PipelineOptions,
+    job: JobArgs,
 }
 
 /// Parses the command line and runs the job; the exit code says whether it succeeded.
 pub fn main() -> std::process::ExitCode {
     crate::main_with(|| {
-        let args = Args::parse();
+        let Args { job } = Args::parse();
         let p = Pipeline::new();
-        build(&p, &args.input, &args.output, &args.kafka.input());
-        let result = sluice_runners::run(&p, &args.pipeline)?;
-        let counter = |t: &str, c: &str| result.metrics.counter(t, c).unwrap_or(0);
-        if !args.pipeline.quiet {
-            eprintln!(
-                "wrote {}: {} alerts; {} malformed lines in its errors output ({:?})",
-                args.output,
-                counter("SmallThenLarge", "alerts"),
-                counter("ParseTransactions", "malformed_lines"),
-                result.state
-            );
-        }
+        build(&p, &job.input, &job.output, &job.kafka.input());
+        job.run(
+            &p,
+            &[
+                ("alerts", "SmallThenLarge", "alerts"),
+                ("malformed lines", "ParseTransactions", "malformed_lines"),
+            ],
+        )?;
         Ok(())
     })
 }

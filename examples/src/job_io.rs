@@ -217,3 +217,84 @@ pub fn csv_fields<'a, const N: usize>(line: &'a str, layout: &str) -> Result<[&'
 fn expected_fields<const N: usize>(layout: &str) -> String {
     format!("expected {N} comma-separated fields: {layout}")
 }
+
+/// What a job makes of its input lines: result lines and dead letters.
+pub struct JobOutput {
+    /// Result lines.
+    pub results: PCollection<String>,
+    /// Rejected lines.
+    pub errors: PCollection<DeadLetter>,
+}
+
+/// Applies `parser`, a DoFn that sends malformed lines to the dead-letter output it is given,
+/// under `name`: the parsed elements and the dead letters.
+pub fn parse_with_dead_letters<P: DoFn<In = String>>(
+    lines: &PCollection<String>,
+    name: &str,
+    parser: impl FnOnce(TupleTag<DeadLetter>) -> P,
+) -> (PCollection<P::Out>, PCollection<DeadLetter>) {
+    let errors = TupleTag::<DeadLetter>::new("errors");
+    let parsed = lines.apply(name, ParDo::of(parser(errors.clone())).with_output(&errors));
+    (parsed.main(), parsed.get(&errors))
+}
+
+/// Builds a whole job: reads `input` ([`read_lines`]), applies `compute`, and writes its
+/// results and dead letters to `output` ([`write_results`], Kafka records keyed by the
+/// results' field `key_field`).
+pub fn build_job(
+    p: &Pipeline,
+    input: &str,
+    output: &str,
+    kafka_input: &KafkaInput,
+    key_field: usize,
+    compute: impl FnOnce(&PCollection<String>) -> JobOutput,
+) {
+    let (lines, undecodable) = read_lines(p, input, kafka_input);
+    let out = compute(&lines);
+    write_results(p, output, out.results, out.errors, undecodable, key_field);
+}
+
+/// The command line every job over lines shares: where from, where to, how to read Kafka,
+/// and the pipeline's options.
+#[derive(clap::Args)]
+pub struct JobArgs {
+    /// Input files (a path or a glob), or `kafka://HOST:PORT/TOPIC`.
+    #[arg(long)]
+    pub input: String,
+    /// Prefix of the output files (a file name, not a directory), or `kafka://HOST:PORT/TOPIC`.
+    #[arg(long, value_parser = parse_output)]
+    pub output: String,
+    /// How a Kafka input is read.
+    #[command(flatten)]
+    pub kafka: KafkaFlags,
+    /// The pipeline's options (`--runner`, `--parallelism`...).
+    #[command(flatten)]
+    pub pipeline: sluice_runners::PipelineOptions,
+}
+
+impl JobArgs {
+    /// Runs the pipeline with these options and, unless `--quiet`, says what it wrote: the
+    /// counters named in `counters` (`(label, transform, counter)`).
+    pub fn run(
+        &self,
+        p: &Pipeline,
+        counters: &[(&str, &str, &str)],
+    ) -> anyhow::Result<sluice_sdk::result::PipelineResult> {
+        let result = sluice_runners::run(p, &self.pipeline)?;
+        if !self.pipeline.quiet {
+            let said: Vec<String> = counters
+                .iter()
+                .map(|(label, t, c)| {
+                    format!("{} {label}", result.metrics.counter(t, c).unwrap_or(0))
+                })
+                .collect();
+            eprintln!(
+                "wrote {}: {} ({:?})",
+                self.output,
+                said.join(", "),
+                result.state
+            );
+        }
+        Ok(result)
+    }
+}

@@ -18,7 +18,8 @@
 //! ```
 
 use crate::job_io::{
-    DeadLetter, KafkaInput, csv_fields, parse_timestamp_ms, read_lines, write_results,
+    DeadLetter, JobOutput, KafkaInput, build_job, csv_fields, parse_timestamp_ms,
+    parse_with_dead_letters,
 };
 use serde::{Deserialize, Serialize};
 use sluice_sdk::prelude::*;
@@ -152,38 +153,19 @@ impl StatefulDoFn for RepeatedFailures {
     }
 }
 
-/// The alerts and the dead letters of a stream of lines.
-pub struct LoginAlerts {
-    /// Alert lines.
-    pub alerts: PCollection<String>,
-    /// Rejected lines.
-    pub errors: PCollection<DeadLetter>,
-}
-
 /// The job's transforms, from lines to alert lines and dead letters.
-pub fn compute(lines: &PCollection<String>) -> LoginAlerts {
-    let errors = TupleTag::<DeadLetter>::new("errors");
-    let parsed = lines.apply(
-        "ParseLogins",
-        ParDo::of(ParseLogins {
-            errors: errors.clone(),
-        })
-        .with_output(&errors),
-    );
-    let alerts = parsed
-        .main()
-        .apply("RepeatedFailures", ParDo::stateful(RepeatedFailures));
-    LoginAlerts {
-        alerts,
-        errors: parsed.get(&errors),
+pub fn compute(lines: &PCollection<String>) -> JobOutput {
+    let (parsed, errors) =
+        parse_with_dead_letters(lines, "ParseLogins", |errors| ParseLogins { errors });
+    JobOutput {
+        results: parsed.apply("RepeatedFailures", ParDo::stateful(RepeatedFailures)),
+        errors,
     }
 }
 
 /// Builds the whole job (inputs and outputs as in [`crate::job_io`]).
 pub fn build(p: &Pipeline, input: &str, output: &str, kafka_input: &KafkaInput) {
-    let (lines, undecodable) = read_lines(p, input, kafka_input);
-    let out = compute(&lines);
-    write_results(p, output, out.alerts, out.errors, undecodable, 0);
+    build_job(p, input, output, kafka_input, 0, compute);
 }
 
 #[cfg(test)]

@@ -17,21 +17,14 @@
 //! either runner. With `--kafka-group`, offsets are committed for the group once the results
 //! of the records before them are written, and a restart resumes from them.
 
-use crate::job_io::KafkaFlags;
+use crate::job_io::JobArgs;
 use crate::windowed_stats::{WindowSpec, build_with, parse_duration};
 use clap::Parser;
-use sluice_runners::PipelineOptions;
 use sluice_sdk::prelude::*;
 
 /// Per-key statistics of events in event-time windows.
 #[derive(Parser)]
 struct Args {
-    /// Event files: a path or a glob.
-    #[arg(long)]
-    input: String,
-    /// Prefix of the output files (a file name, not a directory), or `kafka://HOST:PORT/TOPIC`.
-    #[arg(long, value_parser = crate::job_io::parse_output)]
-    output: String,
     /// `fixed:SIZE`, `sliding:SIZE:PERIOD` or `sessions:GAP` (units ms, s, m, h).
     #[arg(long)]
     window: WindowSpec,
@@ -39,35 +32,31 @@ struct Args {
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     allowed_lateness: Duration,
     #[command(flatten)]
-    kafka: KafkaFlags,
-    #[command(flatten)]
-    pipeline: PipelineOptions,
+    job: JobArgs,
 }
 
 /// Parses the command line and runs the job; the exit code says whether it succeeded.
 pub fn main() -> std::process::ExitCode {
     crate::main_with(|| {
         let args = Args::parse();
+        let job = &args.job;
         let p = Pipeline::new();
         build_with(
             &p,
-            &args.input,
-            &args.output,
+            &job.input,
+            &job.output,
             &args.window,
             args.allowed_lateness,
-            &args.kafka.input(),
+            &job.kafka.input(),
         );
-        let result = sluice_runners::run(&p, &args.pipeline)?;
-        let malformed = result
-            .metrics
-            .counter("ParseEvents", "malformed_lines")
-            .unwrap_or(0);
-        if !args.pipeline.quiet {
-            eprintln!(
-                "wrote {}; {malformed} malformed lines in its errors output ({:?})",
-                args.output, result.state
-            );
-        }
+        job.run(
+            &p,
+            &[(
+                "malformed lines in its errors output",
+                "ParseEvents",
+                "malformed_lines",
+            )],
+        )?;
         Ok(())
     })
 }

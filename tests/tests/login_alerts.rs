@@ -113,7 +113,7 @@ fn streaming_alerts_once_and_is_silent_until_the_attempt_restarts() {
         ])
         .advance_watermark_to_infinity();
     let p = Pipeline::new();
-    let alerts = compute(&p.apply("Logins", script)).alerts;
+    let alerts = compute(&p.apply("Logins", script)).results;
     assert_that(&alerts).contains_in_any_order(vec!["ann,0,60000".to_string()]);
     let result = run(&p, &PipelineOptions::for_runner("direct")).unwrap();
     assert_eq!(result.assertions_passed(), 1);
