@@ -15,7 +15,9 @@
 //! flag. The same job runs on
 //! files (bounded: each account's transactions in order, on any runner) and on a topic.
 
-use crate::job_io::{DeadLetter, JobOutput, KafkaInput, build_job, parse_with_dead_letters};
+use crate::job_io::{
+    JobOutput, KafkaInput, KeyedEvent, ParseKeyedEvents, build_job, parse_with_dead_letters,
+};
 use serde::{Deserialize, Serialize};
 use sluice_sdk::prelude::*;
 use sluice_sdk::state::TimeSortedBuffer;
@@ -61,32 +63,9 @@ pub fn parse_transaction(line: &str) -> Result<Transaction, String> {
     })
 }
 
-/// Parses lines into `KV<account, amount>` stamped with the transaction's time; malformed
-/// lines go to the `errors` output and are counted.
-#[derive(Clone)]
-pub struct ParseTransactions {
-    /// Where malformed lines go.
-    pub errors: TupleTag<DeadLetter>,
-}
-
-impl DoFn for ParseTransactions {
-    type In = String;
-    type Out = KV<String, i64>;
-    fn process(&mut self, line: String, ctx: &mut ProcessContext<'_, Self::Out>) -> DoFnResult {
-        match parse_transaction(&line) {
-            Ok(t) => {
-                // A Kafka record stamped later than its event time keeps its stamp: an
-                // element may not move back in time.
-                let at = Timestamp::from_millis(t.timestamp_ms).max(ctx.timestamp());
-                ctx.output_with_timestamp(KV::new(t.account, t.amount_cents), at)?;
-            }
-            Err(reason) => {
-                ctx.metrics().counter("malformed_lines").inc();
-                ctx.output_tagged(&self.errors, DeadLetter { line, reason })?;
-            }
-        }
-        Ok(())
-    }
+/// A transaction as the rule takes it: (time, account, amount).
+fn keyed_transaction(line: &str) -> Result<KeyedEvent<i64>, String> {
+    parse_transaction(line).map(|t| (t.timestamp_ms, t.account, t.amount_cents))
 }
 
 /// The rule, per account: see the [module documentation](self).
@@ -152,9 +131,11 @@ impl StatefulDoFn for SmallThenLarge {
 
 /// The job's transforms, from lines to alert lines and dead letters.
 pub fn compute(lines: &PCollection<String>) -> JobOutput {
-    let (parsed, errors) = parse_with_dead_letters(lines, "ParseTransactions", |errors| {
-        ParseTransactions { errors }
-    });
+    let (parsed, errors) =
+        parse_with_dead_letters(lines, "ParseTransactions", |errors| ParseKeyedEvents {
+            parse: keyed_transaction,
+            errors,
+        });
     JobOutput {
         results: parsed.apply("SmallThenLarge", ParDo::stateful(SmallThenLarge)),
         errors,

@@ -298,3 +298,43 @@ impl JobArgs {
         Ok(result)
     }
 }
+
+/// One parsed keyed event: its time (milliseconds since the epoch), key and value.
+pub type KeyedEvent<V> = (i64, String, V);
+
+/// Parses lines with `parse` into `KV<key, value>` stamped with the event's time; a malformed
+/// line goes, with the reason, to `errors` and is counted (`malformed_lines`). A Kafka record
+/// stamped later than its event time keeps its stamp: an element may not move back in time.
+pub struct ParseKeyedEvents<V> {
+    /// Parses one line, or says what is wrong with it.
+    pub parse: fn(&str) -> Result<KeyedEvent<V>, String>,
+    /// Where malformed lines go.
+    pub errors: TupleTag<DeadLetter>,
+}
+
+impl<V> Clone for ParseKeyedEvents<V> {
+    fn clone(&self) -> Self {
+        ParseKeyedEvents {
+            parse: self.parse,
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+impl<V: Element> DoFn for ParseKeyedEvents<V> {
+    type In = String;
+    type Out = KV<String, V>;
+    fn process(&mut self, line: String, ctx: &mut ProcessContext<'_, Self::Out>) -> DoFnResult {
+        match (self.parse)(&line) {
+            Ok((ms, key, value)) => {
+                let at = Timestamp::from_millis(ms).max(ctx.timestamp());
+                ctx.output_with_timestamp(KV::new(key, value), at)?;
+            }
+            Err(reason) => {
+                ctx.metrics().counter("malformed_lines").inc();
+                ctx.output_tagged(&self.errors, DeadLetter { line, reason })?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -18,7 +18,7 @@
 //! ```
 
 use crate::job_io::{
-    DeadLetter, JobOutput, KafkaInput, build_job, csv_fields, parse_timestamp_ms,
+    JobOutput, KafkaInput, KeyedEvent, ParseKeyedEvents, build_job, csv_fields, parse_timestamp_ms,
     parse_with_dead_letters,
 };
 use serde::{Deserialize, Serialize};
@@ -61,29 +61,9 @@ pub fn parse_login(line: &str) -> Result<Login, String> {
     })
 }
 
-/// Parses lines into `KV<user, failed>` at the login's time; malformed lines go to `errors`.
-#[derive(Clone)]
-pub struct ParseLogins {
-    /// Where malformed lines go.
-    pub errors: TupleTag<DeadLetter>,
-}
-
-impl DoFn for ParseLogins {
-    type In = String;
-    type Out = KV<String, bool>;
-    fn process(&mut self, line: String, ctx: &mut ProcessContext<'_, Self::Out>) -> DoFnResult {
-        match parse_login(&line) {
-            Ok(l) => {
-                let at = Timestamp::from_millis(l.timestamp_ms).max(ctx.timestamp());
-                ctx.output_with_timestamp(KV::new(l.user, l.failed), at)?;
-            }
-            Err(reason) => {
-                ctx.metrics().counter("malformed_lines").inc();
-                ctx.output_tagged(&self.errors, DeadLetter { line, reason })?;
-            }
-        }
-        Ok(())
-    }
+/// A login as the pattern takes it: (time, user, failed).
+fn keyed_login(line: &str) -> Result<KeyedEvent<bool>, String> {
+    parse_login(line).map(|l| (l.timestamp_ms, l.user, l.failed))
 }
 
 /// The pattern, per user: see the [module documentation](self).
@@ -156,7 +136,10 @@ impl StatefulDoFn for RepeatedFailures {
 /// The job's transforms, from lines to alert lines and dead letters.
 pub fn compute(lines: &PCollection<String>) -> JobOutput {
     let (parsed, errors) =
-        parse_with_dead_letters(lines, "ParseLogins", |errors| ParseLogins { errors });
+        parse_with_dead_letters(lines, "ParseLogins", |errors| ParseKeyedEvents {
+            parse: keyed_login,
+            errors,
+        });
     JobOutput {
         results: parsed.apply("RepeatedFailures", ParDo::stateful(RepeatedFailures)),
         errors,

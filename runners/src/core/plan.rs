@@ -134,44 +134,8 @@ impl ExecutionPlan {
                     let s = new_stage(&mut stages, StageRoot::Read(node.id), node.outputs[0]);
                     stage_of.insert(node.outputs[0], s);
                 }
-                NodeKind::GroupByKey(kernel) => {
-                    let input = graph.collection(node.inputs[0]);
-                    // Pre-combining changes what a trigger counts (accumulators, not elements),
-                    // so only triggers that look at nothing but the watermark allow it.
-                    let watermark_only = matches!(
-                        input.windowing.trigger,
-                        Trigger::Default
-                            | Trigger::AfterWatermark {
-                                early: None,
-                                late: None
-                            }
-                    );
-                    let can_lift = kernel.pre_combiner().is_some()
-                        && !input.windowing.window_fn.is_merging()
-                        && watermark_only
-                        && batch;
-                    let input = match (can_lift, batch) {
-                        (true, _) => GroupInput::PreCombined,
-                        (false, true) => GroupInput::Encoded,
-                        (false, false) => GroupInput::Stored,
-                    };
-                    group_input.insert(node.id, input);
-                    let s = new_stage(
-                        &mut stages,
-                        StageRoot::Group {
-                            node: node.id,
-                            input,
-                        },
-                        node.outputs[0],
-                    );
-                    stage_of.insert(node.outputs[0], s);
-                }
-                NodeKind::StatefulParDo(_) => {
-                    let input = if batch {
-                        GroupInput::Encoded
-                    } else {
-                        GroupInput::Stored
-                    };
+                NodeKind::GroupByKey(_) | NodeKind::StatefulParDo(_) => {
+                    let input = group_input_of(&graph, node, batch);
                     group_input.insert(node.id, input);
                     let s = new_stage(
                         &mut stages,
@@ -293,6 +257,34 @@ impl ExecutionPlan {
             ));
         }
         out
+    }
+}
+
+/// How the keyed node `node` takes its input: pre-combined when it is a Combine that can be
+/// lifted, encoded upstream in a batch plan, stored bundles in streaming.
+fn group_input_of(graph: &Graph, node: &sluice_sdk::graph::Node, batch: bool) -> GroupInput {
+    if !batch {
+        return GroupInput::Stored;
+    }
+    let NodeKind::GroupByKey(kernel) = &node.kind else {
+        return GroupInput::Encoded;
+    };
+    let input = graph.collection(node.inputs[0]);
+    // Pre-combining changes what a trigger counts (accumulators, not elements), so only
+    // triggers that look at nothing but the watermark allow it.
+    let watermark_only = matches!(
+        input.windowing.trigger,
+        Trigger::Default
+            | Trigger::AfterWatermark {
+                early: None,
+                late: None
+            }
+    );
+    if kernel.pre_combiner().is_some() && !input.windowing.window_fn.is_merging() && watermark_only
+    {
+        GroupInput::PreCombined
+    } else {
+        GroupInput::Encoded
     }
 }
 

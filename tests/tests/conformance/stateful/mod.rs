@@ -1,0 +1,81 @@
+//! Stateful DoFns: state cells per key and window, event-time and processing-time timers,
+//! window expiry — the same output on every runner.
+//!
+//! Where a behaviour is subtle, the case says what Beam does (checked on Beam's Python SDK,
+//! 2.77, on its FnApiRunner, which runs stateful DoFns with timers).
+
+mod state;
+mod streaming;
+mod timers;
+
+use sluice_sdk::prelude::*;
+use sluice_tests::{Case, s, secs};
+use state::{declared_twice, every_kind, failing, numbering, per_window};
+use streaming::{streaming_gc, streaming_hold, streaming_processing_timer, streaming_timers};
+use timers::{behind_watermark, family, ordering, processing_at_end, reset, timer_past_expiry};
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        Case::pass("stateful_value_state_numbers_each_key", numbering),
+        Case::pass("stateful_event_timers_order_out_of_order_input", ordering),
+        Case::pass("stateful_state_is_scoped_to_key_and_window", per_window),
+        Case::pass("stateful_every_kind_of_state", every_kind),
+        Case::pass("stateful_timer_family_fires_per_tag", family),
+        Case::pass("stateful_setting_a_timer_again_moves_it", reset),
+        Case::pass(
+            "stateful_timer_set_behind_the_watermark_fires_in_the_same_advance",
+            behind_watermark,
+        ),
+        Case::pass(
+            "stateful_processing_time_timer_fires_at_end_of_bounded_input",
+            processing_at_end,
+        ),
+        Case::fail(
+            "error_stateful_dofn_error_names_the_transform",
+            failing,
+            "transform 'Fail' failed: no negative amounts: -3",
+        ),
+        Case::fail(
+            "error_state_declared_twice_is_a_construction_error",
+            declared_twice,
+            "stateful ParDo 'Twice': state or timer 'n' is declared twice",
+        ),
+        Case::fail(
+            "error_event_timer_after_window_expiry_names_the_timer",
+            timer_past_expiry,
+            "timer 'late' set at",
+        ),
+        Case::pass(
+            "teststream_stateful_timers_fire_as_the_watermark_passes",
+            streaming_timers,
+        )
+        .streaming(),
+        Case::pass(
+            "teststream_stateful_processing_time_timer",
+            streaming_processing_timer,
+        )
+        .streaming(),
+        Case::pass(
+            "teststream_timer_output_timestamp_holds_the_watermark_downstream",
+            streaming_hold,
+        )
+        .streaming(),
+        Case::pass(
+            "teststream_stateful_late_data_for_an_expired_window_is_dropped",
+            streaming_gc,
+        )
+        .streaming(),
+    ]
+}
+
+/// A keyed input of `(key, value, seconds)` events.
+fn keyed(p: &Pipeline, events: Vec<(&str, i64, i64)>) -> PCollection<KV<String, i64>> {
+    p.apply(
+        "Create",
+        Create::timestamped(
+            events
+                .into_iter()
+                .map(|(k, v, t)| (KV::new(s(k), v), secs(t))),
+        ),
+    )
+}
