@@ -32,17 +32,12 @@ impl WindowingStrategy {
             timestamp_combiner: TimestampCombiner::EndOfWindow,
         }
     }
-    /// When a window expires and its state is garbage-collected: its maximum timestamp plus
-    /// the allowed lateness, capped at the end of the global window (as Beam does). Once the
-    /// input watermark is past this time, data for the window is dropped.
+    /// When a window expires and its state is garbage-collected (see [`Window::expiry`]): once
+    /// the input watermark is past this time, data for the window is dropped.
+    ///
+    /// [`Window::expiry`]: crate::window::Window::expiry
     pub fn expiry(&self, window: &crate::window::Window) -> crate::time::Timestamp {
-        use crate::time::Timestamp;
-        let max = window.max_timestamp();
-        if max >= Timestamp::END_OF_GLOBAL_WINDOW - self.allowed_lateness {
-            Timestamp::END_OF_GLOBAL_WINDOW
-        } else {
-            max + self.allowed_lateness
-        }
+        window.expiry(self.allowed_lateness)
     }
     /// Whether two strategies window alike (same window function), as Flatten requires.
     pub fn compatible_with(&self, other: &WindowingStrategy) -> bool {

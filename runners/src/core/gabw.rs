@@ -32,21 +32,32 @@
 //!
 //! On bounded input with the default trigger the watermark jumps once from the minimum to the
 //! maximum, so every (key, window) emits exactly one pane, on time and final.
+//!
+//! The state of every (key, window) — buffered values or accumulator, trigger state, pane
+//! counters — lives in the shard's [`KeyedStore`], the store stateful DoFns keep their cells
+//! and timers in, so that one snapshot captures every keyed transform (see
+//! [`snapshot`](GroupAlsoByWindow::snapshot)). Where Beam's ReduceFnRunner sets an
+//! end-of-window and a garbage-collection timer per (key, window), this grouping asks the
+//! store's window index which windows an advance of the watermark passes (one entry per
+//! window, not per key) and consults only their slots; processing-time advances consult every
+//! slot, and only when the trigger uses processing time.
 
-use super::trigger::{TriggerContext, TriggerState};
-use rustc_hash::FxHashMap;
-use sluice_sdk::element::EncodedKey;
+use super::state::{KeyedStore, Slot, SlotContents, StoreSnapshot};
+use super::trigger::{TriggerContext, TriggerState, uses_processing_time};
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+use sluice_sdk::element::{CoderError, EncodedKey};
 use sluice_sdk::error::BoxError;
 use sluice_sdk::graph::kernel::{GroupKernel, GroupState, KeyedRecord, PaneOutput, RecordKind};
 use sluice_sdk::pane::{PaneInfo, PaneTiming};
 use sluice_sdk::time::Timestamp;
-use sluice_sdk::trigger::{AccumulationMode, TimestampCombiner};
+use sluice_sdk::trigger::{AccumulationMode, TimestampCombiner, Trigger};
 use sluice_sdk::window::Window;
 use sluice_sdk::windowing::WindowingStrategy;
 use std::sync::Arc;
 
-/// The state of one (key, window).
-struct WindowState {
+/// What a grouping keeps for one (key, window) in its store.
+pub struct WindowState {
     state: Box<dyn GroupState>,
     trigger: TriggerState,
     /// The trigger finished: the window is closed and its state is gone.
@@ -62,13 +73,45 @@ struct WindowState {
     created_late: bool,
     pane_index: u64,
     non_speculative_index: i64,
-    /// The arrival sequence number of the first record added since the last pane: records
-    /// whose effect has not reached any output yet (see [`GroupAlsoByWindow::set_arrival`]).
-    unemitted_since: Option<u64>,
+}
+
+/// The encoded form of a [`WindowState`], in a store snapshot.
+#[derive(Serialize, Deserialize)]
+struct WindowStateSnapshot {
+    state: Vec<u8>,
+    trigger: TriggerState,
+    closed: bool,
+    pending_timestamp: Option<Timestamp>,
+    has_new_data: bool,
+    fired_non_early: bool,
+    created_late: bool,
+    pane_index: u64,
+    non_speculative_index: i64,
+}
+
+impl SlotContents for WindowState {
+    /// A grouping forgets its windows itself, when they expire.
+    fn is_empty(&self) -> bool {
+        false
+    }
+
+    fn encode(&self) -> Result<Vec<u8>, CoderError> {
+        sluice_sdk::element::encode(&WindowStateSnapshot {
+            state: self.state.encode()?,
+            trigger: self.trigger.clone(),
+            closed: self.closed,
+            pending_timestamp: self.pending_timestamp,
+            has_new_data: self.has_new_data,
+            fired_non_early: self.fired_non_early,
+            created_late: self.created_late,
+            pane_index: self.pane_index,
+            non_speculative_index: self.non_speculative_index,
+        })
+    }
 }
 
 impl WindowState {
-    fn new(state: Box<dyn GroupState>, trigger: TriggerState) -> Self {
+    fn new(state: Box<dyn GroupState>, trigger: TriggerState, created_late: bool) -> Self {
         WindowState {
             state,
             trigger,
@@ -76,11 +119,25 @@ impl WindowState {
             pending_timestamp: None,
             has_new_data: false,
             fired_non_early: false,
-            created_late: false,
+            created_late,
             pane_index: 0,
             non_speculative_index: 0,
-            unemitted_since: None,
         }
+    }
+
+    fn decode(kernel: &dyn GroupKernel, bytes: &[u8]) -> Result<Self, CoderError> {
+        let s: WindowStateSnapshot = sluice_sdk::element::decode(bytes)?;
+        Ok(WindowState {
+            state: kernel.decode_state(&s.state)?,
+            trigger: s.trigger,
+            closed: s.closed,
+            pending_timestamp: s.pending_timestamp,
+            has_new_data: s.has_new_data,
+            fired_non_early: s.fired_non_early,
+            created_late: s.created_late,
+            pane_index: s.pane_index,
+            non_speculative_index: s.non_speculative_index,
+        })
     }
 
     /// Takes over the contents of a window merged into this one: buffered values or
@@ -95,10 +152,6 @@ impl WindowState {
             (a, b) => a.or(b),
         };
         self.has_new_data |= other.has_new_data;
-        self.unemitted_since = match (self.unemitted_since, other.unemitted_since) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
         Ok(())
     }
 
@@ -119,14 +172,24 @@ impl WindowState {
     }
 }
 
+/// The earlier of two arrival numbers, either possibly absent.
+fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// GroupAlsoByWindow for one grouping transform (all keys of one shard).
 pub struct GroupAlsoByWindow {
     kernel: Arc<dyn GroupKernel>,
     strategy: WindowingStrategy,
     /// The state of every (key, window) that holds some.
-    windows: FxHashMap<(EncodedKey, Window), WindowState>,
+    store: KeyedStore<WindowState>,
     /// For merging window functions: the active windows of each key.
     active: FxHashMap<EncodedKey, Vec<Window>>,
+    /// Whether processing-time advances can make a trigger ready.
+    processing_time_trigger: bool,
     input_watermark: Timestamp,
     processing_time: Timestamp,
     dropped_late: u64,
@@ -139,9 +202,10 @@ impl GroupAlsoByWindow {
     /// A new, empty grouping with the input's windowing strategy. Processing time starts at 0.
     pub fn new(kernel: Arc<dyn GroupKernel>, strategy: WindowingStrategy) -> Self {
         GroupAlsoByWindow {
+            store: KeyedStore::new(strategy.allowed_lateness),
+            processing_time_trigger: uses_processing_time(&strategy.trigger),
             kernel,
             strategy,
-            windows: FxHashMap::default(),
             active: FxHashMap::default(),
             input_watermark: Timestamp::MIN,
             processing_time: Timestamp::from_micros(0),
@@ -149,6 +213,40 @@ impl GroupAlsoByWindow {
             dropped_closed: 0,
             arrival: 0,
         }
+    }
+
+    /// The grouping's store, encoded, with the watermark and processing time it had reached:
+    /// what a checkpoint keeps of it.
+    pub fn snapshot(&self) -> Result<GroupingSnapshot, CoderError> {
+        Ok(GroupingSnapshot {
+            store: self.store.snapshot()?,
+            input_watermark: self.input_watermark,
+            processing_time: self.processing_time,
+        })
+    }
+
+    /// A grouping that goes on from `snapshot`, taken of a grouping of the same transform.
+    pub fn restore(
+        kernel: Arc<dyn GroupKernel>,
+        strategy: WindowingStrategy,
+        snapshot: GroupingSnapshot,
+    ) -> Result<Self, CoderError> {
+        let mut g = GroupAlsoByWindow::new(kernel, strategy);
+        let kernel = g.kernel.clone();
+        g.store = KeyedStore::restore(snapshot.store, |b| WindowState::decode(kernel.as_ref(), b))?;
+        if g.strategy.window_fn.is_merging() {
+            let mut ids = Vec::new();
+            g.store.retain(|id, _| {
+                ids.push(id.clone());
+                true
+            });
+            for (key, window) in ids {
+                g.active.entry(key).or_default().push(window);
+            }
+        }
+        g.input_watermark = snapshot.input_watermark;
+        g.processing_time = snapshot.processing_time;
+        Ok(g)
     }
 
     /// Sets the arrival sequence number of the records processed from now on. A streaming
@@ -162,11 +260,7 @@ impl GroupAlsoByWindow {
     /// part of any pane, if any: reads numbered below it have all reached the output (or were
     /// dropped), so their checkpoints may be finalized.
     pub fn oldest_unemitted(&self) -> Option<u64> {
-        self.windows
-            .values()
-            .filter(|ws| !ws.closed)
-            .filter_map(|ws| ws.unemitted_since)
-            .min()
+        self.store.oldest_unemitted()
     }
 
     /// How many records were dropped because their window had expired.
@@ -179,10 +273,11 @@ impl GroupAlsoByWindow {
         self.dropped_closed
     }
 
-    fn new_window_state(&self) -> WindowState {
+    fn new_window_state(&self, window: &Window) -> WindowState {
         WindowState::new(
             self.kernel.new_state(),
             TriggerState::new(&self.strategy.trigger),
+            window.max_timestamp() < self.input_watermark,
         )
     }
 
@@ -192,10 +287,10 @@ impl GroupAlsoByWindow {
         let combiner = self.strategy.timestamp_combiner;
         // Under the default trigger only windows already past their end can fire on arrival;
         // the others need not be remembered (nor their keys copied).
-        let default_trigger = self.strategy.trigger == sluice_sdk::trigger::Trigger::Default;
-        let mut touched: rustc_hash::FxHashSet<(EncodedKey, Window)> = Default::default();
+        let default_trigger = self.strategy.trigger == Trigger::Default;
+        let mut touched: FxHashSet<(EncodedKey, Window)> = Default::default();
         for record in records {
-            if self.input_watermark > gc_time(&self.strategy, &record.window) {
+            if self.input_watermark > self.store.expiry(&record.window) {
                 self.dropped_late += 1;
                 continue;
             }
@@ -213,19 +308,13 @@ impl GroupAlsoByWindow {
                 window
             };
             let remember = (!default_trigger || window.max_timestamp() < self.input_watermark)
-                .then(|| key.clone());
-            let fresh = || {
-                WindowState::new(
-                    self.kernel.new_state(),
-                    TriggerState::new(&self.strategy.trigger),
-                )
-            };
+                .then(|| (key.clone(), window));
+            let (kernel, trigger) = (&self.kernel, &self.strategy.trigger);
             let late = window.max_timestamp() < self.input_watermark;
-            let ws = self.windows.entry((key, window)).or_insert_with(|| {
-                let mut ws = fresh();
-                ws.created_late = late;
-                ws
+            let slot = self.store.slot_owned((key, window), || {
+                WindowState::new(kernel.new_state(), TriggerState::new(trigger), late)
             });
+            let ws = &mut slot.contents;
             if ws.closed {
                 self.dropped_closed += 1;
                 continue;
@@ -235,7 +324,7 @@ impl GroupAlsoByWindow {
                 RecordKind::Accumulator => ws.state.add_accumulator(&payload)?,
             }
             ws.has_new_data = true;
-            ws.unemitted_since.get_or_insert(self.arrival);
+            slot.unemitted_since.get_or_insert(self.arrival);
             if combiner != TimestampCombiner::EndOfWindow && timestamp >= self.input_watermark {
                 ws.pending_timestamp = Some(
                     ws.pending_timestamp
@@ -248,18 +337,18 @@ impl GroupAlsoByWindow {
                 processing_time: self.processing_time,
             };
             ws.trigger.on_element(&ctx);
-            if let Some(key) = remember {
-                touched.insert((key, window));
+            if let Some(id) = remember {
+                touched.insert(id);
             }
         }
         let mut panes = Vec::new();
         let clock = self.clock();
-        for slot in touched {
+        for id in touched {
             // A later merge may have replaced the window.
-            let Some(ws) = self.windows.get_mut(&slot) else {
+            let Some(slot) = self.store.get_mut(&id) else {
                 continue;
             };
-            if let Some(p) = try_fire(&self.strategy, clock, &slot.0, &slot.1, ws, false)? {
+            if let Some(p) = try_fire(&self.strategy, clock, &id.0, &id.1, slot, false)? {
                 panes.push(p);
             }
         }
@@ -280,35 +369,40 @@ impl GroupAlsoByWindow {
     /// and cleared for windows merged away): a merge result that was one of the merged
     /// windows goes on counting its panes, and a new one starts at pane 0.
     fn merge_new_window(&mut self, key: &EncodedKey, window: Window) -> Result<Window, BoxError> {
-        let slot = (key.clone(), window);
-        if !self.windows.contains_key(&slot) {
-            let mut fresh = self.new_window_state();
-            fresh.created_late = window.max_timestamp() < self.input_watermark;
-            self.windows.insert(slot, fresh);
+        let id = (key.clone(), window);
+        if !self.store.contains(&id) {
+            let fresh = self.new_window_state(&window);
+            self.store.insert(id, Slot::new(fresh));
             self.active.entry(key.clone()).or_default().push(window);
         }
         let active = self.active.get(key).cloned().unwrap_or_default();
         let mut result = window;
         for merge in self.strategy.window_fn.merge_windows(&active) {
-            let mut merged = self.windows.remove(&(key.clone(), merge.result));
+            let mut merged = self.store.remove(&(key.clone(), merge.result));
             let result_is_new = merged.is_none();
-            let mut holds = merged.as_ref().is_some_and(WindowState::holds_before_end);
+            let mut holds = merged
+                .as_ref()
+                .is_some_and(|s| s.contents.holds_before_end());
             for source in merge.sources.iter().filter(|s| **s != merge.result) {
-                let Some(ws) = self.windows.remove(&(key.clone(), *source)) else {
+                let Some(slot) = self.store.remove(&(key.clone(), *source)) else {
                     continue;
                 };
-                holds |= ws.holds_before_end();
+                holds |= slot.contents.holds_before_end();
                 match &mut merged {
-                    None => merged = Some(ws),
-                    Some(into) => into.absorb(ws, self.strategy.timestamp_combiner)?,
+                    None => merged = Some(slot),
+                    Some(into) => {
+                        into.unemitted_since = earliest(into.unemitted_since, slot.unemitted_since);
+                        into.contents
+                            .absorb(slot.contents, self.strategy.timestamp_combiner)?;
+                    }
                 }
             }
-            if let Some(mut ws) = merged {
+            if let Some(mut slot) = merged {
                 if result_is_new {
                     let late = merge.result.max_timestamp() < self.input_watermark && !holds;
-                    ws.start_as_new_window(late);
+                    slot.contents.start_as_new_window(late);
                 }
-                self.windows.insert((key.clone(), merge.result), ws);
+                self.store.insert((key.clone(), merge.result), slot);
             }
             if let Some(list) = self.active.get_mut(key) {
                 list.retain(|w| !merge.sources.contains(w) && *w != merge.result);
@@ -327,8 +421,24 @@ impl GroupAlsoByWindow {
         if watermark <= self.input_watermark {
             return Ok(Vec::new());
         }
+        let passed = self.store.windows_passed(self.input_watermark, watermark);
         self.input_watermark = watermark;
-        self.fire_ready(true)
+        if passed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let panes = if passed.len() == 1 {
+            let only = passed[0];
+            self.fire_ready(|w| *w == only)
+        } else {
+            let passed: FxHashSet<Window> = passed.into_iter().collect();
+            self.fire_ready(|w| passed.contains(w))
+        }?;
+        let (store, watermark) = (&self.store, self.input_watermark);
+        self.active.retain(|_, list| {
+            list.retain(|w| watermark <= store.expiry(w));
+            !list.is_empty()
+        });
+        Ok(panes)
     }
 
     /// Advances processing time; returns the panes of the triggers that became ready.
@@ -337,40 +447,40 @@ impl GroupAlsoByWindow {
             return Ok(Vec::new());
         }
         self.processing_time = now;
-        self.fire_ready(false)
+        if !self.processing_time_trigger {
+            return Ok(Vec::new());
+        }
+        self.fire_ready(|_| true)
     }
 
-    /// Fires every ready window; with `collect_expired`, also expires windows past their
-    /// garbage-collection time.
-    fn fire_ready(&mut self, collect_expired: bool) -> Result<Vec<PaneOutput>, BoxError> {
+    /// Fires every ready window among those `consult` accepts, and expires the windows past
+    /// their garbage-collection time.
+    fn fire_ready(
+        &mut self,
+        consult: impl Fn(&Window) -> bool,
+    ) -> Result<Vec<PaneOutput>, BoxError> {
         let mut panes = Vec::new();
         let clock = self.clock();
         let strategy = &self.strategy;
         let mut result = Ok(());
-        self.windows.retain(|(key, window), ws| {
-            if result.is_err() {
+        self.store.retain(|(key, window), slot| {
+            if result.is_err() || !consult(window) {
                 return true;
             }
-            let expiring = collect_expired && clock.watermark > gc_time(strategy, window);
-            match try_fire(strategy, clock, key, window, ws, expiring) {
+            let expiring = clock.watermark > strategy.expiry(window);
+            match try_fire(strategy, clock, key, window, slot, expiring) {
                 Ok(Some(p)) => panes.push(p),
                 Ok(None) => {}
                 Err(e) => result = Err(e),
             }
             !expiring
         });
-        if collect_expired {
-            self.active.retain(|_, list| {
-                list.retain(|w| clock.watermark <= gc_time(strategy, w));
-                !list.is_empty()
-            });
-        }
         result.map(|()| panes)
     }
 
     /// How many (key, window) pairs hold state.
     pub(crate) fn window_count(&self) -> usize {
-        self.windows.len()
+        self.store.len()
     }
 
     /// Turns panes into an output bundle through the transform's kernel.
@@ -380,6 +490,17 @@ impl GroupAlsoByWindow {
     ) -> Result<sluice_sdk::graph::Bundle, BoxError> {
         self.kernel.build_output(panes)
     }
+}
+
+/// What a checkpoint keeps of a grouping: its store and the times it had reached.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupingSnapshot {
+    /// The (key, window) slots.
+    pub store: StoreSnapshot,
+    /// The input watermark.
+    pub input_watermark: Timestamp,
+    /// The processing time.
+    pub processing_time: Timestamp,
 }
 
 /// The times a grouping decides by.
@@ -395,9 +516,10 @@ fn try_fire(
     clock: Clock,
     key: &EncodedKey,
     window: &Window,
-    ws: &mut WindowState,
+    slot: &mut Slot<WindowState>,
     expiring: bool,
 ) -> Result<Option<PaneOutput>, BoxError> {
+    let ws = &mut slot.contents;
     if ws.closed {
         return Ok(None);
     }
@@ -422,6 +544,7 @@ fn try_fire(
         PaneTiming::OnTime
     };
     let pane = if ws.has_new_data || timing == PaneTiming::OnTime {
+        slot.unemitted_since = None;
         Some(emit(strategy, key.clone(), *window, ws, timing, is_last)?)
     } else {
         None
@@ -429,13 +552,9 @@ fn try_fire(
     if finished {
         ws.closed = true;
         ws.state.clear();
+        slot.unemitted_since = None;
     }
     Ok(pane)
-}
-
-/// When a window's state is garbage-collected (see [`WindowingStrategy::expiry`]).
-fn gc_time(strategy: &WindowingStrategy, window: &Window) -> Timestamp {
-    strategy.expiry(window)
 }
 
 /// Emits the pane of one (key, window) and updates its counters.
@@ -473,8 +592,7 @@ fn emit(
     }
     ws.pending_timestamp = None;
     ws.has_new_data = false;
-    ws.unemitted_since = None;
-    if strategy.accumulation_mode == AccumulationMode::Discarding {
+    if discarding {
         ws.state.clear();
     }
     Ok(PaneOutput {
@@ -588,7 +706,7 @@ pub(crate) mod tests {
                 .unwrap()
                 .is_empty()
         );
-        assert!(g.windows.is_empty(), "expired windows keep no state");
+        assert_eq!(g.window_count(), 0, "expired windows keep no state");
         assert!(
             g.process(vec![record("a", 4, 5, w(0, 10))])
                 .unwrap()
@@ -644,6 +762,74 @@ pub(crate) mod tests {
                 (w(30, 40), vec![2], true),
                 (w(5, 15), vec![9], true)
             ]
+        );
+    }
+
+    #[test]
+    fn a_restored_grouping_fires_what_the_original_would() {
+        let (kernel, strategy) = gbk_parts(
+            Sessions::with_gap(Duration::from_secs(10)),
+            Duration::from_secs(30),
+        );
+        let mut g = GroupAlsoByWindow::new(kernel.clone(), strategy.clone());
+        g.process(vec![
+            record("a", 1, 0, w(0, 10)),
+            record("b", 2, 40, w(40, 50)),
+        ])
+        .unwrap();
+        g.advance_watermark(Timestamp::from_secs(20)).unwrap();
+        let snapshot = g.snapshot().unwrap();
+        let bytes = sluice_sdk::element::encode(&snapshot).unwrap();
+        let back: GroupingSnapshot = sluice_sdk::element::decode(&bytes).unwrap();
+        let mut restored = GroupAlsoByWindow::restore(kernel, strategy, back).unwrap();
+        assert_eq!(restored.snapshot().unwrap(), snapshot);
+        // Both go on alike: a late record merges into a's fired session, b's session fires.
+        let mut outputs = Vec::new();
+        for grouping in [&mut g, &mut restored] {
+            let mut panes = grouping.process(vec![record("a", 3, 5, w(5, 15))]).unwrap();
+            panes.extend(grouping.advance_watermark(Timestamp::MAX).unwrap());
+            panes.sort_by_key(|p| (p.key.bytes().to_vec(), p.window));
+            let got: Vec<(Window, Vec<i64>, PaneTiming, u64)> = panes
+                .iter()
+                .map(|p| (p.window, values(p), p.pane.timing, p.pane.index))
+                .collect();
+            outputs.push(got);
+        }
+        assert_eq!(outputs[0], outputs[1]);
+        assert_eq!(
+            outputs[0],
+            vec![
+                (w(0, 15), vec![3], PaneTiming::Late, 0),
+                (w(40, 50), vec![2], PaneTiming::OnTime, 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_advance_consults_only_the_windows_it_passes() {
+        let mut g = gbk(FixedWindows::of(Duration::from_secs(10)), Duration::ZERO);
+        g.process(vec![
+            record("a", 1, 1, w(0, 10)),
+            record("a", 2, 25, w(20, 30)),
+        ])
+        .unwrap();
+        assert_eq!(
+            g.store
+                .windows_passed(Timestamp::MIN, Timestamp::from_secs(15)),
+            vec![w(0, 10)]
+        );
+        let panes = g.advance_watermark(Timestamp::from_secs(15)).unwrap();
+        assert_eq!(panes.len(), 1);
+        assert_eq!(values(&panes[0]), vec![1]);
+        assert_eq!(g.window_count(), 1, "the expired window is gone");
+        assert!(
+            g.store
+                .windows_passed(Timestamp::from_secs(15), Timestamp::from_secs(29))
+                .is_empty()
+        );
+        assert_eq!(
+            values(&g.advance_watermark(Timestamp::MAX).unwrap()[0]),
+            vec![2]
         );
     }
 }

@@ -24,6 +24,7 @@ use sluice_sdk::graph::kernel::{
     KeyedRecord, SideInputs, StateScope, StatefulKernel, StatefulOperator,
 };
 use sluice_sdk::metrics::MetricsContainer;
+use sluice_sdk::state::StateSlot;
 use sluice_sdk::state::{FiredTimer, TimeDomain, TimerOp};
 use sluice_sdk::time::Timestamp;
 use sluice_sdk::window::Window;
@@ -79,8 +80,8 @@ impl StatefulDoFnRunner {
         Ok(StatefulDoFnRunner {
             kernel,
             op,
+            store: KeyedStore::new(strategy.allowed_lateness),
             strategy,
-            store: KeyedStore::new(),
             input_watermark: Timestamp::MIN,
             processing_time: now,
             ops: Vec::new(),
@@ -104,10 +105,10 @@ impl StatefulDoFnRunner {
             return Ok(());
         }
         let id = (record.key, record.window);
-        let slot = self.store.slot(&id, expiry);
+        let slot = self.store.slot(&id);
         slot.unemitted_since.get_or_insert(self.arrival);
         let scope = StateScope {
-            slot: &mut slot.state,
+            slot: &mut slot.contents,
             timers: &mut self.ops,
             window: id.1,
             expiry,
@@ -115,17 +116,17 @@ impl StatefulDoFnRunner {
         };
         self.op
             .process(&id.0, &record.payload, record.timestamp, scope)?;
-        self.after_call(&id, expiry);
+        self.after_call(&id);
         Ok(())
     }
 
     /// Applies the timer requests of the call that just ran on `id`, and forgets the slot if
     /// the call left it empty.
-    fn after_call(&mut self, id: &(EncodedKey, Window), expiry: Timestamp) {
+    fn after_call(&mut self, id: &(EncodedKey, Window)) {
         let declarations = self.kernel.declarations();
         self.store
-            .apply_timer_ops(id, expiry, &mut self.ops, declarations);
-        self.store.release_if_empty(id, expiry);
+            .apply_timer_ops(id, &mut self.ops, declarations, StateSlot::new);
+        self.store.release_if_empty(id);
     }
 
     fn fire(&mut self, id: (EncodedKey, Window), timer: PendingTimer) -> Result<(), BoxError> {
@@ -138,16 +139,16 @@ impl StatefulDoFnRunner {
             output_timestamp: timer.output_timestamp,
             window: id.1,
         };
-        let slot = self.store.slot(&id, expiry);
+        let slot = self.store.slot(&id);
         let scope = StateScope {
-            slot: &mut slot.state,
+            slot: &mut slot.contents,
             timers: &mut self.ops,
             window: id.1,
             expiry,
             processing_time: self.processing_time,
         };
         self.op.on_timer(&id.0, &fired, scope)?;
-        self.after_call(&id, expiry);
+        self.after_call(&id);
         Ok(())
     }
 
@@ -207,10 +208,10 @@ impl StatefulDoFnRunner {
         for id in self.store.expired(watermark) {
             let expiry = self.strategy.expiry(&id.1);
             if self.kernel.has_window_expiration() {
-                let slot = self.store.slot(&id, expiry);
-                if !slot.state.is_empty() {
+                let slot = self.store.slot(&id);
+                if !slot.contents.is_empty() {
                     let scope = StateScope {
-                        slot: &mut slot.state,
+                        slot: &mut slot.contents,
                         timers: &mut self.ops,
                         window: id.1,
                         expiry,
@@ -221,7 +222,7 @@ impl StatefulDoFnRunner {
                     self.ops.clear();
                 }
             }
-            self.store.remove(&id, expiry);
+            self.store.remove(&id);
         }
         Ok(())
     }

@@ -19,6 +19,11 @@
 //! - `Default` fires at the end of the window and then whenever late data arrives;
 //!   `Always` after every bundle; `Never` never.
 //!
+//! Only two things make a trigger ready between elements: the watermark passing the end of
+//! the window (`AfterWatermark`, `Default`), and processing time (`AfterProcessingTime`,
+//! see [`uses_processing_time`]). A grouping therefore consults, on an advance of the
+//! watermark, only the windows whose end or expiry it passes.
+//!
 //! [`on_element`]: TriggerState::on_element
 //! [`should_fire`]: TriggerState::should_fire
 //! [`on_fire`]: TriggerState::on_fire
@@ -27,6 +32,24 @@
 use sluice_sdk::time::{Duration, Timestamp};
 use sluice_sdk::trigger::Trigger;
 use sluice_sdk::window::Window;
+
+/// Whether `trigger` can become ready as processing time advances (it contains an
+/// `AfterProcessingTime`).
+pub fn uses_processing_time(trigger: &Trigger) -> bool {
+    match trigger {
+        Trigger::AfterProcessingTime { .. } => true,
+        Trigger::AfterWatermark { early, late } => early
+            .iter()
+            .chain(late.iter())
+            .any(|t| uses_processing_time(t)),
+        Trigger::Repeatedly(t) => uses_processing_time(t),
+        Trigger::AfterEach(ts) | Trigger::AfterAny(ts) | Trigger::AfterAll(ts) => {
+            ts.iter().any(uses_processing_time)
+        }
+        Trigger::OrFinally(a, b) => uses_processing_time(a) || uses_processing_time(b),
+        Trigger::Default | Trigger::AfterCount(_) | Trigger::Never | Trigger::Always => false,
+    }
+}
 
 /// What a trigger sees when it is consulted.
 #[derive(Clone, Copy, Debug)]
@@ -46,7 +69,7 @@ impl TriggerContext<'_> {
 }
 
 /// The state of a trigger tree for one (key, window).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TriggerState {
     /// Fires at the end of the window, then on late data.
     Default {

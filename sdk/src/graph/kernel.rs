@@ -128,6 +128,8 @@ pub trait GroupState: Send {
     fn extract(&mut self, discarding: bool) -> Result<Box<dyn Any + Send>, BoxError>;
     /// Forgets everything (after a pane in discarding mode).
     fn clear(&mut self);
+    /// The state, encoded for a snapshot (see [`GroupKernel::decode_state`]).
+    fn encode(&self) -> Result<Vec<u8>, CoderError>;
     /// For [`merge`](Self::merge): the concrete state.
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
@@ -162,6 +164,8 @@ pub trait GroupKernel: Send + Sync {
     fn to_records(&self, input: Bundle, out: &mut Vec<KeyedRecord>) -> Result<(), CoderError>;
     /// A fresh, empty state for one (key, window).
     fn new_state(&self) -> Box<dyn GroupState>;
+    /// A state from what its [`GroupState::encode`] wrote.
+    fn decode_state(&self, bytes: &[u8]) -> Result<Box<dyn GroupState>, CoderError>;
     /// A pre-combiner, if this transform can be lifted (Combine.perKey can, GroupByKey cannot).
     fn pre_combiner(&self) -> Option<Box<dyn PreCombiner>>;
     /// Turns panes into a bundle of output elements `KV<K, Output>`.

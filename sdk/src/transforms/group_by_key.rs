@@ -55,6 +55,9 @@ impl<V: Element> GroupState for ListState<V> {
     fn clear(&mut self) {
         self.values.clear();
     }
+    fn encode(&self) -> Result<Vec<u8>, CoderError> {
+        encode(&self.values)
+    }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
     }
@@ -142,6 +145,11 @@ impl<K: Key, V: Element> GroupKernel for GbkKernel<K, V> {
     }
     fn new_state(&self) -> Box<dyn GroupState> {
         Box::new(ListState::<V> { values: Vec::new() })
+    }
+    fn decode_state(&self, bytes: &[u8]) -> Result<Box<dyn GroupState>, CoderError> {
+        Ok(Box::new(ListState::<V> {
+            values: decode(bytes)?,
+        }))
     }
     fn pre_combiner(&self) -> Option<Box<dyn PreCombiner>> {
         None

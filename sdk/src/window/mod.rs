@@ -97,6 +97,17 @@ impl Window {
             Window::Interval(w) => w.max_timestamp(),
         }
     }
+    /// When the window expires and its state is garbage-collected: its maximum timestamp plus
+    /// `allowed_lateness`, capped at the end of the global window (as Beam does). Once the
+    /// input watermark is past this time, data for the window is dropped.
+    pub fn expiry(&self, allowed_lateness: crate::time::Duration) -> Timestamp {
+        let max = self.max_timestamp();
+        if max >= Timestamp::END_OF_GLOBAL_WINDOW - allowed_lateness {
+            Timestamp::END_OF_GLOBAL_WINDOW
+        } else {
+            max + allowed_lateness
+        }
+    }
     /// The interval, if this is an interval window.
     pub fn as_interval(&self) -> Option<&IntervalWindow> {
         match self {

@@ -13,5 +13,5 @@
 pub mod store;
 pub mod timers;
 
-pub use store::{KeyedStore, Slot, SlotSnapshot, StoreSnapshot};
+pub use store::{KeyedStore, Slot, SlotContents, SlotSnapshot, StoreSnapshot, decode_state_slot};
 pub use timers::{PendingTimer, TimerQueue};

@@ -1,19 +1,51 @@
-//! The keyed store: state cells and timers by (encoded key, window).
+//! The keyed store: what a keyed transform keeps per (encoded key, window), and its timers.
 
 use super::timers::{PendingTimer, TimerQueue};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use sluice_sdk::element::{CoderError, EncodedKey};
 use sluice_sdk::state::{Declarations, StateId, StateSlot, TimeDomain, TimerOp};
-use sluice_sdk::time::Timestamp;
+use sluice_sdk::time::{Duration, Timestamp};
 use sluice_sdk::window::Window;
 use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+
+/// What a transform keeps for one (key, window) besides its timers: a stateful DoFn's state
+/// cells ([`StateSlot`]), or a grouping's buffered values, trigger state and pane counters.
+pub trait SlotContents: Send {
+    /// Whether nothing is kept: a slot with empty contents and no timer may be forgotten.
+    fn is_empty(&self) -> bool;
+    /// The contents, encoded for a snapshot.
+    fn encode(&self) -> Result<Vec<u8>, CoderError>;
+}
+
+impl SlotContents for StateSlot {
+    fn is_empty(&self) -> bool {
+        StateSlot::is_empty(self)
+    }
+    fn encode(&self) -> Result<Vec<u8>, CoderError> {
+        let cells: Vec<(u32, Vec<u8>)> = StateSlot::encode(self)?
+            .into_iter()
+            .map(|(id, b)| (id.0, b))
+            .collect();
+        sluice_sdk::element::encode(&cells)
+    }
+}
+
+/// Decodes the state cells of a [`StateSlot`] encoded by its [`SlotContents::encode`].
+pub fn decode_state_slot(
+    bytes: &[u8],
+    declarations: &Declarations,
+) -> Result<StateSlot, CoderError> {
+    let cells: Vec<(u32, Vec<u8>)> = sluice_sdk::element::decode(bytes)?;
+    let cells: Vec<(StateId, Vec<u8>)> = cells.into_iter().map(|(i, b)| (StateId(i), b)).collect();
+    StateSlot::decode(&cells, declarations.states())
+}
 
 /// Everything the store keeps for one (key, window).
-#[derive(Default)]
-pub struct Slot {
-    /// The state cells.
-    pub state: StateSlot,
+pub struct Slot<C> {
+    /// The transform's contents.
+    pub contents: C,
     /// The timers waiting to fire.
     pub timers: Vec<PendingTimer>,
     /// The arrival number of the oldest read whose effect may live only here (see
@@ -21,54 +53,156 @@ pub struct Slot {
     pub unemitted_since: Option<u64>,
 }
 
-impl Slot {
+impl<C> Slot<C> {
+    /// A slot holding `contents`, with no timer.
+    pub fn new(contents: C) -> Self {
+        Slot {
+            contents,
+            timers: Vec::new(),
+            unemitted_since: None,
+        }
+    }
+}
+
+impl<C: SlotContents> Slot<C> {
     fn is_empty(&self) -> bool {
-        self.timers.is_empty() && self.state.is_empty()
+        self.timers.is_empty() && self.contents.is_empty()
     }
 }
 
-/// The state and timers of every key and window of one shard.
+/// The (key, window) slots of one shard of a keyed transform, with their timers.
 ///
-/// Cells stay typed in memory; [`snapshot`](Self::snapshot) encodes them. A (key, window)
-/// whose cells are empty and that has no pending timer is forgotten, so the store holds what
-/// live keys hold, not what the input held.
-#[derive(Default)]
-pub struct KeyedStore {
-    slots: FxHashMap<(EncodedKey, Window), Slot>,
+/// Contents stay typed in memory; [`snapshot`](Self::snapshot) encodes them. A stateful DoFn's
+/// slot whose cells are empty and that has no pending timer is forgotten, so the store holds
+/// what live keys hold, not what the input held. Windows are indexed by their end (one entry
+/// per window, not per key): the windows whose end or expiry the watermark passes are found
+/// without scanning the slots.
+pub struct KeyedStore<C = StateSlot> {
+    slots: FxHashMap<(EncodedKey, Window), Slot<C>>,
     timers: TimerQueue,
-    /// How many slots each window has, ordered by the window's expiry: expiring windows are
-    /// found without scanning the slots.
+    /// How many slots each window has, ordered by the window's maximum timestamp. A window's
+    /// expiry grows with its end, so this is also the order of expiry.
     windows: BTreeMap<(Timestamp, Window), usize>,
+    allowed_lateness: Duration,
 }
 
-impl KeyedStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
+impl<C: SlotContents> KeyedStore<C> {
+    /// An empty store for windows that expire `allowed_lateness` after their end.
+    pub fn new(allowed_lateness: Duration) -> Self {
+        KeyedStore {
+            slots: FxHashMap::default(),
+            timers: TimerQueue::default(),
+            windows: BTreeMap::new(),
+            allowed_lateness,
+        }
     }
 
-    /// The slot of `(key, window)`, created empty if there is none; `expiry` is the window's
-    /// expiry.
-    pub fn slot(&mut self, id: &(EncodedKey, Window), expiry: Timestamp) -> &mut Slot {
+    /// When `window` expires (see [`Window::expiry`]).
+    pub fn expiry(&self, window: &Window) -> Timestamp {
+        window.expiry(self.allowed_lateness)
+    }
+
+    /// The slot of `(key, window)`, created with `make` if there is none.
+    pub fn slot_or_insert_with(
+        &mut self,
+        id: &(EncodedKey, Window),
+        make: impl FnOnce() -> C,
+    ) -> &mut Slot<C> {
         if !self.slots.contains_key(id) {
-            self.slots.insert(id.clone(), Slot::default());
-            *self.windows.entry((expiry, id.1)).or_default() += 1;
+            self.insert(id.clone(), Slot::new(make()));
         }
         self.slots.get_mut(id).expect("inserted above")
+    }
+
+    /// The slot of `id`, created with `make` if there is none; takes the key by value, so
+    /// that a new slot costs no copy of it.
+    pub fn slot_owned(
+        &mut self,
+        id: (EncodedKey, Window),
+        make: impl FnOnce() -> C,
+    ) -> &mut Slot<C> {
+        let window = id.1;
+        match self.slots.entry(id) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                *self
+                    .windows
+                    .entry((window.max_timestamp(), window))
+                    .or_default() += 1;
+                e.insert(Slot::new(make()))
+            }
+        }
+    }
+
+    /// The slot of `(key, window)`, if it has one.
+    pub fn get_mut(&mut self, id: &(EncodedKey, Window)) -> Option<&mut Slot<C>> {
+        self.slots.get_mut(id)
+    }
+
+    /// Whether `(key, window)` has a slot.
+    pub fn contains(&self, id: &(EncodedKey, Window)) -> bool {
+        self.slots.contains_key(id)
+    }
+
+    /// Puts `slot` in place for `id` (replacing any slot it had), with its timers.
+    pub fn insert(&mut self, id: (EncodedKey, Window), slot: Slot<C>) {
+        for t in &slot.timers {
+            self.timers.insert(&id.0, id.1, t);
+        }
+        let window = id.1;
+        if let Some(old) = self.slots.insert(id, slot) {
+            for t in &old.timers {
+                self.timers.remove(t);
+            }
+        } else {
+            *self
+                .windows
+                .entry((window.max_timestamp(), window))
+                .or_default() += 1;
+        }
+    }
+
+    /// Takes out the slot of `id` with its timers.
+    pub fn remove(&mut self, id: &(EncodedKey, Window)) -> Option<Slot<C>> {
+        let slot = self.slots.remove(id)?;
+        for t in &slot.timers {
+            self.timers.remove(t);
+        }
+        self.forget_window(id.1);
+        Some(slot)
+    }
+
+    /// Keeps the slots for which `keep` returns true and drops the others with their timers.
+    pub fn retain(&mut self, mut keep: impl FnMut(&(EncodedKey, Window), &mut Slot<C>) -> bool) {
+        let mut dropped: Vec<Window> = Vec::new();
+        let timers = &mut self.timers;
+        self.slots.retain(|id, slot| {
+            let kept = keep(id, slot);
+            if !kept {
+                for t in &slot.timers {
+                    timers.remove(t);
+                }
+                dropped.push(id.1);
+            }
+            kept
+        });
+        for w in dropped {
+            self.forget_window(w);
+        }
     }
 
     /// Applies the timer requests of a call on `(key, window)`, emptying `ops`.
     pub fn apply_timer_ops(
         &mut self,
         id: &(EncodedKey, Window),
-        expiry: Timestamp,
         ops: &mut Vec<TimerOp>,
         declarations: &Declarations,
+        make: impl FnOnce() -> C,
     ) {
         if ops.is_empty() {
             return;
         }
-        self.slot(id, expiry);
+        self.slot_or_insert_with(id, make);
         let slot = self.slots.get_mut(id).expect("created above");
         for op in ops.drain(..) {
             let (timer, tag) = match &op {
@@ -103,19 +237,20 @@ impl KeyedStore {
         }
     }
 
-    /// Forgets `(key, window)` if it holds no state and no timer.
-    pub fn release_if_empty(&mut self, id: &(EncodedKey, Window), expiry: Timestamp) {
+    /// Forgets `(key, window)` if it holds nothing and has no timer.
+    pub fn release_if_empty(&mut self, id: &(EncodedKey, Window)) {
         if self.slots.get(id).is_some_and(Slot::is_empty) {
             self.slots.remove(id);
-            self.forget_window(expiry, id.1);
+            self.forget_window(id.1);
         }
     }
 
-    fn forget_window(&mut self, expiry: Timestamp, window: Window) {
-        if let Some(n) = self.windows.get_mut(&(expiry, window)) {
+    fn forget_window(&mut self, window: Window) {
+        let entry = (window.max_timestamp(), window);
+        if let Some(n) = self.windows.get_mut(&entry) {
             *n -= 1;
             if *n == 0 {
-                self.windows.remove(&(expiry, window));
+                self.windows.remove(&entry);
             }
         }
     }
@@ -144,7 +279,18 @@ impl KeyedStore {
     pub fn has_expired(&self, watermark: Timestamp) -> bool {
         self.windows
             .first_key_value()
-            .is_some_and(|((expiry, _), _)| *expiry < watermark)
+            .is_some_and(|((_, w), _)| self.expiry(w) < watermark)
+    }
+
+    /// The windows whose state the watermark moving from `from` to `to` concerns: those whose
+    /// end it passes (`from <= max timestamp < to`) and those that expire (expiry `< to`).
+    pub fn windows_passed(&self, from: Timestamp, to: Timestamp) -> Vec<Window> {
+        self.windows
+            .keys()
+            .take_while(|(end, _)| *end < to)
+            .filter(|(end, w)| *end >= from || self.expiry(w) < to)
+            .map(|(_, w)| *w)
+            .collect()
     }
 
     /// The (key, window) pairs whose window expires once the watermark reaches `watermark`.
@@ -152,7 +298,7 @@ impl KeyedStore {
         let windows: Vec<Window> = self
             .windows
             .keys()
-            .take_while(|(expiry, _)| *expiry < watermark)
+            .take_while(|(_, w)| self.expiry(w) < watermark)
             .map(|(_, w)| *w)
             .collect();
         if windows.is_empty() {
@@ -163,16 +309,6 @@ impl KeyedStore {
             .filter(|(_, w)| windows.contains(w))
             .cloned()
             .collect()
-    }
-
-    /// Removes `(key, window)` with its state and timers.
-    pub fn remove(&mut self, id: &(EncodedKey, Window), expiry: Timestamp) {
-        if let Some(slot) = self.slots.remove(id) {
-            for t in &slot.timers {
-                self.timers.remove(t);
-            }
-            self.forget_window(expiry, id.1);
-        }
     }
 
     /// The earliest output timestamp of a pending timer: the store's watermark hold.
@@ -190,7 +326,7 @@ impl KeyedStore {
         self.timers.len()
     }
 
-    /// How many (key, window) pairs hold state or timers.
+    /// How many (key, window) pairs hold something.
     pub fn len(&self) -> usize {
         self.slots.len()
     }
@@ -207,45 +343,42 @@ impl KeyedStore {
             slots.push(SlotSnapshot {
                 key: key.bytes().to_vec(),
                 window: *window,
-                cells: slot
-                    .state
-                    .encode()?
-                    .into_iter()
-                    .map(|(id, b)| (id.0, b))
-                    .collect(),
+                contents: slot.contents.encode()?,
                 timers: slot.timers.clone(),
             });
         }
-        Ok(StoreSnapshot { slots })
+        Ok(StoreSnapshot {
+            slots,
+            allowed_lateness: self.allowed_lateness,
+        })
     }
 
-    /// A store holding what `snapshot` captured; `expiry` gives each window's expiry.
+    /// A store holding what `snapshot` captured; `decode` rebuilds each slot's contents.
     pub fn restore(
         snapshot: StoreSnapshot,
-        declarations: &Declarations,
-        expiry: impl Fn(&Window) -> Timestamp,
+        mut decode: impl FnMut(&[u8]) -> Result<C, CoderError>,
     ) -> Result<Self, CoderError> {
-        let mut store = KeyedStore::new();
+        let mut store = KeyedStore::new(snapshot.allowed_lateness);
         for s in snapshot.slots {
-            let cells: Vec<(StateId, Vec<u8>)> =
-                s.cells.into_iter().map(|(i, b)| (StateId(i), b)).collect();
             let id = (EncodedKey::from_bytes(s.key), s.window);
-            let state = StateSlot::decode(&cells, declarations.states())?;
             for t in &s.timers {
-                store.timers.insert(&id.0, id.1, t);
                 store.timers.next_seq = store.timers.next_seq.max(t.seq);
             }
-            *store.windows.entry((expiry(&id.1), id.1)).or_default() += 1;
-            store.slots.insert(
-                id,
-                Slot {
-                    state,
-                    timers: s.timers,
-                    unemitted_since: None,
-                },
-            );
+            let slot = Slot {
+                contents: decode(&s.contents)?,
+                timers: s.timers,
+                unemitted_since: None,
+            };
+            store.insert(id, slot);
         }
         Ok(store)
+    }
+}
+
+impl KeyedStore<StateSlot> {
+    /// The state cells of `(key, window)`, created empty if there are none.
+    pub fn slot(&mut self, id: &(EncodedKey, Window)) -> &mut Slot<StateSlot> {
+        self.slot_or_insert_with(id, StateSlot::new)
     }
 }
 
@@ -254,6 +387,8 @@ impl KeyedStore {
 pub struct StoreSnapshot {
     /// Every (key, window) with state or timers.
     pub slots: Vec<SlotSnapshot>,
+    /// How long after their end the windows expire.
+    pub allowed_lateness: Duration,
 }
 
 /// The encoded contents of one (key, window).
@@ -263,8 +398,8 @@ pub struct SlotSnapshot {
     pub key: Vec<u8>,
     /// The window.
     pub window: Window,
-    /// The non-empty cells, by state id, encoded.
-    pub cells: Vec<(u32, Vec<u8>)>,
+    /// The slot's contents, encoded by [`SlotContents::encode`].
+    pub contents: Vec<u8>,
     /// The pending timers.
     pub timers: Vec<PendingTimer>,
 }
@@ -299,23 +434,22 @@ mod tests {
     #[test]
     fn timers_fire_in_time_order_and_setting_again_moves_them() {
         let (d, _) = declarations();
-        let mut store = KeyedStore::new();
-        let end = Timestamp::END_OF_GLOBAL_WINDOW;
+        let mut store = KeyedStore::new(Duration::ZERO);
         let a = (key("a"), Window::Global);
         let b = (key("b"), Window::Global);
         store.apply_timer_ops(
             &a,
-            end,
             &mut vec![set(0, "", 30, 30), set(1, "x", 20, 5)],
             &d,
+            StateSlot::new,
         );
-        store.apply_timer_ops(&b, end, &mut vec![set(0, "", 10, 10)], &d);
+        store.apply_timer_ops(&b, &mut vec![set(0, "", 10, 10)], &d, StateSlot::new);
         // Moving a's plain timer from 30 to 15; a second tag of the family is another timer.
         store.apply_timer_ops(
             &a,
-            end,
             &mut vec![set(0, "", 15, 15), set(1, "y", 25, 25)],
             &d,
+            StateSlot::new,
         );
         assert_eq!(store.hold(), Some(Timestamp::from_secs(5)));
         let mut fired = Vec::new();
@@ -335,31 +469,30 @@ mod tests {
         );
         assert_eq!(store.hold(), None);
         // Slots without state or timers are forgotten.
-        store.release_if_empty(&a, end);
-        store.release_if_empty(&b, end);
+        store.release_if_empty(&a);
+        store.release_if_empty(&b);
         assert!(store.is_empty());
     }
 
     #[test]
     fn clearing_a_timer_cancels_it_and_processing_timers_fire_at_their_time() {
         let (d, _) = declarations();
-        let mut store = KeyedStore::new();
-        let end = Timestamp::END_OF_GLOBAL_WINDOW;
+        let mut store = KeyedStore::new(Duration::ZERO);
         let a = (key("a"), Window::Global);
         store.apply_timer_ops(
             &a,
-            end,
             &mut vec![set(0, "", 10, 10), set(2, "", 100, 3)],
             &d,
+            StateSlot::new,
         );
         store.apply_timer_ops(
             &a,
-            end,
             &mut vec![TimerOp::Clear {
                 timer: TimerId(0),
                 tag: String::new(),
             }],
             &d,
+            StateSlot::new,
         );
         assert!(
             store
@@ -380,24 +513,23 @@ mod tests {
     #[test]
     fn expired_windows_are_found_and_removed_with_their_timers() {
         let (d, bag) = declarations();
-        let mut store = KeyedStore::new();
+        let mut store = KeyedStore::new(Duration::ZERO);
         let w = |s: i64| Window::interval(Timestamp::from_secs(s), Timestamp::from_secs(s + 10));
-        let expiry = |s: i64| w(s).max_timestamp();
         for (k, s) in [("a", 0), ("b", 0), ("a", 10)] {
             let id = (key(k), w(s));
             store
-                .slot(&id, expiry(s))
-                .state
+                .slot(&id)
+                .contents
                 .open::<BagCell<i64>>(bag.id(), d.states())
                 .add(1);
-            store.apply_timer_ops(&id, expiry(s), &mut vec![set(0, "", s + 5, s + 5)], &d);
+            store.apply_timer_ops(&id, &mut vec![set(0, "", s + 5, s + 5)], &d, StateSlot::new);
         }
         assert!(!store.has_expired(w(0).max_timestamp()));
         let mut expired = store.expired(Timestamp::from_secs(11));
         expired.sort();
         assert_eq!(expired.len(), 2);
         for id in &expired {
-            store.remove(id, expiry(0));
+            store.remove(id);
         }
         assert_eq!(store.len(), 1);
         assert_eq!(store.timer_count(), 1);
@@ -407,24 +539,23 @@ mod tests {
     #[test]
     fn a_snapshot_restores_cells_and_timers() {
         let (d, bag) = declarations();
-        let mut store = KeyedStore::new();
-        let end = Timestamp::END_OF_GLOBAL_WINDOW;
+        let mut store = KeyedStore::new(Duration::ZERO);
         let a = (key("a"), Window::Global);
         store
-            .slot(&a, end)
-            .state
+            .slot(&a)
+            .contents
             .open::<BagCell<i64>>(bag.id(), d.states())
             .add(42);
-        store.apply_timer_ops(&a, end, &mut vec![set(0, "", 7, 7)], &d);
+        store.apply_timer_ops(&a, &mut vec![set(0, "", 7, 7)], &d, StateSlot::new);
         let snapshot = store.snapshot().unwrap();
         let bytes = sluice_sdk::element::encode(&snapshot).unwrap();
         let back: StoreSnapshot = sluice_sdk::element::decode(&bytes).unwrap();
-        let mut restored = KeyedStore::restore(back, &d, |_| end).unwrap();
+        let mut restored = KeyedStore::restore(back, |b| decode_state_slot(b, &d)).unwrap();
         assert_eq!(restored.snapshot().unwrap(), snapshot);
         assert_eq!(restored.hold(), Some(Timestamp::from_secs(7)));
         let cell = restored
-            .slot(&a, end)
-            .state
+            .slot(&a)
+            .contents
             .open::<BagCell<i64>>(bag.id(), d.states());
         assert_eq!(cell.read(), [42]);
         assert!(

@@ -147,6 +147,9 @@ impl<F: CombineFn> GroupState for AccState<F> {
     fn clear(&mut self) {
         self.acc = None;
     }
+    fn encode(&self) -> Result<Vec<u8>, CoderError> {
+        encode(&self.acc)
+    }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
     }
@@ -299,6 +302,12 @@ impl<S: KeySplit, F: CombineFn<Input = S::Value>> GroupKernel for CombineKernel<
             combine_fn: self.combine_fn.clone(),
             acc: None,
         })
+    }
+    fn decode_state(&self, bytes: &[u8]) -> Result<Box<dyn GroupState>, CoderError> {
+        Ok(Box::new(AccState {
+            combine_fn: self.combine_fn.clone(),
+            acc: decode(bytes)?,
+        }))
     }
     fn pre_combiner(&self) -> Option<Box<dyn PreCombiner>> {
         let (f, tc) = (self.combine_fn.clone(), self.timestamp_combiner);
