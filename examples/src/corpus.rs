@@ -128,6 +128,38 @@ pub fn write_corpus(path: &Path, bytes: u64, seed: u64) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
+/// Writes a corpus of `count` distinct words, each once: lowercase words of seven letters,
+/// ten to a line, in a scrambled order. It stresses what a count per key costs per key (the
+/// Zipf corpus of [`write_corpus`] has few keys).
+pub fn write_distinct_corpus(path: &Path, count: u64) -> std::io::Result<()> {
+    // i -> i * STEP mod 26^7 is a bijection (STEP is prime to 2 and 13): distinct i give
+    // distinct words, in an order unrelated to i.
+    const SPACE: u64 = 26u64.pow(7);
+    const STEP: u64 = 2_654_435_761;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("partial");
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+    let mut word = [0u8; 8];
+    for i in 0..count {
+        let mut n = (i as u128 * STEP as u128 % SPACE as u128) as u64;
+        for letter in word[..7].iter_mut().rev() {
+            *letter = b'a' + (n % 26) as u8;
+            n /= 26;
+        }
+        word[7] = if i % 10 == 9 || i + 1 == count {
+            b'\n'
+        } else {
+            b' '
+        };
+        out.write_all(&word)?;
+    }
+    out.flush()?;
+    drop(out);
+    std::fs::rename(tmp, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

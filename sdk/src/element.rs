@@ -35,6 +35,18 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CoderError> {
     bincode::serde::encode_to_vec(value, config()).map_err(|e| CoderError(e.to_string()))
 }
 
+/// Encoded bytes, kept inline when they are short: the key or value of a keyed record, most
+/// often a few bytes, then needs no allocation of its own.
+pub type EncodedBytes = smallvec::SmallVec<[u8; 16]>;
+
+/// Encodes a value with the pipeline's coder into [`EncodedBytes`].
+pub fn encode_inline<T: Serialize>(value: &T) -> Result<EncodedBytes, CoderError> {
+    let mut out = EncodedBytes::new();
+    bincode::serde::encode_into_std_write(value, &mut out, config())
+        .map_err(|e| CoderError(e.to_string()))?;
+    Ok(out)
+}
+
 /// Decodes a value encoded by [`encode`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CoderError> {
     bincode::serde::decode_from_slice(bytes, config())
@@ -46,16 +58,19 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CoderError> {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct EncodedKey {
     hash: u64,
-    bytes: Vec<u8>,
+    bytes: EncodedBytes,
 }
 
 impl EncodedKey {
     /// Encodes `key`.
     pub fn of<K: Serialize>(key: &K) -> Result<Self, CoderError> {
-        Ok(Self::from_bytes(encode(key)?))
+        Ok(Self::from_encoded(encode_inline(key)?))
     }
     /// Wraps already encoded key bytes.
     pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self::from_encoded(EncodedBytes::from_vec(bytes))
+    }
+    fn from_encoded(bytes: EncodedBytes) -> Self {
         EncodedKey {
             hash: stable_hash(&bytes),
             bytes,

@@ -292,3 +292,47 @@ fn wordcount_equals_the_benchmark_baseline_on_a_generated_zipf_corpus() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Without a number of shards, bounded lines are written a bundle at a time, without a
+/// shuffle: the files are named `-SSSSS-of-NNNNN` with N the number of files written, hold
+/// every line once, and are listed in the manifest; no line at all still makes one empty file.
+#[test]
+fn runner_determined_sharding_writes_each_line_once_and_names_every_file() {
+    let dir = temp_dir("runner-sharding");
+    for runner in runner_names() {
+        for count in [5_000usize, 0] {
+            let prefix = dir.join(format!("{runner}-{count}"));
+            let lines: Vec<String> = (0..count).map(|i| format!("line {i:05}")).collect();
+            let p = Pipeline::new();
+            p.apply("Lines", Create::of(lines.clone()))
+                .apply("Write", text::write(&prefix.display().to_string()));
+            run(
+                &p,
+                &PipelineOptions {
+                    quiet: true,
+                    ..PipelineOptions::for_runner(runner)
+                },
+            )
+            .unwrap_or_else(|e| panic!("{runner}: {e}"));
+            let shards = text::complete_shards(&prefix.display().to_string())
+                .unwrap_or_else(|e| panic!("{runner}: {e}"));
+            let n = shards.len();
+            assert!(n >= 1, "{runner}: at least one file");
+            for (i, shard) in shards.iter().enumerate() {
+                let name = shard.file_name().unwrap().to_string_lossy().into_owned();
+                assert_eq!(
+                    name,
+                    format!("{runner}-{count}-{i:05}-of-{n:05}"),
+                    "{runner}"
+                );
+            }
+            let mut written = output_lines(&prefix);
+            written.sort();
+            assert_eq!(written, lines, "{runner}: every line once");
+            if count == 0 {
+                assert_eq!(n, 1, "{runner}: one empty file for no lines");
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -6,7 +6,7 @@
 //! ```
 //!
 //! It generates (once, then reuses) a deterministic corpus of Zipf-distributed words over a
-//! 50 000-word vocabulary, then runs each configuration in a child process of its own, so that
+//! 50 000-word vocabulary (or, with `--distinct N`, N distinct words each once), then runs each configuration in a child process of its own, so that
 //! each one's peak memory (VmHWM) is its own: (a) the hand-written baseline on all cores,
 //! (b) the rayon runner on 1 thread and on all, (c) the direct runner, (d) ironbeam's parallel
 //! mode (with `--features ironbeam`). Every configuration writes the same `word: count` output;
@@ -33,6 +33,10 @@ struct Args {
     /// Runs per configuration (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Instead of the Zipf corpus, this many distinct words, each once (2000000 makes a 16 MB
+    /// file): what keys cost at high cardinality.
+    #[arg(long)]
+    distinct: Option<u64>,
     /// Where the corpus and outputs go.
     #[arg(long, default_value = "target/bench-data")]
     dir: PathBuf,
@@ -159,19 +163,21 @@ fn run_ironbeam(_corpus_path: &Path, _out_dir: &Path) -> anyhow::Result<()> {
 fn main() -> std::process::ExitCode {
     sluice_examples::main_with(|| {
         let args = Args::parse();
-        let corpus_path = args.dir.join(format!("corpus-{}mb.txt", args.size_mb));
+        let corpus_path = match args.distinct {
+            Some(n) => args.dir.join(format!("distinct-{n}.txt")),
+            None => args.dir.join(format!("corpus-{}mb.txt", args.size_mb)),
+        };
         if let Some(mode) = &args.child {
             let (seconds, sum, n) = run_child(mode, &corpus_path, &args.dir)?;
             println!("RESULT {seconds} {sum} {n} {}", peak_rss_kib());
             return Ok(());
         }
         if !corpus_path.exists() {
-            eprintln!(
-                "generating {} ({} MB) ...",
-                corpus_path.display(),
-                args.size_mb
-            );
-            corpus::write_corpus(&corpus_path, args.size_mb * 1_000_000, 2026)?;
+            eprintln!("generating {} ...", corpus_path.display());
+            match args.distinct {
+                Some(n) => corpus::write_distinct_corpus(&corpus_path, n)?,
+                None => corpus::write_corpus(&corpus_path, args.size_mb * 1_000_000, 2026)?,
+            }
         }
         let bytes = std::fs::metadata(&corpus_path)?.len() as f64;
         let mut modes = vec!["baseline", "rayon-1", "rayon-all", "direct"];
@@ -206,6 +212,7 @@ fn main() -> std::process::ExitCode {
                         "--dir",
                         &args.dir.display().to_string(),
                     ])
+                    .args(args.distinct.map(|n| format!("--distinct={n}")))
                     .output()?;
                 let stdout = String::from_utf8_lossy(&out.stdout);
                 let Some(line) = stdout.lines().find(|l| l.starts_with("RESULT ")) else {

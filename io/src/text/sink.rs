@@ -2,12 +2,19 @@
 //!
 //! `write(prefix)` expands, in the model, to:
 //!
-//! 1. **AssignShards**: the lines move to the global window (a file holds every window's
-//!    lines) and each gets a shard number, round-robin per writer instance;
-//! 2. **GroupByShard**: a GroupByKey on the shard number;
-//! 3. **WriteShards**: each shard's lines go to a temporary file in a hidden directory beside
-//!    the output (`.PREFIX-sluice-temp-TOKEN/`);
-//! 4. **Finalize**: once every shard is written (a global combine of the temporary names),
+//! 1. **GlobalWindow**: the lines move to the global window (a file holds every window's
+//!    lines);
+//! 2. the lines go to temporary files in a hidden directory beside the output
+//!    (`.PREFIX-sluice-temp-TOKEN/`):
+//!    - with a fixed number of shards (`with_num_shards`), or on unbounded input: each line
+//!      gets a shard number, round-robin per writer instance (**AssignShards**), a GroupByKey
+//!      on it gathers each shard (**GroupByShard**), and **WriteShards** writes one file per
+//!      shard;
+//!    - otherwise (bounded input, runner-determined sharding, as Beam's `WriteFiles` without
+//!      `withNumShards`): **WriteBundles** writes each bundle's lines to a file of its own as
+//!      they come — no shuffle, nothing held — so the number of files is the number of
+//!      bundles that held lines (at least one file is written);
+//! 3. **Finalize**: once every file is written (a global combine of the temporary names),
 //!    the output is committed (see [`commit`](super::commit)): the previous result under the
 //!    prefix is removed, the files are renamed to `PREFIX-SSSSS-of-NNNNN[SUFFIX]` (empty shards
 //!    become empty files, so exactly N files exist), and a manifest `PREFIX.manifest`, written
@@ -18,6 +25,7 @@
 //! stays behind, hidden, until the next run to the prefix removes it.
 
 use super::commit::{Commit, check_prefix, temp_dir_for};
+use sluice_sdk::graph::Boundedness;
 use sluice_sdk::prelude::*;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -46,8 +54,9 @@ impl WriteText {
         }
     }
     /// Writes exactly `shards` files, from 1 to [`MAX_SHARDS`] (another count is an error
-    /// when the pipeline is built). Without it the count is chosen when the pipeline is built:
-    /// one shard per core of the machine.
+    /// when the pipeline is built). Without it the runner decides on bounded input (a file
+    /// per bundle of lines, written as the lines come, without a shuffle); on unbounded input
+    /// the count is one shard per core of the machine.
     pub fn with_num_shards(self, shards: u32) -> Self {
         WriteText {
             shards: Some(shards),
@@ -138,6 +147,138 @@ impl DoFn for WriteShards {
     }
 }
 
+/// Writes the lines of each bundle to a temporary file of its own (runner-determined
+/// sharding): the file opens with the bundle's first line and is closed, synced and named on
+/// the output when the bundle finishes.
+struct WriteBundles {
+    temp_dir: PathBuf,
+    open: Option<BundleFile>,
+}
+
+/// The file of the bundle being written.
+struct BundleFile {
+    path: PathBuf,
+    writer: BufWriter<std::fs::File>,
+    lines: i64,
+}
+
+/// Numbers the bundle files of this process.
+static NEXT_BUNDLE_FILE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Clone for WriteBundles {
+    /// A new instance has no file open.
+    fn clone(&self) -> Self {
+        WriteBundles {
+            temp_dir: self.temp_dir.clone(),
+            open: None,
+        }
+    }
+}
+
+impl WriteBundles {
+    fn open(&mut self) -> Result<&mut BundleFile, String> {
+        if self.open.is_none() {
+            std::fs::create_dir_all(&self.temp_dir).map_err(|e| {
+                format!(
+                    "cannot create the directory {}: {e}",
+                    self.temp_dir.display()
+                )
+            })?;
+            let n = NEXT_BUNDLE_FILE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = self
+                .temp_dir
+                .join(format!("bundle-{}-{n:010}", std::process::id()));
+            let file = std::fs::File::create(&path)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            self.open = Some(BundleFile {
+                path,
+                writer: BufWriter::with_capacity(1 << 16, file),
+                lines: 0,
+            });
+        }
+        Ok(self.open.as_mut().expect("opened above"))
+    }
+}
+
+impl DoFn for WriteBundles {
+    type In = String;
+    type Out = String;
+    fn process(&mut self, line: String, _ctx: &mut ProcessContext<'_, String>) -> DoFnResult {
+        let file = self.open()?;
+        let written = file
+            .writer
+            .write_all(line.as_bytes())
+            .and_then(|()| file.writer.write_all(b"\n"));
+        written.map_err(|e| format!("cannot write {}: {e}", file.path.display()))?;
+        file.lines += 1;
+        Ok(())
+    }
+    fn finish_bundle(&mut self, ctx: &mut BundleContext<'_, String>) -> DoFnResult {
+        let Some(file) = self.open.take() else {
+            return Ok(());
+        };
+        let path = file.path;
+        let closed = file
+            .writer
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.sync_all());
+        closed.map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        ctx.metrics().counter("lines_written").inc_by(file.lines);
+        ctx.output(
+            path.display().to_string(),
+            Timestamp::END_OF_GLOBAL_WINDOW,
+            Window::Global,
+        );
+        Ok(())
+    }
+}
+
+/// Commits the files of runner-determined sharding once every bundle is written: they become
+/// the shards, in the order of their temporary names; with no line at all, one empty shard.
+#[derive(Clone)]
+struct FinalizeBundles {
+    prefix: String,
+    suffix: String,
+    temp_dir: PathBuf,
+}
+
+impl DoFn for FinalizeBundles {
+    type In = Vec<String>;
+    type Out = String;
+    fn process(
+        &mut self,
+        mut written: Vec<String>,
+        ctx: &mut ProcessContext<'_, String>,
+    ) -> DoFnResult {
+        written.sort();
+        let mut files: Vec<Option<PathBuf>> = written
+            .into_iter()
+            .map(|p| Some(PathBuf::from(p)))
+            .collect();
+        if files.is_empty() {
+            files.push(None);
+        }
+        if files.len() > MAX_SHARDS as usize {
+            return Err(format!(
+                "{} files were written, more than the {MAX_SHARDS} shards an output may have: \
+                 set a number of shards",
+                files.len()
+            )
+            .into());
+        }
+        let commit = Commit {
+            prefix: &self.prefix,
+            suffix: &self.suffix,
+            temp_dir: &self.temp_dir,
+        };
+        for name in commit.run(files, &mut |_| Ok(()))? {
+            ctx.output(name);
+        }
+        Ok(())
+    }
+}
+
 /// Commits the output once every shard is written.
 #[derive(Clone)]
 struct Finalize {
@@ -183,10 +324,29 @@ impl PTransform<PCollection<String>> for WriteText {
             p.record_error(format!("text write '{}': {e}", p.current_name()));
         }
         let temp_dir = temp_dir_for(&self.prefix);
-        // Whatever the input's windows, a file holds lines of every window: group in the
+        // Whatever the input's windows, a file holds lines of every window: write in the
         // global window (a shard written once per window would overwrite itself).
-        let written = input
-            .apply("GlobalWindow", WindowInto::with_defaults(GlobalWindows))
+        let lines = input.apply("GlobalWindow", WindowInto::with_defaults(GlobalWindows));
+        if self.shards.is_none() && input.boundedness() == Boundedness::Bounded {
+            return lines
+                .apply(
+                    "WriteBundles",
+                    ParDo::of(WriteBundles {
+                        temp_dir: temp_dir.clone(),
+                        open: None,
+                    }),
+                )
+                .apply("Gather", Combine::globally(ToList::new()))
+                .apply(
+                    "Finalize",
+                    ParDo::of(FinalizeBundles {
+                        prefix: self.prefix,
+                        suffix: self.suffix,
+                        temp_dir,
+                    }),
+                );
+        }
+        let written = lines
             .apply("AssignShards", ParDo::of(AssignShards { shards, next: 0 }))
             .apply("GroupByShard", GroupByKey)
             .apply(

@@ -643,7 +643,7 @@ pub(crate) mod tests {
     pub(crate) fn record(key: &str, value: i64, secs: i64, window: Window) -> KeyedRecord {
         KeyedRecord {
             key: EncodedKey::of(&key.to_string()).unwrap(),
-            payload: sluice_sdk::element::encode(&value).unwrap(),
+            payload: sluice_sdk::element::encode_inline(&value).unwrap(),
             kind: RecordKind::Value,
             timestamp: Timestamp::from_secs(secs),
             window,

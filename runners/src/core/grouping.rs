@@ -19,7 +19,7 @@ use super::stage::StageOutput;
 use super::stateful::StatefulDoFnRunner;
 use super::{BUNDLE_SIZE, DROPPED_DUE_TO_LATENESS};
 use sluice_sdk::error::{BoxError, PipelineError};
-use sluice_sdk::graph::kernel::{GroupKernel, KeyedRecord, SideInputs, StatefulKernel};
+use sluice_sdk::graph::kernel::{GroupKernel, KeyedRecord, PaneOutput, SideInputs, StatefulKernel};
 use sluice_sdk::graph::{Bundle, Graph, NodeId, NodeKind};
 use sluice_sdk::metrics::MetricsContainer;
 use sluice_sdk::result::ElementCount;
@@ -79,29 +79,59 @@ impl<'g> GroupingNode<'g> {
         Ok(records)
     }
 
-    /// Runs one shard of a bounded input. A grouping adds every batch of records, then
-    /// advances the watermark to the end of time so that every (key, window) fires its single
-    /// pane; a stateful ParDo runs each key's records in timestamp order.
+    /// Runs one shard of a bounded input, handing its output to `emit` a bundle at a time and
+    /// recording element counts, late drops and user metrics under the transform's name in
+    /// `out`.
+    ///
+    /// A grouping whose (key, window) pairs each fire once at the end (the default trigger,
+    /// windows that do not merge) folds its records in the kernel's typed
+    /// [`BoundedGrouping`](sluice_sdk::graph::kernel::BoundedGrouping) and hands out its
+    /// results as the table empties; any other grouping adds every batch of records to a
+    /// [`GroupAlsoByWindow`], then advances the watermark to the end of time so that every
+    /// (key, window) fires its last pane. A stateful ParDo runs each key's records in
+    /// timestamp order.
     pub fn group_bounded(
         &self,
         batches: impl IntoIterator<Item = Result<Vec<KeyedRecord>, PipelineError>>,
         side_inputs: &SideInputs,
-    ) -> Result<GroupedShard, PipelineError> {
+        out: &mut StageOutput,
+        emit: &mut dyn FnMut(Bundle) -> Result<(), PipelineError>,
+    ) -> Result<(), PipelineError> {
         let name = self.name;
         let mut count = ElementCount::default();
         let mut metrics = MetricsContainer::default();
-        let (output, dropped) = match self.kernel {
-            KeyedKernel::Group(kernel) => {
-                let mut gabw = GroupAlsoByWindow::new(kernel.clone(), self.strategy.clone());
-                let mut panes = Vec::new();
+        let mut emit = |bundle: Bundle, count: &mut ElementCount| {
+            count.output += bundle.len() as u64;
+            emit(bundle)
+        };
+        let dropped = match self.kernel {
+            KeyedKernel::Group(kernel) if self.fires_once_at_end() => {
+                let mut grouping = kernel.bounded_grouping(self.strategy.timestamp_combiner);
                 for batch in batches {
                     let batch = batch?;
                     count.input += batch.len() as u64;
-                    panes.extend(invoke(name, || gabw.process(batch))?);
+                    invoke(name, || grouping.add(batch))?;
                 }
-                panes.extend(invoke(name, || gabw.advance_watermark(Timestamp::MAX))?);
-                let output = invoke(name, || gabw.build_output(panes))?;
-                (output, gabw.dropped_due_to_lateness())
+                loop {
+                    let bundle = invoke(name, || grouping.take_output(BUNDLE_SIZE))?;
+                    if bundle.is_empty() {
+                        break;
+                    }
+                    emit(bundle, &mut count)?;
+                }
+                0
+            }
+            KeyedKernel::Group(kernel) => {
+                let mut gabw = GroupAlsoByWindow::new(kernel.clone(), self.strategy.clone());
+                for batch in batches {
+                    let batch = batch?;
+                    count.input += batch.len() as u64;
+                    let panes = invoke(name, || gabw.process(batch))?;
+                    emit_panes(name, &gabw, panes, &mut |b| emit(b, &mut count))?;
+                }
+                let panes = invoke(name, || gabw.advance_watermark(Timestamp::MAX))?;
+                emit_panes(name, &gabw, panes, &mut |b| emit(b, &mut count))?;
+                gabw.dropped_due_to_lateness()
             }
             KeyedKernel::Stateful(kernel) => {
                 let batches = batches.into_iter().collect::<Result<Vec<_>, _>>()?;
@@ -121,17 +151,25 @@ impl<'g> GroupingNode<'g> {
                 let output = invoke(name, || runner.run_bounded(records));
                 metrics = runner.take_metrics();
                 runner.teardown();
-                (output?, runner.dropped_due_to_lateness())
+                for bundle in output?.chunks(BUNDLE_SIZE) {
+                    emit(bundle, &mut count)?;
+                }
+                runner.dropped_due_to_lateness()
             }
         };
-        count.output = output.len() as u64;
-        Ok(GroupedShard {
-            name: name.to_string(),
-            bundles: output.chunks(BUNDLE_SIZE),
-            count,
-            dropped,
-            metrics,
-        })
+        metrics
+            .counter(DROPPED_DUE_TO_LATENESS)
+            .inc_by(dropped as i64);
+        out.metrics.add(name, &metrics);
+        out.elements.entry(name.to_string()).or_default().add(count);
+        Ok(())
+    }
+
+    /// Whether every (key, window) of a bounded shard fires exactly one pane, at the end: the
+    /// default trigger over windows that do not merge.
+    fn fires_once_at_end(&self) -> bool {
+        self.strategy.trigger == sluice_sdk::trigger::Trigger::Default
+            && !self.strategy.window_fn.is_merging()
     }
 
     /// A streaming execution over `shards` shards, run on `pool` when there are several.
@@ -165,26 +203,19 @@ impl<'g> GroupingNode<'g> {
     }
 }
 
-/// What running one shard of bounded input produced.
-pub struct GroupedShard {
-    name: String,
-    bundles: Vec<Bundle>,
-    count: ElementCount,
-    dropped: u64,
-    metrics: MetricsContainer,
-}
-
-impl GroupedShard {
-    /// Records the shard's element counts, late drops and user metrics under the transform's
-    /// name in `out`, and returns its output elements in bundles.
-    pub fn into_bundles(self, out: &mut StageOutput) -> Vec<Bundle> {
-        let mut m = self.metrics;
-        m.counter(DROPPED_DUE_TO_LATENESS)
-            .inc_by(self.dropped as i64);
-        out.metrics.add(&self.name, &m);
-        out.elements.entry(self.name).or_default().add(self.count);
-        self.bundles
+/// Turns `panes` into output bundles of at most [`BUNDLE_SIZE`] elements for `emit`.
+fn emit_panes(
+    name: &str,
+    gabw: &GroupAlsoByWindow,
+    mut panes: Vec<PaneOutput>,
+    emit: &mut dyn FnMut(Bundle) -> Result<(), PipelineError>,
+) -> Result<(), PipelineError> {
+    while !panes.is_empty() {
+        let rest = panes.split_off(panes.len().min(BUNDLE_SIZE));
+        let chunk = std::mem::replace(&mut panes, rest);
+        emit(invoke(name, || gabw.build_output(chunk))?)?;
     }
+    Ok(())
 }
 
 /// One shard of a streaming keyed node.

@@ -84,6 +84,10 @@ pub const MAX_OUTPUTS_PER_CALL: u64 = 1 << 16;
 /// elements each).
 pub const MAX_BATCHES_PER_BUNDLE: usize = 4096;
 
+/// At most how many keyed records a pre-combiner hands on in one batch: a shuffle moves, and
+/// frees, its input a batch at a time.
+const FLUSH_BATCH: usize = 16 * 1024;
+
 impl<'p> StageInstance<'p> {
     /// Creates (and sets up) the operators of stage `stage` with the side inputs they read.
     pub fn new(
@@ -190,12 +194,12 @@ impl<'p> StageInstance<'p> {
         let mut flushed = Ok(());
         if succeeded {
             for (node, pc) in self.pre_combiners.iter_mut() {
-                let mut out = Vec::new();
-                if let Err(e) = invoke(&self.plan.graph.node(*node).name, || pc.flush(&mut out)) {
+                let out = self.output.records.entry(*node).or_default();
+                let name = &self.plan.graph.node(*node).name;
+                if let Err(e) = invoke(name, || pc.flush(FLUSH_BATCH, out)) {
                     flushed = Err(e);
                     break;
                 }
-                self.output.records.entry(*node).or_default().push(out);
             }
         }
         for i in 0..self.ops.len() {

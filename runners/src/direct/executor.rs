@@ -81,12 +81,9 @@ fn feed(
                 } else {
                     Box::new(stored.into_iter().map(|bundle| grouping.records(bundle)))
                 };
-            for bundle in grouping
-                .group_bounded(batches, side_inputs)?
-                .into_bundles(out)
-            {
-                instance.push(bundle)?;
-            }
+            grouping.group_bounded(batches, side_inputs, out, &mut |bundle| {
+                instance.push(bundle)
+            })?;
         }
         StageRoot::Flatten(n) | StageRoot::Reshuffle(n) => {
             let total: u64 = stored.iter().map(|b| b.len() as u64).sum();

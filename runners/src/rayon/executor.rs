@@ -66,7 +66,7 @@ enum WorkItem {
     /// A source split to read.
     Split(Arc<dyn SourceKernel>),
     /// A shard of keyed records to group.
-    Shard(Vec<KeyedRecord>),
+    Shard(Vec<Vec<KeyedRecord>>),
     /// Bundles to process.
     Bundles(Vec<Bundle>),
 }
@@ -251,14 +251,13 @@ fn run_item(
             own.elements.entry(name.clone()).or_default().output += read;
             Ok(())
         }
-        (StageRoot::Group { node, .. }, WorkItem::Shard(records)) => {
-            let grouped =
-                GroupingNode::of(graph, node).group_bounded([Ok(records)], side_inputs)?;
-            for bundle in grouped.into_bundles(own) {
-                instance.push(bundle)?;
-            }
-            Ok(())
-        }
+        (StageRoot::Group { node, .. }, WorkItem::Shard(records)) => GroupingNode::of(graph, node)
+            .group_bounded(
+                records.into_iter().map(Ok),
+                side_inputs,
+                own,
+                &mut |bundle| instance.push(bundle),
+            ),
         (_, WorkItem::Bundles(bundles)) => {
             for bundle in bundles {
                 instance.push(bundle)?;
@@ -270,15 +269,15 @@ fn run_item(
 }
 
 /// Hash-partitions keyed records into `shards` shards by key, in parallel.
-fn shuffle(batches: Vec<Vec<KeyedRecord>>, shards: usize) -> Vec<Vec<KeyedRecord>> {
-    // Large batches (a pre-combiner's flush) are cut into pieces that workers share; the
-    // pieces are moved, never copied.
+fn shuffle(batches: Vec<Vec<KeyedRecord>>, shards: usize) -> Vec<Vec<Vec<KeyedRecord>>> {
+    // Pieces of a bounded size, each partitioned on its own: a shard is a list of small
+    // vectors that its worker consumes, and frees, one by one, while its grouping grows.
     let chunk = batches
         .iter()
         .map(Vec::len)
         .sum::<usize>()
-        .div_ceil(shards * 4)
-        .max(4096);
+        .div_ceil(shards * 16)
+        .clamp(4096, 1 << 16);
     let mut pieces: Vec<Vec<KeyedRecord>> = Vec::with_capacity(batches.len());
     for mut b in batches {
         while b.len() > chunk {
@@ -289,27 +288,22 @@ fn shuffle(batches: Vec<Vec<KeyedRecord>>, shards: usize) -> Vec<Vec<KeyedRecord
     }
     let partitioned: Vec<Vec<Vec<KeyedRecord>>> = pieces
         .into_par_iter()
-        .with_min_len(16)
-        .fold(
-            || {
-                (0..shards)
-                    .map(|_| Vec::new())
-                    .collect::<Vec<Vec<KeyedRecord>>>()
-            },
-            |mut parts, piece| {
-                for r in piece {
-                    parts[r.key.partition(shards)].push(r);
-                }
-                parts
-            },
-        )
+        .map(|piece| {
+            let mut parts: Vec<Vec<KeyedRecord>> = (0..shards)
+                .map(|_| Vec::with_capacity(piece.len() / shards + piece.len() / 8))
+                .collect();
+            for r in piece {
+                parts[r.key.partition(shards)].push(r);
+            }
+            parts
+        })
         .collect();
-    let mut out: Vec<Vec<KeyedRecord>> = (0..shards)
-        .map(|i| Vec::with_capacity(partitioned.iter().map(|p| p[i].len()).sum()))
-        .collect();
+    let mut out: Vec<Vec<Vec<KeyedRecord>>> = (0..shards).map(|_| Vec::new()).collect();
     for parts in partitioned {
-        for (i, mut p) in parts.into_iter().enumerate() {
-            out[i].append(&mut p);
+        for (i, p) in parts.into_iter().enumerate() {
+            if !p.is_empty() {
+                out[i].push(p);
+            }
         }
     }
     out.retain(|s| !s.is_empty());

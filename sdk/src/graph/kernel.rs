@@ -105,7 +105,7 @@ pub struct KeyedRecord {
     /// The encoded key.
     pub key: EncodedKey,
     /// The encoded value or accumulator.
-    pub payload: Vec<u8>,
+    pub payload: crate::element::EncodedBytes,
     /// What the payload is.
     pub kind: RecordKind,
     /// Event timestamp (for accumulators: the combined timestamp of their inputs).
@@ -134,14 +134,28 @@ pub trait GroupState: Send {
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
 
+/// Groups one shard of bounded input whose every (key, window) fires exactly one pane, at the
+/// end: the default trigger over windows that do not merge (see
+/// [`bounded_grouping`](crate::transforms::bounded_grouping)). Typed, one entry per
+/// (key, window), no trigger or pane bookkeeping.
+pub trait BoundedGrouping: Send {
+    /// Adds a batch of keyed records.
+    fn add(&mut self, records: Vec<KeyedRecord>) -> Result<(), BoxError>;
+    /// Takes out the results of up to `max` (key, window) pairs as output elements `KV<K,
+    /// Output>`, each the on-time and only pane of its pair; an empty bundle once all were
+    /// taken. No record may be added afterwards.
+    fn take_output(&mut self, max: usize) -> Result<Bundle, BoxError>;
+}
+
 /// Combines inputs per key and window before a shuffle (combiner lifting).
 pub trait PreCombiner: Send {
     /// Adds a bundle of `KV<K, V>` inputs to the partial accumulators: one per live (key,
     /// window) until [`flush`](Self::flush), never more than the grouping after the shuffle
     /// holds.
     fn add_bundle(&mut self, input: Bundle) -> Result<(), BoxError>;
-    /// Emits the partial accumulators gathered so far and forgets them.
-    fn flush(&mut self, out: &mut Vec<KeyedRecord>) -> Result<(), BoxError>;
+    /// Emits the partial accumulators gathered so far, in batches of at most `batch` records
+    /// (a shuffle then moves and frees them a batch at a time), and forgets them.
+    fn flush(&mut self, batch: usize, out: &mut Vec<Vec<KeyedRecord>>) -> Result<(), BoxError>;
 }
 
 /// One pane of a grouping transform, ready to become an output element.
@@ -166,6 +180,12 @@ pub trait GroupKernel: Send + Sync {
     fn new_state(&self) -> Box<dyn GroupState>;
     /// A state from what its [`GroupState::encode`] wrote.
     fn decode_state(&self, bytes: &[u8]) -> Result<Box<dyn GroupState>, CoderError>;
+    /// A grouping for a bounded shard whose (key, window) pairs each fire once, at the end,
+    /// with output timestamps as `timestamp_combiner` decides.
+    fn bounded_grouping(
+        &self,
+        timestamp_combiner: crate::trigger::TimestampCombiner,
+    ) -> Box<dyn BoundedGrouping>;
     /// A pre-combiner, if this transform can be lifted (Combine.perKey can, GroupByKey cannot).
     fn pre_combiner(&self) -> Option<Box<dyn PreCombiner>>;
     /// Turns panes into a bundle of output elements `KV<K, Output>`.

@@ -1,15 +1,18 @@
 //! GroupByKey: all values of a key, per window.
 
+use super::bounded_grouping::{Fold, TypedBoundedGrouping};
 use super::pardo::downcast_input;
-use crate::element::{CoderError, Element, EncodedKey, Key, decode, encode};
+use crate::element::{CoderError, Element, EncodedKey, Key, decode, encode, encode_inline};
 use crate::error::BoxError;
 use crate::graph::kernel::{
-    GroupKernel, GroupState, KeyedRecord, PaneOutput, PreCombiner, RecordKind,
+    BoundedGrouping, GroupKernel, GroupState, KeyedRecord, PaneOutput, PreCombiner, RecordKind,
 };
 use crate::graph::{Bundle, NodeKind};
 use crate::kv::KV;
 use crate::pcollection::PCollection;
 use crate::pipeline::{OutputSpec, PTransform};
+use crate::time::Timestamp;
+use crate::trigger::TimestampCombiner;
 use crate::windowed_value::WindowedValue;
 use std::any::Any;
 use std::marker::PhantomData;
@@ -63,6 +66,32 @@ impl<V: Element> GroupState for ListState<V> {
     }
 }
 
+/// Collects the values of one (key, window) (see
+/// [`bounded_grouping`](super::bounded_grouping)).
+struct ListFold<V>(PhantomData<fn() -> V>);
+
+impl<V: Element> Fold for ListFold<V> {
+    type State = Vec<V>;
+    type Output = Vec<V>;
+    fn first(&self, kind: RecordKind, payload: &[u8]) -> Result<Vec<V>, BoxError> {
+        let mut values = Vec::new();
+        self.add(&mut values, kind, payload)?;
+        Ok(values)
+    }
+    fn add(&self, values: &mut Vec<V>, kind: RecordKind, payload: &[u8]) -> Result<(), BoxError> {
+        match kind {
+            RecordKind::Value => values.push(decode(payload)?),
+            RecordKind::Accumulator => {
+                return Err("GroupByKey received a pre-combined accumulator".into());
+            }
+        }
+        Ok(())
+    }
+    fn finish(&self, values: Vec<V>) -> Vec<V> {
+        values
+    }
+}
+
 /// How a grouping splits its input elements into key and value. Implemented by zero-sized
 /// types, so that the split is inlined into the per-element loops.
 pub(crate) trait KeySplit: Send + Sync + 'static {
@@ -112,7 +141,7 @@ pub(crate) fn split_to_records<S: KeySplit>(
         let (key, value) = S::split(wv.value);
         out.push(KeyedRecord {
             key: EncodedKey::of(&key)?,
-            payload: encode(&value)?,
+            payload: encode_inline(&value)?,
             kind: RecordKind::Value,
             timestamp: wv.timestamp,
             window: wv.window,
@@ -150,6 +179,16 @@ impl<K: Key, V: Element> GroupKernel for GbkKernel<K, V> {
         Ok(Box::new(ListState::<V> {
             values: decode(bytes)?,
         }))
+    }
+    fn bounded_grouping(&self, tc: TimestampCombiner) -> Box<dyn BoundedGrouping> {
+        match tc {
+            TimestampCombiner::EndOfWindow => Box::new(
+                TypedBoundedGrouping::<K, ListFold<V>, ()>::new(ListFold(PhantomData), tc),
+            ),
+            TimestampCombiner::Earliest | TimestampCombiner::Latest => Box::new(
+                TypedBoundedGrouping::<K, ListFold<V>, Timestamp>::new(ListFold(PhantomData), tc),
+            ),
+        }
     }
     fn pre_combiner(&self) -> Option<Box<dyn PreCombiner>> {
         None

@@ -12,6 +12,7 @@
 //! roots). Composite ones expand into the primitives ParDo, GroupByKey, Flatten, Reshuffle,
 //! Read and View.
 
+pub mod bounded_grouping;
 pub mod co_group_by_key;
 pub mod combine;
 pub mod count;

@@ -15,7 +15,7 @@
 //! every runner uses for grouping, triggers and panes.
 
 use sluice_runners::core::GroupAlsoByWindow;
-use sluice_sdk::element::{EncodedKey, encode};
+use sluice_sdk::element::EncodedKey;
 use sluice_sdk::graph::NodeKind;
 use sluice_sdk::graph::kernel::{KeyedRecord, PaneOutput, RecordKind};
 use sluice_sdk::pane::PaneTiming;
@@ -256,8 +256,8 @@ impl Spec {
                 Action::Input(times) => {
                     let mut records = Vec::new();
                     for t in times {
-                        let payload =
-                            encode(&t.as_secs()).map_err(|e| Mismatch::Bad(e.to_string()))?;
+                        let payload = sluice_sdk::element::encode_inline(&t.as_secs())
+                            .map_err(|e| Mismatch::Bad(e.to_string()))?;
                         for window in self.strategy.window_fn.assign_windows(*t) {
                             records.push(KeyedRecord {
                                 key: key.clone(),

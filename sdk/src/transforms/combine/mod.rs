@@ -16,6 +16,7 @@
 
 pub mod combiners;
 
+use super::bounded_grouping::{Fold, TypedBoundedGrouping};
 use super::create::Impulse;
 use super::flatten::{Flatten, PCollectionList};
 use super::group_by_key::{
@@ -24,11 +25,11 @@ use super::group_by_key::{
 use super::kv_transforms::Values;
 use super::pardo::{ParDo, downcast_input};
 use crate::dofn::{DoFn, DoFnResult, ProcessContext};
-use crate::element::{CoderError, Element, EncodedKey, Key, decode, encode};
+use crate::element::{CoderError, Element, EncodedKey, Key, decode, encode, encode_inline};
 use crate::error::BoxError;
 use crate::graph::Bundle;
 use crate::graph::kernel::{
-    GroupKernel, GroupState, KeyedRecord, PaneOutput, PreCombiner, RecordKind,
+    BoundedGrouping, GroupKernel, GroupState, KeyedRecord, PaneOutput, PreCombiner, RecordKind,
 };
 use crate::kv::KV;
 use crate::pcollection::PCollection;
@@ -157,7 +158,7 @@ impl<F: CombineFn> GroupState for AccState<F> {
 
 /// The timestamp a partial accumulator carries: nothing for end-of-window output (the window
 /// decides it), the combined timestamp of its inputs otherwise.
-trait PartialStamp: Copy + Send + 'static {
+pub(crate) trait PartialStamp: Copy + Send + 'static {
     fn first(timestamp: Timestamp) -> Self;
     fn add(&mut self, timestamp: Timestamp, combiner: TimestampCombiner);
     fn timestamp(&self, window: &Window) -> Timestamp;
@@ -267,23 +268,69 @@ impl<S: KeySplit, F: CombineFn<Input = S::Value>, P: PartialStamp> PreCombiner
         }
         Ok(())
     }
-    fn flush(&mut self, out: &mut Vec<KeyedRecord>) -> Result<(), BoxError> {
-        out.reserve(self.entries);
+    fn flush(&mut self, batch: usize, out: &mut Vec<Vec<KeyedRecord>>) -> Result<(), BoxError> {
+        let batch = batch.max(1);
+        let mut current: Vec<KeyedRecord> = Vec::with_capacity(self.entries.min(batch));
+        let mut left = self.entries;
         for (window, partial) in self.windows.drain(..) {
             for (key, (acc, stamp)) in partial {
-                out.push(KeyedRecord {
+                if current.len() == batch {
+                    left -= batch;
+                    out.push(std::mem::replace(
+                        &mut current,
+                        Vec::with_capacity(left.min(batch)),
+                    ));
+                }
+                current.push(KeyedRecord {
                     key: EncodedKey::of(&key)?,
-                    payload: encode(&acc)?,
+                    payload: encode_inline(&acc)?,
                     kind: RecordKind::Accumulator,
                     timestamp: stamp.timestamp(&window),
                     window,
                 });
             }
         }
+        if !current.is_empty() {
+            out.push(current);
+        }
         self.window_index.clear();
         self.last = 0;
         self.entries = 0;
         Ok(())
+    }
+}
+
+/// Folds the records of one (key, window) with the combine function (see
+/// [`bounded_grouping`](super::bounded_grouping)).
+struct CombineFold<F>(F);
+
+impl<F: CombineFn> Fold for CombineFold<F> {
+    type State = F::Accumulator;
+    type Output = F::Output;
+    fn first(&self, kind: RecordKind, payload: &[u8]) -> Result<F::Accumulator, BoxError> {
+        Ok(match kind {
+            RecordKind::Value => {
+                let mut acc = self.0.create_accumulator();
+                self.0.add_input(&mut acc, decode(payload)?);
+                acc
+            }
+            RecordKind::Accumulator => decode(payload)?,
+        })
+    }
+    fn add(
+        &self,
+        acc: &mut F::Accumulator,
+        kind: RecordKind,
+        payload: &[u8],
+    ) -> Result<(), BoxError> {
+        match kind {
+            RecordKind::Value => self.0.add_input(acc, decode(payload)?),
+            RecordKind::Accumulator => self.0.merge_accumulators(acc, decode(payload)?),
+        }
+        Ok(())
+    }
+    fn finish(&self, acc: F::Accumulator) -> F::Output {
+        self.0.extract_output(&acc)
     }
 }
 
@@ -308,6 +355,17 @@ impl<S: KeySplit, F: CombineFn<Input = S::Value>> GroupKernel for CombineKernel<
             combine_fn: self.combine_fn.clone(),
             acc: decode(bytes)?,
         }))
+    }
+    fn bounded_grouping(&self, tc: TimestampCombiner) -> Box<dyn BoundedGrouping> {
+        let fold = CombineFold(self.combine_fn.clone());
+        match tc {
+            TimestampCombiner::EndOfWindow => {
+                Box::new(TypedBoundedGrouping::<S::Key, _, ()>::new(fold, tc))
+            }
+            TimestampCombiner::Earliest | TimestampCombiner::Latest => {
+                Box::new(TypedBoundedGrouping::<S::Key, _, Timestamp>::new(fold, tc))
+            }
+        }
     }
     fn pre_combiner(&self) -> Option<Box<dyn PreCombiner>> {
         let (f, tc) = (self.combine_fn.clone(), self.timestamp_combiner);
@@ -478,8 +536,13 @@ mod tests {
                 .collect::<Vec<_>>();
             pc.add_bundle(Bundle::new(values)).unwrap();
         }
-        let mut out = Vec::new();
-        pc.flush(&mut out).unwrap();
+        let mut batches = Vec::new();
+        pc.flush(100_000, &mut batches).unwrap();
+        assert_eq!(
+            batches.iter().map(Vec::len).collect::<Vec<_>>(),
+            [100_000, 100_000, 100_000]
+        );
+        let out: Vec<KeyedRecord> = batches.into_iter().flatten().collect();
         assert_eq!(out.len(), keys as usize);
         assert!(out.iter().all(|r| r.window == window));
         let total: u64 = out
