@@ -41,6 +41,9 @@ struct Args {
     /// Also read this many transactions from a topic of librdkafka's mock cluster (0: no).
     #[arg(long, default_value_t = 0)]
     kafka: usize,
+    /// Partitions of that topic.
+    #[arg(long, default_value_t = 4)]
+    kafka_partitions: i32,
     /// Where the data and outputs go.
     #[arg(long, default_value = "target/bench-data")]
     dir: PathBuf,
@@ -227,8 +230,8 @@ fn main() -> std::process::ExitCode {
     })
 }
 
-/// The direct runner over a topic of the mock cluster holding `--kafka` transactions (16
-/// partitions, keyed by account), read up to its end offsets.
+/// The direct runner over a topic of the mock cluster holding `--kafka` transactions
+/// (`--kafka-partitions` partitions, keyed by account), read up to its end offsets.
 fn kafka_case(exe: &Path, args: &Args, out_dir: &Path) -> anyhow::Result<(String, f64, f64)> {
     let cluster = rdkafka::mocking::MockCluster::new(1).context("cannot start the mock cluster")?;
     let bootstrap = cluster.bootstrap_servers();
@@ -238,7 +241,7 @@ fn kafka_case(exe: &Path, args: &Args, out_dir: &Path) -> anyhow::Result<(String
         &sluice_examples::kafka_load::LoadOptions {
             bootstrap: bootstrap.clone(),
             topic: "transactions".into(),
-            partitions: 16,
+            partitions: args.kafka_partitions,
             key_field: Some(2),
             create_time_from_csv: true,
             rate: None,
