@@ -14,13 +14,15 @@
 use anyhow::Context;
 use clap::Parser;
 use sluice_examples::bench::median;
-use sluice_examples::fraud_detection::build;
+use sluice_examples::fraud_detection::{build, compute};
 use sluice_examples::job_io::KafkaInput;
-use sluice_examples::transactions::generate;
+use sluice_examples::transactions::{TransactionLines, generate};
 use sluice_runners::PipelineOptions;
 use sluice_sdk::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// fraud_detection on both runners (and Kafka, and Flink SQL).
@@ -44,6 +46,11 @@ struct Args {
     /// Partitions of that topic.
     #[arg(long, default_value_t = 4)]
     kafka_partitions: i32,
+    /// Also run the job in streaming mode on the direct runner, from a generated unbounded
+    /// stream of `--transactions` (and of twice as many, and over a million accounts), to show
+    /// that its memory follows the live accounts, not the input.
+    #[arg(long)]
+    streaming: bool,
     /// Where the data and outputs go.
     #[arg(long, default_value = "target/bench-data")]
     dir: PathBuf,
@@ -62,6 +69,127 @@ fn peak_rss_mb() -> f64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The generated transactions as an unbounded source: lines made as they are read, stamped
+/// with their own time (a malformed line takes the latest time seen), the watermark trailing
+/// the latest time by the generator's disorder bound.
+#[derive(Clone)]
+struct LiveTransactions {
+    count: usize,
+    accounts: u64,
+}
+
+/// How far out of order the generated transactions are.
+const DISORDER_MS: u64 = 30_000;
+
+struct LiveReader {
+    lines: TransactionLines,
+    latest: Timestamp,
+    ended: bool,
+}
+
+impl UnboundedSource for LiveTransactions {
+    type Output = String;
+    fn split(&self, _desired: usize) -> Result<Vec<Self>, BoxError> {
+        Ok(vec![self.clone()])
+    }
+    fn reader(&self) -> Result<Box<dyn UnboundedReader<String>>, BoxError> {
+        Ok(Box::new(LiveReader {
+            lines: TransactionLines::new(self.count, self.accounts, DISORDER_MS, 2026),
+            latest: Timestamp::MIN,
+            ended: false,
+        }))
+    }
+}
+
+#[async_trait::async_trait]
+impl UnboundedReader<String> for LiveReader {
+    async fn next_batch(
+        &mut self,
+        max: usize,
+    ) -> Result<Option<Vec<TimestampedValue<String>>>, BoxError> {
+        if self.ended {
+            return Ok(None);
+        }
+        let mut batch = Vec::with_capacity(max);
+        for (line, transaction) in self.lines.by_ref().take(max) {
+            if let Some(t) = transaction {
+                self.latest = self.latest.max(Timestamp::from_millis(t.timestamp_ms));
+            }
+            batch.push(TimestampedValue::new(line, self.latest));
+        }
+        self.ended = batch.len() < max;
+        Ok(Some(batch))
+    }
+    fn watermark(&self) -> Timestamp {
+        if self.latest == Timestamp::MIN {
+            return Timestamp::MIN;
+        }
+        self.latest - Duration::from_millis(DISORDER_MS as i64 + 1)
+    }
+}
+
+/// Runs the job in streaming mode on the direct runner over `count` live transactions and
+/// prints its alert count and peak memory.
+fn streaming_child(count: usize, accounts: u64) -> anyhow::Result<()> {
+    let p = Pipeline::new();
+    let lines = p.apply(
+        "ReadTransactions",
+        ReadUnbounded::from(LiveTransactions { count, accounts }),
+    );
+    let alerts = Arc::new(AtomicU64::new(0));
+    let counter = alerts.clone();
+    compute(&lines)
+        .results
+        .map("CountAlerts", move |_alert: String| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+    let options = PipelineOptions {
+        parallelism: Some(2),
+        quiet: true,
+        ..PipelineOptions::for_runner("direct")
+    };
+    sluice_runners::run(&p, &options)?;
+    println!("alerts {}", alerts.load(Ordering::Relaxed));
+    println!("peak_mb {:.0}", peak_rss_mb());
+    Ok(())
+}
+
+/// One streaming run in a child process: (seconds, peak MB, alerts).
+fn streaming_run(exe: &Path, count: usize, accounts: u64) -> anyhow::Result<(f64, f64, u64)> {
+    let args = [
+        "stream".to_string(),
+        count.to_string(),
+        accounts.to_string(),
+    ];
+    let (secs, field) = run_child(exe, &args, "streaming")?;
+    Ok((secs, field("peak_mb"), field("alerts") as u64))
+}
+
+/// Runs this benchmark as a child with `--child ARGS`; returns its wall time and what it
+/// printed, as a lookup of the numbers on its `NAME VALUE` lines (0 for a missing one).
+fn run_child(
+    exe: &Path,
+    args: &[String],
+    what: &str,
+) -> anyhow::Result<(f64, impl Fn(&str) -> f64)> {
+    let started = Instant::now();
+    let out = Command::new(exe).arg("--child").args(args).output()?;
+    let secs = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        out.status.success(),
+        "the {what} run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = move |name: &str| -> f64 {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    Ok((secs, field))
 }
 
 /// Runs the job in this process (a child of the benchmark) and prints its peak memory.
@@ -86,25 +214,13 @@ fn child(runner: &str, input: &str, output: &str) -> anyhow::Result<()> {
 /// One timed run of the job in a child process: (seconds, peak MB).
 fn timed_run(exe: &Path, runner: &str, input: &str, output: &Path) -> anyhow::Result<(f64, f64)> {
     let _ = std::fs::remove_dir_all(output.parent().unwrap_or(Path::new(".")));
-    let started = Instant::now();
-    let out = Command::new(exe)
-        .arg("--child")
-        .arg(runner)
-        .arg(input)
-        .arg(output)
-        .output()?;
-    let secs = started.elapsed().as_secs_f64();
-    anyhow::ensure!(
-        out.status.success(),
-        "the {runner} run failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let peak = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("peak_mb ")?.trim().parse().ok())
-        .unwrap_or(0.0);
-    Ok((secs, peak))
+    let args = [
+        runner.to_string(),
+        input.to_string(),
+        output.display().to_string(),
+    ];
+    let (secs, field) = run_child(exe, &args, runner)?;
+    Ok((secs, field("peak_mb")))
 }
 
 fn sorted_alerts(dir: &Path, starts_with: &str) -> anyhow::Result<Vec<String>> {
@@ -132,10 +248,34 @@ fn sorted_alerts(dir: &Path, starts_with: &str) -> anyhow::Result<Vec<String>> {
     Ok(lines)
 }
 
+/// The streaming runs: the same stream as the file (its alerts must match), twice as long,
+/// and over a million accounts; each prints its rate and peak memory.
+fn streaming_cases(exe: &Path, args: &Args, file_alerts: u64) -> anyhow::Result<()> {
+    let n = args.transactions;
+    for (count, accounts) in [(n, args.accounts), (2 * n, args.accounts), (n, 1_000_000)] {
+        let (t, peak, alerts) = streaming_run(exe, count, accounts)?;
+        println!(
+            "  streaming direct: {count} transactions over {accounts} accounts: {t:.2} s, \
+             {:.0} events/s, peak {peak:.0} MB, {alerts} alerts",
+            count as f64 / t
+        );
+        if (count, accounts) == (n, args.accounts) {
+            anyhow::ensure!(
+                alerts == file_alerts,
+                "streaming found {alerts} alerts, the file run {file_alerts}"
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     sluice_examples::main_with(|| {
         let args = Args::parse();
         if let Some(c) = &args.child {
+            if c[0] == "stream" {
+                return streaming_child(c[1].parse()?, c[2].parse()?);
+            }
             return child(&c[0], &c[1], &c[2]);
         }
         std::fs::create_dir_all(&args.dir)?;
@@ -176,6 +316,10 @@ fn main() -> std::process::ExitCode {
         }
         if args.kafka > 0 {
             rows.push(kafka_case(&exe, &args, &out_dir)?);
+        }
+        if args.streaming {
+            let file_alerts = expected.as_ref().map_or(0, |e| e.len() as u64);
+            streaming_cases(&exe, &args, file_alerts)?;
         }
         let mut flink = None;
         if args.peers {
@@ -235,7 +379,7 @@ fn main() -> std::process::ExitCode {
 fn kafka_case(exe: &Path, args: &Args, out_dir: &Path) -> anyhow::Result<(String, f64, f64)> {
     let cluster = rdkafka::mocking::MockCluster::new(1).context("cannot start the mock cluster")?;
     let bootstrap = cluster.bootstrap_servers();
-    cluster.create_topic("transactions", 16, 1)?;
+    cluster.create_topic("transactions", args.kafka_partitions, 1)?;
     let generated = generate(args.kafka, args.accounts, 30_000, 2027);
     sluice_examples::kafka_load::load(
         &sluice_examples::kafka_load::LoadOptions {

@@ -238,9 +238,7 @@ impl DoFn for WriteBundles {
 /// the shards, in the order of their temporary names; with no line at all, one empty shard.
 #[derive(Clone)]
 struct FinalizeBundles {
-    prefix: String,
-    suffix: String,
-    temp_dir: PathBuf,
+    output: Output,
 }
 
 impl DoFn for FinalizeBundles {
@@ -267,6 +265,26 @@ impl DoFn for FinalizeBundles {
             )
             .into());
         }
+        self.output.commit(files, ctx)
+    }
+}
+
+/// Where the output goes: prefix, suffix and the temporary directory of this run.
+#[derive(Clone)]
+struct Output {
+    prefix: String,
+    suffix: String,
+    temp_dir: PathBuf,
+}
+
+impl Output {
+    /// Commits `files` as the shards of the output, in order (`None`: an empty shard), and
+    /// emits the final names.
+    fn commit(
+        &self,
+        files: Vec<Option<PathBuf>>,
+        ctx: &mut ProcessContext<'_, String>,
+    ) -> DoFnResult {
         let commit = Commit {
             prefix: &self.prefix,
             suffix: &self.suffix,
@@ -282,10 +300,8 @@ impl DoFn for FinalizeBundles {
 /// Commits the output once every shard is written.
 #[derive(Clone)]
 struct Finalize {
-    prefix: String,
-    suffix: String,
+    output: Output,
     shards: u32,
-    temp_dir: PathBuf,
 }
 
 impl DoFn for Finalize {
@@ -302,15 +318,7 @@ impl DoFn for Finalize {
                 *slot = Some(PathBuf::from(kv.value));
             }
         }
-        let commit = Commit {
-            prefix: &self.prefix,
-            suffix: &self.suffix,
-            temp_dir: &self.temp_dir,
-        };
-        for name in commit.run(by_shard, &mut |_| Ok(()))? {
-            ctx.output(name);
-        }
-        Ok(())
+        self.output.commit(by_shard, ctx)
     }
 }
 
@@ -340,9 +348,11 @@ impl PTransform<PCollection<String>> for WriteText {
                 .apply(
                     "Finalize",
                     ParDo::of(FinalizeBundles {
-                        prefix: self.prefix,
-                        suffix: self.suffix,
-                        temp_dir,
+                        output: Output {
+                            prefix: self.prefix,
+                            suffix: self.suffix,
+                            temp_dir,
+                        },
                     }),
                 );
         }
@@ -360,10 +370,12 @@ impl PTransform<PCollection<String>> for WriteText {
             .apply(
                 "Finalize",
                 ParDo::of(Finalize {
-                    prefix: self.prefix,
-                    suffix: self.suffix,
+                    output: Output {
+                        prefix: self.prefix,
+                        suffix: self.suffix,
+                        temp_dir,
+                    },
                     shards,
-                    temp_dir,
                 }),
             )
     }

@@ -56,9 +56,16 @@ use sluice_sdk::window::Window;
 use sluice_sdk::windowing::WindowingStrategy;
 use std::sync::Arc;
 
-/// What a grouping keeps for one (key, window) in its store.
+/// What a grouping keeps for one (key, window) in its store: the buffered values or
+/// accumulator, and what decides when and how the window fires.
 pub struct WindowState {
     state: Box<dyn GroupState>,
+    firing: Firing,
+}
+
+/// The trigger state and pane bookkeeping of one (key, window).
+#[derive(Clone, Serialize, Deserialize)]
+struct Firing {
     trigger: TriggerState,
     /// The trigger finished: the window is closed and its state is gone.
     closed: bool,
@@ -75,20 +82,6 @@ pub struct WindowState {
     non_speculative_index: i64,
 }
 
-/// The encoded form of a [`WindowState`], in a store snapshot.
-#[derive(Serialize, Deserialize)]
-struct WindowStateSnapshot {
-    state: Vec<u8>,
-    trigger: TriggerState,
-    closed: bool,
-    pending_timestamp: Option<Timestamp>,
-    has_new_data: bool,
-    fired_non_early: bool,
-    created_late: bool,
-    pane_index: u64,
-    non_speculative_index: i64,
-}
-
 impl SlotContents for WindowState {
     /// A grouping forgets its windows itself, when they expire.
     fn is_empty(&self) -> bool {
@@ -96,17 +89,7 @@ impl SlotContents for WindowState {
     }
 
     fn encode(&self) -> Result<Vec<u8>, CoderError> {
-        sluice_sdk::element::encode(&WindowStateSnapshot {
-            state: self.state.encode()?,
-            trigger: self.trigger.clone(),
-            closed: self.closed,
-            pending_timestamp: self.pending_timestamp,
-            has_new_data: self.has_new_data,
-            fired_non_early: self.fired_non_early,
-            created_late: self.created_late,
-            pane_index: self.pane_index,
-            non_speculative_index: self.non_speculative_index,
-        })
+        sluice_sdk::element::encode(&(self.state.encode()?, &self.firing))
     }
 }
 
@@ -114,29 +97,24 @@ impl WindowState {
     fn new(state: Box<dyn GroupState>, trigger: TriggerState, created_late: bool) -> Self {
         WindowState {
             state,
-            trigger,
-            closed: false,
-            pending_timestamp: None,
-            has_new_data: false,
-            fired_non_early: false,
-            created_late,
-            pane_index: 0,
-            non_speculative_index: 0,
+            firing: Firing {
+                trigger,
+                closed: false,
+                pending_timestamp: None,
+                has_new_data: false,
+                fired_non_early: false,
+                created_late,
+                pane_index: 0,
+                non_speculative_index: 0,
+            },
         }
     }
 
     fn decode(kernel: &dyn GroupKernel, bytes: &[u8]) -> Result<Self, CoderError> {
-        let s: WindowStateSnapshot = sluice_sdk::element::decode(bytes)?;
+        let (state, firing): (Vec<u8>, Firing) = sluice_sdk::element::decode(bytes)?;
         Ok(WindowState {
-            state: kernel.decode_state(&s.state)?,
-            trigger: s.trigger,
-            closed: s.closed,
-            pending_timestamp: s.pending_timestamp,
-            has_new_data: s.has_new_data,
-            fired_non_early: s.fired_non_early,
-            created_late: s.created_late,
-            pane_index: s.pane_index,
-            non_speculative_index: s.non_speculative_index,
+            state: kernel.decode_state(&state)?,
+            firing,
         })
     }
 
@@ -145,30 +123,33 @@ impl WindowState {
     /// they belong to a window (see [`GroupAlsoByWindow::merge_new_window`]).
     fn absorb(&mut self, other: WindowState, combiner: TimestampCombiner) -> Result<(), BoxError> {
         self.state.merge(other.state)?;
-        self.trigger.merge(&other.trigger);
-        self.closed |= other.closed;
-        self.pending_timestamp = match (self.pending_timestamp, other.pending_timestamp) {
+        self.firing.trigger.merge(&other.firing.trigger);
+        self.firing.closed |= other.firing.closed;
+        self.firing.pending_timestamp = match (
+            self.firing.pending_timestamp,
+            other.firing.pending_timestamp,
+        ) {
             (Some(a), Some(b)) => Some(combiner.combine(a, b)),
             (a, b) => a.or(b),
         };
-        self.has_new_data |= other.has_new_data;
+        self.firing.has_new_data |= other.firing.has_new_data;
         Ok(())
     }
 
     /// Whether records not yet in a pane hold the output watermark at or before this window's
     /// end: they arrived on time and no on-time pane has fired.
     fn holds_before_end(&self) -> bool {
-        self.has_new_data && !self.fired_non_early && !self.created_late
+        self.firing.has_new_data && !self.firing.fired_non_early && !self.firing.created_late
     }
 
     /// Makes this the state of a window that a merge has just created: no pane fired yet.
     /// Its panes are late if the watermark is past its end and nothing merged into it holds
     /// the output watermark back (Beam's output watermark would then be past it).
     fn start_as_new_window(&mut self, late: bool) {
-        self.pane_index = 0;
-        self.non_speculative_index = 0;
-        self.fired_non_early = false;
-        self.created_late = late;
+        self.firing.pane_index = 0;
+        self.firing.non_speculative_index = 0;
+        self.firing.fired_non_early = false;
+        self.firing.created_late = late;
     }
 }
 
@@ -315,7 +296,7 @@ impl GroupAlsoByWindow {
                 WindowState::new(kernel.new_state(), TriggerState::new(trigger), late)
             });
             let ws = &mut slot.contents;
-            if ws.closed {
+            if ws.firing.closed {
                 self.dropped_closed += 1;
                 continue;
             }
@@ -323,11 +304,12 @@ impl GroupAlsoByWindow {
                 RecordKind::Value => ws.state.add_value(&payload)?,
                 RecordKind::Accumulator => ws.state.add_accumulator(&payload)?,
             }
-            ws.has_new_data = true;
+            ws.firing.has_new_data = true;
             slot.unemitted_since.get_or_insert(self.arrival);
             if combiner != TimestampCombiner::EndOfWindow && timestamp >= self.input_watermark {
-                ws.pending_timestamp = Some(
-                    ws.pending_timestamp
+                ws.firing.pending_timestamp = Some(
+                    ws.firing
+                        .pending_timestamp
                         .map_or(timestamp, |t| combiner.combine(t, timestamp)),
                 );
             }
@@ -336,7 +318,7 @@ impl GroupAlsoByWindow {
                 watermark: self.input_watermark,
                 processing_time: self.processing_time,
             };
-            ws.trigger.on_element(&ctx);
+            ws.firing.trigger.on_element(&ctx);
             if let Some(id) = remember {
                 touched.insert(id);
             }
@@ -520,7 +502,7 @@ fn try_fire(
     expiring: bool,
 ) -> Result<Option<PaneOutput>, BoxError> {
     let ws = &mut slot.contents;
-    if ws.closed {
+    if ws.firing.closed {
         return Ok(None);
     }
     let ctx = TriggerContext {
@@ -528,29 +510,29 @@ fn try_fire(
         watermark: clock.watermark,
         processing_time: clock.processing_time,
     };
-    let finished = if ws.trigger.should_fire(&ctx) {
-        ws.trigger.on_fire(&ctx)
-    } else if expiring && ws.has_new_data {
+    let finished = if ws.firing.trigger.should_fire(&ctx) {
+        ws.firing.trigger.on_fire(&ctx)
+    } else if expiring && ws.firing.has_new_data {
         true
     } else {
         return Ok(None);
     };
     let is_last = finished || expiring;
-    let timing = if ws.fired_non_early || ws.created_late {
+    let timing = if ws.firing.fired_non_early || ws.firing.created_late {
         PaneTiming::Late
     } else if clock.watermark <= window.max_timestamp() {
         PaneTiming::Early
     } else {
         PaneTiming::OnTime
     };
-    let pane = if ws.has_new_data || timing == PaneTiming::OnTime {
+    let pane = if ws.firing.has_new_data || timing == PaneTiming::OnTime {
         slot.unemitted_since = None;
         Some(emit(strategy, key.clone(), *window, ws, timing, is_last)?)
     } else {
         None
     };
     if finished {
-        ws.closed = true;
+        ws.firing.closed = true;
         ws.state.clear();
         slot.unemitted_since = None;
     }
@@ -570,28 +552,29 @@ fn emit(
     let value = ws.state.extract(discarding)?;
     let timestamp = match strategy.timestamp_combiner {
         TimestampCombiner::EndOfWindow => window.max_timestamp(),
-        TimestampCombiner::Earliest | TimestampCombiner::Latest => {
-            ws.pending_timestamp.unwrap_or(window.max_timestamp())
-        }
+        TimestampCombiner::Earliest | TimestampCombiner::Latest => ws
+            .firing
+            .pending_timestamp
+            .unwrap_or(window.max_timestamp()),
     };
     let pane = PaneInfo {
         timing,
-        is_first: ws.pane_index == 0,
+        is_first: ws.firing.pane_index == 0,
         is_last,
-        index: ws.pane_index,
+        index: ws.firing.pane_index,
         non_speculative_index: if timing == PaneTiming::Early {
             -1
         } else {
-            ws.non_speculative_index
+            ws.firing.non_speculative_index
         },
     };
-    ws.pane_index += 1;
+    ws.firing.pane_index += 1;
     if timing != PaneTiming::Early {
-        ws.non_speculative_index += 1;
-        ws.fired_non_early = true;
+        ws.firing.non_speculative_index += 1;
+        ws.firing.fired_non_early = true;
     }
-    ws.pending_timestamp = None;
-    ws.has_new_data = false;
+    ws.firing.pending_timestamp = None;
+    ws.firing.has_new_data = false;
     if discarding {
         ws.state.clear();
     }
