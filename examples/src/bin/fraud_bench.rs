@@ -4,8 +4,12 @@
 //! run is a process of its own; its peak memory (VmHWM) is reported with its time.
 //!
 //! ```text
-//! cargo run --release -p sluice-examples --bin fraud_bench -- [--transactions 2000000] [--accounts 20000] [--runs 3] [--peers] [--kafka 1000000]
+//! cargo run --release -p sluice-examples --bin fraud_bench -- [--transactions 2000000] [--accounts 20000] [--runs 3] [--peers] [--kafka 1000000] [--streaming]
 //! ```
+//!
+//! With `--streaming` it also streams the same transactions on the direct runner from a
+//! generated unbounded source (and twice as many, and over a million accounts), reporting
+//! peak memory: streaming, it follows the live accounts, not the input.
 //!
 //! The file (generated once under `target/bench-data/`) holds transactions out of order by
 //! up to 30 s, one line in 500 malformed. Times are wall times of whole processes, job start
@@ -43,8 +47,9 @@ struct Args {
     /// Also read this many transactions from a topic of librdkafka's mock cluster (0: no).
     #[arg(long, default_value_t = 0)]
     kafka: usize,
-    /// Partitions of that topic.
-    #[arg(long, default_value_t = 4)]
+    /// Partitions of that topic. The mock cluster keeps at most 100 000 records (and 5 MB) per
+    /// partition and drops older ones, so a million transactions need 16.
+    #[arg(long, default_value_t = 16)]
     kafka_partitions: i32,
     /// Also run the job in streaming mode on the direct runner, from a generated unbounded
     /// stream of `--transactions` (and of twice as many, and over a million accounts), to show
@@ -72,8 +77,8 @@ fn peak_rss_mb() -> f64 {
 }
 
 /// The generated transactions as an unbounded source: lines made as they are read, stamped
-/// with their own time (a malformed line takes the latest time seen), the watermark trailing
-/// the latest time by the generator's disorder bound.
+/// with their transaction's time (a malformed line with the latest time seen), the watermark
+/// trailing the latest time by the generator's disorder bound, so that no line is late.
 #[derive(Clone)]
 struct LiveTransactions {
     count: usize,
@@ -114,10 +119,13 @@ impl UnboundedReader<String> for LiveReader {
         }
         let mut batch = Vec::with_capacity(max);
         for (line, transaction) in self.lines.by_ref().take(max) {
-            if let Some(t) = transaction {
-                self.latest = self.latest.max(Timestamp::from_millis(t.timestamp_ms));
-            }
-            batch.push(TimestampedValue::new(line, self.latest));
+            // As a topic's CreateTime would: the transaction's own time.
+            let at = match transaction {
+                Some(t) => Timestamp::from_millis(t.timestamp_ms),
+                None => self.latest,
+            };
+            self.latest = self.latest.max(at);
+            batch.push(TimestampedValue::new(line, at));
         }
         self.ended = batch.len() < max;
         Ok(Some(batch))
@@ -377,6 +385,16 @@ fn main() -> std::process::ExitCode {
 /// The direct runner over a topic of the mock cluster holding `--kafka` transactions
 /// (`--kafka-partitions` partitions, keyed by account), read up to its end offsets.
 fn kafka_case(exe: &Path, args: &Args, out_dir: &Path) -> anyhow::Result<(String, f64, f64)> {
+    // librdkafka's mock partition drops its oldest records beyond 100 000 (rdkafka_mock.c).
+    let per_partition = args.kafka.div_ceil(args.kafka_partitions.max(1) as usize);
+    anyhow::ensure!(
+        per_partition <= 100_000,
+        "{} transactions in {} partitions: the mock cluster keeps at most 100 000 records a \
+         partition; use --kafka-partitions {}",
+        args.kafka,
+        args.kafka_partitions,
+        args.kafka.div_ceil(100_000)
+    );
     let cluster = rdkafka::mocking::MockCluster::new(1).context("cannot start the mock cluster")?;
     let bootstrap = cluster.bootstrap_servers();
     cluster.create_topic("transactions", args.kafka_partitions, 1)?;
