@@ -54,8 +54,8 @@ impl ProducerContext for Deliveries {
 }
 
 /// Sends every line of `lines` to the topic; fails when the broker rejects a record. With
-/// `create_time_from_csv`, a line whose first field is not a number is sent without its own
-/// timestamp, and counted.
+/// `create_time_from_csv`, a line whose first field is not a number is sent with the
+/// CreateTime of the line before it (the producer's clock if there is none), and counted.
 pub fn load(
     options: &LoadOptions,
     source: &str,
@@ -76,6 +76,7 @@ pub fn load(
         .context("cannot create a Kafka producer")?;
     let started = Instant::now();
     let (mut sent, mut untimed) = (0u64, 0u64);
+    let mut last_time: Option<i64> = None;
     for (n, line) in lines.lines().enumerate() {
         let line = line.with_context(|| format!("{source}:{}: cannot read", n + 1))?;
         let fields: Vec<&str> = line.split(',').collect();
@@ -88,10 +89,18 @@ pub fn load(
         }
         if options.create_time_from_csv {
             match fields[0].trim().parse::<i64>() {
-                Ok(ts) => record = record.timestamp(ts),
+                Ok(ts) => {
+                    record = record.timestamp(ts);
+                    last_time = Some(ts);
+                }
                 Err(e) => {
-                    // Sent all the same (stamped by the producer): the pipeline reading the
-                    // topic decides what a malformed line is.
+                    // Sent all the same (the pipeline reading the topic decides what a
+                    // malformed line is), with the time of the line before it: stamped with
+                    // the wall clock, it would carry the partition's watermark far past the
+                    // lines that follow, and make them late.
+                    if let Some(ts) = last_time {
+                        record = record.timestamp(ts);
+                    }
                     untimed += 1;
                     tracing::warn!("{source}:{}: no timestamp in the first field ({e})", n + 1);
                 }

@@ -19,14 +19,14 @@ use anyhow::Context;
 use clap::Parser;
 use sluice_examples::bench::median;
 use sluice_examples::fraud_detection::{build, compute};
-use sluice_examples::job_io::KafkaInput;
+use sluice_examples::job_io::{KafkaInput, read_lines};
 use sluice_examples::transactions::{TransactionLines, generate};
 use sluice_runners::PipelineOptions;
 use sluice_sdk::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// fraud_detection on both runners (and Kafka, and Flink SQL).
@@ -59,8 +59,16 @@ struct Args {
     /// Where the data and outputs go.
     #[arg(long, default_value = "target/bench-data")]
     dir: PathBuf,
+    /// With `--kafka`: also stream the topic on the direct runner while it is being loaded
+    /// (at `--kafka-rate` records per second), cancel once every line was read, and compare
+    /// the alerts after the drain with the file's.
+    #[arg(long)]
+    kafka_streaming: bool,
+    /// The load rate of the streaming case, in records per second.
+    #[arg(long, default_value_t = 200_000)]
+    kafka_rate: u64,
     /// Internal: run the pipeline with this runner on this input, writing to this prefix.
-    #[arg(long, hide = true, num_args = 3)]
+    #[arg(long, hide = true, num_args = 3..=4)]
     child: Option<Vec<String>>,
 }
 
@@ -200,6 +208,55 @@ fn run_child(
     Ok((secs, field))
 }
 
+/// Streams the job from `input` (a topic) on the direct runner until `total` lines were read,
+/// then cancels (the drain releases what the state still holds) and writes the alerts, sorted,
+/// to `output`.
+fn kafka_streaming_child(input: &str, output: &str, total: u64) -> anyhow::Result<()> {
+    let p = Pipeline::new();
+    let kafka = KafkaInput {
+        stop_at_end: false,
+        max_delay: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(1),
+        ..KafkaInput::default()
+    };
+    let (lines, _undecodable) = read_lines(&p, input, &kafka);
+    let read = Arc::new(AtomicU64::new(0));
+    let counter = read.clone();
+    let lines = lines.map("CountLines", move |line: String| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        line
+    });
+    let alerts = Arc::new(Mutex::new(Vec::new()));
+    let collected = alerts.clone();
+    compute(&lines)
+        .results
+        .map("CollectAlerts", move |alert: String| {
+            collected.lock().expect("alerts lock").push(alert);
+        });
+    let options = PipelineOptions {
+        parallelism: Some(2),
+        quiet: true,
+        ..PipelineOptions::for_runner("direct")
+    };
+    let handle = sluice_runners::start(&p, &options)?;
+    let started = Instant::now();
+    while read.load(Ordering::Relaxed) < total {
+        anyhow::ensure!(
+            started.elapsed() < std::time::Duration::from_secs(600),
+            "only {} of {total} lines read in 10 minutes",
+            read.load(Ordering::Relaxed)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    handle.cancel();
+    handle.wait()?;
+    let mut alerts = std::mem::take(&mut *alerts.lock().expect("alerts lock"));
+    alerts.sort();
+    std::fs::write(output, alerts.join("\n") + "\n")?;
+    println!("peak_mb {:.0}", peak_rss_mb());
+    Ok(())
+}
+
 /// Runs the job in this process (a child of the benchmark) and prints its peak memory.
 fn child(runner: &str, input: &str, output: &str) -> anyhow::Result<()> {
     let p = Pipeline::new();
@@ -277,12 +334,64 @@ fn streaming_cases(exe: &Path, args: &Args, file_alerts: u64) -> anyhow::Result<
     Ok(())
 }
 
+/// The direct runner streaming a topic of the mock cluster while it is being loaded: the
+/// alerts after cancel and drain must be the file's.
+fn kafka_streaming_case(
+    exe: &Path,
+    args: &Args,
+    out_dir: &Path,
+    lines: &[String],
+    expected: &[String],
+) -> anyhow::Result<(String, f64, f64)> {
+    let cluster = rdkafka::mocking::MockCluster::new(1).context("cannot start the mock cluster")?;
+    let bootstrap = cluster.bootstrap_servers();
+    cluster.create_topic("live", args.kafka_partitions, 1)?;
+    let output = out_dir.join("kafka-streaming-alerts.txt");
+    let _ = std::fs::remove_file(&output);
+    let started = Instant::now();
+    let child = Command::new(exe)
+        .args(["--child", "kafka-stream"])
+        .arg(format!("kafka://{bootstrap}/live"))
+        .arg(&output)
+        .arg(lines.len().to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    load_topic(&bootstrap, "live", args, lines, Some(args.kafka_rate))?;
+    let out = child.wait_with_output()?;
+    let t = started.elapsed().as_secs_f64();
+    anyhow::ensure!(out.status.success(), "the streaming Kafka run failed");
+    let peak = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_mb ")?.trim().parse().ok())
+        .unwrap_or(0.0);
+    let got: Vec<String> = std::fs::read_to_string(&output)?
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    let same = got == expected;
+    println!(
+        "  streaming kafka: {} lines over {} partitions loaded at {} records/s while read: \
+         {t:.2} s, peak {peak:.0} MB, alerts as from the file: {same} ({})",
+        lines.len(),
+        args.kafka_partitions,
+        args.kafka_rate,
+        got.len()
+    );
+    anyhow::ensure!(same, "the alerts streamed from Kafka differ");
+    Ok(("kafka streaming".into(), t, peak))
+}
+
 fn main() -> std::process::ExitCode {
     sluice_examples::main_with(|| {
         let args = Args::parse();
         if let Some(c) = &args.child {
             if c[0] == "stream" {
                 return streaming_child(c[1].parse()?, c[2].parse()?);
+            }
+            if c[0] == "kafka-stream" {
+                let total = c.get(3).context("the line count")?.parse()?;
+                return kafka_streaming_child(&c[1], &c[2], total);
             }
             return child(&c[0], &c[1], &c[2]);
         }
@@ -323,7 +432,13 @@ fn main() -> std::process::ExitCode {
             rows.push((runner.to_string(), median(times), median(peaks)));
         }
         if args.kafka > 0 {
-            rows.push(kafka_case(&exe, &args, &out_dir)?);
+            let (lines, expected) = kafka_reference(&exe, &args, &out_dir)?;
+            rows.extend(kafka_case(&exe, &args, &out_dir, &lines, &expected)?);
+            if args.kafka_streaming {
+                rows.push(kafka_streaming_case(
+                    &exe, &args, &out_dir, &lines, &expected,
+                )?);
+            }
         }
         if args.streaming {
             let file_alerts = expected.as_ref().map_or(0, |e| e.len() as u64);
@@ -382,43 +497,72 @@ fn main() -> std::process::ExitCode {
     })
 }
 
-/// The direct runner over a topic of the mock cluster holding `--kafka` transactions
-/// (`--kafka-partitions` partitions, keyed by account), read up to its end offsets.
-fn kafka_case(exe: &Path, args: &Args, out_dir: &Path) -> anyhow::Result<(String, f64, f64)> {
-    // librdkafka's mock partition drops its oldest records beyond 100 000 (rdkafka_mock.c).
-    let per_partition = args.kafka.div_ceil(args.kafka_partitions.max(1) as usize);
-    anyhow::ensure!(
-        per_partition <= 100_000,
-        "{} transactions in {} partitions: the mock cluster keeps at most 100 000 records a \
-         partition; use --kafka-partitions {}",
-        args.kafka,
-        args.kafka_partitions,
-        args.kafka.div_ceil(100_000)
-    );
-    let cluster = rdkafka::mocking::MockCluster::new(1).context("cannot start the mock cluster")?;
-    let bootstrap = cluster.bootstrap_servers();
-    cluster.create_topic("transactions", args.kafka_partitions, 1)?;
+/// The `--kafka` transactions and the alerts of their file on the rayon runner: what the
+/// Kafka cases must find.
+fn kafka_reference(
+    exe: &Path,
+    args: &Args,
+    out_dir: &Path,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let generated = generate(args.kafka, args.accounts, 30_000, 2027);
-    sluice_examples::kafka_load::load(
-        &sluice_examples::kafka_load::LoadOptions {
-            bootstrap: bootstrap.clone(),
-            topic: "transactions".into(),
-            partitions: args.kafka_partitions,
-            key_field: Some(2),
-            create_time_from_csv: true,
-            rate: None,
-        },
-        "generated",
-        std::io::Cursor::new(generated.lines.join("\n")),
-    )?;
-    let input = format!("kafka://{bootstrap}/transactions");
-    // The reference: the same lines from a file, on the rayon runner.
     let file = out_dir.join("kafka-input.csv");
     std::fs::create_dir_all(out_dir)?;
     std::fs::write(&file, generated.lines.join("\n") + "\n")?;
     let reference = out_dir.join("kafka-reference").join("alerts");
     timed_run(exe, "rayon", &file.display().to_string(), &reference)?;
     let expected = sorted_alerts(&out_dir.join("kafka-reference"), "alerts")?;
+    Ok((generated.lines, expected))
+}
+
+/// Loads `lines` into `topic` of the mock cluster at `bootstrap`, keyed by account and stamped
+/// with their transactions' time, at `rate` records per second (`None`: at once).
+fn load_topic(
+    bootstrap: &str,
+    topic: &str,
+    args: &Args,
+    lines: &[String],
+    rate: Option<u64>,
+) -> anyhow::Result<()> {
+    sluice_examples::kafka_load::load(
+        &sluice_examples::kafka_load::LoadOptions {
+            bootstrap: bootstrap.to_string(),
+            topic: topic.into(),
+            partitions: args.kafka_partitions,
+            key_field: Some(2),
+            create_time_from_csv: true,
+            rate,
+        },
+        "generated",
+        std::io::Cursor::new(lines.join("\n")),
+    )?;
+    Ok(())
+}
+
+/// The direct runner over a topic of the mock cluster holding `--kafka` transactions
+/// (`--kafka-partitions` partitions, keyed by account), read up to its end offsets. Skipped
+/// when a partition would hold more than the mock keeps.
+fn kafka_case(
+    exe: &Path,
+    args: &Args,
+    out_dir: &Path,
+    lines: &[String],
+    expected: &[String],
+) -> anyhow::Result<Option<(String, f64, f64)>> {
+    // librdkafka's mock partition drops its oldest records beyond 100 000 (rdkafka_mock.c).
+    let per_partition = lines.len().div_ceil(args.kafka_partitions.max(1) as usize);
+    if per_partition > 100_000 {
+        println!(
+            "  bounded kafka skipped: {per_partition} records a partition, the mock cluster \
+             keeps 100 000 (use --kafka-partitions {})",
+            lines.len().div_ceil(100_000)
+        );
+        return Ok(None);
+    }
+    let cluster = rdkafka::mocking::MockCluster::new(1).context("cannot start the mock cluster")?;
+    let bootstrap = cluster.bootstrap_servers();
+    cluster.create_topic("transactions", args.kafka_partitions, 1)?;
+    load_topic(&bootstrap, "transactions", args, lines, None)?;
+    let input = format!("kafka://{bootstrap}/transactions");
     let mut times = Vec::new();
     let mut peaks = Vec::new();
     for round in 0..args.runs.max(1) {
@@ -432,5 +576,5 @@ fn kafka_case(exe: &Path, args: &Args, out_dir: &Path) -> anyhow::Result<(String
         times.push(t);
         peaks.push(peak);
     }
-    Ok(("kafka direct".into(), median(times), median(peaks)))
+    Ok(Some(("kafka direct".into(), median(times), median(peaks))))
 }
