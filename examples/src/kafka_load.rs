@@ -133,3 +133,49 @@ pub fn load(
         elapsed: started.elapsed(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+
+    /// A line without a time in its first field takes the time of the line before it: the
+    /// wall clock would carry its partition's watermark past every later line.
+    #[test]
+    fn a_line_without_a_time_takes_the_time_of_the_line_before() {
+        let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+        let bootstrap = cluster.bootstrap_servers();
+        cluster.create_topic("t", 1, 1).unwrap();
+        let lines = "1000,a,1\n2000;a;2\n3000,a,3\n";
+        let report = load(
+            &LoadOptions {
+                bootstrap: bootstrap.clone(),
+                topic: "t".into(),
+                partitions: 1,
+                key_field: Some(2),
+                create_time_from_csv: true,
+                rate: None,
+            },
+            "lines",
+            std::io::Cursor::new(lines),
+        )
+        .unwrap();
+        assert_eq!((report.records, report.untimed), (3, 1));
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("group.id", "check")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .unwrap();
+        consumer.subscribe(&["t"]).unwrap();
+        let mut stamps = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while stamps.len() < 3 && Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                stamps.push(m.timestamp().to_millis().unwrap());
+            }
+        }
+        assert_eq!(stamps, [1000, 1000, 3000]);
+    }
+}
