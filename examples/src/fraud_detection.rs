@@ -15,9 +15,7 @@
 //! flag. The same job runs on
 //! files (bounded: each account's transactions in order, on any runner) and on a topic.
 
-use crate::job_io::{
-    JobOutput, KafkaInput, KeyedEvent, ParseKeyedEvents, build_job, parse_with_dead_letters,
-};
+use crate::job_io::{JobOutput, KafkaInput, KeyedEvent, build_job, parse_then_stateful};
 use serde::{Deserialize, Serialize};
 use sluice_sdk::prelude::*;
 use sluice_sdk::state::TimeSortedBuffer;
@@ -131,15 +129,13 @@ impl StatefulDoFn for SmallThenLarge {
 
 /// The job's transforms, from lines to alert lines and dead letters.
 pub fn compute(lines: &PCollection<String>) -> JobOutput {
-    let (parsed, errors) =
-        parse_with_dead_letters(lines, "ParseTransactions", |errors| ParseKeyedEvents {
-            parse: keyed_transaction,
-            errors,
-        });
-    JobOutput {
-        results: parsed.apply("SmallThenLarge", ParDo::stateful(SmallThenLarge)),
-        errors,
-    }
+    parse_then_stateful(
+        lines,
+        "ParseTransactions",
+        keyed_transaction,
+        "SmallThenLarge",
+        SmallThenLarge,
+    )
 }
 
 /// Builds the whole job: read `input` (a file pattern or `kafka://HOST:PORT/TOPIC`), write the

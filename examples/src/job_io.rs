@@ -238,6 +238,30 @@ pub fn parse_with_dead_letters<P: DoFn<In = String>>(
     (parsed.main(), parsed.get(&errors))
 }
 
+/// The transforms of a job that parses lines into keyed events and runs a stateful DoFn over
+/// each key's events: `parse` in the step `parse_name` (malformed lines to the dead letters),
+/// then `dofn` in the step `name`.
+pub fn parse_then_stateful<V, F>(
+    lines: &PCollection<String>,
+    parse_name: &str,
+    parse: fn(&str) -> Result<KeyedEvent<V>, String>,
+    name: &str,
+    dofn: F,
+) -> JobOutput
+where
+    V: Element,
+    F: StatefulDoFn<Key = String, Value = V, Out = String>,
+{
+    let (parsed, errors) = parse_with_dead_letters(lines, parse_name, |errors| ParseKeyedEvents {
+        parse,
+        errors,
+    });
+    JobOutput {
+        results: parsed.apply(name, ParDo::stateful(dofn)),
+        errors,
+    }
+}
+
 /// Builds a whole job: reads `input` ([`read_lines`]), applies `compute`, and writes its
 /// results and dead letters to `output` ([`write_results`], Kafka records keyed by the
 /// results' field `key_field`).

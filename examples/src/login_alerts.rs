@@ -18,8 +18,8 @@
 //! ```
 
 use crate::job_io::{
-    JobOutput, KafkaInput, KeyedEvent, ParseKeyedEvents, build_job, csv_fields, parse_timestamp_ms,
-    parse_with_dead_letters,
+    JobOutput, KafkaInput, KeyedEvent, build_job, csv_fields, parse_then_stateful,
+    parse_timestamp_ms,
 };
 use serde::{Deserialize, Serialize};
 use sluice_sdk::prelude::*;
@@ -135,15 +135,13 @@ impl StatefulDoFn for RepeatedFailures {
 
 /// The job's transforms, from lines to alert lines and dead letters.
 pub fn compute(lines: &PCollection<String>) -> JobOutput {
-    let (parsed, errors) =
-        parse_with_dead_letters(lines, "ParseLogins", |errors| ParseKeyedEvents {
-            parse: keyed_login,
-            errors,
-        });
-    JobOutput {
-        results: parsed.apply("RepeatedFailures", ParDo::stateful(RepeatedFailures)),
-        errors,
-    }
+    parse_then_stateful(
+        lines,
+        "ParseLogins",
+        keyed_login,
+        "RepeatedFailures",
+        RepeatedFailures,
+    )
 }
 
 /// Builds the whole job (inputs and outputs as in [`crate::job_io`]).
