@@ -26,7 +26,8 @@ struct Args {
     /// Prefix of the output files: a file name, in a directory that is created if needed.
     #[arg(long, default_value = "out/wordcount", value_parser = crate::parse_file_prefix)]
     output: String,
-    /// Number of output files, from 1 to 99999 (default: one per core).
+    /// Number of output files, from 1 to 99999 (default: the runner decides, a file per bundle
+    /// of output, written without a shuffle).
     #[arg(long, value_parser = parse_shards)]
     num_shards: Option<u32>,
     #[command(flatten)]
