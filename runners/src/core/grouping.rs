@@ -207,15 +207,17 @@ impl<'g> GroupingNode<'g> {
 fn emit_panes(
     name: &str,
     gabw: &GroupAlsoByWindow,
-    mut panes: Vec<PaneOutput>,
+    panes: Vec<PaneOutput>,
     emit: &mut dyn FnMut(Bundle) -> Result<(), PipelineError>,
 ) -> Result<(), PipelineError> {
-    while !panes.is_empty() {
-        let rest = panes.split_off(panes.len().min(BUNDLE_SIZE));
-        let chunk = std::mem::replace(&mut panes, rest);
+    let mut panes = panes.into_iter();
+    loop {
+        let chunk: Vec<PaneOutput> = panes.by_ref().take(BUNDLE_SIZE).collect();
+        if chunk.is_empty() {
+            return Ok(());
+        }
         emit(invoke(name, || gabw.build_output(chunk))?)?;
     }
-    Ok(())
 }
 
 /// One shard of a streaming keyed node.

@@ -13,6 +13,7 @@
 //! non-merging windows).
 
 use super::combine::PartialStamp;
+use super::per_window::PerWindow;
 use crate::element::EncodedKey;
 use crate::element::{Element, Key};
 use crate::error::BoxError;
@@ -53,8 +54,7 @@ type WindowTable<S, P> = FxHashMap<EncodedKey, (S, P)>;
 pub(crate) struct TypedBoundedGrouping<K, F: Fold, P> {
     fold: F,
     timestamp_combiner: TimestampCombiner,
-    windows: Vec<(Window, WindowTable<F::State, P>)>,
-    window_index: FxHashMap<Window, usize>,
+    windows: PerWindow<WindowTable<F::State, P>>,
     /// While results are taken out: the windows not yet started and the one being emptied.
     draining: Option<Draining<F::State, P>>,
     _k: PhantomData<fn() -> K>,
@@ -73,20 +73,10 @@ impl<K: Key, F: Fold, P: PartialStamp> TypedBoundedGrouping<K, F, P> {
         TypedBoundedGrouping {
             fold,
             timestamp_combiner,
-            windows: Vec::new(),
-            window_index: FxHashMap::default(),
+            windows: PerWindow::new(),
             draining: None,
             _k: PhantomData,
         }
-    }
-
-    fn table(&mut self, window: Window) -> &mut WindowTable<F::State, P> {
-        let next = self.windows.len();
-        let i = *self.window_index.entry(window).or_insert(next);
-        if i == next {
-            self.windows.push((window, FxHashMap::default()));
-        }
-        &mut self.windows[i].1
     }
 }
 
@@ -96,19 +86,9 @@ impl<K: Key, F: Fold, P: PartialStamp> BoundedGrouping for TypedBoundedGrouping<
             return Err("records added to a bounded grouping after its output was taken".into());
         }
         let tc = self.timestamp_combiner;
-        let mut last: Option<(Window, usize)> = None;
         for r in records {
-            let i = match last {
-                Some((w, i)) if w == r.window => i,
-                _ => {
-                    self.table(r.window);
-                    let i = self.window_index[&r.window];
-                    last = Some((r.window, i));
-                    i
-                }
-            };
             let fold = &self.fold;
-            match self.windows[i].1.entry(r.key) {
+            match self.windows.get_mut(r.window).entry(r.key) {
                 std::collections::hash_map::Entry::Occupied(mut e) => {
                     let (state, stamp) = e.get_mut();
                     fold.add(state, r.kind, &r.payload)?;
@@ -124,12 +104,9 @@ impl<K: Key, F: Fold, P: PartialStamp> BoundedGrouping for TypedBoundedGrouping<
     }
 
     fn take_output(&mut self, max: usize) -> Result<Bundle, BoxError> {
-        let draining = self.draining.get_or_insert_with(|| {
-            self.window_index = FxHashMap::default();
-            Draining {
-                rest: std::mem::take(&mut self.windows).into_iter(),
-                current: None,
-            }
+        let draining = self.draining.get_or_insert_with(|| Draining {
+            rest: self.windows.take().into_iter(),
+            current: None,
         });
         let mut out: Vec<WindowedValue<KV<K, F::Output>>> = Vec::with_capacity(max);
         while out.len() < max {

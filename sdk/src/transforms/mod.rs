@@ -27,6 +27,7 @@ pub mod latest;
 pub mod map;
 pub mod pardo;
 pub mod partition;
+mod per_window;
 pub mod reshuffle;
 pub mod stateful_pardo;
 pub mod window_into;

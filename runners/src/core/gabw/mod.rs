@@ -49,7 +49,7 @@ pub use window_state::WindowState;
 use window_state::{Clock, try_fire};
 
 use super::state::{KeyedStore, Slot, StoreSnapshot};
-use super::trigger::{TriggerContext, TriggerState, uses_processing_time};
+use super::trigger::{TriggerContext, uses_processing_time};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use sluice_sdk::element::{CoderError, EncodedKey};
@@ -162,14 +162,6 @@ impl GroupAlsoByWindow {
         self.dropped_closed
     }
 
-    fn new_window_state(&self, window: &Window) -> WindowState {
-        WindowState::new(
-            self.kernel.new_state(),
-            TriggerState::new(&self.strategy.trigger),
-            window.max_timestamp() < self.input_watermark,
-        )
-    }
-
     /// Adds a batch of records; returns the panes their windows' triggers fired.
     pub fn process(&mut self, records: Vec<KeyedRecord>) -> Result<Vec<PaneOutput>, BoxError> {
         let merging = self.strategy.window_fn.is_merging();
@@ -196,13 +188,12 @@ impl GroupAlsoByWindow {
             } else {
                 window
             };
-            let remember = (!default_trigger || window.max_timestamp() < self.input_watermark)
-                .then(|| (key.clone(), window));
-            let (kernel, trigger) = (&self.kernel, &self.strategy.trigger);
             let late = window.max_timestamp() < self.input_watermark;
-            let slot = self.store.slot_owned((key, window), || {
-                WindowState::new(kernel.new_state(), TriggerState::new(trigger), late)
-            });
+            let remember = (!default_trigger || late).then(|| (key.clone(), window));
+            let (kernel, trigger) = (self.kernel.as_ref(), &self.strategy.trigger);
+            let slot = self
+                .store
+                .slot_owned((key, window), || WindowState::fresh(kernel, trigger, late));
             let ws = &mut slot.contents;
             if ws.firing.closed {
                 self.dropped_closed += 1;
@@ -261,7 +252,8 @@ impl GroupAlsoByWindow {
     fn merge_new_window(&mut self, key: &EncodedKey, window: Window) -> Result<Window, BoxError> {
         let id = (key.clone(), window);
         if !self.store.contains(&id) {
-            let fresh = self.new_window_state(&window);
+            let late = window.max_timestamp() < self.input_watermark;
+            let fresh = WindowState::fresh(self.kernel.as_ref(), &self.strategy.trigger, late);
             self.store.insert(id, Slot::new(fresh));
             self.active.entry(key.clone()).or_default().push(window);
         }
@@ -316,13 +308,8 @@ impl GroupAlsoByWindow {
         if passed.is_empty() {
             return Ok(Vec::new());
         }
-        let panes = if passed.len() == 1 {
-            let only = passed[0];
-            self.fire_ready(|w| *w == only)
-        } else {
-            let passed: FxHashSet<Window> = passed.into_iter().collect();
-            self.fire_ready(|w| passed.contains(w))
-        }?;
+        let passed: FxHashSet<Window> = passed.into_iter().collect();
+        let panes = self.fire_ready(|w| passed.contains(w))?;
         let (store, watermark) = (&self.store, self.input_watermark);
         self.active.retain(|_, list| {
             list.retain(|w| watermark <= store.expiry(w));

@@ -14,7 +14,7 @@ use sluice_sdk::error::BoxError;
 use sluice_sdk::graph::kernel::{GroupKernel, GroupState, PaneOutput};
 use sluice_sdk::pane::{PaneInfo, PaneTiming};
 use sluice_sdk::time::Timestamp;
-use sluice_sdk::trigger::{AccumulationMode, TimestampCombiner};
+use sluice_sdk::trigger::{AccumulationMode, TimestampCombiner, Trigger};
 use sluice_sdk::window::Window;
 use sluice_sdk::windowing::WindowingStrategy;
 
@@ -56,15 +56,13 @@ impl SlotContents for WindowState {
 }
 
 impl WindowState {
-    pub(super) fn new(
-        state: Box<dyn GroupState>,
-        trigger: TriggerState,
-        created_late: bool,
-    ) -> Self {
+    /// The empty state of a window new to the grouping; `created_late` when the watermark
+    /// has already passed its end.
+    pub(super) fn fresh(kernel: &dyn GroupKernel, trigger: &Trigger, created_late: bool) -> Self {
         WindowState {
-            state,
+            state: kernel.new_state(),
             firing: Firing {
-                trigger,
+                trigger: TriggerState::new(trigger),
                 closed: false,
                 pending_timestamp: None,
                 has_new_data: false,

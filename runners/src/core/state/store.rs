@@ -109,9 +109,9 @@ impl<C: SlotContents> KeyedStore<C> {
         make: impl FnOnce() -> C,
     ) -> &mut Slot<C> {
         if !self.slots.contains_key(id) {
-            self.insert(id.clone(), Slot::new(make()));
+            return self.slot_owned(id.clone(), make);
         }
-        self.slots.get_mut(id).expect("inserted above")
+        self.slots.get_mut(id).expect("checked above")
     }
 
     /// The slot of `id`, created with `make` if there is none; takes the key by value, so
@@ -125,10 +125,7 @@ impl<C: SlotContents> KeyedStore<C> {
         match self.slots.entry(id) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
-                *self
-                    .windows
-                    .entry((window.max_timestamp(), window))
-                    .or_default() += 1;
+                count_window(&mut self.windows, window);
                 e.insert(Slot::new(make()))
             }
         }
@@ -155,10 +152,7 @@ impl<C: SlotContents> KeyedStore<C> {
                 self.timers.remove(t);
             }
         } else {
-            *self
-                .windows
-                .entry((window.max_timestamp(), window))
-                .or_default() += 1;
+            count_window(&mut self.windows, window);
         }
     }
 
@@ -380,6 +374,11 @@ impl KeyedStore<StateSlot> {
     pub fn slot(&mut self, id: &(EncodedKey, Window)) -> &mut Slot<StateSlot> {
         self.slot_or_insert_with(id, StateSlot::new)
     }
+}
+
+/// Counts one more slot of `window` in the store's window index.
+fn count_window(windows: &mut BTreeMap<(Timestamp, Window), usize>, window: Window) {
+    *windows.entry((window.max_timestamp(), window)).or_default() += 1;
 }
 
 /// The encoded contents of a [`KeyedStore`].

@@ -24,6 +24,7 @@ use super::group_by_key::{
 };
 use super::kv_transforms::Values;
 use super::pardo::{ParDo, downcast_input};
+use super::per_window::PerWindow;
 use crate::dofn::{DoFn, DoFnResult, ProcessContext};
 use crate::element::{CoderError, Element, EncodedKey, Key, decode, encode, encode_inline};
 use crate::error::BoxError;
@@ -187,12 +188,6 @@ impl PartialStamp for Timestamp {
 /// The partial accumulators of one window, by key.
 type PartialMap<K, A, P> = HashMap<K, (A, P), rustc_hash::FxBuildHasher>;
 
-/// The partial accumulators of a pre-combiner, per window.
-type WindowPartials<S, F, P> = Vec<(
-    Window,
-    PartialMap<<S as KeySplit>::Key, <F as CombineFn>::Accumulator, P>,
-)>;
-
 /// Partial accumulators per (key, window) before a shuffle, one per live (key, window) until
 /// the flush at the end of the producing stage.
 ///
@@ -206,9 +201,7 @@ type WindowPartials<S, F, P> = Vec<(
 struct PreCombinerImpl<S: KeySplit, F: CombineFn, P> {
     combine_fn: F,
     timestamp_combiner: TimestampCombiner,
-    windows: WindowPartials<S, F, P>,
-    window_index: HashMap<Window, usize, rustc_hash::FxBuildHasher>,
-    last: usize,
+    windows: PerWindow<PartialMap<S::Key, F::Accumulator, P>>,
     entries: usize,
 }
 
@@ -217,28 +210,9 @@ impl<S: KeySplit, F: CombineFn<Input = S::Value>, P: PartialStamp> PreCombinerIm
         PreCombinerImpl {
             combine_fn,
             timestamp_combiner,
-            windows: Vec::new(),
-            window_index: HashMap::default(),
-            last: 0,
+            windows: PerWindow::new(),
             entries: 0,
         }
-    }
-
-    fn window_slot(&mut self, window: Window) -> usize {
-        if self
-            .windows
-            .get(self.last)
-            .is_some_and(|(w, _)| *w == window)
-        {
-            return self.last;
-        }
-        let next = self.windows.len();
-        let i = *self.window_index.entry(window).or_insert(next);
-        if i == next {
-            self.windows.push((window, HashMap::default()));
-        }
-        self.last = i;
-        i
     }
 }
 
@@ -250,9 +224,8 @@ impl<S: KeySplit, F: CombineFn<Input = S::Value>, P: PartialStamp> PreCombiner
         let tc = self.timestamp_combiner;
         for wv in values {
             let (key, value) = S::split(wv.value);
-            let w = self.window_slot(wv.window);
             let f = &self.combine_fn;
-            match self.windows[w].1.entry(key) {
+            match self.windows.get_mut(wv.window).entry(key) {
                 std::collections::hash_map::Entry::Occupied(mut e) => {
                     let slot = e.get_mut();
                     f.add_input(&mut slot.0, value);
@@ -272,7 +245,7 @@ impl<S: KeySplit, F: CombineFn<Input = S::Value>, P: PartialStamp> PreCombiner
         let batch = batch.max(1);
         let mut current: Vec<KeyedRecord> = Vec::with_capacity(self.entries.min(batch));
         let mut left = self.entries;
-        for (window, partial) in self.windows.drain(..) {
+        for (window, partial) in self.windows.take() {
             for (key, (acc, stamp)) in partial {
                 if current.len() == batch {
                     left -= batch;
@@ -293,8 +266,6 @@ impl<S: KeySplit, F: CombineFn<Input = S::Value>, P: PartialStamp> PreCombiner
         if !current.is_empty() {
             out.push(current);
         }
-        self.window_index.clear();
-        self.last = 0;
         self.entries = 0;
         Ok(())
     }
