@@ -27,6 +27,7 @@ pub mod direct;
 pub mod options;
 pub mod rayon;
 pub mod registry;
+pub mod timely;
 
 pub use options::{CancelToken, PipelineOptions};
 pub use registry::{PipelineHandle, PipelineRunner, run, runner, runner_names, start};

@@ -38,6 +38,22 @@ pub struct PipelineOptions {
     /// No progress bar or summary on the terminal.
     #[arg(long)]
     pub quiet: bool,
+    /// The timely runner: worker threads per process (default: `--parallelism`, else every
+    /// core).
+    #[arg(long, value_parser = parse_parallelism)]
+    pub workers: Option<usize>,
+    /// The timely runner: the cluster's host file, one `host:port` a line, a line per process
+    /// (every process of the cluster is given the same file).
+    #[arg(long, requires = "process", conflicts_with = "processes")]
+    pub hosts: Option<std::path::PathBuf>,
+    /// The timely runner: which line of the `--hosts` file this process is (from 0).
+    #[arg(long, requires = "hosts")]
+    pub process: Option<usize>,
+    /// The timely runner, to try a cluster out on one machine: this process starts N-1 copies
+    /// of its own binary, with the same arguments, as processes of one cluster on loopback
+    /// ports, waits for them, and fails if one fails.
+    #[arg(long, value_parser = parse_processes)]
+    pub processes: Option<usize>,
     /// Cancels a streaming run from another thread (Ctrl-C does the same).
     #[arg(skip)]
     pub cancel: CancelToken,
@@ -71,6 +87,24 @@ impl Eq for CancelToken {}
 /// and thousands of threads can exhaust the process's limits before the run starts.
 pub const MAX_PARALLELISM: usize = 1024;
 
+/// The most processes `--processes` starts on one machine.
+pub const MAX_PROCESSES: usize = 64;
+
+/// Parses `--processes`: a whole number from 1 to [`MAX_PROCESSES`].
+pub fn parse_processes(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a whole number"))?;
+    if (1..=MAX_PROCESSES).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "--processes must be from 1 to {MAX_PROCESSES}, not {n}"
+        ))
+    }
+}
+
 /// Parses `--parallelism`: a whole number from 1 to [`MAX_PARALLELISM`].
 pub fn parse_parallelism(text: &str) -> Result<usize, String> {
     let n: usize = text
@@ -103,10 +137,21 @@ impl PipelineOptions {
     /// Checks options set in code (the command line checks them as it parses): an error
     /// names the option and its range.
     pub fn validate(&self) -> Result<(), sluice_sdk::error::PipelineError> {
-        if let Some(n) = self.parallelism {
-            check_parallelism(n).map_err(sluice_sdk::error::PipelineError::InvalidOption)?;
+        use sluice_sdk::error::PipelineError::InvalidOption;
+        for n in [self.parallelism, self.workers].into_iter().flatten() {
+            check_parallelism(n).map_err(InvalidOption)?;
         }
-        Ok(())
+        if let Some(n) = self.processes {
+            parse_processes(&n.to_string()).map_err(InvalidOption)?;
+        }
+        match (&self.hosts, self.process, self.processes) {
+            (Some(_), None, _) => Err(InvalidOption("--hosts needs --process".into())),
+            (None, Some(_), _) => Err(InvalidOption("--process needs --hosts".into())),
+            (Some(_), Some(_), Some(_)) => Err(InvalidOption(
+                "--processes starts its own cluster: leave out --hosts and --process".into(),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Options that select `runner`, everything else by default.
@@ -115,6 +160,10 @@ impl PipelineOptions {
             runner: runner.to_string(),
             parallelism: None,
             quiet: false,
+            workers: None,
+            hosts: None,
+            process: None,
+            processes: None,
             cancel: CancelToken::default(),
         }
     }

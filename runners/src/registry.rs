@@ -22,6 +22,7 @@ pub fn runners() -> Vec<Box<dyn PipelineRunner>> {
     vec![
         Box::new(crate::direct::DirectRunner),
         Box::new(crate::rayon::RayonRunner),
+        Box::new(crate::timely::TimelyRunner),
     ]
 }
 

@@ -70,6 +70,10 @@ impl EncodedKey {
     pub fn from_bytes(bytes: Vec<u8>) -> Self {
         Self::from_encoded(EncodedBytes::from_vec(bytes))
     }
+    /// Copies already encoded key bytes.
+    pub fn from_slice(bytes: &[u8]) -> Self {
+        Self::from_encoded(EncodedBytes::from_slice(bytes))
+    }
     fn from_encoded(bytes: EncodedBytes) -> Self {
         EncodedKey {
             hash: stable_hash(&bytes),

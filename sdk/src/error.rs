@@ -6,7 +6,7 @@ use thiserror::Error;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a pipeline could not be built or did not finish.
-#[derive(Debug, Error)]
+#[derive(Debug, Error, serde::Serialize, serde::Deserialize)]
 pub enum PipelineError {
     /// The pipeline graph is invalid (for example, two transforms with the same full name).
     #[error("invalid pipeline: {0}")]
@@ -54,6 +54,10 @@ pub enum PipelineError {
         /// The registered runner names.
         known: Vec<String>,
     },
+    /// The processes of a cluster run could not work together: a peer failed or could not be
+    /// reached, or the processes built different pipelines.
+    #[error("cluster: {0}")]
+    Cluster(String),
     /// The runner cannot execute this pipeline.
     #[error("runner '{runner}' cannot run this pipeline: {reason}")]
     Unsupported {

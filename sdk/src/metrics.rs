@@ -62,7 +62,7 @@ pub struct GaugeData {
 }
 
 /// The metrics of one running transform instance.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct MetricsContainer {
     counters: FxHashMap<String, i64>,
     distributions: FxHashMap<String, DistributionData>,
@@ -180,7 +180,7 @@ pub struct MetricKey {
 }
 
 /// The metrics of a finished pipeline, per transform.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct MetricResults {
     per_transform: BTreeMap<String, MetricsContainer>,
 }

@@ -13,7 +13,7 @@ pub enum PipelineState {
 }
 
 /// How many elements a transform consumed and produced.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ElementCount {
     /// Elements in (for a grouping: keyed records, including pre-combined ones).
     pub input: u64,

@@ -197,6 +197,22 @@ impl<T: Element, F: ViewFn<T>> ViewKernel for ViewKernelImpl<T, F> {
             empty: self.view_fn.empty(),
         }))
     }
+
+    fn encode_input(&self, input: Bundle) -> Result<Vec<u8>, BoxError> {
+        let values: Vec<WindowedValue<T>> = input.downcast().map_err(|b| {
+            format!(
+                "view input has type {}, expected {}",
+                b.element_type(),
+                std::any::type_name::<T>()
+            )
+        })?;
+        Ok(crate::element::encode(&values)?)
+    }
+
+    fn decode_input(&self, bytes: &[u8]) -> Result<Bundle, BoxError> {
+        let values: Vec<WindowedValue<T>> = crate::element::decode(bytes)?;
+        Ok(Bundle::new(values))
+    }
 }
 
 /// Transforms that turn a PCollection into a side-input view.

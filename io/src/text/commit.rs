@@ -164,6 +164,17 @@ impl Commit<'_> {
             )
         })?;
         let count = shards.len() as u32;
+        // The directories the shards were written into: on a cluster, every process writes
+        // into a directory of its own, possibly on another machine (whose processes this one
+        // cannot see), so they are never taken for an interrupted run's leftovers.
+        let mut written_in: Vec<PathBuf> = shards
+            .iter()
+            .flatten()
+            .filter_map(|t| t.parent().map(Path::to_path_buf))
+            .filter(|d| d != self.temp_dir)
+            .collect();
+        written_in.sort();
+        written_in.dedup();
         // Every shard is a file in the temporary directory before anything is renamed.
         let mut staged = Vec::with_capacity(shards.len());
         for (shard, temp) in shards.into_iter().enumerate() {
@@ -182,7 +193,7 @@ impl Commit<'_> {
             let file = super::sink::shard_name(&base, shard as u32, count, self.suffix);
             staged.push((temp, file, bytes));
         }
-        self.remove_leftovers(&dir, &base)?;
+        self.remove_leftovers(&dir, &base, &written_in)?;
         let manifest = manifest_path(self.prefix);
         remove_if_present(&manifest)?;
         self.remove_old_shards(&dir, &base)?;
@@ -210,16 +221,22 @@ impl Commit<'_> {
             .map_err(|e| format!("cannot write {}: {e}", manifest.display()))?;
         std::fs::remove_dir_all(self.temp_dir)
             .map_err(|e| format!("cannot remove {}: {e}", self.temp_dir.display()))?;
+        // Other processes' directories are empty now; one still in use keeps its files.
+        for d in written_in {
+            let _ = std::fs::remove_dir(d);
+        }
         Ok(names)
     }
 
     /// Removes the temporary directories of this prefix's interrupted runs.
-    fn remove_leftovers(&self, dir: &Path, base: &str) -> Result<(), String> {
+    fn remove_leftovers(&self, dir: &Path, base: &str, in_use: &[PathBuf]) -> Result<(), String> {
         for entry in read_dir(dir)? {
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
             match temp_dir_owner(&name, base) {
-                Some(pid) if path != self.temp_dir && !process_runs(pid) => {
+                Some(pid)
+                    if path != self.temp_dir && !in_use.contains(&path) && !process_runs(pid) =>
+                {
                     tracing::info!(path = %path.display(), "removing an interrupted run's temporary files");
                     std::fs::remove_dir_all(&path)
                         .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;

@@ -81,15 +81,7 @@ impl<'g> GroupingNode<'g> {
 
     /// Runs one shard of a bounded input, handing its output to `emit` a bundle at a time and
     /// recording element counts, late drops and user metrics under the transform's name in
-    /// `out`.
-    ///
-    /// A grouping whose (key, window) pairs each fire once at the end (the default trigger,
-    /// windows that do not merge) folds its records in the kernel's typed
-    /// [`BoundedGrouping`](sluice_sdk::graph::kernel::BoundedGrouping) and hands out its
-    /// results as the table empties; any other grouping adds every batch of records to a
-    /// [`GroupAlsoByWindow`], then advances the watermark to the end of time so that every
-    /// (key, window) fires its last pane. A stateful ParDo runs each key's records in
-    /// timestamp order.
+    /// `out`: a [`BoundedShard`] fed every batch, then finished.
     pub fn group_bounded(
         &self,
         batches: impl IntoIterator<Item = Result<Vec<KeyedRecord>, PipelineError>>,
@@ -97,72 +89,34 @@ impl<'g> GroupingNode<'g> {
         out: &mut StageOutput,
         emit: &mut dyn FnMut(Bundle) -> Result<(), PipelineError>,
     ) -> Result<(), PipelineError> {
-        let name = self.name;
-        let mut count = ElementCount::default();
-        let mut metrics = MetricsContainer::default();
-        let mut emit = |bundle: Bundle, count: &mut ElementCount| {
-            count.output += bundle.len() as u64;
-            emit(bundle)
-        };
-        let dropped = match self.kernel {
+        let mut shard = self.bounded_shard();
+        for batch in batches {
+            shard.add(batch?, emit)?;
+        }
+        shard.finish(side_inputs, out, emit)
+    }
+
+    /// An empty shard of bounded input, to feed batch by batch as it arrives.
+    pub fn bounded_shard(&self) -> BoundedShard {
+        let work = match self.kernel {
             KeyedKernel::Group(kernel) if self.fires_once_at_end() => {
-                let mut grouping = kernel.bounded_grouping(self.strategy.timestamp_combiner);
-                for batch in batches {
-                    let batch = batch?;
-                    count.input += batch.len() as u64;
-                    invoke(name, || grouping.add(batch))?;
-                }
-                loop {
-                    let bundle = invoke(name, || grouping.take_output(BUNDLE_SIZE))?;
-                    if bundle.is_empty() {
-                        break;
-                    }
-                    emit(bundle, &mut count)?;
-                }
-                0
+                BoundedWork::Fold(kernel.bounded_grouping(self.strategy.timestamp_combiner))
             }
-            KeyedKernel::Group(kernel) => {
-                let mut gabw = GroupAlsoByWindow::new(kernel.clone(), self.strategy.clone());
-                for batch in batches {
-                    let batch = batch?;
-                    count.input += batch.len() as u64;
-                    let panes = invoke(name, || gabw.process(batch))?;
-                    emit_panes(name, &gabw, panes, &mut |b| emit(b, &mut count))?;
-                }
-                let panes = invoke(name, || gabw.advance_watermark(Timestamp::MAX))?;
-                emit_panes(name, &gabw, panes, &mut |b| emit(b, &mut count))?;
-                gabw.dropped_due_to_lateness()
-            }
-            KeyedKernel::Stateful(kernel) => {
-                let batches = batches.into_iter().collect::<Result<Vec<_>, _>>()?;
-                let mut records = Vec::with_capacity(batches.iter().map(Vec::len).sum());
-                for batch in batches {
-                    records.extend(batch);
-                }
-                count.input = records.len() as u64;
-                let mut runner = invoke(name, || {
-                    StatefulDoFnRunner::new(
-                        kernel.clone(),
-                        self.strategy.clone(),
-                        side_inputs,
-                        Timestamp::now(),
-                    )
-                })?;
-                let output = invoke(name, || runner.run_bounded(records));
-                metrics = runner.take_metrics();
-                runner.teardown();
-                for bundle in output?.chunks(BUNDLE_SIZE) {
-                    emit(bundle, &mut count)?;
-                }
-                runner.dropped_due_to_lateness()
-            }
+            KeyedKernel::Group(kernel) => BoundedWork::Gabw(GroupAlsoByWindow::new(
+                kernel.clone(),
+                self.strategy.clone(),
+            )),
+            KeyedKernel::Stateful(kernel) => BoundedWork::Stateful {
+                kernel: kernel.clone(),
+                strategy: self.strategy.clone(),
+                batches: Vec::new(),
+            },
         };
-        metrics
-            .counter(DROPPED_DUE_TO_LATENESS)
-            .inc_by(dropped as i64);
-        out.metrics.add(name, &metrics);
-        out.elements.entry(name.to_string()).or_default().add(count);
-        Ok(())
+        BoundedShard {
+            name: self.name.to_string(),
+            work,
+            count: ElementCount::default(),
+        }
     }
 
     /// Whether every (key, window) of a bounded shard fires exactly one pane, at the end: the
@@ -200,6 +154,128 @@ impl<'g> GroupingNode<'g> {
                 )
             })?),
         })
+    }
+}
+
+/// One shard of a keyed node's bounded input: fed its batches as they arrive, then finished
+/// once its input has ended.
+///
+/// A grouping whose (key, window) pairs each fire once at the end (the default trigger,
+/// windows that do not merge) folds its records in the kernel's typed
+/// [`BoundedGrouping`](sluice_sdk::graph::kernel::BoundedGrouping) and hands out its results
+/// as the table empties; any other grouping adds every batch to a [`GroupAlsoByWindow`]
+/// (emitting what its trigger fires on the way), then advances the watermark to the end of
+/// time so that every (key, window) fires its last pane. A stateful ParDo keeps the records
+/// and, at the end, runs each key's records in timestamp order.
+pub struct BoundedShard {
+    name: String,
+    work: BoundedWork,
+    count: ElementCount,
+}
+
+enum BoundedWork {
+    Fold(Box<dyn sluice_sdk::graph::kernel::BoundedGrouping>),
+    Gabw(GroupAlsoByWindow),
+    Stateful {
+        kernel: Arc<dyn StatefulKernel>,
+        strategy: WindowingStrategy,
+        batches: Vec<Vec<KeyedRecord>>,
+    },
+}
+
+impl BoundedShard {
+    /// Adds a batch of records; what a trigger fires on the way goes to `emit`.
+    pub fn add(
+        &mut self,
+        batch: Vec<KeyedRecord>,
+        emit: &mut dyn FnMut(Bundle) -> Result<(), PipelineError>,
+    ) -> Result<(), PipelineError> {
+        let name = self.name.as_str();
+        self.count.input += batch.len() as u64;
+        match &mut self.work {
+            BoundedWork::Fold(grouping) => invoke(name, || grouping.add(batch)),
+            BoundedWork::Gabw(gabw) => {
+                let panes = invoke(name, || gabw.process(batch))?;
+                let count = &mut self.count;
+                emit_panes(name, gabw, panes, &mut |b| {
+                    count.output += b.len() as u64;
+                    emit(b)
+                })
+            }
+            BoundedWork::Stateful { batches, .. } => {
+                batches.push(batch);
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the input: what is left fires and goes to `emit`, and element counts, late drops
+    /// and user metrics are recorded under the transform's name in `out`.
+    pub fn finish(
+        self,
+        side_inputs: &SideInputs,
+        out: &mut StageOutput,
+        emit: &mut dyn FnMut(Bundle) -> Result<(), PipelineError>,
+    ) -> Result<(), PipelineError> {
+        let BoundedShard {
+            name,
+            work,
+            mut count,
+        } = self;
+        let name = name.as_str();
+        let mut metrics = MetricsContainer::default();
+        let mut emit = |bundle: Bundle, count: &mut ElementCount| {
+            count.output += bundle.len() as u64;
+            emit(bundle)
+        };
+        let dropped = match work {
+            BoundedWork::Fold(mut grouping) => {
+                loop {
+                    let bundle = invoke(name, || grouping.take_output(BUNDLE_SIZE))?;
+                    if bundle.is_empty() {
+                        break;
+                    }
+                    emit(bundle, &mut count)?;
+                }
+                0
+            }
+            BoundedWork::Gabw(mut gabw) => {
+                let panes = invoke(name, || gabw.advance_watermark(Timestamp::MAX))?;
+                emit_panes(name, &gabw, panes, &mut |b| emit(b, &mut count))?;
+                gabw.dropped_due_to_lateness()
+            }
+            BoundedWork::Stateful {
+                kernel,
+                strategy,
+                batches,
+            } => {
+                let mut records = Vec::with_capacity(batches.iter().map(Vec::len).sum());
+                for batch in batches {
+                    records.extend(batch);
+                }
+                let mut runner = invoke(name, || {
+                    StatefulDoFnRunner::new(
+                        kernel.clone(),
+                        strategy.clone(),
+                        side_inputs,
+                        Timestamp::now(),
+                    )
+                })?;
+                let output = invoke(name, || runner.run_bounded(records));
+                metrics = runner.take_metrics();
+                runner.teardown();
+                for bundle in output?.chunks(BUNDLE_SIZE) {
+                    emit(bundle, &mut count)?;
+                }
+                runner.dropped_due_to_lateness()
+            }
+        };
+        metrics
+            .counter(DROPPED_DUE_TO_LATENESS)
+            .inc_by(dropped as i64);
+        out.metrics.add(name, &metrics);
+        out.elements.entry(name.to_string()).or_default().add(count);
+        Ok(())
     }
 }
 

@@ -18,7 +18,7 @@ pub mod trigger;
 
 pub use fan_out::fan_out;
 pub use gabw::GroupAlsoByWindow;
-pub use grouping::{GroupingNode, KeyedKernel, KeyedShard, ShardedGrouping};
+pub use grouping::{BoundedShard, GroupingNode, KeyedKernel, KeyedShard, ShardedGrouping};
 pub use materialized::Materialized;
 pub use plan::{ExecutionPlan, GroupInput, Sink, Stage, StageRoot, check_bounded};
 pub use stage::{MAX_BATCHES_PER_BUNDLE, StageInstance, StageOutput};

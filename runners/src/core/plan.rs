@@ -98,18 +98,26 @@ pub struct ExecutionPlan {
 impl ExecutionPlan {
     /// Plans `graph`.
     pub fn new(graph: Graph) -> Self {
-        Self::planned(graph, true)
+        Self::planned(graph, true, true)
     }
 
     /// Plans `graph` for streaming execution: no combiner lifting, since partial results
     /// would have to be flushed at every watermark advance, and keyed stages take their input
     /// as bundles as it comes.
     pub fn for_streaming(graph: Graph) -> Self {
-        Self::planned(graph, false)
+        Self::planned(graph, false, false)
     }
 
-    /// Plans `graph`; a `batch` plan lifts combines and encodes keyed input upstream.
-    fn planned(graph: Graph, batch: bool) -> Self {
+    /// Plans `graph` for a runner that moves keyed input between workers: the producing
+    /// stages always encode it (it crosses an exchange as keyed records), and lift combines
+    /// when `lift` is set.
+    pub fn for_exchange(graph: Graph, lift: bool) -> Self {
+        Self::planned(graph, true, lift)
+    }
+
+    /// Plans `graph`; `encode` makes producing stages encode keyed input, `lift` lifts
+    /// combines.
+    fn planned(graph: Graph, encode: bool, lift: bool) -> Self {
         let mut stages: Vec<Stage> = Vec::new();
         let mut stage_of: HashMap<CollectionId, usize> = HashMap::new();
         let mut fused_in: HashMap<NodeId, usize> = HashMap::new();
@@ -135,7 +143,7 @@ impl ExecutionPlan {
                     stage_of.insert(node.outputs[0], s);
                 }
                 NodeKind::GroupByKey(_) | NodeKind::StatefulParDo(_) => {
-                    let input = group_input_of(&graph, node, batch);
+                    let input = group_input_of(&graph, node, encode, lift);
                     group_input.insert(node.id, input);
                     let s = new_stage(
                         &mut stages,
@@ -261,9 +269,14 @@ impl ExecutionPlan {
 }
 
 /// How the keyed node `node` takes its input: pre-combined when it is a Combine that can be
-/// lifted, encoded upstream in a batch plan, stored bundles in streaming.
-fn group_input_of(graph: &Graph, node: &sluice_sdk::graph::Node, batch: bool) -> GroupInput {
-    if !batch {
+/// lifted (and `lift` is set), encoded upstream when `encode` is set, stored bundles otherwise.
+fn group_input_of(
+    graph: &Graph,
+    node: &sluice_sdk::graph::Node,
+    encode: bool,
+    lift: bool,
+) -> GroupInput {
+    if !encode {
         return GroupInput::Stored;
     }
     let NodeKind::GroupByKey(kernel) = &node.kind else {
@@ -280,7 +293,10 @@ fn group_input_of(graph: &Graph, node: &sluice_sdk::graph::Node, batch: bool) ->
                 late: None
             }
     );
-    if kernel.pre_combiner().is_some() && !input.windowing.window_fn.is_merging() && watermark_only
+    if lift
+        && kernel.pre_combiner().is_some()
+        && !input.windowing.window_fn.is_merging()
+        && watermark_only
     {
         GroupInput::PreCombined
     } else {

@@ -12,7 +12,7 @@
 
 use super::fan_out::fan_out;
 use super::invoke::invoke;
-use super::plan::{ExecutionPlan, Sink, Stage};
+use super::plan::{ExecutionPlan, Sink};
 use rustc_hash::FxHashMap;
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::{KeyedRecord, Operator, PreCombiner, SideInputs};
@@ -20,6 +20,17 @@ use sluice_sdk::graph::{Bundle, CollectionId, NodeId, NodeKind};
 use sluice_sdk::metrics::MetricResults;
 use sluice_sdk::result::ElementCount;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// A fused operator's name, holding the plan it is borrowed from.
+struct OpName(Arc<ExecutionPlan>, NodeId);
+
+impl std::ops::Deref for OpName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0.graph.node(self.1).name
+    }
+}
 
 /// What one stage instance produced for the stages after it.
 #[derive(Default)]
@@ -52,9 +63,10 @@ impl StageOutput {
 }
 
 /// One running instance of a stage.
-pub struct StageInstance<'p> {
-    plan: &'p ExecutionPlan,
-    stage: &'p Stage,
+pub struct StageInstance {
+    plan: Arc<ExecutionPlan>,
+    /// The stage's position in the plan.
+    stage: usize,
     ops: Vec<Box<dyn Operator>>,
     /// Per operator, the most input elements one call is given (see [`MAX_OUTPUTS_PER_CALL`]).
     chunk_len: Vec<usize>,
@@ -88,13 +100,14 @@ pub const MAX_BATCHES_PER_BUNDLE: usize = 4096;
 /// frees, its input a batch at a time.
 const FLUSH_BATCH: usize = 16 * 1024;
 
-impl<'p> StageInstance<'p> {
+impl StageInstance {
     /// Creates (and sets up) the operators of stage `stage` with the side inputs they read.
     pub fn new(
-        plan: &'p ExecutionPlan,
+        plan: &Arc<ExecutionPlan>,
         stage: usize,
         side_inputs: &SideInputs,
     ) -> Result<Self, PipelineError> {
+        let stage_index = stage;
         let stage = &plan.stages[stage];
         let graph = &plan.graph;
         let mut ops = Vec::with_capacity(stage.ops.len());
@@ -122,8 +135,8 @@ impl<'p> StageInstance<'p> {
         }
         let counts = vec![ElementCount::default(); ops.len()];
         Ok(StageInstance {
-            plan,
-            stage,
+            plan: Arc::clone(plan),
+            stage: stage_index,
             ops,
             chunk_len,
             counts,
@@ -136,7 +149,8 @@ impl<'p> StageInstance<'p> {
     /// Hands the operators that read side inputs their current contents (streaming execution
     /// updates views as they receive data).
     pub fn update_side_inputs(&mut self, side_inputs: &SideInputs) {
-        for (i, &n) in self.stage.ops.iter().enumerate() {
+        let stage = &self.plan.stages[self.stage];
+        for (i, &n) in stage.ops.iter().enumerate() {
             let node = self.plan.graph.node(n);
             if !node.side_inputs.is_empty() {
                 self.ops[i].update_side_inputs(&own_side_inputs(node, side_inputs));
@@ -161,12 +175,13 @@ impl<'p> StageInstance<'p> {
             for i in 0..self.ops.len() {
                 let name = self.op_name(i);
                 let op = &mut self.ops[i];
-                let outs = invoke(name, || op.start_bundle())?;
+                let outs = invoke(&name, || op.start_bundle())?;
                 self.route_outputs(i, outs)?;
             }
         }
         self.open_batches += 1;
-        self.route(self.stage.root_output, batch)?;
+        let root_output = self.plan.stages[self.stage].root_output;
+        self.route(root_output, batch)?;
         if self.open_batches >= MAX_BATCHES_PER_BUNDLE {
             self.close_bundle()?;
         }
@@ -182,7 +197,7 @@ impl<'p> StageInstance<'p> {
         for i in 0..self.ops.len() {
             let name = self.op_name(i);
             let op = &mut self.ops[i];
-            let outs = invoke(name, || op.finish_bundle())?;
+            let outs = invoke(&name, || op.finish_bundle())?;
             self.route_outputs(i, outs)?;
         }
         Ok(())
@@ -191,17 +206,11 @@ impl<'p> StageInstance<'p> {
     /// Flushes the pre-combiners (when the stage succeeded), tears the operators down and
     /// returns what the stage produced.
     pub fn finish(mut self, succeeded: bool) -> Result<StageOutput, PipelineError> {
-        let mut flushed = Ok(());
-        if succeeded {
-            for (node, pc) in self.pre_combiners.iter_mut() {
-                let out = self.output.records.entry(*node).or_default();
-                let name = &self.plan.graph.node(*node).name;
-                if let Err(e) = invoke(name, || pc.flush(FLUSH_BATCH, out)) {
-                    flushed = Err(e);
-                    break;
-                }
-            }
-        }
+        let flushed = if succeeded {
+            self.flush_pre_combiners()
+        } else {
+            Ok(())
+        };
         for i in 0..self.ops.len() {
             let name = self.op_name(i).to_string();
             let op = &mut self.ops[i];
@@ -221,6 +230,23 @@ impl<'p> StageInstance<'p> {
         flushed.map(|()| self.output)
     }
 
+    /// Hands on the partial accumulators of the lifted Combines gathered so far, as keyed
+    /// records (see [`take_records`](Self::take_records)); [`finish`](Self::finish) does it
+    /// at the end, a runner that streams records between stages whenever it likes.
+    pub fn flush_pre_combiners(&mut self) -> Result<(), PipelineError> {
+        for (node, pc) in self.pre_combiners.iter_mut() {
+            let out = self.output.records.entry(*node).or_default();
+            let name = &self.plan.graph.node(*node).name;
+            invoke(name, || pc.flush(FLUSH_BATCH, out))?;
+        }
+        Ok(())
+    }
+
+    /// Takes the keyed records made for later keyed stages so far, by keyed node.
+    pub fn take_records(&mut self) -> HashMap<NodeId, Vec<Vec<KeyedRecord>>> {
+        std::mem::take(&mut self.output.records)
+    }
+
     /// Takes the bundles that left the stage for later stages so far (streaming execution
     /// forwards them at once instead of keeping them until the stage ends).
     pub fn take_stored(&mut self) -> std::collections::HashMap<CollectionId, Vec<Bundle>> {
@@ -231,16 +257,19 @@ impl<'p> StageInstance<'p> {
     fn process(&mut self, op: usize, input: Bundle) -> Result<(), PipelineError> {
         let name = self.op_name(op);
         let operator = &mut self.ops[op];
-        let outs = invoke(name, || operator.process(input))?;
+        let outs = invoke(&name, || operator.process(input))?;
         self.route_outputs(op, outs)
     }
 
-    fn op_name(&self, i: usize) -> &'p str {
-        &self.plan.graph.node(self.stage.ops[i]).name
+    /// The name of fused operator `i` (with the plan it borrows from, so that `self` stays
+    /// free to borrow mutably).
+    fn op_name(&self, i: usize) -> OpName {
+        OpName(Arc::clone(&self.plan), self.plan.stages[self.stage].ops[i])
     }
 
     fn route_outputs(&mut self, op: usize, outputs: Vec<Bundle>) -> Result<(), PipelineError> {
-        let node = self.plan.graph.node(self.stage.ops[op]);
+        let plan = Arc::clone(&self.plan);
+        let node = plan.graph.node(plan.stages[self.stage].ops[op]);
         for (port, bundle) in outputs.into_iter().enumerate() {
             self.counts[op].output += bundle.len() as u64;
             if let Some(&collection) = node.outputs.get(port) {
@@ -254,7 +283,8 @@ impl<'p> StageInstance<'p> {
         if bundle.is_empty() {
             return Ok(());
         }
-        let stage = self.stage;
+        let plan = Arc::clone(&self.plan);
+        let stage = &plan.stages[self.stage];
         let Some(sinks) = stage.routes.get(&collection).filter(|s| !s.is_empty()) else {
             return Ok(());
         };

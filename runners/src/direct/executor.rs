@@ -12,7 +12,7 @@ use tracing::debug;
 
 pub(super) fn execute(graph: Graph) -> Result<PipelineResult, PipelineError> {
     let started = std::time::Instant::now();
-    let plan = ExecutionPlan::new(graph);
+    let plan = std::sync::Arc::new(ExecutionPlan::new(graph));
     debug!(plan = %plan.describe(), "direct runner plan");
     let mut done = Materialized::new(&plan);
     for s in 0..plan.stages.len() {
@@ -53,7 +53,7 @@ fn feed(
     root: StageRoot,
     stored: Vec<Bundle>,
     records: Vec<Vec<KeyedRecord>>,
-    instance: &mut StageInstance<'_>,
+    instance: &mut StageInstance,
     out: &mut StageOutput,
 ) -> Result<(), PipelineError> {
     let graph = &plan.graph;

@@ -21,7 +21,7 @@ const SPLITS_PER_WORKER: usize = 4;
 
 /// A run in progress: the plan, what finished stages produced, and how to run stages.
 struct Execution {
-    plan: ExecutionPlan,
+    plan: Arc<ExecutionPlan>,
     done: Materialized,
     workers: usize,
     feedback: bool,
@@ -41,7 +41,7 @@ pub(super) fn execute(
             runner: "rayon".into(),
             reason: format!("cannot start {workers} worker threads: {e}"),
         })?;
-    let plan = ExecutionPlan::new(graph);
+    let plan = Arc::new(ExecutionPlan::new(graph));
     debug!(plan = %plan.describe(), workers, "rayon runner plan");
     let done = Materialized::new(&plan);
     let mut exec = Execution {
@@ -151,7 +151,7 @@ impl Execution {
 
 /// Runs the items of stage `s` on the workers, each with its own stage instance.
 fn run_workers(
-    plan: &ExecutionPlan,
+    plan: &Arc<ExecutionPlan>,
     side_inputs: &SideInputs,
     workers: usize,
     s: usize,
@@ -224,7 +224,7 @@ fn run_item(
     side_inputs: &SideInputs,
     root: StageRoot,
     item: WorkItem,
-    instance: &mut StageInstance<'_>,
+    instance: &mut StageInstance,
     own: &mut StageOutput,
     progress: &Progress,
 ) -> Result<(), PipelineError> {

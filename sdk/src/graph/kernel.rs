@@ -257,6 +257,12 @@ pub trait StatefulKernel: Send + Sync {
 pub trait ViewKernel: Send + Sync {
     /// Builds the view's per-window contents from all bundles of its input.
     fn materialize(&self, input: Vec<Bundle>) -> Result<Arc<dyn Any + Send + Sync>, BoxError>;
+    /// Encodes a bundle of the view's input (values and windows: what
+    /// [`materialize`](Self::materialize) reads), for a runner that sends it to other
+    /// processes.
+    fn encode_input(&self, input: Bundle) -> Result<Vec<u8>, BoxError>;
+    /// Decodes what [`encode_input`](Self::encode_input) wrote.
+    fn decode_input(&self, bytes: &[u8]) -> Result<Bundle, BoxError>;
 }
 
 /// One step of a test stream, as the runner replays it.

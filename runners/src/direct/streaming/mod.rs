@@ -58,7 +58,7 @@ const DROPPED_DUE_TO_CLOSED_WINDOW: &str = "droppedDueToClosedWindow";
 /// goes, with the run's watermark, processing time and pending checkpoints.
 struct Streaming<'p> {
     plan: &'p ExecutionPlan,
-    instances: Vec<StageInstance<'p>>,
+    instances: Vec<StageInstance>,
     groupings: HashMap<usize, ShardedGrouping>,
     /// The stages that hold their output watermark: keyed stages and side-input stages.
     held: std::collections::HashSet<usize>,
@@ -88,7 +88,7 @@ pub(super) fn execute(
 ) -> Result<PipelineResult, PipelineError> {
     let started = std::time::Instant::now();
     refuse_stateful_side_inputs(&graph)?;
-    let plan = ExecutionPlan::for_streaming(graph);
+    let plan = std::sync::Arc::new(ExecutionPlan::for_streaming(graph));
     let mut run = Streaming::new(&plan, options.effective_parallelism())?;
     let result = if plan.stages.iter().any(|s| is_unbounded_read(&plan, s.root)) {
         run.run_unbounded(options)
@@ -141,7 +141,7 @@ fn keyed_pool(shards: usize) -> Result<Option<std::sync::Arc<rayon::ThreadPool>>
 impl<'p> Streaming<'p> {
     /// Sets up every stage of `plan` once for the whole run; keyed stages are sharded by key
     /// over `shards` shards working in parallel.
-    fn new(plan: &'p ExecutionPlan, shards: usize) -> Result<Self, PipelineError> {
+    fn new(plan: &'p std::sync::Arc<ExecutionPlan>, shards: usize) -> Result<Self, PipelineError> {
         let pool = keyed_pool(shards)?;
         let mut readers: HashMap<CollectionId, Vec<usize>> = HashMap::new();
         let mut groupings = HashMap::new();

@@ -1,0 +1,300 @@
+//! The timely runner: the plan on [timely dataflow], from one process to a cluster.
+//!
+//! Every worker — a thread, in one process or in several on different machines — builds the
+//! same dataflow from the plan ([`dataflow`]): one operator per stage ([`stage`]). A source's
+//! splits are spread over every worker of the cluster; keyed records cross an exchange that
+//! sends each to the worker its key's stable hash names, where that worker's shard of the
+//! grouping or stateful ParDo keeps its state; side inputs are sent to every worker; bundles
+//! between element-wise stages stay in their worker. timely moves the records between
+//! processes over TCP ([`containers`] says how they are written) and tracks progress.
+//!
+//! # Frontiers carry watermarks
+//!
+//! Every batch is stamped with a [`Time`](time::Time): an epoch and a watermark. A source
+//! stamps what it reads with its current watermark and holds a capability there; as its
+//! watermark advances it downgrades the capability, and at its end it drops it. An operator's
+//! input frontier — the least times that may still arrive — is thus the watermark of its
+//! input: the least watermark over every source upstream, held back by every operator in
+//! between that still holds a capability. Holds are capabilities: an operator that buffers
+//! (a grouping's panes not yet fired, a timer's output timestamp) keeps a capability at the
+//! least time it may still emit at, and the frontier downstream cannot pass it. When every
+//! source has ended and nothing holds, frontiers empty: the watermark is at the end of time,
+//! and every window fires.
+//!
+//! A bounded run stamps everything with the least time: an operator's input frontier stays
+//! there until every operator upstream is done, then empties.
+//!
+//! # A cluster
+//!
+//! A run is one process (`--workers N` threads), or a cluster of processes given the same
+//! host file (`--hosts FILE --process I`), or a try-out cluster on loopback that this process
+//! starts (`--processes N`, see [`cluster`]). At start-up the processes exchange a
+//! fingerprint of their plans, and differ with an error rather than a dataflow that hangs; at
+//! the end every worker's metrics and errors are shared with every worker ([`outcome`]), so
+//! that every process reports the same result. A process that dies makes timely's network
+//! threads in the others fail, and with them the run, with an error.
+//!
+//! [timely dataflow]: https://github.com/TimelyDataflow/timely-dataflow
+
+pub mod cluster;
+pub mod containers;
+pub mod dataflow;
+pub mod outcome;
+pub mod stage;
+pub mod time;
+
+use crate::core::ExecutionPlan;
+use crate::options::PipelineOptions;
+use crate::registry::PipelineRunner;
+use cluster::{Launch, Shape};
+use outcome::WorkerOutcome;
+use sluice_sdk::error::PipelineError;
+use sluice_sdk::graph::NodeKind;
+use sluice_sdk::pipeline::Pipeline;
+use sluice_sdk::result::{PipelineResult, PipelineState};
+use stage::Context;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long the processes of a cluster have to find each other.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The timely runner (`--runner timely`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TimelyRunner;
+
+impl PipelineRunner for TimelyRunner {
+    fn name(&self) -> &'static str {
+        "timely"
+    }
+
+    fn run(
+        &self,
+        pipeline: &Pipeline,
+        options: &PipelineOptions,
+    ) -> Result<PipelineResult, PipelineError> {
+        let started = Instant::now();
+        let graph = pipeline.graph()?;
+        crate::core::check_bounded(
+            &graph,
+            self.name(),
+            "the timely runner executes bounded pipelines so far: use --runner=direct",
+        )?;
+        if let Some(node) = graph
+            .nodes
+            .iter()
+            .find(|n| matches!(n.kind, NodeKind::TestStream(_)))
+        {
+            return Err(PipelineError::Unsupported {
+                runner: self.name().into(),
+                reason: format!(
+                    "'{}' is a test stream; the timely runner executes bounded pipelines so far: use --runner=direct",
+                    node.name
+                ),
+            });
+        }
+        let plan = Arc::new(ExecutionPlan::for_exchange(graph, true));
+        let launched_here = options.processes.filter(|&n| n > 1).is_some()
+            && std::env::var_os(cluster::PROCESS_ENV).is_none();
+        let (launch, shape) = if launched_here {
+            let workers = Shape::of(&PipelineOptions {
+                processes: None,
+                ..options.clone()
+            })?
+            .workers;
+            let (launch, shape) = Launch::start(options.processes.unwrap_or(1), workers)?;
+            (Some(launch), shape)
+        } else {
+            (None, Shape::of(options)?)
+        };
+        let result = execute(plan, &shape, launch, started);
+        if shape.started_by_peer {
+            // A copy started by `--processes`: it joined the cluster for this run, and its
+            // outcome is its exit status (the process that started it reports the result).
+            match &result {
+                Ok(_) => std::process::exit(0),
+                Err(e) => {
+                    eprintln!("error: process {}: {e}", shape.process);
+                    std::process::exit(1);
+                }
+            }
+        }
+        let result = result?;
+        if !options.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprint!("{}", result.summary());
+        }
+        Ok(result)
+    }
+}
+
+/// A fingerprint of the plan: its nodes, their kinds and connections, and its stages.
+fn fingerprint(plan: &ExecutionPlan) -> u64 {
+    let mut text = plan.describe();
+    for node in &plan.graph.nodes {
+        let kind = match &node.kind {
+            NodeKind::Read(_) => "read",
+            NodeKind::ReadUnbounded(_) => "read-unbounded",
+            NodeKind::TestStream(_) => "test-stream",
+            NodeKind::ParDo(_) => "pardo",
+            NodeKind::StatefulParDo(_) => "stateful-pardo",
+            NodeKind::GroupByKey(_) => "group",
+            NodeKind::Flatten => "flatten",
+            NodeKind::Reshuffle => "reshuffle",
+            NodeKind::View(_) => "view",
+        };
+        text.push_str(&format!(
+            "{}|{}|{kind}|{:?}|{:?}|{:?}\n",
+            node.id, node.name, node.inputs, node.outputs, node.side_inputs
+        ));
+    }
+    sluice_sdk::element::stable_hash(text.as_bytes())
+}
+
+/// Runs `plan` as this process's part of `shape`, and waits for the processes `launch`
+/// started.
+fn execute(
+    plan: Arc<ExecutionPlan>,
+    shape: &Shape,
+    mut launch: Option<Launch>,
+    started: Instant,
+) -> Result<PipelineResult, PipelineError> {
+    let fingerprint = fingerprint(&plan);
+    let workers = shape.workers;
+    let failed = Arc::new(AtomicBool::new(false));
+    let connected = Arc::new(AtomicBool::new(false));
+    let config = shape.config();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let up = Arc::clone(&connected);
+    // timely starts its own threads and blocks this one until every process is connected:
+    // run it aside, so that a peer that never comes, or fails, can end the wait.
+    let thread = std::thread::Builder::new()
+        .name("sluice-timely".into())
+        .spawn(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let guards = ::timely::execute(config, move |worker| {
+                    run_worker(worker, &plan, fingerprint, workers, &failed, &up)
+                })
+                .map_err(PipelineError::Cluster)?;
+                let mut results = guards.join().into_iter();
+                let mut outcome = None;
+                for result in results.by_ref() {
+                    match result {
+                        Ok(Ok(Some(o))) => outcome = Some(o),
+                        Ok(Ok(None)) => {}
+                        Ok(Err(e)) => return Err(e),
+                        Err(panic) => {
+                            return Err(PipelineError::Cluster(format!(
+                                "a worker stopped: {panic}"
+                            )));
+                        }
+                    }
+                }
+                outcome.ok_or_else(|| PipelineError::Cluster("no worker reported".into()))
+            }));
+            let outcome = outcome.unwrap_or_else(|panic| {
+                Err(PipelineError::Cluster(format!(
+                    "lost a peer process: {}",
+                    crate::core::invoke::panic_message(panic.as_ref())
+                )))
+            });
+            let _ = sender.send(outcome);
+        })
+        .map_err(|e| PipelineError::Cluster(format!("cannot start the timely thread: {e}")))?;
+    let outcome = loop {
+        match receiver.recv_timeout(Duration::from_millis(100)) {
+            Ok(outcome) => break outcome,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                break Err(PipelineError::Cluster(
+                    "the timely thread ended without a result".into(),
+                ));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Some(failure) = launch.as_mut().and_then(Launch::failed) {
+            break Err(PipelineError::Cluster(failure));
+        }
+        if !connected.load(Ordering::SeqCst) && started.elapsed() > STARTUP_TIMEOUT {
+            break Err(PipelineError::Cluster(format!(
+                "the {} processes did not all connect within {} s: check that every process \
+                 is started with the same host file and its own --process",
+                shape.processes(),
+                STARTUP_TIMEOUT.as_secs()
+            )));
+        }
+    };
+    if outcome.is_ok() {
+        let _ = thread.join();
+    }
+    let outcome = outcome?;
+    if let Some(launch) = launch {
+        launch.wait()?;
+    }
+    if let Some(e) = outcome.error {
+        return Err(e);
+    }
+    tracing::info!(
+        elapsed_s = started.elapsed().as_secs_f64(),
+        bytes_sent = outcome.bytes_sent,
+        "timely runner finished"
+    );
+    let mut metrics = outcome.metrics;
+    if shape.processes() > 1 {
+        let mut m = sluice_sdk::metrics::MetricsContainer::default();
+        m.counter(BYTES_BETWEEN_PROCESSES)
+            .inc_by(outcome.bytes_sent as i64);
+        metrics.add(RUNNER_METRICS, &m);
+    }
+    Ok(PipelineResult {
+        state: PipelineState::Done,
+        metrics,
+        elements: outcome.elements,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The transform name under which the runner reports its own metrics.
+pub const RUNNER_METRICS: &str = "(timely)";
+/// Counter of the bytes the processes of a cluster sent each other (keyed records and side
+/// inputs), reported under [`RUNNER_METRICS`].
+pub const BYTES_BETWEEN_PROCESSES: &str = "bytesBetweenProcesses";
+
+/// One worker's run: the fingerprint check, the dataflow, and the shared outcome (returned by
+/// the first worker of each process).
+fn run_worker(
+    worker: &mut ::timely::worker::Worker,
+    plan: &Arc<ExecutionPlan>,
+    fingerprint: u64,
+    workers: usize,
+    failed: &Arc<AtomicBool>,
+    connected: &AtomicBool,
+) -> Result<Option<WorkerOutcome>, PipelineError> {
+    let index = worker.index();
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        outcome::check_fingerprints(worker, fingerprint, workers)?;
+        connected.store(true, Ordering::SeqCst);
+        containers::reset_sent();
+        let ctx = Rc::new(Context {
+            plan: Arc::clone(plan),
+            log: Rc::new(RefCell::new(WorkerOutcome::default())),
+            failed: Arc::clone(failed),
+            index,
+            peers: worker.peers(),
+        });
+        dataflow::build(worker, &ctx);
+        while worker.step_or_park(Some(Duration::from_millis(100))) {}
+        let mut mine = std::mem::take(&mut *ctx.log.borrow_mut());
+        mine.bytes_sent = containers::bytes_sent();
+        let shared = outcome::share(worker, mine)?;
+        Ok((index % workers.max(1) == 0).then_some(shared))
+    }));
+    run.unwrap_or_else(|panic| {
+        failed.store(true, Ordering::SeqCst);
+        Err(PipelineError::Cluster(format!(
+            "worker {index} stopped (a peer process may have died): {}",
+            crate::core::invoke::panic_message(panic.as_ref())
+        )))
+    })
+}
