@@ -133,6 +133,36 @@ pub fn read_hosts(file: &Path) -> Result<Vec<String>, PipelineError> {
     Ok(hosts)
 }
 
+/// `processes` distinct free ports on loopback, as host-file lines.
+pub fn loopback_hosts(processes: usize) -> Result<Vec<String>, PipelineError> {
+    let no_port = |e: std::io::Error| {
+        PipelineError::Cluster(format!("cannot find a free loopback port: {e}"))
+    };
+    // Hold every listener until all ports are chosen, so that no two are the same.
+    let listeners = (0..processes)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(no_port)?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.to_string()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(no_port)
+}
+
+/// Writes `hosts` to a new host file in the temporary directory; returns its path.
+pub fn write_hosts_file(hosts: &[String]) -> Result<PathBuf, PipelineError> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let file = std::env::temp_dir().join(format!(
+        "sluice-cluster-{}-{}.hosts",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::write(&file, hosts.join("\n") + "\n")
+        .map_err(|e| PipelineError::Cluster(format!("cannot write {}: {e}", file.display())))?;
+    Ok(file)
+}
+
 /// The other processes of a `--processes N` cluster, started by this one.
 pub struct Launch {
     children: Vec<(usize, Child)>,
@@ -144,24 +174,8 @@ impl Launch {
     /// N-1 as copies of this binary; returns the shape of process 0 (this one).
     pub fn start(processes: usize, workers: usize) -> Result<(Launch, Shape), PipelineError> {
         let cluster_error = |what: String| PipelineError::Cluster(what);
-        // Hold every listener until all ports are chosen, so that no two are the same.
-        let listeners = (0..processes)
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| cluster_error(format!("cannot find a free loopback port: {e}")))?;
-        let hosts = listeners
-            .iter()
-            .map(|l| l.local_addr().map(|a| a.to_string()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| cluster_error(format!("cannot find a free loopback port: {e}")))?;
-        drop(listeners);
-        let hosts_file = std::env::temp_dir().join(format!(
-            "sluice-cluster-{}-{}.hosts",
-            std::process::id(),
-            sluice_sdk::time::Timestamp::now().as_micros()
-        ));
-        std::fs::write(&hosts_file, hosts.join("\n") + "\n")
-            .map_err(|e| cluster_error(format!("cannot write {}: {e}", hosts_file.display())))?;
+        let hosts = loopback_hosts(processes)?;
+        let hosts_file = write_hosts_file(&hosts)?;
         let exe = std::env::current_exe()
             .map_err(|e| cluster_error(format!("cannot find this program's binary: {e}")))?;
         let mut launch = Launch {

@@ -28,8 +28,9 @@
 //!
 //! A run is one process (`--workers N` threads), or a cluster of processes given the same
 //! host file (`--hosts FILE --process I`), or a try-out cluster on loopback that this process
-//! starts (`--processes N`, see [`cluster`]). At start-up the processes exchange a
-//! fingerprint of their plans, and differ with an error rather than a dataflow that hangs; at
+//! starts (`--processes N`, see [`cluster`]). At start-up the processes connect to each other and exchange a
+//! fingerprint of their plans ([`network`]), and differ with an error rather than a dataflow
+//! that hangs; at
 //! the end every worker's metrics and errors are shared with every worker ([`outcome`]), so
 //! that every process reports the same result. A process that dies makes timely's network
 //! threads in the others fail, and with them the run, with an error.
@@ -39,6 +40,7 @@
 pub mod cluster;
 pub mod containers;
 pub mod dataflow;
+pub mod network;
 pub mod outcome;
 pub mod stage;
 pub mod time;
@@ -161,74 +163,48 @@ fn execute(
     mut launch: Option<Launch>,
     started: Instant,
 ) -> Result<PipelineResult, PipelineError> {
-    let fingerprint = fingerprint(&plan);
     let workers = shape.workers;
+    let fingerprint = fingerprint(&plan);
     let failed = Arc::new(AtomicBool::new(false));
-    let connected = Arc::new(AtomicBool::new(false));
-    let config = shape.config();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    let up = Arc::clone(&connected);
-    // timely starts its own threads and blocks this one until every process is connected:
-    // run it aside, so that a peer that never comes, or fails, can end the wait.
-    let thread = std::thread::Builder::new()
-        .name("sluice-timely".into())
-        .spawn(move || {
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let guards = ::timely::execute(config, move |worker| {
-                    run_worker(worker, &plan, fingerprint, workers, &failed, &up)
-                })
-                .map_err(PipelineError::Cluster)?;
-                let mut results = guards.join().into_iter();
-                let mut outcome = None;
-                for result in results.by_ref() {
-                    match result {
-                        Ok(Ok(Some(o))) => outcome = Some(o),
-                        Ok(Ok(None)) => {}
-                        Ok(Err(e)) => return Err(e),
-                        Err(panic) => {
-                            return Err(PipelineError::Cluster(format!(
-                                "a worker stopped: {panic}"
-                            )));
-                        }
-                    }
+    let work =
+        move |worker: &mut ::timely::worker::Worker| run_worker(worker, &plan, workers, &failed);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let guards = if shape.hosts.is_empty() {
+            ::timely::execute(shape.config(), work).map_err(PipelineError::Cluster)?
+        } else {
+            let deadline = started + STARTUP_TIMEOUT;
+            let mut give_up = || launch.as_mut().and_then(Launch::failed);
+            let sockets = network::connect(shape, fingerprint, deadline, &mut give_up)?;
+            let (builders, network) = network::allocators(sockets, shape)?;
+            ::timely::execute::execute_from(
+                builders,
+                network,
+                ::timely::WorkerConfig::default(),
+                work,
+            )
+            .map_err(PipelineError::Cluster)?
+        };
+        let mut outcome = None;
+        for result in guards.join() {
+            match result {
+                Ok(Ok(Some(o))) => outcome = Some(o),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(panic) => {
+                    return Err(PipelineError::Cluster(format!("a worker stopped: {panic}")));
                 }
-                outcome.ok_or_else(|| PipelineError::Cluster("no worker reported".into()))
-            }));
-            let outcome = outcome.unwrap_or_else(|panic| {
-                Err(PipelineError::Cluster(format!(
-                    "lost a peer process: {}",
-                    crate::core::invoke::panic_message(panic.as_ref())
-                )))
-            });
-            let _ = sender.send(outcome);
-        })
-        .map_err(|e| PipelineError::Cluster(format!("cannot start the timely thread: {e}")))?;
-    let outcome = loop {
-        match receiver.recv_timeout(Duration::from_millis(100)) {
-            Ok(outcome) => break outcome,
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                break Err(PipelineError::Cluster(
-                    "the timely thread ended without a result".into(),
-                ));
             }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
-        if let Some(failure) = launch.as_mut().and_then(Launch::failed) {
-            break Err(PipelineError::Cluster(failure));
-        }
-        if !connected.load(Ordering::SeqCst) && started.elapsed() > STARTUP_TIMEOUT {
-            break Err(PipelineError::Cluster(format!(
-                "the {} processes did not all connect within {} s: check that every process \
-                 is started with the same host file and its own --process",
-                shape.processes(),
-                STARTUP_TIMEOUT.as_secs()
-            )));
-        }
-    };
-    if outcome.is_ok() {
-        let _ = thread.join();
-    }
-    let outcome = outcome?;
+        outcome.ok_or_else(|| PipelineError::Cluster("no worker reported".into()))
+    }));
+    // timely's network threads panic when a peer goes away, and dropping their guard then
+    // panics too: either way the run has lost a peer.
+    let outcome = outcome.unwrap_or_else(|panic| {
+        Err(PipelineError::Cluster(format!(
+            "lost a peer process: {}",
+            crate::core::invoke::panic_message(panic.as_ref())
+        )))
+    })?;
     if let Some(launch) = launch {
         launch.wait()?;
     }
@@ -261,20 +237,16 @@ pub const RUNNER_METRICS: &str = "(timely)";
 /// inputs), reported under [`RUNNER_METRICS`].
 pub const BYTES_BETWEEN_PROCESSES: &str = "bytesBetweenProcesses";
 
-/// One worker's run: the fingerprint check, the dataflow, and the shared outcome (returned by
-/// the first worker of each process).
+/// One worker's run: the dataflow, and the shared outcome (returned by the first worker of
+/// each process).
 fn run_worker(
     worker: &mut ::timely::worker::Worker,
     plan: &Arc<ExecutionPlan>,
-    fingerprint: u64,
     workers: usize,
     failed: &Arc<AtomicBool>,
-    connected: &AtomicBool,
 ) -> Result<Option<WorkerOutcome>, PipelineError> {
     let index = worker.index();
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        outcome::check_fingerprints(worker, fingerprint, workers)?;
-        connected.store(true, Ordering::SeqCst);
         containers::reset_sent();
         let ctx = Rc::new(Context {
             plan: Arc::clone(plan),

@@ -1,8 +1,7 @@
-//! What a worker reports at the end of a run, shared across the cluster, and the start-up
-//! check that every process built the same plan.
+//! What a worker reports at the end of a run, shared across the cluster.
 //!
-//! Both are all-gathers: every worker sends a message to every worker in a small dataflow of
-//! its own, so that each process ends with the same view of the run (one result, one error,
+//! An all-gather: every worker sends its report to every worker in a small dataflow of its
+//! own, so that each process ends with the same view of the run (one result, one error,
 //! whichever process the failure happened in).
 
 use serde::{Deserialize, Serialize};
@@ -75,33 +74,4 @@ pub fn share(worker: &mut Worker, mine: WorkerOutcome) -> Result<WorkerOutcome, 
         merged.merge(sluice_sdk::element::decode(&message).map_err(encode_error)?);
     }
     Ok(merged)
-}
-
-/// Checks that every process built the same plan: each worker sends `fingerprint` to all,
-/// and a difference is an error naming the processes that differ (instead of a dataflow whose
-/// operators do not match up, which would hang).
-pub fn check_fingerprints(
-    worker: &mut Worker,
-    fingerprint: u64,
-    workers_per_process: usize,
-) -> Result<(), PipelineError> {
-    let all = all_gather(worker, fingerprint.to_le_bytes().to_vec());
-    let differ: Vec<String> = all
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| m.as_slice() != fingerprint.to_le_bytes())
-        .map(|(w, _)| (w / workers_per_process.max(1)).to_string())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if differ.is_empty() {
-        Ok(())
-    } else {
-        Err(PipelineError::Cluster(format!(
-            "process {} built a different pipeline from process {}: every process must run \
-             the same binary with the same arguments",
-            differ.join(", "),
-            worker.index() / workers_per_process.max(1)
-        )))
-    }
 }

@@ -42,6 +42,15 @@ fn run_case(case: &Case, runner: &str) -> Result<(), Failed> {
     let p = Pipeline::new();
     (case.build)(&p);
     let outcome = run(&p, &PipelineOptions::for_runner(runner));
+    check_outcome(case, &p, outcome)
+}
+
+/// Checks a run's outcome against what the case expects.
+fn check_outcome(
+    case: &Case,
+    p: &Pipeline,
+    outcome: Result<sluice_sdk::result::PipelineResult, sluice_sdk::error::PipelineError>,
+) -> Result<(), Failed> {
     match (&case.expect, outcome) {
         (Expect::Pass | Expect::PassWith(_), Err(e)) => Err(format!("pipeline failed: {e}").into()),
         (Expect::Fail(msg), Ok(_)) => {
@@ -69,7 +78,107 @@ fn run_case(case: &Case, runner: &str) -> Result<(), Failed> {
     }
 }
 
+/// Names the case a copy of this binary runs as one process of a cluster.
+const CASE_ENV: &str = "SLUICE_CONFORMANCE_CASE";
+
+/// The most a cluster run of one case may take before the case fails as hung.
+const CLUSTER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// In a copy started by [`run_case_on_cluster`]: runs the case as the process the environment
+/// names. The timely runner exits with the run's outcome; this returns only if the pipeline
+/// failed before it reached the cluster.
+fn run_as_cluster_process(name: &str) -> ! {
+    let cases = all_cases();
+    let Some(case) = cases.iter().find(|c| c.name == name) else {
+        eprintln!("no conformance case {name}");
+        std::process::exit(2);
+    };
+    let p = Pipeline::new();
+    (case.build)(&p);
+    let options = PipelineOptions {
+        workers: Some(1),
+        ..PipelineOptions::for_runner("timely")
+    };
+    match run(&p, &options) {
+        Ok(_) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
+/// Runs a case on a timely cluster of `processes` processes of one worker each on loopback:
+/// this process is process 0, copies of this binary are the others.
+fn run_case_on_cluster(case: &Case, processes: usize) -> Result<(), Failed> {
+    use sluice_runners::timely::cluster;
+    let hosts = cluster::loopback_hosts(processes)?;
+    let hosts_file = cluster::write_hosts_file(&hosts)?;
+    let exe = std::env::current_exe()?;
+    let mut children = Vec::new();
+    for process in 1..processes {
+        children.push(
+            std::process::Command::new(&exe)
+                .env(CASE_ENV, case.name)
+                .env(cluster::PROCESS_ENV, process.to_string())
+                .env(cluster::HOSTS_ENV, &hosts_file)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()?,
+        );
+    }
+    let options = PipelineOptions {
+        workers: Some(1),
+        hosts: Some(hosts_file.clone()),
+        process: Some(0),
+        ..PipelineOptions::for_runner("timely")
+    };
+    let p = Pipeline::new();
+    (case.build)(&p);
+    let (send, receive) = std::sync::mpsc::channel();
+    let pipeline = p.clone();
+    std::thread::spawn(move || {
+        let _ = send.send(run(&pipeline, &options));
+    });
+    let outcome = receive.recv_timeout(CLUSTER_DEADLINE);
+    let mut failures = Vec::new();
+    for (i, mut child) in children.into_iter().enumerate() {
+        if outcome.is_err() {
+            let _ = child.kill();
+        }
+        let status = child.wait()?;
+        let mut stderr = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+        }
+        if !status.success() {
+            failures.push(format!("process {} {status}: {}", i + 1, stderr.trim()));
+        }
+    }
+    let _ = std::fs::remove_file(&hosts_file);
+    let outcome = outcome.map_err(|_| {
+        format!(
+            "the cluster did not finish within {} s",
+            CLUSTER_DEADLINE.as_secs()
+        )
+    })?;
+    let succeeded = outcome.is_ok();
+    check_outcome(case, &p, outcome)?;
+    if succeeded && !failures.is_empty() {
+        return Err(format!("process 0 succeeded, but {}", failures.join("; ")).into());
+    }
+    Ok(())
+}
+
+/// The cluster shapes the timely runner runs the bounded cases in, beside one process of
+/// several workers: processes of one worker each.
+const CLUSTER_SHAPES: &[usize] = &[2, 3];
+
 fn main() {
+    if let Ok(name) = std::env::var(CASE_ENV) {
+        run_as_cluster_process(&name);
+    }
     let args = Arguments::from_args();
     // Several cases panic on purpose inside user code; the runner turns each panic into a
     // pipeline error that the case checks, so the default hook's report is only noise.
@@ -104,6 +213,28 @@ fn main() {
             }));
         }
     }
+    let clustered: Arc<Mutex<BTreeMap<usize, AtomicUsize>>> = Arc::new(Mutex::new(
+        CLUSTER_SHAPES
+            .iter()
+            .map(|n| (*n, AtomicUsize::new(0)))
+            .collect(),
+    ));
+    for &processes in CLUSTER_SHAPES {
+        for i in 0..cases.len() {
+            if cases[i].streaming {
+                continue;
+            }
+            let (cases, clustered) = (cases.clone(), clustered.clone());
+            let name = format!("timely-{processes}x1::{}", cases[i].name);
+            trials.push(Trial::test(name, move || {
+                run_case_on_cluster(&cases[i], processes)?;
+                if let Some(n) = clustered.lock().expect("counter lock").get(&processes) {
+                    n.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            }));
+        }
+    }
     // The unknown-runner error does not depend on a runner.
     trials.push(Trial::test(
         "registry::unknown_runner_lists_known_ones",
@@ -132,6 +263,13 @@ fn main() {
             .count();
         println!(
             "conformance: {} of {total} pipelines passed on the {runner} runner",
+            n.load(Ordering::Relaxed)
+        );
+    }
+    let bounded = cases.iter().filter(|c| !c.streaming).count();
+    for (processes, n) in clustered.lock().expect("counter lock").iter() {
+        println!(
+            "conformance: {} of {bounded} pipelines passed on the timely runner, {processes} processes x 1 worker",
             n.load(Ordering::Relaxed)
         );
     }
