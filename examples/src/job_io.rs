@@ -306,12 +306,19 @@ impl JobArgs {
     ) -> anyhow::Result<sluice_sdk::result::PipelineResult> {
         let result = sluice_runners::run(p, &self.pipeline)?;
         if !self.pipeline.quiet {
-            let said: Vec<String> = counters
+            let mut said: Vec<String> = counters
                 .iter()
                 .map(|(label, t, c)| {
                     format!("{} {label}", result.metrics.counter(t, c).unwrap_or(0))
                 })
                 .collect();
+            let between = result.metrics.counter(
+                sluice_runners::timely::RUNNER_METRICS,
+                sluice_runners::timely::BYTES_BETWEEN_PROCESSES,
+            );
+            if let Some(bytes) = between {
+                said.push(format!("{bytes} bytes sent between processes"));
+            }
             eprintln!(
                 "wrote {}: {} ({:?})",
                 self.output,
