@@ -1,6 +1,7 @@
 //! The batch side of the streaming benchmark: `windowed_stats --window fixed:60s` over a
-//! generated file of events on the rayon runner, and (with `--peers`) the same job as a Flink
-//! SQL batch job, side by side, with their outputs compared.
+//! generated file of events on the rayon runner and on the timely runner (one process of two
+//! workers, two processes of one worker on loopback), and (with `--peers`) the same job as a
+//! Flink SQL batch job, side by side, with their outputs compared.
 //!
 //! ```text
 //! cargo run --release -p sluice-examples --bin windowed_stats_bench -- [--events 5000000] [--runs 3] [--peers]
@@ -11,11 +12,12 @@
 //! times of whole processes, job start included, for both.
 
 use clap::Parser;
-use sluice_examples::bench::median;
+use sluice_examples::bench::{TIMELY_CONFIGS, bytes_line, bytes_reported, median, timely_options};
 use sluice_examples::corpus::SplitMix;
 use sluice_examples::windowed_stats::{WindowSpec, build};
 use sluice_runners::PipelineOptions;
 use sluice_sdk::prelude::*;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,9 +38,15 @@ struct Args {
     /// Where the data and outputs go.
     #[arg(long, default_value = "target/bench-data")]
     dir: PathBuf,
+    /// Only these configurations (comma-separated: rayon,timely-1x2,timely-2x1).
+    #[arg(long)]
+    only: Option<String>,
     /// Internal: run the pipeline on this input, writing to this prefix.
     #[arg(long, hide = true, num_args = 2)]
     child: Option<Vec<String>>,
+    /// Internal: the configuration the child runs.
+    #[arg(long, hide = true, default_value = "rayon")]
+    config: String,
 }
 
 fn generate(path: &Path, events: u64) -> std::io::Result<()> {
@@ -100,12 +108,15 @@ fn main() -> std::process::ExitCode {
                 &WindowSpec::Fixed(Duration::from_secs(60)),
                 Duration::ZERO,
             );
-            let options = PipelineOptions {
+            let options = timely_options(&args.config).unwrap_or(PipelineOptions {
                 parallelism: Some(2),
                 quiet: true,
                 ..PipelineOptions::for_runner("rayon")
-            };
-            sluice_runners::run(&p, &options)?;
+            });
+            let result = sluice_runners::run(&p, &options)?;
+            if let Some(line) = bytes_line(&result) {
+                println!("{line}");
+            }
             return Ok(());
         }
         std::fs::create_dir_all(&args.dir)?;
@@ -115,13 +126,25 @@ fn main() -> std::process::ExitCode {
             generate(&input, args.events)?;
         }
         let mb = std::fs::metadata(&input)?.len() as f64 / 1e6;
+        let mut configs = vec!["rayon"];
+        configs.extend(TIMELY_CONFIGS);
+        if let Some(only) = &args.only {
+            configs.retain(|c| only.split(',').any(|o| o == *c));
+        }
+        anyhow::ensure!(
+            configs.contains(&"rayon"),
+            "--only must keep rayon, the reference"
+        );
         println!(
-            "windowed_stats fixed:60s over {} events ({mb:.0} MB), rayon runner, parallelism 2",
-            args.events
+            "windowed_stats fixed:60s over {} events ({mb:.0} MB): {} (2 workers each)",
+            args.events,
+            configs.join(", ")
         );
         let exe = std::env::current_exe()?;
         let out_dir = args.dir.join("stats-out");
-        let mut ours = Vec::new();
+        let mut ours: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        let mut exchanged = None;
+        let mut agree = true;
         let mut flink = Vec::new();
         let python = if args.peers {
             let out = Command::new("bash").arg("scripts/peers-venv").output()?;
@@ -139,16 +162,50 @@ fn main() -> std::process::ExitCode {
             let _ = std::fs::remove_dir_all(&out_dir);
             std::fs::create_dir_all(&out_dir)?;
             let prefix = out_dir.join("sluice/stats");
-            let started = Instant::now();
-            let status = Command::new(&exe)
-                .arg("--child")
-                .arg(&input)
-                .arg(&prefix)
-                .status()?;
-            anyhow::ensure!(status.success(), "the Sluice run failed");
-            let t = started.elapsed().as_secs_f64();
-            println!("  round {round} sluice {t:.2} s");
-            ours.push(t);
+            let mut reference = None;
+            for config in &configs {
+                let config_prefix = out_dir.join(format!("{config}/stats"));
+                let started = Instant::now();
+                let out = Command::new(&exe)
+                    .arg("--child")
+                    .arg(&input)
+                    .arg(if *config == "rayon" {
+                        &prefix
+                    } else {
+                        &config_prefix
+                    })
+                    .args(["--config", config])
+                    .output()?;
+                anyhow::ensure!(
+                    out.status.success(),
+                    "the Sluice run on {config} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let t = started.elapsed().as_secs_f64();
+                println!("  round {round} {config:<10} {t:.2} s");
+                ours.entry(config).or_default().push(t);
+                if let Some(sent) = bytes_reported(&String::from_utf8_lossy(&out.stdout)) {
+                    exchanged = Some(sent);
+                }
+                let dir = if *config == "rayon" {
+                    out_dir.join("sluice")
+                } else {
+                    out_dir.join(config)
+                };
+                let rows = sorted_lines(files_under(&dir).into_iter().filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("stats-0"))
+                }))?;
+                match &reference {
+                    None => reference = Some(rows),
+                    Some(r) => {
+                        if *r != rows {
+                            agree = false;
+                            println!("  {config} differs from rayon");
+                        }
+                    }
+                }
+            }
             if let Some(python) = &python {
                 let flink_out = out_dir.join("flink");
                 let started = Instant::now();
@@ -176,11 +233,33 @@ fn main() -> std::process::ExitCode {
                 println!("  outputs identical: {} ({} rows)", a == b, a.len());
             }
         }
-        let ours = median(ours);
-        println!(
-            "\nsluice (rayon, 2 workers): median {ours:.2} s, {:.0} MB/s",
-            mb / ours
-        );
+        let medians: BTreeMap<&str, f64> = ours.into_iter().map(|(c, t)| (c, median(t))).collect();
+        println!();
+        for (config, t) in &medians {
+            println!(
+                "sluice {config:<10} median {t:.2} s, {:.0} MB/s, {:.2}x rayon's throughput",
+                mb / t,
+                medians["rayon"] / t
+            );
+        }
+        for (config, target) in [("timely-1x2", 0.8), ("timely-2x1", 0.6)] {
+            if let Some(t) = medians.get(config) {
+                println!(
+                    "target {config} >= {target:.1}x rayon: {:.2}x",
+                    medians["rayon"] / t
+                );
+            }
+        }
+        if let Some(sent) = exchanged {
+            println!(
+                "timely-2x1: {:.1} MB sent between processes ({:.1}% of the input)",
+                sent as f64 / 1e6,
+                sent as f64 / 1e6 / mb * 100.0
+            );
+        }
+        println!("outputs of every configuration identical: {agree}");
+        anyhow::ensure!(agree, "the configurations disagree on the output");
+        let ours = medians["rayon"];
         if !flink.is_empty() {
             let flink = median(flink);
             println!("flink sql batch (parallelism 2): median {flink:.2} s");

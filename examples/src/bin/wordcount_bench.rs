@@ -8,13 +8,14 @@
 //! It generates (once, then reuses) a deterministic corpus of Zipf-distributed words over a
 //! 50 000-word vocabulary (or, with `--distinct N`, N distinct words each once), then runs each configuration in a child process of its own, so that
 //! each one's peak memory (VmHWM) is its own: (a) the hand-written baseline on all cores,
-//! (b) the rayon runner on 1 thread and on all, (c) the direct runner, (d) ironbeam's parallel
-//! mode (with `--features ironbeam`). Every configuration writes the same `word: count` output;
+//! (b) the rayon runner on 1 thread and on all, (c) the direct runner, (d) the timely runner as
+//! one process of 2 workers and as 2 processes of 1 worker on loopback (peak memory: the first
+//! process only), (e) ironbeam's parallel mode (with `--features ironbeam`). Every configuration writes the same `word: count` output;
 //! the benchmark checks that all outputs are equal. It prints the median time, MB/s, the ratio
 //! to the baseline and peak memory of each, and the targets.
 
 use clap::Parser;
-use sluice_examples::bench::median;
+use sluice_examples::bench::{TIMELY_CONFIGS, bytes_line, bytes_reported, median, timely_options};
 use sluice_examples::{baseline, corpus, wordcount};
 use sluice_runners::PipelineOptions;
 use sluice_sdk::prelude::*;
@@ -40,7 +41,8 @@ struct Args {
     /// Where the corpus and outputs go.
     #[arg(long, default_value = "target/bench-data")]
     dir: PathBuf,
-    /// Only these configurations (comma-separated: baseline,rayon-1,rayon-all,direct,ironbeam).
+    /// Only these configurations (comma-separated:
+    /// baseline,rayon-1,rayon-all,direct,timely-1x2,timely-2x1,ironbeam).
     #[arg(long)]
     only: Option<String>,
     /// Internal: run one configuration in this process and print its result.
@@ -104,7 +106,7 @@ fn run_child(mode: &str, corpus_path: &Path, dir: &Path) -> anyhow::Result<(f64,
             let counts = baseline::count_words(corpus_path, threads())?;
             write_counts(&out_dir.join("counts-00000-of-00001"), counts.into_iter())?;
         }
-        "rayon-1" | "rayon-all" | "direct" => {
+        "rayon-1" | "rayon-all" | "direct" | "timely-1x2" | "timely-2x1" => {
             let (runner, parallelism) = match mode {
                 "rayon-1" => ("rayon", Some(1)),
                 "rayon-all" => ("rayon", Some(threads())),
@@ -117,12 +119,15 @@ fn run_child(mode: &str, corpus_path: &Path, dir: &Path) -> anyhow::Result<(f64,
                 &out_dir.join("counts").display().to_string(),
                 None,
             );
-            let options = PipelineOptions {
+            let options = timely_options(mode).unwrap_or(PipelineOptions {
                 parallelism,
                 quiet: true,
                 ..PipelineOptions::for_runner(runner)
-            };
-            sluice_runners::run(&p, &options)?;
+            });
+            let result = sluice_runners::run(&p, &options)?;
+            if let Some(line) = bytes_line(&result) {
+                println!("{line}");
+            }
         }
         "ironbeam" => run_ironbeam(corpus_path, &out_dir)?,
         other => anyhow::bail!("unknown configuration {other}"),
@@ -181,6 +186,7 @@ fn main() -> std::process::ExitCode {
         }
         let bytes = std::fs::metadata(&corpus_path)?.len() as f64;
         let mut modes = vec!["baseline", "rayon-1", "rayon-all", "direct"];
+        modes.extend(TIMELY_CONFIGS);
         if cfg!(feature = "ironbeam") {
             modes.push("ironbeam");
         }
@@ -201,6 +207,7 @@ fn main() -> std::process::ExitCode {
         let mut times: HashMap<&str, Vec<f64>> = HashMap::new();
         let mut peaks: HashMap<&str, u64> = HashMap::new();
         let mut sums: HashMap<&str, (u64, u64)> = HashMap::new();
+        let mut exchanged: HashMap<&str, u64> = HashMap::new();
         for round in 0..args.runs.max(1) {
             for mode in &modes {
                 let out = Command::new(&exe)
@@ -224,6 +231,9 @@ fn main() -> std::process::ExitCode {
                     "  round {round} {mode:<10} {t:>7.3} s  {:>8.1} MB/s",
                     bytes / 1e6 / t
                 );
+                if let Some(sent) = bytes_reported(&stdout) {
+                    exchanged.insert(mode, sent);
+                }
                 times.entry(mode).or_default().push(t);
                 sums.insert(mode, (f[2].parse::<u64>()?, f[3].parse::<u64>()?));
                 let peak = peaks.entry(mode).or_default();
@@ -263,6 +273,23 @@ fn main() -> std::process::ExitCode {
                 "target speed-up 1 -> {} threads >= 1.7x: {:.2}x",
                 threads(),
                 r1.0 / ra.0
+            );
+        }
+        if let Some(ra) = results.get("rayon-all") {
+            for (config, target) in [("timely-1x2", 0.8), ("timely-2x1", 0.6)] {
+                if let Some(t) = results.get(config) {
+                    println!(
+                        "target {config} >= {target:.1}x rayon-all: {:.2}x",
+                        ra.0 / t.0
+                    );
+                }
+            }
+        }
+        for (config, sent) in &exchanged {
+            println!(
+                "{config}: {:.1} MB sent between processes ({:.1}% of the corpus)",
+                *sent as f64 / 1e6,
+                *sent as f64 / bytes * 100.0
             );
         }
         if let (Some(ra), Some(ib)) = (results.get("rayon-all"), results.get("ironbeam")) {
