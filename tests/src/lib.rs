@@ -34,7 +34,7 @@ pub struct Case {
 }
 
 /// The runners that execute unbounded pipelines (test streams).
-pub const STREAMING_RUNNERS: &[&str] = &["direct"];
+pub const STREAMING_RUNNERS: &[&str] = &["direct", "timely"];
 
 impl Case {
     /// A case that must pass.
@@ -187,4 +187,25 @@ pub fn fraud_model(transactions: &[sluice_examples::fraud_detection::Transaction
     }
     alerts.sort();
     alerts
+}
+
+/// `n` loopback `host:port` lines for a test cluster, on ports this process has not handed
+/// out before. Ports the system picks for a bind to port 0 may come back to another test of
+/// the same process as soon as they are released (before the cluster binds them); these come
+/// from a range of the process's own, each checked free when handed out.
+pub fn fresh_loopback_hosts(n: usize) -> Vec<String> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Each process starts at its own place in 20000..60000.
+    let start = (std::process::id() % 4_000) * 10;
+    let _ = NEXT.compare_exchange(0, start + 1, Ordering::SeqCst, Ordering::SeqCst);
+    let mut hosts = Vec::with_capacity(n);
+    while hosts.len() < n {
+        let offset = NEXT.fetch_add(1, Ordering::SeqCst) - 1;
+        let port = (20_000 + offset % 40_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            hosts.push(format!("127.0.0.1:{port}"));
+        }
+    }
+    hosts
 }

@@ -100,7 +100,7 @@ fn windowed_stats_on_two_processes_writes_the_direct_runners_rows() {
 
         // The same cluster started by hand from a host file.
         let by_hand = prefix("by-hand");
-        let hosts = cluster::write_hosts_file(&cluster::loopback_hosts(2).unwrap()).unwrap();
+        let hosts = cluster::write_hosts_file(&sluice_tests::fresh_loopback_hosts(2)).unwrap();
         let hosts_arg = hosts.display().to_string();
         let args = common(&by_hand);
         let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -138,7 +138,7 @@ fn windowed_stats_on_two_processes_writes_the_direct_runners_rows() {
 
 #[test]
 fn a_killed_process_stops_the_others_with_an_error() {
-    let hosts = cluster::write_hosts_file(&cluster::loopback_hosts(3).unwrap()).unwrap();
+    let hosts = cluster::write_hosts_file(&sluice_tests::fresh_loopback_hosts(3)).unwrap();
     let hosts_arg = hosts.display().to_string();
     let mut processes: Vec<Child> = (0..3)
         .map(|p| {

@@ -106,7 +106,9 @@ impl StatefulDoFnRunner {
         }
         let id = (record.key, record.window);
         let slot = self.store.slot(&id);
-        slot.unemitted_since.get_or_insert(self.arrival);
+        // The oldest arrival, whatever order records come in (several sources).
+        let arrival = self.arrival;
+        slot.unemitted_since = Some(slot.unemitted_since.map_or(arrival, |a| a.min(arrival)));
         let scope = StateScope {
             slot: &mut slot.contents,
             timers: &mut self.ops,

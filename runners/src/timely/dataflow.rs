@@ -3,8 +3,10 @@
 //! view that sends the view's contents to every worker.
 
 use super::containers::{Bundles, ByKey, KeyedBatch, ViewBlob};
-use super::stage::{Context, Outputs, Received, StageLogic, bundle_inputs, stage_views};
-use super::time::Time;
+use super::stage::{
+    Context, InputState, Outputs, Received, StageLogic, bundle_inputs, stage_views,
+};
+use super::time::{self, Time};
 use crate::core::invoke::invoke;
 use crate::core::{ExecutionPlan, Sink, StageRoot};
 use sluice_sdk::graph::{CollectionId, NodeId, NodeKind};
@@ -13,6 +15,7 @@ use std::rc::Rc;
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::{DistributorPact, Exchange, Pipeline};
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::progress::frontier::MutableAntichain;
 use timely::worker::Worker;
 
 /// The streams built so far, by what they carry.
@@ -101,20 +104,32 @@ fn build_stages(
                 move |frontiers| {
                     let mut received = Received::default();
                     for input in &mut bundle_in {
-                        input.for_each(|_, data| received.bundles.append(&mut data.0));
+                        input.for_each(|cap, data| {
+                            let t = stamp_time(&cap);
+                            received.bundles.extend(data.0.drain(..).map(|b| (t, b)));
+                        });
                     }
                     for input in &mut keyed_in {
-                        input.for_each(|_, data| received.keyed.push(std::mem::take(data)));
+                        input.for_each(|cap, data| {
+                            received
+                                .keyed
+                                .push((stamp_time(&cap), std::mem::take(data)));
+                        });
                     }
                     for (i, input) in view_in.iter_mut().enumerate() {
                         input.for_each(|_, data| received.views.push((i, std::mem::take(data))));
                     }
-                    let ended = |f: &[timely::progress::frontier::MutableAntichain<Time>]| {
-                        f.iter().all(|f| f.frontier().is_empty())
+                    let (main, side) = frontiers.split_at(main_inputs);
+                    let ended =
+                        |f: &[MutableAntichain<Time>]| f.iter().all(|f| f.frontier().is_empty());
+                    let input = InputState {
+                        ended: ended(main),
+                        side_ended: ended(side),
+                        watermark: time::watermark_of(main),
+                        epoch: time::epoch_of(main),
+                        least: time::least(frontiers),
                     };
-                    let input_ended = ended(&frontiers[..main_inputs]);
-                    let side_ended = ended(&frontiers[main_inputs..]);
-                    if logic.step(received, input_ended, side_ended) {
+                    if logic.step(received, &input) {
                         activator.activate();
                     }
                 }
@@ -132,6 +147,15 @@ fn build_stages(
 }
 
 use std::sync::Arc;
+
+/// The time of a received batch: the least time of its stamp (part by part).
+fn stamp_time(cap: &timely::dataflow::operators::InputCapability<Time>) -> Time {
+    cap.stamp()
+        .iter()
+        .copied()
+        .reduce(|a, b| timely::order::Product::new(a.outer.min(b.outer), a.inner.min(b.inner)))
+        .unwrap_or_default()
+}
 
 /// An operator that encodes the contents of `view` and addresses a copy to every worker.
 fn broadcast_view<'scope>(

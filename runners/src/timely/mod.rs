@@ -42,6 +42,7 @@ pub mod containers;
 pub mod dataflow;
 pub mod network;
 pub mod outcome;
+pub mod source;
 pub mod stage;
 pub mod time;
 
@@ -80,25 +81,43 @@ impl PipelineRunner for TimelyRunner {
     ) -> Result<PipelineResult, PipelineError> {
         let started = Instant::now();
         let graph = pipeline.graph()?;
-        crate::core::check_bounded(
-            &graph,
-            self.name(),
-            "the timely runner executes bounded pipelines so far: use --runner=direct",
-        )?;
         if let Some(node) = graph
             .nodes
             .iter()
-            .find(|n| matches!(n.kind, NodeKind::TestStream(_)))
+            .find(|n| matches!(n.kind, NodeKind::ReadUnbounded(_)))
         {
             return Err(PipelineError::Unsupported {
                 runner: self.name().into(),
                 reason: format!(
-                    "'{}' is a test stream; the timely runner executes bounded pipelines so far: use --runner=direct",
+                    "source '{}' is unbounded; the timely runner reads bounded sources and test \
+                     streams so far: use --runner=direct",
                     node.name
                 ),
             });
         }
-        let plan = Arc::new(ExecutionPlan::for_exchange(graph, true));
+        // A test stream makes the run a streaming one: event time advances as the script
+        // says, and groupings fire as the watermark passes their windows.
+        let streaming = graph
+            .nodes
+            .iter()
+            .any(|n| matches!(n.kind, NodeKind::TestStream(_)));
+        if streaming
+            && let Some(node) = graph
+                .nodes
+                .iter()
+                .find(|n| matches!(n.kind, NodeKind::StatefulParDo(_)) && !n.side_inputs.is_empty())
+        {
+            return Err(PipelineError::Unsupported {
+                runner: self.name().into(),
+                reason: format!(
+                    "stateful ParDo '{}' reads side inputs in a streaming pipeline: not supported yet",
+                    node.name
+                ),
+            });
+        }
+        // Combines are lifted in bounded runs only: a streaming pre-combiner would have to
+        // flush at every advance of its input.
+        let plan = Arc::new(ExecutionPlan::for_exchange(graph, !streaming));
         let launched_here = options.processes.filter(|&n| n > 1).is_some()
             && std::env::var_os(cluster::PROCESS_ENV).is_none();
         let (launch, shape) = if launched_here {
@@ -112,7 +131,7 @@ impl PipelineRunner for TimelyRunner {
         } else {
             (None, Shape::of(options)?)
         };
-        let result = execute(plan, &shape, launch, started);
+        let result = execute(plan, streaming, &shape, launch, started);
         if shape.started_by_peer {
             // A copy started by `--processes`: it joined the cluster for this run, and its
             // outcome is its exit status (the process that started it reports the result).
@@ -159,6 +178,7 @@ fn fingerprint(plan: &ExecutionPlan) -> u64 {
 /// started.
 fn execute(
     plan: Arc<ExecutionPlan>,
+    streaming: bool,
     shape: &Shape,
     mut launch: Option<Launch>,
     started: Instant,
@@ -166,8 +186,9 @@ fn execute(
     let workers = shape.workers;
     let fingerprint = fingerprint(&plan);
     let failed = Arc::new(AtomicBool::new(false));
-    let work =
-        move |worker: &mut ::timely::worker::Worker| run_worker(worker, &plan, workers, &failed);
+    let work = move |worker: &mut ::timely::worker::Worker| {
+        run_worker(worker, &plan, streaming, workers, &failed)
+    };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let guards = if shape.hosts.is_empty() {
             ::timely::execute(shape.config(), work).map_err(PipelineError::Cluster)?
@@ -242,6 +263,7 @@ pub const BYTES_BETWEEN_PROCESSES: &str = "bytesBetweenProcesses";
 fn run_worker(
     worker: &mut ::timely::worker::Worker,
     plan: &Arc<ExecutionPlan>,
+    streaming: bool,
     workers: usize,
     failed: &Arc<AtomicBool>,
 ) -> Result<Option<WorkerOutcome>, PipelineError> {
@@ -250,6 +272,7 @@ fn run_worker(
         containers::reset_sent();
         let ctx = Rc::new(Context {
             plan: Arc::clone(plan),
+            streaming,
             log: Rc::new(RefCell::new(WorkerOutcome::default())),
             failed: Arc::clone(failed),
             index,

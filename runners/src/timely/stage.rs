@@ -17,33 +17,36 @@
 
 use super::containers::{Bundles, KeyedBatch, ViewBlob};
 use super::outcome::WorkerOutcome;
-use super::time::Time;
-use crate::core::invoke::{invoke, source_error};
+use super::source::{BoundedRead, Replayed, TestStreamReplay};
+use super::time::{Time, event_time};
+use crate::core::invoke::invoke;
 use crate::core::{
-    BUNDLE_SIZE, BoundedShard, ExecutionPlan, GroupingNode, StageInstance, StageOutput, StageRoot,
+    BoundedShard, DROPPED_DUE_TO_LATENESS, ExecutionPlan, GroupingNode, ShardedGrouping,
+    StageInstance, StageOutput, StageRoot,
 };
 use sluice_sdk::error::PipelineError;
-use sluice_sdk::graph::kernel::{BundleReader, SideInputs, SourceKernel};
+use sluice_sdk::graph::kernel::SideInputs;
 use sluice_sdk::graph::{Bundle, CollectionId, NodeId, NodeKind};
 use sluice_sdk::result::ElementCount;
+use sluice_sdk::time::Timestamp;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use timely::dataflow::channels::pushers::Output;
 use timely::dataflow::operators::Capability;
 
-/// Source splits per worker: more than one, so that the work evens out.
-pub const SPLITS_PER_WORKER: usize = 4;
-
-/// About how long a source reads in one activation before it lets the operators after it run.
-const READ_SLICE: std::time::Duration = std::time::Duration::from_millis(5);
+/// Counter of records dropped because their window's trigger had finished (the direct
+/// runner's name).
+const DROPPED_DUE_TO_CLOSED_WINDOW: &str = "droppedDueToClosedWindow";
 
 /// What the operators of one worker share.
 pub struct Context {
     /// The plan every worker runs.
     pub plan: Arc<ExecutionPlan>,
+    /// Whether the run is a streaming one: batches carry their watermarks, groupings fire as
+    /// the watermark passes.
+    pub streaming: bool,
     /// What the worker reports at the end.
     pub log: Rc<RefCell<WorkerOutcome>>,
     /// Set by the first failure in this process: every operator then stops working and lets
@@ -84,28 +87,82 @@ pub struct Outputs {
     pub keyed: Vec<(NodeId, Output<Time, KeyedBatch>)>,
 }
 
-/// What an activation received on the operator's inputs.
+/// What an activation received on the operator's inputs, with the time of each batch.
 #[derive(Default)]
 pub struct Received {
     /// Bundles of the root's input.
-    pub bundles: Vec<Bundle>,
+    pub bundles: Vec<(Time, Bundle)>,
     /// Keyed records of a grouping or stateful ParDo.
-    pub keyed: Vec<KeyedBatch>,
+    pub keyed: Vec<(Time, KeyedBatch)>,
     /// Side-input contents, by the position of the view among the stage's side inputs.
     pub views: Vec<(usize, Vec<ViewBlob>)>,
 }
 
+/// Where the operator's inputs stand.
+pub struct InputState {
+    /// Whether every main input has ended.
+    pub ended: bool,
+    /// Whether every side input has ended.
+    pub side_ended: bool,
+    /// The input watermark: the least watermark that may still arrive on a main input.
+    pub watermark: Timestamp,
+    /// The least epoch that may still arrive on a main input.
+    pub epoch: Option<u64>,
+    /// The least time (part by part) that may still arrive on any input.
+    pub least: Option<Time>,
+}
+
+/// A streaming keyed node: this worker's shard of its keys, fed as records arrive and
+/// advanced as the watermark does.
+struct StreamingKeyed {
+    name: String,
+    grouping: ShardedGrouping,
+    /// The watermark applied so far.
+    applied: Timestamp,
+    /// Records of epochs not complete yet, with their times.
+    stash: Vec<(Time, KeyedBatch)>,
+    count: ElementCount,
+}
+
+impl StreamingKeyed {
+    /// Runs what the node emitted through the rest of the stage.
+    fn feed(
+        &mut self,
+        instance: &mut StageInstance,
+        out: Vec<Bundle>,
+    ) -> Result<(), PipelineError> {
+        for b in out {
+            self.count.output += b.len() as u64;
+            instance.push(b)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the node's input watermark to `to`, if that is later.
+    fn advance(
+        &mut self,
+        instance: &mut StageInstance,
+        to: Timestamp,
+    ) -> Result<(), PipelineError> {
+        if to > self.applied {
+            self.applied = to;
+            let out = invoke(&self.name, || self.grouping.advance_watermark(to))?;
+            self.feed(instance, out)?;
+        }
+        Ok(())
+    }
+}
+
 /// The work of a stage's root.
 enum RootWork {
-    /// A source: the splits this worker reads.
-    Source {
-        name: String,
-        splits: VecDeque<Arc<dyn SourceKernel>>,
-        reader: Option<Box<dyn BundleReader>>,
-        read: u64,
-    },
-    /// A keyed node: this worker's shard of its keys.
+    /// A worker's share of a bounded source.
+    Read(BoundedRead),
+    /// A test stream's script.
+    TestStream(TestStreamReplay),
+    /// A keyed node in a bounded run: this worker's shard of its keys.
     Keyed(Option<Box<BoundedShard>>),
+    /// A keyed node in a streaming run.
+    Streaming(Box<StreamingKeyed>),
     /// Bundles from other stages (Flatten, Reshuffle: counted under the node's name).
     Bundles {
         counted_as: Option<String>,
@@ -128,9 +185,11 @@ pub struct StageLogic {
     instance: Option<StageInstance>,
     work: RootWork,
     side: SideState,
-    /// Main input that arrived before the side inputs were complete.
-    waiting: Vec<Bundle>,
+    /// Main input that arrived before the side inputs were complete, with its times.
+    waiting: Vec<(Time, Bundle)>,
     outputs: Outputs,
+    /// One capability per output, all at the same time: the least time the operator may
+    /// still emit at.
     caps: Vec<Capability<Time>>,
     done: bool,
 }
@@ -183,28 +242,7 @@ impl StageLogic {
             caps: Vec::new(),
             done: false,
         };
-        let work = match root {
-            StageRoot::Read(n) => logic
-                .source_splits(n)
-                .map(|(name, splits)| RootWork::Source {
-                    name,
-                    splits,
-                    reader: None,
-                    read: 0,
-                }),
-            StageRoot::Group { node, .. } => Ok(RootWork::Keyed(Some(Box::new(
-                GroupingNode::of(&plan.graph, node).bounded_shard(),
-            )))),
-            StageRoot::Flatten(n) | StageRoot::Reshuffle(n) => Ok(RootWork::Bundles {
-                counted_as: Some(plan.graph.node(n).name.clone()),
-                seen: 0,
-            }),
-            StageRoot::Materialized(_) => Ok(RootWork::Bundles {
-                counted_as: None,
-                seen: 0,
-            }),
-        };
-        match work {
+        match logic.root_work(&plan, root) {
             Ok(w) => logic.work = w,
             Err(e) => logic.fail(e),
         }
@@ -214,33 +252,50 @@ impl StageLogic {
         logic
     }
 
-    /// The splits of source node `n` that this worker reads: every worker splits the source
-    /// the same way and takes every `peers`-th split.
-    fn source_splits(
-        &self,
-        n: NodeId,
-    ) -> Result<(String, VecDeque<Arc<dyn SourceKernel>>), PipelineError> {
-        let node = self.ctx.plan.graph.node(n);
-        let NodeKind::Read(source) = &node.kind else {
-            return Err(PipelineError::Unsupported {
-                runner: "timely".into(),
-                reason: format!(
-                    "source '{}' is not a bounded source; the timely runner reads bounded sources",
-                    node.name
-                ),
-            });
-        };
-        let peers = self.ctx.peers;
-        let splits = source
-            .split(peers * SPLITS_PER_WORKER, peers)
-            .map_err(|e| source_error(&node.name, e))?;
-        let mine = splits
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| i % peers == self.ctx.index)
-            .map(|(_, s)| s)
-            .collect();
-        Ok((node.name.clone(), mine))
+    fn root_work(&self, plan: &ExecutionPlan, root: StageRoot) -> Result<RootWork, PipelineError> {
+        let (index, peers) = (self.ctx.index, self.ctx.peers);
+        Ok(match root {
+            StageRoot::Read(n) => match &plan.graph.node(n).kind {
+                NodeKind::Read(source) => {
+                    RootWork::Read(BoundedRead::new(&plan.graph, n, source, index, peers)?)
+                }
+                NodeKind::TestStream(_) => {
+                    RootWork::TestStream(TestStreamReplay::new(&plan.graph, n, index)?)
+                }
+                _ => {
+                    return Err(PipelineError::Unsupported {
+                        runner: "timely".into(),
+                        reason: format!(
+                            "source '{}' is unbounded; the timely runner reads bounded sources \
+                             and test streams so far",
+                            plan.graph.node(n).name
+                        ),
+                    });
+                }
+            },
+            StageRoot::Group { node, .. } => {
+                let grouping = GroupingNode::of(&plan.graph, node);
+                if self.ctx.streaming {
+                    RootWork::Streaming(Box::new(StreamingKeyed {
+                        name: grouping.name.to_string(),
+                        grouping: grouping.sharded(1, None, &SideInputs::default())?,
+                        applied: Timestamp::MIN,
+                        stash: Vec::new(),
+                        count: ElementCount::default(),
+                    }))
+                } else {
+                    RootWork::Keyed(Some(Box::new(grouping.bounded_shard())))
+                }
+            }
+            StageRoot::Flatten(n) | StageRoot::Reshuffle(n) => RootWork::Bundles {
+                counted_as: Some(plan.graph.node(n).name.clone()),
+                seen: 0,
+            },
+            StageRoot::Materialized(_) => RootWork::Bundles {
+                counted_as: None,
+                seen: 0,
+            },
+        })
     }
 
     fn start_instance(&mut self, side_inputs: &SideInputs) {
@@ -268,14 +323,16 @@ impl StageLogic {
         if let Some(instance) = self.instance.take() {
             let _ = instance.finish(false);
         }
+        if let RootWork::Streaming(keyed) = &mut self.work {
+            keyed.grouping.teardown();
+        }
         self.caps.clear();
         self.done = true;
     }
 
-    /// Handles one activation: what arrived, and whether the main input and the side inputs
-    /// have ended. Returns whether the operator wants to run again soon (a source with more
-    /// to read).
-    pub fn step(&mut self, received: Received, input_ended: bool, side_ended: bool) -> bool {
+    /// Handles one activation: what arrived, and where the inputs stand. Returns whether the
+    /// operator wants to run again soon (a source with more to read).
+    pub fn step(&mut self, received: Received, input: &InputState) -> bool {
         if self.done {
             return false;
         }
@@ -283,7 +340,7 @@ impl StageLogic {
             self.stop();
             return false;
         }
-        match self.work_on(received, input_ended, side_ended) {
+        match self.work_on(received, input) {
             Ok(again) => again,
             Err(e) => {
                 self.fail(e);
@@ -292,50 +349,173 @@ impl StageLogic {
         }
     }
 
-    fn work_on(
-        &mut self,
-        received: Received,
-        input_ended: bool,
-        side_ended: bool,
-    ) -> Result<bool, PipelineError> {
-        self.take_side_inputs(received.views, side_ended)?;
+    fn work_on(&mut self, received: Received, input: &InputState) -> Result<bool, PipelineError> {
+        self.take_side_inputs(received.views, input.side_ended)?;
         let mut again = false;
-        let plan = Arc::clone(&self.ctx.plan);
+        let mut ended = input.ended && self.side.ready.is_some();
         match &mut self.work {
-            RootWork::Source {
-                name,
-                splits,
-                reader,
-                read,
-            } => {
+            RootWork::Read(read) => {
                 let instance = self.instance.as_mut().expect("sources start at once");
-                again = read_some(name, splits, reader, read, instance)?;
+                again = read.read_some(instance)?;
+                ended = !again;
+                self.emit(None);
+            }
+            RootWork::TestStream(_) => {
+                self.replay()?;
+                ended = true;
             }
             RootWork::Keyed(shard) => {
                 let instance = self.instance.as_mut().expect("keyed stages start at once");
                 let shard = shard.as_mut().expect("a shard until the stage ends");
-                for batch in received.keyed {
+                for (_, batch) in received.keyed {
                     shard.add(batch.0, &mut |b| instance.push(b))?;
                 }
+                self.emit(None);
             }
+            RootWork::Streaming(_) => self.group_streaming(received.keyed, input)?,
             RootWork::Bundles { seen, .. } => {
-                *seen += received.bundles.iter().map(|b| b.len() as u64).sum::<u64>();
-                match &mut self.instance {
-                    Some(instance) => {
-                        for b in self.waiting.drain(..).chain(received.bundles) {
-                            instance.push(b)?;
-                        }
-                    }
-                    None => self.waiting.extend(received.bundles),
+                *seen += received
+                    .bundles
+                    .iter()
+                    .map(|(_, b)| b.len() as u64)
+                    .sum::<u64>();
+                self.waiting.extend(received.bundles);
+                if self.instance.is_some() {
+                    self.run_waiting()?;
                 }
             }
         }
-        self.emit();
-        let source_done = !matches!(&self.work, RootWork::Source { .. }) || !again;
-        if input_ended && source_done && self.side.ready.is_some() {
-            self.finish(&plan)?;
+        if ended {
+            self.finish()?;
+        } else if self.ctx.streaming {
+            self.hold(input);
         }
         Ok(again)
+    }
+
+    /// Runs the bundles that wait (all of them once the side inputs are ready), a bundle per
+    /// time, each sent on at its own time.
+    fn run_waiting(&mut self) -> Result<(), PipelineError> {
+        let mut waiting = std::mem::take(&mut self.waiting);
+        if !self.ctx.streaming {
+            let instance = self.instance.as_mut().expect("checked by the caller");
+            for (_, b) in waiting {
+                instance.push(b)?;
+            }
+            self.emit(None);
+            return Ok(());
+        }
+        waiting.sort_by_key(|(t, _)| (t.outer, t.inner));
+        let mut batches = waiting.into_iter().peekable();
+        while let Some((time, first)) = batches.next() {
+            let instance = self.instance.as_mut().expect("checked by the caller");
+            instance.push(first)?;
+            while let Some((_, b)) = batches.next_if(|(t, _)| *t == time) {
+                instance.push(b)?;
+            }
+            instance.close_bundle()?;
+            self.emit(Some(&time));
+        }
+        Ok(())
+    }
+
+    /// Replays a test stream: elements go out at the watermark of the moment, and the
+    /// operator's capabilities follow the watermark.
+    fn replay(&mut self) -> Result<(), PipelineError> {
+        loop {
+            let RootWork::TestStream(replay) = &mut self.work else {
+                unreachable!("only test streams replay")
+            };
+            let instance = self.instance.as_mut().expect("sources start at once");
+            let replayed = replay.next(instance)?;
+            let next = replay.time();
+            match replayed {
+                Replayed::Elements(time) => self.emit(Some(&time)),
+                Replayed::Watermark(_) => {}
+                Replayed::End => return Ok(()),
+            }
+            for cap in &mut self.caps {
+                cap.downgrade(&next);
+            }
+        }
+    }
+
+    /// Feeds a streaming keyed node what arrived, epoch by epoch.
+    ///
+    /// The records of an epoch are taken in once every earlier epoch is complete (no earlier
+    /// epoch is left in the input frontier), in time order. Before the records of a time, the
+    /// watermark moves as far as both that time and the input frontier allow: records sent
+    /// after their source's watermark passed a window are late for it here too. Records of
+    /// later epochs wait, and the watermark stops short of them.
+    fn group_streaming(
+        &mut self,
+        keyed: Vec<(Time, KeyedBatch)>,
+        input: &InputState,
+    ) -> Result<(), PipelineError> {
+        let RootWork::Streaming(node) = &mut self.work else {
+            unreachable!("streaming keyed work")
+        };
+        let instance = self.instance.as_mut().expect("keyed stages start at once");
+        node.stash.extend(keyed);
+        let complete = input.epoch.unwrap_or(u64::MAX);
+        let (mut ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut node.stash)
+            .into_iter()
+            .partition(|(t, _)| t.outer <= complete);
+        ready.sort_by_key(|(t, _)| (t.outer, t.inner));
+        for (time, batch) in ready {
+            node.advance(instance, event_time(time.inner).min(input.watermark))?;
+            node.grouping.set_arrival(time.outer);
+            node.count.input += batch.0.len() as u64;
+            let out = invoke(&node.name, || node.grouping.process(batch.0))?;
+            node.feed(instance, out)?;
+        }
+        let waiting = later.iter().map(|(t, _)| event_time(t.inner)).min();
+        node.stash = later;
+        node.advance(
+            instance,
+            waiting.map_or(input.watermark, |w| w.min(input.watermark)),
+        )?;
+        instance.close_bundle()?;
+        self.emit(None);
+        Ok(())
+    }
+
+    /// Moves the capabilities to the least time the operator may still emit at: the least
+    /// time that may still arrive, held back — for a keyed node — by the epoch of the oldest
+    /// record not yet part of a pane and by its timers' output timestamps.
+    fn hold(&mut self, input: &InputState) {
+        let Some(least) = &input.least else {
+            return;
+        };
+        let mut hold = *least;
+        // Main input waiting for side inputs goes out at its own time later.
+        for (t, _) in &self.waiting {
+            hold.outer = hold.outer.min(t.outer);
+            hold.inner = hold.inner.min(t.inner);
+        }
+        if let RootWork::Streaming(node) = &self.work {
+            hold.inner = super::time::watermark_part(node.applied);
+            let stashed = node.stash.iter().map(|(t, _)| t.outer);
+            if let Some(epoch) = node
+                .grouping
+                .oldest_unemitted()
+                .into_iter()
+                .chain(stashed)
+                .min()
+            {
+                hold.outer = hold.outer.min(epoch);
+            }
+            if let Some(t) = node.grouping.hold() {
+                hold.inner = hold.inner.min(super::time::watermark_part(t));
+            }
+        }
+        for cap in &mut self.caps {
+            // Never back: a hold below the capability is already held by it.
+            let time = super::time::join(cap.time(), &hold);
+            if time != *cap.time() {
+                cap.downgrade(&time);
+            }
+        }
     }
 
     /// Adds side-input contents that arrived; once every view has ended, materializes them
@@ -375,24 +555,40 @@ impl StageLogic {
         Ok(())
     }
 
-    /// Sends what left the stage so far on the operator's outputs.
-    fn emit(&mut self) {
+    /// Sends what left the stage so far on the operator's outputs, at `time` (at the
+    /// capabilities' own time when `None`).
+    fn emit(&mut self, time: Option<&Time>) {
         let Some(instance) = &mut self.instance else {
             return;
         };
         let mut stored = instance.take_stored();
         let mut records = instance.take_records();
+        if stored.values().all(Vec::is_empty) && records.values().all(Vec::is_empty) {
+            return;
+        }
+        // At `time` when the capability allows it (it always should: the operator holds its
+        // capabilities at or before what it still has to send); at the capability's own time
+        // otherwise, which is never wrong, only less precise.
+        let cap = |caps: &[Capability<Time>], i: usize| match time {
+            Some(t) if t != caps[i].time() => {
+                caps[i].try_delayed(t).unwrap_or_else(|| caps[i].clone())
+            }
+            _ => caps[i].clone(),
+        };
         let keyed_from = self.outputs.stored.len();
         for (i, (collection, output)) in self.outputs.stored.iter_mut().enumerate() {
-            if let Some(bundles) = stored.remove(collection) {
-                output.activate().give(&self.caps[i], &mut Bundles(bundles));
+            if let Some(bundles) = stored.remove(collection).filter(|b| !b.is_empty()) {
+                output
+                    .activate()
+                    .give(&cap(&self.caps, i), &mut Bundles(bundles));
             }
         }
         for (j, (node, output)) in self.outputs.keyed.iter_mut().enumerate() {
-            if let Some(batches) = records.remove(node) {
+            if let Some(batches) = records.remove(node).filter(|b| !b.is_empty()) {
+                let cap = cap(&self.caps, keyed_from + j);
                 let mut session = output.activate();
                 for batch in batches {
-                    session.give(&self.caps[keyed_from + j], &mut KeyedBatch(batch));
+                    session.give(&cap, &mut KeyedBatch(batch));
                 }
             }
         }
@@ -400,11 +596,18 @@ impl StageLogic {
 
     /// The input has ended: fires what a keyed root holds, finishes the bundle, flushes the
     /// pre-combiners, sends the rest, tears the DoFns down and drops the capabilities.
-    fn finish(&mut self, plan: &ExecutionPlan) -> Result<(), PipelineError> {
+    fn finish(&mut self) -> Result<(), PipelineError> {
         let mut measured = StageOutput::default();
+        if self.instance.is_none() {
+            self.start_instance(&SideInputs::default());
+        }
         let Some(mut instance) = self.instance.take() else {
             return Ok(());
         };
+        let waiting = std::mem::take(&mut self.waiting);
+        for (_, b) in waiting {
+            instance.push(b)?;
+        }
         match &mut self.work {
             RootWork::Keyed(shard) => {
                 if let Some(shard) = shard.take() {
@@ -412,8 +615,33 @@ impl StageLogic {
                     shard.finish(&side_inputs, &mut measured, &mut |b| instance.push(b))?;
                 }
             }
-            RootWork::Source { name, read, .. } => {
-                measured.elements.entry(name.clone()).or_default().output += *read;
+            RootWork::Streaming(node) => {
+                let mut m = node.grouping.take_metrics();
+                node.grouping.teardown();
+                m.counter(DROPPED_DUE_TO_LATENESS)
+                    .inc_by(node.grouping.dropped_due_to_lateness() as i64);
+                m.counter(DROPPED_DUE_TO_CLOSED_WINDOW)
+                    .inc_by(node.grouping.dropped_due_to_closed_window() as i64);
+                measured.metrics.add(&node.name, &m);
+                measured
+                    .elements
+                    .entry(node.name.clone())
+                    .or_default()
+                    .add(node.count);
+            }
+            RootWork::Read(read) => {
+                measured
+                    .elements
+                    .entry(read.name.clone())
+                    .or_default()
+                    .output += read.read;
+            }
+            RootWork::TestStream(replay) => {
+                measured
+                    .elements
+                    .entry(replay.name.clone())
+                    .or_default()
+                    .output += replay.read;
             }
             RootWork::Bundles {
                 counted_as: Some(name),
@@ -434,7 +662,7 @@ impl StageLogic {
             .and_then(|()| instance.flush_pre_combiners());
         self.instance = Some(instance);
         closed?;
-        self.emit();
+        self.emit(None);
         let instance = self.instance.take().expect("put back above");
         let output = instance.finish(true)?;
         debug_assert!(output.stored.values().all(Vec::is_empty));
@@ -443,42 +671,7 @@ impl StageLogic {
         self.ctx.record(measured);
         self.caps.clear();
         self.done = true;
-        tracing::debug!(stage = self.stage, worker = self.ctx.index, root = ?plan.stages[self.stage].root, "stage done");
+        tracing::debug!(stage = self.stage, worker = self.ctx.index, "stage done");
         Ok(())
-    }
-}
-
-/// Reads from this worker's splits for about [`READ_SLICE`]; returns whether there is more.
-fn read_some(
-    name: &str,
-    splits: &mut VecDeque<Arc<dyn SourceKernel>>,
-    reader: &mut Option<Box<dyn BundleReader>>,
-    read: &mut u64,
-    instance: &mut StageInstance,
-) -> Result<bool, PipelineError> {
-    let started = std::time::Instant::now();
-    let mut bundles = 0usize;
-    loop {
-        let current = match reader {
-            Some(r) => r,
-            None => match splits.pop_front() {
-                Some(split) => reader.insert(split.reader().map_err(|e| source_error(name, e))?),
-                None => return Ok(false),
-            },
-        };
-        match current
-            .next_bundle(BUNDLE_SIZE)
-            .map_err(|e| source_error(name, e))?
-        {
-            Some(bundle) => {
-                *read += bundle.len() as u64;
-                instance.push(bundle)?;
-                bundles += 1;
-                if bundles % 64 == 0 && started.elapsed() >= READ_SLICE {
-                    return Ok(true);
-                }
-            }
-            None => *reader = None,
-        }
     }
 }

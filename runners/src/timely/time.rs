@@ -50,6 +50,38 @@ pub fn input_epoch(frontier: &MutableAntichain<Time>) -> Option<u64> {
     frontier.frontier().iter().map(|t| t.outer).min()
 }
 
+/// The least time at or after both (part by part).
+pub fn join(a: &Time, b: &Time) -> Time {
+    Product::new(a.outer.max(b.outer), a.inner.max(b.inner))
+}
+
+/// The greatest time at or before every time of every frontier (part by part), if any time
+/// may still arrive.
+pub fn least<'a>(frontiers: impl IntoIterator<Item = &'a MutableAntichain<Time>>) -> Option<Time> {
+    frontiers
+        .into_iter()
+        .flat_map(|f| f.frontier().iter().copied().collect::<Vec<_>>())
+        .reduce(|a, b| Product::new(a.outer.min(b.outer), a.inner.min(b.inner)))
+}
+
+/// The least watermark over several input frontiers (the end of time once all are empty).
+pub fn watermark_of<'a>(
+    frontiers: impl IntoIterator<Item = &'a MutableAntichain<Time>>,
+) -> Timestamp {
+    frontiers
+        .into_iter()
+        .map(input_watermark)
+        .min()
+        .unwrap_or(Timestamp::MAX)
+}
+
+/// The least epoch over several input frontiers, if any may still arrive.
+pub fn epoch_of<'a>(
+    frontiers: impl IntoIterator<Item = &'a MutableAntichain<Time>>,
+) -> Option<u64> {
+    frontiers.into_iter().filter_map(input_epoch).min()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

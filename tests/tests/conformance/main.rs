@@ -112,7 +112,7 @@ fn run_as_cluster_process(name: &str) -> ! {
 /// this process is process 0, copies of this binary are the others.
 fn run_case_on_cluster(case: &Case, processes: usize) -> Result<(), Failed> {
     use sluice_runners::timely::cluster;
-    let hosts = cluster::loopback_hosts(processes)?;
+    let hosts = sluice_tests::fresh_loopback_hosts(processes);
     let hosts_file = cluster::write_hosts_file(&hosts)?;
     let exe = std::env::current_exe()?;
     let mut children = Vec::new();
@@ -171,9 +171,41 @@ fn run_case_on_cluster(case: &Case, processes: usize) -> Result<(), Failed> {
     Ok(())
 }
 
-/// The cluster shapes the timely runner runs the bounded cases in, beside one process of
-/// several workers: processes of one worker each.
+/// The cluster shapes the timely runner runs the cases in, beside one process of several
+/// workers: processes of one worker each.
 const CLUSTER_SHAPES: &[usize] = &[2, 3];
+
+/// Streaming cases the timely runner does not run yet, with the reason (see ARCHITECTURE.md).
+const TIMELY_GAPS: &[(&str, &str)] = &[
+    (
+        "teststream_early_firings_in_processing_time",
+        "processing time follows the wall clock",
+    ),
+    (
+        "teststream_group_into_batches_max_buffering_duration",
+        "processing time follows the wall clock",
+    ),
+    (
+        "teststream_stateful_processing_time_timer",
+        "processing time follows the wall clock",
+    ),
+    (
+        "teststream_timer_output_timestamp_holds_the_watermark_downstream",
+        "processing time follows the wall clock",
+    ),
+    (
+        "teststream_slowly_changing_side_input_updates_later_elements",
+        "a side input is complete when its input ends",
+    ),
+];
+
+/// Whether `runner` runs `case`.
+fn runs(case: &Case, runner: &str) -> bool {
+    if case.streaming && !sluice_tests::STREAMING_RUNNERS.contains(&runner) {
+        return false;
+    }
+    !(runner.starts_with("timely") && TIMELY_GAPS.iter().any(|(name, _)| *name == case.name))
+}
 
 fn main() {
     if let Ok(name) = std::env::var(CASE_ENV) {
@@ -199,7 +231,7 @@ fn main() {
     let mut trials = Vec::new();
     for runner in &runners {
         for i in 0..cases.len() {
-            if cases[i].streaming && !sluice_tests::STREAMING_RUNNERS.contains(runner) {
+            if !runs(&cases[i], runner) {
                 continue;
             }
             let (cases, passed, runner) = (cases.clone(), passed.clone(), *runner);
@@ -221,7 +253,7 @@ fn main() {
     ));
     for &processes in CLUSTER_SHAPES {
         for i in 0..cases.len() {
-            if cases[i].streaming {
+            if !runs(&cases[i], "timely") {
                 continue;
             }
             let (cases, clustered) = (cases.clone(), clustered.clone());
@@ -257,21 +289,21 @@ fn main() {
     ));
     let conclusion = libtest_mimic::run(&args, trials);
     for (runner, n) in passed.lock().expect("counter lock").iter() {
-        let total = cases
-            .iter()
-            .filter(|c| !c.streaming || sluice_tests::STREAMING_RUNNERS.contains(runner))
-            .count();
+        let total = cases.iter().filter(|c| runs(c, runner)).count();
         println!(
             "conformance: {} of {total} pipelines passed on the {runner} runner",
             n.load(Ordering::Relaxed)
         );
     }
-    let bounded = cases.iter().filter(|c| !c.streaming).count();
+    let total = cases.iter().filter(|c| runs(c, "timely")).count();
     for (processes, n) in clustered.lock().expect("counter lock").iter() {
         println!(
-            "conformance: {} of {bounded} pipelines passed on the timely runner, {processes} processes x 1 worker",
+            "conformance: {} of {total} pipelines passed on the timely runner, {processes} processes x 1 worker",
             n.load(Ordering::Relaxed)
         );
+    }
+    for (name, why) in TIMELY_GAPS {
+        println!("conformance: not on the timely runner yet: {name} ({why})");
     }
     conclusion.exit();
 }

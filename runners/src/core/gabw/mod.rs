@@ -204,7 +204,7 @@ impl GroupAlsoByWindow {
                 RecordKind::Accumulator => ws.state.add_accumulator(&payload)?,
             }
             ws.firing.has_new_data = true;
-            slot.unemitted_since.get_or_insert(self.arrival);
+            slot.unemitted_since = earliest(slot.unemitted_since, Some(self.arrival));
             if combiner != TimestampCombiner::EndOfWindow && timestamp >= self.input_watermark {
                 ws.firing.pending_timestamp = Some(
                     ws.firing
