@@ -6,7 +6,7 @@ use thiserror::Error;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a pipeline could not be built or did not finish.
-#[derive(Debug, Error, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Error, serde::Serialize, serde::Deserialize)]
 pub enum PipelineError {
     /// The pipeline graph is invalid (for example, two transforms with the same full name).
     #[error("invalid pipeline: {0}")]

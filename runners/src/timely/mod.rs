@@ -40,6 +40,7 @@
 pub mod cluster;
 pub mod containers;
 pub mod dataflow;
+pub mod failure;
 pub mod network;
 pub mod outcome;
 pub mod source;
@@ -59,7 +60,6 @@ use stage::Context;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long the processes of a cluster have to find each other.
@@ -185,7 +185,8 @@ fn execute(
 ) -> Result<PipelineResult, PipelineError> {
     let workers = shape.workers;
     let fingerprint = fingerprint(&plan);
-    let failed = Arc::new(AtomicBool::new(false));
+    let failure = Arc::new(failure::Failure::default());
+    let failed = Arc::clone(&failure);
     let work = move |worker: &mut ::timely::worker::Worker| {
         run_worker(worker, &plan, streaming, workers, &failed)
     };
@@ -206,7 +207,7 @@ fn execute(
             .map_err(PipelineError::Cluster)?
         };
         let mut outcome = None;
-        for result in guards.join() {
+        for result in join(guards, &failure)? {
             match result {
                 Ok(Ok(Some(o))) => outcome = Some(o),
                 Ok(Ok(None)) => {}
@@ -252,6 +253,50 @@ fn execute(
     })
 }
 
+/// How long the workers of a process have to end after a failure before the run stops
+/// waiting for them (a worker that stopped in the middle of the dataflow leaves the others
+/// unable to finish).
+pub const FAILURE_GRACE: Duration = Duration::from_secs(10);
+
+/// The workers' results, once all have ended — or the first failure, once the workers have
+/// had [`FAILURE_GRACE`] to end after it (the ones still running are left behind).
+fn join<T: Send + 'static>(
+    guards: ::timely::communication::WorkerGuards<T>,
+    failure: &failure::Failure,
+) -> Result<Vec<Result<T, String>>, PipelineError> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("sluice-timely-join".into())
+        .spawn(move || {
+            let joined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guards.join()));
+            let _ = sender.send(joined);
+        })
+        .map_err(|e| PipelineError::Cluster(format!("cannot wait for the workers: {e}")))?;
+    loop {
+        match receiver.recv_timeout(Duration::from_millis(100)) {
+            Ok(Ok(results)) => return Ok(results),
+            Ok(Err(panic)) => {
+                return Err(PipelineError::Cluster(format!(
+                    "lost a peer process: {}",
+                    crate::core::invoke::panic_message(panic.as_ref())
+                )));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(PipelineError::Cluster(
+                    "the workers ended without a result".into(),
+                ));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if let Some((at, error)) = failure.first()
+                    && at.elapsed() > FAILURE_GRACE
+                {
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
 /// The transform name under which the runner reports its own metrics.
 pub const RUNNER_METRICS: &str = "(timely)";
 /// Counter of the bytes the processes of a cluster sent each other (keyed records and side
@@ -265,7 +310,7 @@ fn run_worker(
     plan: &Arc<ExecutionPlan>,
     streaming: bool,
     workers: usize,
-    failed: &Arc<AtomicBool>,
+    failure: &Arc<failure::Failure>,
 ) -> Result<Option<WorkerOutcome>, PipelineError> {
     let index = worker.index();
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -274,7 +319,7 @@ fn run_worker(
             plan: Arc::clone(plan),
             streaming,
             log: Rc::new(RefCell::new(WorkerOutcome::default())),
-            failed: Arc::clone(failed),
+            failure: Arc::clone(failure),
             index,
             peers: worker.peers(),
         });
@@ -286,10 +331,11 @@ fn run_worker(
         Ok((index % workers.max(1) == 0).then_some(shared))
     }));
     run.unwrap_or_else(|panic| {
-        failed.store(true, Ordering::SeqCst);
-        Err(PipelineError::Cluster(format!(
+        let error = PipelineError::Cluster(format!(
             "worker {index} stopped (a peer process may have died): {}",
             crate::core::invoke::panic_message(panic.as_ref())
-        )))
+        ));
+        failure.record(&error);
+        Err(error)
     })
 }

@@ -32,7 +32,6 @@ use sluice_sdk::time::Timestamp;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use timely::dataflow::channels::pushers::Output;
 use timely::dataflow::operators::Capability;
 
@@ -49,9 +48,9 @@ pub struct Context {
     pub streaming: bool,
     /// What the worker reports at the end.
     pub log: Rc<RefCell<WorkerOutcome>>,
-    /// Set by the first failure in this process: every operator then stops working and lets
-    /// the dataflow end.
-    pub failed: Arc<AtomicBool>,
+    /// The first failure in this process: every operator then stops working and lets the
+    /// dataflow end.
+    pub failure: Arc<super::failure::Failure>,
     /// This worker's index in the cluster.
     pub index: usize,
     /// How many workers the cluster has.
@@ -61,7 +60,7 @@ pub struct Context {
 impl Context {
     /// Records a failure: the first error of the worker is the one reported.
     pub fn fail(&self, error: PipelineError) {
-        self.failed.store(true, Ordering::SeqCst);
+        self.failure.record(&error);
         let mut log = self.log.borrow_mut();
         if log.error.is_none() {
             log.error = Some(error);
@@ -336,7 +335,7 @@ impl StageLogic {
         if self.done {
             return false;
         }
-        if self.ctx.failed.load(Ordering::SeqCst) {
+        if self.ctx.failure.happened() {
             self.stop();
             return false;
         }

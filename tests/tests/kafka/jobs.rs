@@ -42,7 +42,7 @@ fn files_and_kafka_give_the_same_windowed_stats_on_every_runner() {
         max_delay: Duration::from_secs(30),
         ..KafkaInput::default()
     };
-    for runner in ["direct", "rayon"] {
+    for runner in ["direct", "rayon", "timely"] {
         let out = dir.join(format!("kafka-{runner}/stats"));
         let p = Pipeline::new();
         build_with(
@@ -60,6 +60,30 @@ fn files_and_kafka_give_the_same_windowed_stats_on_every_runner() {
         let errors = sluice_tests::sorted_lines(&format!("{}-errors-*", out.display()));
         assert_eq!(errors.len(), bad, "{runner}: dead letters");
     }
+
+    // The topic's 4 partitions read by a cluster of 2 processes (timely, --processes 2),
+    // each partition by one worker of the cluster.
+    let out = dir.join("kafka-cluster/stats");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_stats_job"))
+        .args(["--input", &input, "--output", &out.display().to_string()])
+        .args([
+            "--window",
+            "fixed:60s",
+            "--kafka-stop-at-end",
+            "--kafka-max-delay",
+            "30s",
+        ])
+        .args(["--runner", "timely", "--processes", "2", "--workers", "1"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "two processes over the topic: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let got = sluice_tests::sorted_lines(&format!("{}-0*", out.display()));
+    assert_eq!(got, expected, "two timely processes over bounded Kafka");
 
     // Unbounded, into a topic: the results are complete once the watermark passes the last
     // window (the partitions go idle once caught up), then the run is cancelled.
