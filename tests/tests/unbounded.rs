@@ -1,4 +1,5 @@
-//! Unbounded sources on the direct runner: reading until the sources end, watermarks, cancel.
+//! Unbounded sources on the direct and timely runners: reading until the sources end,
+//! watermarks, cancel, checkpoints.
 
 use sluice_runners::{PipelineOptions, run};
 use sluice_sdk::error::BoxError;
@@ -139,8 +140,17 @@ fn counter(n: Option<u64>) -> Counter {
     }
 }
 
+/// The runners that read unbounded sources.
+const RUNNERS: [&str; 2] = ["direct", "timely"];
+
 #[test]
 fn a_finite_unbounded_source_gives_the_windowed_results_of_its_data() {
+    for runner in RUNNERS {
+        finite_source_on(runner);
+    }
+}
+
+fn finite_source_on(runner: &str) {
     let p = Pipeline::new();
     let sums = p
         .apply("Counter", ReadUnbounded::from(counter(Some(2_000))))
@@ -169,24 +179,31 @@ fn a_finite_unbounded_source_gives_the_windowed_results_of_its_data() {
     assert_that(&sums).contains_in_any_order(expected);
     let options = PipelineOptions {
         parallelism: Some(2),
-        ..PipelineOptions::for_runner("direct")
+        ..PipelineOptions::for_runner(runner)
     };
     let result = run(&p, &options).unwrap();
-    assert_eq!(result.state, PipelineState::Done);
-    assert_eq!(result.assertions_passed(), 1);
-    assert_eq!(result.elements["Counter"].output, 2_000);
+    assert_eq!(result.state, PipelineState::Done, "{runner}");
+    assert_eq!(result.assertions_passed(), 1, "{runner}");
+    assert_eq!(result.elements["Counter"].output, 2_000, "{runner}");
 }
 
 #[test]
 fn cancel_stops_an_endless_source() {
+    for runner in RUNNERS {
+        cancel_stops_on(runner);
+    }
+}
+
+fn cancel_stops_on(runner: &str) {
     static SEEN: AtomicU64 = AtomicU64::new(0);
+    SEEN.store(0, Ordering::Relaxed);
     let p = Pipeline::new();
     p.apply("Endless", ReadUnbounded::from(counter(None)))
         .map("Double", |v: u64| {
             SEEN.fetch_add(1, Ordering::Relaxed);
             v * 2
         });
-    let options = PipelineOptions::for_runner("direct");
+    let options = PipelineOptions::for_runner(runner);
     let cancel = options.cancel.clone();
     // Cancel once it has read something, however long a loaded machine takes to get there.
     let canceller = std::thread::spawn(move || {
@@ -197,19 +214,28 @@ fn cancel_stops_an_endless_source() {
     });
     let result = run(&p, &options).unwrap();
     canceller.join().unwrap();
-    assert_eq!(result.state, PipelineState::Cancelled);
-    assert!(result.elements["Endless"].output > 0);
+    assert_eq!(result.state, PipelineState::Cancelled, "{runner}");
+    assert!(result.elements["Endless"].output > 0, "{runner}");
 }
-
-static LEDGER: Ledger = Ledger::new();
 
 #[test]
 fn checkpoints_are_finalized_after_their_records_reach_the_output_and_cancel_drains() {
+    static LEDGER: Ledger = Ledger::new();
+    checkpoints_on("direct", &LEDGER);
+}
+
+#[test]
+fn checkpoints_are_finalized_after_their_records_reach_the_output_on_timely() {
+    static LEDGER: Ledger = Ledger::new();
+    checkpoints_on("timely", &LEDGER);
+}
+
+fn checkpoints_on(runner: &str, ledger: &'static Ledger) {
     let p = Pipeline::new();
     p.apply(
         "Endless",
         ReadUnbounded::from(Counter {
-            ledger: Some(&LEDGER),
+            ledger: Some(ledger),
             ..counter(None)
         }),
     )
@@ -219,30 +245,34 @@ fn checkpoints_are_finalized_after_their_records_reach_the_output_and_cancel_dra
     )
     .map("One", |v: u64| KV::new("all".to_string(), v))
     .apply("Group", GroupByKey)
-    .map("Write", |kv: KV<String, Vec<u64>>| {
-        LEDGER.written.lock().unwrap().extend(kv.value);
+    .map("Write", move |kv: KV<String, Vec<u64>>| {
+        ledger.written.lock().unwrap().extend(kv.value);
     });
     // One split, so that a position covers every value below it.
     let options = PipelineOptions {
         parallelism: Some(1),
-        ..PipelineOptions::for_runner("direct")
+        ..PipelineOptions::for_runner(runner)
     };
     let handle = sluice_runners::start(&p, &options).unwrap();
     // Checkpoints are finalized as windows fire, while it runs.
     wait_for("a finalized checkpoint", StdDuration::from_secs(60), || {
-        !LEDGER.finalized.lock().unwrap().is_empty()
+        !ledger.finalized.lock().unwrap().is_empty()
     });
     handle.cancel();
     let result = handle.wait().unwrap();
     assert_eq!(result.state, PipelineState::Cancelled);
     let read = result.elements["Endless"].output;
     assert!(read > 0);
-    assert_eq!(*LEDGER.early.lock().unwrap(), Vec::<u64>::new());
+    assert_eq!(*ledger.early.lock().unwrap(), Vec::<u64>::new(), "{runner}");
     // The drain fired the open windows and then finalized everything read.
-    let written = LEDGER.written.lock().unwrap();
-    assert_eq!(written.len() as u64, read);
-    assert_eq!(written.iter().copied().max(), Some(read - 1));
-    assert_eq!(LEDGER.finalized.lock().unwrap().last(), Some(&read));
+    let written = ledger.written.lock().unwrap();
+    assert_eq!(written.len() as u64, read, "{runner}");
+    assert_eq!(written.iter().copied().max(), Some(read - 1), "{runner}");
+    assert_eq!(
+        ledger.finalized.lock().unwrap().last(),
+        Some(&read),
+        "{runner}"
+    );
 }
 
 #[test]
@@ -266,6 +296,12 @@ fn a_started_pipeline_can_be_cancelled_through_its_handle() {
 
 #[test]
 fn a_failing_reader_fails_the_pipeline_naming_the_source() {
+    for runner in RUNNERS {
+        failing_reader_on(runner);
+    }
+}
+
+fn failing_reader_on(runner: &str) {
     let p = Pipeline::new();
     p.apply(
         "Flaky",
@@ -274,7 +310,7 @@ fn a_failing_reader_fails_the_pipeline_naming_the_source() {
             ..counter(Some(1_000))
         }),
     );
-    let err = run(&p, &PipelineOptions::for_runner("direct")).expect_err("the reader fails");
+    let err = run(&p, &PipelineOptions::for_runner(runner)).expect_err("the reader fails");
     assert_eq!(
         err.to_string(),
         "source 'Flaky' failed: cannot read record 120"

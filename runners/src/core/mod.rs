@@ -2,8 +2,8 @@
 //! what stages hand to each other ([`materialized`]), GroupAlsoByWindow ([`gabw`]), the keyed
 //! store of state and timers ([`state`]) and the stateful DoFn runner on it ([`stateful`]), the
 //! ways of executing keyed nodes ([`grouping`]), the trigger state machine ([`trigger`]),
-//! handing one output to several readers ([`fan_out()`]) and calling user code safely
-//! ([`invoke`]).
+//! handing one output to several readers ([`fan_out()`]), the reader tasks of unbounded
+//! sources ([`readers`]) and calling user code safely ([`invoke`]).
 
 pub mod fan_out;
 pub mod gabw;
@@ -11,6 +11,7 @@ pub mod grouping;
 pub mod invoke;
 pub mod materialized;
 pub mod plan;
+pub mod readers;
 pub mod stage;
 pub mod state;
 pub mod stateful;

@@ -12,7 +12,6 @@
 //! processing time flow through the stages as they arrive.
 
 mod executor;
-mod readers;
 mod streaming;
 
 use crate::options::PipelineOptions;

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::{DistributorPact, Exchange, Pipeline};
+use timely::dataflow::operators::Probe;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::progress::frontier::MutableAntichain;
 use timely::worker::Worker;
@@ -97,7 +98,18 @@ fn build_stages(
                 outputs.keyed.push((n, output));
             }
 
-            let mut logic = StageLogic::new(Rc::clone(ctx), stage.id, outputs);
+            // Every stage has one more output that carries nothing: its frontier is what the
+            // stage may still send, and the probe watches it (checkpoints of epochs no stage
+            // holds any more are finalized).
+            let (_progress, progress) = builder.new_output::<Bundles>();
+            progress.probe_with(&ctx.probe);
+            let sync = scope
+                .worker()
+                .sync_activator_for(builder.operator_info().address.to_vec());
+            let notify: crate::core::readers::Notify = Arc::new(move || {
+                let _ = sync.activate();
+            });
+            let mut logic = StageLogic::new(Rc::clone(ctx), stage.id, outputs, notify);
             let main_inputs = bundle_in.len() + keyed_in.len();
             builder.build(move |caps| {
                 logic.start(caps);
@@ -129,8 +141,10 @@ fn build_stages(
                         epoch: time::epoch_of(main),
                         least: time::least(frontiers),
                     };
-                    if logic.step(received, &input) {
-                        activator.activate();
+                    match logic.step(received, &input) {
+                        Some(delay) if delay.is_zero() => activator.activate(),
+                        Some(delay) => activator.activate_after(delay),
+                        None => {}
                     }
                 }
             });

@@ -22,7 +22,9 @@
 //! and every window fires.
 //!
 //! A bounded run stamps everything with the least time: an operator's input frontier stays
-//! there until every operator upstream is done, then empties.
+//! there until every operator upstream is done, then empties. Unbounded sources ([`unbounded`])
+//! send at (epoch, watermark), where an epoch is a checkpoint period: a reader's checkpoint
+//! is finalized once no stage's output may still see its epoch.
 //!
 //! # A cluster
 //!
@@ -46,6 +48,7 @@ pub mod outcome;
 pub mod source;
 pub mod stage;
 pub mod time;
+pub mod unbounded;
 
 use crate::core::ExecutionPlan;
 use crate::options::PipelineOptions;
@@ -81,26 +84,18 @@ impl PipelineRunner for TimelyRunner {
     ) -> Result<PipelineResult, PipelineError> {
         let started = Instant::now();
         let graph = pipeline.graph()?;
-        if let Some(node) = graph
+        // An unbounded source or a test stream makes the run a streaming one: event time
+        // advances as the sources say, and groupings fire as the watermark passes their
+        // windows.
+        let unbounded = graph
             .nodes
             .iter()
-            .find(|n| matches!(n.kind, NodeKind::ReadUnbounded(_)))
-        {
-            return Err(PipelineError::Unsupported {
-                runner: self.name().into(),
-                reason: format!(
-                    "source '{}' is unbounded; the timely runner reads bounded sources and test \
-                     streams so far: use --runner=direct",
-                    node.name
-                ),
-            });
-        }
-        // A test stream makes the run a streaming one: event time advances as the script
-        // says, and groupings fire as the watermark passes their windows.
-        let streaming = graph
-            .nodes
-            .iter()
-            .any(|n| matches!(n.kind, NodeKind::TestStream(_)));
+            .any(|n| matches!(n.kind, NodeKind::ReadUnbounded(_)));
+        let streaming = unbounded
+            || graph
+                .nodes
+                .iter()
+                .any(|n| matches!(n.kind, NodeKind::TestStream(_)));
         if streaming
             && let Some(node) = graph
                 .nodes
@@ -131,7 +126,12 @@ impl PipelineRunner for TimelyRunner {
         } else {
             (None, Shape::of(options)?)
         };
-        let result = execute(plan, streaming, &shape, launch, started);
+        let mode = Mode {
+            streaming,
+            unbounded,
+            cancel: options.cancel.clone(),
+        };
+        let result = execute(plan, &mode, &shape, launch, started);
         if shape.started_by_peer {
             // A copy started by `--processes`: it joined the cluster for this run, and its
             // outcome is its exit status (the process that started it reports the result).
@@ -178,7 +178,7 @@ fn fingerprint(plan: &ExecutionPlan) -> u64 {
 /// started.
 fn execute(
     plan: Arc<ExecutionPlan>,
-    streaming: bool,
+    mode: &Mode,
     shape: &Shape,
     mut launch: Option<Launch>,
     started: Instant,
@@ -187,8 +187,39 @@ fn execute(
     let fingerprint = fingerprint(&plan);
     let failure = Arc::new(failure::Failure::default());
     let failed = Arc::clone(&failure);
+    // Unbounded sources are read by tokio tasks (the direct runner's readers), on a runtime
+    // that lives as long as the run; Ctrl-C cancels the run, which then drains.
+    let runtime = if mode.unbounded {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers.clamp(1, 4))
+            .thread_name("sluice-timely-readers")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                PipelineError::Cluster(format!("cannot start the readers' runtime: {e}"))
+            })?;
+        let cancel = mode.cancel.clone();
+        runtime.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("Ctrl-C: cancelling the pipeline");
+                cancel.cancel();
+            }
+        });
+        Some(runtime)
+    } else {
+        None
+    };
+    let worker_mode = mode.clone();
+    let handle = runtime.as_ref().map(|r| r.handle().clone());
     let work = move |worker: &mut ::timely::worker::Worker| {
-        run_worker(worker, &plan, streaming, workers, &failed)
+        run_worker(
+            worker,
+            &plan,
+            &worker_mode,
+            handle.clone(),
+            workers,
+            &failed,
+        )
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let guards = if shape.hosts.is_empty() {
@@ -245,8 +276,13 @@ fn execute(
             .inc_by(outcome.bytes_sent as i64);
         metrics.add(RUNNER_METRICS, &m);
     }
+    drop(runtime);
     Ok(PipelineResult {
-        state: PipelineState::Done,
+        state: if mode.cancel.is_cancelled() {
+            PipelineState::Cancelled
+        } else {
+            PipelineState::Done
+        },
         metrics,
         elements: outcome.elements,
         elapsed: started.elapsed(),
@@ -297,6 +333,17 @@ fn join<T: Send + 'static>(
     }
 }
 
+/// What kind of run this is.
+#[derive(Clone)]
+struct Mode {
+    /// Event time advances as the sources say (a test stream or an unbounded source).
+    streaming: bool,
+    /// The run reads unbounded sources: processing time follows the wall clock.
+    unbounded: bool,
+    /// Cancels the run (readers stop; what they read drains).
+    cancel: crate::options::CancelToken,
+}
+
 /// The transform name under which the runner reports its own metrics.
 pub const RUNNER_METRICS: &str = "(timely)";
 /// Counter of the bytes the processes of a cluster sent each other (keyed records and side
@@ -308,7 +355,8 @@ pub const BYTES_BETWEEN_PROCESSES: &str = "bytesBetweenProcesses";
 fn run_worker(
     worker: &mut ::timely::worker::Worker,
     plan: &Arc<ExecutionPlan>,
-    streaming: bool,
+    mode: &Mode,
+    runtime: Option<tokio::runtime::Handle>,
     workers: usize,
     failure: &Arc<failure::Failure>,
 ) -> Result<Option<WorkerOutcome>, PipelineError> {
@@ -317,7 +365,12 @@ fn run_worker(
         containers::reset_sent();
         let ctx = Rc::new(Context {
             plan: Arc::clone(plan),
-            streaming,
+            streaming: mode.streaming,
+            wall_clock: mode.unbounded,
+            runtime,
+            cancel: mode.cancel.clone(),
+            probe: ::timely::dataflow::ProbeHandle::new(),
+            leftover: RefCell::new(Vec::new()),
             log: Rc::new(RefCell::new(WorkerOutcome::default())),
             failure: Arc::clone(failure),
             index,
@@ -325,6 +378,14 @@ fn run_worker(
         });
         dataflow::build(worker, &ctx);
         while worker.step_or_park(Some(Duration::from_millis(100))) {}
+        // Every output has been written: what the sources still hold is complete.
+        if !failure.happened() {
+            for (name, mark) in ctx.leftover.take() {
+                if let Err(e) = unbounded::finalize(&name, mark) {
+                    ctx.fail(e);
+                }
+            }
+        }
         let mut mine = std::mem::take(&mut *ctx.log.borrow_mut());
         mine.bytes_sent = containers::bytes_sent();
         let shared = outcome::share(worker, mine)?;

@@ -19,7 +19,9 @@ use super::containers::{Bundles, KeyedBatch, ViewBlob};
 use super::outcome::WorkerOutcome;
 use super::source::{BoundedRead, Replayed, TestStreamReplay};
 use super::time::{Time, event_time};
+use super::unbounded::{EPOCH, UnboundedRead};
 use crate::core::invoke::invoke;
+use crate::core::readers::Notify;
 use crate::core::{
     BoundedShard, DROPPED_DUE_TO_LATENESS, ExecutionPlan, GroupingNode, ShardedGrouping,
     StageInstance, StageOutput, StageRoot,
@@ -32,6 +34,7 @@ use sluice_sdk::time::Timestamp;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 use timely::dataflow::channels::pushers::Output;
 use timely::dataflow::operators::Capability;
 
@@ -46,6 +49,18 @@ pub struct Context {
     /// Whether the run is a streaming one: batches carry their watermarks, groupings fire as
     /// the watermark passes.
     pub streaming: bool,
+    /// Whether processing time follows the wall clock (a run with unbounded sources; a test
+    /// stream's stays at its start).
+    pub wall_clock: bool,
+    /// The runtime the readers of unbounded sources run on, if the run has any.
+    pub runtime: Option<tokio::runtime::Handle>,
+    /// Cancels a streaming run: readers stop, and what they read drains.
+    pub cancel: crate::options::CancelToken,
+    /// The frontier of every stage's output: what no output may still see is complete.
+    pub probe: timely::dataflow::ProbeHandle<Time>,
+    /// Checkpoints still pending when their source ended: finalized once the dataflow has
+    /// ended, unless the run failed.
+    pub leftover: RefCell<Vec<super::unbounded::Pending>>,
     /// What the worker reports at the end.
     pub log: Rc<RefCell<WorkerOutcome>>,
     /// The first failure in this process: every operator then stops working and lets the
@@ -156,6 +171,8 @@ impl StreamingKeyed {
 enum RootWork {
     /// A worker's share of a bounded source.
     Read(BoundedRead),
+    /// A worker's share of an unbounded source.
+    Unbounded(Box<UnboundedRead>),
     /// A test stream's script.
     TestStream(TestStreamReplay),
     /// A keyed node in a bounded run: this worker's shard of its keys.
@@ -217,7 +234,7 @@ pub fn bundle_inputs(plan: &ExecutionPlan, stage: usize) -> Vec<CollectionId> {
 
 impl StageLogic {
     /// The logic of stage `stage` on this worker, feeding `outputs`.
-    pub fn new(ctx: Rc<Context>, stage: usize, outputs: Outputs) -> Self {
+    pub fn new(ctx: Rc<Context>, stage: usize, outputs: Outputs, notify: Notify) -> Self {
         let plan = Arc::clone(&ctx.plan);
         let root = plan.stages[stage].root;
         let views: Vec<(NodeId, Vec<Bundle>)> = stage_views(&plan, stage)
@@ -241,7 +258,7 @@ impl StageLogic {
             caps: Vec::new(),
             done: false,
         };
-        match logic.root_work(&plan, root) {
+        match logic.root_work(&plan, root, notify) {
             Ok(w) => logic.work = w,
             Err(e) => logic.fail(e),
         }
@@ -251,7 +268,12 @@ impl StageLogic {
         logic
     }
 
-    fn root_work(&self, plan: &ExecutionPlan, root: StageRoot) -> Result<RootWork, PipelineError> {
+    fn root_work(
+        &self,
+        plan: &ExecutionPlan,
+        root: StageRoot,
+        notify: Notify,
+    ) -> Result<RootWork, PipelineError> {
         let (index, peers) = (self.ctx.index, self.ctx.peers);
         Ok(match root {
             StageRoot::Read(n) => match &plan.graph.node(n).kind {
@@ -261,16 +283,21 @@ impl StageLogic {
                 NodeKind::TestStream(_) => {
                     RootWork::TestStream(TestStreamReplay::new(&plan.graph, n, index)?)
                 }
-                _ => {
-                    return Err(PipelineError::Unsupported {
-                        runner: "timely".into(),
-                        reason: format!(
-                            "source '{}' is unbounded; the timely runner reads bounded sources \
-                             and test streams so far",
-                            plan.graph.node(n).name
-                        ),
-                    });
+                NodeKind::ReadUnbounded(source) => {
+                    let runtime = self.ctx.runtime.as_ref().expect("unbounded runs have one");
+                    RootWork::Unbounded(Box::new(UnboundedRead::start(
+                        &plan.graph,
+                        n,
+                        self.stage,
+                        source,
+                        index,
+                        peers,
+                        runtime,
+                        &self.ctx.cancel,
+                        notify,
+                    )?))
                 }
+                _ => unreachable!("Read roots are sources"),
             },
             StageRoot::Group { node, .. } => {
                 let grouping = GroupingNode::of(&plan.graph, node);
@@ -329,35 +356,45 @@ impl StageLogic {
         self.done = true;
     }
 
-    /// Handles one activation: what arrived, and where the inputs stand. Returns whether the
-    /// operator wants to run again soon (a source with more to read).
-    pub fn step(&mut self, received: Received, input: &InputState) -> bool {
+    /// Handles one activation: what arrived, and where the inputs stand. Returns when the
+    /// operator wants to run again, if it does (a source with more to read, a clock).
+    pub fn step(&mut self, received: Received, input: &InputState) -> Option<Duration> {
         if self.done {
-            return false;
+            return None;
         }
         if self.ctx.failure.happened() {
             self.stop();
-            return false;
+            return None;
         }
         match self.work_on(received, input) {
-            Ok(again) => again,
+            Ok(again) => again.filter(|_| !self.done),
             Err(e) => {
                 self.fail(e);
-                false
+                None
             }
         }
     }
 
-    fn work_on(&mut self, received: Received, input: &InputState) -> Result<bool, PipelineError> {
+    fn work_on(
+        &mut self,
+        received: Received,
+        input: &InputState,
+    ) -> Result<Option<Duration>, PipelineError> {
         self.take_side_inputs(received.views, input.side_ended)?;
-        let mut again = false;
+        let mut again = None;
         let mut ended = input.ended && self.side.ready.is_some();
         match &mut self.work {
             RootWork::Read(read) => {
                 let instance = self.instance.as_mut().expect("sources start at once");
-                again = read.read_some(instance)?;
-                ended = !again;
+                let more = read.read_some(instance)?;
+                again = more.then_some(Duration::ZERO);
+                ended = !more;
                 self.emit(None);
+            }
+            RootWork::Unbounded(_) => {
+                let (done, next) = self.read_unbounded()?;
+                ended = done;
+                again = Some(next);
             }
             RootWork::TestStream(_) => {
                 self.replay()?;
@@ -371,7 +408,13 @@ impl StageLogic {
                 }
                 self.emit(None);
             }
-            RootWork::Streaming(_) => self.group_streaming(received.keyed, input)?,
+            RootWork::Streaming(_) => {
+                self.group_streaming(received.keyed, input)?;
+                // Processing-time triggers and timers look at the clock every 100 ms.
+                if self.ctx.wall_clock {
+                    again = Some(Duration::from_millis(100));
+                }
+            }
             RootWork::Bundles { seen, .. } => {
                 *seen += received
                     .bundles
@@ -416,6 +459,38 @@ impl StageLogic {
             self.emit(Some(&time));
         }
         Ok(())
+    }
+
+    /// Takes in what an unbounded source's readers sent, sends it on, finalizes the
+    /// checkpoints of complete epochs and moves the capabilities to the source's epoch and
+    /// watermark. Returns whether the source has ended, and when to look again.
+    fn read_unbounded(&mut self) -> Result<(bool, Duration), PipelineError> {
+        let epoch = self.caps.first().map_or(0, |c| c.time().outer);
+        let RootWork::Unbounded(read) = &mut self.work else {
+            unreachable!("unbounded reads only")
+        };
+        let instance = self.instance.as_mut().expect("sources start at once");
+        let more = read.poll(instance, epoch)?;
+        self.emit(None);
+        let RootWork::Unbounded(read) = &mut self.work else {
+            unreachable!("unbounded reads only")
+        };
+        let complete = self
+            .ctx
+            .probe
+            .with_frontier(|f| f.iter().map(|t| t.outer).min());
+        read.finalize_before(complete)?;
+        if read.ended() {
+            return Ok((true, Duration::ZERO));
+        }
+        let now = super::time::time_at(read.epoch(), read.watermark());
+        for cap in &mut self.caps {
+            let time = super::time::join(cap.time(), &now);
+            if time != *cap.time() {
+                cap.downgrade(&time);
+            }
+        }
+        Ok((false, if more { Duration::ZERO } else { EPOCH }))
     }
 
     /// Replays a test stream: elements go out at the watermark of the moment, and the
@@ -474,6 +549,11 @@ impl StageLogic {
             instance,
             waiting.map_or(input.watermark, |w| w.min(input.watermark)),
         )?;
+        if self.ctx.wall_clock {
+            let now = Timestamp::now();
+            let out = invoke(&node.name, || node.grouping.advance_processing_time(now))?;
+            node.feed(instance, out)?;
+        }
         instance.close_bundle()?;
         self.emit(None);
         Ok(())
@@ -634,6 +714,14 @@ impl StageLogic {
                     .entry(read.name.clone())
                     .or_default()
                     .output += read.read;
+            }
+            RootWork::Unbounded(read) => {
+                measured
+                    .elements
+                    .entry(read.name.clone())
+                    .or_default()
+                    .output += read.read;
+                self.ctx.leftover.borrow_mut().extend(read.take_pending());
             }
             RootWork::TestStream(replay) => {
                 measured

@@ -85,44 +85,47 @@ fn files_and_kafka_give_the_same_windowed_stats_on_every_runner() {
     let got = sluice_tests::sorted_lines(&format!("{}-0*", out.display()));
     assert_eq!(got, expected, "two timely processes over bounded Kafka");
 
-    // Unbounded, into a topic: the results are complete once the watermark passes the last
-    // window (the partitions go idle once caught up), then the run is cancelled.
-    let out_topic = unique_topic("stats");
-    kafka::create_topic(&bootstrap, &out_topic, 2).unwrap();
-    let p = Pipeline::new();
-    build_with(
-        &p,
-        &input,
-        &format!("kafka://{bootstrap}/{out_topic}"),
-        &window,
-        Duration::ZERO,
-        &KafkaInput {
-            stop_at_end: false,
-            idle_timeout: Duration::from_secs(1),
-            ..bounded
-        },
-    );
-    let handle = start(&p, &options("direct")).unwrap();
-    let mut found = 0;
-    wait_for(
-        "every result in the output topic",
-        StdDuration::from_secs(90),
-        || {
-            found = topic_lines(&bootstrap, &out_topic).len();
-            eprintln!(
-                "{found} of {} result lines in the output topic",
-                expected.len()
-            );
-            found >= expected.len()
-        },
-    );
-    handle.cancel();
-    let result = handle.wait().unwrap();
-    assert_eq!(result.state, PipelineState::Cancelled);
-    assert_eq!(topic_lines(&bootstrap, &out_topic), expected);
-    let dead = topic_lines(&bootstrap, &format!("{out_topic}-errors"));
-    assert_eq!(dead.len(), bad);
-    assert!(dead.iter().all(|d| d.contains("\"reason\"")), "{dead:?}");
+    // Unbounded, on the runners that read streams.
+    for runner in ["direct", "timely"] {
+        // Unbounded, into a topic: the results are complete once the watermark passes the last
+        // window (the partitions go idle once caught up), then the run is cancelled.
+        let out_topic = unique_topic("stats");
+        kafka::create_topic(&bootstrap, &out_topic, 2).unwrap();
+        let p = Pipeline::new();
+        build_with(
+            &p,
+            &input,
+            &format!("kafka://{bootstrap}/{out_topic}"),
+            &window,
+            Duration::ZERO,
+            &KafkaInput {
+                stop_at_end: false,
+                idle_timeout: Duration::from_secs(1),
+                ..bounded.clone()
+            },
+        );
+        let handle = start(&p, &options(runner)).unwrap();
+        let mut found = 0;
+        wait_for(
+            "every result in the output topic",
+            StdDuration::from_secs(90),
+            || {
+                found = topic_lines(&bootstrap, &out_topic).len();
+                eprintln!(
+                    "{found} of {} result lines in the output topic",
+                    expected.len()
+                );
+                found >= expected.len()
+            },
+        );
+        handle.cancel();
+        let result = handle.wait().unwrap();
+        assert_eq!(result.state, PipelineState::Cancelled, "{runner}");
+        assert_eq!(topic_lines(&bootstrap, &out_topic), expected, "{runner}");
+        let dead = topic_lines(&bootstrap, &format!("{out_topic}-errors"));
+        assert_eq!(dead.len(), bad);
+        assert!(dead.iter().all(|d| d.contains("\"reason\"")), "{dead:?}");
+    }
 }
 
 #[test]

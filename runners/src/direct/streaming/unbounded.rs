@@ -3,8 +3,8 @@
 
 use super::{Streaming, read_stages};
 use crate::core::invoke::error_chain;
+use crate::core::readers::{Reader, ReaderEvent, SplitWatermark, spawn_readers};
 use crate::core::{ShardedGrouping, StageRoot};
-use crate::direct::readers::{Reader, ReaderEvent, SplitWatermark, spawn_readers};
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::{Bundle, NodeKind};
 use sluice_sdk::result::PipelineState;
@@ -66,7 +66,7 @@ impl Streaming<'_> {
         cancel: crate::options::CancelToken,
     ) -> Result<PipelineState, PipelineError> {
         let mut splits = vec![SplitWatermark::default(); readers.len()];
-        let mut rx = spawn_readers(readers, &cancel);
+        let mut rx = spawn_readers(readers, &cancel, None);
         self.advance_processing_time(Timestamp::now())?;
         let mut ticks = tokio::time::interval(std::time::Duration::from_millis(100));
         let ctrl_c = tokio::signal::ctrl_c();
