@@ -9,6 +9,11 @@ pub fn cases() -> Vec<Case> {
         Case::pass("teststream_on_time_and_late_panes", on_time_and_late).streaming(),
         Case::pass("teststream_accumulating_late_pane", accumulating_late).streaming(),
         Case::pass(
+            "teststream_early_on_time_and_late_panes_by_count",
+            early_on_time_late,
+        )
+        .streaming(),
+        Case::pass(
             "teststream_early_firings_in_processing_time",
             early_processing_time,
         )
@@ -76,6 +81,33 @@ fn accumulating_late(p: &Pipeline) {
     assert_that(&panes(&windowed)).contains_in_any_order(vec![
         (vec![1, 2], PaneTiming::OnTime, false),
         (vec![1, 2, 3], PaneTiming::Late, false),
+    ]);
+}
+
+fn early_on_time_late(p: &Pipeline) {
+    // Two elements fire an early pane, the watermark the on-time pane, a late element a
+    // late pane: every kind of pane, on event time and counts alone.
+    let script = TestStream::new()
+        .add_elements(vec![(1, secs(1)), (2, secs(2))])
+        .add_elements(vec![(3, secs(3))])
+        .advance_watermark_to(secs(10))
+        .add_elements(vec![(4, secs(4))])
+        .advance_watermark_to_infinity();
+    let windowed = stream(p, script).apply(
+        "Fixed",
+        WindowInto::new(FixedWindows::of(Duration::from_secs(10)))
+            .triggering(
+                Trigger::after_watermark()
+                    .with_early_firings(Trigger::after_count(2))
+                    .with_late_firings(Trigger::after_count(1)),
+            )
+            .with_allowed_lateness(Duration::from_secs(100))
+            .discarding_fired_panes(),
+    );
+    assert_that(&panes(&windowed)).contains_in_any_order(vec![
+        (vec![1, 2], PaneTiming::Early, false),
+        (vec![3], PaneTiming::OnTime, false),
+        (vec![4], PaneTiming::Late, false),
     ]);
 }
 
