@@ -10,7 +10,8 @@
 //! 10 s window holds 1 000 000 events), keyed over `--keys` keys, as fast as the pipeline takes
 //! them; its watermark is the timestamp of the last event it emitted. The pipeline assigns fixed
 //! 10 s windows, counts per key and window, and records when each pane arrives. Each
-//! configuration (`--parallelism 1` and `2`) runs in a child process of its own.
+//! configuration (the direct runner at `--parallelism 1` and `2`, the timely runner as one
+//! process of two workers) runs in a child process of its own.
 
 use clap::Parser;
 use sluice_runners::PipelineOptions;
@@ -37,9 +38,10 @@ struct Args {
     /// `scripts/peers-venv` creates (Bytewax on a tenth of the events: it is far slower).
     #[arg(long)]
     peers: bool,
-    /// Internal: run one configuration with this parallelism and print its result.
+    /// Internal: run one configuration (`direct-1`, `direct-2`, `timely-1x2`) and print its
+    /// result.
     #[arg(long, hide = true)]
-    child: Option<usize>,
+    child: Option<String>,
 }
 
 /// Event-time rate of the synthetic source: events per second of event time.
@@ -155,7 +157,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn run_child(parallelism: usize, events: u64, keys: u64) -> anyhow::Result<()> {
+/// The configurations compared: the direct runner at parallelism 1 and 2, and the timely
+/// runner as one process of two workers.
+const CONFIGS: [&str; 3] = ["direct-1", "direct-2", "timely-1x2"];
+
+fn run_child(config: &str, events: u64, keys: u64) -> anyhow::Result<()> {
     let crossings: Crossings = Arc::new(Mutex::new(HashMap::new()));
     let arrivals = Arc::new(Mutex::new(Vec::new()));
     let p = Pipeline::new();
@@ -176,10 +182,14 @@ fn run_child(parallelism: usize, events: u64, keys: u64) -> anyhow::Result<()> {
     .map("Key", |k: u64| KV::new(k, ()))
     .apply("CountPerKey", Count::per_key())
     .apply("Arrivals", ParDo::of(Arrivals(arrivals.clone())));
-    let options = PipelineOptions {
-        parallelism: Some(parallelism),
-        quiet: true,
-        ..PipelineOptions::for_runner("direct")
+    let options = match config {
+        "direct-1" | "direct-2" => PipelineOptions {
+            parallelism: Some(if config == "direct-1" { 1 } else { 2 }),
+            quiet: true,
+            ..PipelineOptions::for_runner("direct")
+        },
+        other => sluice_examples::bench::timely_options(other)
+            .ok_or_else(|| anyhow::anyhow!("unknown configuration {other}"))?,
     };
     let started = Instant::now();
     let result = sluice_runners::run(&p, &options)?;
@@ -225,21 +235,21 @@ fn run_child(parallelism: usize, events: u64, keys: u64) -> anyhow::Result<()> {
 fn main() -> std::process::ExitCode {
     sluice_examples::main_with(|| {
         let args = Args::parse();
-        if let Some(parallelism) = args.child {
-            return run_child(parallelism, args.events, args.keys);
+        if let Some(config) = &args.child {
+            return run_child(config, args.events, args.keys);
         }
         let exe = std::env::current_exe()?;
         println!(
             "windowed count: {} events, {} keys, fixed {WINDOW_SECS} s windows, {} runs",
             args.events, args.keys, args.runs
         );
-        let mut results: HashMap<usize, Vec<(f64, f64, f64)>> = HashMap::new();
+        let mut results: HashMap<&str, Vec<(f64, f64, f64)>> = HashMap::new();
         for round in 0..args.runs.max(1) {
-            for parallelism in [1usize, 2] {
+            for config in CONFIGS {
                 let out = Command::new(&exe)
                     .args([
                         "--child",
-                        &parallelism.to_string(),
+                        config,
                         "--events",
                         &args.events.to_string(),
                         "--keys",
@@ -248,10 +258,7 @@ fn main() -> std::process::ExitCode {
                     .output()?;
                 let stdout = String::from_utf8_lossy(&out.stdout);
                 let Some(line) = stdout.lines().find(|l| l.starts_with("RESULT ")) else {
-                    anyhow::bail!(
-                        "parallelism {parallelism} failed: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
+                    anyhow::bail!("{config} failed: {}", String::from_utf8_lossy(&out.stderr));
                 };
                 let f: Vec<f64> = line
                     .split_whitespace()
@@ -259,13 +266,10 @@ fn main() -> std::process::ExitCode {
                     .map(|x| x.parse().unwrap_or(f64::NAN))
                     .collect();
                 println!(
-                    "  round {round} parallelism {parallelism}: {:>10.0} events/s  latency p50 {:.1} ms  p99 {:.1} ms  ({} panes)",
+                    "  round {round} {config:<10}: {:>10.0} events/s  latency p50 {:.1} ms  p99 {:.1} ms  ({} panes)",
                     f[1], f[2], f[3], f[4]
                 );
-                results
-                    .entry(parallelism)
-                    .or_default()
-                    .push((f[1], f[2], f[3]));
+                results.entry(config).or_default().push((f[1], f[2], f[3]));
             }
         }
         let mut peer_rates = Vec::new();
@@ -309,14 +313,20 @@ fn main() -> std::process::ExitCode {
         for (peer, rate) in &peer_rates {
             println!("{peer}: {rate:.0} events/s");
         }
-        for parallelism in [1usize, 2] {
-            let mut r = results.remove(&parallelism).unwrap_or_default();
+        let mut medians = HashMap::new();
+        for config in CONFIGS {
+            let mut r = results.remove(config).unwrap_or_default();
             r.sort_by(|a, b| a.0.total_cmp(&b.0));
             let (rate, p50, p99) = r[r.len() / 2];
+            medians.insert(config, rate);
             println!(
-                "parallelism {parallelism}: median {rate:.0} events/s, latency p50 {p50:.1} ms, p99 {p99:.1} ms"
+                "{config:<10}: median {rate:.0} events/s, latency p50 {p50:.1} ms, p99 {p99:.1} ms"
             );
         }
+        println!(
+            "target timely-1x2 >= 1.6x direct-1: {:.2}x",
+            medians["timely-1x2"] / medians["direct-1"]
+        );
         Ok(())
     })
 }

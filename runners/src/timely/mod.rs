@@ -110,9 +110,10 @@ impl PipelineRunner for TimelyRunner {
                 ),
             });
         }
-        // Combines are lifted in bounded runs only: a streaming pre-combiner would have to
-        // flush at every advance of its input.
-        let plan = Arc::new(ExecutionPlan::for_exchange(graph, !streaming));
+        // Combines are lifted (where their trigger looks at the watermark alone): a stage
+        // pre-combines its input per key and window and hands the partial accumulators on —
+        // at its end in a bounded run, whenever it sends in a streaming one.
+        let plan = Arc::new(ExecutionPlan::for_exchange(graph, true));
         let launched_here = options.processes.filter(|&n| n > 1).is_some()
             && std::env::var_os(cluster::PROCESS_ENV).is_none();
         let (launch, shape) = if launched_here {

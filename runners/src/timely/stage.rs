@@ -389,7 +389,7 @@ impl StageLogic {
                 let more = read.read_some(instance)?;
                 again = more.then_some(Duration::ZERO);
                 ended = !more;
-                self.emit(None);
+                self.emit(None)?;
             }
             RootWork::Unbounded(_) => {
                 let (done, next) = self.read_unbounded()?;
@@ -406,7 +406,7 @@ impl StageLogic {
                 for (_, batch) in received.keyed {
                     shard.add(batch.0, &mut |b| instance.push(b))?;
                 }
-                self.emit(None);
+                self.emit(None)?;
             }
             RootWork::Streaming(_) => {
                 self.group_streaming(received.keyed, input)?;
@@ -444,7 +444,7 @@ impl StageLogic {
             for (_, b) in waiting {
                 instance.push(b)?;
             }
-            self.emit(None);
+            self.emit(None)?;
             return Ok(());
         }
         waiting.sort_by_key(|(t, _)| (t.outer, t.inner));
@@ -456,7 +456,7 @@ impl StageLogic {
                 instance.push(b)?;
             }
             instance.close_bundle()?;
-            self.emit(Some(&time));
+            self.emit(Some(&time))?;
         }
         Ok(())
     }
@@ -471,7 +471,7 @@ impl StageLogic {
         };
         let instance = self.instance.as_mut().expect("sources start at once");
         let more = read.poll(instance, epoch)?;
-        self.emit(None);
+        self.emit(None)?;
         let RootWork::Unbounded(read) = &mut self.work else {
             unreachable!("unbounded reads only")
         };
@@ -504,7 +504,7 @@ impl StageLogic {
             let replayed = replay.next(instance)?;
             let next = replay.time();
             match replayed {
-                Replayed::Elements(time) => self.emit(Some(&time)),
+                Replayed::Elements(time) => self.emit(Some(&time))?,
                 Replayed::Watermark(_) => {}
                 Replayed::End => return Ok(()),
             }
@@ -555,7 +555,7 @@ impl StageLogic {
             node.feed(instance, out)?;
         }
         instance.close_bundle()?;
-        self.emit(None);
+        self.emit(None)?;
         Ok(())
     }
 
@@ -635,15 +635,20 @@ impl StageLogic {
     }
 
     /// Sends what left the stage so far on the operator's outputs, at `time` (at the
-    /// capabilities' own time when `None`).
-    fn emit(&mut self, time: Option<&Time>) {
+    /// capabilities' own time when `None`). In a streaming run the pre-combiners of lifted
+    /// Combines hand on what they gathered first: partial accumulators cross the exchange at
+    /// the time of their input.
+    fn emit(&mut self, time: Option<&Time>) -> Result<(), PipelineError> {
         let Some(instance) = &mut self.instance else {
-            return;
+            return Ok(());
         };
+        if self.ctx.streaming {
+            instance.flush_pre_combiners()?;
+        }
         let mut stored = instance.take_stored();
         let mut records = instance.take_records();
         if stored.values().all(Vec::is_empty) && records.values().all(Vec::is_empty) {
-            return;
+            return Ok(());
         }
         // At `time` when the capability allows it (it always should: the operator holds its
         // capabilities at or before what it still has to send); at the capability's own time
@@ -671,6 +676,7 @@ impl StageLogic {
                 }
             }
         }
+        Ok(())
     }
 
     /// The input has ended: fires what a keyed root holds, finishes the bundle, flushes the
@@ -749,7 +755,7 @@ impl StageLogic {
             .and_then(|()| instance.flush_pre_combiners());
         self.instance = Some(instance);
         closed?;
-        self.emit(None);
+        self.emit(None)?;
         let instance = self.instance.take().expect("put back above");
         let output = instance.finish(true)?;
         debug_assert!(output.stored.values().all(Vec::is_empty));
