@@ -95,8 +95,9 @@ fn committed_lines(bootstrap: &str, group: &str, topic: &str) -> Vec<String> {
         .collect()
 }
 
-/// Starts `windowed_stats` as a process reading `input` unbounded with `group`.
-fn spawn_job(bootstrap: &str, input: &str, output: &str, group: &str) -> Child {
+/// Starts `windowed_stats` as a process reading `input` unbounded with `group`, on the
+/// runner `runner` says (its arguments).
+fn spawn_job(bootstrap: &str, input: &str, output: &str, group: &str, runner: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_stats_job"))
         .args([
             "--input",
@@ -113,16 +114,27 @@ fn spawn_job(bootstrap: &str, input: &str, output: &str, group: &str) -> Child {
             "60s",
             "--kafka-group",
             group,
-            "--runner",
-            "direct",
             "--quiet",
         ])
+        .args(runner)
         .spawn()
         .expect("the job starts")
 }
 
 #[test]
 fn a_pipeline_killed_mid_stream_and_restarted_loses_nothing() {
+    killed_and_restarted(&["--runner", "direct"]);
+}
+
+/// The same on a cluster of two timely processes (`--processes 2`): the process killed is
+/// the one that started the other, which then stops with an error; the restarted cluster
+/// resumes from the group's offsets.
+#[test]
+fn a_timely_cluster_killed_mid_stream_and_restarted_loses_nothing() {
+    killed_and_restarted(&["--runner", "timely", "--processes", "2", "--workers", "1"]);
+}
+
+fn killed_and_restarted(runner: &[&str]) {
     let bootstrap = broker();
     let (input, output, group) = (
         unique_topic("recover-in"),
@@ -133,7 +145,7 @@ fn a_pipeline_killed_mid_stream_and_restarted_loses_nothing() {
     let (first, second) = lines.split_at(8_000);
     load_events(&bootstrap, &input, 4, first);
 
-    let mut job = spawn_job(&bootstrap, &input, &output, &group);
+    let mut job = spawn_job(&bootstrap, &input, &output, &group, runner);
     wait_for("some windows committed", StdDuration::from_secs(60), || {
         !committed_lines(&bootstrap, &group, &input).is_empty()
     });
@@ -162,7 +174,7 @@ fn a_pipeline_killed_mid_stream_and_restarted_loses_nothing() {
     feeder.join().unwrap();
 
     // Restarted with the same group, the job resumes and the output covers every record.
-    let mut job = spawn_job(&bootstrap, &input, &output, &group);
+    let mut job = spawn_job(&bootstrap, &input, &output, &group, runner);
     let all = input_counts(lines.iter().map(String::as_str));
     let closed = closed_by_data(&all);
     wait_for(

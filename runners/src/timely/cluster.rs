@@ -206,6 +206,11 @@ impl Launch {
         Ok((launch, shape))
     }
 
+    /// The process ids of the processes started here.
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(|(_, c)| c.id()).collect()
+    }
+
     /// The first process that has exited with a failure, if any (without waiting).
     pub fn failed(&mut self) -> Option<String> {
         for (process, child) in &mut self.children {

@@ -206,6 +206,21 @@ fn execute(
                 cancel.cancel();
             }
         });
+        // The processes `--processes` started drain too: they are told as Ctrl-C tells this
+        // one.
+        let (cancel, peers) = (mode.cancel.clone(), launch.as_ref().map(Launch::pids));
+        if let Some(peers) = peers.filter(|p| !p.is_empty()) {
+            runtime.spawn(async move {
+                while !cancel.is_cancelled() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                for pid in peers {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-s", "INT", &pid.to_string()])
+                        .status();
+                }
+            });
+        }
         Some(runtime)
     } else {
         None
