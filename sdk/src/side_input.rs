@@ -166,6 +166,18 @@ impl<K: Key, V: Element> ViewFn<crate::KV<K, V>> for MultimapFn {
     }
 }
 
+/// The values of a bundle of a view's input, or an error naming both types.
+fn view_values<T: Element>(bundle: Bundle) -> Result<Vec<WindowedValue<T>>, BoxError> {
+    bundle.downcast().map_err(|b| {
+        format!(
+            "view input has type {}, expected {}",
+            b.element_type(),
+            std::any::type_name::<T>()
+        )
+        .into()
+    })
+}
+
 struct ViewKernelImpl<T, F> {
     view_fn: F,
     window_fn: Arc<dyn WindowFn>,
@@ -176,14 +188,7 @@ impl<T: Element, F: ViewFn<T>> ViewKernel for ViewKernelImpl<T, F> {
     fn materialize(&self, input: Vec<Bundle>) -> Result<Arc<dyn Any + Send + Sync>, BoxError> {
         let mut groups: HashMap<Window, Vec<T>> = HashMap::new();
         for bundle in input {
-            let values: Vec<WindowedValue<T>> = bundle.downcast().map_err(|b| {
-                format!(
-                    "view input has type {}, expected {}",
-                    b.element_type(),
-                    std::any::type_name::<T>()
-                )
-            })?;
-            for wv in values {
+            for wv in view_values::<T>(bundle)? {
                 groups.entry(wv.window).or_default().push(wv.value);
             }
         }
@@ -199,14 +204,7 @@ impl<T: Element, F: ViewFn<T>> ViewKernel for ViewKernelImpl<T, F> {
     }
 
     fn encode_input(&self, input: Bundle) -> Result<Vec<u8>, BoxError> {
-        let values: Vec<WindowedValue<T>> = input.downcast().map_err(|b| {
-            format!(
-                "view input has type {}, expected {}",
-                b.element_type(),
-                std::any::type_name::<T>()
-            )
-        })?;
-        Ok(crate::element::encode(&values)?)
+        Ok(crate::element::encode(&view_values::<T>(input)?)?)
     }
 
     fn decode_input(&self, bytes: &[u8]) -> Result<Bundle, BoxError> {

@@ -126,14 +126,6 @@ fn a_pipeline_killed_mid_stream_and_restarted_loses_nothing() {
     killed_and_restarted(&["--runner", "direct"]);
 }
 
-/// The same on a cluster of two timely processes (`--processes 2`): the process killed is
-/// the one that started the other, which then stops with an error; the restarted cluster
-/// resumes from the group's offsets.
-#[test]
-fn a_timely_cluster_killed_mid_stream_and_restarted_loses_nothing() {
-    killed_and_restarted(&["--runner", "timely", "--processes", "2", "--workers", "1"]);
-}
-
 fn killed_and_restarted(runner: &[&str]) {
     let bootstrap = broker();
     let (input, output, group) = (

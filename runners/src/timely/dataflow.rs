@@ -3,9 +3,8 @@
 //! view that sends the view's contents to every worker.
 
 use super::containers::{Bundles, ByKey, KeyedBatch, ViewBlob};
-use super::stage::{
-    Context, InputState, Outputs, Received, StageLogic, bundle_inputs, stage_views,
-};
+use super::context::{Context, InputState, Outputs, Received};
+use super::stage::{StageLogic, bundle_inputs, stage_views};
 use super::time::{self, Time};
 use crate::core::invoke::invoke;
 use crate::core::{ExecutionPlan, Sink, StageRoot};

@@ -41,8 +41,10 @@
 
 pub mod cluster;
 pub mod containers;
+pub mod context;
 pub mod dataflow;
 pub mod failure;
+pub mod keyed;
 pub mod network;
 pub mod outcome;
 pub mod source;
@@ -54,12 +56,12 @@ use crate::core::ExecutionPlan;
 use crate::options::PipelineOptions;
 use crate::registry::PipelineRunner;
 use cluster::{Launch, Shape};
+use context::Context;
 use outcome::WorkerOutcome;
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::NodeKind;
 use sluice_sdk::pipeline::Pipeline;
 use sluice_sdk::result::{PipelineResult, PipelineState};
-use stage::Context;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;

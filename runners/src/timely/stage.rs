@@ -16,156 +16,24 @@
 //! capabilities, which ends the input of the operators after it.
 
 use super::containers::{Bundles, KeyedBatch, ViewBlob};
-use super::outcome::WorkerOutcome;
+use super::context::{Context, InputState, Outputs, Received};
+use super::keyed::StreamingKeyed;
 use super::source::{BoundedRead, Replayed, TestStreamReplay};
-use super::time::{Time, event_time};
+use super::time::Time;
 use super::unbounded::{EPOCH, UnboundedRead};
 use crate::core::invoke::invoke;
 use crate::core::readers::Notify;
 use crate::core::{
-    BoundedShard, DROPPED_DUE_TO_LATENESS, ExecutionPlan, GroupingNode, ShardedGrouping,
-    StageInstance, StageOutput, StageRoot,
+    BoundedShard, ExecutionPlan, GroupingNode, StageInstance, StageOutput, StageRoot,
 };
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::SideInputs;
 use sluice_sdk::graph::{Bundle, CollectionId, NodeId, NodeKind};
 use sluice_sdk::result::ElementCount;
-use sluice_sdk::time::Timestamp;
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
-use timely::dataflow::channels::pushers::Output;
 use timely::dataflow::operators::Capability;
-
-/// Counter of records dropped because their window's trigger had finished (the direct
-/// runner's name).
-const DROPPED_DUE_TO_CLOSED_WINDOW: &str = "droppedDueToClosedWindow";
-
-/// What the operators of one worker share.
-pub struct Context {
-    /// The plan every worker runs.
-    pub plan: Arc<ExecutionPlan>,
-    /// Whether the run is a streaming one: batches carry their watermarks, groupings fire as
-    /// the watermark passes.
-    pub streaming: bool,
-    /// Whether processing time follows the wall clock (a run with unbounded sources; a test
-    /// stream's stays at its start).
-    pub wall_clock: bool,
-    /// The runtime the readers of unbounded sources run on, if the run has any.
-    pub runtime: Option<tokio::runtime::Handle>,
-    /// Cancels a streaming run: readers stop, and what they read drains.
-    pub cancel: crate::options::CancelToken,
-    /// The frontier of every stage's output: what no output may still see is complete.
-    pub probe: timely::dataflow::ProbeHandle<Time>,
-    /// Checkpoints still pending when their source ended: finalized once the dataflow has
-    /// ended, unless the run failed.
-    pub leftover: RefCell<Vec<super::unbounded::Pending>>,
-    /// What the worker reports at the end.
-    pub log: Rc<RefCell<WorkerOutcome>>,
-    /// The first failure in this process: every operator then stops working and lets the
-    /// dataflow end.
-    pub failure: Arc<super::failure::Failure>,
-    /// This worker's index in the cluster.
-    pub index: usize,
-    /// How many workers the cluster has.
-    pub peers: usize,
-}
-
-impl Context {
-    /// Records a failure: the first error of the worker is the one reported.
-    pub fn fail(&self, error: PipelineError) {
-        self.failure.record(&error);
-        let mut log = self.log.borrow_mut();
-        if log.error.is_none() {
-            log.error = Some(error);
-        }
-    }
-
-    /// Adds what a stage instance or keyed shard measured to the worker's report.
-    pub fn record(&self, output: StageOutput) {
-        let mut log = self.log.borrow_mut();
-        log.metrics.merge(&output.metrics);
-        for (name, count) in output.elements {
-            log.elements.entry(name).or_default().add(count);
-        }
-    }
-}
-
-/// The outputs of a stage's operator, in the order they were made (capabilities match it).
-#[derive(Default)]
-pub struct Outputs {
-    /// One per PCollection later stages read.
-    pub stored: Vec<(CollectionId, Output<Time, Bundles>)>,
-    /// One per keyed node the stage feeds.
-    pub keyed: Vec<(NodeId, Output<Time, KeyedBatch>)>,
-}
-
-/// What an activation received on the operator's inputs, with the time of each batch.
-#[derive(Default)]
-pub struct Received {
-    /// Bundles of the root's input.
-    pub bundles: Vec<(Time, Bundle)>,
-    /// Keyed records of a grouping or stateful ParDo.
-    pub keyed: Vec<(Time, KeyedBatch)>,
-    /// Side-input contents, by the position of the view among the stage's side inputs.
-    pub views: Vec<(usize, Vec<ViewBlob>)>,
-}
-
-/// Where the operator's inputs stand.
-pub struct InputState {
-    /// Whether every main input has ended.
-    pub ended: bool,
-    /// Whether every side input has ended.
-    pub side_ended: bool,
-    /// The input watermark: the least watermark that may still arrive on a main input.
-    pub watermark: Timestamp,
-    /// The least epoch that may still arrive on a main input.
-    pub epoch: Option<u64>,
-    /// The least time (part by part) that may still arrive on any input.
-    pub least: Option<Time>,
-}
-
-/// A streaming keyed node: this worker's shard of its keys, fed as records arrive and
-/// advanced as the watermark does.
-struct StreamingKeyed {
-    name: String,
-    grouping: ShardedGrouping,
-    /// The watermark applied so far.
-    applied: Timestamp,
-    /// Records of epochs not complete yet, with their times.
-    stash: Vec<(Time, KeyedBatch)>,
-    count: ElementCount,
-}
-
-impl StreamingKeyed {
-    /// Runs what the node emitted through the rest of the stage.
-    fn feed(
-        &mut self,
-        instance: &mut StageInstance,
-        out: Vec<Bundle>,
-    ) -> Result<(), PipelineError> {
-        for b in out {
-            self.count.output += b.len() as u64;
-            instance.push(b)?;
-        }
-        Ok(())
-    }
-
-    /// Moves the node's input watermark to `to`, if that is later.
-    fn advance(
-        &mut self,
-        instance: &mut StageInstance,
-        to: Timestamp,
-    ) -> Result<(), PipelineError> {
-        if to > self.applied {
-            self.applied = to;
-            let out = invoke(&self.name, || self.grouping.advance_watermark(to))?;
-            self.feed(instance, out)?;
-        }
-        Ok(())
-    }
-}
 
 /// The work of a stage's root.
 enum RootWork {
@@ -208,6 +76,15 @@ pub struct StageLogic {
     /// still emit at.
     caps: Vec<Capability<Time>>,
     done: bool,
+}
+
+/// Counts `read` elements produced by source `name`.
+fn source_read(measured: &mut StageOutput, name: &str, read: u64) {
+    measured
+        .elements
+        .entry(name.to_string())
+        .or_default()
+        .output += read;
 }
 
 /// The View nodes a stage reads as side inputs: those of its side-input ParDo, or of its
@@ -302,13 +179,7 @@ impl StageLogic {
             StageRoot::Group { node, .. } => {
                 let grouping = GroupingNode::of(&plan.graph, node);
                 if self.ctx.streaming {
-                    RootWork::Streaming(Box::new(StreamingKeyed {
-                        name: grouping.name.to_string(),
-                        grouping: grouping.sharded(1, None, &SideInputs::default())?,
-                        applied: Timestamp::MIN,
-                        stash: Vec::new(),
-                        count: ElementCount::default(),
-                    }))
+                    RootWork::Streaming(Box::new(StreamingKeyed::new(&grouping)?))
                 } else {
                     RootWork::Keyed(Some(Box::new(grouping.bounded_shard())))
                 }
@@ -350,7 +221,7 @@ impl StageLogic {
             let _ = instance.finish(false);
         }
         if let RootWork::Streaming(keyed) = &mut self.work {
-            keyed.grouping.teardown();
+            keyed.teardown();
         }
         self.caps.clear();
         self.done = true;
@@ -408,8 +279,11 @@ impl StageLogic {
                 }
                 self.emit(None)?;
             }
-            RootWork::Streaming(_) => {
-                self.group_streaming(received.keyed, input)?;
+            RootWork::Streaming(node) => {
+                let instance = self.instance.as_mut().expect("keyed stages start at once");
+                node.take_in(instance, received.keyed, input, self.ctx.wall_clock)?;
+                instance.close_bundle()?;
+                self.emit(None)?;
                 // Processing-time triggers and timers look at the clock every 100 ms.
                 if self.ctx.wall_clock {
                     again = Some(Duration::from_millis(100));
@@ -514,51 +388,6 @@ impl StageLogic {
         }
     }
 
-    /// Feeds a streaming keyed node what arrived, epoch by epoch.
-    ///
-    /// The records of an epoch are taken in once every earlier epoch is complete (no earlier
-    /// epoch is left in the input frontier), in time order. Before the records of a time, the
-    /// watermark moves as far as both that time and the input frontier allow: records sent
-    /// after their source's watermark passed a window are late for it here too. Records of
-    /// later epochs wait, and the watermark stops short of them.
-    fn group_streaming(
-        &mut self,
-        keyed: Vec<(Time, KeyedBatch)>,
-        input: &InputState,
-    ) -> Result<(), PipelineError> {
-        let RootWork::Streaming(node) = &mut self.work else {
-            unreachable!("streaming keyed work")
-        };
-        let instance = self.instance.as_mut().expect("keyed stages start at once");
-        node.stash.extend(keyed);
-        let complete = input.epoch.unwrap_or(u64::MAX);
-        let (mut ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut node.stash)
-            .into_iter()
-            .partition(|(t, _)| t.outer <= complete);
-        ready.sort_by_key(|(t, _)| (t.outer, t.inner));
-        for (time, batch) in ready {
-            node.advance(instance, event_time(time.inner).min(input.watermark))?;
-            node.grouping.set_arrival(time.outer);
-            node.count.input += batch.0.len() as u64;
-            let out = invoke(&node.name, || node.grouping.process(batch.0))?;
-            node.feed(instance, out)?;
-        }
-        let waiting = later.iter().map(|(t, _)| event_time(t.inner)).min();
-        node.stash = later;
-        node.advance(
-            instance,
-            waiting.map_or(input.watermark, |w| w.min(input.watermark)),
-        )?;
-        if self.ctx.wall_clock {
-            let now = Timestamp::now();
-            let out = invoke(&node.name, || node.grouping.advance_processing_time(now))?;
-            node.feed(instance, out)?;
-        }
-        instance.close_bundle()?;
-        self.emit(None)?;
-        Ok(())
-    }
-
     /// Moves the capabilities to the least time the operator may still emit at: the least
     /// time that may still arrive, held back — for a keyed node — by the epoch of the oldest
     /// record not yet part of a pane and by its timers' output timestamps.
@@ -573,20 +402,7 @@ impl StageLogic {
             hold.inner = hold.inner.min(t.inner);
         }
         if let RootWork::Streaming(node) = &self.work {
-            hold.inner = super::time::watermark_part(node.applied);
-            let stashed = node.stash.iter().map(|(t, _)| t.outer);
-            if let Some(epoch) = node
-                .grouping
-                .oldest_unemitted()
-                .into_iter()
-                .chain(stashed)
-                .min()
-            {
-                hold.outer = hold.outer.min(epoch);
-            }
-            if let Some(t) = node.grouping.hold() {
-                hold.inner = hold.inner.min(super::time::watermark_part(t));
-            }
+            node.hold(&mut hold);
         }
         for cap in &mut self.caps {
             // Never back: a hold below the capability is already held by it.
@@ -700,42 +516,13 @@ impl StageLogic {
                     shard.finish(&side_inputs, &mut measured, &mut |b| instance.push(b))?;
                 }
             }
-            RootWork::Streaming(node) => {
-                let mut m = node.grouping.take_metrics();
-                node.grouping.teardown();
-                m.counter(DROPPED_DUE_TO_LATENESS)
-                    .inc_by(node.grouping.dropped_due_to_lateness() as i64);
-                m.counter(DROPPED_DUE_TO_CLOSED_WINDOW)
-                    .inc_by(node.grouping.dropped_due_to_closed_window() as i64);
-                measured.metrics.add(&node.name, &m);
-                measured
-                    .elements
-                    .entry(node.name.clone())
-                    .or_default()
-                    .add(node.count);
-            }
-            RootWork::Read(read) => {
-                measured
-                    .elements
-                    .entry(read.name.clone())
-                    .or_default()
-                    .output += read.read;
-            }
+            RootWork::Streaming(node) => node.finish(&mut measured),
+            RootWork::Read(read) => source_read(&mut measured, &read.name, read.read),
             RootWork::Unbounded(read) => {
-                measured
-                    .elements
-                    .entry(read.name.clone())
-                    .or_default()
-                    .output += read.read;
+                source_read(&mut measured, &read.name, read.read);
                 self.ctx.leftover.borrow_mut().extend(read.take_pending());
             }
-            RootWork::TestStream(replay) => {
-                measured
-                    .elements
-                    .entry(replay.name.clone())
-                    .or_default()
-                    .output += replay.read;
-            }
+            RootWork::TestStream(replay) => source_read(&mut measured, &replay.name, replay.read),
             RootWork::Bundles {
                 counted_as: Some(name),
                 seen,

@@ -1,0 +1,156 @@
+//! A keyed node (grouping or stateful ParDo) in a streaming run on the timely runner: this
+//! worker's shard of its keys, taking in records epoch by epoch and advanced as the watermark
+//! and the clock do.
+
+use super::containers::KeyedBatch;
+use super::context::InputState;
+use super::time::{Time, event_time, watermark_part};
+use crate::core::invoke::invoke;
+use crate::core::{
+    DROPPED_DUE_TO_LATENESS, GroupingNode, ShardedGrouping, StageInstance, StageOutput,
+};
+use sluice_sdk::error::PipelineError;
+use sluice_sdk::graph::Bundle;
+use sluice_sdk::graph::kernel::SideInputs;
+use sluice_sdk::result::ElementCount;
+use sluice_sdk::time::Timestamp;
+
+/// Counter of records dropped because their window's trigger had finished (the direct
+/// runner's name).
+const DROPPED_DUE_TO_CLOSED_WINDOW: &str = "droppedDueToClosedWindow";
+
+/// A streaming keyed node: this worker's shard of its keys, fed as records arrive and
+/// advanced as the watermark does.
+pub struct StreamingKeyed {
+    name: String,
+    grouping: ShardedGrouping,
+    /// The watermark applied so far.
+    applied: Timestamp,
+    /// Records of epochs not complete yet, with their times.
+    stash: Vec<(Time, KeyedBatch)>,
+    count: ElementCount,
+}
+
+impl StreamingKeyed {
+    /// An empty shard of `node`.
+    pub fn new(node: &GroupingNode<'_>) -> Result<Self, PipelineError> {
+        Ok(StreamingKeyed {
+            name: node.name.to_string(),
+            grouping: node.sharded(1, None, &SideInputs::default())?,
+            applied: Timestamp::MIN,
+            stash: Vec::new(),
+            count: ElementCount::default(),
+        })
+    }
+
+    /// Runs what the node emitted through the rest of the stage.
+    fn feed(
+        &mut self,
+        instance: &mut StageInstance,
+        out: Vec<Bundle>,
+    ) -> Result<(), PipelineError> {
+        for b in out {
+            self.count.output += b.len() as u64;
+            instance.push(b)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the node's input watermark to `to`, if that is later.
+    fn advance(
+        &mut self,
+        instance: &mut StageInstance,
+        to: Timestamp,
+    ) -> Result<(), PipelineError> {
+        if to > self.applied {
+            self.applied = to;
+            let out = invoke(&self.name, || self.grouping.advance_watermark(to))?;
+            self.feed(instance, out)?;
+        }
+        Ok(())
+    }
+
+    /// Takes in what arrived, epoch by epoch, and runs what fires through `instance`.
+    ///
+    /// The records of an epoch are taken in once every earlier epoch is complete (no earlier
+    /// epoch is left in the input frontier), in time order. Before the records of a time, the
+    /// watermark moves as far as both that time and the input frontier allow: records sent
+    /// after their source's watermark passed a window are late for it here too. Records of
+    /// later epochs wait, and the watermark stops short of them. With `wall_clock`, processing
+    /// time advances to now.
+    pub fn take_in(
+        &mut self,
+        instance: &mut StageInstance,
+        keyed: Vec<(Time, KeyedBatch)>,
+        input: &InputState,
+        wall_clock: bool,
+    ) -> Result<(), PipelineError> {
+        self.stash.extend(keyed);
+        let complete = input.epoch.unwrap_or(u64::MAX);
+        let (mut ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.stash)
+            .into_iter()
+            .partition(|(t, _)| t.outer <= complete);
+        ready.sort_by_key(|(t, _)| (t.outer, t.inner));
+        for (time, batch) in ready {
+            self.advance(instance, event_time(time.inner).min(input.watermark))?;
+            self.grouping.set_arrival(time.outer);
+            self.count.input += batch.0.len() as u64;
+            let out = invoke(&self.name, || self.grouping.process(batch.0))?;
+            self.feed(instance, out)?;
+        }
+        let waiting = later.iter().map(|(t, _)| event_time(t.inner)).min();
+        self.stash = later;
+        self.advance(
+            instance,
+            waiting.map_or(input.watermark, |w| w.min(input.watermark)),
+        )?;
+        if wall_clock {
+            let now = Timestamp::now();
+            let out = invoke(&self.name, || self.grouping.advance_processing_time(now))?;
+            self.feed(instance, out)?;
+        }
+        Ok(())
+    }
+
+    /// Lowers `hold` to what the node may still emit at: the epoch of the oldest record not
+    /// yet part of a pane (or still waiting), and the applied watermark lowered to its timers'
+    /// output timestamps.
+    pub fn hold(&self, hold: &mut Time) {
+        hold.inner = watermark_part(self.applied);
+        let stashed = self.stash.iter().map(|(t, _)| t.outer);
+        if let Some(epoch) = self
+            .grouping
+            .oldest_unemitted()
+            .into_iter()
+            .chain(stashed)
+            .min()
+        {
+            hold.outer = hold.outer.min(epoch);
+        }
+        if let Some(t) = self.grouping.hold() {
+            hold.inner = hold.inner.min(watermark_part(t));
+        }
+    }
+
+    /// Tears the user code down.
+    pub fn teardown(&mut self) {
+        self.grouping.teardown();
+    }
+
+    /// Tears the user code down and records the node's metrics, late drops and element
+    /// counts in `measured`.
+    pub fn finish(&mut self, measured: &mut StageOutput) {
+        let mut m = self.grouping.take_metrics();
+        self.grouping.teardown();
+        m.counter(DROPPED_DUE_TO_LATENESS)
+            .inc_by(self.grouping.dropped_due_to_lateness() as i64);
+        m.counter(DROPPED_DUE_TO_CLOSED_WINDOW)
+            .inc_by(self.grouping.dropped_due_to_closed_window() as i64);
+        measured.metrics.add(&self.name, &m);
+        measured
+            .elements
+            .entry(self.name.clone())
+            .or_default()
+            .add(self.count);
+    }
+}
