@@ -166,7 +166,7 @@ fn stamp_time(cap: &timely::dataflow::operators::InputCapability<Time>) -> Time 
     cap.stamp()
         .iter()
         .copied()
-        .reduce(|a, b| timely::order::Product::new(a.outer.min(b.outer), a.inner.min(b.inner)))
+        .reduce(|a, b| time::meet(&a, &b))
         .unwrap_or_default()
 }
 

@@ -398,8 +398,7 @@ impl StageLogic {
         let mut hold = *least;
         // Main input waiting for side inputs goes out at its own time later.
         for (t, _) in &self.waiting {
-            hold.outer = hold.outer.min(t.outer);
-            hold.inner = hold.inner.min(t.inner);
+            hold = super::time::meet(&hold, t);
         }
         if let RootWork::Streaming(node) = &self.work {
             node.hold(&mut hold);

@@ -55,13 +55,21 @@ pub fn join(a: &Time, b: &Time) -> Time {
     Product::new(a.outer.max(b.outer), a.inner.max(b.inner))
 }
 
+/// The greatest time at or before both (part by part).
+pub fn meet(a: &Time, b: &Time) -> Time {
+    Product::new(a.outer.min(b.outer), a.inner.min(b.inner))
+}
+
 /// The greatest time at or before every time of every frontier (part by part), if any time
 /// may still arrive.
 pub fn least<'a>(frontiers: impl IntoIterator<Item = &'a MutableAntichain<Time>>) -> Option<Time> {
-    frontiers
-        .into_iter()
-        .flat_map(|f| f.frontier().iter().copied().collect::<Vec<_>>())
-        .reduce(|a, b| Product::new(a.outer.min(b.outer), a.inner.min(b.inner)))
+    let mut least: Option<Time> = None;
+    for frontier in frontiers {
+        for t in frontier.frontier().iter() {
+            least = Some(least.map_or(*t, |l| meet(&l, t)));
+        }
+    }
+    least
 }
 
 /// The least watermark over several input frontiers (the end of time once all are empty).
