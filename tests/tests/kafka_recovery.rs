@@ -126,6 +126,11 @@ fn a_pipeline_killed_mid_stream_and_restarted_loses_nothing() {
     killed_and_restarted(&["--runner", "direct"]);
 }
 
+#[test]
+fn a_timely_cluster_killed_mid_stream_and_restarted_loses_nothing() {
+    killed_and_restarted(&["--runner", "timely", "--processes", "2", "--workers", "1"]);
+}
+
 fn killed_and_restarted(runner: &[&str]) {
     let bootstrap = broker();
     let (input, output, group) = (
@@ -138,14 +143,22 @@ fn killed_and_restarted(runner: &[&str]) {
     load_events(&bootstrap, &input, 4, first);
 
     let mut job = spawn_job(&bootstrap, &input, &output, &group, runner);
+    // More data arrives while the job runs, a few seconds of event time at a time: windows
+    // close as it comes (a runner may commit a backlog read in one go only once the last window
+    // it touched has closed, as the timely runner does with an epoch's records). The job dies
+    // in the middle of it, once something was committed.
+    let feeder = {
+        let (bootstrap, input, second) = (bootstrap.clone(), input.clone(), second.to_vec());
+        std::thread::spawn(move || {
+            for chunk in second.chunks(500) {
+                load_events(&bootstrap, &input, 4, chunk);
+                std::thread::sleep(StdDuration::from_millis(250));
+            }
+        })
+    };
     wait_for("some windows committed", StdDuration::from_secs(60), || {
         !committed_lines(&bootstrap, &group, &input).is_empty()
     });
-    // More data arrives while the job runs; it dies in the middle of it.
-    let feeder = {
-        let (bootstrap, input, second) = (bootstrap.clone(), input.clone(), second.to_vec());
-        std::thread::spawn(move || load_events(&bootstrap, &input, 4, &second))
-    };
     std::thread::sleep(StdDuration::from_millis(300));
     job.kill().unwrap();
     job.wait().unwrap();

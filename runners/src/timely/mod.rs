@@ -270,12 +270,7 @@ fn execute(
     }));
     // timely's network threads panic when a peer goes away, and dropping their guard then
     // panics too: either way the run has lost a peer.
-    let outcome = outcome.unwrap_or_else(|panic| {
-        Err(PipelineError::Cluster(format!(
-            "lost a peer process: {}",
-            crate::core::invoke::panic_message(panic.as_ref())
-        )))
-    })?;
+    let outcome = outcome.unwrap_or_else(|panic| Err(lost_peer(panic.as_ref())))?;
     if let Some(launch) = launch {
         launch.wait()?;
     }
@@ -312,6 +307,16 @@ fn execute(
 /// unable to finish).
 pub const FAILURE_GRACE: Duration = Duration::from_secs(10);
 
+/// The error of a run whose communication threads panicked (`panic`): they do when a
+/// connection to a peer process closes. Their message goes to the debug log.
+fn lost_peer(panic: &(dyn std::any::Any + Send)) -> PipelineError {
+    tracing::debug!(
+        "timely communication: {}",
+        crate::core::invoke::panic_message(panic)
+    );
+    PipelineError::Cluster("lost a peer process: its connection closed".into())
+}
+
 /// The workers' results, once all have ended — or the first failure, once the workers have
 /// had [`FAILURE_GRACE`] to end after it (the ones still running are left behind).
 fn join<T: Send + 'static>(
@@ -329,12 +334,7 @@ fn join<T: Send + 'static>(
     loop {
         match receiver.recv_timeout(Duration::from_millis(100)) {
             Ok(Ok(results)) => return Ok(results),
-            Ok(Err(panic)) => {
-                return Err(PipelineError::Cluster(format!(
-                    "lost a peer process: {}",
-                    crate::core::invoke::panic_message(panic.as_ref())
-                )));
-            }
+            Ok(Err(panic)) => return Err(lost_peer(panic.as_ref())),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                 return Err(PipelineError::Cluster(
                     "the workers ended without a result".into(),

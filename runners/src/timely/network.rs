@@ -220,6 +220,7 @@ pub fn allocators(
 > {
     use timely::communication::allocator::ProcessBuilder;
     use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
+    quiet_network_panics();
     let hooks = timely::communication::Hooks::default();
     let process =
         ProcessBuilder::new_typed_vector(shape.workers, hooks.refill.clone(), hooks.spill.clone());
@@ -233,6 +234,30 @@ pub fn allocators(
             .collect(),
         Box::new(guard),
     ))
+}
+
+/// Keeps the panics of timely's communication threads — how they report a peer that went
+/// away — off standard error: the run reports the lost peer as its error, and the panics'
+/// messages go to the `tracing` log at debug level. Every other panic still reaches the hook
+/// that was installed before.
+fn quiet_network_panics() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let from_network = info
+                .location()
+                .is_some_and(|l| l.file().contains("timely_communication"));
+            if from_network {
+                tracing::debug!(
+                    thread = std::thread::current().name().unwrap_or("?"),
+                    "timely communication: {info}"
+                );
+            } else {
+                previous(info);
+            }
+        }));
+    });
 }
 
 #[cfg(test)]
