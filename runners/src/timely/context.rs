@@ -4,7 +4,7 @@
 use super::containers::{Bundles, KeyedBatch, ViewBlob};
 use super::outcome::WorkerOutcome;
 use super::time::Time;
-use crate::core::StageOutput;
+use crate::core::{StageInstance, StageOutput};
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::{Bundle, CollectionId, NodeId};
 use sluice_sdk::time::Timestamp;
@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use timely::dataflow::channels::pushers::Output;
+use timely::dataflow::operators::Capability;
 
 /// What the operators of one worker share.
 pub struct Context {
@@ -72,6 +73,54 @@ pub struct Outputs {
     pub keyed: Vec<(NodeId, Output<Time, KeyedBatch>)>,
 }
 
+impl Outputs {
+    /// Sends what left `instance` so far on the outputs, at `time` (at the capabilities' own
+    /// time when `None`). In a streaming run the pre-combiners of lifted Combines hand on
+    /// what they gathered first: partial accumulators cross the exchange at the time of their
+    /// input.
+    pub fn send(
+        &mut self,
+        instance: &mut StageInstance,
+        caps: &[Capability<Time>],
+        streaming: bool,
+        time: Option<&Time>,
+    ) -> Result<(), PipelineError> {
+        if streaming {
+            instance.flush_pre_combiners()?;
+        }
+        let mut stored = instance.take_stored();
+        let mut records = instance.take_records();
+        if stored.values().all(Vec::is_empty) && records.values().all(Vec::is_empty) {
+            return Ok(());
+        }
+        // At `time` when the capability allows it (it always should: the operator holds its
+        // capabilities at or before what it still has to send); at the capability's own time
+        // otherwise, which is never wrong, only less precise.
+        let cap = |i: usize| match time {
+            Some(t) if t != caps[i].time() => {
+                caps[i].try_delayed(t).unwrap_or_else(|| caps[i].clone())
+            }
+            _ => caps[i].clone(),
+        };
+        let keyed_from = self.stored.len();
+        for (i, (collection, output)) in self.stored.iter_mut().enumerate() {
+            if let Some(bundles) = stored.remove(collection).filter(|b| !b.is_empty()) {
+                output.activate().give(&cap(i), &mut Bundles(bundles));
+            }
+        }
+        for (j, (node, output)) in self.keyed.iter_mut().enumerate() {
+            if let Some(batches) = records.remove(node).filter(|b| !b.is_empty()) {
+                let cap = cap(keyed_from + j);
+                let mut session = output.activate();
+                for batch in batches {
+                    session.give(&cap, &mut KeyedBatch(batch));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What an activation received on the operator's inputs, with the time of each batch.
 #[derive(Default)]
 pub struct Received {
@@ -79,8 +128,9 @@ pub struct Received {
     pub bundles: Vec<(Time, Bundle)>,
     /// Keyed records of a grouping or stateful ParDo.
     pub keyed: Vec<(Time, KeyedBatch)>,
-    /// Side-input contents, by the position of the view among the stage's side inputs.
-    pub views: Vec<(usize, Vec<ViewBlob>)>,
+    /// Side-input contents, by the position of the view among the stage's side inputs, with
+    /// their times.
+    pub views: Vec<(usize, Time, Vec<ViewBlob>)>,
 }
 
 /// Where the operator's inputs stand.
@@ -89,6 +139,9 @@ pub struct InputState {
     pub ended: bool,
     /// Whether every side input has ended.
     pub side_ended: bool,
+    /// Per side input, in the stage's order: the least watermark and the least epoch that may
+    /// still arrive on it.
+    pub side: Vec<(Timestamp, Option<u64>)>,
     /// The input watermark: the least watermark that may still arrive on a main input.
     pub watermark: Timestamp,
     /// The least epoch that may still arrive on a main input.

@@ -128,7 +128,11 @@ fn build_stages(
                         });
                     }
                     for (i, input) in view_in.iter_mut().enumerate() {
-                        input.for_each(|_, data| received.views.push((i, std::mem::take(data))));
+                        input.for_each(|cap, data| {
+                            received
+                                .views
+                                .push((i, stamp_time(&cap), std::mem::take(data)))
+                        });
                     }
                     let (main, side) = frontiers.split_at(main_inputs);
                     let ended =
@@ -136,6 +140,10 @@ fn build_stages(
                     let input = InputState {
                         ended: ended(main),
                         side_ended: ended(side),
+                        side: side
+                            .iter()
+                            .map(|f| (time::watermark_of([f]), time::epoch_of([f])))
+                            .collect(),
                         watermark: time::watermark_of(main),
                         epoch: time::epoch_of(main),
                         least: time::least(frontiers),

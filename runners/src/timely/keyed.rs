@@ -70,7 +70,8 @@ impl StreamingKeyed {
         Ok(())
     }
 
-    /// Takes in what arrived, epoch by epoch, and runs what fires through `instance`.
+    /// Takes in what arrived, epoch by epoch, and runs what fires through `instance`; after
+    /// the records of each epoch, `sent` sends on what they caused.
     ///
     /// The records of an epoch are taken in once every earlier epoch is complete (no earlier
     /// epoch is left in the input frontier), in time order. Before the records of a time, the
@@ -84,6 +85,7 @@ impl StreamingKeyed {
         keyed: Vec<(Time, KeyedBatch)>,
         input: &InputState,
         wall_clock: bool,
+        sent: &mut dyn FnMut(&mut StageInstance, &Time) -> Result<(), PipelineError>,
     ) -> Result<(), PipelineError> {
         self.stash.extend(keyed);
         let complete = input.epoch.unwrap_or(u64::MAX);
@@ -91,12 +93,19 @@ impl StreamingKeyed {
             .into_iter()
             .partition(|(t, _)| t.outer <= complete);
         ready.sort_by_key(|(t, _)| (t.outer, t.inner));
-        for (time, batch) in ready {
+        let mut ready = ready.into_iter().peekable();
+        while let Some((time, batch)) = ready.next() {
             self.advance(instance, event_time(time.inner).min(input.watermark))?;
             self.grouping.set_arrival(time.outer);
             self.count.input += batch.0.len() as u64;
             let out = invoke(&self.name, || self.grouping.process(batch.0))?;
             self.feed(instance, out)?;
+            if ready
+                .peek()
+                .is_none_or(|(next, _)| next.outer != time.outer)
+            {
+                sent(instance, &time)?;
+            }
         }
         let waiting = later.iter().map(|(t, _)| event_time(t.inner)).min();
         self.stash = later;

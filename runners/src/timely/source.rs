@@ -110,8 +110,8 @@ pub struct TestStreamReplay {
 pub enum Replayed {
     /// Elements went through the stage at this time.
     Elements(Time),
-    /// The watermark moved (the replay is now at this time).
-    Watermark(Time),
+    /// The watermark moved.
+    Watermark,
     /// The script has ended.
     End,
 }
@@ -170,7 +170,7 @@ impl TestStreamReplay {
             }
             Some(TestStreamEvent::Watermark(t)) => {
                 self.watermark = self.watermark.max(t);
-                Ok(Replayed::Watermark(self.time()))
+                Ok(Replayed::Watermark)
             }
             Some(TestStreamEvent::ProcessingTime(_)) => {
                 unreachable!("refused when the replay was made")

@@ -15,13 +15,13 @@
 //! flush, and the operator finishes its bundle, tears its DoFns down and drops its
 //! capabilities, which ends the input of the operators after it.
 
-use super::containers::{Bundles, KeyedBatch, ViewBlob};
+use super::containers::ViewBlob;
 use super::context::{Context, InputState, Outputs, Received};
 use super::keyed::StreamingKeyed;
+use super::side_inputs::StageSideInputs;
 use super::source::{BoundedRead, Replayed, TestStreamReplay};
 use super::time::Time;
 use super::unbounded::{EPOCH, UnboundedRead};
-use crate::core::invoke::invoke;
 use crate::core::readers::Notify;
 use crate::core::{
     BoundedShard, ExecutionPlan, GroupingNode, StageInstance, StageOutput, StageRoot,
@@ -30,6 +30,7 @@ use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::SideInputs;
 use sluice_sdk::graph::{Bundle, CollectionId, NodeId, NodeKind};
 use sluice_sdk::result::ElementCount;
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,21 +55,13 @@ enum RootWork {
     },
 }
 
-/// The side inputs a stage reads, gathered until complete.
-struct SideState {
-    /// The View nodes, in input order, with the contents received so far.
-    views: Vec<(NodeId, Vec<Bundle>)>,
-    /// Once every view is complete: the materialized side inputs.
-    ready: Option<SideInputs>,
-}
-
 /// The logic of one stage's operator on one worker.
 pub struct StageLogic {
     ctx: Rc<Context>,
     stage: usize,
     instance: Option<StageInstance>,
     work: RootWork,
-    side: SideState,
+    side: StageSideInputs,
     /// Main input that arrived before the side inputs were complete, with its times.
     waiting: Vec<(Time, Bundle)>,
     outputs: Outputs,
@@ -114,10 +107,14 @@ impl StageLogic {
     pub fn new(ctx: Rc<Context>, stage: usize, outputs: Outputs, notify: Notify) -> Self {
         let plan = Arc::clone(&ctx.plan);
         let root = plan.stages[stage].root;
-        let views: Vec<(NodeId, Vec<Bundle>)> = stage_views(&plan, stage)
-            .into_iter()
-            .map(|v| (v, Vec::new()))
-            .collect();
+        let side = StageSideInputs::new(&plan, stage_views(&plan, stage), ctx.streaming);
+        let (side, error) = match side {
+            Ok(side) => (side, None),
+            Err(e) => (
+                StageSideInputs::new(&plan, Vec::new(), false).expect("no views"),
+                Some(e),
+            ),
+        };
         let mut logic = StageLogic {
             ctx,
             stage,
@@ -126,10 +123,7 @@ impl StageLogic {
                 counted_as: None,
                 seen: 0,
             },
-            side: SideState {
-                ready: views.is_empty().then(SideInputs::default),
-                views,
-            },
+            side,
             waiting: Vec::new(),
             outputs,
             caps: Vec::new(),
@@ -139,8 +133,13 @@ impl StageLogic {
             Ok(w) => logic.work = w,
             Err(e) => logic.fail(e),
         }
-        if !logic.done && !matches!(root, StageRoot::Materialized(_)) {
-            logic.start_instance(&SideInputs::default());
+        if let Some(e) = error {
+            logic.fail(e);
+        }
+        // A side-input stage starts once it has side inputs to read: live ones at once.
+        if !logic.done && (!matches!(root, StageRoot::Materialized(_)) || logic.side.live()) {
+            let side_inputs = logic.side.ready().cloned().unwrap_or_default();
+            logic.start_instance(&side_inputs);
         }
         logic
     }
@@ -252,8 +251,9 @@ impl StageLogic {
         input: &InputState,
     ) -> Result<Option<Duration>, PipelineError> {
         self.take_side_inputs(received.views, input.side_ended)?;
+        let live = self.side.live();
         let mut again = None;
-        let mut ended = input.ended && self.side.ready.is_some();
+        let mut ended = input.ended && self.side.ready().is_some();
         match &mut self.work {
             RootWork::Read(read) => {
                 let instance = self.instance.as_mut().expect("sources start at once");
@@ -281,7 +281,25 @@ impl StageLogic {
             }
             RootWork::Streaming(node) => {
                 let instance = self.instance.as_mut().expect("keyed stages start at once");
-                node.take_in(instance, received.keyed, input, self.ctx.wall_clock)?;
+                let (outputs, caps, streaming) =
+                    (&mut self.outputs, &self.caps, self.ctx.streaming);
+                // What the records of a time caused goes out in their epoch: an epoch's
+                // effects stay apart from a later one's (a live view downstream shows them in
+                // that order).
+                let mut sent = |instance: &mut StageInstance, time: &Time| {
+                    instance.close_bundle()?;
+                    let at = caps
+                        .first()
+                        .map(|c| Time::new(time.outer.max(c.time().outer), c.time().inner));
+                    outputs.send(instance, caps, streaming, at.as_ref())
+                };
+                node.take_in(
+                    instance,
+                    received.keyed,
+                    input,
+                    self.ctx.wall_clock,
+                    &mut sent,
+                )?;
                 instance.close_bundle()?;
                 self.emit(None)?;
                 // Processing-time triggers and timers look at the clock every 100 ms.
@@ -297,8 +315,10 @@ impl StageLogic {
                     .sum::<u64>();
                 self.waiting.extend(received.bundles);
                 if self.instance.is_some() {
-                    self.run_waiting()?;
+                    self.run_waiting(input)?;
                 }
+                // Main input that waits for live views keeps the stage going.
+                ended &= !live || self.waiting.is_empty();
             }
         }
         if ended {
@@ -309,9 +329,10 @@ impl StageLogic {
         Ok(again)
     }
 
-    /// Runs the bundles that wait (all of them once the side inputs are ready), a bundle per
-    /// time, each sent on at its own time.
-    fn run_waiting(&mut self) -> Result<(), PipelineError> {
+    /// Runs the bundles that wait (in a bounded run all of them, once the side inputs are
+    /// complete; with live views those they are ready for), a bundle per time, each sent on
+    /// at its own time.
+    fn run_waiting(&mut self, input: &InputState) -> Result<(), PipelineError> {
         let mut waiting = std::mem::take(&mut self.waiting);
         if !self.ctx.streaming {
             let instance = self.instance.as_mut().expect("checked by the caller");
@@ -320,6 +341,10 @@ impl StageLogic {
             }
             self.emit(None)?;
             return Ok(());
+        }
+        if self.side.live() {
+            self.waiting = waiting;
+            return self.run_live(input);
         }
         waiting.sort_by_key(|(t, _)| (t.outer, t.inner));
         let mut batches = waiting.into_iter().peekable();
@@ -379,7 +404,7 @@ impl StageLogic {
             let next = replay.time();
             match replayed {
                 Replayed::Elements(time) => self.emit(Some(&time))?,
-                Replayed::Watermark(_) => {}
+                Replayed::Watermark => {}
                 Replayed::End => return Ok(()),
             }
             for cap in &mut self.caps {
@@ -412,86 +437,88 @@ impl StageLogic {
         }
     }
 
-    /// Adds side-input contents that arrived; once every view has ended, materializes them
-    /// (and starts a side-input ParDo's stage with them).
+    /// Takes in side-input contents that arrived; once a bounded run's views are complete,
+    /// starts a side-input ParDo's stage with them.
     fn take_side_inputs(
         &mut self,
-        blobs: Vec<(usize, Vec<ViewBlob>)>,
+        blobs: Vec<(usize, Time, Vec<ViewBlob>)>,
         ended: bool,
     ) -> Result<(), PipelineError> {
         let plan = Arc::clone(&self.ctx.plan);
-        for (i, blobs) in blobs {
-            let (view, bundles) = &mut self.side.views[i];
-            let node = plan.graph.node(*view);
-            let NodeKind::View(kernel) = &node.kind else {
-                unreachable!("side inputs are View nodes")
-            };
-            for blob in blobs {
-                bundles.push(invoke(&node.name, || kernel.decode_input(&blob.bytes))?);
-            }
-        }
-        if self.side.ready.is_some() || !ended {
-            return Ok(());
-        }
-        let mut side_inputs = SideInputs::default();
-        for (view, bundles) in std::mem::take(&mut self.side.views) {
-            let node = plan.graph.node(view);
-            let NodeKind::View(kernel) = &node.kind else {
-                unreachable!("side inputs are View nodes")
-            };
-            let data = invoke(&node.name, || kernel.materialize(bundles))?;
-            side_inputs.0.insert(view, data);
-        }
-        if self.instance.is_none() {
+        if let Some(side_inputs) = self.side.receive(&plan, blobs, ended)?
+            && self.instance.is_none()
+        {
+            let side_inputs = side_inputs.clone();
             self.start_instance(&side_inputs);
         }
-        self.side.ready = Some(side_inputs);
         Ok(())
     }
 
-    /// Sends what left the stage so far on the operator's outputs, at `time` (at the
-    /// capabilities' own time when `None`). In a streaming run the pre-combiners of lifted
-    /// Combines hand on what they gathered first: partial accumulators cross the exchange at
-    /// the time of their input.
-    fn emit(&mut self, time: Option<&Time>) -> Result<(), PipelineError> {
-        let Some(instance) = &mut self.instance else {
-            return Ok(());
+    /// Applies pending live-view updates (see [`StageSideInputs::apply`]) and hands the views
+    /// to the stage's operators if they changed. Returns whether they did.
+    fn apply_views(&mut self, epoch: Option<u64>, next_only: bool) -> Result<bool, PipelineError> {
+        let Some(side_inputs) = self.side.apply(epoch, next_only)? else {
+            return Ok(false);
         };
-        if self.ctx.streaming {
-            instance.flush_pre_combiners()?;
+        if let Some(instance) = &mut self.instance {
+            instance.update_side_inputs(side_inputs);
         }
-        let mut stored = instance.take_stored();
-        let mut records = instance.take_records();
-        if stored.values().all(Vec::is_empty) && records.values().all(Vec::is_empty) {
-            return Ok(());
-        }
-        // At `time` when the capability allows it (it always should: the operator holds its
-        // capabilities at or before what it still has to send); at the capability's own time
-        // otherwise, which is never wrong, only less precise.
-        let cap = |caps: &[Capability<Time>], i: usize| match time {
-            Some(t) if t != caps[i].time() => {
-                caps[i].try_delayed(t).unwrap_or_else(|| caps[i].clone())
+        Ok(true)
+    }
+
+    /// Streaming with live views: runs the waiting bundles in time order, each after the view
+    /// updates of its epoch and the ones before. A bundle waits while a view may still send
+    /// updates of an earlier epoch (so that a view shows everything the earlier epochs caused,
+    /// as the direct runner's replay does), and from its first element whose side windows are
+    /// not ready — unless updates pending from later epochs make them ready, as Beam would.
+    fn run_live(&mut self, input: &InputState) -> Result<(), PipelineError> {
+        let mut queue: VecDeque<(Time, Bundle)> = std::mem::take(&mut self.waiting).into();
+        queue
+            .make_contiguous()
+            .sort_by_key(|(t, _)| (t.outer, t.inner));
+        while let Some((time, mut bundle)) = queue.pop_front() {
+            self.apply_views(Some(time.outer), false)?;
+            if StageSideInputs::may_update_before(input, time.outer) {
+                queue.push_front((time, bundle));
+                break;
             }
-            _ => caps[i].clone(),
-        };
-        let keyed_from = self.outputs.stored.len();
-        for (i, (collection, output)) in self.outputs.stored.iter_mut().enumerate() {
-            if let Some(bundles) = stored.remove(collection).filter(|b| !b.is_empty()) {
-                output
-                    .activate()
-                    .give(&cap(&self.caps, i), &mut Bundles(bundles));
+            while self.side.ready_prefix(&bundle, input) < bundle.len()
+                && self.apply_views(None, true)?
+            {}
+            let n = self.side.ready_prefix(&bundle, input);
+            let take: Vec<bool> = (0..bundle.len()).map(|k| k < n).collect();
+            let ready = bundle.extract(&take);
+            if !ready.is_empty() {
+                let instance = self.instance.as_mut().expect("live stages start at once");
+                instance.push(ready)?;
+                instance.close_bundle()?;
+                self.emit(Some(&time))?;
+            }
+            if !bundle.is_empty() {
+                queue.push_front((time, bundle));
+                break;
             }
         }
-        for (j, (node, output)) in self.outputs.keyed.iter_mut().enumerate() {
-            if let Some(batches) = records.remove(node).filter(|b| !b.is_empty()) {
-                let cap = cap(&self.caps, keyed_from + j);
-                let mut session = output.activate();
-                for batch in batches {
-                    session.give(&cap, &mut KeyedBatch(batch));
-                }
-            }
-        }
+        // No main input can come before these: the views may move on to them.
+        let bound = queue
+            .front()
+            .map(|(t, _)| t.outer)
+            .into_iter()
+            .chain(input.epoch)
+            .min();
+        self.apply_views(bound, false)?;
+        self.waiting = queue.into();
         Ok(())
+    }
+
+    /// Sends what left the stage so far on the operator's outputs (see [`Outputs::send`]).
+    fn emit(&mut self, time: Option<&Time>) -> Result<(), PipelineError> {
+        match &mut self.instance {
+            Some(instance) => self
+                .outputs
+                .send(instance, &self.caps, self.ctx.streaming, time),
+            None => Ok(()),
+        }
     }
 
     /// The input has ended: fires what a keyed root holds, finishes the bundle, flushes the
@@ -500,6 +527,9 @@ impl StageLogic {
         let mut measured = StageOutput::default();
         if self.instance.is_none() {
             self.start_instance(&SideInputs::default());
+        }
+        if self.side.live() {
+            self.apply_views(None, false)?;
         }
         let Some(mut instance) = self.instance.take() else {
             return Ok(());
@@ -511,7 +541,7 @@ impl StageLogic {
         match &mut self.work {
             RootWork::Keyed(shard) => {
                 if let Some(shard) = shard.take() {
-                    let side_inputs = self.side.ready.clone().unwrap_or_default();
+                    let side_inputs = self.side.ready().cloned().unwrap_or_default();
                     shard.finish(&side_inputs, &mut measured, &mut |b| instance.push(b))?;
                 }
             }

@@ -193,10 +193,6 @@ const TIMELY_GAPS: &[(&str, &str)] = &[
         "teststream_timer_output_timestamp_holds_the_watermark_downstream",
         "processing time follows the wall clock",
     ),
-    (
-        "teststream_slowly_changing_side_input_updates_later_elements",
-        "a side input is complete when its input ends",
-    ),
 ];
 
 /// Whether `runner` runs `case`.

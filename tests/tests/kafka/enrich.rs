@@ -14,8 +14,18 @@ use std::time::Duration as StdDuration;
 
 #[test]
 fn events_see_the_table_as_it_is_when_they_arrive() {
+    table_refreshes_on("direct");
+}
+
+#[test]
+fn events_see_the_table_as_it_is_when_they_arrive_on_timely() {
+    table_refreshes_on("timely");
+}
+
+/// The refreshing table on `runner`.
+fn table_refreshes_on(runner: &str) {
     let bootstrap = broker();
-    let dir = sluice_tests::temp_dir("kafka-enrich");
+    let dir = sluice_tests::temp_dir(&format!("kafka-enrich-{runner}"));
     let table = dir.join("table.csv");
     let write_table = |version: &str| {
         // Written beside and renamed: a reading never sees half a file.
@@ -39,7 +49,7 @@ fn events_see_the_table_as_it_is_when_they_arrive() {
             ..KafkaInput::default()
         },
     );
-    let handle = start(&p, &options("direct")).unwrap();
+    let handle = start(&p, &options(runner)).unwrap();
     let now = kafka_now().as_millis();
     let event = |i: i64, key: &str| TestRecord {
         value: format!("{},{key},{i}", now + i).into_bytes(),

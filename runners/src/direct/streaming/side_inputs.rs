@@ -1,39 +1,25 @@
-//! Side inputs in streaming: views that change as their input arrives, and main-input
-//! elements that wait until the views they read are ready.
+//! Side inputs in streaming on the direct runner: views that change as their input arrives
+//! ([`LiveView`]), and main-input elements that wait until the views they read are ready.
 //!
-//! A view keeps, per side-input window, the elements of the latest pane it received (a new
-//! pane of a window replaces the previous one, as a triggered side input does in Beam;
-//! elements that no trigger produced accumulate). After each change it is built again and
-//! handed to the operators that read it.
-//!
-//! A main-input element in window `w` reads, from each of its views, the side window that the
-//! view's window function maps `w` to. It may be processed once every such window is
-//! **ready**: the view has received data for it, or the view's input watermark has passed its
-//! end (then it reads the empty view). Until then the element waits in its stage, in arrival
-//! order, and holds the stage's output watermark at its timestamp.
+//! After each change a view is handed to the operators that read it. A main-input element
+//! waits in its stage, in arrival order, until every view it reads is ready for its window,
+//! and holds the stage's output watermark at its timestamp meanwhile.
 
 use super::Streaming;
-use crate::core::StageRoot;
 use crate::core::invoke::invoke;
+use crate::core::{LiveView, StageRoot};
 use sluice_sdk::error::PipelineError;
-use sluice_sdk::graph::kernel::{SideInputs, ViewId, ViewKernel};
+use sluice_sdk::graph::kernel::{SideInputs, ViewId};
 use sluice_sdk::graph::{Bundle, CollectionId, Graph, NodeId, NodeKind};
 use sluice_sdk::time::Timestamp;
-use sluice_sdk::window::{Window, WindowFn};
+use sluice_sdk::window::Window;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// One view, as a streaming run keeps it.
 struct StreamingView {
-    name: String,
-    kernel: Arc<dyn ViewKernel>,
-    /// The window function of the view's input.
-    window_fn: Arc<dyn WindowFn>,
     /// The PCollection the view reads.
     input: CollectionId,
-    /// Per side window: the pane index of its contents (`None`: no trigger's output) and the
-    /// contents.
-    contents: HashMap<Window, (Option<u64>, Vec<Bundle>)>,
+    contents: LiveView,
 }
 
 /// The views of a streaming run and what waits for them.
@@ -54,15 +40,11 @@ impl StreamingViews {
             let NodeKind::View(kernel) = &node.kind else {
                 continue;
             };
-            let input = node.inputs[0];
             views.views.insert(
                 node.id,
                 StreamingView {
-                    name: node.name.clone(),
-                    kernel: kernel.clone(),
-                    window_fn: graph.collection(input).windowing.window_fn.clone(),
-                    input,
-                    contents: HashMap::new(),
+                    input: node.inputs[0],
+                    contents: LiveView::of(graph, node.id),
                 },
             );
             let empty = invoke(&node.name, || kernel.materialize(Vec::new()))?;
@@ -89,33 +71,9 @@ impl StreamingViews {
     }
 
     /// Adds a bundle of the view's input: per window, a newer pane replaces the contents.
-    pub(super) fn receive(
-        &mut self,
-        view: ViewId,
-        mut bundle: Bundle,
-    ) -> Result<(), PipelineError> {
+    pub(super) fn receive(&mut self, view: ViewId, bundle: Bundle) -> Result<(), PipelineError> {
         let v = self.views.get_mut(&view).expect("a view of the graph");
-        while !bundle.is_empty() {
-            let meta = bundle.meta();
-            let (window, pane) = (meta[0].window, meta[0].pane);
-            let same: Vec<bool> = meta
-                .iter()
-                .map(|m| m.window == window && m.pane == pane)
-                .collect();
-            let part = bundle.extract(&same);
-            let index = (pane != sluice_sdk::pane::PaneInfo::NO_FIRING).then_some(pane.index);
-            let entry = v.contents.entry(window).or_insert((index, Vec::new()));
-            match (entry.0, index) {
-                (Some(held), Some(new)) if new > held => *entry = (index, vec![part]),
-                _ => entry.1.push(part),
-            }
-        }
-        let all: Vec<Bundle> = v
-            .contents
-            .values()
-            .flat_map(|(_, bundles)| bundles.iter().cloned())
-            .collect();
-        let data = invoke(&v.name, || v.kernel.materialize(all))?;
+        let data = v.contents.receive(bundle)?;
         self.data.0.insert(view, data);
         Ok(())
     }
@@ -123,9 +81,7 @@ impl StreamingViews {
     /// Whether an element in `main_window` can read `view`, whose input watermark is
     /// `watermark`.
     fn ready(&self, view: ViewId, main_window: &Window, watermark: Timestamp) -> bool {
-        let v = &self.views[&view];
-        let side = v.window_fn.side_input_window(main_window);
-        v.contents.contains_key(&side) || watermark > side.max_timestamp()
+        self.views[&view].contents.ready(main_window, watermark)
     }
 
     /// The earliest timestamp among the elements waiting in `stage`: its watermark hold.
