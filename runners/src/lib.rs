@@ -25,6 +25,7 @@
 pub mod core;
 pub mod direct;
 pub mod options;
+pub mod picture;
 pub mod rayon;
 pub mod registry;
 pub mod timely;

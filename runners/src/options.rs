@@ -54,6 +54,14 @@ pub struct PipelineOptions {
     /// ports, waits for them, and fails if one fails.
     #[arg(long, value_parser = parse_processes)]
     pub processes: Option<usize>,
+    /// Writes a picture of the pipeline's graph to FILE and exits without running it:
+    /// Graphviz's DOT language for `FILE.dot`, a drawing for `FILE.svg` (no Graphviz needed).
+    #[arg(long, value_name = "FILE")]
+    pub graph: Option<std::path::PathBuf>,
+    /// With `--graph`: draws the runner's plan beside the graph (fused stages, exchanges by
+    /// key, lifted combines, broadcast side inputs).
+    #[arg(long, requires = "graph")]
+    pub explain: bool,
     /// Cancels a streaming run from another thread (Ctrl-C does the same).
     #[arg(skip)]
     pub cancel: CancelToken,
@@ -164,6 +172,8 @@ impl PipelineOptions {
             hosts: None,
             process: None,
             processes: None,
+            graph: None,
+            explain: false,
             cancel: CancelToken::default(),
         }
     }

@@ -1,7 +1,9 @@
 //! The runner registry: which runners exist, and [`run`] on the one the options name.
 
+use crate::core::ExecutionPlan;
 use crate::options::PipelineOptions;
 use sluice_sdk::error::PipelineError;
+use sluice_sdk::graph::Graph;
 use sluice_sdk::pipeline::Pipeline;
 use sluice_sdk::result::PipelineResult;
 
@@ -9,6 +11,9 @@ use sluice_sdk::result::PipelineResult;
 pub trait PipelineRunner: Send + Sync {
     /// The name users select it by (`--runner NAME`).
     fn name(&self) -> &'static str;
+    /// The physical plan this runner executes `graph` with: how it fuses stages, where data
+    /// is exchanged by key, which combines are lifted (`--explain` shows it).
+    fn plan(&self, graph: Graph) -> ExecutionPlan;
     /// Executes the pipeline to completion.
     fn run(
         &self,
@@ -48,7 +53,25 @@ pub fn run(
     options: &PipelineOptions,
 ) -> Result<PipelineResult, PipelineError> {
     options.validate()?;
+    write_graph_and_exit(pipeline, options)?;
     runner(&options.runner)?.run(pipeline, options)
+}
+
+/// With `--graph FILE`: writes the picture and ends the process, successfully, without running
+/// the pipeline (every pipeline binary thus draws itself).
+fn write_graph_and_exit(
+    pipeline: &Pipeline,
+    options: &PipelineOptions,
+) -> Result<(), PipelineError> {
+    if options.graph.is_none() {
+        return Ok(());
+    }
+    let path = crate::picture::write_file(pipeline, options)?;
+    tracing::info!(path = %path.display(), "wrote the pipeline's graph");
+    if !options.quiet {
+        eprintln!("wrote the pipeline's graph to {}", path.display());
+    }
+    std::process::exit(0)
 }
 
 /// A pipeline running on a background thread: [`cancel`](PipelineHandle::cancel) it, or
@@ -83,6 +106,7 @@ pub fn start(
     options: &PipelineOptions,
 ) -> Result<PipelineHandle, PipelineError> {
     options.validate()?;
+    write_graph_and_exit(pipeline, options)?;
     let runner = runner(&options.runner)?;
     let name = options.runner.clone();
     let (pipeline, options) = (pipeline.clone(), options.clone());

@@ -14,10 +14,11 @@
 mod executor;
 mod streaming;
 
+use crate::core::ExecutionPlan;
 use crate::options::PipelineOptions;
 use crate::registry::PipelineRunner;
 use sluice_sdk::error::PipelineError;
-use sluice_sdk::graph::NodeKind;
+use sluice_sdk::graph::{Graph, NodeKind};
 use sluice_sdk::pipeline::Pipeline;
 use sluice_sdk::result::PipelineResult;
 
@@ -28,6 +29,14 @@ pub struct DirectRunner;
 impl PipelineRunner for DirectRunner {
     fn name(&self) -> &'static str {
         "direct"
+    }
+
+    fn plan(&self, graph: Graph) -> ExecutionPlan {
+        if graph.is_streaming() {
+            ExecutionPlan::for_streaming(graph)
+        } else {
+            ExecutionPlan::new(graph)
+        }
     }
 
     fn run(
@@ -45,7 +54,7 @@ impl PipelineRunner for DirectRunner {
                 reason: "a pipeline reads test streams (a test clock) and unbounded sources (the wall clock): use one or the other".into(),
             });
         }
-        if test_streams || unbounded {
+        if graph.is_streaming() {
             return streaming::execute(graph, options);
         }
         executor::execute(graph)

@@ -20,9 +20,11 @@
 mod executor;
 mod progress;
 
+use crate::core::ExecutionPlan;
 use crate::options::PipelineOptions;
 use crate::registry::PipelineRunner;
 use sluice_sdk::error::PipelineError;
+use sluice_sdk::graph::Graph;
 use sluice_sdk::pipeline::Pipeline;
 use sluice_sdk::result::PipelineResult;
 
@@ -33,6 +35,10 @@ pub struct RayonRunner;
 impl PipelineRunner for RayonRunner {
     fn name(&self) -> &'static str {
         "rayon"
+    }
+
+    fn plan(&self, graph: Graph) -> ExecutionPlan {
+        ExecutionPlan::new(graph)
     }
 
     fn run(

@@ -60,7 +60,7 @@ use cluster::{Launch, Shape};
 use context::Context;
 use outcome::WorkerOutcome;
 use sluice_sdk::error::PipelineError;
-use sluice_sdk::graph::NodeKind;
+use sluice_sdk::graph::{Graph, NodeKind};
 use sluice_sdk::pipeline::Pipeline;
 use sluice_sdk::result::{PipelineResult, PipelineState};
 use std::cell::RefCell;
@@ -80,6 +80,13 @@ impl PipelineRunner for TimelyRunner {
         "timely"
     }
 
+    fn plan(&self, graph: Graph) -> ExecutionPlan {
+        // Combines are lifted (where their trigger looks at the watermark alone): a stage
+        // pre-combines its input per key and window and hands the partial accumulators on —
+        // at its end in a bounded run, whenever it sends in a streaming one.
+        ExecutionPlan::for_exchange(graph, true)
+    }
+
     fn run(
         &self,
         pipeline: &Pipeline,
@@ -94,11 +101,7 @@ impl PipelineRunner for TimelyRunner {
             .nodes
             .iter()
             .any(|n| matches!(n.kind, NodeKind::ReadUnbounded(_)));
-        let streaming = unbounded
-            || graph
-                .nodes
-                .iter()
-                .any(|n| matches!(n.kind, NodeKind::TestStream(_)));
+        let streaming = graph.is_streaming();
         if streaming
             && let Some(node) = graph
                 .nodes
@@ -113,10 +116,7 @@ impl PipelineRunner for TimelyRunner {
                 ),
             });
         }
-        // Combines are lifted (where their trigger looks at the watermark alone): a stage
-        // pre-combines its input per key and window and hands the partial accumulators on —
-        // at its end in a bounded run, whenever it sends in a streaming one.
-        let plan = Arc::new(ExecutionPlan::for_exchange(graph, true));
+        let plan = Arc::new(self.plan(graph));
         let launched_here = options.processes.filter(|&n| n > 1).is_some()
             && std::env::var_os(cluster::PROCESS_ENV).is_none();
         let (launch, shape) = if launched_here {

@@ -127,6 +127,13 @@ impl Graph {
             .map(|n| n.id)
             .collect()
     }
+    /// Whether the graph reads unbounded sources or test streams: runners run it in streaming
+    /// mode (watermarks, triggers as data arrives) rather than as one batch.
+    pub fn is_streaming(&self) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| matches!(n.kind, NodeKind::ReadUnbounded(_) | NodeKind::TestStream(_)))
+    }
     /// The node with this id.
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id]
