@@ -1,6 +1,6 @@
 //! The direct runner: executes a pipeline in this process, a bundle at a time.
 //!
-//! It plans the pipeline into fused stages ([`ExecutionPlan`](crate::core::ExecutionPlan)) and
+//! It plans the pipeline into fused stages ([`ExecutionPlan`]) and
 //! runs them in order. A source is read in bundles; each bundle flows through the stage's
 //! fused operators by direct calls (`start_bundle`, `process`, `finish_bundle` for every
 //! operator). Bundles that leave the stage are stored for the stages that read them; grouping
