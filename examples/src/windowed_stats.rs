@@ -130,29 +130,10 @@ pub enum WindowSpec {
     Sessions(Duration),
 }
 
-/// Parses a duration such as `500ms`, `30s`, `5m`, `1h` (a bare number is seconds).
+/// Parses a duration such as `500ms`, `30s`, `5m`, `1h` (a bare number is seconds): the
+/// SDK's `Duration::from_str`, as a clap value parser.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: i64 = number.parse().map_err(|_| {
-        format!("bad duration '{text}': expected a number and a unit (ms, s, m, h)")
-    })?;
-    let micros_per_unit: i64 = match unit {
-        "ms" => 1_000,
-        "" | "s" => 1_000_000,
-        "m" => 60_000_000,
-        "h" => 3_600_000_000,
-        other => {
-            return Err(format!(
-                "bad duration '{text}': unknown unit '{other}' (ms, s, m, h)"
-            ));
-        }
-    };
-    // Longer than the whole range of event time is meaningless (and would wrap).
-    n.checked_mul(micros_per_unit)
-        .filter(|micros| *micros <= Timestamp::MAX.as_micros())
-        .map(Duration::from_micros)
-        .ok_or_else(|| format!("bad duration '{text}': longer than event time can measure"))
+    text.parse()
 }
 
 impl std::str::FromStr for WindowSpec {

@@ -24,6 +24,7 @@
 
 pub mod core;
 pub mod direct;
+pub mod live;
 pub mod options;
 pub mod picture;
 pub mod rayon;

@@ -62,9 +62,23 @@ pub struct PipelineOptions {
     /// key, lifted combines, broadcast side inputs).
     #[arg(long, requires = "graph")]
     pub explain: bool,
+    /// Serves the run's live metrics at `http://HOST:PORT/metrics`, in the Prometheus text
+    /// format (per transform: elements and bytes in and out, rates; per source: records,
+    /// watermark and its lag; per grouping: open windows, state; the DoFns' own metrics).
+    /// Binds only this address (e.g. 127.0.0.1:9464); one in use is an error at start.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
+    /// Logs the live metrics through `tracing` every so often (`10s`, `1m`...), and once at
+    /// the end.
+    #[arg(long, value_name = "DURATION")]
+    pub log_metrics_interval: Option<sluice_sdk::time::Duration>,
     /// Cancels a streaming run from another thread (Ctrl-C does the same).
     #[arg(skip)]
     pub cancel: CancelToken,
+    /// The run's live metrics, which the runner updates: set by `run`/`start` when a flag
+    /// asks for them (off otherwise).
+    #[arg(skip)]
+    pub live: crate::live::LiveMetrics,
 }
 
 /// Asks a running streaming pipeline to stop: its sources stop reading, what was read is
@@ -174,7 +188,10 @@ impl PipelineOptions {
             processes: None,
             graph: None,
             explain: false,
+            metrics_addr: None,
+            log_metrics_interval: None,
             cancel: CancelToken::default(),
+            live: crate::live::LiveMetrics::default(),
         }
     }
 }

@@ -54,7 +54,25 @@ pub fn run(
 ) -> Result<PipelineResult, PipelineError> {
     options.validate()?;
     write_graph_and_exit(pipeline, options)?;
-    runner(&options.runner)?.run(pipeline, options)
+    let runner = runner(&options.runner)?;
+    let (watch, options) = watched(pipeline, options)?;
+    let result = runner.run(pipeline, &options);
+    drop(watch);
+    result
+}
+
+/// Starts what watches the run (live metrics and their servers) when a flag asks for it, and
+/// the options that hand the live metrics to the runner.
+fn watched(
+    pipeline: &Pipeline,
+    options: &PipelineOptions,
+) -> Result<(Option<crate::live::watch::Watch>, PipelineOptions), PipelineError> {
+    let mut options = options.clone();
+    let watch = crate::live::watch::Watch::start(&pipeline.graph()?, &options)?;
+    if let Some(w) = &watch {
+        options.live = w.live.clone();
+    }
+    Ok((watch, options))
 }
 
 /// With `--graph FILE`: writes the picture and ends the process, successfully, without running
@@ -109,11 +127,16 @@ pub fn start(
     write_graph_and_exit(pipeline, options)?;
     let runner = runner(&options.runner)?;
     let name = options.runner.clone();
-    let (pipeline, options) = (pipeline.clone(), options.clone());
+    let (watch, options) = watched(pipeline, options)?;
+    let pipeline = pipeline.clone();
     let cancel = options.cancel.clone();
     let thread = std::thread::Builder::new()
         .name("sluice-pipeline".into())
-        .spawn(move || runner.run(&pipeline, &options))
+        .spawn(move || {
+            let result = runner.run(&pipeline, &options);
+            drop(watch);
+            result
+        })
         .map_err(|e| PipelineError::Unsupported {
             runner: name,
             reason: format!("cannot start a thread: {e}"),

@@ -35,6 +35,25 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CoderError> {
     bincode::serde::encode_to_vec(value, config()).map_err(|e| CoderError(e.to_string()))
 }
 
+/// How many bytes `value` encodes to (counted, not kept).
+pub fn encoded_len<T: Serialize>(value: &T) -> Result<u64, CoderError> {
+    /// A writer that only counts.
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    bincode::serde::encode_into_std_write(value, &mut count, config())
+        .map_err(|e| CoderError(e.to_string()))?;
+    Ok(count.0)
+}
+
 /// Encoded bytes, kept inline when they are short: the key or value of a keyed record, most
 /// often a few bytes, then needs no allocation of its own.
 pub type EncodedBytes = smallvec::SmallVec<[u8; 16]>;

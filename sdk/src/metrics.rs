@@ -146,6 +146,10 @@ impl MetricsContainer {
     pub fn distributions(&self) -> &FxHashMap<String, DistributionData> {
         &self.distributions
     }
+    /// Gauge values by name.
+    pub fn gauges(&self) -> &FxHashMap<String, GaugeData> {
+        &self.gauges
+    }
     /// Whether nothing was reported.
     pub fn is_empty(&self) -> bool {
         self.counters.is_empty() && self.distributions.is_empty() && self.gauges.is_empty()
@@ -233,6 +237,10 @@ impl MetricResults {
             .gauges
             .get(name)
             .map(|g| g.value)
+    }
+    /// Every transform's metrics, by transform name.
+    pub fn per_transform(&self) -> &BTreeMap<String, MetricsContainer> {
+        &self.per_transform
     }
     /// Every counter, as `(transform, name) -> value`, in name order.
     pub fn counters(&self) -> BTreeMap<MetricKey, i64> {

@@ -451,8 +451,13 @@ impl ShardedGrouping {
         })
     }
 
+    /// How many (key, window) pairs hold state, over all shards.
+    pub fn size(&self) -> usize {
+        self.shards.iter().map(KeyedShard::size).sum()
+    }
+
     fn many_windows(&self) -> bool {
-        self.shards.iter().map(KeyedShard::size).sum::<usize>() >= PARALLEL_WINDOWS
+        self.size() >= PARALLEL_WINDOWS
     }
 
     /// Advances every shard's input watermark.

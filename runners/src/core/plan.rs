@@ -93,6 +93,8 @@ pub struct ExecutionPlan {
     pub stages: Vec<Stage>,
     /// How many stages read each stored PCollection (to free it after its last reader).
     pub store_readers: HashMap<CollectionId, usize>,
+    /// The run's live metrics, which stage instances update (off unless a flag asks).
+    pub live: crate::live::LiveMetrics,
 }
 
 impl ExecutionPlan {
@@ -245,7 +247,14 @@ impl ExecutionPlan {
             graph,
             stages,
             store_readers,
+            live: crate::live::LiveMetrics::default(),
         }
+    }
+
+    /// The plan, with the run's live metrics to update.
+    pub fn with_live(mut self, live: crate::live::LiveMetrics) -> Self {
+        self.live = live;
+        self
     }
 
     /// A readable description of the plan, one stage per line.

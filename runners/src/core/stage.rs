@@ -75,6 +75,8 @@ pub struct StageInstance {
     output: StageOutput,
     /// Batches run in the open bundle (0: no bundle is open).
     open_batches: usize,
+    /// What it counted for the live metrics and has not published (when they are on).
+    tally: Option<crate::live::Tally>,
 }
 
 /// The side inputs among `all` that `node` reads.
@@ -143,6 +145,7 @@ impl StageInstance {
             pre_combiners,
             output: StageOutput::default(),
             open_batches: 0,
+            tally: crate::live::Tally::new(&plan.live, graph.collections.len()),
         })
     }
 
@@ -180,7 +183,14 @@ impl StageInstance {
             }
         }
         self.open_batches += 1;
-        let root_output = self.plan.stages[self.stage].root_output;
+        let stage = &self.plan.stages[self.stage];
+        let root_output = stage.root_output;
+        // A materialized root's PCollection was counted by the stage that made it.
+        if let Some(tally) = &mut self.tally
+            && !matches!(stage.root, super::StageRoot::Materialized(_))
+        {
+            tally.count(root_output, &batch);
+        }
         self.route(root_output, batch)?;
         if self.open_batches >= MAX_BATCHES_PER_BUNDLE {
             self.close_bundle()?;
@@ -200,7 +210,28 @@ impl StageInstance {
             let outs = invoke(&name, || op.finish_bundle())?;
             self.route_outputs(i, outs)?;
         }
+        if self.tally.as_ref().is_some_and(crate::live::Tally::due) {
+            self.publish_live();
+        }
         Ok(())
+    }
+
+    /// Hands what the instance counted, and the metrics its DoFns reported since the last
+    /// time, to the live metrics (kept for the stage's output as well).
+    fn publish_live(&mut self) {
+        let Some(mut tally) = self.tally.take() else {
+            return;
+        };
+        let mut reported = MetricResults::default();
+        for i in 0..self.ops.len() {
+            let metrics = self.ops[i].take_metrics();
+            if !metrics.is_empty() {
+                reported.add(&self.op_name(i), &metrics);
+            }
+        }
+        self.output.metrics.merge(&reported);
+        tally.publish(&reported);
+        self.tally = Some(tally);
     }
 
     /// Flushes the pre-combiners (when the stage succeeded), tears the operators down and
@@ -211,6 +242,7 @@ impl StageInstance {
         } else {
             Ok(())
         };
+        self.publish_live();
         for i in 0..self.ops.len() {
             let name = self.op_name(i).to_string();
             let op = &mut self.ops[i];
@@ -273,6 +305,9 @@ impl StageInstance {
         for (port, bundle) in outputs.into_iter().enumerate() {
             self.counts[op].output += bundle.len() as u64;
             if let Some(&collection) = node.outputs.get(port) {
+                if let Some(tally) = &mut self.tally {
+                    tally.count(collection, &bundle);
+                }
                 self.route(collection, bundle)?;
             }
         }

@@ -6,13 +6,13 @@ use crate::core::{
 };
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::{KeyedRecord, SideInputs};
-use sluice_sdk::graph::{Bundle, Graph, NodeKind};
+use sluice_sdk::graph::{Bundle, NodeKind};
 use sluice_sdk::result::{ElementCount, PipelineResult};
 use tracing::debug;
 
-pub(super) fn execute(graph: Graph) -> Result<PipelineResult, PipelineError> {
+pub(super) fn execute(plan: ExecutionPlan) -> Result<PipelineResult, PipelineError> {
     let started = std::time::Instant::now();
-    let plan = std::sync::Arc::new(ExecutionPlan::new(graph));
+    let plan = std::sync::Arc::new(plan);
     debug!(plan = %plan.describe(), "direct runner plan");
     let mut done = Materialized::new(&plan);
     for s in 0..plan.stages.len() {

@@ -54,10 +54,12 @@ impl PipelineRunner for DirectRunner {
                 reason: "a pipeline reads test streams (a test clock) and unbounded sources (the wall clock): use one or the other".into(),
             });
         }
-        if graph.is_streaming() {
-            return streaming::execute(graph, options);
+        let streaming = graph.is_streaming();
+        let plan = self.plan(graph).with_live(options.live.clone());
+        if streaming {
+            return streaming::execute(plan, options);
         }
-        executor::execute(graph)
+        executor::execute(plan)
     }
 }
 

@@ -9,7 +9,7 @@ use crate::core::{
 use ::rayon::prelude::*;
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::{KeyedRecord, SideInputs, SourceKernel};
-use sluice_sdk::graph::{Bundle, Graph, NodeKind};
+use sluice_sdk::graph::{Bundle, NodeKind};
 use sluice_sdk::result::{ElementCount, PipelineResult};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -28,7 +28,7 @@ struct Execution {
 }
 
 pub(super) fn execute(
-    graph: Graph,
+    plan: ExecutionPlan,
     workers: usize,
     feedback: bool,
 ) -> Result<PipelineResult, PipelineError> {
@@ -41,7 +41,7 @@ pub(super) fn execute(
             runner: "rayon".into(),
             reason: format!("cannot start {workers} worker threads: {e}"),
         })?;
-    let plan = Arc::new(ExecutionPlan::new(graph));
+    let plan = Arc::new(plan);
     debug!(plan = %plan.describe(), workers, "rayon runner plan");
     let done = Materialized::new(&plan);
     let mut exec = Execution {

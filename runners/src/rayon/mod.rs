@@ -54,7 +54,8 @@ impl PipelineRunner for RayonRunner {
         )?;
         let threads = options.effective_parallelism();
         let feedback = !options.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
-        let result = executor::execute(graph, threads, feedback)?;
+        let plan = self.plan(graph).with_live(options.live.clone());
+        let result = executor::execute(plan, threads, feedback)?;
         tracing::info!(
             elapsed_s = result.elapsed.as_secs_f64(),
             "rayon runner finished"

@@ -29,6 +29,8 @@ pub struct StreamingKeyed {
     /// Records of epochs not complete yet, with their times.
     stash: Vec<(Time, KeyedBatch)>,
     count: ElementCount,
+    /// Live metrics: this shard's output watermark and open windows.
+    gauges: (crate::live::Slot, crate::live::Slot),
 }
 
 impl StreamingKeyed {
@@ -40,7 +42,18 @@ impl StreamingKeyed {
             applied: Timestamp::MIN,
             stash: Vec::new(),
             count: ElementCount::default(),
+            gauges: Default::default(),
         })
+    }
+
+    /// Reports this shard's output watermark and open windows to the live metrics, as node
+    /// `node`.
+    pub fn watch(&mut self, live: &crate::live::LiveMetrics, node: sluice_sdk::graph::NodeId) {
+        use crate::live::Figure;
+        self.gauges = (
+            live.slot(node, Figure::Watermark),
+            live.slot(node, Figure::OpenWindows),
+        );
     }
 
     /// Runs what the node emitted through the rest of the stage.
@@ -118,6 +131,12 @@ impl StreamingKeyed {
             let out = invoke(&self.name, || self.grouping.advance_processing_time(now))?;
             self.feed(instance, out)?;
         }
+        let held = self
+            .grouping
+            .hold()
+            .map_or(self.applied, |h| h.min(self.applied));
+        self.gauges.0.set_watermark(held);
+        self.gauges.1.set(self.grouping.size() as i64);
         Ok(())
     }
 

@@ -116,7 +116,7 @@ impl PipelineRunner for TimelyRunner {
                 ),
             });
         }
-        let plan = Arc::new(self.plan(graph));
+        let plan = Arc::new(self.plan(graph).with_live(options.live.clone()));
         let launched_here = options.processes.filter(|&n| n > 1).is_some()
             && std::env::var_os(cluster::PROCESS_ENV).is_none();
         let (launch, shape) = if launched_here {

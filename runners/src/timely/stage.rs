@@ -161,7 +161,7 @@ impl StageLogic {
                 }
                 NodeKind::ReadUnbounded(source) => {
                     let runtime = self.ctx.runtime.as_ref().expect("unbounded runs have one");
-                    RootWork::Unbounded(Box::new(UnboundedRead::start(
+                    let mut read = Box::new(UnboundedRead::start(
                         &plan.graph,
                         n,
                         self.stage,
@@ -171,14 +171,18 @@ impl StageLogic {
                         runtime,
                         &self.ctx.cancel,
                         notify,
-                    )?))
+                    )?);
+                    read.watermark_slot = plan.live.slot(n, crate::live::Figure::Watermark);
+                    RootWork::Unbounded(read)
                 }
                 _ => unreachable!("Read roots are sources"),
             },
             StageRoot::Group { node, .. } => {
                 let grouping = GroupingNode::of(&plan.graph, node);
                 if self.ctx.streaming {
-                    RootWork::Streaming(Box::new(StreamingKeyed::new(&grouping)?))
+                    let mut keyed = Box::new(StreamingKeyed::new(&grouping)?);
+                    keyed.watch(&plan.live, node);
+                    RootWork::Streaming(keyed)
                 } else {
                     RootWork::Keyed(Some(Box::new(grouping.bounded_shard())))
                 }
@@ -382,6 +386,7 @@ impl StageLogic {
         if read.ended() {
             return Ok((true, Duration::ZERO));
         }
+        read.watermark_slot.set_watermark(read.watermark());
         let now = super::time::time_at(read.epoch(), read.watermark());
         for cap in &mut self.caps {
             let time = super::time::join(cap.time(), &now);

@@ -47,6 +47,8 @@ pub struct UnboundedRead {
     started: Instant,
     /// Records read so far.
     pub read: u64,
+    /// This worker's share of the source's watermark, for the live metrics.
+    pub watermark_slot: crate::live::Slot,
 }
 
 impl UnboundedRead {
@@ -89,6 +91,7 @@ impl UnboundedRead {
             pending: VecDeque::new(),
             started: Instant::now(),
             read: 0,
+            watermark_slot: crate::live::Slot::default(),
         })
     }
 

@@ -19,6 +19,7 @@ trait ErasedVec: Send {
     fn vec_type_id(&self) -> std::any::TypeId;
     fn meta(&self) -> Vec<ElementMeta>;
     fn extract(&mut self, take: &[bool]) -> Box<dyn ErasedVec>;
+    fn first_encoded_len(&self) -> u64;
 }
 
 impl<T: Element> ErasedVec for Vec<WindowedValue<T>> {
@@ -64,12 +65,23 @@ impl<T: Element> ErasedVec for Vec<WindowedValue<T>> {
         *self = kept;
         Box::new(taken)
     }
+    fn first_encoded_len(&self) -> u64 {
+        self.first()
+            .and_then(|wv| crate::element::encoded_len(wv).ok())
+            .unwrap_or(0)
+    }
 }
 
 /// A batch of `WindowedValue<T>` for some element type `T` known to the code that made it.
 pub struct Bundle(Box<dyn ErasedVec>);
 
 impl Bundle {
+    /// The encoded size of one element of the bundle (its first, with its timestamp, window
+    /// and pane): a sample to estimate the bundle's size by, as Beam's runners estimate
+    /// element sizes. 0 for an empty bundle.
+    pub fn sampled_encoded_len(&self) -> u64 {
+        self.0.first_encoded_len()
+    }
     /// Wraps typed values.
     pub fn new<T: Element>(values: Vec<WindowedValue<T>>) -> Self {
         Bundle(Box::new(values))

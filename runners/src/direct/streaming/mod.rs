@@ -80,15 +80,17 @@ struct Streaming<'p> {
     arrival: u64,
     /// Checkpoints waiting until what was read before them has reached the output, in order.
     pending: std::collections::VecDeque<PendingCheckpoint>,
+    /// Per grouping stage, its live metrics: output watermark and open windows.
+    gauges: HashMap<usize, (crate::live::Slot, crate::live::Slot)>,
 }
 
 pub(super) fn execute(
-    graph: Graph,
+    plan: ExecutionPlan,
     options: &crate::options::PipelineOptions,
 ) -> Result<PipelineResult, PipelineError> {
     let started = std::time::Instant::now();
-    refuse_stateful_side_inputs(&graph)?;
-    let plan = std::sync::Arc::new(ExecutionPlan::for_streaming(graph));
+    refuse_stateful_side_inputs(&plan.graph)?;
+    let plan = std::sync::Arc::new(plan);
     let mut run = Streaming::new(&plan, options.effective_parallelism())?;
     let result = if plan.stages.iter().any(|s| is_unbounded_read(&plan, s.root)) {
         run.run_unbounded(options)
@@ -145,9 +147,18 @@ impl<'p> Streaming<'p> {
         let pool = keyed_pool(shards)?;
         let mut readers: HashMap<CollectionId, Vec<usize>> = HashMap::new();
         let mut groupings = HashMap::new();
+        let mut gauges = HashMap::new();
         let no_side_inputs = SideInputs::default();
         for stage in &plan.stages {
             if let StageRoot::Group { node, .. } = stage.root {
+                use crate::live::Figure;
+                gauges.insert(
+                    stage.id,
+                    (
+                        plan.live.slot(node, Figure::Watermark),
+                        plan.live.slot(node, Figure::OpenWindows),
+                    ),
+                );
                 let grouping = GroupingNode::of(&plan.graph, node);
                 groupings.insert(
                     stage.id,
@@ -187,6 +198,7 @@ impl<'p> Streaming<'p> {
             processing_time: Timestamp::from_micros(0),
             arrival: 0,
             pending: Default::default(),
+            gauges,
         })
     }
 

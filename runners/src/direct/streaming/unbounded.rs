@@ -66,6 +66,20 @@ impl Streaming<'_> {
         cancel: crate::options::CancelToken,
     ) -> Result<PipelineState, PipelineError> {
         let mut splits = vec![SplitWatermark::default(); readers.len()];
+        // Live metrics: each source's watermark, over its splits.
+        let mut sources: Vec<(crate::live::Slot, Vec<usize>)> = Vec::new();
+        let mut stages: Vec<usize> = readers.iter().map(|r| r.stage).collect();
+        stages.sort_unstable();
+        stages.dedup();
+        for stage in stages {
+            if let crate::core::StageRoot::Read(node) = self.plan.stages[stage].root {
+                let of = (0..readers.len())
+                    .filter(|&i| readers[i].stage == stage)
+                    .collect();
+                let slot = self.plan.live.slot(node, crate::live::Figure::Watermark);
+                sources.push((slot, of));
+            }
+        }
         let mut rx = spawn_readers(readers, &cancel, None);
         self.advance_processing_time(Timestamp::now())?;
         let mut ticks = tokio::time::interval(std::time::Duration::from_millis(100));
@@ -103,6 +117,10 @@ impl Streaming<'_> {
                 }
             }
             let watermark = SplitWatermark::combine(&splits);
+            for (slot, of) in &sources {
+                let mine: Vec<SplitWatermark> = of.iter().map(|&i| splits[i]).collect();
+                slot.set_watermark(SplitWatermark::combine(&mine));
+            }
             self.advance_watermark(watermark)?;
             if watermark == Timestamp::MAX {
                 break;

@@ -112,6 +112,10 @@ impl Streaming<'_> {
                 let name = &self.plan.graph.node(node).name;
                 let output = invoke(name, || grouping.advance_watermark(input))?;
                 let hold = grouping.hold();
+                if let Some((watermark, windows)) = self.gauges.get(&stage) {
+                    watermark.set_watermark(hold.map_or(input, |h| h.min(input)));
+                    windows.set(grouping.size() as i64);
+                }
                 self.emit(stage, output)?;
                 hold
             } else {

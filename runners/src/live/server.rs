@@ -1,0 +1,136 @@
+//! The HTTP servers of a run: `--metrics-addr` (`GET /metrics`, the Prometheus text format)
+//! and, later in the same process, the status page of `--ui`. Both are read-only and bind only
+//! the address they are given; an address that cannot be bound is an error before the run
+//! starts, never a job that runs unseen.
+
+use super::LiveMetrics;
+use super::history::History;
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use sluice_sdk::error::PipelineError;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// What the handlers read: the store, and the history of snapshots (for rates).
+#[derive(Clone)]
+pub struct Watched {
+    /// The run's live metrics.
+    pub live: LiveMetrics,
+    /// Its last minutes.
+    pub history: Arc<Mutex<History>>,
+}
+
+/// Binds `addr`, given by `flag`: an error naming both when it is not an address or cannot be
+/// bound (in use, not this machine's).
+pub fn bind(flag: &str, addr: &str) -> Result<std::net::TcpListener, PipelineError> {
+    let parsed: SocketAddr = addr.parse().map_err(|e| {
+        PipelineError::InvalidOption(format!("{flag} {addr}: not a HOST:PORT address ({e})"))
+    })?;
+    let listener = std::net::TcpListener::bind(parsed).map_err(|e| {
+        PipelineError::InvalidOption(format!("{flag} {addr}: cannot listen there: {e}"))
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| PipelineError::InvalidOption(format!("{flag} {addr}: {e}")))?;
+    Ok(listener)
+}
+
+/// `GET /metrics`: the live metrics now, with the rates of the last seconds.
+async fn metrics(State(w): State<Watched>) -> impl IntoResponse {
+    let rates = w.history.lock().unwrap_or_else(|e| e.into_inner()).rates();
+    let body = w
+        .live
+        .snapshot()
+        .map(|s| super::prometheus::render(&s, &rates))
+        .unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+}
+
+/// The routes of `--metrics-addr`.
+pub fn metrics_routes(watched: Watched) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(watched)
+}
+
+/// A server running on a thread of its own until dropped.
+pub struct Server {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Serves `routes` on `listener` (see [`bind`]).
+    pub fn start(listener: std::net::TcpListener, routes: Router) -> std::io::Result<Server> {
+        let addr = listener.local_addr()?;
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name(format!("sluice-http-{}", addr.port()))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::error!(%addr, "cannot serve: {e}");
+                            return;
+                        }
+                    };
+                    let served = axum::serve(listener, routes)
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                    if let Err(e) = served {
+                        tracing::error!(%addr, "the server stopped: {e}");
+                    }
+                });
+            })?;
+        tracing::info!(%addr, "serving");
+        Ok(Server {
+            addr,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_in_use_or_malformed_is_an_error_naming_it() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap().to_string();
+        let e = bind("--metrics-addr", &addr).unwrap_err().to_string();
+        assert!(e.contains("--metrics-addr") && e.contains(&addr), "{e}");
+        let e = bind("--ui", "localhost-9000").unwrap_err().to_string();
+        assert!(e.contains("--ui localhost-9000"), "{e}");
+    }
+}

@@ -1,0 +1,58 @@
+//! Everything that watches one run: the live metrics store, the sampler that keeps their
+//! history and logs them, and the servers the options ask for. Made by `run`/`start` when a
+//! flag asks for it, dropped (servers stopped) when the run ends.
+
+use super::LiveMetrics;
+use super::history::{History, Sampler};
+use super::server::{Server, Watched, bind, metrics_routes};
+use crate::options::PipelineOptions;
+use sluice_sdk::error::PipelineError;
+use sluice_sdk::graph::Graph;
+use std::sync::{Arc, Mutex};
+
+/// What watches a run, alive as long as it is kept.
+pub struct Watch {
+    /// The live metrics the runner updates.
+    pub live: LiveMetrics,
+    /// The `--metrics-addr` server, if asked for.
+    pub metrics: Option<Server>,
+    _sampler: Sampler,
+}
+
+impl Watch {
+    /// Starts what `options` ask for on a run of `graph` (nothing when no flag asks): binds the
+    /// servers' addresses first, so that an address in use is an error before anything runs.
+    pub fn start(graph: &Graph, options: &PipelineOptions) -> Result<Option<Watch>, PipelineError> {
+        let log_every = options
+            .log_metrics_interval
+            .map(|d| std::time::Duration::from_micros(d.as_micros().max(1_000) as u64));
+        // The processes `--processes` starts leave the serving to the one that started them
+        // (they would all want the same address).
+        let started_by_another = std::env::var_os(crate::timely::cluster::PROCESS_ENV).is_some();
+        if (options.metrics_addr.is_none() && log_every.is_none()) || started_by_another {
+            return Ok(None);
+        }
+        let metrics_listener = options
+            .metrics_addr
+            .as_deref()
+            .map(|a| bind("--metrics-addr", a))
+            .transpose()?;
+        let live = LiveMetrics::for_graph(graph);
+        let history = Arc::new(Mutex::new(History::default()));
+        let sampler = Sampler::start(live.clone(), Arc::clone(&history), log_every)
+            .map_err(|e| PipelineError::InvalidOption(format!("cannot sample metrics: {e}")))?;
+        let watched = Watched {
+            live: live.clone(),
+            history,
+        };
+        let metrics = metrics_listener
+            .map(|l| Server::start(l, metrics_routes(watched.clone())))
+            .transpose()
+            .map_err(|e| PipelineError::InvalidOption(format!("--metrics-addr: {e}")))?;
+        Ok(Some(Watch {
+            live,
+            metrics,
+            _sampler: sampler,
+        }))
+    }
+}
