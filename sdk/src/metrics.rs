@@ -238,6 +238,10 @@ impl MetricResults {
             .get(name)
             .map(|g| g.value)
     }
+    /// Whether no transform reported anything.
+    pub fn is_empty(&self) -> bool {
+        self.per_transform.is_empty()
+    }
     /// Every transform's metrics, by transform name.
     pub fn per_transform(&self) -> &BTreeMap<String, MetricsContainer> {
         &self.per_transform

@@ -5,6 +5,7 @@
 //! what its cases share: the [`Case`] type and small helpers for building inputs.
 
 pub mod kafka;
+pub mod live;
 pub mod transcript;
 
 use sluice_sdk::pipeline::Pipeline;

@@ -210,9 +210,9 @@ impl StageInstance {
             let outs = invoke(&name, || op.finish_bundle())?;
             self.route_outputs(i, outs)?;
         }
-        if self.tally.as_ref().is_some_and(crate::live::Tally::due) {
-            self.publish_live();
-        }
+        // Published at the end of every bundle: a bundle is a stage's unit of work, and what
+        // it counted must show even when no other bundle follows for a while.
+        self.publish_live();
         Ok(())
     }
 

@@ -10,8 +10,8 @@
 //! What is measured, and where:
 //!
 //! - **Elements and bytes per PCollection** — counted by the stage instance that routes a
-//!   bundle (`core::StageInstance`), a bundle at a time, and published every
-//!   [`PUBLISH_EVERY`]. Bytes are estimated as Beam's runners do: one element of each bundle
+//!   bundle (`core::StageInstance`), a bundle at a time
+//!   and published when the bundle ends. Bytes are estimated as Beam's runners do: one element of each bundle
 //!   is encoded, and its size counts for every element of the bundle. A transform's elements
 //!   and bytes in and out are those of its input and output PCollections.
 //! - **Watermarks**: a source's (the least over its splits) and a grouping's output watermark
@@ -39,10 +39,7 @@ use sluice_sdk::metrics::MetricResults;
 use sluice_sdk::time::Timestamp;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// How often a stage instance hands what it counted to the store.
-pub const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+use std::time::Instant;
 
 /// The live metrics of one run, shared by everything that updates or reads them. The default
 /// is off: updates do nothing.
@@ -252,13 +249,12 @@ impl PartialEq for LiveMetrics {
 
 impl Eq for LiveMetrics {}
 
-/// What one stage instance counted and has not handed to the store yet: elements and bytes
-/// per PCollection, added up a bundle at a time and published every [`PUBLISH_EVERY`].
+/// What one stage instance counted in its open bundle: elements and bytes per PCollection,
+/// added up a batch at a time and handed to the store when the bundle ends.
 pub struct Tally {
     live: LiveMetrics,
     /// Per PCollection: elements and bytes.
     counts: Vec<(u64, u64)>,
-    last: Instant,
 }
 
 impl Tally {
@@ -267,7 +263,6 @@ impl Tally {
         live.is_on().then(|| Tally {
             live: live.clone(),
             counts: vec![(0, 0); collections],
-            last: Instant::now(),
         })
     }
 
@@ -279,11 +274,6 @@ impl Tally {
         }
     }
 
-    /// Whether it is time to publish.
-    pub fn due(&self) -> bool {
-        self.last.elapsed() >= PUBLISH_EVERY
-    }
-
     /// Hands the counts to the store (with the DoFns' metrics taken since the last time).
     pub fn publish(&mut self, user: &MetricResults) {
         for (c, (elements, bytes)) in self.counts.iter_mut().enumerate() {
@@ -292,8 +282,9 @@ impl Tally {
                 (*elements, *bytes) = (0, 0);
             }
         }
-        self.live.add_user(user);
-        self.last = Instant::now();
+        if !user.is_empty() {
+            self.live.add_user(user);
+        }
     }
 }
 

@@ -6,6 +6,7 @@ mod enrich;
 mod fraud;
 mod group;
 mod jobs;
+mod live;
 mod reads;
 mod watermarks;
 
