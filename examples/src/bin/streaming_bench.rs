@@ -158,8 +158,38 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// The configurations compared: the direct runner at parallelism 1 and 2, and the timely
-/// runner as one process of two workers.
-const CONFIGS: [&str; 3] = ["direct-1", "direct-2", "timely-1x2"];
+/// runner as one process of two workers; `+metrics`: the same with `--metrics-addr`, scraped
+/// twice a second while it runs (what the live metrics cost).
+const CONFIGS: [&str; 5] = [
+    "direct-1",
+    "direct-2",
+    "timely-1x2",
+    "direct-1+metrics",
+    "timely-1x2+metrics",
+];
+
+/// Scrapes `GET /metrics` from `addr` twice a second until `done`; returns how many answers
+/// came back.
+fn scrape(addr: String, done: Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut answers = 0;
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+                let _ = write!(
+                    s,
+                    "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                );
+                let mut body = Vec::new();
+                if s.read_to_end(&mut body).is_ok() && body.starts_with(b"HTTP/1.1 200") {
+                    answers += 1;
+                }
+            }
+        }
+        answers
+    })
+}
 
 fn run_child(config: &str, events: u64, keys: u64) -> anyhow::Result<()> {
     let crossings: Crossings = Arc::new(Mutex::new(HashMap::new()));
@@ -182,7 +212,11 @@ fn run_child(config: &str, events: u64, keys: u64) -> anyhow::Result<()> {
     .map("Key", |k: u64| KV::new(k, ()))
     .apply("CountPerKey", Count::per_key())
     .apply("Arrivals", ParDo::of(Arrivals(arrivals.clone())));
-    let options = match config {
+    let (config, metrics) = match config.strip_suffix("+metrics") {
+        Some(base) => (base, true),
+        None => (config, false),
+    };
+    let mut options = match config {
         "direct-1" | "direct-2" => PipelineOptions {
             parallelism: Some(if config == "direct-1" { 1 } else { 2 }),
             quiet: true,
@@ -191,9 +225,30 @@ fn run_child(config: &str, events: u64, keys: u64) -> anyhow::Result<()> {
         other => sluice_examples::bench::timely_options(other)
             .ok_or_else(|| anyhow::anyhow!("unknown configuration {other}"))?,
     };
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let scraper = if metrics {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        options.metrics_addr = Some(addr.clone());
+        Some(scrape(addr, Arc::clone(&done)))
+    } else {
+        None
+    };
     let started = Instant::now();
     let result = sluice_runners::run(&p, &options)?;
     let seconds = started.elapsed().as_secs_f64();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(scraper) = scraper {
+        let answers = scraper
+            .join()
+            .map_err(|_| anyhow::anyhow!("the scraper panicked"))?;
+        anyhow::ensure!(
+            answers > 0 || seconds < 1.0,
+            "no answer from --metrics-addr in {seconds:.1} s"
+        );
+    }
     let crossings = crossings
         .lock()
         .map_err(|_| anyhow::anyhow!("crossings lock"))?;
@@ -327,6 +382,14 @@ fn main() -> std::process::ExitCode {
             "target timely-1x2 >= 1.6x direct-1: {:.2}x",
             medians["timely-1x2"] / medians["direct-1"]
         );
+        for base in ["direct-1", "timely-1x2"] {
+            let with = medians[format!("{base}+metrics").as_str()];
+            println!(
+                "live metrics on {base}: {:.3}x throughput ({:+.1}%; target: at most 3% less)",
+                with / medians[base],
+                (with / medians[base] - 1.0) * 100.0
+            );
+        }
         Ok(())
     })
 }

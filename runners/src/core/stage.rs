@@ -210,8 +210,8 @@ impl StageInstance {
             let outs = invoke(&name, || op.finish_bundle())?;
             self.route_outputs(i, outs)?;
         }
-        // Published at the end of every bundle: a bundle is a stage's unit of work, and what
-        // it counted must show even when no other bundle follows for a while.
+        // The DoFns' metrics are handed on at the end of every bundle: what a bundle reported
+        // must show even when no other bundle follows for a while.
         self.publish_live();
         Ok(())
     }

@@ -10,10 +10,11 @@
 //! What is measured, and where:
 //!
 //! - **Elements and bytes per PCollection** — counted by the stage instance that routes a
-//!   bundle (`core::StageInstance`), a bundle at a time
-//!   and published when the bundle ends. Bytes are estimated as Beam's runners do: one element of each bundle
-//!   is encoded, and its size counts for every element of the bundle. A transform's elements
-//!   and bytes in and out are those of its input and output PCollections.
+//!   batch (`core::StageInstance`), a batch at a time, in counters of its own ([`Tally`]).
+//!   Bytes are estimated as Beam's runners do: an element is encoded now and then (every
+//!   [`SAMPLE_EVERY_BATCHES`] batches of a PCollection) and its size counts for every
+//!   element. A transform's elements and bytes in and out are those of its input and output
+//!   PCollections.
 //! - **Watermarks**: a source's (the least over its splits) and a grouping's output watermark
 //!   (the least over its shards), set by the runners; their lag is the wall clock minus the
 //!   watermark.
@@ -83,7 +84,11 @@ struct NodeInfo {
 /// The store behind a [`LiveMetrics`].
 struct Store {
     nodes: Vec<NodeInfo>,
+    /// Per PCollection: what was added directly, and what tallies that have ended counted.
     collections: Vec<CollectionCounts>,
+    /// The counts of the stage instances running now, each its own (no two threads write
+    /// one counter).
+    tallies: Mutex<Vec<Arc<[CollectionCounts]>>>,
     slots: Vec<NodeSlots>,
     user: Mutex<MetricResults>,
     started: Instant,
@@ -138,6 +143,7 @@ impl LiveMetrics {
             slots: (0..graph.nodes.len())
                 .map(|_| NodeSlots::default())
                 .collect(),
+            tallies: Mutex::new(Vec::new()),
             user: Mutex::new(MetricResults::default()),
             started: Instant::now(),
         })))
@@ -192,8 +198,28 @@ impl LiveMetrics {
     /// What the store holds now (`None` when off).
     pub fn snapshot(&self) -> Option<Snapshot> {
         let store = self.0.as_ref()?;
-        let elements = |c: &CollectionId| store.collections[*c].elements.load(Ordering::Relaxed);
-        let bytes = |c: &CollectionId| store.collections[*c].bytes.load(Ordering::Relaxed);
+        // Per PCollection: the store's own counts plus every running tally's (under the lock
+        // a tally folds its counts in with, so that none is counted twice or missed).
+        let tallies = store.tallies.lock().unwrap_or_else(|e| e.into_inner());
+        let mut totals: Vec<(u64, u64)> = store
+            .collections
+            .iter()
+            .map(|c| {
+                (
+                    c.elements.load(Ordering::Relaxed),
+                    c.bytes.load(Ordering::Relaxed),
+                )
+            })
+            .collect();
+        for tally in tallies.iter() {
+            for (total, c) in totals.iter_mut().zip(tally.iter()) {
+                total.0 += c.elements.load(Ordering::Relaxed);
+                total.1 += c.bytes.load(Ordering::Relaxed);
+            }
+        }
+        drop(tallies);
+        let elements = |c: &CollectionId| totals[*c].0;
+        let bytes = |c: &CollectionId| totals[*c].1;
         let read = |list: &Mutex<Vec<Arc<AtomicI64>>>| -> Vec<i64> {
             list.lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -249,48 +275,82 @@ impl PartialEq for LiveMetrics {
 
 impl Eq for LiveMetrics {}
 
-/// What one stage instance counted in its open bundle: elements and bytes per PCollection,
-/// added up a batch at a time and handed to the store when the bundle ends.
+/// What one stage instance counts: elements and bytes per PCollection, a batch at a time,
+/// in counters of its own that snapshots read (only the instance writes them, so counting is
+/// a plain add, with no other thread's cache line to contend for). Its counts fold into the
+/// store when it is dropped.
 pub struct Tally {
     live: LiveMetrics,
-    /// Per PCollection: elements and bytes.
-    counts: Vec<(u64, u64)>,
+    counts: Arc<[CollectionCounts]>,
+    /// Per PCollection: batches seen, and the estimated encoded size of one element, taken
+    /// again every [`SAMPLE_EVERY_BATCHES`] batches.
+    sizes: Vec<(u32, u64)>,
 }
+
+/// How often a tally encodes an element again to estimate a PCollection's element size.
+pub const SAMPLE_EVERY_BATCHES: u32 = 32;
 
 impl Tally {
     /// A tally for a graph of `collections` PCollections, if `live` is on.
     pub fn new(live: &LiveMetrics, collections: usize) -> Option<Tally> {
-        live.is_on().then(|| Tally {
+        let store = live.0.as_ref()?;
+        let counts: Arc<[CollectionCounts]> = (0..collections)
+            .map(|_| CollectionCounts::default())
+            .collect();
+        store
+            .tallies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::clone(&counts));
+        Some(Tally {
             live: live.clone(),
-            counts: vec![(0, 0); collections],
+            counts,
+            sizes: vec![(0, 0); collections],
         })
     }
 
-    /// Counts a bundle of `collection`.
+    /// Counts a batch of `collection`.
     pub fn count(&mut self, collection: CollectionId, bundle: &Bundle) {
-        if let Some(c) = self.counts.get_mut(collection) {
-            c.0 += bundle.len() as u64;
-            c.1 += estimated_bytes(bundle);
+        let (Some(c), Some(size)) = (self.counts.get(collection), self.sizes.get_mut(collection))
+        else {
+            return;
+        };
+        if size.0 % SAMPLE_EVERY_BATCHES == 0 && !bundle.is_empty() {
+            size.1 = bundle.sampled_encoded_len();
         }
+        size.0 = size.0.wrapping_add(1);
+        let n = bundle.len() as u64;
+        // The only writer: a load and a store, no read-modify-write.
+        c.elements
+            .store(c.elements.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+        c.bytes.store(
+            c.bytes.load(Ordering::Relaxed) + n * size.1,
+            Ordering::Relaxed,
+        );
     }
 
-    /// Hands the counts to the store (with the DoFns' metrics taken since the last time).
+    /// Hands the metrics DoFns reported to the store.
     pub fn publish(&mut self, user: &MetricResults) {
-        for (c, (elements, bytes)) in self.counts.iter_mut().enumerate() {
-            if *elements > 0 {
-                self.live.add_collection(c, *elements, *bytes);
-                (*elements, *bytes) = (0, 0);
-            }
-        }
         if !user.is_empty() {
             self.live.add_user(user);
         }
     }
 }
 
-/// An estimate of the encoded size of `bundle`: one element encoded, times the count.
-pub fn estimated_bytes(bundle: &Bundle) -> u64 {
-    bundle.sampled_encoded_len() * bundle.len() as u64
+impl Drop for Tally {
+    fn drop(&mut self) {
+        let Some(store) = &self.live.0 else { return };
+        let mut tallies = store.tallies.lock().unwrap_or_else(|e| e.into_inner());
+        for (total, c) in store.collections.iter().zip(self.counts.iter()) {
+            total
+                .elements
+                .fetch_add(c.elements.load(Ordering::Relaxed), Ordering::Relaxed);
+            total
+                .bytes
+                .fetch_add(c.bytes.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        tallies.retain(|t| !Arc::ptr_eq(t, &self.counts));
+    }
 }
 
 #[cfg(test)]
@@ -324,6 +384,44 @@ mod tests {
         assert_eq!((d.elements_in, d.elements_out), (3, 3));
         assert_eq!((d.bytes_in, d.bytes_out), (24, 24));
         assert_eq!(d.watermark_ms, None);
+    }
+
+    #[test]
+    fn tallies_count_batches_and_fold_into_the_store_when_dropped() {
+        let graph = graph();
+        let live = LiveMetrics::for_graph(&graph);
+        let double = graph.nodes.iter().find(|n| n.name == "Double").unwrap();
+        let out = double.outputs[0];
+        let batch = |n: u64| {
+            Bundle::new(
+                (0..n)
+                    .map(|v| WindowedValue::in_global_window(v, Timestamp::MIN))
+                    .collect(),
+            )
+        };
+        let size = batch(1).sampled_encoded_len();
+        assert!(size > 8);
+        let mut a = Tally::new(&live, graph.collections.len()).unwrap();
+        let mut b = Tally::new(&live, graph.collections.len()).unwrap();
+        a.count(out, &batch(3));
+        b.count(out, &batch(4));
+        let of = |live: &LiveMetrics| {
+            let s = live.snapshot().unwrap();
+            let t = s
+                .transforms
+                .iter()
+                .find(|t| t.name == "Double")
+                .unwrap()
+                .clone();
+            (t.elements_out, t.bytes_out)
+        };
+        assert_eq!(of(&live), (7, 7 * size));
+        drop(a);
+        assert_eq!(of(&live), (7, 7 * size), "a dropped tally's counts stay");
+        b.count(out, &batch(1));
+        drop(b);
+        assert_eq!(of(&live), (8, 8 * size));
+        assert!(Tally::new(&LiveMetrics::default(), 3).is_none());
     }
 
     #[test]
