@@ -68,6 +68,12 @@ pub struct PipelineOptions {
     /// Binds only this address (e.g. 127.0.0.1:9464); one in use is an error at start.
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,
+    /// Serves a status page at `http://HOST:PORT/`: the pipeline's graph with each transform's
+    /// live rate and watermark lag, charts of throughput and watermark lag over the last
+    /// minutes, and a table of every transform; it updates itself. Read-only; binds only this
+    /// address (e.g. 127.0.0.1:8080); one in use is an error at start.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub ui: Option<String>,
     /// Logs the live metrics through `tracing` every so often (`10s`, `1m`...), and once at
     /// the end.
     #[arg(long, value_name = "DURATION")]
@@ -189,6 +195,7 @@ impl PipelineOptions {
             graph: None,
             explain: false,
             metrics_addr: None,
+            ui: None,
             log_metrics_interval: None,
             cancel: CancelToken::default(),
             live: crate::live::LiveMetrics::default(),

@@ -315,7 +315,10 @@ impl Tally {
         else {
             return;
         };
-        if size.0 % SAMPLE_EVERY_BATCHES == 0 && !bundle.is_empty() {
+        if bundle.is_empty() {
+            return;
+        }
+        if size.0 % SAMPLE_EVERY_BATCHES == 0 {
             size.1 = bundle.sampled_encoded_len();
         }
         size.0 = size.0.wrapping_add(1);
@@ -403,6 +406,8 @@ mod tests {
         assert!(size > 8);
         let mut a = Tally::new(&live, graph.collections.len()).unwrap();
         let mut b = Tally::new(&live, graph.collections.len()).unwrap();
+        // An empty batch neither counts nor spoils the size estimate.
+        a.count(out, &batch(0));
         a.count(out, &batch(3));
         b.count(out, &batch(4));
         let of = |live: &LiveMetrics| {

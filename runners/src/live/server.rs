@@ -55,6 +55,54 @@ async fn metrics(State(w): State<Watched>) -> impl IntoResponse {
     )
 }
 
+/// `GET /api/metrics`: the live metrics now, the rates of the last seconds and the charts'
+/// points of the last minutes, as JSON (what the status page polls).
+async fn api_metrics(State(w): State<Watched>) -> impl IntoResponse {
+    /// The body.
+    #[derive(serde::Serialize)]
+    struct Body {
+        elapsed_s: f64,
+        at_ms: i64,
+        transforms: Vec<super::TransformStats>,
+        rates: Vec<super::history::Rates>,
+        series: Vec<super::history::Point>,
+    }
+    let (rates, series) = {
+        let h = w.history.lock().unwrap_or_else(|e| e.into_inner());
+        (h.rates(), h.series())
+    };
+    let body = w.live.snapshot().map(|s| Body {
+        elapsed_s: s.elapsed_s,
+        at_ms: s.at_ms,
+        transforms: s.transforms,
+        rates,
+        series,
+    });
+    axum::Json(body)
+}
+
+/// The status page: the graph, annotated with live rates and watermark lag, charts and a
+/// table; it polls `/api/metrics` every second.
+const INDEX: &str = include_str!("ui/index.html");
+
+/// The routes of `--ui`: the page, the graph it draws (`/graph.svg`) and the metrics it polls
+/// (`/api/metrics`); `/metrics` too. Only GETs: nothing here changes or stops the job.
+pub fn ui_routes(watched: Watched, graph_svg: String) -> Router {
+    let svg = Arc::new(graph_svg);
+    Router::new()
+        .route("/", get(|| async { axum::response::Html(INDEX) }))
+        .route(
+            "/graph.svg",
+            get(move || {
+                let svg = Arc::clone(&svg);
+                async move { ([(header::CONTENT_TYPE, "image/svg+xml")], (*svg).clone()) }
+            }),
+        )
+        .route("/api/metrics", get(api_metrics))
+        .route("/metrics", get(metrics))
+        .with_state(watched)
+}
+
 /// The routes of `--metrics-addr`.
 pub fn metrics_routes(watched: Watched) -> Router {
     Router::new()

@@ -4,7 +4,7 @@
 
 use super::LiveMetrics;
 use super::history::{History, Sampler};
-use super::server::{Server, Watched, bind, metrics_routes};
+use super::server::{Server, Watched, bind, metrics_routes, ui_routes};
 use crate::options::PipelineOptions;
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::Graph;
@@ -16,6 +16,8 @@ pub struct Watch {
     pub live: LiveMetrics,
     /// The `--metrics-addr` server, if asked for.
     pub metrics: Option<Server>,
+    /// The `--ui` server, if asked for.
+    pub ui: Option<Server>,
     _sampler: Sampler,
 }
 
@@ -29,7 +31,8 @@ impl Watch {
         // The processes `--processes` starts leave the serving to the one that started them
         // (they would all want the same address).
         let started_by_another = std::env::var_os(crate::timely::cluster::PROCESS_ENV).is_some();
-        if (options.metrics_addr.is_none() && log_every.is_none()) || started_by_another {
+        let asked = options.metrics_addr.is_some() || options.ui.is_some() || log_every.is_some();
+        if !asked || started_by_another {
             return Ok(None);
         }
         let metrics_listener = options
@@ -37,6 +40,7 @@ impl Watch {
             .as_deref()
             .map(|a| bind("--metrics-addr", a))
             .transpose()?;
+        let ui_listener = options.ui.as_deref().map(|a| bind("--ui", a)).transpose()?;
         let live = LiveMetrics::for_graph(graph);
         let history = Arc::new(Mutex::new(History::default()));
         let sampler = Sampler::start(live.clone(), Arc::clone(&history), log_every)
@@ -49,9 +53,25 @@ impl Watch {
             .map(|l| Server::start(l, metrics_routes(watched.clone())))
             .transpose()
             .map_err(|e| PipelineError::InvalidOption(format!("--metrics-addr: {e}")))?;
+        let ui = ui_listener
+            .map(|l| {
+                // Each box gets an empty last line: room for the page's live figures.
+                let mut diagram = crate::picture::Diagram::of_graph(graph);
+                for b in &mut diagram.boxes {
+                    b.lines.push(String::new());
+                }
+                let svg = crate::picture::svg::write(&[diagram]);
+                Server::start(l, ui_routes(watched.clone(), svg))
+            })
+            .transpose()
+            .map_err(|e| PipelineError::InvalidOption(format!("--ui: {e}")))?;
+        if let Some(s) = &ui {
+            tracing::info!("status page at http://{}/", s.addr);
+        }
         Ok(Some(Watch {
             live,
             metrics,
+            ui,
             _sampler: sampler,
         }))
     }

@@ -8,6 +8,7 @@ mod group;
 mod jobs;
 mod live;
 mod reads;
+mod status_page;
 mod watermarks;
 
 use sluice_runners::PipelineOptions;
