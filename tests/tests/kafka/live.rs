@@ -103,13 +103,18 @@ fn the_prometheus_metrics_of_a_running_job_count_what_it_read() {
         Some(total)
     );
     assert!(of(&last, "sluice_bytes_out_total", "ReadKafka/Read").unwrap() > total * 10.0);
-    last = scrape_until(&addr, "the malformed lines counted", |last| {
-        last.iter().any(|s| {
-            s.name == "sluice_user_counter"
-                && s.labels["name"] == "malformed_lines"
-                && s.value == bad as f64
-        })
-    });
+    last = scrape_until(
+        &addr,
+        "the malformed lines counted, and watermarks",
+        |last| {
+            last.iter().any(|s| {
+                s.name == "sluice_user_counter"
+                    && s.labels["name"] == "malformed_lines"
+                    && s.value == bad as f64
+            }) && of(last, "sluice_watermark_lag_seconds", "ReadKafka/Read").is_some()
+                && of(last, "sluice_watermark_seconds", "Stats").is_some()
+        },
+    );
     // The source's watermark trails the clock; the grouping reports its state.
     let lag = of(&last, "sluice_watermark_lag_seconds", "ReadKafka/Read").expect("a source lag");
     assert!((0.0..3_600.0).contains(&lag), "{lag}");
