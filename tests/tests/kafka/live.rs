@@ -120,6 +120,25 @@ fn the_prometheus_metrics_of_a_running_job_count_what_it_read() {
     assert!((0.0..3_600.0).contains(&lag), "{lag}");
     assert!(of(&last, "sluice_watermark_seconds", "Stats").is_some());
     assert!(of(&last, "sluice_open_windows", "Stats").is_some());
+    // KafkaIO's own gauges: each partition's consumer lag (records behind its end), reported
+    // with the bundles read after the read first measured it — a few more records bring them.
+    let more: Vec<TestRecord> = (0..4)
+        .map(|i| TestRecord {
+            value: format!("{now},k{i},1").into_bytes(),
+            timestamp_ms: Some(now),
+            partition: Some(i % 2),
+            ..TestRecord::default()
+        })
+        .collect();
+    produce(&bootstrap, &input, &more);
+    let lags: Vec<String> = (0..2).map(|p| format!("lag[{input}/{p}]")).collect();
+    last = scrape_until(&addr, "each partition's consumer lag", |last| {
+        lags.iter().all(|name| {
+            last.iter().any(|s| {
+                s.name == "sluice_user_gauge" && &s.labels["name"] == name && s.value >= 0.0
+            })
+        })
+    });
     assert!(
         last.iter()
             .any(|s| s.name == "sluice_uptime_seconds" && s.value > 0.0)
