@@ -456,6 +456,17 @@ impl ShardedGrouping {
         self.shards.iter().map(KeyedShard::size).sum()
     }
 
+    /// About how many bytes the shards' state takes, encoded (each shard sampled).
+    pub fn estimated_state_bytes(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| match s {
+                KeyedShard::Group(g) => g.estimated_state_bytes(),
+                KeyedShard::Stateful(s) => s.estimated_state_bytes(),
+            })
+            .sum()
+    }
+
     fn many_windows(&self) -> bool {
         self.size() >= PARALLEL_WINDOWS
     }

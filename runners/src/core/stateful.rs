@@ -285,6 +285,11 @@ impl StatefulDoFnRunner {
         self.store.len()
     }
 
+    /// About how many bytes its state takes, encoded (sampled).
+    pub fn estimated_state_bytes(&self) -> u64 {
+        self.store.estimated_bytes(crate::core::gabw::STATE_SAMPLE)
+    }
+
     /// The store, for snapshots.
     pub fn store(&self) -> &KeyedStore {
         &self.store

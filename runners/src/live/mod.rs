@@ -18,8 +18,8 @@
 //! - **Watermarks**: a source's (the least over its splits) and a grouping's output watermark
 //!   (the least over its shards), set by the runners; their lag is the wall clock minus the
 //!   watermark.
-//! - **Groupings**: open windows — the (key, window) pairs holding state, the size of the
-//!   grouping's state in entries — per shard, summed.
+//! - **Groupings**: open windows — the (key, window) pairs holding state — and the bytes of
+//!   their state (estimated from a sample of slots, at most once a second), per shard, summed.
 //! - **User metrics**: the counters, distributions and gauges DoFns report, taken from the
 //!   operators when the counts are published.
 //!
@@ -71,6 +71,8 @@ struct NodeSlots {
     watermarks: Mutex<Vec<Arc<AtomicI64>>>,
     /// Open windows, summed.
     open_windows: Mutex<Vec<Arc<AtomicI64>>>,
+    /// Estimated bytes of state, summed.
+    state_bytes: Mutex<Vec<Arc<AtomicI64>>>,
 }
 
 /// What the store knows of a node.
@@ -107,9 +109,54 @@ impl Slot {
         }
     }
 
+    /// Whether the slot measures anything (the live metrics are on): figures that cost
+    /// something to compute are computed only then.
+    pub fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Sets a watermark.
     pub fn set_watermark(&self, watermark: Timestamp) {
         self.set(watermark.as_micros());
+    }
+}
+
+/// The live figures of one shard (or one runner's shards) of a grouping: output watermark,
+/// open windows and state bytes; the last is estimated at most once a second.
+#[derive(Default)]
+pub struct GroupingGauges {
+    watermark: Slot,
+    windows: Slot,
+    state: Slot,
+    sized: Option<Instant>,
+}
+
+impl GroupingGauges {
+    /// The gauges of grouping node `node`.
+    pub fn new(live: &LiveMetrics, node: NodeId) -> Self {
+        GroupingGauges {
+            watermark: live.slot(node, Figure::Watermark),
+            windows: live.slot(node, Figure::OpenWindows),
+            state: live.slot(node, Figure::StateBytes),
+            sized: None,
+        }
+    }
+
+    /// Sets them: the output watermark, the open windows, and — when a second has passed
+    /// since the last estimate — the state's bytes, which `state_bytes` estimates.
+    pub fn set(&mut self, watermark: Timestamp, windows: usize, state_bytes: impl FnOnce() -> u64) {
+        if !self.watermark.is_on() {
+            return;
+        }
+        self.watermark.set_watermark(watermark);
+        self.windows.set(windows as i64);
+        if self
+            .sized
+            .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(1))
+        {
+            self.sized = Some(Instant::now());
+            self.state.set(state_bytes() as i64);
+        }
     }
 }
 
@@ -121,6 +168,8 @@ pub enum Figure {
     /// Open windows of a grouping's shard: (key, window) pairs holding state — the size of
     /// its state in entries.
     OpenWindows,
+    /// The estimated encoded size of a grouping's shard's state, in bytes.
+    StateBytes,
 }
 
 impl LiveMetrics {
@@ -187,6 +236,7 @@ impl LiveMetrics {
         let (list, initial) = match figure {
             Figure::Watermark => (&slots.watermarks, Timestamp::MIN.as_micros()),
             Figure::OpenWindows => (&slots.open_windows, 0),
+            Figure::StateBytes => (&slots.state_bytes, 0),
         };
         let value = Arc::new(AtomicI64::new(initial));
         list.lock()
@@ -250,6 +300,7 @@ impl LiveMetrics {
                         .filter(|w| *w > Timestamp::MIN && *w < Timestamp::MAX)
                         .map(|w| now.as_millis() - w.as_millis()),
                     open_windows: sum(read(&slots.open_windows)),
+                    state_bytes: sum(read(&slots.state_bytes)),
                 }
             })
             .collect();
@@ -427,6 +478,29 @@ mod tests {
         drop(b);
         assert_eq!(of(&live), (8, 8 * size));
         assert!(Tally::new(&LiveMetrics::default(), 3).is_none());
+    }
+
+    #[test]
+    fn grouping_gauges_estimate_state_at_most_once_a_second() {
+        let graph = graph();
+        let live = LiveMetrics::for_graph(&graph);
+        let mut g = GroupingGauges::new(&live, 1);
+        let estimates = std::cell::Cell::new(0);
+        let estimate = || {
+            estimates.set(estimates.get() + 1);
+            4_096
+        };
+        g.set(Timestamp::from_secs(10), 3, estimate);
+        g.set(Timestamp::from_secs(11), 5, || {
+            unreachable!("within the second")
+        });
+        assert_eq!(estimates.get(), 1);
+        let t = &live.snapshot().unwrap().transforms[1];
+        assert_eq!((t.open_windows, t.state_bytes), (Some(5), Some(4_096)));
+        assert_eq!(t.watermark_ms, Some(11_000));
+        // Off: nothing is estimated.
+        let mut off = GroupingGauges::new(&LiveMetrics::default(), 1);
+        off.set(Timestamp::MIN, 1, || unreachable!("off"));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! | `sluice_elements_out_per_second` | output rate over the last seconds |
 //! | `sluice_source_records_total` | records a source read |
 //! | `sluice_watermark_seconds`, `sluice_watermark_lag_seconds` | a source's or grouping's output watermark, and its lag behind the wall clock |
-//! | `sluice_open_windows` | a grouping's open windows: (key, window) pairs holding state |
+//! | `sluice_open_windows`, `sluice_state_bytes` | a grouping's open windows ((key, window) pairs holding state) and their state's estimated size |
 //! | `sluice_user_counter_total`, `sluice_user_gauge`, `sluice_user_distribution_{sum,count,min,max}` | what DoFns reported |
 //! | `sluice_uptime_seconds` | how long the run has lasted |
 
@@ -100,6 +100,11 @@ pub fn render(snapshot: &Snapshot, rates: &[Rates]) -> String {
         "sluice_open_windows",
         "Open windows of a grouping: (key, window) pairs holding state",
     );
+    let state_bytes = gauge(
+        &mut registry,
+        "sluice_state_bytes",
+        "Estimated encoded size of a grouping's state",
+    );
     for (i, t) in snapshot.transforms.iter().enumerate() {
         let labels: Labels = vec![
             ("transform".into(), escaped(&t.name)),
@@ -123,6 +128,9 @@ pub fn render(snapshot: &Snapshot, rates: &[Rates]) -> String {
         }
         if let Some(n) = t.open_windows {
             open_windows.get_or_create(&labels).set(n as f64);
+        }
+        if let Some(n) = t.state_bytes {
+            state_bytes.get_or_create(&labels).set(n as f64);
         }
     }
     let user_counter = gauge(

@@ -24,6 +24,8 @@ pub struct TransformStats {
     pub watermark_lag_ms: Option<i64>,
     /// Open windows (groupings): (key, window) pairs holding state.
     pub open_windows: Option<i64>,
+    /// Estimated bytes of state (groupings).
+    pub state_bytes: Option<i64>,
 }
 
 /// The live metrics of a run at one moment.

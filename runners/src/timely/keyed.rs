@@ -30,7 +30,7 @@ pub struct StreamingKeyed {
     stash: Vec<(Time, KeyedBatch)>,
     count: ElementCount,
     /// Live metrics: this shard's output watermark and open windows.
-    gauges: (crate::live::Slot, crate::live::Slot),
+    gauges: crate::live::GroupingGauges,
 }
 
 impl StreamingKeyed {
@@ -49,11 +49,7 @@ impl StreamingKeyed {
     /// Reports this shard's output watermark and open windows to the live metrics, as node
     /// `node`.
     pub fn watch(&mut self, live: &crate::live::LiveMetrics, node: sluice_sdk::graph::NodeId) {
-        use crate::live::Figure;
-        self.gauges = (
-            live.slot(node, Figure::Watermark),
-            live.slot(node, Figure::OpenWindows),
-        );
+        self.gauges = crate::live::GroupingGauges::new(live, node);
     }
 
     /// Runs what the node emitted through the rest of the stage.
@@ -135,8 +131,9 @@ impl StreamingKeyed {
             .grouping
             .hold()
             .map_or(self.applied, |h| h.min(self.applied));
-        self.gauges.0.set_watermark(held);
-        self.gauges.1.set(self.grouping.size() as i64);
+        let grouping = &self.grouping;
+        self.gauges
+            .set(held, grouping.size(), || grouping.estimated_state_bytes());
         Ok(())
     }
 

@@ -120,6 +120,7 @@ fn the_prometheus_metrics_of_a_running_job_count_what_it_read() {
     assert!((0.0..3_600.0).contains(&lag), "{lag}");
     assert!(of(&last, "sluice_watermark_seconds", "Stats").is_some());
     assert!(of(&last, "sluice_open_windows", "Stats").is_some());
+    assert!(of(&last, "sluice_state_bytes", "Stats").is_some());
     // KafkaIO's own gauges: each partition's consumer lag (records behind its end), reported
     // with the bundles read after the read first measured it — a few more records bring them.
     let more: Vec<TestRecord> = (0..4)

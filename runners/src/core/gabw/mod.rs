@@ -69,6 +69,9 @@ fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     }
 }
 
+/// How many (key, window) slots a state-size estimate encodes.
+pub(crate) const STATE_SAMPLE: usize = 16;
+
 /// GroupAlsoByWindow for one grouping transform (all keys of one shard).
 pub struct GroupAlsoByWindow {
     kernel: Arc<dyn GroupKernel>,
@@ -358,6 +361,12 @@ impl GroupAlsoByWindow {
     /// How many (key, window) pairs hold state.
     pub(crate) fn window_count(&self) -> usize {
         self.store.len()
+    }
+
+    /// About how many bytes its state takes, encoded (sampled: see
+    /// [`KeyedStore::estimated_bytes`]).
+    pub(crate) fn estimated_state_bytes(&self) -> u64 {
+        self.store.estimated_bytes(STATE_SAMPLE)
     }
 
     /// Turns panes into an output bundle through the transform's kernel.

@@ -330,6 +330,22 @@ impl<C: SlotContents> KeyedStore<C> {
         self.slots.is_empty()
     }
 
+    /// About how many bytes the store's state takes, encoded: the mean of up to `sample`
+    /// slots (key and contents) times the number of slots. For live metrics, not exact.
+    pub fn estimated_bytes(&self, sample: usize) -> u64 {
+        let mut seen = 0u64;
+        let mut bytes = 0u64;
+        for ((key, _), slot) in self.slots.iter().take(sample.max(1)) {
+            seen += 1;
+            bytes +=
+                key.bytes().len() as u64 + slot.contents.encode().map_or(0, |c| c.len() as u64);
+        }
+        if seen == 0 {
+            return 0;
+        }
+        bytes * self.slots.len() as u64 / seen
+    }
+
     /// The whole store, encoded: what a checkpoint keeps.
     pub fn snapshot(&self) -> Result<StoreSnapshot, CoderError> {
         let mut slots = Vec::with_capacity(self.slots.len());

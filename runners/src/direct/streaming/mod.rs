@@ -81,7 +81,7 @@ struct Streaming<'p> {
     /// Checkpoints waiting until what was read before them has reached the output, in order.
     pending: std::collections::VecDeque<PendingCheckpoint>,
     /// Per grouping stage, its live metrics: output watermark and open windows.
-    gauges: HashMap<usize, (crate::live::Slot, crate::live::Slot)>,
+    gauges: HashMap<usize, crate::live::GroupingGauges>,
 }
 
 pub(super) fn execute(
@@ -151,14 +151,7 @@ impl<'p> Streaming<'p> {
         let no_side_inputs = SideInputs::default();
         for stage in &plan.stages {
             if let StageRoot::Group { node, .. } = stage.root {
-                use crate::live::Figure;
-                gauges.insert(
-                    stage.id,
-                    (
-                        plan.live.slot(node, Figure::Watermark),
-                        plan.live.slot(node, Figure::OpenWindows),
-                    ),
-                );
+                gauges.insert(stage.id, crate::live::GroupingGauges::new(&plan.live, node));
                 let grouping = GroupingNode::of(&plan.graph, node);
                 groupings.insert(
                     stage.id,

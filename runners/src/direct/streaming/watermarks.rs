@@ -112,9 +112,12 @@ impl Streaming<'_> {
                 let name = &self.plan.graph.node(node).name;
                 let output = invoke(name, || grouping.advance_watermark(input))?;
                 let hold = grouping.hold();
-                if let Some((watermark, windows)) = self.gauges.get(&stage) {
-                    watermark.set_watermark(hold.map_or(input, |h| h.min(input)));
-                    windows.set(grouping.size() as i64);
+                if let Some(gauges) = self.gauges.get_mut(&stage) {
+                    gauges.set(
+                        hold.map_or(input, |h| h.min(input)),
+                        grouping.size(),
+                        || grouping.estimated_state_bytes(),
+                    );
                 }
                 self.emit(stage, output)?;
                 hold
