@@ -236,3 +236,26 @@ pub fn load_events(bootstrap: &str, topic: &str, partitions: i32, lines: &[Strin
     .expect("the events load");
     assert_eq!(report.records, lines.len() as u64);
 }
+
+/// The command that runs `windowed_stats` (the binary `exe`, the tests' `stats_job`) from
+/// topic `input` to topic `output` of `bootstrap`, with windows `window`, quietly; add the
+/// run's own flags.
+pub fn stats_job_command(
+    exe: &str,
+    bootstrap: &str,
+    input: &str,
+    output: &str,
+    window: &str,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(exe);
+    command.args([
+        "--input",
+        &format!("kafka://{bootstrap}/{input}"),
+        "--output",
+        &format!("kafka://{bootstrap}/{output}"),
+        "--window",
+        window,
+        "--quiet",
+    ]);
+    command
+}

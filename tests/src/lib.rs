@@ -210,3 +210,43 @@ pub fn fresh_loopback_hosts(n: usize) -> Vec<String> {
     }
     hosts
 }
+
+/// A job run as a child process: killed if the test ends (or fails) before it stops it.
+pub struct Job(Option<std::process::Child>);
+
+impl Job {
+    /// Starts `command`.
+    pub fn spawn(command: &mut std::process::Command) -> Job {
+        Job(Some(command.spawn().expect("the job starts")))
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().expect("running").id()
+    }
+
+    /// Kills it (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Interrupts it (SIGINT, as Ctrl-C: a streaming job drains) and waits; its exit status.
+    pub fn interrupt(mut self) -> std::process::ExitStatus {
+        let mut child = self.0.take().expect("running");
+        let sent = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGINT could not be sent");
+        child.wait().expect("the job ends")
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -7,11 +7,11 @@ use sluice_examples::windowed_stats::{KafkaInput, WindowSpec, build_with};
 use sluice_runners::{PipelineOptions, start};
 use sluice_sdk::prelude::*;
 use sluice_tests::kafka::{
-    broker, broker_script, committed, load_events, read_topic, start_broker, unique_topic,
+    broker, broker_script, committed, load_events, read_topic, start_broker, stats_job_command,
+    unique_topic,
 };
-use sluice_tests::wait_for;
+use sluice_tests::{Job, wait_for};
 use std::collections::BTreeMap;
-use std::process::{Child, Command};
 use std::time::{Duration as StdDuration, Instant};
 
 /// (key, window start in ms) → number of records.
@@ -97,15 +97,16 @@ fn committed_lines(bootstrap: &str, group: &str, topic: &str) -> Vec<String> {
 
 /// Starts `windowed_stats` as a process reading `input` unbounded with `group`, on the
 /// runner `runner` says (its arguments).
-fn spawn_job(bootstrap: &str, input: &str, output: &str, group: &str, runner: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_stats_job"))
-        .args([
-            "--input",
-            &format!("kafka://{bootstrap}/{input}"),
-            "--output",
-            &format!("kafka://{bootstrap}/{output}"),
-            "--window",
+fn spawn_job(bootstrap: &str, input: &str, output: &str, group: &str, runner: &[&str]) -> Job {
+    Job::spawn(
+        stats_job_command(
+            env!("CARGO_BIN_EXE_stats_job"),
+            bootstrap,
+            input,
+            output,
             "fixed:10s",
+        )
+        .args([
             "--kafka-max-delay",
             "1s",
             // Windows close by the data's own watermark (see `events`); idleness stays out of the
@@ -114,11 +115,9 @@ fn spawn_job(bootstrap: &str, input: &str, output: &str, group: &str, runner: &[
             "60s",
             "--kafka-group",
             group,
-            "--quiet",
         ])
-        .args(runner)
-        .spawn()
-        .expect("the job starts")
+        .args(runner),
+    )
 }
 
 #[test]
@@ -160,8 +159,7 @@ fn killed_and_restarted(runner: &[&str]) {
         !committed_lines(&bootstrap, &group, &input).is_empty()
     });
     std::thread::sleep(StdDuration::from_millis(300));
-    job.kill().unwrap();
-    job.wait().unwrap();
+    job.kill();
 
     // What was committed has reached the output.
     let committed_counts = input_counts(
@@ -179,7 +177,7 @@ fn killed_and_restarted(runner: &[&str]) {
     feeder.join().unwrap();
 
     // Restarted with the same group, the job resumes and the output covers every record.
-    let mut job = spawn_job(&bootstrap, &input, &output, &group, runner);
+    let job = spawn_job(&bootstrap, &input, &output, &group, runner);
     let all = input_counts(lines.iter().map(String::as_str));
     let closed = closed_by_data(&all);
     wait_for(
@@ -187,15 +185,7 @@ fn killed_and_restarted(runner: &[&str]) {
         StdDuration::from_secs(90),
         || missing(&closed, &output_counts(&bootstrap, &output)).is_empty(),
     );
-    let pid = job.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = job.wait().unwrap();
+    let status = job.interrupt();
     assert!(status.success(), "the drained job exits cleanly: {status}");
     assert_eq!(
         missing(&closed, &output_counts(&bootstrap, &output)),

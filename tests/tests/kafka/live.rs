@@ -3,22 +3,11 @@
 
 use super::watermarks::kafka_now;
 use sluice_io::kafka;
-use sluice_tests::kafka::{TestRecord, broker, load_events, produce, unique_topic};
+use sluice_tests::kafka::{
+    TestRecord, broker, load_events, produce, stats_job_command, unique_topic,
+};
 use sluice_tests::live::{Sample, http_get, parse_prometheus, sample};
-use std::process::Command;
 use std::time::{Duration as StdDuration, Instant};
-
-/// A job that is killed if the test fails before it stops it.
-struct KillOnDrop(Option<std::process::Child>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// Scrapes `addr` until the samples satisfy `done` (at most 90 s); returns them. Fails with
 /// the last answer.
@@ -65,23 +54,16 @@ fn the_prometheus_metrics_of_a_running_job_count_what_it_read() {
     produce(&bootstrap, &input, &malformed);
 
     let addr = sluice_tests::fresh_loopback_hosts(1).remove(0);
-    let job = Command::new(env!("CARGO_BIN_EXE_stats_job"))
-        .args([
-            "--input",
-            &format!("kafka://{bootstrap}/{input}"),
-            "--output",
-            &format!("kafka://{bootstrap}/{output}"),
-            "--window",
+    let job = sluice_tests::Job::spawn(
+        stats_job_command(
+            env!("CARGO_BIN_EXE_stats_job"),
+            &bootstrap,
+            &input,
+            &output,
             "fixed:10s",
-            "--kafka-idle-timeout",
-            "1s",
-            "--metrics-addr",
-            &addr,
-            "--quiet",
-        ])
-        .spawn()
-        .expect("the job starts");
-    let mut job = KillOnDrop(Some(job));
+        )
+        .args(["--kafka-idle-timeout", "1s", "--metrics-addr", &addr]),
+    );
     let total = (good + bad) as f64;
     let mut last = scrape_until(&addr, "every record counted", |s| {
         sample(
@@ -145,45 +127,10 @@ fn the_prometheus_metrics_of_a_running_job_count_what_it_read() {
             .any(|s| s.name == "sluice_uptime_seconds" && s.value > 0.0)
     );
 
-    let mut job = job.0.take().expect("running");
-    let pid = job.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = job.wait().unwrap();
+    let status = job.interrupt();
     assert!(status.success(), "the drained job exits cleanly: {status}");
     assert!(
         http_get(&addr, "/metrics").is_err(),
         "the server stops with the job"
     );
-}
-
-#[test]
-fn an_address_in_use_stops_the_job_before_it_runs() {
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = taken.local_addr().unwrap().to_string();
-    let dir = sluice_tests::temp_dir("live-in-use");
-    let input = dir.join("events.csv");
-    std::fs::write(&input, "1000,a,1\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_stats_job"))
-        .args([
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            dir.join("out/stats").to_str().unwrap(),
-            "--window",
-            "fixed:10s",
-            "--metrics-addr",
-            &addr,
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("--metrics-addr {addr}")), "{err}");
-    assert!(!dir.join("out").exists(), "nothing ran");
 }

@@ -5,7 +5,7 @@
 
 use super::watermarks::kafka_now;
 use sluice_io::kafka;
-use sluice_tests::kafka::{broker, load_events, unique_topic};
+use sluice_tests::kafka::{broker, load_events, stats_job_command, unique_topic};
 use sluice_tests::live::http_get;
 use sluice_tests::wait_for;
 use std::process::Command;
@@ -56,18 +56,6 @@ fn row(dom: &str, transform: &str) -> Vec<String> {
         .collect()
 }
 
-/// A job killed if the test ends before it stops it.
-struct KillOnDrop(Option<std::process::Child>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 #[test]
 fn the_status_page_shows_the_graph_with_live_rates_that_change() {
     let bootstrap = broker();
@@ -97,23 +85,16 @@ fn the_status_page_shows_the_graph_with_live_rates_that_change() {
     };
     let addr = sluice_tests::fresh_loopback_hosts(1).remove(0);
     let url = format!("http://{addr}/");
-    let job = Command::new(env!("CARGO_BIN_EXE_stats_job"))
-        .args([
-            "--input",
-            &format!("kafka://{bootstrap}/{input}"),
-            "--output",
-            &format!("kafka://{bootstrap}/{output}"),
-            "--window",
+    let job = sluice_tests::Job::spawn(
+        stats_job_command(
+            env!("CARGO_BIN_EXE_stats_job"),
+            &bootstrap,
+            &input,
+            &output,
             "fixed:5s",
-            "--kafka-idle-timeout",
-            "1s",
-            "--ui",
-            &addr,
-            "--quiet",
-        ])
-        .spawn()
-        .expect("the job starts");
-    let mut job = KillOnDrop(Some(job));
+        )
+        .args(["--kafka-idle-timeout", "1s", "--ui", &addr]),
+    );
     wait_for("the status page", StdDuration::from_secs(60), || {
         http_get(&addr, "/").is_ok_and(|(status, body)| status == 200 && body.contains("Sluice"))
     });
@@ -190,14 +171,5 @@ fn the_status_page_shows_the_graph_with_live_rates_that_change() {
 
     stop.store(true, Ordering::Relaxed);
     feeder.join().unwrap();
-    let mut job = job.0.take().expect("running");
-    let pid = job.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(job.wait().unwrap().success());
+    assert!(job.interrupt().success());
 }

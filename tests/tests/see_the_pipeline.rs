@@ -1,6 +1,9 @@
-//! `--graph FILE` on a pipeline binary: the DOT it writes is accepted by Graphviz's `dot`
-//! (Debian's `graphviz`, which `scripts/test` installs), the SVG is well-formed XML with a box
-//! per transform, and `--explain` adds the runner's plan.
+//! The flags that show a pipeline, on a pipeline binary, without a broker:
+//! `--graph FILE` — the DOT it writes is accepted by Graphviz's `dot` (Debian's `graphviz`,
+//! which `scripts/test` installs), the SVG is well-formed XML with a box per transform, and
+//! `--explain` adds the runner's plan — and the servers of `--metrics-addr` and `--ui`, whose
+//! address in use stops the job before it runs. (The servers of a running job are tested
+//! against Kafka in `tests/kafka/live.rs` and `status_page.rs`.)
 
 use std::path::Path;
 use std::process::Command;
@@ -130,4 +133,17 @@ fn a_picture_format_it_does_not_know_is_an_error_naming_the_file() {
     let (ok, err) = stats_job(&dir, &["--explain"]);
     assert!(!ok);
     assert!(err.contains("--graph"), "{err}");
+}
+
+#[test]
+fn an_address_in_use_stops_the_job_before_it_runs() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    for flag in ["--metrics-addr", "--ui"] {
+        let dir = sluice_tests::temp_dir(&format!("in-use{flag}"));
+        let (ok, err) = stats_job(&dir, &[flag, &addr]);
+        assert!(!ok);
+        assert!(err.contains(&format!("{flag} {addr}")), "{err}");
+        assert!(!dir.join("out").exists(), "nothing ran");
+    }
 }
