@@ -203,16 +203,6 @@ impl LiveMetrics {
         self.0.is_some()
     }
 
-    /// Adds `elements` elements and `bytes` bytes to PCollection `collection`.
-    pub fn add_collection(&self, collection: CollectionId, elements: u64, bytes: u64) {
-        if let Some(store) = &self.0
-            && let Some(c) = store.collections.get(collection)
-        {
-            c.elements.fetch_add(elements, Ordering::Relaxed);
-            c.bytes.fetch_add(bytes, Ordering::Relaxed);
-        }
-    }
-
     /// Adds metrics reported by DoFns.
     pub fn add_user(&self, metrics: &MetricResults) {
         if let Some(store) = &self.0 {
@@ -419,24 +409,35 @@ mod tests {
         p.graph().unwrap()
     }
 
+    /// A batch of `n` numbers.
+    fn batch(n: u64) -> Bundle {
+        Bundle::new(
+            (0..n)
+                .map(|v| WindowedValue::in_global_window(v, Timestamp::MIN))
+                .collect(),
+        )
+    }
+
     #[test]
     fn off_measures_nothing_and_on_counts_transforms_by_their_collections() {
         let graph = graph();
         let off = LiveMetrics::default();
-        off.add_collection(0, 5, 50);
+        assert!(Tally::new(&off, graph.collections.len()).is_none());
         off.slot(0, Figure::Watermark).set(7);
         assert!(off.snapshot().is_none());
 
         let live = LiveMetrics::for_graph(&graph);
         let nums = graph.nodes.iter().find(|n| n.name == "Nums").unwrap();
         let double = graph.nodes.iter().find(|n| n.name == "Double").unwrap();
-        live.add_collection(nums.outputs[0], 3, 24);
-        live.add_collection(double.outputs[0], 2, 16);
-        live.add_collection(double.outputs[0], 1, 8);
+        let size = batch(1).sampled_encoded_len();
+        let mut tally = Tally::new(&live, graph.collections.len()).unwrap();
+        tally.count(nums.outputs[0], &batch(3));
+        tally.count(double.outputs[0], &batch(2));
+        tally.count(double.outputs[0], &batch(1));
         let snap = live.snapshot().unwrap();
         let d = snap.transforms.iter().find(|t| t.name == "Double").unwrap();
         assert_eq!((d.elements_in, d.elements_out), (3, 3));
-        assert_eq!((d.bytes_in, d.bytes_out), (24, 24));
+        assert_eq!((d.bytes_in, d.bytes_out), (3 * size, 3 * size));
         assert_eq!(d.watermark_ms, None);
     }
 
@@ -446,13 +447,6 @@ mod tests {
         let live = LiveMetrics::for_graph(&graph);
         let double = graph.nodes.iter().find(|n| n.name == "Double").unwrap();
         let out = double.outputs[0];
-        let batch = |n: u64| {
-            Bundle::new(
-                (0..n)
-                    .map(|v| WindowedValue::in_global_window(v, Timestamp::MIN))
-                    .collect(),
-            )
-        };
         let size = batch(1).sampled_encoded_len();
         assert!(size > 8);
         let mut a = Tally::new(&live, graph.collections.len()).unwrap();

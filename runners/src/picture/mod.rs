@@ -275,32 +275,30 @@ impl Diagram {
         for stage in &plan.stages {
             let mut routes: Vec<_> = stage.routes.iter().collect();
             routes.sort_by_key(|(c, _)| **c);
-            for (&c, sinks) in routes {
-                for sink in sinks {
-                    let (targets, label) = match *sink {
-                        Sink::Op(_) => continue,
-                        Sink::Store(c) => {
-                            let how = match plan.stages.iter().find(|s| reads(c).contains(&s.id)) {
-                                Some(s) if matches!(s.root, StageRoot::Group { .. }) => {
-                                    "exchange by key"
-                                }
-                                _ => "bundles",
-                            };
-                            (reads(c), how.to_string())
-                        }
-                        Sink::Encode(n) => (
-                            keyed_stage(n).into_iter().collect(),
-                            "exchange by key (keyed records)".to_string(),
-                        ),
-                        Sink::PreCombine(n) => (
-                            keyed_stage(n).into_iter().collect(),
-                            "exchange by key (partial accumulators)".to_string(),
-                        ),
-                    };
-                    let _ = c;
-                    for t in targets {
-                        arrows.entry((stage.id, t, false)).or_insert(label.clone());
+            for sink in routes.into_iter().flat_map(|(_, sinks)| sinks) {
+                let (targets, label) = match *sink {
+                    Sink::Op(_) => continue,
+                    Sink::Store(c) => {
+                        let targets = reads(c);
+                        let keyed = targets.first().is_some_and(|&t| {
+                            matches!(plan.stages[t].root, StageRoot::Group { .. })
+                        });
+                        let how = if keyed { "exchange by key" } else { "bundles" };
+                        (targets, how)
                     }
+                    Sink::Encode(n) => (
+                        keyed_stage(n).into_iter().collect(),
+                        "exchange by key (keyed records)",
+                    ),
+                    Sink::PreCombine(n) => (
+                        keyed_stage(n).into_iter().collect(),
+                        "exchange by key (partial accumulators)",
+                    ),
+                };
+                for t in targets {
+                    arrows
+                        .entry((stage.id, t, false))
+                        .or_insert_with(|| label.to_string());
                 }
             }
             for &view in &stage.views {
