@@ -63,6 +63,7 @@ mod positions;
 pub mod raw;
 mod read;
 mod record;
+mod source;
 mod spec;
 mod stats;
 pub mod timestamps;
