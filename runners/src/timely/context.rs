@@ -21,9 +21,13 @@ pub struct Context {
     /// Whether the run is a streaming one: batches carry their watermarks, groupings fire as
     /// the watermark passes.
     pub streaming: bool,
-    /// Whether processing time follows the wall clock (a run with unbounded sources; a test
-    /// stream's stays at its start).
-    pub wall_clock: bool,
+    /// Where processing time comes from: the wall clock (a run with unbounded sources) or a
+    /// test stream's script.
+    pub clock: super::clock::Clock,
+    /// Whether sources finalize checkpoints as epochs complete (a run with unbounded
+    /// sources): then an output never goes out at a later epoch than the oldest record it may
+    /// hold, or that record's checkpoint could be finalized before the output is written.
+    pub checkpoints: bool,
     /// The runtime the readers of unbounded sources run on, if the run has any.
     pub runtime: Option<tokio::runtime::Handle>,
     /// Cancels a streaming run: readers stop, and what they read drains.

@@ -2,9 +2,10 @@
 //! worker's shard of its keys, taking in records epoch by epoch and advanced as the watermark
 //! and the clock do.
 
+use super::clock::Clock;
 use super::containers::KeyedBatch;
 use super::context::InputState;
-use super::time::{Time, event_time, watermark_part};
+use super::time::{Time, event_time, time_at, watermark_part};
 use crate::core::invoke::invoke;
 use crate::core::{
     DROPPED_DUE_TO_LATENESS, GroupingNode, ShardedGrouping, StageInstance, StageOutput,
@@ -28,6 +29,10 @@ pub struct StreamingKeyed {
     applied: Timestamp,
     /// Records of epochs not complete yet, with their times.
     stash: Vec<(Time, KeyedBatch)>,
+    /// How many steps of a scripted clock have been applied.
+    clock_steps: usize,
+    /// The latest epoch whose effects were sent: later effects never go out before it.
+    sent_epoch: u64,
     count: ElementCount,
     /// Live metrics: this shard's output watermark and open windows.
     gauges: crate::live::GroupingGauges,
@@ -41,6 +46,8 @@ impl StreamingKeyed {
             grouping: node.sharded(1, None, &SideInputs::default())?,
             applied: Timestamp::MIN,
             stash: Vec::new(),
+            clock_steps: 0,
+            sent_epoch: 0,
             count: ElementCount::default(),
             gauges: Default::default(),
         })
@@ -86,14 +93,16 @@ impl StreamingKeyed {
     /// epoch is left in the input frontier), in time order. Before the records of a time, the
     /// watermark moves as far as both that time and the input frontier allow: records sent
     /// after their source's watermark passed a window are late for it here too. Records of
-    /// later epochs wait, and the watermark stops short of them. With `wall_clock`, processing
-    /// time advances to now.
+    /// later epochs wait, and the watermark stops short of them. Processing time follows
+    /// `clock`: the wall clock advances to now; a script's step applies once its epoch is
+    /// complete, between the records of the epochs around it, and what it fires is sent in
+    /// its epoch.
     pub fn take_in(
         &mut self,
         instance: &mut StageInstance,
         keyed: Vec<(Time, KeyedBatch)>,
         input: &InputState,
-        wall_clock: bool,
+        clock: &Clock,
         sent: &mut dyn FnMut(&mut StageInstance, &Time) -> Result<(), PipelineError>,
     ) -> Result<(), PipelineError> {
         self.stash.extend(keyed);
@@ -102,8 +111,17 @@ impl StreamingKeyed {
             .into_iter()
             .partition(|(t, _)| t.outer <= complete);
         ready.sort_by_key(|(t, _)| (t.outer, t.inner));
-        let mut ready = ready.into_iter().peekable();
-        while let Some((time, batch)) = ready.next() {
+        let waiting = later.iter().map(|(t, _)| event_time(t.inner)).min();
+        let bound = waiting.map_or(input.watermark, |w| w.min(input.watermark));
+        // A clock step moves the watermark no further than the records still to take in.
+        let mut rest = vec![bound; ready.len()];
+        for i in (0..ready.len()).rev() {
+            let next = rest.get(i + 1).copied().unwrap_or(bound);
+            rest[i] = next.min(event_time(ready[i].0.inner));
+        }
+        let mut ready = ready.into_iter().zip(rest).peekable();
+        while let Some(((time, batch), rest)) = ready.next() {
+            self.step_clock(instance, clock, time.outer.saturating_add(1), rest, sent)?;
             self.advance(instance, event_time(time.inner).min(input.watermark))?;
             self.grouping.set_arrival(time.outer);
             self.count.input += batch.0.len() as u64;
@@ -111,22 +129,25 @@ impl StreamingKeyed {
             self.feed(instance, out)?;
             if ready
                 .peek()
-                .is_none_or(|(next, _)| next.outer != time.outer)
+                .is_none_or(|((next, _), _)| next.outer != time.outer)
             {
+                self.sent_epoch = self.sent_epoch.max(time.outer);
                 sent(instance, &time)?;
             }
         }
-        let waiting = later.iter().map(|(t, _)| event_time(t.inner)).min();
         self.stash = later;
-        self.advance(
-            instance,
-            waiting.map_or(input.watermark, |w| w.min(input.watermark)),
-        )?;
-        if wall_clock {
+        self.step_clock(instance, clock, complete.saturating_add(1), bound, sent)?;
+        self.advance(instance, bound)?;
+        if clock.is_wall() {
             let now = Timestamp::now();
             let out = invoke(&self.name, || self.grouping.advance_processing_time(now))?;
             self.feed(instance, out)?;
         }
+        // What the input frontier fired goes out after everything sent before it.
+        self.sent_epoch = input
+            .epoch
+            .map_or(self.sent_epoch, |e| e.max(self.sent_epoch));
+        sent(instance, &time_at(self.sent_epoch, self.applied))?;
         let held = self
             .grouping
             .hold()
@@ -134,6 +155,32 @@ impl StreamingKeyed {
         let grouping = &self.grouping;
         self.gauges
             .set(held, grouping.size(), || grouping.estimated_state_bytes());
+        Ok(())
+    }
+
+    /// Applies the steps of a scripted `clock` whose epochs are before `before` (every earlier
+    /// epoch complete; records of the step's own epoch — what it fired upstream — come after
+    /// it, as they reach a transform whose clock has moved): for each, the
+    /// watermark first moves as far as the script had moved it (within `bound`), then
+    /// processing time advances, and what fired is sent in the step's epoch.
+    fn step_clock(
+        &mut self,
+        instance: &mut StageInstance,
+        clock: &Clock,
+        before: u64,
+        bound: Timestamp,
+        sent: &mut dyn FnMut(&mut StageInstance, &Time) -> Result<(), PipelineError>,
+    ) -> Result<(), PipelineError> {
+        for step in clock.due(self.clock_steps, before) {
+            self.clock_steps += 1;
+            self.advance(instance, step.watermark.min(bound))?;
+            let out = invoke(&self.name, || {
+                self.grouping.advance_processing_time(step.to)
+            })?;
+            self.feed(instance, out)?;
+            self.sent_epoch = self.sent_epoch.max(step.epoch);
+            sent(instance, &time_at(self.sent_epoch, step.watermark))?;
+        }
         Ok(())
     }
 

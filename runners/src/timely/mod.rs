@@ -39,6 +39,7 @@
 //!
 //! [timely dataflow]: https://github.com/TimelyDataflow/timely-dataflow
 
+pub mod clock;
 pub mod cluster;
 pub mod containers;
 pub mod context;
@@ -116,6 +117,7 @@ impl PipelineRunner for TimelyRunner {
                 ),
             });
         }
+        let clock = clock::Clock::of(&graph, unbounded)?;
         let plan = Arc::new(self.plan(graph).with_live(options.live.clone()));
         let launched_here = options.processes.filter(|&n| n > 1).is_some()
             && std::env::var_os(cluster::PROCESS_ENV).is_none();
@@ -133,6 +135,7 @@ impl PipelineRunner for TimelyRunner {
         let mode = Mode {
             streaming,
             unbounded,
+            clock,
             cancel: options.cancel.clone(),
         };
         let result = execute(plan, &mode, &shape, launch, started);
@@ -357,8 +360,10 @@ fn join<T: Send + 'static>(
 struct Mode {
     /// Event time advances as the sources say (a test stream or an unbounded source).
     streaming: bool,
-    /// The run reads unbounded sources: processing time follows the wall clock.
+    /// The run reads unbounded sources (on a tokio runtime).
     unbounded: bool,
+    /// Where processing time comes from.
+    clock: clock::Clock,
     /// Cancels the run (readers stop; what they read drains).
     cancel: crate::options::CancelToken,
 }
@@ -385,7 +390,8 @@ fn run_worker(
         let ctx = Rc::new(Context {
             plan: Arc::clone(plan),
             streaming: mode.streaming,
-            wall_clock: mode.unbounded,
+            clock: mode.clock.clone(),
+            checkpoints: mode.unbounded,
             runtime,
             cancel: mode.cancel.clone(),
             probe: ::timely::dataflow::ProbeHandle::new(),

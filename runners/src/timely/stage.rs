@@ -285,29 +285,31 @@ impl StageLogic {
             }
             RootWork::Streaming(node) => {
                 let instance = self.instance.as_mut().expect("keyed stages start at once");
-                let (outputs, caps, streaming) =
-                    (&mut self.outputs, &self.caps, self.ctx.streaming);
-                // What the records of a time caused goes out in their epoch: an epoch's
-                // effects stay apart from a later one's (a live view downstream shows them in
-                // that order).
+                let (outputs, caps, streaming, checkpoints) = (
+                    &mut self.outputs,
+                    &self.caps,
+                    self.ctx.streaming,
+                    self.ctx.checkpoints,
+                );
+                // What the records (or clock step) of an epoch caused goes out in that epoch:
+                // an epoch's effects stay apart from a later one's (a live view or a clock
+                // step downstream sees them in that order). Not where epochs are
+                // checkpoints: a pane may hold records of older epochs, and goes out at the
+                // capability, the oldest epoch the node still holds, so that their
+                // checkpoints wait for it.
                 let mut sent = |instance: &mut StageInstance, time: &Time| {
                     instance.close_bundle()?;
                     let at = caps
                         .first()
+                        .filter(|_| !checkpoints)
                         .map(|c| Time::new(time.outer.max(c.time().outer), c.time().inner));
                     outputs.send(instance, caps, streaming, at.as_ref())
                 };
-                node.take_in(
-                    instance,
-                    received.keyed,
-                    input,
-                    self.ctx.wall_clock,
-                    &mut sent,
-                )?;
+                node.take_in(instance, received.keyed, input, &self.ctx.clock, &mut sent)?;
                 instance.close_bundle()?;
                 self.emit(None)?;
                 // Processing-time triggers and timers look at the clock every 100 ms.
-                if self.ctx.wall_clock {
+                if self.ctx.clock.is_wall() {
                     again = Some(Duration::from_millis(100));
                 }
             }
@@ -409,7 +411,7 @@ impl StageLogic {
             let next = replay.time();
             match replayed {
                 Replayed::Elements(time) => self.emit(Some(&time))?,
-                Replayed::Watermark => {}
+                Replayed::Advanced => {}
                 Replayed::End => return Ok(()),
             }
             for cap in &mut self.caps {

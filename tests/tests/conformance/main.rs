@@ -175,32 +175,9 @@ fn run_case_on_cluster(case: &Case, processes: usize) -> Result<(), Failed> {
 /// workers: processes of one worker each.
 const CLUSTER_SHAPES: &[usize] = &[2, 3];
 
-/// Streaming cases the timely runner does not run yet, with the reason (see ARCHITECTURE.md).
-const TIMELY_GAPS: &[(&str, &str)] = &[
-    (
-        "teststream_early_firings_in_processing_time",
-        "processing time follows the wall clock",
-    ),
-    (
-        "teststream_group_into_batches_max_buffering_duration",
-        "processing time follows the wall clock",
-    ),
-    (
-        "teststream_stateful_processing_time_timer",
-        "processing time follows the wall clock",
-    ),
-    (
-        "teststream_timer_output_timestamp_holds_the_watermark_downstream",
-        "processing time follows the wall clock",
-    ),
-];
-
 /// Whether `runner` runs `case`.
 fn runs(case: &Case, runner: &str) -> bool {
-    if case.streaming && !sluice_tests::STREAMING_RUNNERS.contains(&runner) {
-        return false;
-    }
-    !(runner.starts_with("timely") && TIMELY_GAPS.iter().any(|(name, _)| *name == case.name))
+    !case.streaming || sluice_tests::STREAMING_RUNNERS.contains(&runner)
 }
 
 fn main() {
@@ -297,9 +274,6 @@ fn main() {
             "conformance: {} of {total} pipelines passed on the timely runner, {processes} processes x 1 worker",
             n.load(Ordering::Relaxed)
         );
-    }
-    for (name, why) in TIMELY_GAPS {
-        println!("conformance: not on the timely runner yet: {name} ({why})");
     }
     conclusion.exit();
 }

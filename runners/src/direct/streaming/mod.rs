@@ -409,12 +409,17 @@ impl Streaming<'_> {
         self.propagate_watermark()
     }
 
-    /// Applies a processing-time advance to every keyed stage, upstream first, feeding what
-    /// fires downstream.
+    /// Applies a processing-time advance to every keyed stage, then feeds what fired
+    /// downstream, upstream first.
+    ///
+    /// Processing time is one clock for the whole pipeline, as in Beam (a timer set relative
+    /// to now, or a processing-time trigger's delay, starts from the clock every transform
+    /// reads): every stage is at the new time before any firing reaches the next one.
     fn advance_groupings(
         &mut self,
         advance: impl Fn(&mut ShardedGrouping) -> Result<Vec<Bundle>, sluice_sdk::error::BoxError>,
     ) -> Result<(), PipelineError> {
+        let mut fired = Vec::new();
         for stage in 0..self.plan.stages.len() {
             let Some(gabw) = self.groupings.get_mut(&stage) else {
                 continue;
@@ -423,7 +428,9 @@ impl Streaming<'_> {
                 continue;
             };
             let name = &self.plan.graph.node(node).name;
-            let output = invoke(name, || advance(gabw))?;
+            fired.push((stage, invoke(name, || advance(gabw))?));
+        }
+        for (stage, output) in fired {
             self.emit(stage, output)?;
         }
         Ok(())

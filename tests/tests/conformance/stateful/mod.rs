@@ -11,7 +11,10 @@ mod timers;
 use sluice_sdk::prelude::*;
 use sluice_tests::{Case, s, secs};
 use state::{declared_twice, every_kind, failing, numbering, per_window};
-use streaming::{streaming_gc, streaming_hold, streaming_processing_timer, streaming_timers};
+use streaming::{
+    streaming_chained_clocks, streaming_gc, streaming_hold, streaming_processing_timer,
+    streaming_timers,
+};
 use timers::{behind_watermark, family, ordering, processing_at_end, reset, timer_past_expiry};
 
 pub fn cases() -> Vec<Case> {
@@ -58,6 +61,11 @@ pub fn cases() -> Vec<Case> {
         Case::pass(
             "teststream_timer_output_timestamp_holds_the_watermark_downstream",
             streaming_hold,
+        )
+        .streaming(),
+        Case::pass(
+            "teststream_processing_time_steps_reach_downstream_stages_in_order",
+            streaming_chained_clocks,
         )
         .streaming(),
         Case::pass(

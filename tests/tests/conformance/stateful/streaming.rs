@@ -98,3 +98,38 @@ pub(super) fn streaming_hold(p: &Pipeline) {
         );
     assert_that(&panes).contains_in_any_order(vec![(vec![1004], PaneTiming::OnTime)]);
 }
+
+pub(super) fn streaming_chained_clocks(p: &Pipeline) {
+    // Processing time is one clock for the pipeline (Beam's direct runner reads one clock
+    // for every transform). A grouping fires early 60 s of processing time after a pane's
+    // first element; the stateful `Later` downstream flushes its bag an hour after its last
+    // element. When the clock steps to 3600 s the grouping fires [1], which reaches `Later`
+    // at 3600 s: due at 7200 s. The step to 3660 s fires [2], which moves the timer to
+    // 7260 s; the end flushes 1 + 2 (and the empty on-time pane) together. A runner that
+    // delivered the first firing before moving `Later`'s clock would set its timer at 3600 s
+    // and flush [1] alone in that same step.
+    let script = TestStream::new()
+        .add_elements(vec![(KV::new(s("k"), 1), secs(1))])
+        .advance_processing_time(Duration::from_secs(3600))
+        .add_elements(vec![(KV::new(s("k"), 2), secs(2))])
+        .advance_processing_time(Duration::from_secs(60))
+        .advance_watermark_to_infinity();
+    let out =
+        p.apply("Events", script)
+            .apply(
+                "Fixed",
+                WindowInto::new(FixedWindows::of(Duration::from_secs(10)))
+                    .triggering(Trigger::after_watermark().with_early_firings(
+                        Trigger::after_processing_time(Duration::from_secs(60)),
+                    ))
+                    .discarding_fired_panes(),
+            )
+            .apply("Group", GroupByKey)
+            .map("Sum", |kv: KV<String, Vec<i64>>| {
+                KV::new(kv.key, kv.value.iter().sum::<i64>())
+            })
+            .apply("Global", WindowInto::new(GlobalWindows))
+            .apply("Later", ParDo::stateful(Later));
+    // Panes of [0, 10) carry its end, 9.999999 s: `Later` adds the whole seconds, 9.
+    assert_that(&out).contains_in_any_order(vec![(s("k"), 3009)]);
+}
