@@ -154,7 +154,9 @@ impl Sampler {
                             }
                         }
                     }
-                    std::thread::sleep(Duration::from_millis(50));
+                    // Woken at once when the run ends (see `Drop`): a job's end does not
+                    // wait out the nap.
+                    std::thread::park_timeout(Duration::from_millis(50));
                 }
                 // A last summary, so that a short run logs what it did.
                 if log_every.is_some()
@@ -176,6 +178,7 @@ impl Drop for Sampler {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
     }
