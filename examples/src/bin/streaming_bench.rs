@@ -276,7 +276,11 @@ fn run_child(config: &str, events: u64, keys: u64) -> anyhow::Result<()> {
     let counted: u64 = arrivals.iter().map(|(_, _, c)| c).sum();
     anyhow::ensure!(
         counted == events,
-        "the panes count {counted} events, the source emitted {events}"
+        "the panes count {counted} events, the source emitted {events} ({} records dropped as late)",
+        result
+            .metrics
+            .counter("CountPerKey/Combine", "droppedDueToLateness")
+            .unwrap_or(0)
     );
     println!(
         "RESULT {seconds} {} {} {} {panes}",

@@ -91,8 +91,9 @@ impl StreamingKeyed {
     ///
     /// The records of an epoch are taken in once every earlier epoch is complete (no earlier
     /// epoch is left in the input frontier), in time order. Before the records of a time, the
-    /// watermark moves as far as both that time and the input frontier allow: records sent
-    /// after their source's watermark passed a window are late for it here too. Records of
+    /// watermark moves as far as that time, the input frontier and every record still to take
+    /// in allow: records sent after their source's watermark passed a window are late for it
+    /// here too, and no others. Records of
     /// later epochs wait, and the watermark stops short of them. Processing time follows
     /// `clock`: the wall clock advances to now; a script's step applies once its epoch is
     /// complete, between the records of the epochs around it, and what it fires is sent in
@@ -113,7 +114,10 @@ impl StreamingKeyed {
         ready.sort_by_key(|(t, _)| (t.outer, t.inner));
         let waiting = later.iter().map(|(t, _)| event_time(t.inner)).min();
         let bound = waiting.map_or(input.watermark, |w| w.min(input.watermark));
-        // A clock step moves the watermark no further than the records still to take in.
+        // The watermark moves no further than any record still to take in: sources on
+        // different workers are in different epochs, so a record of a later epoch may carry
+        // an earlier watermark ((4, 100 s) then (5, 50 s)); moving to 100 s before taking in
+        // the second would make it late.
         let mut rest = vec![bound; ready.len()];
         for i in (0..ready.len()).rev() {
             let next = rest.get(i + 1).copied().unwrap_or(bound);
@@ -122,7 +126,7 @@ impl StreamingKeyed {
         let mut ready = ready.into_iter().zip(rest).peekable();
         while let Some(((time, batch), rest)) = ready.next() {
             self.step_clock(instance, clock, time.outer.saturating_add(1), rest, sent)?;
-            self.advance(instance, event_time(time.inner).min(input.watermark))?;
+            self.advance(instance, rest)?;
             self.grouping.set_arrival(time.outer);
             self.count.input += batch.0.len() as u64;
             let out = invoke(&self.name, || self.grouping.process(batch.0))?;
@@ -224,5 +228,102 @@ impl StreamingKeyed {
             .entry(self.name.clone())
             .or_default()
             .add(self.count);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{ExecutionPlan, StageRoot};
+    use sluice_sdk::prelude::*;
+    use sluice_sdk::windowed_value::WindowedValue;
+    use std::sync::Arc;
+
+    /// `Create → Fixed 10 s windows → GroupByKey`, planned; with the stage that reads the
+    /// grouping's records and the grouping's own stage.
+    fn plan() -> (Arc<ExecutionPlan>, usize, usize) {
+        let p = Pipeline::new();
+        p.apply("Create", Create::of(vec![KV::new("k".to_string(), 0i64)]))
+            .apply(
+                "Fixed",
+                WindowInto::new(FixedWindows::of(Duration::from_secs(10))),
+            )
+            .apply("Group", GroupByKey);
+        let plan = Arc::new(ExecutionPlan::for_exchange(p.graph().unwrap(), false));
+        let group = plan
+            .stages
+            .iter()
+            .position(|s| matches!(s.root, StageRoot::Group { .. }))
+            .expect("a grouping stage");
+        (plan, 0, group)
+    }
+
+    /// The keyed records of one element at `secs`, as the stage before the grouping sends
+    /// them.
+    fn records(plan: &Arc<ExecutionPlan>, stage: usize, secs: i64) -> KeyedBatch {
+        let mut before = StageInstance::new(plan, stage, &SideInputs::default()).unwrap();
+        before
+            .push(Bundle::new(vec![WindowedValue::in_global_window(
+                KV::new("k".to_string(), secs),
+                Timestamp::from_secs(secs),
+            )]))
+            .unwrap();
+        before.close_bundle().unwrap();
+        let batches = before.take_records().into_values().flatten().flatten();
+        KeyedBatch(batches.collect())
+    }
+
+    #[test]
+    fn a_later_epoch_with_an_earlier_watermark_is_not_made_late() {
+        // Two workers' sources are in different epochs: worker A sent an element at 105 s in
+        // epoch 4, its watermark at 100 s; worker B one at 55 s in epoch 5, its watermark at
+        // 50 s. Both arrive once the frontier has passed them. Neither is late: moving the
+        // watermark to 100 s before taking in B's would drop it.
+        let (plan, before, group) = plan();
+        let StageRoot::Group { node, .. } = plan.stages[group].root else {
+            unreachable!()
+        };
+        let mut keyed = StreamingKeyed::new(&GroupingNode::of(&plan.graph, node)).unwrap();
+        let mut instance = StageInstance::new(&plan, group, &SideInputs::default()).unwrap();
+        let a = (
+            time_at(4, Timestamp::from_secs(100)),
+            records(&plan, before, 105),
+        );
+        let b = (
+            time_at(5, Timestamp::from_secs(50)),
+            records(&plan, before, 55),
+        );
+        let input = InputState {
+            ended: false,
+            side_ended: true,
+            side: Vec::new(),
+            watermark: Timestamp::from_secs(200),
+            epoch: Some(6),
+            least: Some(time_at(6, Timestamp::from_secs(200))),
+        };
+        let mut sends = 0;
+        keyed
+            .take_in(
+                &mut instance,
+                vec![a, b],
+                &input,
+                &Clock::Script(Arc::new([])),
+                &mut |_, _| {
+                    sends += 1;
+                    Ok(())
+                },
+            )
+            .unwrap();
+        assert!(sends > 0);
+        let mut measured = StageOutput::default();
+        keyed.finish(&mut measured);
+        let dropped = measured
+            .metrics
+            .counter("Group", DROPPED_DUE_TO_LATENESS)
+            .unwrap_or(0);
+        assert_eq!(dropped, 0, "records dropped as late");
+        // Both windows fired, one pane each.
+        assert_eq!(measured.elements["Group"].input, 2);
+        assert_eq!(measured.elements["Group"].output, 2);
     }
 }
