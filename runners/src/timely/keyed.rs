@@ -93,11 +93,10 @@ impl StreamingKeyed {
     /// epoch is left in the input frontier), in time order. Before the records of a time, the
     /// watermark moves as far as that time, the input frontier and every record still to take
     /// in allow: records sent after their source's watermark passed a window are late for it
-    /// here too, and no others. Records of
-    /// later epochs wait, and the watermark stops short of them. Processing time follows
-    /// `clock`: the wall clock advances to now; a script's step applies once its epoch is
-    /// complete, between the records of the epochs around it, and what it fires is sent in
-    /// its epoch.
+    /// here too, and no others. Records of later epochs wait, and the watermark stops short of
+    /// them. Processing time follows `clock`: the wall clock advances to now; a script's step
+    /// applies once the epochs before it are complete, before the records of its own epoch,
+    /// and what it fires is sent in its epoch.
     pub fn take_in(
         &mut self,
         instance: &mut StageInstance,
