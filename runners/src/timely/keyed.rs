@@ -86,8 +86,9 @@ impl StreamingKeyed {
         Ok(())
     }
 
-    /// Takes in what arrived, epoch by epoch, and runs what fires through `instance`; after
-    /// the records of each epoch, `sent` sends on what they caused.
+    /// Takes in what arrived, epoch by epoch, and runs what fires through `instance`; `sent`
+    /// sends on what the records of each epoch, each clock step and, last, the input frontier
+    /// caused — everything, by the time this returns.
     ///
     /// The records of an epoch are taken in once every earlier epoch is complete (no earlier
     /// epoch is left in the input frontier), in time order. Before the records of a time, the
@@ -118,9 +119,10 @@ impl StreamingKeyed {
         // an earlier watermark ((4, 100 s) then (5, 50 s)); moving to 100 s before taking in
         // the second would make it late.
         let mut rest = vec![bound; ready.len()];
-        for i in (0..ready.len()).rev() {
-            let next = rest.get(i + 1).copied().unwrap_or(bound);
-            rest[i] = next.min(event_time(ready[i].0.inner));
+        let mut least = bound;
+        for (i, (t, _)) in ready.iter().enumerate().rev() {
+            least = least.min(event_time(t.inner));
+            rest[i] = least;
         }
         let mut ready = ready.into_iter().zip(rest).peekable();
         while let Some(((time, batch), rest)) = ready.next() {

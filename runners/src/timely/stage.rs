@@ -305,9 +305,8 @@ impl StageLogic {
                         .map(|c| Time::new(time.outer.max(c.time().outer), c.time().inner));
                     outputs.send(instance, caps, streaming, at.as_ref())
                 };
+                // Sends everything it caused before it returns.
                 node.take_in(instance, received.keyed, input, &self.ctx.clock, &mut sent)?;
-                instance.close_bundle()?;
-                self.emit(None)?;
                 // Processing-time triggers and timers look at the clock every 100 ms.
                 if self.ctx.clock.is_wall() {
                     again = Some(Duration::from_millis(100));
