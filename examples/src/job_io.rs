@@ -297,14 +297,17 @@ pub struct JobArgs {
 }
 
 impl JobArgs {
-    /// Runs the pipeline with these options and, unless `--quiet`, says what it wrote: the
-    /// counters named in `counters` (`(label, transform, counter)`).
+    /// Runs the pipeline with these options ([`crate::launch`]: `None` when it did not run
+    /// here) and, unless `--quiet`, says what it wrote: the counters named in `counters`
+    /// (`(label, transform, counter)`).
     pub fn run(
         &self,
         p: &Pipeline,
         counters: &[(&str, &str, &str)],
-    ) -> anyhow::Result<sluice_sdk::result::PipelineResult> {
-        let result = sluice_runners::run(p, &self.pipeline)?;
+    ) -> anyhow::Result<Option<sluice_sdk::result::PipelineResult>> {
+        let Some(result) = crate::launch(p, &self.pipeline)? else {
+            return Ok(None);
+        };
         if !self.pipeline.quiet {
             let mut said: Vec<String> = counters
                 .iter()
@@ -326,7 +329,7 @@ impl JobArgs {
                 result.state
             );
         }
-        Ok(result)
+        Ok(Some(result))
     }
 }
 

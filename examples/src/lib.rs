@@ -69,6 +69,25 @@ pub fn main_with(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::Exi
     }
 }
 
+/// Runs a program's pipeline and acts on what happened: `Some(result)` when it ran here;
+/// `None` when `--graph` drew it instead (said on stderr unless `--quiet`) or when this process
+/// is a copy that another one's `--processes` started (that one reports the result).
+pub fn launch(
+    p: &sluice_sdk::pipeline::Pipeline,
+    options: &sluice_runners::PipelineOptions,
+) -> anyhow::Result<Option<sluice_sdk::result::PipelineResult>> {
+    Ok(match sluice_runners::launch(p, options)? {
+        sluice_runners::Outcome::Ran(result) => Some(result),
+        sluice_runners::Outcome::Drew(path) => {
+            if !options.quiet {
+                eprintln!("wrote the pipeline's graph to {}", path.display());
+            }
+            None
+        }
+        sluice_runners::Outcome::TookPart(_) => None,
+    })
+}
+
 /// Writes result lines (comma-separated) to a Kafka topic, created with 4 partitions if it is
 /// missing, keyed by the line's field `field` (from 0): the lines of one key go to one
 /// partition, so a reader sees each key's windows in order.

@@ -54,7 +54,9 @@ pub fn main() -> std::process::ExitCode {
             &args.output,
             args.num_shards,
         );
-        let result = sluice_runners::run(&p, &args.pipeline)?;
+        let Some(result) = crate::launch(&p, &args.pipeline)? else {
+            return Ok(());
+        };
         if !args.pipeline.quiet {
             eprintln!(
                 "wrote {} (shards {}-*-of-*, listed in {}.manifest) in {:.2} s",

@@ -1,15 +1,22 @@
 //! # Sluice runners: executing pipelines
 //!
-//! A pipeline built with `sluice-sdk` is a graph that says *what* to compute. This crate
-//! decides *how*:
+//! A pipeline built with `sluice-sdk` is a graph that says *what* to compute. The runners
+//! decide *how*. They are built in layers, each a crate that depends only on the ones below
+//! it, so that cargo itself keeps the direction:
 //!
-//! - [`core`]: what every runner shares — the physical [plan](core::plan) (fusion of
-//!   element-wise transforms into stages, shuffle boundaries, combiner lifting),
-//!   [GroupAlsoByWindow](core::gabw) (grouping per key and window, panes, lateness), and
-//!   [safe calls](core::invoke) into user code;
-//! - [`direct`]: the direct runner, one process, a bundle at a time through fused stages;
-//! - [`rayon`](mod@rayon): the batch runner, every stage data-parallel on a pool of workers;
-//! - [`options`] and [`registry`]: `--runner NAME` on the command line, and [`run`].
+//! ```text
+//! sluice-runners   (this crate)  the registry and the command line: picks the runner, wires observers
+//!   sluice-observe               observers: live metrics, the status page, pictures
+//!   sluice-direct | sluice-rayon | sluice-timely    the runners, none naming another
+//!   sluice-runner-core           planning, fused stages, groupings, the keyed store, triggers,
+//!                                and the interfaces runners and observers meet at
+//!   sluice-options               the flags, as data
+//! ```
+//!
+//! This crate re-exports every layer: [`options`], [`core`], [`direct`] (one process, batch
+//! stage by stage or streaming on tokio), [`rayon`](mod@rayon) (data-parallel batch),
+//! [`timely`] (timely dataflow, one process to a cluster) and [`observe`]. A program calls
+//! [`launch`] and acts on its [`Outcome`]; libraries and tests call [`run`] or [`start`].
 //!
 //! ```
 //! use sluice_sdk::prelude::*;
@@ -22,14 +29,15 @@
 //! assert_eq!(result.assertions_passed(), 1);
 //! ```
 
-pub mod core;
-pub mod direct;
-pub mod live;
-pub mod options;
-pub mod picture;
-pub mod rayon;
 pub mod registry;
-pub mod timely;
 
-pub use options::{CancelToken, PipelineOptions};
-pub use registry::{PipelineHandle, PipelineRunner, run, runner, runner_names, start};
+pub use sluice_direct as direct;
+pub use sluice_observe as observe;
+pub use sluice_options as options;
+pub use sluice_rayon as rayon;
+pub use sluice_runner_core as core;
+pub use sluice_timely as timely;
+
+pub use registry::{Outcome, PipelineHandle, launch, run, runner, runner_names, runners, start};
+pub use sluice_options::PipelineOptions;
+pub use sluice_runner_core::{CancelToken, PipelineRunner, RunContext};

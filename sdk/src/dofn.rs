@@ -185,11 +185,11 @@ impl<O: Element> Outputs<O> {
     }
     fn push_tagged<T: Element>(&mut self, tag: &TupleTag<T>, wv: WindowedValue<T>) -> DoFnResult {
         for (id, _, buf) in &mut self.tagged {
-            if *id == tag.id() {
-                if let Some(v) = buf.as_any_mut().downcast_mut::<Vec<WindowedValue<T>>>() {
-                    v.push(wv);
-                    return Ok(());
-                }
+            if *id == tag.id()
+                && let Some(v) = buf.as_any_mut().downcast_mut::<Vec<WindowedValue<T>>>()
+            {
+                v.push(wv);
+                return Ok(());
             }
         }
         Err(format!(

@@ -67,7 +67,7 @@ fn generated_corpus(bytes: usize) -> String {
                 .wrapping_add(1442695040888963407);
             let i = ((x >> 33) % 97) as usize;
             s.push_str(vocab[i % vocab.len()]);
-            if i % 7 == 0 {
+            if i.is_multiple_of(7) {
                 s.push_str(&(i % 5).to_string());
             }
             s.push(' ');

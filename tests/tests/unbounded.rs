@@ -1,7 +1,7 @@
 //! Unbounded sources on the direct and timely runners: reading until the sources end,
 //! watermarks, cancel, checkpoints.
 
-use sluice_runners::{PipelineOptions, run};
+use sluice_runners::{PipelineOptions, run, start};
 use sluice_sdk::error::BoxError;
 use sluice_sdk::prelude::*;
 use sluice_sdk::testing::assert_that;
@@ -203,8 +203,8 @@ fn cancel_stops_on(runner: &str) {
             SEEN.fetch_add(1, Ordering::Relaxed);
             v * 2
         });
-    let options = PipelineOptions::for_runner(runner);
-    let cancel = options.cancel.clone();
+    let handle = start(&p, &PipelineOptions::for_runner(runner)).unwrap();
+    let cancel = handle.cancel_token();
     // Cancel once it has read something, however long a loaded machine takes to get there.
     let canceller = std::thread::spawn(move || {
         wait_for("the first elements", StdDuration::from_secs(60), || {
@@ -212,7 +212,7 @@ fn cancel_stops_on(runner: &str) {
         });
         cancel.cancel();
     });
-    let result = run(&p, &options).unwrap();
+    let result = handle.wait().unwrap();
     canceller.join().unwrap();
     assert_eq!(result.state, PipelineState::Cancelled, "{runner}");
     assert!(result.elements["Endless"].output > 0, "{runner}");

@@ -45,7 +45,8 @@ fn wordcount(args: Args) -> anyhow::Result<()> {
             format!("{}: {}", kv.key, kv.value)
         })
         .apply("Print", ParDo::of(PrintLines));
-    let result = sluice_runners::run(&p, &args.pipeline)?;
-    tracing::info!(state = ?result.state, "done");
+    if let Some(result) = sluice_examples::launch(&p, &args.pipeline)? {
+        tracing::info!(state = ?result.state, "done");
+    }
     Ok(())
 }

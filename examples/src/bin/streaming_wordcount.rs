@@ -59,7 +59,9 @@ fn main() -> std::process::ExitCode {
                 idle_timeout: args.idle_timeout,
             },
         );
-        let result = sluice_runners::run(&p, &args.pipeline)?;
+        let Some(result) = sluice_examples::launch(&p, &args.pipeline)? else {
+            return Ok(());
+        };
         if !args.pipeline.quiet {
             eprintln!("wrote {} ({:?})", args.output, result.state);
         }

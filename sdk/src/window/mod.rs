@@ -246,13 +246,13 @@ pub fn merge_overlapping_intervals(active: &[Window]) -> Vec<WindowMerge> {
     let mut group: Vec<IntervalWindow> = Vec::new();
     let mut span: Option<IntervalWindow> = None;
     let mut flush = |group: &mut Vec<IntervalWindow>, span: Option<IntervalWindow>| {
-        if group.len() > 1 {
-            if let Some(span) = span {
-                merges.push(WindowMerge {
-                    sources: group.iter().map(|w| Window::Interval(*w)).collect(),
-                    result: Window::Interval(span),
-                });
-            }
+        if group.len() > 1
+            && let Some(span) = span
+        {
+            merges.push(WindowMerge {
+                sources: group.iter().map(|w| Window::Interval(*w)).collect(),
+                result: Window::Interval(span),
+            });
         }
         group.clear();
     };

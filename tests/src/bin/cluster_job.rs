@@ -28,7 +28,7 @@ fn main() -> std::process::ExitCode {
                 KV::new(n % 7, 1u64)
             })
             .apply("Count", Combine::per_key(Sum::<u64>::new()));
-        sluice_runners::run(&p, &args.pipeline)?;
+        sluice_examples::launch(&p, &args.pipeline)?;
         Ok(())
     })
 }

@@ -89,7 +89,7 @@ fn flat_map(p: &Pipeline) {
 fn filter(p: &Pipeline) {
     let c = p
         .apply("Create", Create::of(0..10u32))
-        .filter("Even", |x: &u32| x % 2 == 0);
+        .filter("Even", |x: &u32| x.is_multiple_of(2));
     assert_that(&c).contains_in_any_order(vec![0, 2, 4, 6, 8]);
 }
 
@@ -210,7 +210,7 @@ impl DoFn for SplitParity {
     type In = u32;
     type Out = u32;
     fn process(&mut self, v: u32, ctx: &mut ProcessContext<'_, u32>) -> DoFnResult {
-        if v % 2 == 0 {
+        if v.is_multiple_of(2) {
             ctx.output(v);
         } else {
             ctx.output_tagged(&self.odd, v)?;

@@ -54,7 +54,7 @@ fn skewed(p: &Pipeline) {
         .apply("Create", Create::of(0..N))
         .map("Key", |v: u64| {
             KV::new(
-                if v % 10 != 0 {
+                if !v.is_multiple_of(10) {
                     "hot".to_string()
                 } else {
                     format!("k{}", v % 1000)
@@ -68,7 +68,7 @@ fn skewed(p: &Pipeline) {
     assert_that(&counts).contains_in_any_order(expected);
     let grouped_sizes = p
         .apply("Create2", Create::of(0..N))
-        .map("Key2", |v: u64| KV::new(u8::from(v % 10 == 0), v))
+        .map("Key2", |v: u64| KV::new(u8::from(v.is_multiple_of(10)), v))
         .apply("Group", GroupByKey)
         .map("Size", |kv: KV<u8, Vec<u64>>| (kv.key, kv.value.len()));
     assert_that(&grouped_sizes).contains_in_any_order(vec![(0, 90_000), (1, 10_000)]);

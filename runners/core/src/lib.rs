@@ -1,0 +1,43 @@
+//! What every runner shares: planning ([`plan`]), running a fused stage ([`stage`]), keeping
+//! what stages hand to each other ([`materialized`]), GroupAlsoByWindow ([`gabw`]), the keyed
+//! store of state and timers ([`state`]) and the stateful DoFn runner on it ([`stateful`]), the
+//! ways of executing keyed nodes ([`grouping`]), the trigger state machine ([`trigger`]),
+//! handing one output to several readers ([`fan_out()`]), the reader tasks of unbounded
+//! sources ([`readers`]) and calling user code safely ([`invoke`]).
+
+pub mod fan_out;
+pub mod gabw;
+pub mod grouping;
+pub mod invoke;
+pub mod live_view;
+pub mod materialized;
+pub mod observe;
+pub mod plan;
+pub mod readers;
+pub mod run;
+pub mod stage;
+pub mod state;
+pub mod stateful;
+pub mod trigger;
+
+pub use fan_out::fan_out;
+pub use gabw::GroupAlsoByWindow;
+pub use grouping::{BoundedShard, GroupingNode, KeyedKernel, KeyedShard, ShardedGrouping};
+pub use live_view::LiveView;
+pub use materialized::Materialized;
+pub use observe::{Observer, RunObserver};
+pub use plan::{ExecutionPlan, GroupInput, Sink, Stage, StageRoot, check_bounded};
+pub use run::{CancelToken, PipelineRunner, RunContext};
+pub use stage::{MAX_BATCHES_PER_BUNDLE, StageInstance, StageOutput};
+pub use stateful::StatefulDoFnRunner;
+pub use trigger::{TriggerContext, TriggerState};
+
+/// Elements per bundle read from a source or emitted by a grouping.
+pub const BUNDLE_SIZE: usize = 64;
+
+/// Counter of records dropped for lateness, reported on the grouping transform (Beam's name).
+pub const DROPPED_DUE_TO_LATENESS: &str = "droppedDueToLateness";
+
+/// Counter of records dropped because their window's trigger had finished, reported on the
+/// grouping transform (Beam's name).
+pub const DROPPED_DUE_TO_CLOSED_WINDOW: &str = "droppedDueToClosedWindow";

@@ -1,0 +1,79 @@
+//! A run as the layers above core see it: the [`PipelineRunner`] trait every runner
+//! implements, and the [`RunContext`] — the state of one run (its cancel token, its
+//! observer) that whoever starts the run hands to the runner. Options say *what* the user
+//! asked for and are plain data; the context is what lives while the run does.
+
+use crate::observe::Observer;
+use crate::plan::ExecutionPlan;
+use sluice_options::PipelineOptions;
+use sluice_sdk::error::PipelineError;
+use sluice_sdk::graph::Graph;
+use sluice_sdk::pipeline::Pipeline;
+use sluice_sdk::result::PipelineResult;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Something that executes pipelines.
+pub trait PipelineRunner: Send + Sync {
+    /// The name users select it by (`--runner NAME`).
+    fn name(&self) -> &'static str;
+    /// The physical plan this runner executes `graph` with: how it fuses stages, where data
+    /// is exchanged by key, which combines are lifted (`--explain` shows it).
+    fn plan(&self, graph: Graph) -> ExecutionPlan;
+    /// Executes the pipeline to completion (or until `run.cancel` asks it to stop).
+    fn run(
+        &self,
+        pipeline: &Pipeline,
+        options: &PipelineOptions,
+        run: &RunContext,
+    ) -> Result<PipelineResult, PipelineError>;
+}
+
+/// What lives as long as one run: handed to the runner by whoever starts it.
+#[derive(Clone, Debug, Default)]
+pub struct RunContext {
+    /// Asks the run to stop (streaming sources stop reading; what was read drains).
+    pub cancel: CancelToken,
+    /// Who watches the run (nobody by default).
+    pub observer: Observer,
+}
+
+/// Asks a running streaming pipeline to stop: its sources stop reading, what was read is
+/// processed, and the run returns with the state `Cancelled`. Clones share the request.
+#[derive(Clone, Debug, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// Requests cancellation.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    /// Whether cancellation was requested.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Refuses what no streaming runner supports yet: a stateful ParDo that reads side inputs in
+/// a streaming pipeline (`runner` names the runner in the error).
+pub fn refuse_streaming_stateful_side_inputs(
+    graph: &Graph,
+    runner: &str,
+) -> Result<(), PipelineError> {
+    if !graph.is_streaming() {
+        return Ok(());
+    }
+    let stateful_with_side_inputs = graph.nodes.iter().find(|n| {
+        matches!(n.kind, sluice_sdk::graph::NodeKind::StatefulParDo(_)) && !n.side_inputs.is_empty()
+    });
+    match stateful_with_side_inputs {
+        Some(node) => Err(PipelineError::Unsupported {
+            runner: runner.into(),
+            reason: format!(
+                "stateful ParDo '{}' reads side inputs in a streaming pipeline: not supported yet",
+                node.name
+            ),
+        }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,307 @@
+//! Runs a stateful ParDo on one shard of keys: elements, timers and window expiry over a
+//! [`KeyedStore`].
+//!
+//! For each record the runner opens the (key, window) slot of the store and hands it to the
+//! DoFn's operator; the timer requests of the call are then applied to the store. As the input
+//! watermark advances, event-time timers fire in timestamp order — a timer set while firing
+//! to a time the watermark has passed fires in the same advance, before any later timer — and
+//! windows past their expiry see `on_window_expiration` and are dropped with their state and
+//! timers. Processing-time timers fire as processing time advances; at the end of input (the
+//! watermark at its maximum) the pending ones fire once, as on Beam's portable runners.
+//! Records for an expired window are dropped and counted, as for a grouping.
+//!
+//! **Bounded input** ([`StatefulDoFnRunner::run_bounded`]): the shard's records are sorted by
+//! key and timestamp and each key runs on its own: before each element the key's watermark
+//! moves to the element's timestamp (no earlier element of the key remains), and after its
+//! last element to the end of time. The result is what a streaming run with a perfect
+//! watermark gives, and the store holds one key at a time.
+
+use super::state::{KeyedStore, PendingTimer};
+use sluice_sdk::element::EncodedKey;
+use sluice_sdk::error::BoxError;
+use sluice_sdk::graph::Bundle;
+use sluice_sdk::graph::kernel::{
+    KeyedRecord, SideInputs, StateScope, StatefulKernel, StatefulOperator,
+};
+use sluice_sdk::metrics::MetricsContainer;
+use sluice_sdk::state::StateSlot;
+use sluice_sdk::state::{FiredTimer, TimeDomain, TimerOp};
+use sluice_sdk::time::Timestamp;
+use sluice_sdk::window::Window;
+use sluice_sdk::windowing::WindowingStrategy;
+use std::sync::Arc;
+
+/// Sorts records so that each key's are together, in timestamp order (ties in no particular
+/// order). Sorting compares key hashes; keys whose hashes collide are then told apart by
+/// their bytes.
+fn sort_by_key_and_time(records: &mut [KeyedRecord]) {
+    records.sort_unstable_by_key(|r| (r.key.hash(), r.timestamp));
+    let mut start = 0;
+    while start < records.len() {
+        let first = &records[start].key;
+        let mut end = start + 1;
+        let mut mixed = false;
+        while end < records.len() && records[end].key.hash() == first.hash() {
+            mixed |= records[end].key != *first;
+            end += 1;
+        }
+        if mixed {
+            records[start..end]
+                .sort_by(|a, b| (a.key.bytes(), a.timestamp).cmp(&(b.key.bytes(), b.timestamp)));
+        }
+        start = end;
+    }
+}
+
+/// A stateful ParDo over the keys of one shard.
+pub struct StatefulDoFnRunner {
+    kernel: Arc<dyn StatefulKernel>,
+    op: Box<dyn StatefulOperator>,
+    strategy: WindowingStrategy,
+    store: KeyedStore,
+    input_watermark: Timestamp,
+    processing_time: Timestamp,
+    /// Timer requests of the current call.
+    ops: Vec<TimerOp>,
+    dropped_late: u64,
+    /// The arrival number stamped on the records processed now.
+    arrival: u64,
+}
+
+impl StatefulDoFnRunner {
+    /// A runner with an empty store, its operator set up; processing time starts at `now`.
+    pub fn new(
+        kernel: Arc<dyn StatefulKernel>,
+        strategy: WindowingStrategy,
+        side_inputs: &SideInputs,
+        now: Timestamp,
+    ) -> Result<Self, BoxError> {
+        let op = kernel.create(side_inputs)?;
+        Ok(StatefulDoFnRunner {
+            kernel,
+            op,
+            store: KeyedStore::new(strategy.allowed_lateness),
+            strategy,
+            input_watermark: Timestamp::MIN,
+            processing_time: now,
+            ops: Vec::new(),
+            dropped_late: 0,
+            arrival: 0,
+        })
+    }
+
+    /// Processes a batch of records as they arrive; returns what the DoFn emitted.
+    pub fn process(&mut self, records: Vec<KeyedRecord>) -> Result<Bundle, BoxError> {
+        for r in records {
+            self.process_one(r)?;
+        }
+        Ok(self.op.take_output())
+    }
+
+    fn process_one(&mut self, record: KeyedRecord) -> Result<(), BoxError> {
+        let expiry = self.strategy.expiry(&record.window);
+        if self.input_watermark > expiry {
+            self.dropped_late += 1;
+            return Ok(());
+        }
+        let id = (record.key, record.window);
+        let slot = self.store.slot(&id);
+        // The oldest arrival, whatever order records come in (several sources).
+        let arrival = self.arrival;
+        slot.unemitted_since = Some(slot.unemitted_since.map_or(arrival, |a| a.min(arrival)));
+        let scope = StateScope {
+            slot: &mut slot.contents,
+            timers: &mut self.ops,
+            window: id.1,
+            expiry,
+            processing_time: self.processing_time,
+        };
+        self.op
+            .process(&id.0, &record.payload, record.timestamp, scope)?;
+        self.after_call(&id);
+        Ok(())
+    }
+
+    /// Applies the timer requests of the call that just ran on `id`, and forgets the slot if
+    /// the call left it empty.
+    fn after_call(&mut self, id: &(EncodedKey, Window)) {
+        let declarations = self.kernel.declarations();
+        self.store
+            .apply_timer_ops(id, &mut self.ops, declarations, StateSlot::new);
+        self.store.release_if_empty(id);
+    }
+
+    fn fire(&mut self, id: (EncodedKey, Window), timer: PendingTimer) -> Result<(), BoxError> {
+        let expiry = self.strategy.expiry(&id.1);
+        let fired = FiredTimer {
+            timer: timer.timer,
+            tag: timer.tag,
+            domain: timer.domain,
+            time: timer.at,
+            output_timestamp: timer.output_timestamp,
+            window: id.1,
+        };
+        let slot = self.store.slot(&id);
+        let scope = StateScope {
+            slot: &mut slot.contents,
+            timers: &mut self.ops,
+            window: id.1,
+            expiry,
+            processing_time: self.processing_time,
+        };
+        self.op.on_timer(&id.0, &fired, scope)?;
+        self.after_call(&id);
+        Ok(())
+    }
+
+    /// Fires every event-time timer the watermark has passed, in timestamp order, including
+    /// those set meanwhile.
+    fn fire_event_timers(&mut self) -> Result<(), BoxError> {
+        while let Some((id, timer)) = self
+            .store
+            .pop_due_timer(TimeDomain::EventTime, self.input_watermark)
+        {
+            self.fire(id, timer)?;
+        }
+        Ok(())
+    }
+
+    /// Advances the input watermark: fires the event-time timers it passes, then expires the
+    /// windows it passes. At the end of time, the pending processing-time timers fire first.
+    pub fn advance_watermark(&mut self, watermark: Timestamp) -> Result<Bundle, BoxError> {
+        self.move_watermark(watermark)?;
+        Ok(self.op.take_output())
+    }
+
+    fn move_watermark(&mut self, watermark: Timestamp) -> Result<(), BoxError> {
+        if watermark <= self.input_watermark {
+            return Ok(());
+        }
+        self.input_watermark = watermark;
+        self.fire_event_timers()?;
+        if watermark == Timestamp::MAX {
+            // The end of input: processing time will not move again. What is pending fires
+            // once; timers those callbacks set are dropped with their windows.
+            let pending = self.processing_timer_count();
+            for _ in 0..pending {
+                match self
+                    .store
+                    .pop_due_timer(TimeDomain::ProcessingTime, Timestamp::MAX)
+                {
+                    Some((id, timer)) => self.fire(id, timer)?,
+                    None => break,
+                }
+                self.fire_event_timers()?;
+            }
+        }
+        if self.store.has_expired(watermark) {
+            self.expire(watermark)?;
+        }
+        Ok(())
+    }
+
+    fn processing_timer_count(&self) -> usize {
+        // The store does not count per clock; an upper bound is enough here.
+        self.store.timer_count()
+    }
+
+    /// Drops the windows the watermark has passed the expiry of, after `on_window_expiration`.
+    fn expire(&mut self, watermark: Timestamp) -> Result<(), BoxError> {
+        for id in self.store.expired(watermark) {
+            let expiry = self.strategy.expiry(&id.1);
+            if self.kernel.has_window_expiration() {
+                let slot = self.store.slot(&id);
+                if !slot.contents.is_empty() {
+                    let scope = StateScope {
+                        slot: &mut slot.contents,
+                        timers: &mut self.ops,
+                        window: id.1,
+                        expiry,
+                        processing_time: self.processing_time,
+                    };
+                    self.op.on_window_expiration(&id.0, scope)?;
+                    // The window is gone: timers set now would never fire.
+                    self.ops.clear();
+                }
+            }
+            self.store.remove(&id);
+        }
+        Ok(())
+    }
+
+    /// Advances processing time: fires the processing-time timers due, in order.
+    pub fn advance_processing_time(&mut self, now: Timestamp) -> Result<Bundle, BoxError> {
+        if now > self.processing_time {
+            self.processing_time = now;
+            while let Some((id, timer)) = self.store.pop_due_timer(TimeDomain::ProcessingTime, now)
+            {
+                self.fire(id, timer)?;
+            }
+        }
+        Ok(self.op.take_output())
+    }
+
+    /// Runs one shard of bounded input: each key on its own, its elements in timestamp order,
+    /// its watermark following them (see the [module documentation](self)).
+    pub fn run_bounded(&mut self, mut records: Vec<KeyedRecord>) -> Result<Bundle, BoxError> {
+        sort_by_key_and_time(&mut records);
+        let mut records = records.into_iter().peekable();
+        while let Some(record) = records.next() {
+            self.move_watermark(record.timestamp)?;
+            let last_of_key = records.peek().is_none_or(|next| next.key != record.key);
+            self.process_one(record)?;
+            if last_of_key {
+                self.move_watermark(Timestamp::MAX)?;
+                debug_assert!(self.store.is_empty(), "every window expires at the end");
+                self.input_watermark = Timestamp::MIN;
+            }
+        }
+        Ok(self.op.take_output())
+    }
+
+    /// How far this runner holds its output watermark: the earliest output timestamp of a
+    /// pending timer.
+    pub fn hold(&self) -> Option<Timestamp> {
+        self.store.hold()
+    }
+
+    /// Sets the arrival number of the records processed from now on.
+    pub fn set_arrival(&mut self, sequence: u64) {
+        self.arrival = sequence;
+    }
+
+    /// The smallest arrival number of a record whose effect may live only in the store.
+    pub fn oldest_unemitted(&self) -> Option<u64> {
+        self.store.oldest_unemitted()
+    }
+
+    /// Records dropped because their window had expired.
+    pub fn dropped_due_to_lateness(&self) -> u64 {
+        self.dropped_late
+    }
+
+    /// How many (key, window) pairs hold state or timers.
+    pub fn slot_count(&self) -> usize {
+        self.store.len()
+    }
+
+    /// About how many bytes its state takes, encoded (sampled).
+    pub fn estimated_state_bytes(&self) -> u64 {
+        self.store.estimated_bytes(crate::gabw::STATE_SAMPLE)
+    }
+
+    /// The store, for snapshots.
+    pub fn store(&self) -> &KeyedStore {
+        &self.store
+    }
+
+    /// Takes the metrics the DoFn reported.
+    pub fn take_metrics(&mut self) -> MetricsContainer {
+        self.op.take_metrics()
+    }
+
+    /// Tears the DoFn down.
+    pub fn teardown(&mut self) {
+        self.op.teardown();
+    }
+}

@@ -1,0 +1,216 @@
+//! [`PipelineOptions`]: the command-line flags every pipeline understands, as plain data.
+//!
+//! This is the lowest layer of the runners: options say what the user asked for and hold
+//! nothing that lives while a run does (the run's cancel token and observers are handed to
+//! the runner separately, by whoever starts the run).
+//!
+//! Pipelines extend them with their own flags by flattening them into their clap parser:
+//!
+//! ```
+//! use clap::Parser;
+//! use sluice_options::PipelineOptions;
+//!
+//! #[derive(Parser)]
+//! struct Args {
+//!     /// Where to read from.
+//!     #[arg(long)]
+//!     input: Option<String>,
+//!     #[command(flatten)]
+//!     pipeline: PipelineOptions,
+//! }
+//! let args = Args::parse_from(["job", "--runner", "direct", "--parallelism", "2"]);
+//! assert_eq!(args.pipeline.runner, "direct");
+//! assert_eq!(args.pipeline.parallelism, Some(2));
+//! ```
+
+use clap::Parser;
+
+/// Options of a pipeline run.
+#[derive(Parser, Debug, Clone, PartialEq, Eq)]
+#[command(about = None, long_about = None)]
+pub struct PipelineOptions {
+    /// The runner that executes the pipeline (see the runner registry: `direct`, ...).
+    #[arg(long, default_value = "direct")]
+    pub runner: String,
+    /// How many threads work at once (default: every core; see
+    /// [`effective_parallelism`](Self::effective_parallelism)). The rayon runner runs this many
+    /// workers. The direct runner runs bounded pipelines on the calling thread; in streaming
+    /// it splits unbounded sources into this many readers, shards keyed stages over this many
+    /// threads and sizes its tokio runtime to match.
+    #[arg(long, value_parser = parse_parallelism)]
+    pub parallelism: Option<usize>,
+    /// No progress bar or summary on the terminal.
+    #[arg(long)]
+    pub quiet: bool,
+    /// The timely runner: worker threads per process (default: `--parallelism`, else every
+    /// core).
+    #[arg(long, value_parser = parse_parallelism)]
+    pub workers: Option<usize>,
+    /// The timely runner: the cluster's host file, one `host:port` a line, a line per process
+    /// (every process of the cluster is given the same file).
+    #[arg(long, requires = "process", conflicts_with = "processes")]
+    pub hosts: Option<std::path::PathBuf>,
+    /// The timely runner: which line of the `--hosts` file this process is (from 0).
+    #[arg(long, requires = "hosts")]
+    pub process: Option<usize>,
+    /// The timely runner, to try a cluster out on one machine: this process starts N-1 copies
+    /// of its own binary, with the same arguments, as processes of one cluster on loopback
+    /// ports, waits for them, and fails if one fails.
+    #[arg(long, value_parser = parse_processes)]
+    pub processes: Option<usize>,
+    /// Writes a picture of the pipeline's graph to FILE and exits without running it:
+    /// Graphviz's DOT language for `FILE.dot`, a drawing for `FILE.svg` (no Graphviz needed).
+    #[arg(long, value_name = "FILE")]
+    pub graph: Option<std::path::PathBuf>,
+    /// With `--graph`: draws the runner's plan beside the graph (fused stages, exchanges by
+    /// key, lifted combines, broadcast side inputs).
+    #[arg(long, requires = "graph")]
+    pub explain: bool,
+    /// Serves the run's live metrics at `http://HOST:PORT/metrics`, in the Prometheus text
+    /// format (per transform: elements and bytes in and out, rates; per source: records,
+    /// watermark and its lag; per grouping: open windows, state; the DoFns' own metrics).
+    /// Binds only this address (e.g. 127.0.0.1:9464); one in use is an error at start.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
+    /// Serves a status page at `http://HOST:PORT/`: the pipeline's graph with each transform's
+    /// live rate and watermark lag, charts of throughput and watermark lag over the last
+    /// minutes, and a table of every transform; it updates itself. Read-only; binds only this
+    /// address (e.g. 127.0.0.1:8080); one in use is an error at start.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub ui: Option<String>,
+    /// Logs the live metrics through `tracing` every so often (`10s`, `1m`...), and once at
+    /// the end.
+    #[arg(long, value_name = "DURATION")]
+    pub log_metrics_interval: Option<sluice_sdk::time::Duration>,
+}
+
+/// The largest `--parallelism` accepted: far more threads than cores only adds contention,
+/// and thousands of threads can exhaust the process's limits before the run starts.
+pub const MAX_PARALLELISM: usize = 1024;
+
+/// The most processes `--processes` starts on one machine.
+pub const MAX_PROCESSES: usize = 64;
+
+/// Parses `--processes`: a whole number from 1 to [`MAX_PROCESSES`].
+pub fn parse_processes(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a whole number"))?;
+    if (1..=MAX_PROCESSES).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "--processes must be from 1 to {MAX_PROCESSES}, not {n}"
+        ))
+    }
+}
+
+/// Parses `--parallelism`: a whole number from 1 to [`MAX_PARALLELISM`].
+pub fn parse_parallelism(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a whole number"))?;
+    check_parallelism(n)
+}
+
+fn check_parallelism(n: usize) -> Result<usize, String> {
+    if (1..=MAX_PARALLELISM).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "--parallelism must be from 1 to {MAX_PARALLELISM}, not {n}"
+        ))
+    }
+}
+
+impl PipelineOptions {
+    /// The parallelism a runner uses: `--parallelism` when given, otherwise the number of
+    /// cores the machine offers this process (1 when it cannot tell), at most
+    /// [`MAX_PARALLELISM`].
+    pub fn effective_parallelism(&self) -> usize {
+        self.parallelism
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .clamp(1, MAX_PARALLELISM)
+    }
+
+    /// Checks options set in code (the command line checks them as it parses): an error
+    /// names the option and its range.
+    pub fn validate(&self) -> Result<(), sluice_sdk::error::PipelineError> {
+        use sluice_sdk::error::PipelineError::InvalidOption;
+        for n in [self.parallelism, self.workers].into_iter().flatten() {
+            check_parallelism(n).map_err(InvalidOption)?;
+        }
+        if let Some(n) = self.processes {
+            parse_processes(&n.to_string()).map_err(InvalidOption)?;
+        }
+        match (&self.hosts, self.process, self.processes) {
+            (Some(_), None, _) => Err(InvalidOption("--hosts needs --process".into())),
+            (None, Some(_), _) => Err(InvalidOption("--process needs --hosts".into())),
+            (Some(_), Some(_), Some(_)) => Err(InvalidOption(
+                "--processes starts its own cluster: leave out --hosts and --process".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Options that select `runner`, everything else by default.
+    pub fn for_runner(runner: &str) -> Self {
+        PipelineOptions {
+            runner: runner.to_string(),
+            parallelism: None,
+            quiet: false,
+            workers: None,
+            hosts: None,
+            process: None,
+            processes: None,
+            graph: None,
+            explain: false,
+            metrics_addr: None,
+            ui: None,
+            log_metrics_interval: None,
+        }
+    }
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        Self::for_runner("direct")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<PipelineOptions, String> {
+        let mut argv = vec!["job"];
+        argv.extend_from_slice(args);
+        PipelineOptions::try_parse_from(argv).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn parallelism_is_checked_where_it_is_parsed() {
+        assert_eq!(parse(&["--parallelism", "3"]).unwrap().parallelism, Some(3));
+        for bad in ["0", "100000", "-2", "many"] {
+            let err = parse(&[&format!("--parallelism={bad}")]).unwrap_err();
+            assert!(err.contains("--parallelism"), "{bad}: {err}");
+        }
+        assert!(
+            parse(&["--parallelism", "0"])
+                .unwrap_err()
+                .contains("must be from 1 to 1024, not 0")
+        );
+        let in_code = PipelineOptions {
+            parallelism: Some(100_000),
+            ..PipelineOptions::default()
+        };
+        assert_eq!(
+            in_code.validate().unwrap_err().to_string(),
+            "invalid option: --parallelism must be from 1 to 1024, not 100000"
+        );
+        assert!(PipelineOptions::default().effective_parallelism() >= 1);
+    }
+}
