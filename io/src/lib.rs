@@ -12,9 +12,12 @@
 //!   count or a read time), undecodable records to a dead-letter output with their topic,
 //!   partition and offset, at-least-once offset commits for a consumer group, and writes with
 //!   keys, headers and the elements' timestamps. Keys and values go through the same formats
-//!   both ways (bytes, UTF-8, JSON, or your own).
+//!   both ways (bytes, UTF-8, JSON, or your own). Behind the default feature `kafka`: a program
+//!   that only reads and writes files sets `default-features = false` and does not build
+//!   librdkafka.
 //! - [`periodic`]: a tick at a fixed interval, to refresh slowly changing side inputs.
 
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod periodic;
 pub mod text;

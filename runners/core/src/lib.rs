@@ -1,15 +1,14 @@
 //! What every runner shares: planning ([`plan`]), running a fused stage ([`stage`]), keeping
 //! what stages hand to each other ([`materialized`]), GroupAlsoByWindow ([`gabw`]), the keyed
 //! store of state and timers ([`state`]) and the stateful DoFn runner on it ([`stateful`]), the
-//! ways of executing keyed nodes ([`grouping`]), the trigger state machine ([`trigger`]),
+//! ways of executing keyed nodes ([`keyed`]), the trigger state machine ([`trigger`]),
 //! handing one output to several readers ([`fan_out()`]), the reader tasks of unbounded
 //! sources ([`readers`]) and calling user code safely ([`invoke`]).
 
 pub mod fan_out;
 pub mod gabw;
-pub mod grouping;
 pub mod invoke;
-pub mod live_view;
+pub mod keyed;
 pub mod materialized;
 pub mod observe;
 pub mod plan;
@@ -19,11 +18,11 @@ pub mod stage;
 pub mod state;
 pub mod stateful;
 pub mod trigger;
+pub mod updating_view;
 
 pub use fan_out::fan_out;
 pub use gabw::GroupAlsoByWindow;
-pub use grouping::{BoundedShard, GroupingNode, KeyedKernel, KeyedShard, ShardedGrouping};
-pub use live_view::LiveView;
+pub use keyed::{BoundedShard, KeyedKernel, KeyedNode, KeyedShard, KeyedShards};
 pub use materialized::Materialized;
 pub use observe::{Observer, RunObserver};
 pub use plan::{ExecutionPlan, GroupInput, Sink, Stage, StageRoot, check_bounded};
@@ -31,6 +30,7 @@ pub use run::{CancelToken, PipelineRunner, RunContext};
 pub use stage::{MAX_BATCHES_PER_BUNDLE, StageInstance, StageOutput};
 pub use stateful::StatefulDoFnRunner;
 pub use trigger::{TriggerContext, TriggerState};
+pub use updating_view::UpdatingView;
 
 /// Elements per bundle read from a source or emitted by a grouping.
 pub const BUNDLE_SIZE: usize = 64;

@@ -129,17 +129,17 @@ impl Observer {
 /// The figures of one shard (or one runner's shards) of a grouping: output watermark, open
 /// windows and state bytes; the last is estimated at most once a second.
 #[derive(Default)]
-pub struct GroupingGauges {
+pub struct KeyedGauges {
     watermark: Gauge,
     windows: Gauge,
     state: Gauge,
     sized: Option<Instant>,
 }
 
-impl GroupingGauges {
+impl KeyedGauges {
     /// The gauges of grouping node `node`.
     pub fn new(observer: &Observer, node: NodeId) -> Self {
-        GroupingGauges {
+        KeyedGauges {
             watermark: observer.gauge(node, Figure::Watermark),
             windows: observer.gauge(node, Figure::OpenWindows),
             state: observer.gauge(node, Figure::StateBytes),
@@ -193,7 +193,7 @@ mod tests {
     fn grouping_gauges_estimate_state_at_most_once_a_second() {
         let cells = Arc::new(Cells::default());
         let observer = Observer::new(cells.clone());
-        let mut g = GroupingGauges::new(&observer, 1);
+        let mut g = KeyedGauges::new(&observer, 1);
         let estimates = std::cell::Cell::new(0);
         let estimate = || {
             estimates.set(estimates.get() + 1);
@@ -219,7 +219,7 @@ mod tests {
             Timestamp::from_secs(11).as_micros()
         );
         // Off: nothing is estimated.
-        let mut off = GroupingGauges::new(&Observer::default(), 1);
+        let mut off = KeyedGauges::new(&Observer::default(), 1);
         off.set(Timestamp::MIN, 1, || unreachable!("off"));
     }
 }

@@ -341,7 +341,7 @@ impl StageInstance {
                     }
                 }
                 Sink::Encode(node) => {
-                    let grouping = super::GroupingNode::of(&self.plan.graph, node);
+                    let grouping = super::KeyedNode::of(&self.plan.graph, node);
                     let records = grouping.records(b)?;
                     self.output.records.entry(node).or_default().push(records);
                 }

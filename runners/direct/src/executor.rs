@@ -1,7 +1,7 @@
 //! Stage-by-stage execution of a bounded plan on the calling thread.
 
 use sluice_runner_core::{
-    BUNDLE_SIZE, ExecutionPlan, GroupInput, GroupingNode, Materialized, StageInstance, StageOutput,
+    BUNDLE_SIZE, ExecutionPlan, GroupInput, KeyedNode, Materialized, StageInstance, StageOutput,
     StageRoot,
 };
 use sluice_sdk::error::PipelineError;
@@ -73,7 +73,7 @@ fn feed(
             out.elements.entry(node.name.clone()).or_default().output += read;
         }
         StageRoot::Group { node, input } => {
-            let grouping = GroupingNode::of(graph, node);
+            let grouping = KeyedNode::of(graph, node);
             // The whole input is one shard: pre-combined records, or the stored bundles.
             let batches: Box<dyn Iterator<Item = Result<Vec<KeyedRecord>, PipelineError>>> =
                 if input != GroupInput::Stored {

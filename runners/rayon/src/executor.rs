@@ -4,7 +4,7 @@ use super::progress::Progress;
 use ::rayon::prelude::*;
 use sluice_runner_core::invoke::source_error;
 use sluice_runner_core::{
-    BUNDLE_SIZE, ExecutionPlan, GroupInput, GroupingNode, Materialized, StageInstance, StageOutput,
+    BUNDLE_SIZE, ExecutionPlan, GroupInput, KeyedNode, Materialized, StageInstance, StageOutput,
     StageRoot,
 };
 use sluice_sdk::error::PipelineError;
@@ -106,7 +106,7 @@ impl Execution {
                 splits.into_iter().map(WorkItem::Split).collect()
             }
             StageRoot::Group { node, input } => {
-                let grouping = GroupingNode::of(graph, node);
+                let grouping = KeyedNode::of(graph, node);
                 let records: Vec<Vec<KeyedRecord>> = if input != GroupInput::Stored {
                     self.done.take_records(node)
                 } else {
@@ -251,7 +251,7 @@ fn run_item(
             own.elements.entry(name.clone()).or_default().output += read;
             Ok(())
         }
-        (StageRoot::Group { node, .. }, WorkItem::Shard(records)) => GroupingNode::of(graph, node)
+        (StageRoot::Group { node, .. }, WorkItem::Shard(records)) => KeyedNode::of(graph, node)
             .group_bounded(
                 records.into_iter().map(Ok),
                 side_inputs,

@@ -8,8 +8,8 @@ use super::context::InputState;
 use super::time::{Time, event_time, time_at, watermark_part};
 use sluice_runner_core::invoke::invoke;
 use sluice_runner_core::{
-    DROPPED_DUE_TO_CLOSED_WINDOW, DROPPED_DUE_TO_LATENESS, GroupingNode, ShardedGrouping,
-    StageInstance, StageOutput,
+    DROPPED_DUE_TO_CLOSED_WINDOW, DROPPED_DUE_TO_LATENESS, KeyedNode, KeyedShards, StageInstance,
+    StageOutput,
 };
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::Bundle;
@@ -21,7 +21,7 @@ use sluice_sdk::time::Timestamp;
 /// advanced as the watermark does.
 pub struct StreamingKeyed {
     name: String,
-    grouping: ShardedGrouping,
+    grouping: KeyedShards,
     /// The watermark applied so far.
     applied: Timestamp,
     /// Records of epochs not complete yet, with their times.
@@ -32,12 +32,12 @@ pub struct StreamingKeyed {
     sent_epoch: u64,
     count: ElementCount,
     /// Live metrics: this shard's output watermark and open windows.
-    gauges: sluice_runner_core::observe::GroupingGauges,
+    gauges: sluice_runner_core::observe::KeyedGauges,
 }
 
 impl StreamingKeyed {
     /// An empty shard of `node`.
-    pub fn new(node: &GroupingNode<'_>) -> Result<Self, PipelineError> {
+    pub fn new(node: &KeyedNode<'_>) -> Result<Self, PipelineError> {
         Ok(StreamingKeyed {
             name: node.name.to_string(),
             grouping: node.sharded(1, None, &SideInputs::default())?,
@@ -57,7 +57,7 @@ impl StreamingKeyed {
         live: &sluice_runner_core::observe::Observer,
         node: sluice_sdk::graph::NodeId,
     ) {
-        self.gauges = sluice_runner_core::observe::GroupingGauges::new(live, node);
+        self.gauges = sluice_runner_core::observe::KeyedGauges::new(live, node);
     }
 
     /// Runs what the node emitted through the rest of the stage.
@@ -285,7 +285,7 @@ mod tests {
         let StageRoot::Group { node, .. } = plan.stages[group].root else {
             unreachable!()
         };
-        let mut keyed = StreamingKeyed::new(&GroupingNode::of(&plan.graph, node)).unwrap();
+        let mut keyed = StreamingKeyed::new(&KeyedNode::of(&plan.graph, node)).unwrap();
         let mut instance = StageInstance::new(&plan, group, &SideInputs::default()).unwrap();
         let a = (
             time_at(4, Timestamp::from_secs(100)),

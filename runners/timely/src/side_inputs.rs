@@ -1,8 +1,8 @@
 //! The side inputs a stage reads on the timely runner, broadcast to every worker.
 //!
 //! In a bounded run a view's contents are gathered until its input has ended, then
-//! materialized once; main input waits until then. In a streaming run a view is live
-//! ([`LiveView`]): it starts empty and changes as its input's panes arrive. Updates wait, in
+//! materialized once; main input waits until then. In a streaming run a view updates
+//! ([`UpdatingView`]): it starts empty and changes as its input's panes arrive. Updates wait, in
 //! time order, until the main input reaches their epoch, so that a main-input element sees
 //! every update of the epochs before its own — the direct runner's replay order — and none of
 //! later ones, unless its side windows are not ready without them (then it takes them, as
@@ -12,7 +12,7 @@ use super::containers::ViewBlob;
 use super::context::InputState;
 use super::time::Time;
 use sluice_runner_core::invoke::invoke;
-use sluice_runner_core::{ExecutionPlan, LiveView};
+use sluice_runner_core::{ExecutionPlan, UpdatingView};
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::SideInputs;
 use sluice_sdk::graph::{Bundle, NodeId, NodeKind};
@@ -23,7 +23,7 @@ pub struct StageSideInputs {
     /// Bounded runs: the View nodes, in input order, with the contents received so far.
     gathered: Vec<(NodeId, Vec<Bundle>)>,
     /// Streaming runs: the views, in input order, as they stand.
-    live: Vec<(NodeId, LiveView)>,
+    updating: Vec<(NodeId, UpdatingView)>,
     /// Streaming runs: updates not applied yet (by position among the views), in time order.
     pending: VecDeque<(Time, usize, Bundle)>,
     /// The materialized side inputs: in a bounded run once every view is complete, in a
@@ -32,7 +32,7 @@ pub struct StageSideInputs {
 }
 
 impl StageSideInputs {
-    /// The side inputs `views` (in the stage's input order) of a stage of `plan`; live ones
+    /// The side inputs `views` (in the stage's input order) of a stage of `plan`; updating ones
     /// in a streaming run.
     pub fn new(
         plan: &ExecutionPlan,
@@ -41,16 +41,16 @@ impl StageSideInputs {
     ) -> Result<Self, PipelineError> {
         let mut side = StageSideInputs {
             gathered: Vec::new(),
-            live: Vec::new(),
+            updating: Vec::new(),
             pending: VecDeque::new(),
             ready: views.is_empty().then(SideInputs::default),
         };
         if streaming && !views.is_empty() {
             let mut data = SideInputs::default();
             for view in views {
-                let live = LiveView::of(&plan.graph, view);
-                data.0.insert(view, live.materialize()?);
-                side.live.push((view, live));
+                let updating = UpdatingView::of(&plan.graph, view);
+                data.0.insert(view, updating.materialize()?);
+                side.updating.push((view, updating));
             }
             side.ready = Some(data);
         } else {
@@ -59,9 +59,9 @@ impl StageSideInputs {
         Ok(side)
     }
 
-    /// Whether the views are live (a streaming run that reads some).
-    pub fn live(&self) -> bool {
-        !self.live.is_empty()
+    /// Whether the views update (a streaming run that reads some).
+    pub fn updating(&self) -> bool {
+        !self.updating.is_empty()
     }
 
     /// The materialized side inputs, once there are some to read.
@@ -78,7 +78,7 @@ impl StageSideInputs {
         ended: bool,
     ) -> Result<Option<&SideInputs>, PipelineError> {
         for (i, time, blobs) in blobs {
-            let view = match self.live.get(i) {
+            let view = match self.updating.get(i) {
                 Some((view, _)) => *view,
                 None => self.gathered[i].0,
             };
@@ -88,14 +88,14 @@ impl StageSideInputs {
             };
             for blob in blobs {
                 let bundle = invoke(&node.name, || kernel.decode_input(&blob.bytes))?;
-                if self.live() {
+                if self.updating() {
                     self.pending.push_back((time, i, bundle));
                 } else {
                     self.gathered[i].1.push(bundle);
                 }
             }
         }
-        if self.live() {
+        if self.updating() {
             self.pending
                 .make_contiguous()
                 .sort_by_key(|(t, i, _)| (t.outer, t.inner, *i));
@@ -116,7 +116,7 @@ impl StageSideInputs {
         Ok(Some(self.ready.insert(side_inputs)))
     }
 
-    /// Applies to the live views the pending updates of epochs up to `epoch` (all of them
+    /// Applies to the updating views the pending updates of epochs up to `epoch` (all of them
     /// when `None`), or only the first pending one when `next_only`. Returns the side inputs
     /// if they changed.
     pub fn apply(
@@ -130,8 +130,8 @@ impl StageSideInputs {
                 break;
             }
             let (_, i, bundle) = self.pending.pop_front().expect("checked above");
-            let (view, live) = &mut self.live[i];
-            let data = live.receive(bundle)?;
+            let (view, updating) = &mut self.updating[i];
+            let data = updating.receive(bundle)?;
             self.ready
                 .get_or_insert_with(SideInputs::default)
                 .0
@@ -141,14 +141,14 @@ impl StageSideInputs {
         Ok(if applied { self.ready.as_ref() } else { None })
     }
 
-    /// How many elements at the front of `bundle` may read the live views now (their side
+    /// How many elements at the front of `bundle` may read the updating views now (their side
     /// windows are ready, by the views' input watermarks in `input`).
     pub fn ready_prefix(&self, bundle: &Bundle, input: &InputState) -> usize {
         let meta = bundle.meta();
         meta.iter()
             .position(|m| {
                 !self
-                    .live
+                    .updating
                     .iter()
                     .zip(&input.side)
                     .all(|((_, view), (watermark, _))| view.ready(&m.window, *watermark))

@@ -24,7 +24,7 @@ use super::time::Time;
 use super::unbounded::{EPOCH, UnboundedRead};
 use sluice_runner_core::readers::Notify;
 use sluice_runner_core::{
-    BoundedShard, ExecutionPlan, GroupingNode, StageInstance, StageOutput, StageRoot,
+    BoundedShard, ExecutionPlan, KeyedNode, StageInstance, StageOutput, StageRoot,
 };
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::SideInputs;
@@ -136,8 +136,8 @@ impl StageLogic {
         if let Some(e) = error {
             logic.fail(e);
         }
-        // A side-input stage starts once it has side inputs to read: live ones at once.
-        if !logic.done && (!matches!(root, StageRoot::Materialized(_)) || logic.side.live()) {
+        // A side-input stage starts once it has side inputs to read: updating ones at once.
+        if !logic.done && (!matches!(root, StageRoot::Materialized(_)) || logic.side.updating()) {
             let side_inputs = logic.side.ready().cloned().unwrap_or_default();
             logic.start_instance(&side_inputs);
         }
@@ -180,7 +180,7 @@ impl StageLogic {
                 _ => unreachable!("Read roots are sources"),
             },
             StageRoot::Group { node, .. } => {
-                let grouping = GroupingNode::of(&plan.graph, node);
+                let grouping = KeyedNode::of(&plan.graph, node);
                 if self.ctx.streaming {
                     let mut keyed = Box::new(StreamingKeyed::new(&grouping)?);
                     keyed.watch(&plan.observer, node);
@@ -257,7 +257,7 @@ impl StageLogic {
         input: &InputState,
     ) -> Result<Option<Duration>, PipelineError> {
         self.take_side_inputs(received.views, input.side_ended)?;
-        let live = self.side.live();
+        let updating = self.side.updating();
         let mut again = None;
         let mut ended = input.ended && self.side.ready().is_some();
         match &mut self.work {
@@ -294,7 +294,7 @@ impl StageLogic {
                     self.ctx.checkpoints,
                 );
                 // What the records (or clock step) of an epoch caused goes out in that epoch:
-                // an epoch's effects stay apart from a later one's (a live view or a clock
+                // an epoch's effects stay apart from a later one's (an updating view or a clock
                 // step downstream sees them in that order). Not where epochs are
                 // checkpoints: a pane may hold records of older epochs, and goes out at the
                 // capability, the oldest epoch the node still holds, so that their
@@ -324,8 +324,8 @@ impl StageLogic {
                 if self.instance.is_some() {
                     self.run_waiting(input)?;
                 }
-                // Main input that waits for live views keeps the stage going.
-                ended &= !live || self.waiting.is_empty();
+                // Main input that waits for updating views keeps the stage going.
+                ended &= !updating || self.waiting.is_empty();
             }
         }
         if ended {
@@ -337,7 +337,7 @@ impl StageLogic {
     }
 
     /// Runs the bundles that wait (in a bounded run all of them, once the side inputs are
-    /// complete; with live views those they are ready for), a bundle per time, each sent on
+    /// complete; with updating views those they are ready for), a bundle per time, each sent on
     /// at its own time.
     fn run_waiting(&mut self, input: &InputState) -> Result<(), PipelineError> {
         let mut waiting = std::mem::take(&mut self.waiting);
@@ -349,9 +349,9 @@ impl StageLogic {
             self.emit(None)?;
             return Ok(());
         }
-        if self.side.live() {
+        if self.side.updating() {
             self.waiting = waiting;
-            return self.run_live(input);
+            return self.run_updating(input);
         }
         waiting.sort_by_key(|(t, _)| (t.outer, t.inner));
         let mut batches = waiting.into_iter().peekable();
@@ -462,7 +462,7 @@ impl StageLogic {
         Ok(())
     }
 
-    /// Applies pending live-view updates (see [`StageSideInputs::apply`]) and hands the views
+    /// Applies pending updating-view updates (see [`StageSideInputs::apply`]) and hands the views
     /// to the stage's operators if they changed. Returns whether they did.
     fn apply_views(&mut self, epoch: Option<u64>, next_only: bool) -> Result<bool, PipelineError> {
         let Some(side_inputs) = self.side.apply(epoch, next_only)? else {
@@ -474,12 +474,12 @@ impl StageLogic {
         Ok(true)
     }
 
-    /// Streaming with live views: runs the waiting bundles in time order, each after the view
+    /// Streaming with updating views: runs the waiting bundles in time order, each after the view
     /// updates of its epoch and the ones before. A bundle waits while a view may still send
     /// updates of an earlier epoch (so that a view shows everything the earlier epochs caused,
     /// as the direct runner's replay does), and from its first element whose side windows are
     /// not ready — unless updates pending from later epochs make them ready, as Beam would.
-    fn run_live(&mut self, input: &InputState) -> Result<(), PipelineError> {
+    fn run_updating(&mut self, input: &InputState) -> Result<(), PipelineError> {
         let mut queue: VecDeque<(Time, Bundle)> = std::mem::take(&mut self.waiting).into();
         queue
             .make_contiguous()
@@ -497,7 +497,10 @@ impl StageLogic {
             let take: Vec<bool> = (0..bundle.len()).map(|k| k < n).collect();
             let ready = bundle.extract(&take);
             if !ready.is_empty() {
-                let instance = self.instance.as_mut().expect("live stages start at once");
+                let instance = self
+                    .instance
+                    .as_mut()
+                    .expect("stages with updating views start at once");
                 instance.push(ready)?;
                 instance.close_bundle()?;
                 self.emit(Some(&time))?;
@@ -536,7 +539,7 @@ impl StageLogic {
         if self.instance.is_none() {
             self.start_instance(&SideInputs::default());
         }
-        if self.side.live() {
+        if self.side.updating() {
             self.apply_views(None, false)?;
         }
         let Some(mut instance) = self.instance.take() else {

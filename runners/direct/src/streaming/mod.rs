@@ -39,8 +39,8 @@ mod watermarks;
 
 use side_inputs::StreamingViews;
 use sluice_runner_core::{
-    BUNDLE_SIZE, DROPPED_DUE_TO_CLOSED_WINDOW, DROPPED_DUE_TO_LATENESS, ExecutionPlan,
-    GroupingNode, ShardedGrouping, StageInstance, StageOutput, StageRoot, fan_out,
+    BUNDLE_SIZE, DROPPED_DUE_TO_CLOSED_WINDOW, DROPPED_DUE_TO_LATENESS, ExecutionPlan, KeyedNode,
+    KeyedShards, StageInstance, StageOutput, StageRoot, fan_out,
 };
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::{SideInputs, TestStreamEvent};
@@ -56,7 +56,7 @@ use watermarks::{producers, stage_inputs, upstream_held};
 struct Streaming<'p> {
     plan: &'p ExecutionPlan,
     instances: Vec<StageInstance>,
-    groupings: HashMap<usize, ShardedGrouping>,
+    groupings: HashMap<usize, KeyedShards>,
     /// The stages that hold their output watermark: keyed stages and side-input stages.
     held: std::collections::HashSet<usize>,
     /// For each stage, the held stages whose output reaches it through element-wise stages
@@ -78,7 +78,7 @@ struct Streaming<'p> {
     /// Checkpoints waiting until what was read before them has reached the output, in order.
     pending: std::collections::VecDeque<PendingCheckpoint>,
     /// Per grouping stage, its live metrics: output watermark and open windows.
-    gauges: HashMap<usize, sluice_runner_core::observe::GroupingGauges>,
+    gauges: HashMap<usize, sluice_runner_core::observe::KeyedGauges>,
 }
 
 pub(super) fn execute(
@@ -132,9 +132,9 @@ impl<'p> Streaming<'p> {
             if let StageRoot::Group { node, .. } = stage.root {
                 gauges.insert(
                     stage.id,
-                    sluice_runner_core::observe::GroupingGauges::new(&plan.observer, node),
+                    sluice_runner_core::observe::KeyedGauges::new(&plan.observer, node),
                 );
-                let grouping = GroupingNode::of(&plan.graph, node);
+                let grouping = KeyedNode::of(&plan.graph, node);
                 groupings.insert(
                     stage.id,
                     grouping.sharded(shards, pool.clone(), &no_side_inputs)?,
@@ -320,7 +320,7 @@ impl Streaming<'_> {
     fn deliver(&mut self, stage: usize, bundle: Bundle) -> Result<(), PipelineError> {
         match self.plan.stages[stage].root {
             StageRoot::Group { node, .. } => {
-                let grouping = GroupingNode::of(&self.plan.graph, node);
+                let grouping = KeyedNode::of(&self.plan.graph, node);
                 let records = grouping.records(bundle)?;
                 self.count(
                     grouping.name,
@@ -399,7 +399,7 @@ impl Streaming<'_> {
     /// reads): every stage is at the new time before any firing reaches the next one.
     fn advance_groupings(
         &mut self,
-        advance: impl Fn(&mut ShardedGrouping) -> Result<Vec<Bundle>, sluice_sdk::error::BoxError>,
+        advance: impl Fn(&mut KeyedShards) -> Result<Vec<Bundle>, sluice_sdk::error::BoxError>,
     ) -> Result<(), PipelineError> {
         let mut fired = Vec::new();
         for stage in 0..self.plan.stages.len() {

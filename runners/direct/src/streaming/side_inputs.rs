@@ -1,5 +1,5 @@
 //! Side inputs in streaming on the direct runner: views that change as their input arrives
-//! ([`LiveView`]), and main-input elements that wait until the views they read are ready.
+//! ([`UpdatingView`]), and main-input elements that wait until the views they read are ready.
 //!
 //! After each change a view is handed to the operators that read it. A main-input element
 //! waits in its stage, in arrival order, until every view it reads is ready for its window,
@@ -7,7 +7,7 @@
 
 use super::Streaming;
 use sluice_runner_core::invoke::invoke;
-use sluice_runner_core::{LiveView, StageRoot};
+use sluice_runner_core::{StageRoot, UpdatingView};
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::{SideInputs, ViewId};
 use sluice_sdk::graph::{Bundle, CollectionId, Graph, NodeId, NodeKind};
@@ -19,7 +19,7 @@ use std::collections::HashMap;
 struct StreamingView {
     /// The PCollection the view reads.
     input: CollectionId,
-    contents: LiveView,
+    contents: UpdatingView,
 }
 
 /// The views of a streaming run and what waits for them.
@@ -44,7 +44,7 @@ impl StreamingViews {
                 node.id,
                 StreamingView {
                     input: node.inputs[0],
-                    contents: LiveView::of(graph, node.id),
+                    contents: UpdatingView::of(graph, node.id),
                 },
             );
             let empty = invoke(&node.name, || kernel.materialize(Vec::new()))?;

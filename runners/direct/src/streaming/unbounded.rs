@@ -4,7 +4,7 @@
 use super::{Streaming, read_stages};
 use sluice_runner_core::invoke::error_chain;
 use sluice_runner_core::readers::{Reader, ReaderEvent, SplitWatermark, spawn_readers};
-use sluice_runner_core::{ShardedGrouping, StageRoot};
+use sluice_runner_core::{KeyedShards, StageRoot};
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::{Bundle, NodeKind};
 use sluice_sdk::result::PipelineState;
@@ -207,7 +207,7 @@ impl Streaming<'_> {
         let held = self
             .groupings
             .values()
-            .filter_map(ShardedGrouping::oldest_unemitted)
+            .filter_map(KeyedShards::oldest_unemitted)
             .min()
             .unwrap_or(u64::MAX);
         while self.pending.front().is_some_and(|c| c.arrival < held) {

@@ -67,7 +67,7 @@ struct CollectionCounts {
 
 /// Per node: values set by several shards or splits, each in a slot of its own.
 #[derive(Default)]
-struct NodeSlots {
+struct NodeGauges {
     /// Output watermarks (micros), combined by their least.
     watermarks: Mutex<Vec<Arc<AtomicI64>>>,
     /// Open windows, summed.
@@ -92,7 +92,7 @@ struct Store {
     /// The counts of the stage instances running now, each its own (no two threads write
     /// one counter).
     tallies: Mutex<Vec<Arc<[CollectionCounts]>>>,
-    slots: Vec<NodeSlots>,
+    slots: Vec<NodeGauges>,
     user: Mutex<MetricResults>,
     started: Instant,
 }
@@ -115,7 +115,7 @@ impl LiveMetrics {
                 .map(|_| CollectionCounts::default())
                 .collect(),
             slots: (0..graph.nodes.len())
-                .map(|_| NodeSlots::default())
+                .map(|_| NodeGauges::default())
                 .collect(),
             tallies: Mutex::new(Vec::new()),
             user: Mutex::new(MetricResults::default()),
@@ -424,10 +424,10 @@ mod tests {
 
     #[test]
     fn grouping_gauges_reach_the_snapshot() {
-        use sluice_runner_core::observe::{GroupingGauges, Observer};
+        use sluice_runner_core::observe::{KeyedGauges, Observer};
         let graph = graph();
         let live = LiveMetrics::for_graph(&graph);
-        let mut g = GroupingGauges::new(&Observer::new(Arc::new(live.clone())), 1);
+        let mut g = KeyedGauges::new(&Observer::new(Arc::new(live.clone())), 1);
         g.set(Timestamp::from_secs(11), 5, || 4_096);
         let t = &live.snapshot().unwrap().transforms[1];
         assert_eq!((t.open_windows, t.state_bytes), (Some(5), Some(4_096)));

@@ -1,17 +1,18 @@
 //! Ways of executing a keyed node: a grouping with [`GroupAlsoByWindow`], or a stateful ParDo
 //! with a [`StatefulDoFnRunner`].
 //!
-//! A keyed node of the plan ([`GroupingNode`]) turns bundles of its input into keyed records;
+//! A keyed node of the plan ([`KeyedNode`]) turns bundles of its input into keyed records;
 //! what happens to them then depends on how the runner executes:
 //!
-//! - **bounded**, a shard at a time ([`GroupingNode::group_bounded`]): a grouping adds every
+//! - **bounded**, a shard at a time ([`KeyedNode::group_bounded`]): a grouping adds every
 //!   record of the shard, the watermark jumps to the end of time, and each (key, window) fires
 //!   its one pane; a stateful ParDo runs each key's records in timestamp order (see
 //!   [`StatefulDoFnRunner::run_bounded`]). The direct runner runs its whole input as one shard,
 //!   the rayon runner each hash partition on its own worker;
-//! - **streaming** ([`ShardedGrouping`]): one long-lived grouping split by key hash over
-//!   several shards, fed records, watermark and processing-time advances as they happen, the
-//!   shards working in parallel when a batch or an advance is large enough to pay for it.
+//! - **streaming** ([`KeyedShards`]): one long-lived keyed node (a grouping or a stateful
+//!   ParDo) split by key hash over several shards, fed records, watermark and processing-time
+//!   advances as they happen, the shards working in parallel when a batch or an advance is
+//!   large enough to pay for it.
 
 use super::gabw::GroupAlsoByWindow;
 use super::invoke::invoke;
@@ -39,7 +40,7 @@ pub enum KeyedKernel<'g> {
 /// A keyed node of the plan (GroupByKey, Combine.perKey or a stateful ParDo): what a runner
 /// needs to execute it.
 #[derive(Clone, Copy)]
-pub struct GroupingNode<'g> {
+pub struct KeyedNode<'g> {
     /// The transform's name, for errors and metrics.
     pub name: &'g str,
     /// The typed part.
@@ -48,7 +49,7 @@ pub struct GroupingNode<'g> {
     pub strategy: &'g WindowingStrategy,
 }
 
-impl<'g> GroupingNode<'g> {
+impl<'g> KeyedNode<'g> {
     /// The keyed node `node` of `graph`: the root of a `Group` stage.
     pub fn of(graph: &'g Graph, node: NodeId) -> Self {
         let n = graph.node(node);
@@ -57,7 +58,7 @@ impl<'g> GroupingNode<'g> {
             NodeKind::StatefulParDo(kernel) => KeyedKernel::Stateful(kernel),
             _ => unreachable!("Group roots are keyed nodes"),
         };
-        GroupingNode {
+        KeyedNode {
             name: &n.name,
             kernel,
             strategy: &graph.collection(n.inputs[0]).windowing,
@@ -132,11 +133,11 @@ impl<'g> GroupingNode<'g> {
         shards: usize,
         pool: Option<Arc<rayon::ThreadPool>>,
         side_inputs: &SideInputs,
-    ) -> Result<ShardedGrouping, PipelineError> {
+    ) -> Result<KeyedShards, PipelineError> {
         let shards = (0..shards.max(1))
             .map(|_| self.shard(side_inputs))
             .collect::<Result<_, _>>()?;
-        Ok(ShardedGrouping { shards, pool })
+        Ok(KeyedShards { shards, pool })
     }
 
     fn shard(&self, side_inputs: &SideInputs) -> Result<KeyedShard, PipelineError> {
@@ -372,7 +373,7 @@ impl KeyedShard {
 
 /// A keyed node split by key over several shards that work in parallel: records go to the
 /// shard of their key's hash, and advances go to every shard.
-pub struct ShardedGrouping {
+pub struct KeyedShards {
     shards: Vec<KeyedShard>,
     pool: Option<Arc<rayon::ThreadPool>>,
 }
@@ -384,7 +385,7 @@ const PARALLEL_BATCH: usize = 2048;
 /// Below this many windows with state an advance is applied on the calling thread.
 const PARALLEL_WINDOWS: usize = 20_000;
 
-impl ShardedGrouping {
+impl KeyedShards {
     /// Runs `f` on every shard with its input, in parallel when worth it; returns the
     /// non-empty outputs.
     fn each(
@@ -589,7 +590,7 @@ mod tests {
                 .build()
                 .unwrap(),
         );
-        let node = GroupingNode {
+        let node = KeyedNode {
             name: "Group",
             kernel: KeyedKernel::Group(&kernel),
             strategy: &strategy,

@@ -1,6 +1,6 @@
 //! A side input that changes while a streaming pipeline runs.
 //!
-//! A live view keeps, per side-input window, the elements of the latest pane it received: a
+//! An updating view keeps, per side-input window, the elements of the latest pane it received: a
 //! new pane of a window replaces the previous one, as a triggered side input does in Beam,
 //! and elements that no trigger produced accumulate. After each change the view is
 //! materialized again, for the operators that read it.
@@ -28,7 +28,7 @@ use std::sync::Arc;
 pub type ViewData = Arc<dyn Any + Send + Sync>;
 
 /// One view's contents as they stand.
-pub struct LiveView {
+pub struct UpdatingView {
     name: String,
     kernel: Arc<dyn ViewKernel>,
     /// The window function of the view's input.
@@ -38,14 +38,14 @@ pub struct LiveView {
     contents: HashMap<Window, (Option<u64>, Vec<Bundle>)>,
 }
 
-impl LiveView {
+impl UpdatingView {
     /// The view node `node` of `graph`, empty.
     pub fn of(graph: &Graph, node: NodeId) -> Self {
         let n = graph.node(node);
         let NodeKind::View(kernel) = &n.kind else {
-            unreachable!("live views are made of View nodes")
+            unreachable!("updating views are made of View nodes")
         };
-        LiveView {
+        UpdatingView {
             name: n.name.clone(),
             kernel: Arc::clone(kernel),
             window_fn: graph.collection(n.inputs[0]).windowing.window_fn.clone(),
@@ -142,7 +142,7 @@ mod tests {
     #[test]
     fn a_later_pane_replaces_the_window_and_unfired_elements_accumulate() {
         let (graph, node) = graph_with_view();
-        let mut view = LiveView::of(&graph, node);
+        let mut view = UpdatingView::of(&graph, node);
         let at = |v: i64, p: PaneInfo| WindowedValue {
             value: v,
             timestamp: Timestamp::from_millis(1),
@@ -162,7 +162,7 @@ mod tests {
     #[test]
     fn an_empty_window_is_ready_once_the_watermark_passed_it() {
         let (graph, node) = graph_with_view();
-        let view = LiveView::of(&graph, node);
+        let view = UpdatingView::of(&graph, node);
         assert!(!view.ready(&Window::Global, Timestamp::from_millis(1_000)));
         assert!(view.ready(&Window::Global, Timestamp::MAX));
     }
@@ -170,7 +170,7 @@ mod tests {
     #[test]
     fn elements_no_trigger_produced_are_read_once_their_window_is_complete() {
         let (graph, node) = graph_with_view();
-        let mut view = LiveView::of(&graph, node);
+        let mut view = UpdatingView::of(&graph, node);
         let unfired = WindowedValue::in_global_window(4i64, Timestamp::from_millis(1));
         view.receive(Bundle::new(vec![unfired])).unwrap();
         assert!(!view.ready(&Window::Global, Timestamp::from_millis(1_000)));
