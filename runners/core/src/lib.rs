@@ -1,9 +1,20 @@
-//! What every runner shares: planning ([`plan`]), running a fused stage ([`stage`]), keeping
-//! what stages hand to each other ([`materialized`]), GroupAlsoByWindow ([`gabw`]), the keyed
-//! store of state and timers ([`state`]) and the stateful DoFn runner on it ([`stateful`]), the
-//! ways of executing keyed nodes ([`keyed`]), the trigger state machine ([`trigger`]),
-//! handing one output to several readers ([`fan_out()`]), the reader tasks of unbounded
-//! sources ([`readers`]) and calling user code safely ([`invoke`]).
+//! # Sluice runner core: what every runner shares
+//!
+//! The layer between the options and the runners (`sluice-options` → this crate →
+//! `sluice-direct`, `sluice-rayon`, `sluice-timely` → `sluice-observe` → `sluice-runners`): it
+//! names no runner, no observer and no registry.
+//!
+//! - how runners and observers meet the layers above: a [`PipelineRunner`] runs a pipeline
+//!   with a [`RunContext`] ([`run`]); a run reports what it does to a [`RunObserver`]
+//!   ([`observe`]);
+//! - planning ([`plan`]), running a fused stage ([`stage`]), keeping what stages hand to each
+//!   other ([`materialized`]);
+//! - GroupAlsoByWindow ([`gabw`]), the keyed store of state and timers ([`state`]) and the
+//!   stateful DoFn runner on it ([`stateful`]), the ways of executing keyed nodes
+//!   ([`keyed`]), the trigger state machine ([`trigger`]);
+//! - side inputs that change while a streaming run runs ([`updating_view`]), the reader tasks
+//!   of unbounded sources ([`readers`]), handing one output to several readers
+//!   ([`fan_out()`]) and calling user code safely ([`invoke`]).
 
 pub mod fan_out;
 pub mod gabw;
