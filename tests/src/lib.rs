@@ -225,6 +225,27 @@ impl Job {
         self.0.as_ref().expect("running").id()
     }
 
+    /// Its standard error, when it was started piped (once).
+    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.0.as_mut()?.stderr.take()
+    }
+
+    /// Waits for it to end, at most `limit`: its exit status, or `None` if it still runs.
+    pub fn wait_within(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let child = self.0.as_mut().expect("running");
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().expect("the job can be waited for") {
+                self.0 = None;
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Kills it (SIGKILL) and waits for it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.0.take() {

@@ -5,8 +5,12 @@
 //! address in use stops the job before it runs. (The servers of a running job are tested
 //! against Kafka in `tests/kafka/live.rs` and `status_page.rs`.)
 
+use sluice_tests::Job;
+use std::io::{BufRead, Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Runs `windowed_stats` (the `stats_job` binary) on a small file with `extra` arguments;
 /// returns whether it succeeded and its standard error.
@@ -145,5 +149,71 @@ fn an_address_in_use_stops_the_job_before_it_runs() {
         assert!(!ok);
         assert!(err.contains(&format!("{flag} {addr}")), "{err}");
         assert!(!dir.join("out").exists(), "nothing ran");
+    }
+}
+
+/// Starts `cluster_job` (about a second: every element sleeps) with `flag HOST:0`, and returns
+/// it with the address it says it serves (`http://ADDR/...` on its standard error), whose
+/// remaining lines go to the returned channel.
+fn slow_job_serving(flag: &str, host: &str) -> (Job, String, std::sync::mpsc::Receiver<String>) {
+    let mut job = Job::spawn(
+        Command::new(env!("CARGO_BIN_EXE_cluster_job"))
+            .args(["--elements", "40", "--sleep-ms", "25", "--runner", "direct"])
+            .args([flag, &format!("{host}:0")])
+            .stderr(Stdio::piped()),
+    );
+    let stderr = std::io::BufReader::new(job.take_stderr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let prefix = format!("{flag}: ");
+    let line = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the job says where it serves");
+        if line.starts_with(&prefix) {
+            break line;
+        }
+    };
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (job, addr, rx)
+}
+
+#[test]
+fn open_connections_do_not_keep_a_finished_job_alive_and_host_names_are_served() {
+    for flag in ["--metrics-addr", "--ui"] {
+        // A host name, and port 0: the job says which port it took.
+        let (mut job, addr, _rest) = slow_job_serving(flag, "localhost");
+        // A whole request is answered, and its kept-alive connection then stays idle.
+        let mut idle = TcpStream::connect(&addr).unwrap();
+        idle.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut head = [0u8; 12];
+        idle.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200", "{flag}");
+        // Twenty clients send the start of a request and nothing more, and never hang up.
+        let stalled: Vec<TcpStream> = (0..20)
+            .map(|_| {
+                let mut c = TcpStream::connect(&addr).unwrap();
+                c.write_all(b"GET /metrics HTTP/1.1\r\n").unwrap();
+                c
+            })
+            .collect();
+        let started = Instant::now();
+        let status = job.wait_within(Duration::from_secs(30));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{flag}: the job still ran (or failed) {:?} after its clients stalled: {status:?}",
+            started.elapsed()
+        );
+        drop((idle, stalled));
     }
 }

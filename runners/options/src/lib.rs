@@ -69,13 +69,15 @@ pub struct PipelineOptions {
     /// Serves the run's live metrics at `http://HOST:PORT/metrics`, in the Prometheus text
     /// format (per transform: elements and bytes in and out, rates; per source: records,
     /// watermark and its lag; per grouping: open windows, state; the DoFns' own metrics).
-    /// Binds only this address (e.g. 127.0.0.1:9464); one in use is an error at start.
+    /// Binds only this address (127.0.0.1:9464, localhost:9464; port 0 takes a free port and
+    /// prints it); one in use is an error at start.
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,
     /// Serves a status page at `http://HOST:PORT/`: the pipeline's graph with each transform's
     /// live rate and watermark lag, charts of throughput and watermark lag over the last
     /// minutes, and a table of every transform; it updates itself. Read-only; binds only this
-    /// address (e.g. 127.0.0.1:8080); one in use is an error at start.
+    /// address (127.0.0.1:8080, localhost:8080; port 0 takes a free port and prints it); one
+    /// in use is an error at start.
     #[arg(long, value_name = "HOST:PORT")]
     pub ui: Option<String>,
     /// Logs the live metrics through `tracing` every so often (`10s`, `1m`...), and once at

@@ -1,7 +1,13 @@
 //! The HTTP servers of a run: `--metrics-addr` (`GET /metrics`, the Prometheus text format)
 //! and, later in the same process, the status page of `--ui`. Both are read-only and bind only
-//! the address they are given; an address that cannot be bound is an error before the run
-//! starts, never a job that runs unseen.
+//! the address they are given (a host name or an IP address, and a port; port 0 takes a free
+//! one); an address that cannot be bound is an error before the run starts, never a job that
+//! runs unseen.
+//!
+//! A client cannot keep a finished job alive: a connection that has not sent a whole request
+//! head within [`HEADER_READ_TIMEOUT`] — a half-sent request, or a kept-alive connection idle
+//! between requests — is closed, and when the run ends the server stops accepting, lets the
+//! requests in flight finish for at most [`SHUTDOWN_GRACE`], and drops the rest.
 
 use super::LiveMetrics;
 use super::history::History;
@@ -23,13 +29,30 @@ pub struct Watched {
     pub history: Arc<Mutex<History>>,
 }
 
-/// Binds `addr`, given by `flag`: an error naming both when it is not an address or cannot be
-/// bound (in use, not this machine's).
+/// How long a connection may take to send a request head, and how long it may stay idle
+/// between requests (the status page asks every second).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long a server that stops waits for the requests in flight.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Binds `addr` (`HOST:PORT`, the host a name or an IP address), given by `flag`: an error
+/// naming both when it is not such an address or cannot be bound (in use, not this
+/// machine's).
 pub fn bind(flag: &str, addr: &str) -> Result<std::net::TcpListener, PipelineError> {
-    let parsed: SocketAddr = addr.parse().map_err(|e| {
-        PipelineError::InvalidOption(format!("{flag} {addr}: not a HOST:PORT address ({e})"))
-    })?;
-    let listener = std::net::TcpListener::bind(parsed).map_err(|e| {
+    use std::net::ToSocketAddrs;
+    let resolved: Vec<SocketAddr> = addr
+        .to_socket_addrs()
+        .map_err(|e| {
+            PipelineError::InvalidOption(format!("{flag} {addr}: not a HOST:PORT address ({e})"))
+        })?
+        .collect();
+    if resolved.is_empty() {
+        return Err(PipelineError::InvalidOption(format!(
+            "{flag} {addr}: the host name resolves to no address"
+        )));
+    }
+    let listener = std::net::TcpListener::bind(&resolved[..]).map_err(|e| {
         PipelineError::InvalidOption(format!("{flag} {addr}: cannot listen there: {e}"))
     })?;
     listener
@@ -131,22 +154,12 @@ impl Server {
             .name(format!("sluice-http-{}", addr.port()))
             .spawn(move || {
                 runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            tracing::error!(%addr, "cannot serve: {e}");
-                            return;
-                        }
-                    };
-                    let served = axum::serve(listener, routes)
-                        .with_graceful_shutdown(async {
-                            let _ = stopped.await;
-                        })
-                        .await;
-                    if let Err(e) = served {
-                        tracing::error!(%addr, "the server stopped: {e}");
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => serve(listener, routes, stopped).await,
+                        Err(e) => tracing::error!(%addr, "cannot serve: {e}"),
                     }
                 });
+                // The runtime ends with the thread: connections still open are dropped.
             })?;
         tracing::info!(%addr, "serving");
         Ok(Server {
@@ -154,6 +167,47 @@ impl Server {
             shutdown: Some(shutdown),
             thread: Some(thread),
         })
+    }
+}
+
+/// Serves `routes` on `listener` until `stopped`, then lets the requests in flight finish for
+/// at most [`SHUTDOWN_GRACE`].
+async fn serve(
+    listener: tokio::net::TcpListener,
+    routes: Router,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let service = hyper_util::service::TowerToHyperService::new(routes.clone());
+                    let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                    tokio::spawn(async move {
+                        // A client that hangs up or times out ends only its connection.
+                        let _ = connection.await;
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors, for one: try again shortly.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = &mut stopped => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::debug!("connections still open after the grace period are dropped");
     }
 }
 
@@ -180,5 +234,9 @@ mod tests {
         assert!(e.contains("--metrics-addr") && e.contains(&addr), "{e}");
         let e = bind("--ui", "localhost-9000").unwrap_err().to_string();
         assert!(e.contains("--ui localhost-9000"), "{e}");
+        // A host name is an address too; port 0 takes a free port.
+        let l = bind("--ui", "localhost:0").unwrap();
+        assert!(l.local_addr().unwrap().ip().is_loopback());
+        assert_ne!(l.local_addr().unwrap().port(), 0);
     }
 }

@@ -68,8 +68,20 @@ impl Watch {
             })
             .transpose()
             .map_err(|e| PipelineError::InvalidOption(format!("--ui: {e}")))?;
+        // A port of 0 takes a free one: say which, or nobody could reach it.
+        let asked_any_port =
+            |flag: &Option<String>| flag.as_deref().is_some_and(|a| a.ends_with(":0"));
+        if let Some(s) = &metrics {
+            tracing::info!("metrics at http://{}/metrics", s.addr);
+            if asked_any_port(&options.metrics_addr) {
+                eprintln!("--metrics-addr: serving http://{}/metrics", s.addr);
+            }
+        }
         if let Some(s) = &ui {
             tracing::info!("status page at http://{}/", s.addr);
+            if asked_any_port(&options.ui) {
+                eprintln!("--ui: the status page is at http://{}/", s.addr);
+            }
         }
         Ok(Some(Watch {
             live,
