@@ -53,11 +53,26 @@ pub fn parse_file_prefix(text: &str) -> Result<String, String> {
     sluice_io::text::commit::check_prefix(text).map(|()| text.to_string())
 }
 
-/// Runs an example's body: logs through `tracing` (filtered by `RUST_LOG`) to stderr, and
-/// turns an error into a one-line message (with its causes) and a failing exit code.
+/// The logs an example shows: `RUST_LOG`'s choice, warnings and errors when it is unset — and
+/// always what a flag asked for (`--log-metrics-interval` logs at INFO under
+/// [`METRICS_LOG_TARGET`](sluice_runners::observe::live::history::METRICS_LOG_TARGET)).
+pub fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let base = match rust_log {
+        Some(directives) if !directives.trim().is_empty() => directives.to_string(),
+        _ => "warn".to_string(),
+    };
+    let target = sluice_runners::observe::live::history::METRICS_LOG_TARGET;
+    tracing_subscriber::EnvFilter::builder().parse_lossy(format!("{base},{target}=info"))
+}
+
+/// Runs an example's body: logs through `tracing` to stderr ([`log_filter`]; colours only on
+/// a terminal), and turns an error into a one-line message (with its causes) and a failing
+/// exit code.
 pub fn main_with(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
+    let rust_log = std::env::var("RUST_LOG").ok();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(log_filter(rust_log.as_deref()))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     match body() {

@@ -18,6 +18,7 @@ fn stats_job(dir: &Path, extra: &[&str]) -> (bool, String) {
     let input = dir.join("events.csv");
     std::fs::write(&input, "1000,a,1\n2000,b,2\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_stats_job"))
+        .env_remove("RUST_LOG")
         .args([
             "--input",
             input.to_str().unwrap(),
@@ -216,4 +217,22 @@ fn open_connections_do_not_keep_a_finished_job_alive_and_host_names_are_served()
         );
         drop((idle, stalled));
     }
+}
+
+#[test]
+fn logs_a_flag_asks_for_show_without_rust_log_and_without_colours_off_a_terminal() {
+    let dir = sluice_tests::temp_dir("log-interval");
+    let (ok, err) = stats_job(&dir, &["--log-metrics-interval", "1s"]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("live metrics") && err.contains("ParseEvents"),
+        "{err}"
+    );
+    assert!(
+        !err.contains('\u{1b}'),
+        "colour codes in a log that is not a terminal: {err:?}"
+    );
+    let (ok, err) = stats_job(&dir, &["--log-metrics-interval", "0s"]);
+    assert!(!ok);
+    assert!(err.contains("--log-metrics-interval"), "{err}");
 }

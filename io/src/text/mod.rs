@@ -110,10 +110,12 @@ pub struct TextReadOutput {
     pub errors: PCollection<TextDeadLetter>,
 }
 
-/// Sends dead letters to their own output, counting them.
+/// Sends dead letters to their own output, counting them; the first one of each instance is
+/// logged as a warning (a binary file would otherwise log a line per line), the rest at debug.
 #[derive(Clone)]
 struct SplitDeadLetters {
     errors: TupleTag<TextDeadLetter>,
+    warned: bool,
 }
 
 impl DoFn for SplitDeadLetters {
@@ -127,7 +129,12 @@ impl DoFn for SplitDeadLetters {
         match item {
             Ok(line) => ctx.output(line),
             Err(dead) => {
-                tracing::warn!(%dead, "undecodable line sent to the dead letters");
+                if self.warned {
+                    tracing::debug!(%dead, "undecodable line sent to the dead letters");
+                } else {
+                    self.warned = true;
+                    tracing::warn!(%dead, "undecodable line sent to the dead letters (further ones are counted, not logged)");
+                }
                 ctx.metrics().counter("undecodable_lines").inc();
                 ctx.output_tagged(&self.errors, dead)?;
             }
@@ -151,6 +158,7 @@ impl PTransform<PBegin> for ReadTextWithDeadLetters {
             "Split",
             ParDo::of(SplitDeadLetters {
                 errors: errors.clone(),
+                warned: false,
             })
             .with_output(&errors),
         );

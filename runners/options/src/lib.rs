@@ -32,11 +32,10 @@ pub struct PipelineOptions {
     /// The runner that executes the pipeline (see the runner registry: `direct`, ...).
     #[arg(long, default_value = "direct")]
     pub runner: String,
-    /// How many threads work at once (default: every core; see
-    /// [`effective_parallelism`](Self::effective_parallelism)). The rayon runner runs this many
-    /// workers. The direct runner runs bounded pipelines on the calling thread; in streaming
-    /// it splits unbounded sources into this many readers, shards keyed stages over this many
-    /// threads and sizes its tokio runtime to match.
+    /// How many threads work at once (default: every core the machine offers this process).
+    /// The rayon runner runs this many workers. The direct runner runs bounded pipelines on
+    /// the calling thread; in streaming it splits unbounded sources into this many readers,
+    /// shards keyed stages over this many threads and sizes its tokio runtime to match.
     #[arg(long, value_parser = parse_parallelism)]
     pub parallelism: Option<usize>,
     /// No progress bar or summary on the terminal.
@@ -80,9 +79,9 @@ pub struct PipelineOptions {
     /// in use is an error at start.
     #[arg(long, value_name = "HOST:PORT")]
     pub ui: Option<String>,
-    /// Logs the live metrics through `tracing` every so often (`10s`, `1m`...), and once at
-    /// the end.
-    #[arg(long, value_name = "DURATION")]
+    /// Logs the live metrics through `tracing` every so often (`10s`, `1m`...; more than 0),
+    /// and once at the end. These logs show whatever `RUST_LOG` says.
+    #[arg(long, value_name = "DURATION", value_parser = parse_log_interval)]
     pub log_metrics_interval: Option<sluice_sdk::time::Duration>,
 }
 
@@ -104,6 +103,22 @@ pub fn parse_processes(text: &str) -> Result<usize, String> {
     } else {
         Err(format!(
             "--processes must be from 1 to {MAX_PROCESSES}, not {n}"
+        ))
+    }
+}
+
+/// Parses `--log-metrics-interval`: a duration longer than zero.
+pub fn parse_log_interval(text: &str) -> Result<sluice_sdk::time::Duration, String> {
+    let d: sluice_sdk::time::Duration = text.trim().parse()?;
+    check_log_interval(d)
+}
+
+fn check_log_interval(d: sluice_sdk::time::Duration) -> Result<sluice_sdk::time::Duration, String> {
+    if d.as_micros() > 0 {
+        Ok(d)
+    } else {
+        Err(format!(
+            "--log-metrics-interval must be longer than 0, not {d}"
         ))
     }
 }
@@ -143,6 +158,9 @@ impl PipelineOptions {
         use sluice_sdk::error::PipelineError::InvalidOption;
         for n in [self.parallelism, self.workers].into_iter().flatten() {
             check_parallelism(n).map_err(InvalidOption)?;
+        }
+        if let Some(d) = self.log_metrics_interval {
+            check_log_interval(d).map_err(InvalidOption)?;
         }
         if let Some(n) = self.processes {
             parse_processes(&n.to_string()).map_err(InvalidOption)?;
@@ -214,5 +232,33 @@ mod tests {
             "invalid option: --parallelism must be from 1 to 1024, not 100000"
         );
         assert!(PipelineOptions::default().effective_parallelism() >= 1);
+    }
+
+    #[test]
+    fn help_shows_no_rustdoc_markup() {
+        use clap::CommandFactory;
+        let help = PipelineOptions::command().render_long_help().to_string();
+        assert!(help.contains("--parallelism"), "{help}");
+        for markup in ["](", "[`", "Self::"] {
+            assert!(!help.contains(markup), "{markup} in:\n{help}");
+        }
+    }
+
+    #[test]
+    fn a_log_interval_of_zero_is_refused() {
+        let ok = parse(&["--log-metrics-interval", "5s"]).unwrap();
+        assert_eq!(
+            ok.log_metrics_interval,
+            Some(sluice_sdk::time::Duration::from_secs(5))
+        );
+        for zero in ["0s", "0", "0ms"] {
+            let err = parse(&["--log-metrics-interval", zero]).unwrap_err();
+            assert!(err.contains("must be longer than 0"), "{zero}: {err}");
+        }
+        let in_code = PipelineOptions {
+            log_metrics_interval: Some(sluice_sdk::time::Duration::from_secs(0)),
+            ..PipelineOptions::default()
+        };
+        assert!(in_code.validate().is_err());
     }
 }

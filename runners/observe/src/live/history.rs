@@ -184,6 +184,9 @@ impl Drop for Sampler {
     }
 }
 
+/// The `tracing` target of the lines `--log-metrics-interval` asks for (at INFO).
+pub const METRICS_LOG_TARGET: &str = "sluice::metrics";
+
 /// Logs one line per transform that did something: counts, rates, watermark lag.
 fn log(history: &History) {
     let Some(s) = history.latest() else { return };
@@ -193,7 +196,7 @@ fn log(history: &History) {
             continue;
         }
         tracing::info!(
-            target: "sluice::metrics",
+            target: METRICS_LOG_TARGET,
             transform = %t.name,
             elements_in = t.elements_in,
             elements_out = t.elements_out,
@@ -206,7 +209,7 @@ fn log(history: &History) {
     }
     for (key, value) in s.user.counters() {
         tracing::info!(
-            target: "sluice::metrics",
+            target: METRICS_LOG_TARGET,
             transform = %key.transform,
             counter = %key.name,
             value,
