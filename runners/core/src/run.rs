@@ -54,6 +54,20 @@ impl CancelToken {
     }
 }
 
+/// Refuses the flags of a cluster (`--processes`, `--hosts`, `--process`) on a runner that
+/// runs in one process (`runner` names it), rather than ignoring them.
+pub fn refuse_cluster_flags(options: &PipelineOptions, runner: &str) -> Result<(), PipelineError> {
+    match options.cluster_flags().as_slice() {
+        [] => Ok(()),
+        given => Err(PipelineError::InvalidOption(format!(
+            "{} {}: the {runner} runner runs in one process; clusters are the timely runner's \
+             (--runner timely)",
+            given.join(", "),
+            if given.len() == 1 { "is" } else { "are" }
+        ))),
+    }
+}
+
 /// Refuses what no streaming runner supports yet: a stateful ParDo that reads side inputs in
 /// a streaming pipeline (`runner` names the runner in the error).
 pub fn refuse_streaming_stateful_side_inputs(

@@ -45,6 +45,7 @@ impl PipelineRunner for DirectRunner {
         options: &PipelineOptions,
         run: &RunContext,
     ) -> Result<PipelineResult, PipelineError> {
+        sluice_runner_core::run::refuse_cluster_flags(options, self.name())?;
         let graph = pipeline.graph()?;
         let is = |f: fn(&NodeKind) -> bool| graph.nodes.iter().any(|n| f(&n.kind));
         let test_streams = is(|k| matches!(k, NodeKind::TestStream(_)));

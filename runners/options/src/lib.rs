@@ -43,7 +43,7 @@ pub struct PipelineOptions {
     pub quiet: bool,
     /// The timely runner: worker threads per process (default: `--parallelism`, else every
     /// core).
-    #[arg(long, value_parser = parse_parallelism)]
+    #[arg(long, value_parser = parse_workers)]
     pub workers: Option<usize>,
     /// The timely runner: the cluster's host file, one `host:port` a line, a line per process
     /// (every process of the cluster is given the same file).
@@ -125,19 +125,28 @@ fn check_log_interval(d: sluice_sdk::time::Duration) -> Result<sluice_sdk::time:
 
 /// Parses `--parallelism`: a whole number from 1 to [`MAX_PARALLELISM`].
 pub fn parse_parallelism(text: &str) -> Result<usize, String> {
+    parse_threads("--parallelism", text)
+}
+
+/// Parses `--workers`: a whole number from 1 to [`MAX_PARALLELISM`].
+pub fn parse_workers(text: &str) -> Result<usize, String> {
+    parse_threads("--workers", text)
+}
+
+fn parse_threads(flag: &str, text: &str) -> Result<usize, String> {
     let n: usize = text
         .trim()
         .parse()
         .map_err(|_| format!("'{text}' is not a whole number"))?;
-    check_parallelism(n)
+    check_threads(flag, n)
 }
 
-fn check_parallelism(n: usize) -> Result<usize, String> {
+fn check_threads(flag: &str, n: usize) -> Result<usize, String> {
     if (1..=MAX_PARALLELISM).contains(&n) {
         Ok(n)
     } else {
         Err(format!(
-            "--parallelism must be from 1 to {MAX_PARALLELISM}, not {n}"
+            "{flag} must be from 1 to {MAX_PARALLELISM}, not {n}"
         ))
     }
 }
@@ -156,8 +165,11 @@ impl PipelineOptions {
     /// names the option and its range.
     pub fn validate(&self) -> Result<(), sluice_sdk::error::PipelineError> {
         use sluice_sdk::error::PipelineError::InvalidOption;
-        for n in [self.parallelism, self.workers].into_iter().flatten() {
-            check_parallelism(n).map_err(InvalidOption)?;
+        if let Some(n) = self.parallelism {
+            check_threads("--parallelism", n).map_err(InvalidOption)?;
+        }
+        if let Some(n) = self.workers {
+            check_threads("--workers", n).map_err(InvalidOption)?;
         }
         if let Some(d) = self.log_metrics_interval {
             check_log_interval(d).map_err(InvalidOption)?;
@@ -173,6 +185,22 @@ impl PipelineOptions {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// The cluster flags given (`--processes`, `--hosts`, `--process`): only the timely runner
+    /// runs a cluster.
+    pub fn cluster_flags(&self) -> Vec<&'static str> {
+        let mut given = Vec::new();
+        if self.processes.is_some() {
+            given.push("--processes");
+        }
+        if self.hosts.is_some() {
+            given.push("--hosts");
+        }
+        if self.process.is_some() {
+            given.push("--process");
+        }
+        given
     }
 
     /// Options that select `runner`, everything else by default.
@@ -232,6 +260,11 @@ mod tests {
             "invalid option: --parallelism must be from 1 to 1024, not 100000"
         );
         assert!(PipelineOptions::default().effective_parallelism() >= 1);
+        let err = parse(&["--workers", "0"]).unwrap_err();
+        assert!(
+            err.contains("--workers must be from 1 to 1024, not 0"),
+            "{err}"
+        );
     }
 
     #[test]

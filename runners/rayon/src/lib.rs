@@ -47,6 +47,7 @@ impl PipelineRunner for RayonRunner {
         options: &PipelineOptions,
         run: &RunContext,
     ) -> Result<PipelineResult, PipelineError> {
+        sluice_runner_core::run::refuse_cluster_flags(options, self.name())?;
         let graph = pipeline.graph()?;
         sluice_runner_core::check_bounded(
             &graph,

@@ -107,6 +107,8 @@ pub fn read_hosts(file: &Path) -> Result<Vec<String>, PipelineError> {
         PipelineError::InvalidOption(format!("cannot read the host file {}: {e}", file.display()))
     })?;
     let mut hosts = Vec::new();
+    // The line number of each host.
+    let mut lines = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();
         if line.is_empty() {
@@ -122,7 +124,19 @@ pub fn read_hosts(file: &Path) -> Result<Vec<String>, PipelineError> {
                 n + 1
             )));
         }
+        if let Some(first) = hosts.iter().position(|h| h == line) {
+            // Two processes cannot listen on one address: the second would fail to bind while
+            // the others waited for it.
+            return Err(PipelineError::InvalidOption(format!(
+                "{}:{}: '{line}' is listed twice (line {} too): every process needs an address \
+                 of its own",
+                file.display(),
+                n + 1,
+                lines[first]
+            )));
+        }
         hosts.push(line.to_string());
+        lines.push(n + 1);
     }
     if hosts.is_empty() {
         return Err(PipelineError::InvalidOption(format!(
@@ -279,6 +293,13 @@ mod tests {
         std::fs::write(&bad, "a:1\nb\n").unwrap();
         let err = read_hosts(&bad).unwrap_err().to_string();
         assert!(err.contains("bad:2: 'b' is not host:port"), "{err}");
+        let twice = dir.join("twice");
+        std::fs::write(&twice, "a:1\n# b\nb:2\na:1\n").unwrap();
+        let err = read_hosts(&twice).unwrap_err().to_string();
+        assert!(
+            err.contains("twice:4: 'a:1' is listed twice (line 1 too)"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
