@@ -7,9 +7,9 @@
 //! | `sluice_bytes_in_total`, `sluice_bytes_out_total` | the same in estimated bytes |
 //! | `sluice_elements_out_per_second` | output rate over the last seconds |
 //! | `sluice_source_records_total` | records a source read |
-//! | `sluice_watermark_seconds`, `sluice_watermark_lag_seconds` | a source's or grouping's output watermark, and its lag behind the wall clock |
-//! | `sluice_open_windows`, `sluice_state_bytes` | a grouping's open windows ((key, window) pairs holding state) and their state's estimated size |
-//! | `sluice_user_counter_total`, `sluice_user_gauge`, `sluice_user_distribution_{sum,count,min,max}` | what DoFns reported |
+//! | `sluice_watermark_seconds`, `sluice_watermark_lag_seconds` | a source's or grouping's output watermark, and its lag behind the wall clock (streaming runs only: a bounded run has no watermark to show) |
+//! | `sluice_open_windows`, `sluice_state_bytes` | a grouping's open windows ((key, window) pairs holding state) and their state's estimated size (streaming runs only) |
+//! | `sluice_user_counter`, `sluice_user_gauge`, `sluice_user_distribution_{sum,count,min,max}` | what DoFns reported (a gauge for counters too: a Beam counter takes increments of either sign, and a Prometheus counter may not go down) |
 //! | `sluice_uptime_seconds` | how long the run has lasted |
 
 use super::Snapshot;
@@ -244,6 +244,68 @@ mod tests {
             assert!(
                 text.lines().any(|l| l == line),
                 "{line} is missing from:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_family_the_docs_name_is_rendered() {
+        let mut user = MetricsContainer::default();
+        user.counter("parsed").inc_by(1);
+        user.gauge("level").set(3);
+        user.distribution("size").update(7);
+        let mut results = MetricResults::default();
+        results.add("Parse", &user);
+        let snapshot = Snapshot {
+            elapsed_s: 1.0,
+            at_ms: 0,
+            transforms: vec![TransformStats {
+                name: "Group".into(),
+                kind: "GroupByKey".into(),
+                elements_in: 1,
+                elements_out: 1,
+                bytes_in: 8,
+                bytes_out: 8,
+                watermark_ms: Some(1_000),
+                watermark_lag_ms: Some(1_000),
+                open_windows: Some(2),
+                state_bytes: Some(64),
+            }],
+            user: results,
+        };
+        let source = TransformStats {
+            name: "Read".into(),
+            kind: "ReadUnbounded".into(),
+            elements_out: 1,
+            ..TransformStats::default()
+        };
+        let snapshot = Snapshot {
+            transforms: vec![source, snapshot.transforms[0].clone()],
+            ..snapshot
+        };
+        let text = render(&snapshot, &[Rates::default(), Rates::default()]);
+        // The families in this module's table, `a_{b,c}` standing for `a_b` and `a_c`.
+        let doc = include_str!("prometheus.rs");
+        let mut named = Vec::new();
+        for row in doc.lines().filter(|l| l.starts_with("//! | `sluice_")) {
+            let cell = row.split('|').nth(1).unwrap();
+            for family in cell.split('`').skip(1).step_by(2) {
+                match family.split_once('{') {
+                    Some((stem, rest)) => named.extend(
+                        rest.trim_end_matches('}')
+                            .split(',')
+                            .map(|end| format!("{stem}{end}")),
+                    ),
+                    None => named.push(family.to_string()),
+                }
+            }
+        }
+        assert!(named.len() >= 15, "{named:?}");
+        for family in named {
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("{family}{{"))
+                    || l.starts_with(&format!("{family} "))),
+                "{family} is named in the docs but not rendered:\n{text}"
             );
         }
     }
