@@ -40,11 +40,16 @@ impl FixedWindows {
 
 impl WindowFn for FixedWindows {
     fn assign_windows(&self, timestamp: Timestamp) -> Vec<Window> {
-        let size = self.size.as_micros();
-        let t = timestamp.as_micros();
-        let start = t.saturating_sub(t.saturating_sub(self.offset.as_micros()).rem_euclid(size));
-        let start = Timestamp::from_micros(start);
-        vec![Window::interval(start, start + self.size)]
+        // In i128: the aligned start of a window that holds the smallest timestamps lies before
+        // the beginning of time. Only the start is cut to it; the end stays where alignment
+        // puts it, so that the window does not overlap the next one.
+        let size = i128::from(self.size.as_micros());
+        let t = i128::from(timestamp.as_micros());
+        let start = t - (t - i128::from(self.offset.as_micros())).rem_euclid(size);
+        let at = |micros: i128| {
+            Timestamp::from_micros(micros.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
+        };
+        vec![Window::interval(at(start), at(start + size))]
     }
 }
 
@@ -70,5 +75,30 @@ mod tests {
                 Timestamp::from_secs(3)
             )]
         );
+    }
+
+    #[test]
+    fn the_window_at_the_beginning_of_time_ends_where_the_next_one_starts() {
+        for offset in [0, 3] {
+            let f =
+                FixedWindows::of(Duration::from_secs(10)).with_offset(Duration::from_secs(offset));
+            let first = f.assign_windows(Timestamp::MIN)[0];
+            let Window::Interval(first) = first else {
+                panic!("fixed windows are intervals")
+            };
+            assert_eq!(first.start, Timestamp::MIN);
+            let next = f.assign_windows(first.end)[0];
+            let Window::Interval(next) = next else {
+                panic!("fixed windows are intervals")
+            };
+            assert_eq!(next.start, first.end, "offset {offset}");
+            assert_eq!(next.end.as_micros() - next.start.as_micros(), 10_000_000);
+            assert!(first.end.as_micros() - first.start.as_micros() <= 10_000_000);
+            // The last timestamp of the first window is still in it.
+            assert_eq!(
+                f.assign_windows(Timestamp::from_micros(first.end.as_micros() - 1))[0],
+                Window::Interval(first)
+            );
+        }
     }
 }

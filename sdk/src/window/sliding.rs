@@ -43,20 +43,25 @@ impl SlidingWindows {
 
 impl WindowFn for SlidingWindows {
     fn assign_windows(&self, timestamp: Timestamp) -> Vec<Window> {
-        let period = self.period.as_micros();
-        let t = timestamp.as_micros();
-        let last_start =
-            t.saturating_sub(t.saturating_sub(self.offset.as_micros()).rem_euclid(period));
+        // In i128, as fixed windows: a window's aligned start may lie before the beginning of
+        // time, and only its start is cut to it.
+        let period = i128::from(self.period.as_micros());
+        let size = i128::from(self.size.as_micros());
+        let t = i128::from(timestamp.as_micros());
+        let last_start = t - (t - i128::from(self.offset.as_micros())).rem_euclid(period);
+        let at = |micros: i128| {
+            Timestamp::from_micros(micros.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
+        };
         let mut windows = Vec::new();
         let mut start = last_start;
-        // Every window [start, start + size) with start <= t < start + size, latest start first.
-        while start > t.saturating_sub(self.size.as_micros()) {
-            let s = Timestamp::from_micros(start);
-            windows.push(Window::interval(s, s + self.size));
-            start = start.saturating_sub(period);
-            if start == i64::MIN {
+        // Every window [start, start + size) with start <= t < start + size, latest start first;
+        // none starts before the beginning of time has been reached twice.
+        while start > t - size {
+            windows.push(Window::interval(at(start), at(start + size)));
+            if start <= i128::from(Timestamp::MIN.as_micros()) {
                 break;
             }
+            start -= period;
         }
         windows.reverse();
         windows
