@@ -182,3 +182,31 @@ fn a_killed_process_stops_the_others_with_an_error() {
     }
     std::fs::remove_file(hosts).unwrap();
 }
+
+#[test]
+fn an_interrupted_launcher_leaves_no_host_file_behind() {
+    let mut job = sluice_tests::Job::spawn(
+        Command::new(env!("CARGO_BIN_EXE_cluster_job"))
+            .args(["--elements", "400", "--sleep-ms", "20"])
+            .args(["--runner", "timely", "--processes", "2", "--workers", "1"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let pid = job.id();
+    std::thread::sleep(Duration::from_millis(1_500));
+    let sent = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = job.wait_within(Duration::from_secs(60));
+    assert!(status.is_some(), "the launcher did not stop");
+    let prefix = format!("sluice-cluster-{pid}-");
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

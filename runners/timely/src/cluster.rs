@@ -4,8 +4,9 @@
 //! A cluster is a list of `host:port` lines (the host file) that every process is given; each
 //! process is told its line (`--process I`) and listens there, and timely connects every pair.
 //! `--processes N` makes such a cluster on loopback for a try-out: this process picks N free
-//! ports, writes the host file, starts N-1 copies of its own binary with the same arguments
-//! (told their line through the environment), and takes line 0 itself. A copy runs the
+//! ports, starts N-1 copies of its own binary with the same arguments (told the hosts and
+//! their line through the environment: no file is written, so none is left behind if this
+//! process is interrupted), and takes line 0 itself. A copy runs the
 //! program up to its first timely run, joins the cluster for it, and exits with its outcome.
 
 use sluice_options::PipelineOptions;
@@ -15,7 +16,8 @@ use std::process::{Child, Command};
 
 /// Set in the environment of a process started by `--processes`: its line in the host file.
 pub const PROCESS_ENV: &str = "SLUICE_TIMELY_PROCESS";
-/// Set in the environment of a process started by `--processes`: the host file.
+/// Set in the environment of a process started by `--processes`: every process's
+/// `host:port`, comma-separated, in the order of their lines.
 pub const HOSTS_ENV: &str = "SLUICE_TIMELY_HOSTS";
 
 /// Where this process stands in the run.
@@ -45,26 +47,28 @@ impl Shape {
             .workers
             .unwrap_or_else(|| options.effective_parallelism());
         let from_env = std::env::var_os(PROCESS_ENV).zip(std::env::var_os(HOSTS_ENV));
-        let (hosts_file, process, started_by_peer) = match (from_env, &options.hosts) {
+        let (hosts, process, started_by_peer, from) = match (from_env, &options.hosts) {
             (Some((process, hosts)), _) => {
                 let process = process.to_string_lossy().parse().map_err(|_| {
                     PipelineError::InvalidOption(format!(
                         "{PROCESS_ENV} must be a whole number, not {process:?}"
                     ))
                 })?;
-                (Some(PathBuf::from(hosts)), process, true)
+                let text = hosts.to_string_lossy().replace(',', "\n");
+                let hosts = parse_hosts(&text, HOSTS_ENV)?;
+                (hosts, process, true, HOSTS_ENV.to_string())
             }
-            (None, Some(file)) => (Some(file.clone()), options.process.unwrap_or(0), false),
-            (None, None) => (None, 0, false),
-        };
-        let hosts = match &hosts_file {
-            Some(file) => read_hosts(file)?,
-            None => Vec::new(),
+            (None, Some(file)) => (
+                read_hosts(file)?,
+                options.process.unwrap_or(0),
+                false,
+                file.display().to_string(),
+            ),
+            (None, None) => (Vec::new(), 0, false, String::new()),
         };
         if !hosts.is_empty() && process >= hosts.len() {
             return Err(PipelineError::InvalidOption(format!(
-                "--process {process} is not a line of {} ({} processes, numbered from 0)",
-                hosts_file.as_deref().unwrap_or(Path::new("")).display(),
+                "--process {process} is not a line of {from} ({} processes, numbered from 0)",
                 hosts.len()
             )));
         }
@@ -106,6 +110,11 @@ pub fn read_hosts(file: &Path) -> Result<Vec<String>, PipelineError> {
     let text = std::fs::read_to_string(file).map_err(|e| {
         PipelineError::InvalidOption(format!("cannot read the host file {}: {e}", file.display()))
     })?;
+    parse_hosts(&text, &file.display().to_string())
+}
+
+/// Parses the lines of a host file read from `from` (named in errors).
+fn parse_hosts(text: &str, from: &str) -> Result<Vec<String>, PipelineError> {
     let mut hosts = Vec::new();
     // The line number of each host.
     let mut lines = Vec::new();
@@ -119,8 +128,7 @@ pub fn read_hosts(file: &Path) -> Result<Vec<String>, PipelineError> {
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if !port_ok {
             return Err(PipelineError::InvalidOption(format!(
-                "{}:{}: '{line}' is not host:port",
-                file.display(),
+                "{from}:{}: '{line}' is not host:port",
                 n + 1
             )));
         }
@@ -128,9 +136,8 @@ pub fn read_hosts(file: &Path) -> Result<Vec<String>, PipelineError> {
             // Two processes cannot listen on one address: the second would fail to bind while
             // the others waited for it.
             return Err(PipelineError::InvalidOption(format!(
-                "{}:{}: '{line}' is listed twice (line {} too): every process needs an address \
+                "{from}:{}: '{line}' is listed twice (line {} too): every process needs an address \
                  of its own",
-                file.display(),
                 n + 1,
                 lines[first]
             )));
@@ -140,8 +147,7 @@ pub fn read_hosts(file: &Path) -> Result<Vec<String>, PipelineError> {
     }
     if hosts.is_empty() {
         return Err(PipelineError::InvalidOption(format!(
-            "the host file {} lists no process",
-            file.display()
+            "the host file {from} lists no process"
         )));
     }
     Ok(hosts)
@@ -180,7 +186,6 @@ pub fn write_hosts_file(hosts: &[String]) -> Result<PathBuf, PipelineError> {
 /// The other processes of a `--processes N` cluster, started by this one.
 pub struct Launch {
     children: Vec<(usize, Child)>,
-    hosts_file: PathBuf,
 }
 
 impl Launch {
@@ -189,18 +194,16 @@ impl Launch {
     pub fn start(processes: usize, workers: usize) -> Result<(Launch, Shape), PipelineError> {
         let cluster_error = |what: String| PipelineError::Cluster(what);
         let hosts = loopback_hosts(processes)?;
-        let hosts_file = write_hosts_file(&hosts)?;
         let exe = std::env::current_exe()
             .map_err(|e| cluster_error(format!("cannot find this program's binary: {e}")))?;
         let mut launch = Launch {
             children: Vec::new(),
-            hosts_file,
         };
         for process in 1..processes {
             let child = Command::new(&exe)
                 .args(std::env::args_os().skip(1))
                 .env(PROCESS_ENV, process.to_string())
-                .env(HOSTS_ENV, &launch.hosts_file)
+                .env(HOSTS_ENV, hosts.join(","))
                 .stdin(std::process::Stdio::null())
                 .spawn()
                 .map_err(|e| {
@@ -259,7 +262,7 @@ impl Launch {
 }
 
 impl Drop for Launch {
-    /// Stops the processes still running (this one failed) and removes the host file.
+    /// Stops the processes still running (this one failed).
     fn drop(&mut self) {
         for (_, child) in &mut self.children {
             if let Ok(None) = child.try_wait() {
@@ -267,7 +270,6 @@ impl Drop for Launch {
                 let _ = child.wait();
             }
         }
-        let _ = std::fs::remove_file(&self.hosts_file);
     }
 }
 

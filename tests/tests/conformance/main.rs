@@ -121,7 +121,7 @@ fn run_case_on_cluster(case: &Case, processes: usize) -> Result<(), Failed> {
             std::process::Command::new(&exe)
                 .env(CASE_ENV, case.name)
                 .env(cluster::PROCESS_ENV, process.to_string())
-                .env(cluster::HOSTS_ENV, &hosts_file)
+                .env(cluster::HOSTS_ENV, hosts.join(","))
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::piped())
