@@ -19,7 +19,7 @@
 //!     [--refresh 10s] [--runner direct|rayon]
 //! ```
 
-use crate::job_io::{JobOutput, KafkaInput, build_job, parse_with_dead_letters};
+use crate::job_io::{InputOptions, JobOutput, build_job, parse_with_dead_letters};
 use crate::windowed_stats::{Event, ParseEvents};
 use sluice_io::kafka::KafkaAddress;
 use sluice_io::periodic::PeriodicImpulse;
@@ -154,10 +154,10 @@ pub fn build(
     table: &str,
     output: &str,
     refresh: Duration,
-    kafka_input: &KafkaInput,
+    reading: &InputOptions,
 ) {
-    let streaming = KafkaAddress::parse(input).is_some() && !kafka_input.stop_at_end;
-    build_job(p, input, output, kafka_input, 1, |lines| {
+    let streaming = KafkaAddress::parse(input).is_some() && !reading.stop_at_end;
+    build_job(p, input, output, reading, 1, |lines| {
         compute(lines, table, streaming.then_some(refresh))
     });
 }

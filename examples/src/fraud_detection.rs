@@ -15,7 +15,7 @@
 //! flag. The same job runs on
 //! files (bounded: each account's transactions in order, on any runner) and on a topic.
 
-use crate::job_io::{JobOutput, KafkaInput, KeyedEvent, build_job, parse_then_stateful};
+use crate::job_io::{InputOptions, JobOutput, KeyedEvent, build_job, parse_then_stateful};
 use serde::{Deserialize, Serialize};
 use sluice_sdk::prelude::*;
 use sluice_sdk::state::TimeSortedBuffer;
@@ -141,8 +141,8 @@ pub fn compute(lines: &PCollection<String>) -> JobOutput {
 /// Builds the whole job: read `input` (a file pattern or `kafka://HOST:PORT/TOPIC`), write the
 /// alerts to `output` (a file prefix or `kafka://HOST:PORT/TOPIC`, keyed by account) with the
 /// dead letters beside them (see [`crate::job_io`]).
-pub fn build(p: &Pipeline, input: &str, output: &str, kafka_input: &KafkaInput) {
-    build_job(p, input, output, kafka_input, 0, compute);
+pub fn build(p: &Pipeline, input: &str, output: &str, reading: &InputOptions) {
+    build_job(p, input, output, reading, 0, compute);
 }
 
 #[cfg(test)]

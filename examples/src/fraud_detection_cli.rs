@@ -29,14 +29,8 @@ pub fn main() -> std::process::ExitCode {
     crate::main_with(|| {
         let Args { job } = Args::parse();
         let p = Pipeline::new();
-        build(&p, &job.input, &job.output, &job.kafka.input());
-        job.run(
-            &p,
-            &[
-                ("alerts", "SmallThenLarge", "alerts"),
-                ("malformed lines", "ParseTransactions", "malformed_lines"),
-            ],
-        )?;
+        build(&p, &job.input, &job.output, &job.reading.options());
+        job.run(&p, &[("alerts", "SmallThenLarge", "alerts")])?;
         Ok(())
     })
 }

@@ -18,9 +18,12 @@ pub struct DeadLetter {
     pub reason: String,
 }
 
-/// How the job reads a `kafka://HOST:PORT/TOPIC` input.
+/// How the job reads its input: files, or a `kafka://HOST:PORT/TOPIC`.
 #[derive(Clone, Debug)]
-pub struct KafkaInput {
+pub struct InputOptions {
+    /// Files: the longest line read (a longer one goes to the errors output, cut short, with
+    /// its length; see `sluice_io::text::ReadText::max_line_bytes`).
+    pub max_line_bytes: usize,
     /// How far out of order events may arrive and still be on time (the watermark trails the
     /// largest event time seen by this much).
     pub max_delay: Duration,
@@ -33,9 +36,10 @@ pub struct KafkaInput {
     pub idle_timeout: Duration,
 }
 
-impl Default for KafkaInput {
+impl Default for InputOptions {
     fn default() -> Self {
-        KafkaInput {
+        InputOptions {
+            max_line_bytes: text::DEFAULT_MAX_LINE_BYTES,
             max_delay: Duration::from_secs(10),
             stop_at_end: false,
             group: None,
@@ -51,11 +55,16 @@ impl Default for KafkaInput {
 pub fn read_lines(
     p: &Pipeline,
     input: &str,
-    settings: &KafkaInput,
+    settings: &InputOptions,
 ) -> (PCollection<String>, Option<PCollection<DeadLetter>>) {
     let from = match kafka::KafkaAddress::parse(input) {
         None => {
-            let read = p.apply("ReadLines", text::read(input).with_dead_letters());
+            let read = p.apply(
+                "ReadLines",
+                text::read(input)
+                    .max_line_bytes(settings.max_line_bytes)
+                    .with_dead_letters(),
+            );
             let undecodable = read
                 .errors
                 .map("UndecodableLines", |d: text::TextDeadLetter| DeadLetter {
@@ -142,6 +151,40 @@ pub fn write_results(
     }
 }
 
+/// The counters of what a job sends to its errors output: lines that did not parse
+/// (`malformed_lines`, by whichever transform parses; `malformed_table_lines` for a reference
+/// table) and lines or records that did not decode (`undecodable_lines` of a text read,
+/// `undecodable_records` of a Kafka read).
+pub const ERROR_COUNTERS: [(&str, ErrorKind); 4] = [
+    ("malformed_lines", ErrorKind::Malformed),
+    ("malformed_table_lines", ErrorKind::Malformed),
+    ("undecodable_lines", ErrorKind::Undecodable),
+    ("undecodable_records", ErrorKind::Undecodable),
+];
+
+/// Why a line went to the errors output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// It decoded, but did not parse.
+    Malformed,
+    /// It did not decode (not UTF-8, say).
+    Undecodable,
+}
+
+/// How many lines a job sent to its errors output, by the [`ERROR_COUNTERS`] of every
+/// transform: (malformed, undecodable).
+pub fn errors_output_lines(metrics: &sluice_sdk::metrics::MetricResults) -> (i64, i64) {
+    let mut counts = (0, 0);
+    for (key, value) in metrics.counters() {
+        match ERROR_COUNTERS.iter().find(|(name, _)| *name == key.name) {
+            Some((_, ErrorKind::Malformed)) => counts.0 += value,
+            Some((_, ErrorKind::Undecodable)) => counts.1 += value,
+            None => {}
+        }
+    }
+    counts
+}
+
 /// Parses an `--output` flag: a Kafka topic, or a prefix that names files.
 pub fn parse_output(text: &str) -> Result<String, String> {
     if text.starts_with("kafka://") {
@@ -151,9 +194,13 @@ pub fn parse_output(text: &str) -> Result<String, String> {
     }
 }
 
-/// The command-line flags of a Kafka input (see [`KafkaInput`]).
+/// The command-line flags of how a job reads its input (see [`InputOptions`]).
 #[derive(clap::Args, Clone, Debug)]
-pub struct KafkaFlags {
+pub struct InputFlags {
+    /// Files: the longest line read, in bytes (`4MiB`, `64KiB`, `1000`): a longer line goes to
+    /// the errors output, cut short, with its length, and reading goes on.
+    #[arg(long, default_value = "4MiB", value_parser = parse_bytes)]
+    pub max_line_bytes: usize,
     /// Kafka input: how far out of order events may be and still be on time.
     #[arg(long, default_value = "10s", value_parser = crate::windowed_stats::parse_duration)]
     pub kafka_max_delay: Duration,
@@ -169,15 +216,43 @@ pub struct KafkaFlags {
     pub kafka_idle_timeout: Duration,
 }
 
-impl KafkaFlags {
+impl InputFlags {
     /// The input settings the flags describe.
-    pub fn input(&self) -> KafkaInput {
-        KafkaInput {
+    pub fn options(&self) -> InputOptions {
+        InputOptions {
+            max_line_bytes: self.max_line_bytes,
             max_delay: self.kafka_max_delay,
             stop_at_end: self.kafka_stop_at_end,
             group: self.kafka_group.clone(),
             idle_timeout: self.kafka_idle_timeout,
         }
+    }
+}
+
+/// Parses a size in bytes: a whole number, optionally with a unit `KiB`, `MiB` or `GiB`
+/// (powers of 1024); at least 1.
+pub fn parse_bytes(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: usize = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size (a number of bytes, KiB, MiB or GiB)"))?;
+    let scale: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "'{text}': unknown unit '{other}' (KiB, MiB or GiB)"
+            ));
+        }
+    };
+    match n.checked_mul(scale) {
+        Some(0) => Err(format!("'{text}': a size must be at least 1 byte")),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("'{text}' is too large")),
     }
 }
 
@@ -269,11 +344,11 @@ pub fn build_job(
     p: &Pipeline,
     input: &str,
     output: &str,
-    kafka_input: &KafkaInput,
+    reading: &InputOptions,
     key_field: usize,
     compute: impl FnOnce(&PCollection<String>) -> JobOutput,
 ) {
-    let (lines, undecodable) = read_lines(p, input, kafka_input);
+    let (lines, undecodable) = read_lines(p, input, reading);
     let out = compute(&lines);
     write_results(p, output, out.results, out.errors, undecodable, key_field);
 }
@@ -288,9 +363,9 @@ pub struct JobArgs {
     /// Prefix of the output files (a file name, not a directory), or `kafka://HOST:PORT/TOPIC`.
     #[arg(long, value_parser = parse_output)]
     pub output: String,
-    /// How a Kafka input is read.
+    /// How the input is read.
     #[command(flatten)]
-    pub kafka: KafkaFlags,
+    pub reading: InputFlags,
     /// The pipeline's options (`--runner`, `--parallelism`...).
     #[command(flatten)]
     pub pipeline: sluice_runners::PipelineOptions,
@@ -299,7 +374,8 @@ pub struct JobArgs {
 impl JobArgs {
     /// Runs the pipeline with these options ([`crate::launch`]: `None` when it did not run
     /// here) and, unless `--quiet`, says what it wrote: the counters named in `counters`
-    /// (`(label, transform, counter)`).
+    /// (`(label, transform, counter)`), and how many lines its errors output holds
+    /// ([`errors_output_lines`]).
     pub fn run(
         &self,
         p: &Pipeline,
@@ -315,6 +391,11 @@ impl JobArgs {
                     format!("{} {label}", result.metrics.counter(t, c).unwrap_or(0))
                 })
                 .collect();
+            let (malformed, undecodable) = errors_output_lines(&result.metrics);
+            said.push(format!(
+                "{} lines in its errors output ({malformed} malformed, {undecodable} undecodable)",
+                malformed + undecodable
+            ));
             let between = result.metrics.counter(
                 sluice_runners::timely::RUNNER_METRICS,
                 sluice_runners::timely::BYTES_BETWEEN_PROCESSES,

@@ -18,7 +18,7 @@
 //! ```
 
 use crate::job_io::{
-    JobOutput, KafkaInput, KeyedEvent, build_job, csv_fields, parse_then_stateful,
+    InputOptions, JobOutput, KeyedEvent, build_job, csv_fields, parse_then_stateful,
     parse_timestamp_ms,
 };
 use serde::{Deserialize, Serialize};
@@ -145,8 +145,8 @@ pub fn compute(lines: &PCollection<String>) -> JobOutput {
 }
 
 /// Builds the whole job (inputs and outputs as in [`crate::job_io`]).
-pub fn build(p: &Pipeline, input: &str, output: &str, kafka_input: &KafkaInput) {
-    build_job(p, input, output, kafka_input, 0, compute);
+pub fn build(p: &Pipeline, input: &str, output: &str, reading: &InputOptions) {
+    build_job(p, input, output, reading, 0, compute);
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! `window_start_ms,window_end_ms,key,count,sum,min,max`, with malformed lines sent to a
 //! dead-letter output instead of stopping the job.
 
-pub use crate::job_io::{DeadLetter, KafkaInput};
+pub use crate::job_io::{DeadLetter, InputOptions};
 use crate::job_io::{read_lines, write_results};
 use serde::{Deserialize, Serialize};
 use sluice_sdk::prelude::*;
@@ -247,7 +247,7 @@ pub fn build(
         output,
         window,
         allowed_lateness,
-        &KafkaInput::default(),
+        &InputOptions::default(),
     );
 }
 
@@ -258,9 +258,9 @@ pub fn build_with(
     output: &str,
     window: &WindowSpec,
     allowed_lateness: Duration,
-    kafka_input: &KafkaInput,
+    reading: &InputOptions,
 ) {
-    let (lines, undecodable) = read_lines(p, input, kafka_input);
+    let (lines, undecodable) = read_lines(p, input, reading);
     let out = compute(&lines, window, allowed_lateness);
     // Keyed by the statistics' key (field 2), so that each key's windows stay in order.
     write_results(p, output, out.stats, out.errors, undecodable, 2);

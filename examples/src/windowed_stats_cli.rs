@@ -47,16 +47,9 @@ pub fn main() -> std::process::ExitCode {
             &job.output,
             &args.window,
             args.allowed_lateness,
-            &job.kafka.input(),
+            &job.reading.options(),
         );
-        job.run(
-            &p,
-            &[(
-                "malformed lines in its errors output",
-                "ParseEvents",
-                "malformed_lines",
-            )],
-        )?;
+        job.run(&p, &[])?;
         Ok(())
     })
 }

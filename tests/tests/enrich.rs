@@ -3,7 +3,7 @@
 //! is tested against Kafka, in `tests/kafka/enrich.rs`.)
 
 use sluice_examples::enrich::build;
-use sluice_examples::job_io::KafkaInput;
+use sluice_examples::job_io::InputOptions;
 use sluice_runners::{PipelineOptions, run};
 use sluice_sdk::prelude::*;
 
@@ -39,7 +39,7 @@ fn every_event_gets_its_name_on_every_runner() {
             &table.display().to_string(),
             &out,
             Duration::from_secs(10),
-            &KafkaInput::default(),
+            &InputOptions::default(),
         );
         let result = run(&p, &PipelineOptions::for_runner(runner)).unwrap();
         assert_eq!(sluice_tests::sorted_lines(&out), expected, "{runner}");

@@ -3,7 +3,7 @@
 //! Every input record's effect must reach the output at least once, and the offsets committed
 //! for the group must never run ahead of the output written.
 
-use sluice_examples::windowed_stats::{KafkaInput, WindowSpec, build_with};
+use sluice_examples::windowed_stats::{InputOptions, WindowSpec, build_with};
 use sluice_runners::{PipelineOptions, start};
 use sluice_sdk::prelude::*;
 use sluice_tests::kafka::{
@@ -227,12 +227,13 @@ fn a_broker_killed_and_restarted_mid_stream_loses_nothing() {
         &format!("kafka://{bootstrap}/{output}"),
         &WindowSpec::Fixed(Duration::from_millis(WINDOW_MS)),
         Duration::ZERO,
-        &KafkaInput {
+        &InputOptions {
             max_delay: Duration::from_secs(1),
             // Windows close by the data's own watermark (see `events`), not by idleness.
             idle_timeout: Duration::from_secs(60),
             group: Some(group.clone()),
             stop_at_end: false,
+            ..InputOptions::default()
         },
     );
     let handle = start(

@@ -2,7 +2,7 @@
 //! a plain model of the pattern, whatever the order of arrival (and in streaming, as the
 //! watermark passes).
 
-use sluice_examples::job_io::KafkaInput;
+use sluice_examples::job_io::InputOptions;
 use sluice_examples::login_alerts::{build, compute};
 use sluice_runners::{PipelineOptions, run};
 use sluice_sdk::prelude::*;
@@ -80,7 +80,7 @@ fn the_same_alerts_on_every_runner_as_the_model() {
             &p,
             &format!("{}/logins.csv", dir.display()),
             &prefix,
-            &KafkaInput::default(),
+            &InputOptions::default(),
         );
         run(&p, &PipelineOptions::for_runner(runner)).unwrap();
         assert_eq!(sluice_tests::sorted_lines(&prefix), expected, "{runner}");

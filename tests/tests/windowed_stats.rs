@@ -178,3 +178,64 @@ fn identical_on_both_runners_through_test_stream_and_equal_to_the_model() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A file with good, malformed, undecodable (not UTF-8) and overlong lines: the job reads on,
+/// its errors output holds every bad line — an overlong one cut short, with its length — and
+/// its closing summary counts them all. The same edge serves every job over lines.
+#[test]
+fn every_bad_line_reaches_the_errors_output_and_the_summary_counts_them() {
+    let dir = temp_dir("bad-lines");
+    let input = dir.join("mixed.csv");
+    let mut content = Vec::new();
+    content.extend_from_slice(b"1000,a,10\n");
+    content.extend_from_slice(b"not an event\n");
+    for i in 0..7u8 {
+        content.extend_from_slice(&[b'2', 0xff, 0xfe, i, b'\n']);
+    }
+    content.extend_from_slice(&vec![b'9'; 300_000]);
+    content.extend_from_slice(b"\n2000,a,20\n");
+    std::fs::write(&input, &content).unwrap();
+    for (job, prefix, extra) in [
+        (
+            env!("CARGO_BIN_EXE_stats_job"),
+            "stats",
+            &["--window", "fixed:60s"][..],
+        ),
+        (env!("CARGO_BIN_EXE_fraud_job"), "fraud", &[][..]),
+    ] {
+        let output = dir.join(prefix);
+        let out = std::process::Command::new(job)
+            .args(extra)
+            .args(["--input", input.to_str().unwrap()])
+            .args(["--output", output.to_str().unwrap()])
+            .args(["--max-line-bytes", "64KiB", "--runner", "direct"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{job}: {stderr}");
+        let errors: Vec<DeadLetter> = read_lines(&format!("{}-errors-*", output.display()))
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // 1 malformed, 7 undecodable, 1 overlong (not read, so not parsed).
+        assert_eq!(errors.len(), 9, "{job}: {errors:?}");
+        let overlong: Vec<&DeadLetter> = errors
+            .iter()
+            .filter(|d| d.reason.contains("bytes long, over the limit"))
+            .collect();
+        assert_eq!(overlong.len(), 1, "{job}: {errors:?}");
+        assert!(
+            overlong[0].reason.contains("line 10")
+                && overlong[0]
+                    .reason
+                    .contains("300000 bytes long, over the limit of 65536"),
+            "{}",
+            overlong[0].reason
+        );
+        assert!(overlong[0].line.len() <= 1024);
+        assert!(
+            stderr.contains("9 lines in its errors output (1 malformed, 8 undecodable)"),
+            "{job}: {stderr}"
+        );
+    }
+}

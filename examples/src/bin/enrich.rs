@@ -30,14 +30,11 @@ fn main() -> std::process::ExitCode {
             &args.table,
             &job.output,
             args.refresh,
-            &job.kafka.input(),
+            &job.reading.options(),
         );
         job.run(
             &p,
-            &[
-                ("malformed events", "ParseEvents", "malformed_lines"),
-                ("failed table readings", "LoadTable", "table_read_errors"),
-            ],
+            &[("failed table readings", "LoadTable", "table_read_errors")],
         )?;
         Ok(())
     })

@@ -19,7 +19,7 @@ use anyhow::Context;
 use clap::Parser;
 use sluice_examples::bench::median;
 use sluice_examples::fraud_detection::{build, compute};
-use sluice_examples::job_io::{KafkaInput, read_lines};
+use sluice_examples::job_io::{InputOptions, read_lines};
 use sluice_examples::transactions::{TransactionLines, generate};
 use sluice_runners::PipelineOptions;
 use sluice_sdk::prelude::*;
@@ -213,11 +213,11 @@ fn run_child(
 /// to `output`.
 fn kafka_streaming_child(input: &str, output: &str, total: u64) -> anyhow::Result<()> {
     let p = Pipeline::new();
-    let kafka = KafkaInput {
+    let kafka = InputOptions {
         stop_at_end: false,
         max_delay: Duration::from_secs(60),
         idle_timeout: Duration::from_secs(1),
-        ..KafkaInput::default()
+        ..InputOptions::default()
     };
     let (lines, _undecodable) = read_lines(&p, input, &kafka);
     let read = Arc::new(AtomicU64::new(0));
@@ -260,10 +260,10 @@ fn kafka_streaming_child(input: &str, output: &str, total: u64) -> anyhow::Resul
 /// Runs the job in this process (a child of the benchmark) and prints its peak memory.
 fn child(runner: &str, input: &str, output: &str) -> anyhow::Result<()> {
     let p = Pipeline::new();
-    let kafka = KafkaInput {
+    let kafka = InputOptions {
         stop_at_end: true,
         max_delay: Duration::from_secs(60),
-        ..KafkaInput::default()
+        ..InputOptions::default()
     };
     build(&p, input, output, &kafka);
     let options = PipelineOptions {

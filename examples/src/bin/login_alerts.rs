@@ -16,14 +16,8 @@ fn main() -> std::process::ExitCode {
     sluice_examples::main_with(|| {
         let Args { job } = Args::parse();
         let p = Pipeline::new();
-        sluice_examples::login_alerts::build(&p, &job.input, &job.output, &job.kafka.input());
-        job.run(
-            &p,
-            &[
-                ("alerts", "RepeatedFailures", "alerts"),
-                ("malformed lines", "ParseLogins", "malformed_lines"),
-            ],
-        )?;
+        sluice_examples::login_alerts::build(&p, &job.input, &job.output, &job.reading.options());
+        job.run(&p, &[("alerts", "RepeatedFailures", "alerts")])?;
         Ok(())
     })
 }

@@ -18,7 +18,9 @@
 //! is not valid UTF-8 fails the read with the file and line number, unless
 //! [`ReadText::lossy_utf8`] replaces invalid bytes with U+FFFD, or
 //! [`ReadText::with_dead_letters`] sends the line, with its file and line number, to an
-//! `errors` output and reads on. Every line gets the minimum timestamp, in the global window.
+//! `errors` output and reads on. A line longer than [`ReadText::max_line_bytes`] (4 MiB by
+//! default) is treated the same way, and memory stays bounded whatever the input. Every line
+//! gets the minimum timestamp, in the global window.
 //!
 //! **Writing** ([`write()`]): lines go to `PREFIX-SSSSS-of-NNNNN[SUFFIX]`, written under
 //! temporary names and committed only when every shard is written: the previous result under
@@ -40,7 +42,10 @@ pub use commit::{Manifest, ShardEntry, complete_shards, manifest_path};
 pub use files::{FileMeta, MatchError, match_files};
 pub use json::{JsonLines, WriteJson};
 pub use sink::{MAX_SHARDS, WriteText, check_shard_count, shard_name};
-pub use source::{LineDecoder, LineError, OrDeadLetter, TextDeadLetter, TextSource, Utf8Lines};
+pub use source::{
+    DEFAULT_MAX_LINE_BYTES, LineDecoder, LineError, OVERLONG_LINE_KEPT_BYTES, OrDeadLetter,
+    TextDeadLetter, TextSource, Utf8Lines,
+};
 
 use serde::de::DeserializeOwned;
 use sluice_sdk::prelude::*;
@@ -50,6 +55,7 @@ pub fn read(pattern: &str) -> ReadText {
     ReadText {
         pattern: pattern.to_string(),
         lossy: false,
+        max_line_bytes: DEFAULT_MAX_LINE_BYTES,
     }
 }
 
@@ -77,6 +83,7 @@ pub fn write_json<T: Element + serde::Serialize>(prefix: &str) -> WriteJson<T> {
 pub struct ReadText {
     pattern: String,
     lossy: bool,
+    max_line_bytes: usize,
 }
 
 impl ReadText {
@@ -88,8 +95,20 @@ impl ReadText {
         }
     }
 
-    /// Sends lines that are not valid UTF-8 to an `errors` output, as [`TextDeadLetter`]s
-    /// with their file and line number, instead of failing the read.
+    /// The longest line read (default [`DEFAULT_MAX_LINE_BYTES`], 4 MiB): a longer line is not
+    /// decoded — it fails the read naming its file, line and length, or with
+    /// [`with_dead_letters`](Self::with_dead_letters) becomes a dead letter holding its length
+    /// and first [`OVERLONG_LINE_KEPT_BYTES`] bytes — and reading goes on after it, in bounded
+    /// memory.
+    pub fn max_line_bytes(self, max_line_bytes: usize) -> Self {
+        ReadText {
+            max_line_bytes: max_line_bytes.max(1),
+            ..self
+        }
+    }
+
+    /// Sends lines that are not valid UTF-8 (or longer than the limit) to an `errors` output,
+    /// as [`TextDeadLetter`]s with their file and line number, instead of failing the read.
     pub fn with_dead_letters(self) -> ReadTextWithDeadLetters {
         ReadTextWithDeadLetters { read: self }
     }
@@ -150,9 +169,12 @@ impl PTransform<PBegin> for ReadTextWithDeadLetters {
         let decoder = OrDeadLetter(Utf8Lines {
             lossy: self.read.lossy,
         });
-        let items = input
-            .pipeline()
-            .apply("Read", Read::from(TextSource::new(files, decoder)));
+        let items = input.pipeline().apply(
+            "Read",
+            Read::from(
+                TextSource::new(files, decoder).with_max_line_bytes(self.read.max_line_bytes),
+            ),
+        );
         let errors = TupleTag::<TextDeadLetter>::new("errors");
         let split = items.apply(
             "Split",
@@ -191,7 +213,11 @@ impl PTransform<PBegin> for ReadText {
     type Output = PCollection<String>;
     fn expand(self, input: &PBegin) -> PCollection<String> {
         let files = files_or_error(input, &self.pattern);
-        Read::from(TextSource::new(files, Utf8Lines { lossy: self.lossy })).expand(input)
+        Read::from(
+            TextSource::new(files, Utf8Lines { lossy: self.lossy })
+                .with_max_line_bytes(self.max_line_bytes),
+        )
+        .expand(input)
     }
 }
 

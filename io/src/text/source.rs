@@ -27,6 +27,15 @@ pub(super) const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
 /// Splits are at least this large: smaller ones cost more in opening files than they gain.
 const MIN_SPLIT_BYTES: u64 = 1 << 20;
 
+/// The longest line a read keeps by default (4 MiB): a longer one is not decoded but becomes a
+/// dead letter (or fails the read) that holds its length and its first
+/// [`OVERLONG_LINE_KEPT_BYTES`]; the rest is read past. Memory stays bounded whatever the
+/// input (a file without line endings, `/dev/zero`).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 4 << 20;
+
+/// How much of a line longer than the limit its dead letter keeps.
+pub const OVERLONG_LINE_KEPT_BYTES: usize = 1024;
+
 /// A line that did not decode: why, and its bytes back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LineError {
@@ -137,6 +146,7 @@ pub struct TextSource<D> {
     files: Arc<Vec<FileMeta>>,
     ranges: Vec<Range>,
     decoder: D,
+    max_line_bytes: usize,
 }
 
 impl<D: LineDecoder> TextSource<D> {
@@ -153,6 +163,15 @@ impl<D: LineDecoder> TextSource<D> {
             files: Arc::new(files),
             ranges,
             decoder,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+        }
+    }
+
+    /// The longest line decoded (at least 1 byte; default [`DEFAULT_MAX_LINE_BYTES`]).
+    pub fn with_max_line_bytes(self, max_line_bytes: usize) -> Self {
+        TextSource {
+            max_line_bytes: max_line_bytes.max(1),
+            ..self
         }
     }
 }
@@ -205,6 +224,7 @@ impl<D: LineDecoder> BoundedSource for TextSource<D> {
                 files: self.files.clone(),
                 ranges,
                 decoder: self.decoder.clone(),
+                max_line_bytes: self.max_line_bytes,
             })
             .collect())
     }
@@ -221,7 +241,50 @@ impl<D: LineDecoder> BoundedSource for TextSource<D> {
             open: None,
             consumed_before: 0,
             buf: Vec::with_capacity(256),
+            max_line_bytes: self.max_line_bytes,
         }))
+    }
+}
+
+/// What [`read_line_bounded`] read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct LineRead {
+    /// Bytes consumed from the reader: the whole line and its `\n` (0 at the end).
+    consumed: usize,
+    /// Whether the line ended with a `\n` (the last line of a file may not).
+    newline: bool,
+}
+
+/// Reads one line, up to and including its `\n`, into `buf`, keeping at most `max` bytes of
+/// it and its `\n`: the rest of a longer line is read and dropped, so memory stays bounded
+/// however long the line is.
+fn read_line_bounded(
+    reader: &mut dyn BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<LineRead> {
+    let mut read = LineRead::default();
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(read);
+        }
+        let (taken, newline) = match memchr::memchr(b'\n', available) {
+            Some(i) => (i + 1, true),
+            None => (available.len(), false),
+        };
+        let room = (max + 1).saturating_sub(buf.len());
+        buf.extend_from_slice(&available[..taken.min(room)]);
+        reader.consume(taken);
+        read.consumed += taken;
+        if newline {
+            read.newline = true;
+            return Ok(read);
+        }
     }
 }
 
@@ -260,6 +323,7 @@ struct TextReader<D> {
     open: Option<OpenRange>,
     consumed_before: u64,
     buf: Vec<u8>,
+    max_line_bytes: usize,
 }
 
 impl<D: LineDecoder> TextReader<D> {
@@ -359,11 +423,11 @@ impl<D: LineDecoder> SourceReader<D::Output> for TextReader<D> {
             };
             let past_end = open.range.end.is_some_and(|end| open.pos >= end);
             self.buf.clear();
-            let n = if past_end {
-                0
+            let read = if past_end {
+                LineRead::default()
             } else {
-                match open.lines.read_until(b'\n', &mut self.buf) {
-                    Ok(n) => n,
+                match read_line_bounded(&mut *open.lines, &mut self.buf, self.max_line_bytes) {
+                    Ok(read) => read,
                     Err(e) => {
                         let path = self.path(open.range.file);
                         return Err(match self.line_number(&open) {
@@ -374,6 +438,7 @@ impl<D: LineDecoder> SourceReader<D::Output> for TextReader<D> {
                     }
                 }
             };
+            let n = read.consumed;
             if n == 0 {
                 self.consumed_before += open.raw.load(Ordering::Relaxed);
                 continue;
@@ -389,6 +454,8 @@ impl<D: LineDecoder> SourceReader<D::Output> for TextReader<D> {
                     continue;
                 }
             }
+            // The line's length, without its `\n` (nor a byte-order mark).
+            let length = n - usize::from(read.newline) - if bom { UTF8_BOM.len() } else { 0 };
             if self.buf.last() == Some(&b'\n') {
                 self.buf.pop();
                 if self.buf.last() == Some(&b'\r') {
@@ -396,7 +463,23 @@ impl<D: LineDecoder> SourceReader<D::Output> for TextReader<D> {
                 }
             }
             let line = std::mem::replace(&mut self.buf, Vec::with_capacity(256));
-            match self.decoder.decode(line) {
+            let decoded = if length > self.max_line_bytes {
+                let mut kept = line;
+                kept.truncate(OVERLONG_LINE_KEPT_BYTES.min(self.max_line_bytes));
+                kept.shrink_to_fit();
+                Err(LineError {
+                    reason: format!(
+                        "the line is {length} bytes long, over the limit of {} bytes: not \
+                         read (its first {} bytes are kept here)",
+                        self.max_line_bytes,
+                        kept.len()
+                    ),
+                    line: kept,
+                })
+            } else {
+                self.decoder.decode(line)
+            };
+            match decoded {
                 Ok(v) => out.push(TimestampedValue::new(v, Timestamp::MIN)),
                 Err(LineError { reason, line }) => {
                     let dead = TextDeadLetter {
@@ -507,5 +590,45 @@ mod tests {
         );
         let lossy = read_all(&TextSource::new(vec![f], Utf8Lines { lossy: true })).unwrap();
         assert_eq!(lossy.last().unwrap(), "bad \u{fffd} byte");
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_a_dead_letter_with_its_length_and_reading_goes_on() {
+        let long = "x".repeat(5_000);
+        let content = format!("first\n{long}\r\n{}\nlast{long}", "y".repeat(100));
+        let f = temp_file("long.txt", content.as_bytes());
+        let src = TextSource::new(vec![f.clone()], OrDeadLetter(Utf8Lines { lossy: false }))
+            .with_max_line_bytes(100);
+        let items = read_all(&src).unwrap();
+        assert_eq!(items.len(), 4);
+        assert_eq!(items[0], Ok("first".to_string()));
+        // A line of exactly the limit is read.
+        assert_eq!(items[2], Ok("y".repeat(100)));
+        for (i, line_number, length) in [(1, 2, 5_001), (3, 4, 5_004)] {
+            let Err(dead) = &items[i] else {
+                panic!("line {line_number} is over the limit: {:?}", items[i])
+            };
+            assert_eq!(dead.line_number, Some(line_number));
+            assert!(
+                dead.reason.contains(&format!(
+                    "the line is {length} bytes long, over the limit of 100 bytes"
+                )),
+                "{}",
+                dead.reason
+            );
+            assert_eq!(dead.bytes.len(), 100);
+        }
+        // Without dead letters, the read fails naming file, line and length.
+        let strict =
+            TextSource::new(vec![f.clone()], Utf8Lines { lossy: false }).with_max_line_bytes(100);
+        let err = read_all(&strict).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}, line 2: the line is 5001 bytes long, over the limit of 100 bytes: not read \
+                 (its first 100 bytes are kept here)",
+                f.path.display()
+            )
+        );
     }
 }

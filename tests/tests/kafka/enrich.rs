@@ -4,7 +4,7 @@
 use super::options;
 use super::watermarks::kafka_now;
 use sluice_examples::enrich::build;
-use sluice_examples::job_io::KafkaInput;
+use sluice_examples::job_io::InputOptions;
 use sluice_io::kafka;
 use sluice_runners::start;
 use sluice_sdk::prelude::*;
@@ -44,9 +44,9 @@ fn table_refreshes_on(runner: &str) {
         &table.display().to_string(),
         &format!("kafka://{bootstrap}/{output}"),
         Duration::from_millis(300),
-        &KafkaInput {
+        &InputOptions {
             idle_timeout: Duration::from_secs(1),
-            ..KafkaInput::default()
+            ..InputOptions::default()
         },
     );
     let handle = start(&p, &options(runner)).unwrap();

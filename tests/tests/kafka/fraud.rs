@@ -3,7 +3,7 @@
 
 use super::options;
 use sluice_examples::fraud_detection::build;
-use sluice_examples::job_io::KafkaInput;
+use sluice_examples::job_io::InputOptions;
 use sluice_examples::transactions::generate;
 use sluice_io::kafka;
 use sluice_runners::{run, start};
@@ -32,11 +32,11 @@ fn fraud_alerts_from_a_topic_equal_the_model() {
     sluice_tests::kafka::load_events(&bootstrap, &topic, 4, &generated.lines);
     let input = format!("kafka://{bootstrap}/{topic}");
     let dir = sluice_tests::temp_dir("kafka-fraud");
-    let bounded = KafkaInput {
+    let bounded = InputOptions {
         stop_at_end: true,
         // The transactions are out of order by up to 30 s.
         max_delay: Duration::from_secs(60),
-        ..KafkaInput::default()
+        ..InputOptions::default()
     };
     for runner in ["direct", "rayon"] {
         let out = dir.join(format!("{runner}/alerts")).display().to_string();
@@ -64,7 +64,7 @@ fn fraud_alerts_from_a_topic_equal_the_model() {
         &p,
         &input,
         &format!("kafka://{bootstrap}/{out_topic}"),
-        &KafkaInput {
+        &InputOptions {
             stop_at_end: false,
             idle_timeout: Duration::from_secs(1),
             ..bounded

@@ -3,7 +3,7 @@
 
 use super::options;
 use super::watermarks::kafka_now;
-use sluice_examples::windowed_stats::{KafkaInput, WindowSpec, build, build_with};
+use sluice_examples::windowed_stats::{InputOptions, WindowSpec, build, build_with};
 use sluice_io::kafka;
 use sluice_runners::{run, start};
 use sluice_sdk::prelude::*;
@@ -37,10 +37,10 @@ fn files_and_kafka_give_the_same_windowed_stats_on_every_runner() {
     let topic = unique_topic("events");
     load_events(&bootstrap, &topic, 4, &lines);
     let input = format!("kafka://{bootstrap}/{topic}");
-    let bounded = KafkaInput {
+    let bounded = InputOptions {
         stop_at_end: true,
         max_delay: Duration::from_secs(30),
-        ..KafkaInput::default()
+        ..InputOptions::default()
     };
     for runner in ["direct", "rayon", "timely"] {
         let out = dir.join(format!("kafka-{runner}/stats"));
@@ -98,7 +98,7 @@ fn files_and_kafka_give_the_same_windowed_stats_on_every_runner() {
             &format!("kafka://{bootstrap}/{out_topic}"),
             &window,
             Duration::ZERO,
-            &KafkaInput {
+            &InputOptions {
                 stop_at_end: false,
                 idle_timeout: Duration::from_secs(1),
                 ..bounded.clone()

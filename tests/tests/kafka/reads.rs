@@ -1,7 +1,7 @@
 //! What a read does with its input: dead letters, start and end offsets, errors.
 
 use super::options;
-use sluice_examples::windowed_stats::{KafkaInput, WindowSpec, build_with};
+use sluice_examples::windowed_stats::{InputOptions, WindowSpec, build_with};
 use sluice_io::kafka::{self, KafkaRecord, StartPosition, Utf8};
 use sluice_runners::run;
 use sluice_sdk::prelude::*;
@@ -34,9 +34,9 @@ fn undecodable_records_go_to_the_dead_letters_with_their_coordinates() {
         &dir.join("out").display().to_string(),
         &WindowSpec::Fixed(Duration::from_secs(60)),
         Duration::ZERO,
-        &KafkaInput {
+        &InputOptions {
             stop_at_end: true,
-            ..KafkaInput::default()
+            ..InputOptions::default()
         },
     );
     let result = run(&p, &options("direct")).unwrap();
