@@ -129,8 +129,14 @@ pub fn write_results(
     };
     match kafka::KafkaAddress::parse(output) {
         None => {
-            results.apply("WriteResults", text::write(output));
-            errors.apply("WriteErrors", text::write_json(&format!("{output}-errors")));
+            // The results commit last, once the errors output has: their manifest says the
+            // job is done, and a run whose errors output fails to commit writes none.
+            let errors_committed =
+                errors.apply("WriteErrors", text::write_json(&format!("{output}-errors")));
+            results.apply(
+                "WriteResults",
+                text::write(output).committed_after(&errors_committed),
+            );
         }
         Some(Ok(to)) => {
             results.apply(

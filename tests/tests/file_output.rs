@@ -263,3 +263,33 @@ fn windowed_stats_refuses_an_output_that_names_no_file() {
     names.sort();
     assert_eq!(names, vec!["events.csv".to_string()], "nothing written");
 }
+
+/// A job's outputs are committed together: when its errors output cannot be committed (its
+/// manifest's name is taken by a directory), the job fails and its results are not
+/// committed either — no `PREFIX.manifest` reads as a finished run.
+#[test]
+fn a_job_whose_errors_output_fails_to_commit_leaves_no_complete_looking_result() {
+    let dir = sluice_tests::temp_dir("commit-together");
+    let input = dir.join("transactions.csv");
+    std::fs::write(
+        &input,
+        "1000,acct,100\nnot a transaction\n2000,acct,900000\n",
+    )
+    .unwrap();
+    let prefix = dir.join("o/pp");
+    std::fs::create_dir_all(dir.join("o/pp-errors.manifest")).unwrap();
+    for runner in ["direct", "rayon", "timely"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fraud_job"))
+            .args(["--input", input.to_str().unwrap()])
+            .args(["--output", prefix.to_str().unwrap(), "--runner", runner])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{runner}: {stderr}");
+        assert!(stderr.contains("pp-errors.manifest"), "{runner}: {stderr}");
+        assert!(
+            !dir.join("o/pp.manifest").exists(),
+            "{runner}: the results were committed by a run that failed"
+        );
+    }
+}

@@ -23,6 +23,11 @@
 //! The final names appear only in the last step, and the manifest only once they are all in
 //! place: a run that fails leaves no output that reads as complete. Its temporary directory
 //! stays behind, hidden, until the next run to the prefix removes it.
+//!
+//! A job with several outputs (results and their errors) commits them together with
+//! [`WriteText::committed_after`]: the output that says the job is done (its results) commits
+//! only once the others have committed — it reads their commits as a side input — so a run
+//! whose errors output fails to commit exits with an error and writes no results manifest.
 
 use super::commit::{Commit, check_prefix, temp_dir_for};
 use sluice_sdk::graph::Boundedness;
@@ -36,6 +41,7 @@ pub struct WriteText {
     prefix: String,
     suffix: String,
     shards: Option<u32>,
+    after: Vec<PCollection<String>>,
 }
 
 impl WriteText {
@@ -44,7 +50,17 @@ impl WriteText {
             prefix: prefix.to_string(),
             suffix: String::new(),
             shards: None,
+            after: Vec::new(),
         }
+    }
+
+    /// Commits this output only after `other` has committed: `other` is what another write
+    /// returns (its final file names), and this write's commit waits for all of them. The
+    /// output written last is the one whose manifest says a job is done; if `other`'s commit
+    /// fails, this one never commits.
+    pub fn committed_after(mut self, other: &PCollection<String>) -> Self {
+        self.after.push(other.clone());
+        self
     }
     /// Appends `suffix` (such as `.txt`) to every file name.
     pub fn with_suffix(self, suffix: &str) -> Self {
@@ -322,6 +338,17 @@ impl DoFn for Finalize {
     }
 }
 
+/// `finalize`, reading the commits in `after` as side inputs: it runs once they are done.
+fn waiting_for<F: DoFn>(
+    after: &[PCollectionView<Vec<String>>],
+    mut finalize: ParDo<F>,
+) -> ParDo<F> {
+    for view in after {
+        finalize = finalize.with_side_input(view);
+    }
+    finalize
+}
+
 impl PTransform<PCollection<String>> for WriteText {
     type Output = PCollection<String>;
     fn expand(self, input: &PCollection<String>) -> PCollection<String> {
@@ -335,6 +362,20 @@ impl PTransform<PCollection<String>> for WriteText {
         // Whatever the input's windows, a file holds lines of every window: write in the
         // global window (a shard written once per window would overwrite itself).
         let lines = input.apply("GlobalWindow", WindowInto::with_defaults(GlobalWindows));
+        // The commits this one waits for, as side inputs of its Finalize.
+        let after: Vec<PCollectionView<Vec<String>>> = self
+            .after
+            .iter()
+            .enumerate()
+            .map(|(i, names)| {
+                names
+                    .apply(
+                        &format!("CommittedBefore{i}"),
+                        WindowInto::with_defaults(GlobalWindows),
+                    )
+                    .apply(&format!("AfterCommit{i}"), View::list())
+            })
+            .collect();
         if self.shards.is_none() && input.boundedness() == Boundedness::Bounded {
             return lines
                 .apply(
@@ -347,13 +388,16 @@ impl PTransform<PCollection<String>> for WriteText {
                 .apply("Gather", Combine::globally(ToList::new()))
                 .apply(
                     "Finalize",
-                    ParDo::of(FinalizeBundles {
-                        output: Output {
-                            prefix: self.prefix,
-                            suffix: self.suffix,
-                            temp_dir,
-                        },
-                    }),
+                    waiting_for(
+                        &after,
+                        ParDo::of(FinalizeBundles {
+                            output: Output {
+                                prefix: self.prefix,
+                                suffix: self.suffix,
+                                temp_dir,
+                            },
+                        }),
+                    ),
                 );
         }
         let written = lines
@@ -369,14 +413,17 @@ impl PTransform<PCollection<String>> for WriteText {
             .apply("Gather", Combine::globally(ToList::new()))
             .apply(
                 "Finalize",
-                ParDo::of(Finalize {
-                    output: Output {
-                        prefix: self.prefix,
-                        suffix: self.suffix,
-                        temp_dir,
-                    },
-                    shards,
-                }),
+                waiting_for(
+                    &after,
+                    ParDo::of(Finalize {
+                        output: Output {
+                            prefix: self.prefix,
+                            suffix: self.suffix,
+                            temp_dir,
+                        },
+                        shards,
+                    }),
+                ),
             )
     }
 }
