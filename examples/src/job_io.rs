@@ -235,6 +235,16 @@ impl InputFlags {
     }
 }
 
+/// A CSV field as RFC 4180 writes it: as it is, or — when it holds a comma, a double quote or
+/// a line break — between double quotes, with each quote doubled.
+pub fn csv_field(field: &str) -> std::borrow::Cow<'_, str> {
+    if field.contains([',', '"', '\n', '\r']) {
+        std::borrow::Cow::Owned(format!("\"{}\"", field.replace('"', "\"\"")))
+    } else {
+        std::borrow::Cow::Borrowed(field)
+    }
+}
+
 /// Parses a size in bytes: a whole number, optionally with a unit `KiB`, `MiB` or `GiB`
 /// (powers of 1024); at least 1.
 pub fn parse_bytes(text: &str) -> Result<usize, String> {

@@ -24,6 +24,7 @@ pub mod baseline;
 pub mod bench;
 pub mod corpus;
 pub mod enrich;
+pub mod enrich_cli;
 pub mod fraud_detection;
 pub mod fraud_detection_cli;
 pub mod job_io;
