@@ -390,8 +390,9 @@ pub struct JobArgs {
 impl JobArgs {
     /// Runs the pipeline with these options ([`crate::launch`]: `None` when it did not run
     /// here) and, unless `--quiet`, says what it wrote: the counters named in `counters`
-    /// (`(label, transform, counter)`), and how many lines its errors output holds
-    /// ([`errors_output_lines`]).
+    /// (`(label, transform, counter)`), how many lines its errors output holds
+    /// ([`errors_output_lines`]), and how many records were dropped as late or for a closed
+    /// window, if any.
     pub fn run(
         &self,
         p: &Pipeline,
@@ -412,6 +413,22 @@ impl JobArgs {
                 "{} lines in its errors output ({malformed} malformed, {undecodable} undecodable)",
                 malformed + undecodable
             ));
+            let dropped = |name: &str| -> i64 {
+                let counters = result.metrics.counters();
+                counters
+                    .iter()
+                    .filter(|(key, _)| key.name == name)
+                    .map(|(_, v)| *v)
+                    .sum()
+            };
+            let late = dropped("droppedDueToLateness");
+            let closed = dropped("droppedDueToClosedWindow");
+            if late > 0 || closed > 0 {
+                said.push(format!(
+                    "{late} records dropped as late and {closed} for a closed window (see \
+                     droppedDueToLateness in the metrics)"
+                ));
+            }
             let between = result.metrics.counter(
                 sluice_runners::timely::RUNNER_METRICS,
                 sluice_runners::timely::BYTES_BETWEEN_PROCESSES,

@@ -523,6 +523,14 @@ impl KeyedShards {
             .sum()
     }
 
+    /// Records dropped so far, over all shards, by reason.
+    pub fn drops(&self) -> crate::observe::Drops {
+        crate::observe::Drops {
+            late: self.dropped_due_to_lateness(),
+            closed_window: self.dropped_due_to_closed_window(),
+        }
+    }
+
     /// Takes the user metrics the shards reported, merged.
     pub fn take_metrics(&mut self) -> MetricsContainer {
         let mut m = MetricsContainer::default();

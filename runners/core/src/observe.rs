@@ -50,6 +50,21 @@ pub enum Figure {
     OpenWindows,
     /// The estimated encoded size of a grouping's shard's state, in bytes.
     StateBytes,
+    /// Records a keyed node dropped so far because their window had expired
+    /// (`droppedDueToLateness`).
+    DroppedLate,
+    /// Records a keyed node dropped so far because their window's trigger had finished
+    /// (`droppedDueToClosedWindow`).
+    DroppedClosedWindow,
+}
+
+/// The records a keyed node dropped so far, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drops {
+    /// Behind the watermark past their window's expiry (end + allowed lateness).
+    pub late: u64,
+    /// For a window whose trigger had finished.
+    pub closed_window: u64,
 }
 
 /// One shard's or split's value of a per-node figure: set it as it changes. Off (the default)
@@ -126,41 +141,86 @@ impl Observer {
     }
 }
 
-/// The figures of one shard (or one runner's shards) of a grouping: output watermark, open
-/// windows and state bytes; the last is estimated at most once a second.
+/// The figures of one shard (or one runner's shards) of a keyed node: output watermark, open
+/// windows, state bytes (estimated at most once a second) and records dropped. The first drop
+/// of each kind is also logged as a warning, watched or not: records dropped as late are the
+/// silent loss of a streaming job (a watermark moved too far by a careless producer).
 #[derive(Default)]
 pub struct KeyedGauges {
+    /// The node's name, for the warnings.
+    name: String,
     watermark: Gauge,
     windows: Gauge,
     state: Gauge,
+    late: Gauge,
+    closed: Gauge,
     sized: Option<Instant>,
+    warned: Drops,
 }
 
 impl KeyedGauges {
-    /// The gauges of grouping node `node`.
-    pub fn new(observer: &Observer, node: NodeId) -> Self {
+    /// The gauges of keyed node `node`, called `name`.
+    pub fn new(observer: &Observer, node: NodeId, name: &str) -> Self {
         KeyedGauges {
+            name: name.to_string(),
             watermark: observer.gauge(node, Figure::Watermark),
             windows: observer.gauge(node, Figure::OpenWindows),
             state: observer.gauge(node, Figure::StateBytes),
+            late: observer.gauge(node, Figure::DroppedLate),
+            closed: observer.gauge(node, Figure::DroppedClosedWindow),
             sized: None,
+            warned: Drops::default(),
         }
     }
 
-    /// Sets them: the output watermark, the open windows, and — when a second has passed
-    /// since the last estimate — the state's bytes, which `state_bytes` estimates.
-    pub fn set(&mut self, watermark: Timestamp, windows: usize, state_bytes: impl FnOnce() -> u64) {
+    /// Sets them: the output watermark, the open windows, the drops so far, and — when a
+    /// second has passed since the last estimate — the state's bytes, which `state_bytes`
+    /// estimates.
+    pub fn set(
+        &mut self,
+        watermark: Timestamp,
+        windows: usize,
+        drops: Drops,
+        state_bytes: impl FnOnce() -> u64,
+    ) {
+        self.warn_of_first(drops);
         if !self.watermark.is_on() {
             return;
         }
         self.watermark.set_watermark(watermark);
         self.windows.set(windows as i64);
+        self.late.set(drops.late as i64);
+        self.closed.set(drops.closed_window as i64);
         if self
             .sized
             .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(1))
         {
             self.sized = Some(Instant::now());
             self.state.set(state_bytes() as i64);
+        }
+    }
+}
+
+impl KeyedGauges {
+    /// Logs a warning the first time the node drops records of a kind.
+    fn warn_of_first(&mut self, drops: Drops) {
+        if drops.late > 0 && self.warned.late == 0 {
+            self.warned.late = drops.late;
+            tracing::warn!(
+                transform = %self.name,
+                dropped = drops.late,
+                "records dropped as late: their window had expired (its end plus the allowed \
+                 lateness is behind the watermark); counted as droppedDueToLateness"
+            );
+        }
+        if drops.closed_window > 0 && self.warned.closed_window == 0 {
+            self.warned.closed_window = drops.closed_window;
+            tracing::warn!(
+                transform = %self.name,
+                dropped = drops.closed_window,
+                "records dropped: their window's trigger had finished; counted as \
+                 droppedDueToClosedWindow"
+            );
         }
     }
 }
@@ -193,14 +253,18 @@ mod tests {
     fn grouping_gauges_estimate_state_at_most_once_a_second() {
         let cells = Arc::new(Cells::default());
         let observer = Observer::new(cells.clone());
-        let mut g = KeyedGauges::new(&observer, 1);
+        let mut g = KeyedGauges::new(&observer, 1, "Group");
         let estimates = std::cell::Cell::new(0);
         let estimate = || {
             estimates.set(estimates.get() + 1);
             4_096
         };
-        g.set(Timestamp::from_secs(10), 3, estimate);
-        g.set(Timestamp::from_secs(11), 5, || {
+        let drops = Drops {
+            late: 2,
+            closed_window: 0,
+        };
+        g.set(Timestamp::from_secs(10), 3, Drops::default(), estimate);
+        g.set(Timestamp::from_secs(11), 5, drops, || {
             unreachable!("within the second")
         });
         assert_eq!(estimates.get(), 1);
@@ -218,8 +282,10 @@ mod tests {
             value(Figure::Watermark),
             Timestamp::from_secs(11).as_micros()
         );
+        assert_eq!(value(Figure::DroppedLate), 2);
+        assert_eq!(value(Figure::DroppedClosedWindow), 0);
         // Off: nothing is estimated.
-        let mut off = KeyedGauges::new(&Observer::default(), 1);
-        off.set(Timestamp::MIN, 1, || unreachable!("off"));
+        let mut off = KeyedGauges::new(&Observer::default(), 1, "Group");
+        off.set(Timestamp::MIN, 1, drops, || unreachable!("off"));
     }
 }

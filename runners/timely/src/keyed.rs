@@ -57,7 +57,7 @@ impl StreamingKeyed {
         live: &sluice_runner_core::observe::Observer,
         node: sluice_sdk::graph::NodeId,
     ) {
-        self.gauges = sluice_runner_core::observe::KeyedGauges::new(live, node);
+        self.gauges = sluice_runner_core::observe::KeyedGauges::new(live, node, &self.name);
     }
 
     /// Runs what the node emitted through the rest of the stage.
@@ -160,7 +160,9 @@ impl StreamingKeyed {
             .map_or(self.applied, |h| h.min(self.applied));
         let grouping = &self.grouping;
         self.gauges
-            .set(held, grouping.size(), || grouping.estimated_state_bytes());
+            .set(held, grouping.size(), grouping.drops(), || {
+                grouping.estimated_state_bytes()
+            });
         Ok(())
     }
 

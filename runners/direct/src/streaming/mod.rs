@@ -132,7 +132,11 @@ impl<'p> Streaming<'p> {
             if let StageRoot::Group { node, .. } = stage.root {
                 gauges.insert(
                     stage.id,
-                    sluice_runner_core::observe::KeyedGauges::new(&plan.observer, node),
+                    sluice_runner_core::observe::KeyedGauges::new(
+                        &plan.observer,
+                        node,
+                        &plan.graph.node(node).name,
+                    ),
                 );
                 let grouping = KeyedNode::of(&plan.graph, node);
                 groupings.insert(

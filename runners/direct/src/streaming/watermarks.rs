@@ -116,6 +116,7 @@ impl Streaming<'_> {
                     gauges.set(
                         hold.map_or(input, |h| h.min(input)),
                         grouping.size(),
+                        grouping.drops(),
                         || grouping.estimated_state_bytes(),
                     );
                 }

@@ -74,6 +74,10 @@ struct NodeGauges {
     open_windows: Mutex<Vec<Arc<AtomicI64>>>,
     /// Estimated bytes of state, summed.
     state_bytes: Mutex<Vec<Arc<AtomicI64>>>,
+    /// Records dropped as late, summed.
+    dropped_late: Mutex<Vec<Arc<AtomicI64>>>,
+    /// Records dropped for a closed window, summed.
+    dropped_closed_window: Mutex<Vec<Arc<AtomicI64>>>,
 }
 
 /// What the store knows of a node.
@@ -152,6 +156,8 @@ impl LiveMetrics {
             Figure::Watermark => (&slots.watermarks, Timestamp::MIN.as_micros()),
             Figure::OpenWindows => (&slots.open_windows, 0),
             Figure::StateBytes => (&slots.state_bytes, 0),
+            Figure::DroppedLate => (&slots.dropped_late, 0),
+            Figure::DroppedClosedWindow => (&slots.dropped_closed_window, 0),
         };
         let value = Arc::new(AtomicI64::new(initial));
         list.lock()
@@ -216,6 +222,8 @@ impl LiveMetrics {
                         .map(|w| now.as_millis() - w.as_millis()),
                     open_windows: sum(read(&slots.open_windows)),
                     state_bytes: sum(read(&slots.state_bytes)),
+                    dropped_late: sum(read(&slots.dropped_late)),
+                    dropped_closed_window: sum(read(&slots.dropped_closed_window)),
                 }
             })
             .collect();
@@ -427,10 +435,18 @@ mod tests {
         use sluice_runner_core::observe::{KeyedGauges, Observer};
         let graph = graph();
         let live = LiveMetrics::for_graph(&graph);
-        let mut g = KeyedGauges::new(&Observer::new(Arc::new(live.clone())), 1);
-        g.set(Timestamp::from_secs(11), 5, || 4_096);
+        let mut g = KeyedGauges::new(&Observer::new(Arc::new(live.clone())), 1, "Double");
+        let drops = sluice_runner_core::observe::Drops {
+            late: 1,
+            closed_window: 0,
+        };
+        g.set(Timestamp::from_secs(11), 5, drops, || 4_096);
         let t = &live.snapshot().unwrap().transforms[1];
         assert_eq!((t.open_windows, t.state_bytes), (Some(5), Some(4_096)));
+        assert_eq!(
+            (t.dropped_late, t.dropped_closed_window),
+            (Some(1), Some(0))
+        );
         assert_eq!(t.watermark_ms, Some(11_000));
     }
 

@@ -9,6 +9,7 @@
 //! | `sluice_source_records_total` | records a source read |
 //! | `sluice_watermark_seconds`, `sluice_watermark_lag_seconds` | a source's or grouping's output watermark, and its lag behind the wall clock (streaming runs only: a bounded run has no watermark to show) |
 //! | `sluice_open_windows`, `sluice_state_bytes` | a grouping's open windows ((key, window) pairs holding state) and their state's estimated size (streaming runs only) |
+//! | `sluice_dropped_late_total`, `sluice_dropped_closed_window_total` | records a grouping or stateful ParDo dropped because their window had expired (Beam's `droppedDueToLateness`, Flink's `numLateRecordsDropped`) or its trigger had finished (streaming runs only) |
 //! | `sluice_user_counter`, `sluice_user_gauge`, `sluice_user_distribution_{sum,count,min,max}` | what DoFns reported (a gauge for counters too: a Beam counter takes increments of either sign, and a Prometheus counter may not go down) |
 //! | `sluice_uptime_seconds` | how long the run has lasted |
 
@@ -105,6 +106,16 @@ pub fn render(snapshot: &Snapshot, rates: &[Rates]) -> String {
         "sluice_state_bytes",
         "Estimated encoded size of a grouping's state",
     );
+    let dropped_late = counter(
+        &mut registry,
+        "sluice_dropped_late",
+        "Records a grouping dropped because their window had expired (droppedDueToLateness)",
+    );
+    let dropped_closed = counter(
+        &mut registry,
+        "sluice_dropped_closed_window",
+        "Records a grouping dropped because their window's trigger had finished",
+    );
     for (i, t) in snapshot.transforms.iter().enumerate() {
         let labels: Labels = vec![
             ("transform".into(), escaped(&t.name)),
@@ -131,6 +142,14 @@ pub fn render(snapshot: &Snapshot, rates: &[Rates]) -> String {
         }
         if let Some(n) = t.state_bytes {
             state_bytes.get_or_create(&labels).set(n as f64);
+        }
+        if let Some(n) = t.dropped_late {
+            dropped_late.get_or_create(&labels).inc_by(n.max(0) as u64);
+        }
+        if let Some(n) = t.dropped_closed_window {
+            dropped_closed
+                .get_or_create(&labels)
+                .inc_by(n.max(0) as u64);
         }
     }
     let user_counter = gauge(
@@ -270,6 +289,8 @@ mod tests {
                 watermark_lag_ms: Some(1_000),
                 open_windows: Some(2),
                 state_bytes: Some(64),
+                dropped_late: Some(3),
+                dropped_closed_window: Some(0),
             }],
             user: results,
         };

@@ -26,6 +26,11 @@ pub struct TransformStats {
     pub open_windows: Option<i64>,
     /// Estimated bytes of state (groupings).
     pub state_bytes: Option<i64>,
+    /// Records dropped so far because their window had expired (keyed nodes, streaming).
+    pub dropped_late: Option<i64>,
+    /// Records dropped so far because their window's trigger had finished (keyed nodes,
+    /// streaming).
+    pub dropped_closed_window: Option<i64>,
 }
 
 /// The live metrics of a run at one moment.
