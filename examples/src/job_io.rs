@@ -27,6 +27,8 @@ pub struct InputOptions {
     /// How far out of order events may arrive and still be on time (the watermark trails the
     /// largest event time seen by this much).
     pub max_delay: Duration,
+    /// Where a Kafka record's event time comes from.
+    pub timestamps: KafkaTimestamps,
     /// Bounded: read from the start (or the group's committed offsets) to the end offsets at
     /// start, so that the job also runs on a batch runner.
     pub stop_at_end: bool,
@@ -41,6 +43,7 @@ impl Default for InputOptions {
         InputOptions {
             max_line_bytes: text::DEFAULT_MAX_LINE_BYTES,
             max_delay: Duration::from_secs(10),
+            timestamps: KafkaTimestamps::EventTime,
             stop_at_end: false,
             group: None,
             idle_timeout: Duration::from_secs(5),
@@ -82,8 +85,11 @@ pub fn read_lines(
     let mut read = kafka::read(&from.bootstrap)
         .topic(&from.topic)
         .values(kafka::Utf8)
-        .create_time(settings.max_delay)
         .idle_timeout(settings.idle_timeout);
+    read = match settings.timestamps {
+        KafkaTimestamps::EventTime => read.event_time(settings.max_delay, first_field_millis),
+        KafkaTimestamps::CreateTime => read.create_time(settings.max_delay),
+    };
     if settings.stop_at_end {
         read = read.stop_at_end();
     }
@@ -200,6 +206,25 @@ pub fn parse_output(text: &str) -> Result<String, String> {
     }
 }
 
+/// Where a Kafka record's event time, and so the read's watermark, comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum KafkaTimestamps {
+    /// The time the job parses from the line (its first field, `timestamp_ms`): a line that
+    /// does not parse does not move the watermark, so a careless producer's malformed
+    /// records cannot make the good ones late.
+    #[default]
+    EventTime,
+    /// The record's `CreateTime`, as its producer stamped it.
+    CreateTime,
+}
+
+/// The event time of a line whose first field is `timestamp_ms`, if it has one.
+pub fn first_field_millis(value: &[u8]) -> Option<Timestamp> {
+    let text = std::str::from_utf8(value).ok()?;
+    let field = text.split(',').next()?;
+    parse_timestamp_ms(field).ok().map(Timestamp::from_millis)
+}
+
 /// The command-line flags of how a job reads its input (see [`InputOptions`]).
 #[derive(clap::Args, Clone, Debug)]
 pub struct InputFlags {
@@ -210,6 +235,10 @@ pub struct InputFlags {
     /// Kafka input: how far out of order events may be and still be on time.
     #[arg(long, default_value = "10s", value_parser = crate::windowed_stats::parse_duration)]
     pub kafka_max_delay: Duration,
+    /// Kafka input: where a record's event time (and the watermark) comes from: the time the
+    /// job parses from the line, or the record's CreateTime.
+    #[arg(long, value_enum, default_value_t = KafkaTimestamps::EventTime)]
+    pub kafka_timestamps: KafkaTimestamps,
     /// Kafka input: read up to the end offsets at start, then stop (a bounded read).
     #[arg(long)]
     pub kafka_stop_at_end: bool,
@@ -227,6 +256,7 @@ impl InputFlags {
     pub fn options(&self) -> InputOptions {
         InputOptions {
             max_line_bytes: self.max_line_bytes,
+            timestamps: self.kafka_timestamps,
             max_delay: self.kafka_max_delay,
             stop_at_end: self.kafka_stop_at_end,
             group: self.kafka_group.clone(),

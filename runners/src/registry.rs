@@ -67,7 +67,12 @@ pub fn launch(pipeline: &Pipeline, options: &PipelineOptions) -> Result<Outcome,
         if copy {
             // Which process failed, for the log of the one that started it.
             let process = std::env::var(sluice_timely::cluster::PROCESS_ENV).unwrap_or_default();
-            PipelineError::Cluster(format!("process {process}: {e}"))
+            match e {
+                PipelineError::Cluster(why) => {
+                    PipelineError::Cluster(format!("process {process}: {why}"))
+                }
+                other => PipelineError::Cluster(format!("process {process}: {other}")),
+            }
         } else {
             e
         }

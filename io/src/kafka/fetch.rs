@@ -310,6 +310,7 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
             offset,
             timestamp,
             timestamp_type,
+            value: raw_value,
             now: wall,
         });
         let key = raw_key.map(|k| self.key.decode(Some(k))).transpose();

@@ -122,6 +122,20 @@ impl<K: Element, V: Element> KafkaRead<K, V> {
         self.timestamps(TimestampPolicy::CreateTime { max_delay })
     }
 
+    /// Event times that `parse` reads from each record's value, out of order by at most
+    /// `max_delay` (see [`TimestampPolicy::EventTime`]): a record whose time cannot be read
+    /// does not move the watermark.
+    pub fn event_time(
+        self,
+        max_delay: Duration,
+        parse: impl Fn(&[u8]) -> Option<Timestamp> + Send + Sync + 'static,
+    ) -> Self {
+        self.timestamps(TimestampPolicy::EventTime {
+            parse: std::sync::Arc::new(parse),
+            max_delay,
+        })
+    }
+
     /// How long a caught-up partition may receive nothing before it stops holding the
     /// watermark back (default 10 s).
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {

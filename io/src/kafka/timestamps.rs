@@ -30,6 +30,8 @@ pub struct RecordTime<'a> {
     pub timestamp: Option<Timestamp>,
     /// What the record's timestamp means.
     pub timestamp_type: KafkaTimestampType,
+    /// The record's value, as bytes (before it is decoded).
+    pub value: Option<&'a [u8]>,
     /// The wall clock when the record was read.
     pub now: Timestamp,
 }
@@ -74,9 +76,24 @@ pub enum TimestampPolicy {
         /// How far a record may come after a later-stamped one and still be on time.
         max_delay: Duration,
     },
+    /// The event time a function reads from the record's value (as Flink assigns timestamps
+    /// after deserialization, and Beam's KafkaIO takes a timestamp function), out of order by
+    /// at most `max_delay`: the watermark is the largest event time read minus `max_delay`. A
+    /// record whose event time cannot be read (a malformed line, on its way to the dead
+    /// letters) gets the partition's watermark as its timestamp and does not move it — so a
+    /// careless producer's records cannot make the good ones late.
+    EventTime {
+        /// Reads a record's event time from its value, or `None`.
+        parse: EventTimeFn,
+        /// How far a record may come after a later one and still be on time.
+        max_delay: Duration,
+    },
     /// The user's estimator, made per partition.
     Custom(Arc<dyn TimestampPolicyFactory>),
 }
+
+/// Reads a record's event time from its value bytes (`None`: it has none that can be read).
+pub type EventTimeFn = Arc<dyn Fn(&[u8]) -> Option<Timestamp> + Send + Sync>;
 
 impl std::fmt::Debug for TimestampPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -85,6 +102,9 @@ impl std::fmt::Debug for TimestampPolicy {
             TimestampPolicy::LogAppendTime => f.write_str("LogAppendTime"),
             TimestampPolicy::CreateTime { max_delay } => {
                 write!(f, "CreateTime {{ max_delay: {max_delay:?} }}")
+            }
+            TimestampPolicy::EventTime { max_delay, .. } => {
+                write!(f, "EventTime {{ max_delay: {max_delay:?} }}")
             }
             TimestampPolicy::Custom(_) => f.write_str("Custom"),
         }
@@ -108,8 +128,39 @@ impl TimestampPolicy {
                 max_seen: Timestamp::MIN,
                 watermark: Timestamp::MIN,
             }),
+            TimestampPolicy::EventTime { parse, max_delay } => Box::new(EventTimes {
+                parse: Arc::clone(parse),
+                delay: BoundedDelay {
+                    kind: None,
+                    delay: *max_delay,
+                    max_seen: Timestamp::MIN,
+                    watermark: Timestamp::MIN,
+                },
+            }),
             TimestampPolicy::Custom(factory) => factory.create(topic, partition),
         }
+    }
+}
+
+/// Event times read from the values, with the watermark of [`BoundedDelay`].
+struct EventTimes {
+    parse: EventTimeFn,
+    delay: BoundedDelay,
+}
+
+impl PartitionTimestamps for EventTimes {
+    fn timestamp(&mut self, record: &RecordTime<'_>) -> Timestamp {
+        match record.value.and_then(|v| (self.parse)(v)) {
+            Some(t) => {
+                self.delay.max_seen = self.delay.max_seen.max(t);
+                t
+            }
+            // Unreadable: on time, and moving nothing.
+            None => self.delay.watermark,
+        }
+    }
+    fn watermark(&mut self, clock: &PartitionClock) -> Timestamp {
+        self.delay.watermark(clock)
     }
 }
 
@@ -169,8 +220,47 @@ mod tests {
             offset: 0,
             timestamp: Some(Timestamp::from_millis(ms)),
             timestamp_type: KafkaTimestampType::CreateTime,
+            value: None,
             now: Timestamp::from_millis(1_000_000),
         }
+    }
+
+    #[test]
+    fn event_time_comes_from_the_value_and_an_unreadable_one_moves_nothing() {
+        let first_field: EventTimeFn = Arc::new(|v: &[u8]| {
+            let text = std::str::from_utf8(v).ok()?;
+            let ms: i64 = text.split(',').next()?.parse().ok()?;
+            Some(Timestamp::from_millis(ms))
+        });
+        let mut p = TimestampPolicy::EventTime {
+            parse: first_field,
+            max_delay: Duration::from_secs(5),
+        }
+        .create("t", 0);
+        let busy = PartitionClock {
+            now: Timestamp::from_millis(1_000_000),
+            idle: false,
+        };
+        let with = |value: &'static [u8]| RecordTime {
+            value: Some(value),
+            ..record(999_000)
+        };
+        assert_eq!(
+            p.timestamp(&with(b"20000,a,1")),
+            Timestamp::from_millis(20_000)
+        );
+        assert_eq!(p.watermark(&busy), Timestamp::from_millis(15_000));
+        // A malformed line stamped by its producer with the wall clock: at the watermark,
+        // which it does not move.
+        assert_eq!(
+            p.timestamp(&with(b"garbage")),
+            Timestamp::from_millis(15_000)
+        );
+        assert_eq!(p.watermark(&busy), Timestamp::from_millis(15_000));
+        assert_eq!(
+            p.timestamp(&with(b"18000,b,2")),
+            Timestamp::from_millis(18_000)
+        );
     }
 
     #[test]

@@ -101,7 +101,8 @@ pub fn connect(
         workers: shape.workers as u64,
     };
     let io_error = |what: String, e: std::io::Error| PipelineError::Cluster(format!("{what}: {e}"));
-    let listener = TcpListener::bind(&shape.hosts[shape.process]).map_err(|e| {
+    let own = resolve_own_address(shape, deadline, give_up)?;
+    let listener = TcpListener::bind(&own[..]).map_err(|e| {
         io_error(
             format!(
                 "process {} cannot listen on {}",
@@ -195,6 +196,45 @@ pub fn connect(
 }
 
 /// Sends this process's hello and reads the peer's, within the deadline.
+/// This process's own address, resolved: a name may not resolve yet when the process starts
+/// (in Kubernetes a pod's DNS record appears once the pod exists, and only if its headless
+/// Service publishes addresses of pods not yet ready), so it is asked again until it does, up
+/// to `deadline` — then an error that names the address.
+fn resolve_own_address(
+    shape: &Shape,
+    deadline: Instant,
+    give_up: &mut dyn FnMut() -> Option<String>,
+) -> Result<Vec<std::net::SocketAddr>, PipelineError> {
+    use std::net::ToSocketAddrs;
+    let address = &shape.hosts[shape.process];
+    let started = Instant::now();
+    loop {
+        let why = match address.to_socket_addrs() {
+            Ok(found) => {
+                let found: Vec<_> = found.collect();
+                if !found.is_empty() {
+                    return Ok(found);
+                }
+                "it resolves to no address".to_string()
+            }
+            Err(e) => e.to_string(),
+        };
+        if let Some(reason) = give_up() {
+            return Err(PipelineError::Cluster(reason));
+        }
+        if Instant::now() >= deadline {
+            return Err(PipelineError::Cluster(format!(
+                "process {}: its own address {address} did not resolve within {:.0?} ({why}); in \
+                 Kubernetes the pod's subdomain must name a headless Service that publishes \
+                 not-ready addresses (publishNotReadyAddresses: true)",
+                shape.process,
+                started.elapsed()
+            )));
+        }
+        std::thread::sleep(RETRY);
+    }
+}
+
 fn greet(stream: &mut TcpStream, me: &Hello, deadline: Instant) -> std::io::Result<Option<Hello>> {
     let left = deadline
         .saturating_duration_since(Instant::now())
@@ -291,6 +331,19 @@ mod tests {
         assert!(
             err.to_string()
                 .contains("process 0 built a different pipeline from process 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_own_name_that_never_resolves_is_an_error_naming_it_by_the_deadline() {
+        let hosts = vec!["sluice-test.invalid:2101".to_string()];
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let err = connect(&shape(0, &hosts), 1, deadline, &mut || None).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "process 0: its own address sluice-test.invalid:2101 did not resolve within"
+            ),
             "{err}"
         );
     }

@@ -134,3 +134,77 @@ fn the_prometheus_metrics_of_a_running_job_count_what_it_read() {
         "the server stops with the job"
     );
 }
+
+/// A careless producer: a malformed record stamped an hour ahead between well-formed events.
+/// Read by CreateTime it moves the watermark an hour on, and the events after it are dropped
+/// as late — which `/metrics` counts while the job runs, a warning names, and the closing
+/// summary prints. Read by the event time the job parses (the examples' default), the
+/// malformed record moves nothing and no event is lost.
+#[test]
+fn records_dropped_as_late_are_counted_and_event_time_reads_keep_them() {
+    let bootstrap = broker();
+    let now = kafka_now().as_millis();
+    let event = |i: i64| {
+        let at = now - 120_000 + i * 1_000;
+        TestRecord {
+            value: format!("{at},k{},{i}", i % 3).into_bytes(),
+            timestamp_ms: Some(at),
+            partition: Some(0),
+            ..TestRecord::default()
+        }
+    };
+    let mut records: Vec<TestRecord> = (0..40).map(event).collect();
+    records.push(TestRecord {
+        value: b"garbage from a careless producer".to_vec(),
+        timestamp_ms: Some(now + 3_600_000),
+        partition: Some(0),
+        ..TestRecord::default()
+    });
+    records.extend((40..80).map(event));
+    for timestamps in ["create-time", "event-time"] {
+        let (input, output) = (unique_topic("late-in"), unique_topic("late-out"));
+        kafka::create_topic(&bootstrap, &input, 1).unwrap();
+        kafka::create_topic(&bootstrap, &output, 1).unwrap();
+        produce(&bootstrap, &input, &records);
+        let addr = sluice_tests::fresh_loopback_hosts(1).remove(0);
+        let mut job = sluice_tests::Job::spawn(
+            std::process::Command::new(env!("CARGO_BIN_EXE_stats_job"))
+                .args(["--input", &format!("kafka://{bootstrap}/{input}")])
+                .args(["--output", &format!("kafka://{bootstrap}/{output}")])
+                .args(["--window", "fixed:10s", "--kafka-max-delay", "1s"])
+                .args(["--kafka-timestamps", timestamps, "--metrics-addr", &addr])
+                .env_remove("RUST_LOG")
+                .stderr(std::process::Stdio::piped()),
+        );
+        let mut stderr = job.take_stderr().unwrap();
+        let said = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
+        let of =
+            |s: &[Sample], name: &str, transform: &str| sample(s, name, "transform", transform);
+        let last = scrape_until(&addr, "every record read and the drops counted", |s| {
+            of(s, "sluice_source_records_total", "ReadKafka/Read") == Some(81.0)
+                && of(s, "sluice_dropped_late_total", "Stats")
+                    .is_some_and(|n| (timestamps == "create-time") == (n > 0.0))
+        });
+        let dropped = of(&last, "sluice_dropped_late_total", "Stats").unwrap();
+        assert!(job.interrupt().success(), "{timestamps}");
+        let stderr = said.join().unwrap();
+        if timestamps == "create-time" {
+            assert!(dropped > 0.0 && dropped <= 40.0, "{dropped}");
+            assert!(
+                stderr.contains("records dropped as late") && stderr.contains("Stats"),
+                "the first drop is a warning naming the transform: {stderr}"
+            );
+            assert!(
+                stderr.contains("dropped as late and 0 for a closed window"),
+                "{stderr}"
+            );
+        } else {
+            assert_eq!(dropped, 0.0);
+            assert!(!stderr.contains("dropped as late"), "{stderr}");
+        }
+    }
+}
