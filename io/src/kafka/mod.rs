@@ -59,6 +59,8 @@ mod fuzz_tests;
 mod idleness;
 #[cfg(test)]
 mod mock_cluster_tests;
+#[cfg(test)]
+mod mock_transactions_tests;
 mod positions;
 pub mod raw;
 mod read;
