@@ -16,6 +16,7 @@
 //!   of unbounded sources ([`readers`]), handing one output to several readers
 //!   ([`fan_out()`]) and calling user code safely ([`invoke`]).
 
+pub mod checkpoint;
 pub mod fan_out;
 pub mod gabw;
 pub mod invoke;

@@ -1,0 +1,545 @@
+//! Where a job's checkpoints are kept: a directory, through the `object_store` crate (whose
+//! local store writes a file under a temporary name and renames it, so a manifest appears
+//! whole or not at all).
+
+use super::CheckpointId;
+use super::manifest::{FORMAT_VERSION, Manifest, PartEntry};
+use futures_util::StreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Why checkpoints cannot be written or restored. Every message names the directory.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// The location cannot be used: not a directory that can be made or written, or a kind of
+    /// storage this build does not support.
+    #[error("checkpoint directory {dir}: {reason}")]
+    Unusable {
+        /// The checkpoint directory, as given.
+        dir: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading or writing failed (a full disk, a lost connection).
+    #[error("checkpoint directory {dir}: cannot {action}: {reason}")]
+    Io {
+        /// The checkpoint directory, as given.
+        dir: String,
+        /// What was being done (`write part keyed-0 of checkpoint 7`).
+        action: String,
+        /// The store's error.
+        reason: String,
+    },
+    /// The newest complete checkpoint was written by another pipeline.
+    #[error(
+        "checkpoint directory {dir}: checkpoint {checkpoint} is of another pipeline \
+         (fingerprint {found}, this one is {expected}): use another directory, or empty this one"
+    )]
+    OtherPipeline {
+        /// The checkpoint directory, as given.
+        dir: String,
+        /// The checkpoint.
+        checkpoint: CheckpointId,
+        /// Its fingerprint.
+        found: String,
+        /// This pipeline's.
+        expected: String,
+    },
+    /// The newest complete checkpoint splits keyed state into another number of shards.
+    #[error(
+        "checkpoint directory {dir}: checkpoint {checkpoint} holds keyed state in {found} \
+         shards, and this run has {expected}: run with the parallelism that wrote it"
+    )]
+    KeyShards {
+        /// The checkpoint directory, as given.
+        dir: String,
+        /// The checkpoint.
+        checkpoint: CheckpointId,
+        /// Its shards.
+        found: u32,
+        /// This run's.
+        expected: u32,
+    },
+    /// The newest complete checkpoint is of a format this build does not read.
+    #[error(
+        "checkpoint directory {dir}: checkpoint {checkpoint} has format {found}, and this \
+         build reads format {FORMAT_VERSION}"
+    )]
+    UnknownFormat {
+        /// The checkpoint directory, as given.
+        dir: String,
+        /// The checkpoint.
+        checkpoint: CheckpointId,
+        /// Its format.
+        found: u32,
+    },
+}
+
+/// What a checkpoint must match to be restored by this run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expected {
+    /// The fingerprint of this run's plan.
+    pub fingerprint: u64,
+    /// How many shards this run splits keyed state into.
+    pub key_shards: u32,
+}
+
+/// A checkpoint ready to restore: its manifest and every part, read and verified; and the
+/// newer complete checkpoints passed over because they were damaged, with why.
+#[derive(Debug)]
+pub struct Restorable {
+    /// The checkpoint's manifest.
+    pub manifest: Manifest,
+    /// Its parts' bytes, by name.
+    pub parts: BTreeMap<String, Vec<u8>>,
+    /// Newer checkpoints that could not be used, newest first: (checkpoint, why).
+    pub passed_over: Vec<(CheckpointId, String)>,
+}
+
+/// The checkpoints of one job, in one directory.
+#[derive(Clone, Debug)]
+pub struct CheckpointStorage {
+    store: Arc<dyn ObjectStore>,
+    /// The location as the user gave it, for messages.
+    dir: String,
+}
+
+/// The name of checkpoint `id`'s manifest.
+fn manifest_path(id: CheckpointId) -> Path {
+    Path::from(format!("chk-{id:020}.manifest"))
+}
+
+/// The prefix of checkpoint `id`'s parts.
+fn parts_prefix(id: CheckpointId) -> Path {
+    Path::from(format!("chk-{id:020}"))
+}
+
+/// The checkpoint a top-level name belongs to: `chk-N.manifest` (a manifest) or `chk-N` (its
+/// parts).
+fn checkpoint_of(name: &str) -> Option<(CheckpointId, bool)> {
+    let rest = name.strip_prefix("chk-")?;
+    match rest.strip_suffix(".manifest") {
+        Some(id) => id.parse().ok().map(|id| (id, true)),
+        None => rest.parse().ok().map(|id| (id, false)),
+    }
+}
+
+impl CheckpointStorage {
+    /// The checkpoints in directory `dir` (made if missing). A URL (`s3://...`) is refused:
+    /// this build keeps checkpoints in local (or mounted) directories only.
+    pub fn open(dir: &str) -> Result<Self, CheckpointError> {
+        let unusable = |reason: String| CheckpointError::Unusable {
+            dir: dir.to_string(),
+            reason,
+        };
+        let local = match dir.split_once("://") {
+            None => dir,
+            Some(("file", path)) => path,
+            Some((scheme, _)) => {
+                return Err(unusable(format!(
+                    "{scheme}:// is not a kind of storage this build keeps checkpoints in \
+                     (a local or mounted directory, or file://)"
+                )));
+            }
+        };
+        std::fs::create_dir_all(local).map_err(|e| unusable(format!("cannot make it: {e}")))?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(local)
+            .map_err(|e| unusable(e.to_string()))?;
+        Ok(CheckpointStorage {
+            store: Arc::new(store),
+            dir: dir.to_string(),
+        })
+    }
+
+    /// The directory, as given.
+    pub fn dir(&self) -> &str {
+        &self.dir
+    }
+
+    fn io(&self, action: String, e: impl std::fmt::Display) -> CheckpointError {
+        CheckpointError::Io {
+            dir: self.dir.clone(),
+            action,
+            reason: e.to_string(),
+        }
+    }
+
+    /// Writes part `name` of checkpoint `id`; returns its manifest entry.
+    pub async fn write_part(
+        &self,
+        id: CheckpointId,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<PartEntry, CheckpointError> {
+        let entry = PartEntry::of(name, &bytes);
+        let path = parts_prefix(id).join(name);
+        self.store
+            .put(&path, PutPayload::from(bytes))
+            .await
+            .map_err(|e| self.io(format!("write part {name} of checkpoint {id}"), e))?;
+        Ok(entry)
+    }
+
+    /// Completes a checkpoint whose parts are written: writes its manifest, last.
+    pub async fn complete(&self, manifest: &Manifest) -> Result<(), CheckpointError> {
+        let id = manifest.checkpoint;
+        let json = serde_json::to_vec_pretty(manifest)
+            .map_err(|e| self.io(format!("encode the manifest of checkpoint {id}"), e))?;
+        self.store
+            .put(&manifest_path(id), PutPayload::from(json))
+            .await
+            .map_err(|e| self.io(format!("write the manifest of checkpoint {id}"), e))?;
+        Ok(())
+    }
+
+    /// The checkpoints in the directory: (complete ones, ones with parts but no manifest), each
+    /// in ascending order.
+    async fn list(&self) -> Result<(Vec<CheckpointId>, Vec<CheckpointId>), CheckpointError> {
+        let listed = self
+            .store
+            .list_with_delimiter(None)
+            .await
+            .map_err(|e| self.io("list the checkpoints".into(), e))?;
+        let mut complete: Vec<CheckpointId> = listed
+            .objects
+            .iter()
+            .filter_map(|o| checkpoint_of(o.location.filename()?))
+            .filter_map(|(id, manifest)| manifest.then_some(id))
+            .collect();
+        complete.sort_unstable();
+        let mut incomplete: Vec<CheckpointId> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| checkpoint_of(p.filename()?))
+            .filter_map(|(id, manifest)| (!manifest).then_some(id))
+            .filter(|id| complete.binary_search(id).is_err())
+            .collect();
+        incomplete.sort_unstable();
+        Ok((complete, incomplete))
+    }
+
+    /// The numbers of the complete checkpoints, oldest first.
+    pub async fn complete_checkpoints(&self) -> Result<Vec<CheckpointId>, CheckpointError> {
+        Ok(self.list().await?.0)
+    }
+
+    /// The newest complete checkpoint that this run can restore, its parts read and verified;
+    /// `None` when there is none. A checkpoint of another pipeline, key sharding or format is
+    /// an error; a damaged one (a manifest that does not parse, a part missing or not what
+    /// the manifest says) is passed over for the one before it, and named in the result.
+    pub async fn latest(&self, expected: Expected) -> Result<Option<Restorable>, CheckpointError> {
+        let mut passed_over = Vec::new();
+        for id in self.list().await?.0.into_iter().rev() {
+            match self.read_checkpoint(id, expected).await? {
+                Ok((manifest, parts)) => {
+                    return Ok(Some(Restorable {
+                        manifest,
+                        parts,
+                        passed_over,
+                    }));
+                }
+                Err(why) => {
+                    tracing::warn!(dir = %self.dir, checkpoint = id, "checkpoint passed over: {why}");
+                    passed_over.push((id, why));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads checkpoint `id`: an error when it is not this run's to restore, `Ok(Err(why))`
+    /// when it is damaged.
+    #[allow(clippy::type_complexity)]
+    async fn read_checkpoint(
+        &self,
+        id: CheckpointId,
+        expected: Expected,
+    ) -> Result<Result<(Manifest, BTreeMap<String, Vec<u8>>), String>, CheckpointError> {
+        let bytes = match self.store.get(&manifest_path(id)).await {
+            Ok(got) => got.bytes().await,
+            Err(e) => Err(e),
+        };
+        let manifest: Manifest = match bytes {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(m) => m,
+                Err(e) => return Ok(Err(format!("its manifest does not parse: {e}"))),
+            },
+            Err(e) => return Ok(Err(format!("its manifest cannot be read: {e}"))),
+        };
+        if manifest.format != FORMAT_VERSION {
+            return Err(CheckpointError::UnknownFormat {
+                dir: self.dir.clone(),
+                checkpoint: id,
+                found: manifest.format,
+            });
+        }
+        let fingerprint = format!("{:016x}", expected.fingerprint);
+        if manifest.fingerprint != fingerprint {
+            return Err(CheckpointError::OtherPipeline {
+                dir: self.dir.clone(),
+                checkpoint: id,
+                found: manifest.fingerprint,
+                expected: fingerprint,
+            });
+        }
+        if manifest.key_shards != expected.key_shards {
+            return Err(CheckpointError::KeyShards {
+                dir: self.dir.clone(),
+                checkpoint: id,
+                found: manifest.key_shards,
+                expected: expected.key_shards,
+            });
+        }
+        let mut parts = BTreeMap::new();
+        for entry in &manifest.parts {
+            let path = parts_prefix(id).join(entry.name.as_str());
+            let bytes = match self.store.get(&path).await {
+                Ok(got) => got.bytes().await,
+                Err(e) => Err(e),
+            };
+            match bytes {
+                Ok(bytes) if entry.matches(&bytes) => {
+                    parts.insert(entry.name.clone(), bytes.to_vec());
+                }
+                Ok(bytes) => {
+                    return Ok(Err(format!(
+                        "part {} is not what its manifest says ({} bytes, CRC-32 {:08x}; \
+                         expected {} bytes, {:08x})",
+                        entry.name,
+                        bytes.len(),
+                        crc32fast::hash(&bytes),
+                        entry.bytes,
+                        entry.crc32
+                    )));
+                }
+                Err(e) => return Ok(Err(format!("part {} cannot be read: {e}", entry.name))),
+            }
+        }
+        Ok(Ok((manifest, parts)))
+    }
+
+    /// Removes every checkpoint but the newest `keep` complete ones (at least one is kept),
+    /// and the parts of checkpoints older than the newest complete one that never completed;
+    /// returns the numbers removed. A manifest goes first, so a checkpoint stops being
+    /// complete before any of its parts goes.
+    pub async fn prune(&self, keep: usize) -> Result<Vec<CheckpointId>, CheckpointError> {
+        let (complete, incomplete) = self.list().await?;
+        let keep = keep.max(1);
+        let Some(&newest) = complete.last() else {
+            return Ok(Vec::new());
+        };
+        let mut removed = Vec::new();
+        let old_complete = complete.len().saturating_sub(keep);
+        for &id in &complete[..old_complete] {
+            self.store
+                .delete(&manifest_path(id))
+                .await
+                .map_err(|e| self.io(format!("remove the manifest of checkpoint {id}"), e))?;
+            self.remove_parts(id).await?;
+            removed.push(id);
+        }
+        for &id in incomplete.iter().filter(|&&id| id < newest) {
+            self.remove_parts(id).await?;
+            removed.push(id);
+        }
+        removed.sort_unstable();
+        Ok(removed)
+    }
+
+    async fn remove_parts(&self, id: CheckpointId) -> Result<(), CheckpointError> {
+        let prefix = parts_prefix(id);
+        let mut listed = self.store.list(Some(&prefix));
+        let mut paths = Vec::new();
+        while let Some(meta) = listed.next().await {
+            let meta = meta.map_err(|e| self.io(format!("list checkpoint {id}"), e))?;
+            paths.push(meta.location);
+        }
+        for path in paths {
+            self.store
+                .delete(&path)
+                .await
+                .map_err(|e| self.io(format!("remove {path}"), e))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("sluice-checkpoint-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    const EXPECTED: Expected = Expected {
+        fingerprint: 0xfeed,
+        key_shards: 2,
+    };
+
+    /// Writes checkpoint `id` with parts `a` and `b` (their bytes derived from `id`) and, if
+    /// `complete`, its manifest.
+    async fn checkpoint(storage: &CheckpointStorage, id: CheckpointId, complete: bool) {
+        let mut parts = Vec::new();
+        for name in ["a", "b"] {
+            let bytes = format!("{name} of {id}").into_bytes();
+            parts.push(storage.write_part(id, name, bytes).await.unwrap());
+        }
+        if complete {
+            storage
+                .complete(&Manifest {
+                    format: FORMAT_VERSION,
+                    checkpoint: id,
+                    fingerprint: format!("{:016x}", EXPECTED.fingerprint),
+                    key_shards: EXPECTED.key_shards,
+                    completed_ms: 0,
+                    parts,
+                })
+                .await
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn the_newest_complete_checkpoint_is_restored_and_incomplete_ones_ignored() {
+        let dir = temp_dir("latest");
+        let storage = CheckpointStorage::open(dir.to_str().unwrap()).unwrap();
+        block_on(async {
+            assert!(storage.latest(EXPECTED).await.unwrap().is_none());
+            checkpoint(&storage, 1, true).await;
+            checkpoint(&storage, 2, true).await;
+            // A crash while checkpoint 3 was written: parts, no manifest.
+            checkpoint(&storage, 3, false).await;
+            let restored = storage.latest(EXPECTED).await.unwrap().unwrap();
+            assert_eq!(restored.manifest.checkpoint, 2);
+            assert_eq!(restored.parts["a"], b"a of 2");
+            assert_eq!(restored.parts["b"], b"b of 2");
+            assert!(restored.passed_over.is_empty());
+            assert_eq!(storage.complete_checkpoints().await.unwrap(), vec![1, 2]);
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_checkpoint_is_passed_over_for_the_one_before_it_and_said() {
+        let dir = temp_dir("damaged");
+        let storage = CheckpointStorage::open(dir.to_str().unwrap()).unwrap();
+        block_on(async {
+            for id in 1..=4 {
+                checkpoint(&storage, id, true).await;
+            }
+        });
+        let part = |id: u64, name: &str| dir.join(format!("chk-{id:020}")).join(name);
+        // 4: a part cut short; 3: a part changed (same length); 2: a part missing.
+        std::fs::write(part(4, "a"), b"a of").unwrap();
+        std::fs::write(part(3, "b"), b"B of 3").unwrap();
+        std::fs::remove_file(part(2, "a")).unwrap();
+        let restored = block_on(storage.latest(EXPECTED)).unwrap().unwrap();
+        assert_eq!(restored.manifest.checkpoint, 1);
+        let why: Vec<(u64, &str)> = restored
+            .passed_over
+            .iter()
+            .map(|(id, why)| (*id, why.as_str()))
+            .collect();
+        assert_eq!(why.len(), 3, "{why:?}");
+        assert!(
+            why[0].0 == 4 && why[0].1.contains("part a is not what its manifest says"),
+            "{why:?}"
+        );
+        assert!(
+            why[1].0 == 3 && why[1].1.contains("part b is not what its manifest says"),
+            "{why:?}"
+        );
+        assert!(
+            why[2].0 == 2 && why[2].1.contains("part a cannot be read"),
+            "{why:?}"
+        );
+        // A manifest that does not parse is passed over too.
+        std::fs::write(dir.join(format!("chk-{:020}.manifest", 1)), b"{ not json").unwrap();
+        let none = block_on(storage.latest(EXPECTED)).unwrap();
+        assert!(none.is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn another_pipeline_sharding_or_format_is_an_error_naming_the_directory() {
+        let dir = temp_dir("other");
+        let name = dir.to_str().unwrap().to_string();
+        let storage = CheckpointStorage::open(&name).unwrap();
+        block_on(checkpoint(&storage, 5, true));
+        let other = Expected {
+            fingerprint: 0xbeef,
+            ..EXPECTED
+        };
+        let e = block_on(storage.latest(other)).unwrap_err().to_string();
+        assert!(
+            e.contains(&name) && e.contains("checkpoint 5 is of another pipeline"),
+            "{e}"
+        );
+        let shards = Expected {
+            key_shards: 3,
+            ..EXPECTED
+        };
+        let e = block_on(storage.latest(shards)).unwrap_err().to_string();
+        assert!(e.contains(&name) && e.contains("in 2 shards"), "{e}");
+        let manifest = dir.join(format!("chk-{:020}.manifest", 5));
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        std::fs::write(&manifest, text.replace("\"format\": 1", "\"format\": 99")).unwrap();
+        let e = block_on(storage.latest(EXPECTED)).unwrap_err().to_string();
+        assert!(e.contains(&name) && e.contains("has format 99"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_complete_checkpoints_and_drops_leftovers() {
+        let dir = temp_dir("prune");
+        let storage = CheckpointStorage::open(dir.to_str().unwrap()).unwrap();
+        block_on(async {
+            checkpoint(&storage, 1, true).await;
+            checkpoint(&storage, 2, false).await; // never completed
+            checkpoint(&storage, 3, true).await;
+            checkpoint(&storage, 4, true).await;
+            checkpoint(&storage, 5, false).await; // being written now
+            assert_eq!(storage.prune(2).await.unwrap(), vec![1, 2]);
+            assert_eq!(storage.complete_checkpoints().await.unwrap(), vec![3, 4]);
+            let restored = storage.latest(EXPECTED).await.unwrap().unwrap();
+            assert_eq!(restored.manifest.checkpoint, 4);
+        });
+        // Checkpoint 5, still being written, keeps its parts.
+        assert!(dir.join(format!("chk-{:020}", 5)).join("a").exists());
+        assert!(!dir.join(format!("chk-{:020}", 1)).join("a").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_unusable_location_is_an_error_naming_it() {
+        let dir = temp_dir("unusable");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("a-file");
+        std::fs::write(&file, b"").unwrap();
+        let under_a_file = file.join("checkpoints");
+        let name = under_a_file.to_str().unwrap();
+        let e = CheckpointStorage::open(name).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("checkpoint directory {name}: cannot make it")),
+            "{e}"
+        );
+        let e = CheckpointStorage::open("gs://bucket/jobs")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("gs:// is not a kind of storage"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
