@@ -106,6 +106,40 @@ pub struct CheckpointStorage {
     dir: String,
 }
 
+/// The store of `s3://` + `location` (`BUCKET/PREFIX`).
+#[cfg(feature = "s3")]
+fn open_s3(location: &str, settings: &[(&str, &str)]) -> Result<Arc<dyn ObjectStore>, String> {
+    use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+    let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
+    if bucket.is_empty() {
+        return Err("no bucket: expected s3://BUCKET/PREFIX".into());
+    }
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    for (key, value) in settings {
+        let key: AmazonS3ConfigKey = key
+            .parse()
+            .map_err(|e| format!("object storage setting {key}: {e}"))?;
+        builder = builder.with_config(key, *value);
+    }
+    let s3 = builder.build().map_err(|e| e.to_string())?;
+    let prefix = prefix.trim_matches('/');
+    Ok(if prefix.is_empty() {
+        Arc::new(s3)
+    } else {
+        Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+    })
+}
+
+/// Without the `s3` feature, `s3://` is refused.
+#[cfg(not(feature = "s3"))]
+fn open_s3(_: &str, _: &[(&str, &str)]) -> Result<Arc<dyn ObjectStore>, String> {
+    Err(
+        "this build keeps no checkpoints in S3: build with the cargo feature `s3` (of \
+         sluice-runner-core)"
+            .into(),
+    )
+}
+
 /// The name of checkpoint `id`'s manifest.
 fn manifest_path(id: CheckpointId) -> Path {
     Path::from(format!("chk-{id:020}.manifest"))
@@ -127,9 +161,17 @@ fn checkpoint_of(name: &str) -> Option<(CheckpointId, bool)> {
 }
 
 impl CheckpointStorage {
-    /// The checkpoints in directory `dir` (made if missing). A URL (`s3://...`) is refused:
-    /// this build keeps checkpoints in local (or mounted) directories only.
+    /// The checkpoints at `dir`: a directory (made if missing; also `file://PATH`), or
+    /// `s3://BUCKET/PREFIX` on S3-compatible storage (with the cargo feature `s3`), configured
+    /// as the AWS tools are, from the environment (`AWS_ENDPOINT`, `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ALLOW_HTTP`...).
     pub fn open(dir: &str) -> Result<Self, CheckpointError> {
+        Self::open_with(dir, &[])
+    }
+
+    /// [`open`](Self::open), with object-storage settings given here rather than in the
+    /// environment (`("aws_endpoint", "http://127.0.0.1:9000")`...; ignored for a directory).
+    pub fn open_with(dir: &str, settings: &[(&str, &str)]) -> Result<Self, CheckpointError> {
         let unusable = |reason: String| CheckpointError::Unusable {
             dir: dir.to_string(),
             reason,
@@ -137,10 +179,16 @@ impl CheckpointStorage {
         let local = match dir.split_once("://") {
             None => dir,
             Some(("file", path)) => path,
+            Some(("s3", location)) => {
+                return Ok(CheckpointStorage {
+                    store: open_s3(location, settings).map_err(unusable)?,
+                    dir: dir.to_string(),
+                });
+            }
             Some((scheme, _)) => {
                 return Err(unusable(format!(
-                    "{scheme}:// is not a kind of storage this build keeps checkpoints in \
-                     (a local or mounted directory, or file://)"
+                    "{scheme}:// is not a kind of storage checkpoints are kept in (a \
+                     directory, file://PATH or s3://BUCKET/PREFIX)"
                 )));
             }
         };
