@@ -186,15 +186,14 @@ pub enum ErrorKind {
 /// How many lines a job sent to its errors output, by the [`ERROR_COUNTERS`] of every
 /// transform: (malformed, undecodable).
 pub fn errors_output_lines(metrics: &sluice_sdk::metrics::MetricResults) -> (i64, i64) {
-    let mut counts = (0, 0);
-    for (key, value) in metrics.counters() {
-        match ERROR_COUNTERS.iter().find(|(name, _)| *name == key.name) {
-            Some((_, ErrorKind::Malformed)) => counts.0 += value,
-            Some((_, ErrorKind::Undecodable)) => counts.1 += value,
-            None => {}
-        }
-    }
-    counts
+    let of = |kind: ErrorKind| -> i64 {
+        ERROR_COUNTERS
+            .iter()
+            .filter(|(_, k)| *k == kind)
+            .map(|(name, _)| metrics.counter_total("", name))
+            .sum()
+    };
+    (of(ErrorKind::Malformed), of(ErrorKind::Undecodable))
 }
 
 /// Parses an `--output` flag: a Kafka topic, or a prefix that names files.
@@ -443,16 +442,9 @@ impl JobArgs {
                 "{} lines in its errors output ({malformed} malformed, {undecodable} undecodable)",
                 malformed + undecodable
             ));
-            let dropped = |name: &str| -> i64 {
-                let counters = result.metrics.counters();
-                counters
-                    .iter()
-                    .filter(|(key, _)| key.name == name)
-                    .map(|(_, v)| *v)
-                    .sum()
-            };
-            let late = dropped("droppedDueToLateness");
-            let closed = dropped("droppedDueToClosedWindow");
+            // Every grouping's drops (Beam's counter names, which the runners report).
+            let late = result.metrics.counter_total("", "droppedDueToLateness");
+            let closed = result.metrics.counter_total("", "droppedDueToClosedWindow");
             if late > 0 || closed > 0 {
                 said.push(format!(
                     "{late} records dropped as late and {closed} for a closed window (see \

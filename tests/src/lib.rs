@@ -211,6 +211,23 @@ pub fn fresh_loopback_hosts(n: usize) -> Vec<String> {
     hosts
 }
 
+/// Waits for `child` to end, at most `limit`: its exit status, or `None` if it still runs.
+pub fn wait_within(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("the process can be waited for") {
+            return Some(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// A job run as a child process: killed if the test ends (or fails) before it stops it.
 pub struct Job(Option<std::process::Child>);
 
@@ -232,18 +249,11 @@ impl Job {
 
     /// Waits for it to end, at most `limit`: its exit status, or `None` if it still runs.
     pub fn wait_within(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
-        let child = self.0.as_mut().expect("running");
-        let deadline = std::time::Instant::now() + limit;
-        loop {
-            if let Some(status) = child.try_wait().expect("the job can be waited for") {
-                self.0 = None;
-                return Some(status);
-            }
-            if std::time::Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+        let status = wait_within(self.0.as_mut().expect("running"), limit);
+        if status.is_some() {
+            self.0 = None;
         }
+        status
     }
 
     /// Kills it (SIGKILL) and waits for it.

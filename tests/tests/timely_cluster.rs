@@ -5,7 +5,7 @@
 use sluice_runners::timely::cluster;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn stats_job(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stats_job"));
@@ -28,17 +28,10 @@ fn rows(prefix: &Path) -> (Vec<String>, Vec<String>) {
 
 /// Waits for `child` to end, for at most `limit`; kills it and fails if it does not.
 fn wait_within(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{what} did not end within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    sluice_tests::wait_within(child, limit).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("{what} did not end within {limit:?}");
+    })
 }
 
 #[test]

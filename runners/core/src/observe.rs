@@ -199,9 +199,7 @@ impl KeyedGauges {
             self.state.set(state_bytes() as i64);
         }
     }
-}
 
-impl KeyedGauges {
     /// Logs a warning the first time the node drops records of a kind.
     fn warn_of_first(&mut self, drops: Drops) {
         if drops.late > 0 && self.warned.late == 0 {

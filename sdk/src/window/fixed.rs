@@ -43,13 +43,12 @@ impl WindowFn for FixedWindows {
         // In i128: the aligned start of a window that holds the smallest timestamps lies before
         // the beginning of time. Only the start is cut to it; the end stays where alignment
         // puts it, so that the window does not overlap the next one.
-        let size = i128::from(self.size.as_micros());
-        let t = i128::from(timestamp.as_micros());
-        let start = t - (t - i128::from(self.offset.as_micros())).rem_euclid(size);
-        let at = |micros: i128| {
-            Timestamp::from_micros(micros.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
-        };
-        vec![Window::interval(at(start), at(start + size))]
+        let start = super::aligned_start(timestamp, self.size, self.offset);
+        let end = start + i128::from(self.size.as_micros());
+        vec![Window::interval(
+            super::timestamp_at(start),
+            super::timestamp_at(end),
+        )]
     }
 }
 

@@ -142,6 +142,19 @@ pub struct WindowMerge {
 /// beyond this a job spends its time copying, whatever its memory.
 pub const MAX_WINDOWS_PER_ELEMENT: u64 = 100_000;
 
+/// The start of the window of `period`, aligned to `offset` from the epoch, that holds `t`,
+/// in microseconds — in i128, since near the beginning of time it lies before it (fixed and
+/// sliding windows cut only the start to [`Timestamp::MIN`], see [`timestamp_at`]).
+pub(crate) fn aligned_start(t: Timestamp, period: Duration, offset: Duration) -> i128 {
+    let (t, period) = (i128::from(t.as_micros()), i128::from(period.as_micros()));
+    t - (t - i128::from(offset.as_micros())).rem_euclid(period)
+}
+
+/// The timestamp at `micros`, clamped to the timestamps there are.
+pub(crate) fn timestamp_at(micros: i128) -> Timestamp {
+    Timestamp::from_micros(micros.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
+}
+
 /// Checks that `window_fn` assigns at most [`MAX_WINDOWS_PER_ELEMENT`] windows to an element
 /// (by its [`max_windows_per_element`](WindowFn::max_windows_per_element)); the error says how
 /// many it would.

@@ -48,12 +48,9 @@ impl WindowFn for SlidingWindows {
         let period = i128::from(self.period.as_micros());
         let size = i128::from(self.size.as_micros());
         let t = i128::from(timestamp.as_micros());
-        let last_start = t - (t - i128::from(self.offset.as_micros())).rem_euclid(period);
-        let at = |micros: i128| {
-            Timestamp::from_micros(micros.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
-        };
+        let at = super::timestamp_at;
         let mut windows = Vec::new();
-        let mut start = last_start;
+        let mut start = super::aligned_start(timestamp, self.period, self.offset);
         // Every window [start, start + size) with start <= t < start + size, latest start first;
         // none starts before the beginning of time has been reached twice.
         while start > t - size {

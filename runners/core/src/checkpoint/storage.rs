@@ -305,11 +305,7 @@ impl CheckpointStorage {
         id: CheckpointId,
         expected: Expected,
     ) -> Result<Result<(Manifest, BTreeMap<String, Vec<u8>>), String>, CheckpointError> {
-        let bytes = match self.store.get(&manifest_path(id)).await {
-            Ok(got) => got.bytes().await,
-            Err(e) => Err(e),
-        };
-        let manifest: Manifest = match bytes {
+        let manifest: Manifest = match self.read(&manifest_path(id)).await {
             Ok(bytes) => match serde_json::from_slice(&bytes) {
                 Ok(m) => m,
                 Err(e) => return Ok(Err(format!("its manifest does not parse: {e}"))),
@@ -343,13 +339,9 @@ impl CheckpointStorage {
         let mut parts = BTreeMap::new();
         for entry in &manifest.parts {
             let path = parts_prefix(id).join(entry.name.as_str());
-            let bytes = match self.store.get(&path).await {
-                Ok(got) => got.bytes().await,
-                Err(e) => Err(e),
-            };
-            match bytes {
+            match self.read(&path).await {
                 Ok(bytes) if entry.matches(&bytes) => {
-                    parts.insert(entry.name.clone(), bytes.to_vec());
+                    parts.insert(entry.name.clone(), bytes);
                 }
                 Ok(bytes) => {
                     return Ok(Err(format!(
@@ -366,6 +358,11 @@ impl CheckpointStorage {
             }
         }
         Ok(Ok((manifest, parts)))
+    }
+
+    /// The bytes of the object at `path`.
+    async fn read(&self, path: &Path) -> object_store::Result<Vec<u8>> {
+        Ok(self.store.get(path).await?.bytes().await?.into())
     }
 
     /// Removes every checkpoint but the newest `keep` complete ones (at least one is kept),
