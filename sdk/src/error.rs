@@ -66,4 +66,8 @@ pub enum PipelineError {
         /// What it cannot do, and what to do instead.
         reason: String,
     },
+    /// Checkpoints could not be written or restored; the message names the checkpoint
+    /// directory.
+    #[error("{0}")]
+    Checkpoint(String),
 }

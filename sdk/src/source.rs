@@ -127,12 +127,22 @@ impl<S: BoundedSource> PTransform<PBegin> for Read<S> {
 }
 
 /// What an unbounded reader has read up to. Once the runner has durably processed every
-/// element read before it (its outputs written), it finalizes the checkpoint — for Kafka, by
-/// committing the offsets. A runner may drop a checkpoint without finalizing it (after a
-/// failure); the source then re-reads from the previous finalized one: at-least-once.
+/// element read before it (its outputs written, or its effects kept in a complete checkpoint
+/// of the pipeline), it finalizes the mark — for Kafka, by committing the offsets. A runner
+/// may drop a mark without finalizing it (after a failure); the source then re-reads from the
+/// previous finalized one: at-least-once.
+///
+/// A runner that keeps checkpoints stores each split's latest mark, [encoded](Self::encode),
+/// and resumes the source from those on restart ([`UnboundedSource::resume`]) — as Beam's
+/// `UnboundedSource.createReader(options, checkpointMark)` does.
 pub trait CheckpointMark: Send {
     /// Makes the progress durable at the source.
     fn finalize(self: Box<Self>) -> Result<(), BoxError>;
+    /// The position, encoded for a checkpoint of the pipeline; `None` if the source cannot
+    /// resume from one.
+    fn encode(&self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// A possibly infinite source of timestamped values, with a watermark.
@@ -143,6 +153,19 @@ pub trait UnboundedSource: Send + Sync + Sized + 'static {
     fn split(&self, desired: usize) -> Result<Vec<Self>, BoxError>;
     /// Starts reading this source (or split).
     fn reader(&self) -> Result<Box<dyn UnboundedReader<Self::Output>>, BoxError>;
+    /// Starts reading this split where a checkpoint of the pipeline left off: `positions`
+    /// are the [encoded](CheckpointMark::encode) marks the checkpoint kept for *every* split
+    /// of the source (splits may be cut differently after a restart; each takes what is its
+    /// own, and starts what no mark covers as [`reader`](Self::reader) would).
+    ///
+    /// The default refuses: a source that cannot resume cannot be checkpointed.
+    fn resume(
+        &self,
+        positions: &[Vec<u8>],
+    ) -> Result<Box<dyn UnboundedReader<Self::Output>>, BoxError> {
+        let _ = positions;
+        Err("this source cannot resume from a checkpoint".into())
+    }
 }
 
 /// Reads an unbounded source a batch at a time.
@@ -192,6 +215,14 @@ impl<S: UnboundedSource> crate::graph::kernel::UnboundedSourceKernel for Unbound
     fn reader(&self) -> Result<Box<dyn crate::graph::kernel::UnboundedBundleReader>, BoxError> {
         Ok(Box::new(UnboundedReaderImpl {
             reader: self.0.reader()?,
+        }))
+    }
+    fn resume(
+        &self,
+        positions: &[Vec<u8>],
+    ) -> Result<Box<dyn crate::graph::kernel::UnboundedBundleReader>, BoxError> {
+        Ok(Box::new(UnboundedReaderImpl {
+            reader: self.0.resume(positions)?,
         }))
     }
 }

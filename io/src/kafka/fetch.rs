@@ -93,11 +93,13 @@ pub(crate) struct Fetcher<K, V> {
 
 impl<K: 'static, V: 'static> Fetcher<K, V> {
     /// Connects and starts reading `assignment` (or, for a group subscription, whatever the
-    /// group assigns) from the spec's start position.
+    /// group assigns) from the spec's start position, or from where a checkpoint of the
+    /// pipeline left it (`resume`; not under a group subscription).
     pub(crate) fn open(
         spec: Arc<ReadSpec>,
         shared: Arc<SharedWatermarks>,
         assignment: &[TopicPartition],
+        resume: Option<&super::positions::Committed>,
         key: Arc<dyn Decoder<K>>,
         value: Arc<dyn Decoder<V>>,
     ) -> Result<Self, KafkaError> {
@@ -125,7 +127,7 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
                 .subscribe(&topics)
                 .map_err(|e| fetcher.spec.error(format!("cannot subscribe: {e}")))?;
         } else {
-            fetcher.assign(assignment)?;
+            fetcher.assign(assignment, resume)?;
         }
         Ok(fetcher)
     }

@@ -36,6 +36,22 @@ struct CommittedPosition {
 pub(super) struct Committed(HashMap<TopicPartition, CommittedPosition>);
 
 impl Committed {
+    /// The positions a checkpoint of the pipeline kept, as if the group had committed them.
+    pub(super) fn from_positions(positions: &[super::commit::PartitionPosition]) -> Self {
+        Committed(
+            positions
+                .iter()
+                .map(|p| {
+                    let position = CommittedPosition {
+                        offset: Some(p.next_offset),
+                        watermark: (p.watermark > Timestamp::MIN).then_some(p.watermark),
+                    };
+                    (p.partition.clone(), position)
+                })
+                .collect(),
+        )
+    }
+
     /// Where a partition starts: its committed offset, or `Offset::Stored` where the group
     /// has none (then `auto.offset.reset` decides).
     pub(super) fn offset(&self, partition: &TopicPartition) -> Offset {
@@ -50,7 +66,14 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
     /// Assigns `assignment` to the consumer, each partition from the spec's start position
     /// (a bounded read: within its range, leaving out partitions with nothing to read), and
     /// starts tracking the partitions.
-    pub(super) fn assign(&mut self, assignment: &[TopicPartition]) -> Result<(), KafkaError> {
+    ///
+    /// Resumed from a checkpoint (`resume`), a partition the checkpoint holds starts at its
+    /// position there, with its watermark; the others start as the spec says.
+    pub(super) fn assign(
+        &mut self,
+        assignment: &[TopicPartition],
+        resume: Option<&Committed>,
+    ) -> Result<(), KafkaError> {
         let spec = self.spec.clone();
         // Learn the partitions' leaders first: librdkafka otherwise waits out a 500 ms timer
         // before it asks for the start offsets of partitions whose leader it does not know.
@@ -62,7 +85,22 @@ impl<K: 'static, V: 'static> Fetcher<K, V> {
         }
         let mut list = self.start_offsets(assignment)?;
         // Starting from the group's commits: their offsets, and the watermarks stored there.
-        let committed = if matches!(spec.start, StartPosition::Committed) {
+        let committed = if let Some(resume) = resume {
+            for p in assignment {
+                if let Some(offset) = resume.0.get(p).and_then(|c| c.offset) {
+                    list.set_partition_offset(&p.topic, p.partition, Offset::Offset(offset))
+                        .map_err(|e| spec.error(format!("bad partition {p}: {e}")))?;
+                }
+            }
+            Committed(
+                resume
+                    .0
+                    .iter()
+                    .filter(|(p, _)| assignment.contains(p))
+                    .map(|(p, c)| (p.clone(), *c))
+                    .collect(),
+            )
+        } else if matches!(spec.start, StartPosition::Committed) {
             self.committed(assignment)?
         } else {
             Committed::default()

@@ -96,7 +96,10 @@ impl<K: 'static, V: 'static> KafkaSource<K, V> {
             .collect())
     }
 
-    fn fetcher(&self) -> Result<Fetcher<K, V>, KafkaError> {
+    fn fetcher(
+        &self,
+        resume: Option<&super::positions::Committed>,
+    ) -> Result<Fetcher<K, V>, KafkaError> {
         // A source read without splitting reads every partition.
         let all;
         let assignment = if self.assignment.is_empty() && !self.spec.subscribe {
@@ -109,6 +112,7 @@ impl<K: 'static, V: 'static> KafkaSource<K, V> {
             self.spec.clone(),
             self.shared.clone(),
             assignment,
+            resume,
             self.key.clone(),
             self.value.clone(),
         )
@@ -140,7 +144,7 @@ impl<K: Element, V: Element> BoundedSource for KafkaSource<K, V> {
     }
     fn reader(&self) -> Result<Box<dyn SourceReader<ReadItem<K, V>>>, BoxError> {
         Ok(Box::new(BoundedKafkaReader {
-            fetcher: self.fetcher()?,
+            fetcher: self.fetcher(None)?,
             board: self.board.clone(),
             published: std::time::Instant::now(),
         }))
@@ -181,7 +185,37 @@ impl<K: Element, V: Element> sluice_sdk::source::UnboundedSource for KafkaSource
         self.split_partitions(desired)
     }
     fn reader(&self) -> Result<Box<dyn UnboundedReader<ReadItem<K, V>>>, BoxError> {
-        let mut fetcher = self.fetcher()?;
+        self.start(None)
+    }
+    fn resume(
+        &self,
+        positions: &[Vec<u8>],
+    ) -> Result<Box<dyn UnboundedReader<ReadItem<K, V>>>, BoxError> {
+        if self.spec.subscribe {
+            return Err(self
+                .spec
+                .error(
+                    "a read under a group assignment cannot resume from a checkpoint of the \
+                     pipeline (the group moves partitions); assign them instead"
+                        .into(),
+                )
+                .into());
+        }
+        let mut all = Vec::new();
+        for bytes in positions {
+            all.extend(decode_positions(bytes).map_err(|e| self.spec.error(e))?);
+        }
+        self.start(Some(&super::positions::Committed::from_positions(&all)))
+    }
+}
+
+impl<K: Element, V: Element> KafkaSource<K, V> {
+    /// Starts the unbounded reader of this split, from the spec's start or from `resume`.
+    fn start(
+        &self,
+        resume: Option<&super::positions::Committed>,
+    ) -> Result<Box<dyn UnboundedReader<ReadItem<K, V>>>, BoxError> {
+        let mut fetcher = self.fetcher(resume)?;
         let committer = self
             .spec
             .group_id
@@ -300,25 +334,68 @@ impl<K: Element, V: Element> UnboundedReader<ReadItem<K, V>> for UnboundedKafkaR
         self.idle
     }
     fn checkpoint(&mut self) -> Option<Box<dyn CheckpointMark>> {
-        let committer = self.committer.clone()?;
         Some(Box::new(KafkaCheckpoint {
-            committer,
+            committer: self.committer.clone(),
             positions: self.positions.clone(),
         }))
     }
 }
 
-/// The positions after a batch; finalizing commits them for the group.
+/// The positions after a batch; finalizing commits them for the group (when there is one).
 struct KafkaCheckpoint {
-    committer: Arc<Committer>,
+    committer: Option<Arc<Committer>>,
     positions: Vec<PartitionPosition>,
 }
 
 impl CheckpointMark for KafkaCheckpoint {
     fn finalize(self: Box<Self>) -> Result<(), BoxError> {
-        self.committer.finalized(&self.positions);
+        if let Some(committer) = &self.committer {
+            committer.finalized(&self.positions);
+        }
         Ok(())
     }
+    fn encode(&self) -> Option<Vec<u8>> {
+        Some(encode_positions(&self.positions))
+    }
+}
+
+/// A partition's position as a checkpoint of the pipeline stores it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredPosition {
+    topic: String,
+    partition: i32,
+    next_offset: i64,
+    /// The partition's watermark there, in microseconds since the epoch.
+    watermark_us: i64,
+}
+
+/// Positions, encoded for a checkpoint of the pipeline (JSON: small, and readable when a
+/// restore needs explaining).
+fn encode_positions(positions: &[PartitionPosition]) -> Vec<u8> {
+    let stored: Vec<StoredPosition> = positions
+        .iter()
+        .map(|p| StoredPosition {
+            topic: p.partition.topic.clone(),
+            partition: p.partition.partition,
+            next_offset: p.next_offset,
+            watermark_us: p.watermark.as_micros(),
+        })
+        .collect();
+    serde_json::to_vec(&stored).expect("positions always encode")
+}
+
+/// What [`encode_positions`] wrote.
+fn decode_positions(bytes: &[u8]) -> Result<Vec<PartitionPosition>, String> {
+    let stored: Vec<StoredPosition> = serde_json::from_slice(bytes)
+        .map_err(|e| format!("a checkpoint holds positions this read cannot decode: {e}"))?;
+    Ok(stored
+        .into_iter()
+        .map(|s| PartitionPosition {
+            partition: TopicPartition::new(&s.topic, s.partition),
+            next_offset: s.next_offset,
+            watermark: Timestamp::from_micros(s.watermark_us),
+        })
+        .collect())
 }
 
 /// Hands finalized positions to the consumer's [`Commits`](super::commit::Commits), and

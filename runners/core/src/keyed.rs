@@ -374,7 +374,7 @@ impl KeyedShard {
 /// A keyed node split by key over several shards that work in parallel: records go to the
 /// shard of their key's hash, and advances go to every shard.
 pub struct KeyedShards {
-    shards: Vec<KeyedShard>,
+    pub(crate) shards: Vec<KeyedShard>,
     pool: Option<Arc<rayon::ThreadPool>>,
 }
 
@@ -450,6 +450,11 @@ impl KeyedShards {
                 g.process(r)
             }
         })
+    }
+
+    /// How many shards the node's keys are spread over.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
     }
 
     /// How many (key, window) pairs hold state, over all shards.
@@ -553,14 +558,14 @@ impl KeyedShards {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::gabw::tests::{gbk_parts, record, w};
     use sluice_sdk::prelude::*;
     use sluice_sdk::time::Duration;
 
     /// The contents of output bundles of a `KV<String, i64>` grouping, in a fixed order.
-    fn describe(bundles: Vec<Bundle>) -> Vec<(String, Window, Vec<i64>, PaneInfo)> {
+    pub(crate) fn describe(bundles: Vec<Bundle>) -> Vec<(String, Window, Vec<i64>, PaneInfo)> {
         let mut out: Vec<_> = bundles
             .into_iter()
             .flat_map(|b| b.downcast::<KV<String, Vec<i64>>>().ok().unwrap())

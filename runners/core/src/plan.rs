@@ -257,6 +257,31 @@ impl ExecutionPlan {
         self
     }
 
+    /// A fingerprint of the plan: its nodes, their kinds and connections, and its stages.
+    /// Two processes of a cluster check that they run the same plan by it, and a checkpoint
+    /// is restored only into the plan that wrote it.
+    pub fn fingerprint(&self) -> u64 {
+        let mut text = self.describe();
+        for node in &self.graph.nodes {
+            let kind = match &node.kind {
+                NodeKind::Read(_) => "read",
+                NodeKind::ReadUnbounded(_) => "read-unbounded",
+                NodeKind::TestStream(_) => "test-stream",
+                NodeKind::ParDo(_) => "pardo",
+                NodeKind::StatefulParDo(_) => "stateful-pardo",
+                NodeKind::GroupByKey(_) => "group",
+                NodeKind::Flatten => "flatten",
+                NodeKind::Reshuffle => "reshuffle",
+                NodeKind::View(_) => "view",
+            };
+            text.push_str(&format!(
+                "{}|{}|{kind}|{:?}|{:?}|{:?}\n",
+                node.id, node.name, node.inputs, node.outputs, node.side_inputs
+            ));
+        }
+        sluice_sdk::element::stable_hash(text.as_bytes())
+    }
+
     /// A readable description of the plan, one stage per line.
     pub fn describe(&self) -> String {
         let mut out = String::new();

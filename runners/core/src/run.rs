@@ -68,6 +68,27 @@ pub fn refuse_cluster_flags(options: &PipelineOptions, runner: &str) -> Result<(
     }
 }
 
+/// Refuses the checkpoint flags where a run keeps no checkpoints (`runner` names the runner,
+/// `why` says what it does instead): a flag that silently does nothing is worse than none.
+pub fn refuse_checkpoints(
+    options: &PipelineOptions,
+    runner: &str,
+    why: &str,
+) -> Result<(), PipelineError> {
+    let c = &options.checkpoints;
+    if !c.enabled() && !c.exactly_once {
+        return Ok(());
+    }
+    Err(PipelineError::InvalidOption(format!(
+        "--checkpoint-dir{}: the {runner} runner keeps no checkpoints here: {why}",
+        if c.exactly_once {
+            " and --exactly-once"
+        } else {
+            ""
+        }
+    )))
+}
+
 /// Refuses what no streaming runner supports yet: a stateful ParDo that reads side inputs in
 /// a streaming pipeline (`runner` names the runner in the error).
 pub fn refuse_streaming_stateful_side_inputs(

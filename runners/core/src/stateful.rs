@@ -53,6 +53,17 @@ fn sort_by_key_and_time(records: &mut [KeyedRecord]) {
     }
 }
 
+/// What a checkpoint keeps of a stateful ParDo's shard: its store and the times it had reached.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StatefulSnapshot {
+    /// The (key, window) slots: state cells and timers.
+    pub store: crate::state::StoreSnapshot,
+    /// The input watermark.
+    pub input_watermark: Timestamp,
+    /// The processing time.
+    pub processing_time: Timestamp,
+}
+
 /// A stateful ParDo over the keys of one shard.
 pub struct StatefulDoFnRunner {
     kernel: Arc<dyn StatefulKernel>,
@@ -293,6 +304,27 @@ impl StatefulDoFnRunner {
     /// The store, for snapshots.
     pub fn store(&self) -> &KeyedStore {
         &self.store
+    }
+
+    /// The store, encoded, with the times the runner had reached: what a checkpoint keeps.
+    pub fn snapshot(&self) -> Result<StatefulSnapshot, sluice_sdk::element::CoderError> {
+        Ok(StatefulSnapshot {
+            store: self.store.snapshot()?,
+            input_watermark: self.input_watermark,
+            processing_time: self.processing_time,
+        })
+    }
+
+    /// Goes on from `snapshot`, taken of a runner of the same transform: the store's state
+    /// cells and timers come back, and the DoFn (set up anew) sees them as it left them.
+    pub fn restore(&mut self, snapshot: StatefulSnapshot) -> Result<(), BoxError> {
+        let declarations = self.kernel.declarations();
+        self.store = KeyedStore::restore(snapshot.store, |b| {
+            crate::state::store::decode_state_slot(b, declarations)
+        })?;
+        self.input_watermark = snapshot.input_watermark;
+        self.processing_time = snapshot.processing_time;
+        Ok(())
     }
 
     /// Takes the metrics the DoFn reported.

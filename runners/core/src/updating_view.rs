@@ -27,6 +27,15 @@ use std::sync::Arc;
 /// What a view's operators read: its materialized contents.
 pub type ViewData = Arc<dyn Any + Send + Sync>;
 
+/// One window of a view, as a checkpoint keeps it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ViewWindowSnapshot {
+    window: Window,
+    pane: Option<u64>,
+    /// The bundles, each encoded by the view's kernel.
+    bundles: Vec<Vec<u8>>,
+}
+
 /// One view's contents as they stand.
 pub struct UpdatingView {
     name: String,
@@ -80,6 +89,45 @@ impl UpdatingView {
                 (Some(held), Some(new)) if new > held => *entry = (index, vec![part]),
                 _ => entry.1.push(part),
             }
+        }
+        self.materialize()
+    }
+
+    /// What the view holds, encoded by its kernel: what a checkpoint keeps of it.
+    pub fn snapshot(&self) -> Result<Vec<u8>, PipelineError> {
+        let mut windows: Vec<ViewWindowSnapshot> = Vec::with_capacity(self.contents.len());
+        for (window, (pane, bundles)) in &self.contents {
+            let bundles = bundles
+                .iter()
+                .map(|b| invoke(&self.name, || self.kernel.encode_input(b.clone())))
+                .collect::<Result<_, _>>()?;
+            windows.push(ViewWindowSnapshot {
+                window: *window,
+                pane: *pane,
+                bundles,
+            });
+        }
+        sluice_sdk::element::encode(&windows).map_err(|e| PipelineError::Coder {
+            transform: self.name.clone(),
+            message: format!("cannot encode the view for a checkpoint: {e}"),
+        })
+    }
+
+    /// Puts back what [`snapshot`](Self::snapshot) wrote; returns the view materialized.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<ViewData, PipelineError> {
+        let windows: Vec<ViewWindowSnapshot> =
+            sluice_sdk::element::decode(bytes).map_err(|e| PipelineError::Coder {
+                transform: self.name.clone(),
+                message: format!("cannot decode the view from a checkpoint: {e}"),
+            })?;
+        self.contents.clear();
+        for w in windows {
+            let bundles = w
+                .bundles
+                .iter()
+                .map(|b| invoke(&self.name, || self.kernel.decode_input(b)))
+                .collect::<Result<_, _>>()?;
+            self.contents.insert(w.window, (w.pane, bundles));
         }
         self.materialize()
     }

@@ -25,6 +25,9 @@
 
 use clap::Parser;
 
+pub mod checkpoints;
+pub use checkpoints::CheckpointOptions;
+
 /// Options of a pipeline run.
 #[derive(Parser, Debug, Clone, PartialEq, Eq)]
 #[command(about = None, long_about = None)]
@@ -83,6 +86,9 @@ pub struct PipelineOptions {
     /// and once at the end. These logs show whatever `RUST_LOG` says.
     #[arg(long, value_name = "DURATION", value_parser = parse_log_interval)]
     pub log_metrics_interval: Option<sluice_sdk::time::Duration>,
+    /// Checkpoints of streaming runs and exactly-once sinks.
+    #[command(flatten)]
+    pub checkpoints: CheckpointOptions,
 }
 
 /// The largest `--parallelism` accepted: far more threads than cores only adds contention,
@@ -174,6 +180,7 @@ impl PipelineOptions {
         if let Some(d) = self.log_metrics_interval {
             check_log_interval(d).map_err(InvalidOption)?;
         }
+        self.checkpoints.validate().map_err(InvalidOption)?;
         if let Some(n) = self.processes {
             parse_processes(&n.to_string()).map_err(InvalidOption)?;
         }
@@ -218,6 +225,7 @@ impl PipelineOptions {
             metrics_addr: None,
             ui: None,
             log_metrics_interval: None,
+            checkpoints: CheckpointOptions::default(),
         }
     }
 }

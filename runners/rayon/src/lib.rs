@@ -48,6 +48,11 @@ impl PipelineRunner for RayonRunner {
         run: &RunContext,
     ) -> Result<PipelineResult, PipelineError> {
         sluice_runner_core::run::refuse_cluster_flags(options, self.name())?;
+        sluice_runner_core::run::refuse_checkpoints(
+            options,
+            self.name(),
+            "it runs bounded input, which a failed run reads again from the start",
+        )?;
         let graph = pipeline.graph()?;
         sluice_runner_core::check_bounded(
             &graph,

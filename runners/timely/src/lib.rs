@@ -95,6 +95,11 @@ impl PipelineRunner for TimelyRunner {
         run: &RunContext,
     ) -> Result<PipelineResult, PipelineError> {
         let started = Instant::now();
+        sluice_runner_core::run::refuse_checkpoints(
+            options,
+            self.name(),
+            "not supported yet (use --runner direct)",
+        )?;
         let graph = pipeline.graph()?;
         // An unbounded source or a test stream makes the run a streaming one: event time
         // advances as the sources say, and groupings fire as the watermark passes their
@@ -138,29 +143,6 @@ impl PipelineRunner for TimelyRunner {
     }
 }
 
-/// A fingerprint of the plan: its nodes, their kinds and connections, and its stages.
-fn fingerprint(plan: &ExecutionPlan) -> u64 {
-    let mut text = plan.describe();
-    for node in &plan.graph.nodes {
-        let kind = match &node.kind {
-            NodeKind::Read(_) => "read",
-            NodeKind::ReadUnbounded(_) => "read-unbounded",
-            NodeKind::TestStream(_) => "test-stream",
-            NodeKind::ParDo(_) => "pardo",
-            NodeKind::StatefulParDo(_) => "stateful-pardo",
-            NodeKind::GroupByKey(_) => "group",
-            NodeKind::Flatten => "flatten",
-            NodeKind::Reshuffle => "reshuffle",
-            NodeKind::View(_) => "view",
-        };
-        text.push_str(&format!(
-            "{}|{}|{kind}|{:?}|{:?}|{:?}\n",
-            node.id, node.name, node.inputs, node.outputs, node.side_inputs
-        ));
-    }
-    sluice_sdk::element::stable_hash(text.as_bytes())
-}
-
 /// Runs `plan` as this process's part of `shape`, and waits for the processes `launch`
 /// started.
 fn execute(
@@ -171,7 +153,7 @@ fn execute(
     started: Instant,
 ) -> Result<PipelineResult, PipelineError> {
     let workers = shape.workers;
-    let fingerprint = fingerprint(&plan);
+    let fingerprint = plan.fingerprint();
     let failure = Arc::new(failure::Failure::default());
     let failed = Arc::clone(&failure);
     // Unbounded sources are read by tokio tasks (the direct runner's readers), on a runtime

@@ -288,6 +288,9 @@ pub trait UnboundedSourceKernel: Send + Sync {
     fn split(&self, desired: usize) -> Result<Vec<Arc<dyn UnboundedSourceKernel>>, BoxError>;
     /// Starts reading.
     fn reader(&self) -> Result<Box<dyn UnboundedBundleReader>, BoxError>;
+    /// Starts reading where a checkpoint left off (see
+    /// [`UnboundedSource::resume`](crate::source::UnboundedSource::resume)).
+    fn resume(&self, positions: &[Vec<u8>]) -> Result<Box<dyn UnboundedBundleReader>, BoxError>;
 }
 
 /// Yields the contents of an unbounded source a bundle at a time.

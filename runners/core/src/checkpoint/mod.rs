@@ -23,6 +23,7 @@
 //! chk-00000000000000000042.manifest       written last: the checkpoint is complete
 //! ```
 
+pub mod keyed;
 pub mod manifest;
 pub mod storage;
 

@@ -141,6 +141,13 @@ impl GroupAlsoByWindow {
         Ok(g)
     }
 
+    /// Goes on from `snapshot`, taken of a grouping of the same transform (see
+    /// [`restore`](Self::restore)).
+    pub fn restore_in_place(&mut self, snapshot: GroupingSnapshot) -> Result<(), CoderError> {
+        *self = GroupAlsoByWindow::restore(self.kernel.clone(), self.strategy.clone(), snapshot)?;
+        Ok(())
+    }
+
     /// Sets the arrival sequence number of the records processed from now on. A streaming
     /// runner numbers what it reads, in order, to know which reads have reached the output
     /// (see [`oldest_unemitted`](Self::oldest_unemitted)).

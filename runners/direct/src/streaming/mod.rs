@@ -33,6 +33,7 @@
 //! ([`watermarks`]). Unbounded sources are driven in [`unbounded`].
 
 use sluice_runner_core::invoke::invoke;
+mod checkpoints;
 mod side_inputs;
 mod unbounded;
 mod watermarks;

@@ -53,6 +53,32 @@ impl StreamingViews {
         Ok(views)
     }
 
+    /// How many bundles of main-input elements wait for views.
+    pub(super) fn waiting_bundles(&self) -> usize {
+        self.waiting.values().map(Vec::len).sum()
+    }
+
+    /// Every view's contents, encoded: `(view, bytes)` for a checkpoint.
+    pub(super) fn snapshot(&self) -> Result<Vec<(ViewId, Vec<u8>)>, PipelineError> {
+        let mut ids: Vec<ViewId> = self.views.keys().copied().collect();
+        ids.sort_unstable();
+        ids.into_iter()
+            .map(|id| Ok((id, self.views[&id].contents.snapshot()?)))
+            .collect()
+    }
+
+    /// Puts back a view's contents from a checkpoint.
+    pub(super) fn restore(&mut self, view: ViewId, bytes: &[u8]) -> Result<(), PipelineError> {
+        let Some(v) = self.views.get_mut(&view) else {
+            return Err(PipelineError::Checkpoint(format!(
+                "the checkpoint holds a view (node {view}) this pipeline does not have"
+            )));
+        };
+        let data = v.contents.restore(bytes)?;
+        self.data.0.insert(view, data);
+        Ok(())
+    }
+
     /// The current contents of every view.
     pub(super) fn side_inputs(&self) -> &SideInputs {
         &self.data

@@ -1,6 +1,7 @@
 //! Unbounded sources on tokio: the reader tasks feed bundles and watermarks, processing time
 //! ticks, and checkpoints are finalized once what was read before them reached the output.
 
+use super::checkpoints::{Checkpointing, Restored};
 use super::{Streaming, read_stages};
 use sluice_runner_core::invoke::error_chain;
 use sluice_runner_core::readers::{Reader, ReaderEvent, SplitWatermark, spawn_readers};
@@ -27,7 +28,6 @@ impl Streaming<'_> {
         cancel: &sluice_runner_core::CancelToken,
     ) -> Result<PipelineState, PipelineError> {
         self.read_bounded_sources()?;
-        let readers = self.open_readers(options.effective_parallelism())?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(options.effective_parallelism())
             .thread_name("sluice-direct")
@@ -37,11 +37,25 @@ impl Streaming<'_> {
                 runner: "direct".into(),
                 reason: format!("cannot start the runtime: {e}"),
             })?;
-        runtime.block_on(self.drive(readers, cancel.clone()))
+        let mut checkpointing = Checkpointing::open(options, self.plan)?;
+        let restored = match &mut checkpointing {
+            Some(c) => runtime.block_on(self.restore(c))?,
+            None => Restored::new(),
+        };
+        let readers = self.open_readers(options.effective_parallelism(), &restored)?;
+        if let Some(c) = &mut checkpointing {
+            c.track_splits(readers.iter().map(|r| r.transform.clone()));
+        }
+        runtime.block_on(self.drive(readers, cancel.clone(), checkpointing))
     }
 
-    /// Splits every unbounded source into (at most) `splits` readers.
-    fn open_readers(&self, splits: usize) -> Result<Vec<Reader>, PipelineError> {
+    /// Splits every unbounded source into (at most) `splits` readers; a source with positions
+    /// in `restored` resumes from them.
+    fn open_readers(
+        &self,
+        splits: usize,
+        restored: &Restored,
+    ) -> Result<Vec<Reader>, PipelineError> {
         let mut readers = Vec::new();
         for (stage, node) in read_stages(self.plan) {
             let NodeKind::ReadUnbounded(source) = &node.kind else {
@@ -49,10 +63,14 @@ impl Streaming<'_> {
             };
             let source_error = |e| sluice_runner_core::invoke::source_error(&node.name, e);
             for split in source.split(splits).map_err(source_error)? {
+                let reader = match restored.get(&node.name) {
+                    Some(positions) => split.resume(positions),
+                    None => split.reader(),
+                };
                 readers.push(Reader {
                     stage: stage.id,
                     transform: node.name.clone(),
-                    reader: split.reader().map_err(source_error)?,
+                    reader: reader.map_err(source_error)?,
                 });
             }
         }
@@ -65,6 +83,7 @@ impl Streaming<'_> {
         &mut self,
         readers: Vec<Reader>,
         cancel: sluice_runner_core::CancelToken,
+        mut checkpointing: Option<Checkpointing>,
     ) -> Result<PipelineState, PipelineError> {
         let mut splits = vec![SplitWatermark::default(); readers.len()];
         // Live metrics: each source's watermark, over its splits.
@@ -87,28 +106,38 @@ impl Streaming<'_> {
         let mut rx = spawn_readers(readers, &cancel, None);
         self.advance_processing_time(Timestamp::now())?;
         let mut ticks = tokio::time::interval(std::time::Duration::from_millis(100));
+        let mut checkpoint_ticks = tokio::time::interval(checkpointing.as_ref().map_or(
+            std::time::Duration::from_secs(3600),
+            Checkpointing::interval,
+        ));
+        checkpoint_ticks.tick().await;
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
         let mut ctrl_c_armed = true;
         loop {
             tokio::select! {
                 event = rx.recv() => match event {
-                    Some(event) => self.on_reader_event(event, &mut splits, &cancel)?,
+                    Some(event) => {
+                        self.on_reader_event(event, &mut splits, &cancel, checkpointing.as_mut())?
+                    }
                     // Every reader has stopped: they ended, or the run was cancelled.
-                    None if cancel.is_cancelled() => return self.drain(PipelineState::Cancelled),
+                    None if cancel.is_cancelled() => {
+                        return self.drain(PipelineState::Cancelled, checkpointing).await;
+                    }
                     None => break,
                 },
+                _ = checkpoint_ticks.tick(), if checkpointing.is_some() => {}
                 _ = ticks.tick() => {
                     self.advance_processing_time(Timestamp::now())?;
                     if cancel.is_cancelled() {
                         // Process what the readers already sent, then drain.
                         rx.close();
                         while let Some(event) = rx.recv().await {
-                            if let ReaderEvent::Bundle { stage, bundle, checkpoint, .. } = event {
-                                self.feed_read(stage, bundle, checkpoint)?;
+                            if let ReaderEvent::Bundle { split, stage, bundle, checkpoint, .. } = event {
+                                self.feed_read(split, stage, bundle, checkpoint, checkpointing.as_mut())?;
                             }
                         }
-                        return self.drain(PipelineState::Cancelled);
+                        return self.drain(PipelineState::Cancelled, checkpointing).await;
                     }
                     self.finalize_checkpoints()?;
                 }
@@ -129,8 +158,11 @@ impl Streaming<'_> {
             if watermark == Timestamp::MAX {
                 break;
             }
+            if let Some(c) = checkpointing.as_mut().filter(|c| c.due()) {
+                self.checkpoint(c).await?;
+            }
         }
-        self.drain(PipelineState::Done)
+        self.drain(PipelineState::Done, checkpointing).await
     }
 
     /// Takes in one event of a reader: a bundle, a watermark, its end, or its failure (which
@@ -140,6 +172,7 @@ impl Streaming<'_> {
         event: ReaderEvent,
         splits: &mut [SplitWatermark],
         cancel: &sluice_runner_core::CancelToken,
+        checkpointing: Option<&mut Checkpointing>,
     ) -> Result<(), PipelineError> {
         match event {
             ReaderEvent::Bundle {
@@ -149,7 +182,7 @@ impl Streaming<'_> {
                 watermark,
                 checkpoint,
             } => {
-                self.feed_read(stage, bundle, checkpoint)?;
+                self.feed_read(split, stage, bundle, checkpoint, checkpointing)?;
                 splits[split].advance(watermark, false);
             }
             ReaderEvent::Watermark {
@@ -167,10 +200,18 @@ impl Streaming<'_> {
     }
 
     /// Ends the run as a drain does: the watermark moves to the end of time, so every open
-    /// window fires its last pane and the sinks write, then every checkpoint is finalized.
-    fn drain(&mut self, state: PipelineState) -> Result<PipelineState, PipelineError> {
+    /// window fires its last pane and the sinks write, then every source's mark is finalized
+    /// (and a last checkpoint taken, which a restart resumes from with nothing left to do).
+    async fn drain(
+        &mut self,
+        state: PipelineState,
+        checkpointing: Option<Checkpointing>,
+    ) -> Result<PipelineState, PipelineError> {
         self.advance_watermark(Timestamp::MAX)?;
-        self.finalize_checkpoints()?;
+        match checkpointing {
+            Some(mut c) => self.checkpoint(&mut c).await?,
+            None => self.finalize_all_checkpoints()?,
+        }
         Ok(state)
     }
 
@@ -178,9 +219,11 @@ impl Streaming<'_> {
     /// waits until what it covers has reached the output.
     fn feed_read(
         &mut self,
+        split: usize,
         stage: usize,
         bundle: Bundle,
         checkpoint: Option<Box<dyn sluice_sdk::source::CheckpointMark>>,
+        checkpointing: Option<&mut Checkpointing>,
     ) -> Result<(), PipelineError> {
         let name = match self.plan.stages[stage].root {
             StageRoot::Read(n) => self.plan.graph.node(n).name.clone(),
@@ -191,6 +234,9 @@ impl Streaming<'_> {
             g.set_arrival(self.arrival);
         }
         self.feed_source(stage, &name, bundle)?;
+        if let (Some(c), Some(mark)) = (checkpointing, &checkpoint) {
+            c.fed(split, mark.as_ref());
+        }
         if let Some(mark) = checkpoint {
             self.pending.push_back(PendingCheckpoint {
                 arrival: self.arrival,
@@ -210,6 +256,17 @@ impl Streaming<'_> {
             .filter_map(KeyedShards::oldest_unemitted)
             .min()
             .unwrap_or(u64::MAX);
+        self.finalize_before(held)
+    }
+
+    /// Finalizes every pending mark: what they cover is in a complete checkpoint, or has
+    /// reached the output.
+    pub(super) fn finalize_all_checkpoints(&mut self) -> Result<(), PipelineError> {
+        self.finalize_before(u64::MAX)
+    }
+
+    /// Finalizes, in order, the pending marks of bundles numbered below `held`.
+    fn finalize_before(&mut self, held: u64) -> Result<(), PipelineError> {
         while self.pending.front().is_some_and(|c| c.arrival < held) {
             let c = self.pending.pop_front().expect("checked above");
             c.mark.finalize().map_err(|e| PipelineError::Source {

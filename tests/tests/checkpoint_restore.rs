@@ -1,0 +1,340 @@
+//! Checkpoints of streaming runs and the restore from them, in process: a run whose source
+//! fails part-way (as a crash would leave it: no drain, no last checkpoint) is started again
+//! with the same checkpoint directory, and goes on from its last complete checkpoint — windows
+//! keep what they held, the source resumes at its position — so that together the two runs
+//! give every window's result, and the second reads again only what followed the checkpoint.
+
+use sluice_runners::{PipelineOptions, run};
+use sluice_sdk::error::BoxError;
+use sluice_sdk::prelude::*;
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+/// What the test sees of a run: the values its source read, and the rows its sink wrote.
+struct Ledger {
+    read: Mutex<Vec<u64>>,
+    rows: Mutex<Vec<String>>,
+}
+
+impl Ledger {
+    const fn new() -> Self {
+        Ledger {
+            read: Mutex::new(Vec::new()),
+            rows: Mutex::new(Vec::new()),
+        }
+    }
+    fn take(&self) -> (Vec<u64>, Vec<String>) {
+        (
+            std::mem::take(&mut *self.read.lock().unwrap()),
+            std::mem::take(&mut *self.rows.lock().unwrap()),
+        )
+    }
+}
+
+/// Emits `0..n` (each split its share: `v % splits == split`), `v` at `v * 100 ms`, a batch
+/// of 20 every few milliseconds; fails at `fail_at` if set. It resumes from a checkpoint.
+#[derive(Clone)]
+struct Sequence {
+    n: u64,
+    split: u64,
+    splits: u64,
+    fail_at: Option<u64>,
+    ledger: &'static Ledger,
+}
+
+struct SequenceReader {
+    source: Sequence,
+    next: u64,
+    watermark: Timestamp,
+}
+
+/// A split's position: the next value it reads.
+struct Position {
+    split: u64,
+    splits: u64,
+    next: u64,
+}
+
+impl sluice_sdk::source::CheckpointMark for Position {
+    fn finalize(self: Box<Self>) -> Result<(), BoxError> {
+        Ok(())
+    }
+    fn encode(&self) -> Option<Vec<u8>> {
+        Some(format!("{} {} {}", self.split, self.splits, self.next).into_bytes())
+    }
+}
+
+impl UnboundedSource for Sequence {
+    type Output = u64;
+    fn split(&self, desired: usize) -> Result<Vec<Self>, BoxError> {
+        let splits = desired.clamp(1, 4) as u64;
+        Ok((0..splits)
+            .map(|split| Sequence {
+                split,
+                splits,
+                ..self.clone()
+            })
+            .collect())
+    }
+    fn reader(&self) -> Result<Box<dyn UnboundedReader<u64>>, BoxError> {
+        Ok(Box::new(SequenceReader {
+            source: self.clone(),
+            next: self.split,
+            watermark: Timestamp::MIN,
+        }))
+    }
+    fn resume(&self, positions: &[Vec<u8>]) -> Result<Box<dyn UnboundedReader<u64>>, BoxError> {
+        let mut reader = SequenceReader {
+            source: self.clone(),
+            next: self.split,
+            watermark: Timestamp::MIN,
+        };
+        for p in positions {
+            let text = String::from_utf8(p.clone())?;
+            let fields: Vec<u64> = text.split(' ').map(str::parse).collect::<Result<_, _>>()?;
+            let [split, splits, next] = fields[..] else {
+                return Err(format!("bad position {text:?}").into());
+            };
+            if splits != self.splits {
+                return Err(
+                    format!("positions of {splits} splits, this run has {}", self.splits).into(),
+                );
+            }
+            if split == self.split {
+                reader.next = next;
+                reader.watermark = Timestamp::from_millis(next as i64 * 100 - 1);
+            }
+        }
+        Ok(Box::new(reader))
+    }
+}
+
+#[async_trait::async_trait]
+impl UnboundedReader<u64> for SequenceReader {
+    async fn next_batch(
+        &mut self,
+        _max: usize,
+    ) -> Result<Option<Vec<TimestampedValue<u64>>>, BoxError> {
+        tokio::time::sleep(std::time::Duration::from_millis(4)).await;
+        let mut batch = Vec::new();
+        for _ in 0..20 {
+            if self.next >= self.source.n {
+                break;
+            }
+            if self.source.fail_at.is_some_and(|f| self.next >= f) {
+                return Err(format!("cannot read record {}", self.next).into());
+            }
+            let ts = Timestamp::from_millis(self.next as i64 * 100);
+            batch.push(TimestampedValue::new(self.next, ts));
+            self.source.ledger.read.lock().unwrap().push(self.next);
+            self.watermark = ts;
+            self.next += self.source.splits;
+        }
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(batch))
+    }
+    fn watermark(&self) -> Timestamp {
+        self.watermark
+    }
+    fn checkpoint(&mut self) -> Option<Box<dyn sluice_sdk::source::CheckpointMark>> {
+        Some(Box::new(Position {
+            split: self.source.split,
+            splits: self.source.splits,
+            next: self.next,
+        }))
+    }
+}
+
+/// Per 10 s window and key `v % 3`: the sum of the values, written as
+/// `key,window end (s),sum,pane timing`.
+fn pipeline(source: Sequence, ledger: &'static Ledger) -> Pipeline {
+    let p = Pipeline::new();
+    p.apply("Numbers", ReadUnbounded::from(source))
+        .apply(
+            "Fixed",
+            WindowInto::new(FixedWindows::of(Duration::from_secs(10))),
+        )
+        .map("ByRest", |v: u64| KV::new(v % 3, v))
+        .apply("Sum", Combine::per_key(Sum::<u64>::new()))
+        .apply(
+            "Describe",
+            MapWithContext::new(|kv: KV<u64, u64>, m: &ElementMeta| {
+                format!(
+                    "{},{},{},{:?}",
+                    kv.key,
+                    (m.window.max_timestamp().as_millis() + 1) / 1000,
+                    kv.value,
+                    m.pane.timing
+                )
+            }),
+        )
+        .map("Write", move |row: String| {
+            ledger.rows.lock().unwrap().push(row);
+        });
+    p
+}
+
+/// The rows of an uninterrupted run over `0..n`.
+fn expected_rows(n: u64) -> BTreeSet<String> {
+    let mut rows = BTreeSet::new();
+    for w in 0..n.div_ceil(100) {
+        for key in 0..3 {
+            let sum: u64 = (w * 100..(w * 100 + 100).min(n))
+                .filter(|v| v % 3 == key)
+                .sum();
+            rows.insert(format!("{key},{},{sum},OnTime", (w + 1) * 10));
+        }
+    }
+    rows
+}
+
+fn options(dir: &std::path::Path, parallelism: usize) -> PipelineOptions {
+    let mut o = PipelineOptions {
+        parallelism: Some(parallelism),
+        quiet: true,
+        ..PipelineOptions::for_runner("direct")
+    };
+    o.checkpoints.dir = Some(dir.display().to_string());
+    o.checkpoints.interval = Some(Duration::from_millis(50));
+    o
+}
+
+#[test]
+fn a_failed_run_restarts_from_its_last_checkpoint_with_its_windows() {
+    static LEDGER: Ledger = Ledger::new();
+    let dir = sluice_tests::temp_dir("checkpoint-restore");
+    let n = 3_000;
+    let source = |fail_at| Sequence {
+        n,
+        split: 0,
+        splits: 1,
+        fail_at,
+        ledger: &LEDGER,
+    };
+
+    // The first run fails at 2000, as a crash would stop it: no drain, no last checkpoint.
+    let err = run(&pipeline(source(Some(2_000)), &LEDGER), &options(&dir, 2)).unwrap_err();
+    assert!(err.to_string().contains("cannot read record 200"), "{err}");
+    let (read1, rows1) = LEDGER.take();
+    let storage = complete_checkpoints(&dir);
+    assert!(
+        !storage.is_empty(),
+        "no complete checkpoint in {}",
+        dir.display()
+    );
+    assert!(storage.len() <= 3, "kept {storage:?}");
+
+    // The second run resumes: it reads from the checkpoint's position, not from 0.
+    let result = run(&pipeline(source(None), &LEDGER), &options(&dir, 2)).unwrap();
+    assert_eq!(result.state, PipelineState::Done);
+    let (read2, rows2) = LEDGER.take();
+    let resumed_at = *read2.iter().min().expect("the second run read something");
+    let first: BTreeSet<u64> = read1.iter().copied().collect();
+    let second: BTreeSet<u64> = read2.iter().copied().collect();
+    assert_eq!(
+        second.len(),
+        read2.len(),
+        "the second run read a record twice"
+    );
+    let reread = first.intersection(&second).count();
+    eprintln!(
+        "first run read {} records; the second resumed at {resumed_at} and read {reread} of \
+         them again",
+        read1.len()
+    );
+    assert!(resumed_at > 0, "the second run started from the beginning");
+    assert!(reread < read1.len() / 2, "read again: {reread}");
+    assert!(
+        (0..n).all(|v| first.contains(&v) || second.contains(&v)),
+        "a record was never read"
+    );
+
+    // Together the runs give every window's result; a row written twice is the same row.
+    let all: BTreeSet<String> = rows1.iter().chain(&rows2).cloned().collect();
+    assert_eq!(all, expected_rows(n));
+    assert_eq!(rows1.len(), rows1.iter().collect::<BTreeSet<_>>().len());
+    assert_eq!(rows2.len(), rows2.iter().collect::<BTreeSet<_>>().len());
+    // Windows that fired before the checkpoint are not fired again: the first window's rows
+    // came from the first run only.
+    assert!(rows1.iter().any(|r| r.starts_with("0,10,")), "{rows1:?}");
+    assert!(!rows2.iter().any(|r| r.contains(",10,")), "{rows2:?}");
+    // The window open at the checkpoint kept what it held: its sum covers records the second
+    // run never read.
+    let open_window = resumed_at / 100;
+    assert!(
+        rows2
+            .iter()
+            .any(|r| r.split(',').nth(1) == Some(&((open_window + 1) * 10).to_string())),
+        "{rows2:?}"
+    );
+
+    // The finished run took a last checkpoint: a third run has nothing left to do.
+    let again = run(&pipeline(source(None), &LEDGER), &options(&dir, 2)).unwrap();
+    assert_eq!(again.state, PipelineState::Done);
+    let (read3, rows3) = LEDGER.take();
+    assert!(read3.is_empty(), "read again: {read3:?}");
+    assert!(rows3.is_empty(), "wrote again: {rows3:?}");
+}
+
+#[test]
+fn a_checkpoint_is_refused_by_another_pipeline_or_another_parallelism() {
+    static LEDGER: Ledger = Ledger::new();
+    let dir = sluice_tests::temp_dir("checkpoint-refused");
+    let source = Sequence {
+        n: 500,
+        split: 0,
+        splits: 1,
+        fail_at: None,
+        ledger: &LEDGER,
+    };
+    run(&pipeline(source.clone(), &LEDGER), &options(&dir, 2)).unwrap();
+    LEDGER.take();
+
+    let err = run(&pipeline(source.clone(), &LEDGER), &options(&dir, 3))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&dir.display().to_string()), "{err}");
+    assert!(err.contains("in 2 shards, and this run has 3"), "{err}");
+
+    let other = Pipeline::new();
+    other
+        .apply("Numbers", ReadUnbounded::from(source))
+        .map("Other", |v: u64| v + 1);
+    let err = run(&other, &options(&dir, 2)).unwrap_err().to_string();
+    assert!(err.contains(&dir.display().to_string()), "{err}");
+    assert!(err.contains("another pipeline"), "{err}");
+    LEDGER.take();
+}
+
+#[test]
+fn checkpoint_flags_are_refused_where_no_checkpoint_is_kept() {
+    let dir = sluice_tests::temp_dir("checkpoint-bounded");
+    let p = Pipeline::new();
+    p.apply("Numbers", Create::of(vec![1u64, 2, 3]))
+        .map("Double", |v: u64| v * 2);
+    for runner in ["direct", "rayon", "timely"] {
+        let o = PipelineOptions {
+            runner: runner.into(),
+            ..options(&dir, 1)
+        };
+        let err = run(&p, &o).unwrap_err().to_string();
+        assert!(err.contains("--checkpoint-dir"), "{runner}: {err}");
+        assert!(
+            err.contains(&format!("the {runner} runner keeps no checkpoints")),
+            "{runner}: {err}"
+        );
+    }
+}
+
+/// The complete checkpoints in `dir`.
+fn complete_checkpoints(dir: &std::path::Path) -> Vec<u64> {
+    let storage =
+        sluice_runners::core::checkpoint::CheckpointStorage::open(&dir.display().to_string())
+            .unwrap();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(storage.complete_checkpoints())
+        .unwrap()
+}
