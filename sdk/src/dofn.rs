@@ -80,6 +80,43 @@ pub trait DoFn: Clone + Send + Sync + 'static {
     }
     /// Releases what `setup` acquired. Called once per instance, when the runner discards it.
     fn teardown(&mut self) {}
+
+    /// The run commits this DoFn's writes on checkpoints (`--exactly-once`): from now on it
+    /// keeps them pending until [`prepare_commit`](Self::prepare_commit) and
+    /// [`commit`](Self::commit) (see [`commit`](crate::commit)). Called once, after `setup`;
+    /// a DoFn that writes nothing outside the pipeline ignores it.
+    fn commit_on_checkpoints(&mut self) -> DoFnResult {
+        Ok(())
+    }
+    /// At checkpoint `checkpoint`, between bundles: closes the writes pending since the last
+    /// one and describes them for [`commit`](Self::commit) (`None`: nothing to commit).
+    fn prepare_commit(
+        &mut self,
+        checkpoint: crate::commit::CheckpointId,
+    ) -> Result<Option<Vec<u8>>, BoxError> {
+        let _ = checkpoint;
+        Ok(None)
+    }
+    /// Makes visible the writes `prepared` describes, once the checkpoint that stored it is
+    /// complete. Committing the same writes again must do no harm.
+    fn commit(&mut self, prepared: &[u8]) -> DoFnResult {
+        let _ = prepared;
+        Ok(())
+    }
+    /// At the start of a run restored from a checkpoint: commits what the checkpoint stored
+    /// (its commit may not have happened before the crash) and discards any other pending
+    /// writes a crashed run left. By default, commits each.
+    fn recover(&mut self, prepared: &[Vec<u8>]) -> DoFnResult {
+        prepared.iter().try_for_each(|p| self.commit(p))
+    }
+    /// At the start of a restored run, for a sink whose commits cannot be repeated (a Kafka
+    /// transaction aborted by the crash is gone): the newest checkpoint whose writes it knows
+    /// are committed, or `None` when it cannot tell or its commits can be repeated. The runner
+    /// restores a checkpoint whose commit a crash interrupted only if no sink says it was not
+    /// committed (see [`commit`](crate::commit)).
+    fn committed_checkpoint(&mut self) -> Result<Option<crate::commit::CheckpointId>, BoxError> {
+        Ok(None)
+    }
 }
 
 static NEXT_TAG: AtomicU64 = AtomicU64::new(1);

@@ -31,6 +31,7 @@
 //! - [`graph`]: the logical plan that runners read;
 //! - [`metrics`], [`testing`]: observing and checking pipelines.
 
+pub mod commit;
 pub mod dofn;
 pub mod element;
 pub mod error;

@@ -338,3 +338,180 @@ fn complete_checkpoints(dir: &std::path::Path) -> Vec<u64> {
         .block_on(storage.complete_checkpoints())
         .unwrap()
 }
+
+/// Per 10 s window and key `v % 3`, the sum of the values, written to a file per window and
+/// pane with `--exactly-once`; `hook` is applied to the rows beside the write (a DoFn that
+/// fails at a chosen moment of the commit protocol).
+fn exactly_once_pipeline(
+    source: Sequence,
+    prefix: &str,
+    hook: Option<(&'static str, CommitFailure)>,
+) -> Pipeline {
+    let p = Pipeline::new();
+    let rows = p
+        .apply("Numbers", ReadUnbounded::from(source))
+        .apply(
+            "Fixed",
+            WindowInto::new(FixedWindows::of(Duration::from_secs(10))),
+        )
+        .map("ByRest", |v: u64| KV::new(v % 3, v))
+        .apply("Sum", Combine::per_key(Sum::<u64>::new()))
+        .apply(
+            "Describe",
+            MapWithContext::new(|kv: KV<u64, u64>, m: &ElementMeta| {
+                format!(
+                    "{},{},{},{:?}",
+                    kv.key,
+                    (m.window.max_timestamp().as_millis() + 1) / 1000,
+                    kv.value,
+                    m.pane.timing
+                )
+            }),
+        );
+    if let Some((name, failure)) = hook.clone().filter(|(name, _)| *name == "before") {
+        rows.apply(name, ParDo::of(failure));
+    }
+    rows.apply("Write", sluice_io::text::write_windowed(prefix));
+    if let Some((name, failure)) = hook.filter(|(name, _)| *name == "after") {
+        rows.apply(name, ParDo::of(failure));
+    }
+    p
+}
+
+/// A DoFn that takes part in checkpoints' commits and fails its `commit` of checkpoint `at`:
+/// the run stops there, as a crash at that point of the protocol would leave it.
+#[derive(Clone)]
+struct CommitFailure {
+    at: u64,
+}
+
+impl DoFn for CommitFailure {
+    type In = String;
+    type Out = ();
+    fn process(
+        &mut self,
+        _: String,
+        _: &mut ProcessContext<'_, ()>,
+    ) -> sluice_sdk::dofn::DoFnResult {
+        Ok(())
+    }
+    fn prepare_commit(&mut self, checkpoint: u64) -> Result<Option<Vec<u8>>, BoxError> {
+        Ok(Some(checkpoint.to_string().into_bytes()))
+    }
+    fn commit(&mut self, prepared: &[u8]) -> sluice_sdk::dofn::DoFnResult {
+        if prepared == self.at.to_string().as_bytes() {
+            return Err(format!("commit of checkpoint {} cut short", self.at).into());
+        }
+        Ok(())
+    }
+    fn recover(&mut self, _: &[Vec<u8>]) -> sluice_sdk::dofn::DoFnResult {
+        Ok(())
+    }
+}
+
+/// Every line of the committed files of the windowed output at `prefix`.
+fn committed_lines(prefix: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    for file in sluice_io::text::committed_files(prefix).unwrap() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        lines.extend(text.lines().map(str::to_string));
+    }
+    lines
+}
+
+fn exactly_once(dir: &std::path::Path) -> PipelineOptions {
+    let mut o = options(dir, 2);
+    o.checkpoints.exactly_once = true;
+    o
+}
+
+#[test]
+fn windowed_files_hold_every_row_once_across_a_failure() {
+    static LEDGER: Ledger = Ledger::new();
+    let dir = sluice_tests::temp_dir("checkpoint-exactly-once");
+    let prefix = dir.join("out/sums").display().to_string();
+    let chk = dir.join("checkpoints");
+    let n = 3_000;
+    let source = |fail_at| Sequence {
+        n,
+        split: 0,
+        splits: 1,
+        fail_at,
+        ledger: &LEDGER,
+    };
+    let err = run(
+        &exactly_once_pipeline(source(Some(2_000)), &prefix, None),
+        &exactly_once(&chk),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("cannot read record 200"), "{err}");
+    let before = committed_lines(&prefix);
+    assert!(!before.is_empty(), "nothing committed before the failure");
+    let result = run(
+        &exactly_once_pipeline(source(None), &prefix, None),
+        &exactly_once(&chk),
+    )
+    .unwrap();
+    assert_eq!(result.state, PipelineState::Done);
+    let lines = committed_lines(&prefix);
+    let unique: BTreeSet<String> = lines.iter().cloned().collect();
+    assert_eq!(lines.len(), unique.len(), "a row committed twice");
+    assert_eq!(unique, expected_rows(n));
+    // Nothing is left pending, and every file holds one window's pane.
+    let pending = dir.join("out/.sums-sluice-pending");
+    let left: Vec<_> = std::fs::read_dir(&pending).unwrap().flatten().collect();
+    assert!(
+        left.iter().all(|e| e.path().is_dir()),
+        "left pending: {left:?}"
+    );
+    LEDGER.take();
+}
+
+#[test]
+fn a_crash_inside_the_commit_protocol_loses_and_repeats_nothing() {
+    static LEDGER: Ledger = Ledger::new();
+    // "before": the run stops after the pending manifest, before the files are renamed;
+    // "after": the files are renamed and the run stops before the manifest.
+    for point in ["before", "after"] {
+        let dir = sluice_tests::temp_dir(&format!("checkpoint-commit-{point}"));
+        let prefix = dir.join("out/sums").display().to_string();
+        let chk = dir.join("checkpoints");
+        let n = 3_000;
+        let source = Sequence {
+            n,
+            split: 0,
+            splits: 1,
+            fail_at: None,
+            ledger: &LEDGER,
+        };
+        let cut = (point, CommitFailure { at: 4 });
+        let err = run(
+            &exactly_once_pipeline(source.clone(), &prefix, Some(cut)),
+            &exactly_once(&chk),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("commit of checkpoint 4 cut short"),
+            "{point}: {err}"
+        );
+        assert!(
+            chk.join(format!("chk-{:020}.pending", 4)).exists(),
+            "{point}"
+        );
+        let never = (point, CommitFailure { at: u64::MAX });
+        run(
+            &exactly_once_pipeline(source, &prefix, Some(never)),
+            &exactly_once(&chk),
+        )
+        .unwrap();
+        let lines = committed_lines(&prefix);
+        let unique: BTreeSet<String> = lines.iter().cloned().collect();
+        assert_eq!(lines.len(), unique.len(), "{point}: a row committed twice");
+        assert_eq!(unique, expected_rows(n), "{point}");
+        assert!(
+            !chk.join(format!("chk-{:020}.pending", 4)).exists(),
+            "{point}"
+        );
+        LEDGER.take();
+    }
+}

@@ -54,7 +54,7 @@ pub fn manifest_path(prefix: &str) -> PathBuf {
 }
 
 /// The directory an output prefix writes into, and the file names' common start.
-fn split_prefix(prefix: &str) -> (PathBuf, String) {
+pub(crate) fn split_prefix(prefix: &str) -> (PathBuf, String) {
     let path = Path::new(prefix);
     let dir = path
         .parent()

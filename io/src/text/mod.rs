@@ -37,6 +37,7 @@ mod fuzz_tests;
 mod json;
 pub mod sink;
 mod source;
+pub mod windowed;
 
 pub use commit::{Manifest, ShardEntry, complete_shards, manifest_path};
 pub use files::{FileMeta, MatchError, match_files};
@@ -46,6 +47,7 @@ pub use source::{
     DEFAULT_MAX_LINE_BYTES, LineDecoder, LineError, OVERLONG_LINE_KEPT_BYTES, OrDeadLetter,
     TextDeadLetter, TextSource, Utf8Lines,
 };
+pub use windowed::{WINDOWED_FORMAT, WriteWindowed, committed_files};
 
 use serde::de::DeserializeOwned;
 use sluice_sdk::prelude::*;
@@ -62,6 +64,13 @@ pub fn read(pattern: &str) -> ReadText {
 /// Writes lines to sharded files named from `prefix`.
 pub fn write(prefix: &str) -> WriteText {
     WriteText::new(prefix)
+}
+
+/// Writes lines to a file per window and pane, named from `prefix`, as the panes fire:
+/// streaming output, committed at the end of each bundle or, with `--exactly-once`, when a
+/// checkpoint covers it (see [`windowed`]).
+pub fn write_windowed(prefix: &str) -> WriteWindowed {
+    WriteWindowed::new(prefix)
 }
 
 /// Reads the files matching `pattern` as JSON lines, each decoded into a `T`. A line that is

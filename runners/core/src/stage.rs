@@ -161,6 +161,71 @@ impl StageInstance {
         }
     }
 
+    /// Tells every operator that the run commits their writes on checkpoints (see
+    /// [`sluice_sdk::commit`]).
+    pub fn commit_on_checkpoints(&mut self) -> Result<(), PipelineError> {
+        for i in 0..self.ops.len() {
+            let name = self.op_name(i).to_string();
+            invoke(&name, || self.ops[i].commit_on_checkpoints())?;
+        }
+        Ok(())
+    }
+
+    /// At checkpoint `id`, between bundles: each operator's description of the writes it
+    /// closed, by the operator's position in the stage (operators with nothing to commit are
+    /// left out).
+    pub fn prepare_commit(
+        &mut self,
+        id: sluice_sdk::commit::CheckpointId,
+    ) -> Result<Vec<(usize, Vec<u8>)>, PipelineError> {
+        let mut prepared = Vec::new();
+        for i in 0..self.ops.len() {
+            let name = self.op_name(i).to_string();
+            if let Some(p) = invoke(&name, || self.ops[i].prepare_commit(id))? {
+                prepared.push((i, p));
+            }
+        }
+        Ok(prepared)
+    }
+
+    /// The oldest of the checkpoints the operators say they committed last (see
+    /// [`DoFn::committed_checkpoint`](sluice_sdk::dofn::DoFn::committed_checkpoint)), with
+    /// the operator's transform; `None` when none can tell.
+    pub fn committed_checkpoint(
+        &mut self,
+    ) -> Result<Option<(sluice_sdk::commit::CheckpointId, String)>, PipelineError> {
+        let mut oldest: Option<(sluice_sdk::commit::CheckpointId, String)> = None;
+        for i in 0..self.ops.len() {
+            let name = self.op_name(i).to_string();
+            if let Some(id) = invoke(&name, || self.ops[i].committed_checkpoint())?
+                && oldest.as_ref().is_none_or(|(o, _)| id < *o)
+            {
+                oldest = Some((id, name));
+            }
+        }
+        Ok(oldest)
+    }
+
+    /// Makes visible the writes operator `op` prepared (its checkpoint is complete).
+    pub fn commit(&mut self, op: usize, prepared: &[u8]) -> Result<(), PipelineError> {
+        let name = self.op_name(op).to_string();
+        invoke(&name, || self.ops[op].commit(prepared))
+    }
+
+    /// At the start of a restored run: every operator recovers, with what the restored
+    /// checkpoint holds for it (`prepared`, by operator position).
+    pub fn recover(
+        &mut self,
+        prepared: &std::collections::BTreeMap<usize, Vec<Vec<u8>>>,
+    ) -> Result<(), PipelineError> {
+        for i in 0..self.ops.len() {
+            let name = self.op_name(i).to_string();
+            let mine = prepared.get(&i).map_or(&[][..], Vec::as_slice);
+            invoke(&name, || self.ops[i].recover(mine))?;
+        }
+        Ok(())
+    }
+
     /// Runs one batch of the stage's root PCollection through the stage as a bundle of its own:
     /// `start_bundle`, the batch, `finish_bundle`. Streaming execution does this, so that what
     /// a batch leads to is written (sinks flush at `finish_bundle`) before the next one.

@@ -64,6 +64,32 @@ pub trait Operator: Send {
     fn update_side_inputs(&mut self, side_inputs: &SideInputs) {
         let _ = side_inputs;
     }
+    /// See [`DoFn::commit_on_checkpoints`](crate::dofn::DoFn::commit_on_checkpoints).
+    fn commit_on_checkpoints(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
+    /// See [`DoFn::prepare_commit`](crate::dofn::DoFn::prepare_commit).
+    fn prepare_commit(
+        &mut self,
+        checkpoint: crate::commit::CheckpointId,
+    ) -> Result<Option<Vec<u8>>, BoxError> {
+        let _ = checkpoint;
+        Ok(None)
+    }
+    /// See [`DoFn::commit`](crate::dofn::DoFn::commit).
+    fn commit(&mut self, prepared: &[u8]) -> Result<(), BoxError> {
+        let _ = prepared;
+        Ok(())
+    }
+    /// See [`DoFn::recover`](crate::dofn::DoFn::recover).
+    fn recover(&mut self, prepared: &[Vec<u8>]) -> Result<(), BoxError> {
+        let _ = prepared;
+        Ok(())
+    }
+    /// See [`DoFn::committed_checkpoint`](crate::dofn::DoFn::committed_checkpoint).
+    fn committed_checkpoint(&mut self) -> Result<Option<crate::commit::CheckpointId>, BoxError> {
+        Ok(None)
+    }
 }
 
 /// Reads a bounded source.

@@ -136,6 +136,24 @@ impl<F: DoFn> Operator for DoFnOperator<F> {
     fn teardown(&mut self) {
         self.dofn.teardown();
     }
+    fn commit_on_checkpoints(&mut self) -> Result<(), BoxError> {
+        self.dofn.commit_on_checkpoints()
+    }
+    fn prepare_commit(
+        &mut self,
+        checkpoint: crate::commit::CheckpointId,
+    ) -> Result<Option<Vec<u8>>, BoxError> {
+        self.dofn.prepare_commit(checkpoint)
+    }
+    fn commit(&mut self, prepared: &[u8]) -> Result<(), BoxError> {
+        self.dofn.commit(prepared)
+    }
+    fn recover(&mut self, prepared: &[Vec<u8>]) -> Result<(), BoxError> {
+        self.dofn.recover(prepared)
+    }
+    fn committed_checkpoint(&mut self) -> Result<Option<crate::commit::CheckpointId>, BoxError> {
+        self.dofn.committed_checkpoint()
+    }
     fn take_metrics(&mut self) -> MetricsContainer {
         std::mem::take(&mut self.out.metrics)
     }

@@ -30,5 +30,4 @@ pub mod storage;
 pub use manifest::{FORMAT_VERSION, Manifest, PartEntry};
 pub use storage::{CheckpointError, CheckpointStorage, Expected, Restorable};
 
-/// A checkpoint's number: checkpoints of a job are numbered in the order they are taken.
-pub type CheckpointId = u64;
+pub use sluice_sdk::commit::CheckpointId;

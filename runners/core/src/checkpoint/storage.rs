@@ -145,6 +145,12 @@ fn manifest_path(id: CheckpointId) -> Path {
     Path::from(format!("chk-{id:020}.manifest"))
 }
 
+/// The name of checkpoint `id`'s pending manifest: its parts are written, and its sinks are
+/// committing (see [`CheckpointStorage::prepare`]).
+fn pending_path(id: CheckpointId) -> Path {
+    Path::from(format!("chk-{id:020}.pending"))
+}
+
 /// The prefix of checkpoint `id`'s parts.
 fn parts_prefix(id: CheckpointId) -> Path {
     Path::from(format!("chk-{id:020}"))
@@ -239,7 +245,80 @@ impl CheckpointStorage {
             .put(&manifest_path(id), PutPayload::from(json))
             .await
             .map_err(|e| self.io(format!("write the manifest of checkpoint {id}"), e))?;
+        // The pending manifest, if there was one, has done its work.
+        match self.store.delete(&pending_path(id)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.io(format!("remove the pending manifest of checkpoint {id}"), e)),
+        }
+    }
+
+    /// Marks a checkpoint whose parts are written as **pending**: its sinks are about to
+    /// commit what it covers, and [`complete`](Self::complete) follows once they have. A
+    /// restart that finds a pending checkpoint newer than the newest complete one asks the
+    /// sinks whether they committed it ([`pending`](Self::pending)): a crash between a sink's
+    /// commit and the manifest must not lose the checkpoint the committed output belongs to.
+    pub async fn prepare(&self, manifest: &Manifest) -> Result<(), CheckpointError> {
+        let id = manifest.checkpoint;
+        let json = serde_json::to_vec_pretty(manifest)
+            .map_err(|e| self.io(format!("encode the manifest of checkpoint {id}"), e))?;
+        self.store
+            .put(&pending_path(id), PutPayload::from(json))
+            .await
+            .map_err(|e| self.io(format!("write the pending manifest of checkpoint {id}"), e))?;
         Ok(())
+    }
+
+    /// The pending checkpoint newer than checkpoint `after` (the newest complete one), read
+    /// and verified, if there is one and it is whole; a damaged one is `None`, and said.
+    pub async fn pending(
+        &self,
+        after: Option<CheckpointId>,
+        expected: Expected,
+    ) -> Result<Option<Restorable>, CheckpointError> {
+        let listed = self
+            .store
+            .list_with_delimiter(None)
+            .await
+            .map_err(|e| self.io("list the checkpoints".into(), e))?;
+        let newest = listed
+            .objects
+            .iter()
+            .filter_map(|o| {
+                let name = o.location.filename()?;
+                name.strip_prefix("chk-")?
+                    .strip_suffix(".pending")?
+                    .parse()
+                    .ok()
+            })
+            .filter(|id: &CheckpointId| after.is_none_or(|a| *id > a))
+            .max();
+        let Some(id) = newest else {
+            return Ok(None);
+        };
+        match self
+            .read_checkpoint(id, &pending_path(id), expected)
+            .await?
+        {
+            Ok((manifest, parts)) => Ok(Some(Restorable {
+                manifest,
+                parts,
+                passed_over: Vec::new(),
+            })),
+            Err(why) => {
+                tracing::warn!(dir = %self.dir, checkpoint = id, "pending checkpoint passed over: {why}");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Removes a pending checkpoint that will not complete (its sinks did not commit it), its
+    /// parts too: the run goes on from the one before, and writes its number again.
+    pub async fn discard_pending(&self, id: CheckpointId) -> Result<(), CheckpointError> {
+        self.remove_parts(id).await?;
+        match self.store.delete(&pending_path(id)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.io(format!("remove the pending manifest of checkpoint {id}"), e)),
+        }
     }
 
     /// The checkpoints in the directory: (complete ones, ones with parts but no manifest), each
@@ -280,7 +359,10 @@ impl CheckpointStorage {
     pub async fn latest(&self, expected: Expected) -> Result<Option<Restorable>, CheckpointError> {
         let mut passed_over = Vec::new();
         for id in self.list().await?.0.into_iter().rev() {
-            match self.read_checkpoint(id, expected).await? {
+            match self
+                .read_checkpoint(id, &manifest_path(id), expected)
+                .await?
+            {
                 Ok((manifest, parts)) => {
                     return Ok(Some(Restorable {
                         manifest,
@@ -303,9 +385,10 @@ impl CheckpointStorage {
     async fn read_checkpoint(
         &self,
         id: CheckpointId,
+        manifest_at: &Path,
         expected: Expected,
     ) -> Result<Result<(Manifest, BTreeMap<String, Vec<u8>>), String>, CheckpointError> {
-        let manifest: Manifest = match self.read(&manifest_path(id)).await {
+        let manifest: Manifest = match self.read(manifest_at).await {
             Ok(bytes) => match serde_json::from_slice(&bytes) {
                 Ok(m) => m,
                 Err(e) => return Ok(Err(format!("its manifest does not parse: {e}"))),

@@ -25,6 +25,18 @@
 //! after the checkpoint and before the crash are read again: recovery is bounded by the
 //! interval.
 //!
+//! **Exactly-once sinks** (`--exactly-once`, see [`sluice_sdk::commit`]): at a checkpoint
+//! every operator also closes its pending writes ([prepare](sluice_sdk::dofn::DoFn::prepare_commit)),
+//! whose descriptions become parts of the checkpoint. The order is then: the parts; a
+//! *pending* manifest; the sinks' commits; the manifest. A crash before the pending manifest
+//! leaves nothing committed and the previous checkpoint restored. A crash after it leaves a
+//! pending checkpoint newer than the newest complete one: the restart asks the sinks whether
+//! they committed it, and completes and restores it unless one says it did not (a Kafka
+//! transaction aborted by the crash) — then it is discarded and the one before restored. Either
+//! way the restored checkpoint's commits are handed to the sinks again
+//! ([recover](sluice_sdk::dofn::DoFn::recover)), and every output is committed exactly once
+//! with the state that produced it.
+//!
 //! A checkpoint waits while main-input elements wait for side inputs that are not ready (their
 //! bundles have no encoding the runner knows); it is taken at the first boundary where none
 //! wait.
@@ -61,6 +73,17 @@ fn keyed_part(stage: usize, shard: usize, shards: usize) -> String {
     format!("keyed-{stage}-{shard}-of-{shards}")
 }
 
+/// The name of the commit description of operator `op` of stage `stage`.
+fn commit_part(stage: usize, op: usize) -> String {
+    format!("commit-{stage}-{op}")
+}
+
+/// The stage and operator a commit part belongs to.
+fn commit_part_of(name: &str) -> Option<(usize, usize)> {
+    let (stage, op) = name.strip_prefix("commit-")?.split_once('-')?;
+    Some((stage.parse().ok()?, op.parse().ok()?))
+}
+
 /// The name of view `view`'s part.
 fn view_part(view: usize) -> String {
     format!("view-{view}")
@@ -72,6 +95,8 @@ pub(super) struct Checkpointing {
     expected: Expected,
     interval: std::time::Duration,
     retained: usize,
+    /// Sinks commit on checkpoints (`--exactly-once`).
+    exactly_once: bool,
     next: CheckpointId,
     /// Per reader split: its source transform and the encoded position after the last
     /// bundle it fed (`Some(None)`: the source cannot encode one).
@@ -107,6 +132,7 @@ impl Checkpointing {
                 c.effective_interval().as_micros().max(0) as u64
             ),
             retained: c.effective_retained(),
+            exactly_once: c.exactly_once,
             next: 1,
             positions: Vec::new(),
             last: std::time::Instant::now(),
@@ -170,16 +196,33 @@ impl Streaming<'_> {
         &mut self,
         checkpointing: &mut Checkpointing,
     ) -> Result<Restored, PipelineError> {
+        if checkpointing.exactly_once {
+            for instance in &mut self.instances {
+                instance.commit_on_checkpoints()?;
+            }
+        }
         let storage = &checkpointing.storage;
-        let Some(restorable) = storage
+        let latest = storage
             .latest(checkpointing.expected)
             .await
-            .map_err(checkpoint_error)?
-        else {
+            .map_err(checkpoint_error)?;
+        let after = latest.as_ref().map(|r| r.manifest.checkpoint);
+        let pending = storage
+            .pending(after, checkpointing.expected)
+            .await
+            .map_err(checkpoint_error)?;
+        let restorable = match pending {
+            Some(p) => self.settle_pending(storage, p).await?.or(latest),
+            None => latest,
+        };
+        let Some(restorable) = restorable else {
             tracing::info!(
                 dir = storage.dir(),
                 "no checkpoint to restore: starting afresh"
             );
+            for instance in &mut self.instances {
+                instance.recover(&BTreeMap::new())?;
+            }
             return Ok(Restored::new());
         };
         let id = restorable.manifest.checkpoint;
@@ -226,6 +269,26 @@ impl Streaming<'_> {
         {
             self.views.restore(view, bytes)?;
         }
+        // The sinks commit what the checkpoint covers (again: a crash may have come first)
+        // and discard what a crashed run left pending.
+        let mut commits: BTreeMap<usize, BTreeMap<usize, Vec<Vec<u8>>>> = BTreeMap::new();
+        for (name, bytes) in &parts {
+            if let Some((stage, op)) = commit_part_of(name) {
+                commits
+                    .entry(stage)
+                    .or_default()
+                    .entry(op)
+                    .or_default()
+                    .push(bytes.clone());
+            }
+        }
+        for (stage, instance) in self.instances.iter_mut().enumerate() {
+            match commits.get(&stage) {
+                Some(mine) => instance.recover(mine)?,
+                None if checkpointing.exactly_once => instance.recover(&BTreeMap::new())?,
+                None => {}
+            }
+        }
         let side_inputs = self.views.side_inputs().clone();
         for instance in &mut self.instances {
             instance.update_side_inputs(&side_inputs);
@@ -264,8 +327,17 @@ impl Streaming<'_> {
         }
         checkpointing.deferred_since = None;
         let started = std::time::Instant::now();
-        let parts = self.snapshot_parts(checkpointing)?;
         let id = checkpointing.next;
+        let mut parts = self.snapshot_parts(checkpointing)?;
+        let mut commits = Vec::new();
+        if checkpointing.exactly_once {
+            for (stage, instance) in self.instances.iter_mut().enumerate() {
+                for (op, prepared) in instance.prepare_commit(id)? {
+                    parts.push((commit_part(stage, op), prepared.clone()));
+                    commits.push((stage, op, prepared));
+                }
+            }
+        }
         let storage = &checkpointing.storage;
         let mut entries = Vec::with_capacity(parts.len());
         let mut bytes = 0u64;
@@ -286,6 +358,12 @@ impl Streaming<'_> {
             completed_ms: Timestamp::now().as_millis(),
             parts: entries,
         };
+        if !commits.is_empty() {
+            storage.prepare(&manifest).await.map_err(checkpoint_error)?;
+            for (stage, op, prepared) in &commits {
+                self.instances[*stage].commit(*op, prepared)?;
+            }
+        }
         storage
             .complete(&manifest)
             .await
@@ -306,6 +384,42 @@ impl Streaming<'_> {
             "checkpoint complete"
         );
         Ok(())
+    }
+
+    /// Decides on a pending checkpoint (its sinks' commits were under way at the crash): it is
+    /// completed and returned unless a sink says it did not commit it, in which case it is
+    /// discarded.
+    async fn settle_pending(
+        &mut self,
+        storage: &CheckpointStorage,
+        pending: sluice_runner_core::checkpoint::Restorable,
+    ) -> Result<Option<sluice_runner_core::checkpoint::Restorable>, PipelineError> {
+        let id = pending.manifest.checkpoint;
+        for instance in &mut self.instances {
+            if let Some((committed, sink)) = instance.committed_checkpoint()?
+                && committed < id
+            {
+                tracing::warn!(
+                    dir = storage.dir(),
+                    "checkpoint {id} was being committed at the crash, and {sink} did not \
+                     commit it (it committed {committed}): restoring the one before"
+                );
+                storage
+                    .discard_pending(id)
+                    .await
+                    .map_err(checkpoint_error)?;
+                return Ok(None);
+            }
+        }
+        tracing::info!(
+            dir = storage.dir(),
+            "checkpoint {id} was being committed at the crash: completing it"
+        );
+        storage
+            .complete(&pending.manifest)
+            .await
+            .map_err(checkpoint_error)?;
+        Ok(Some(pending))
     }
 
     /// The parts of a checkpoint of the run as it stands.
