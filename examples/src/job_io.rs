@@ -134,6 +134,19 @@ pub fn write_results(
         None => errors,
     };
     match kafka::KafkaAddress::parse(output) {
+        None if results.boundedness() == sluice_sdk::graph::Boundedness::Unbounded => {
+            // Streaming: a file per window and pane as they fire, committed as each bundle
+            // ends or, with --exactly-once, as each checkpoint completes.
+            errors
+                .map("ErrorLines", |d: DeadLetter| {
+                    serde_json::to_string(&d).expect("a dead letter always encodes")
+                })
+                .apply(
+                    "WriteErrors",
+                    text::write_windowed(&format!("{output}-errors")),
+                );
+            results.apply("WriteResults", text::write_windowed(output));
+        }
         None => {
             // The results commit last, once the errors output has: their manifest says the
             // job is done, and a run whose errors output fails to commit writes none.

@@ -205,6 +205,19 @@ impl<K: Element, V: Element> sluice_sdk::source::UnboundedSource for KafkaSource
         for bytes in positions {
             all.extend(decode_positions(bytes).map_err(|e| self.spec.error(e))?);
         }
+        let mine: Vec<String> = all
+            .iter()
+            .filter(|p| self.assignment.is_empty() || self.assignment.contains(&p.partition))
+            .map(|p| format!("{}@{}", p.partition, p.next_offset))
+            .collect();
+        tracing::info!(
+            "resuming from a checkpoint at offsets {}",
+            if mine.is_empty() {
+                "(none: every partition from its start)".to_string()
+            } else {
+                mine.join(", ")
+            }
+        );
         self.start(Some(&super::positions::Committed::from_positions(&all)))
     }
 }

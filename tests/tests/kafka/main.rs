@@ -3,6 +3,7 @@
 //! One test binary, a module per concept.
 
 mod enrich;
+mod exactly_once;
 mod fraud;
 mod group;
 mod jobs;
