@@ -204,6 +204,15 @@ impl<T: Element> Produce<T> {
 impl<T: Element> DoFn for Produce<T> {
     type In = T;
     type Out = ();
+    fn commit_on_checkpoints(&mut self) -> DoFnResult {
+        Err(Box::new(
+            self.write.error(
+                "--exactly-once: this Kafka write does not write in transactions yet; write the \
+             results to files (exactly once), or run without --exactly-once (at-least-once)"
+                    .into(),
+            ),
+        ))
+    }
     fn setup(&mut self) -> DoFnResult {
         self.write.ensure_topic()?;
         let mut config = ClientConfig::new();
