@@ -275,3 +275,137 @@ fn fraud_detection_killed_five_times_writes_every_alert_once() {
     assert_eq!(got, expected);
     assert_eq!(errors.len(), generated.malformed, "{errors:?}");
 }
+
+/// Runs `script` with bash in a user and mount namespace of its own (as root there), where it
+/// may mount small file systems; panics if the machine does not allow it.
+fn in_own_mounts(script: &str, env: &[(&str, String)]) -> std::process::Output {
+    let mut command = std::process::Command::new("unshare");
+    command
+        .args(["--user", "--map-root-user", "--mount", "bash", "-c", script])
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().expect("unshare runs (util-linux)");
+    assert!(
+        out.status.success(),
+        "the script failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn a_full_disk_or_a_read_only_directory_fails_the_run_naming_it_and_a_restart_goes_on() {
+    let bootstrap = broker();
+    let (lines, _, bad) = sluice_tests::sample_events();
+    let exe = env!("CARGO_BIN_EXE_stats_job");
+    let flags = ["--window", "fixed:60s", "--kafka-max-delay", "30s"];
+    let (expected, _) = from_a_file(exe, &flags, &lines, "full-disk");
+    let topic = unique_topic("full-disk");
+    let group = unique_topic("full-disk-group");
+    load_events(&bootstrap, &topic, 4, &lines);
+    let dir = sluice_tests::temp_dir("exactly-once-full-disk");
+    let (disk, read_only, logs) = (dir.join("disk"), dir.join("ro"), dir.join("logs"));
+    for d in [&disk, &read_only, &logs] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let out = dir.join("out/results").display().to_string();
+    let args = [
+        "--input".to_string(),
+        format!("kafka://{bootstrap}/{topic}"),
+        "--output".into(),
+        out.clone(),
+        "--kafka-group".into(),
+        group.clone(),
+        "--kafka-idle-timeout".into(),
+        "1s".into(),
+        "--checkpoint-interval".into(),
+        "200ms".into(),
+        "--exactly-once".into(),
+        "--runner".into(),
+        "direct".into(),
+        "--quiet".into(),
+    ]
+    .into_iter()
+    .chain(flags.iter().map(|f| f.to_string()))
+    .collect::<Vec<_>>()
+    .join(" ");
+    // The run on a full disk fails when a checkpoint cannot be written; the restart, with
+    // room again, restores the newest complete checkpoint and is drained once the test has
+    // seen every offset committed (it creates the file `drain`).
+    let script = r#"
+        set -u
+        mount -t tmpfs -o size=4m tmpfs "$DISK"
+        mount -t tmpfs -o ro,size=64k tmpfs "$RO"
+        "$JOB" $ARGS --checkpoint-dir "$RO/chk" 2> "$LOGS/read-only.log"
+        echo "read-only: $?"
+        "$JOB" $ARGS --checkpoint-dir "$DISK/chk" 2> "$LOGS/full.log" &
+        pid=$!
+        sleep 3
+        dd if=/dev/zero of="$DISK/filler" bs=64k 2> /dev/null
+        wait $pid
+        echo "full: $?"
+        rm -f "$DISK/filler"
+        "$JOB" $ARGS --checkpoint-dir "$DISK/chk" 2> "$LOGS/restart.log" &
+        pid=$!
+        for i in $(seq 1 1200); do
+            [ -e "$LOGS/drain" ] && break
+            sleep 0.1
+        done
+        kill -INT $pid
+        wait $pid
+        echo "restart: $?"
+    "#;
+    let env = [
+        ("DISK", disk.display().to_string()),
+        ("RO", read_only.display().to_string()),
+        ("LOGS", logs.display().to_string()),
+        ("JOB", exe.to_string()),
+        ("ARGS", args),
+        ("NO_COLOR", "1".to_string()),
+    ];
+    let drain = logs.join("drain");
+    let watcher = {
+        let (bootstrap, topic, group) = (bootstrap.clone(), topic.clone(), group.clone());
+        let logs = logs.clone();
+        std::thread::spawn(move || {
+            // Once the restart is running and every offset is committed, drain it.
+            sluice_tests::wait_for("the restart", Duration::from_secs(120), || {
+                logs.join("restart.log").exists()
+            });
+            sluice_tests::wait_for(
+                "the committed offsets to reach the end of the topic",
+                Duration::from_secs(120),
+                || {
+                    let ends = sluice_io::kafka::end_offsets(&bootstrap, &topic).unwrap();
+                    let done = committed(&bootstrap, &group, &topic);
+                    ends.iter().zip(&done).all(|((_, e), (_, c))| *c == Some(*e))
+                },
+            );
+            std::fs::write(drain, "").unwrap();
+        })
+    };
+    let output = in_own_mounts(script, &env);
+    watcher.join().unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    let log = |name: &str| std::fs::read_to_string(logs.join(name)).unwrap();
+    assert!(said.contains("read-only: 1"), "{said}");
+    let ro = log("read-only.log");
+    assert!(
+        ro.contains(&format!("checkpoint directory {}/chk", read_only.display()))
+            && ro.contains("Read-only file system"),
+        "{ro}"
+    );
+    assert!(said.contains("full: 1"), "{said}");
+    let full = log("full.log");
+    assert!(
+        full.contains(&format!("checkpoint directory {}/chk", disk.display()))
+            && full.contains("No space left on device"),
+        "{full}"
+    );
+    assert!(said.contains("restart: 0"), "{said}\n{}", log("restart.log"));
+    assert_eq!(committed_lines(&out), expected);
+    assert_eq!(committed_lines(&format!("{out}-errors")).len(), bad);
+}
