@@ -155,8 +155,9 @@ pub trait UnboundedSource: Send + Sync + Sized + 'static {
     fn reader(&self) -> Result<Box<dyn UnboundedReader<Self::Output>>, BoxError>;
     /// Starts reading this split where a checkpoint of the pipeline left off: `positions`
     /// are the [encoded](CheckpointMark::encode) marks the checkpoint kept for *every* split
-    /// of the source (splits may be cut differently after a restart; each takes what is its
-    /// own, and starts what no mark covers as [`reader`](Self::reader) would).
+    /// of the source, oldest first (splits may be cut differently after a restart; each takes
+    /// what is its own — a later mark superseding an earlier one for the same part of the
+    /// source — and starts what no mark covers as [`reader`](Self::reader) would).
     ///
     /// The default refuses: a source that cannot resume cannot be checkpointed.
     fn resume(

@@ -281,3 +281,39 @@ impl Drop for Job {
         self.kill();
     }
 }
+
+/// An S3-compatible server for tests: s3s-fs (which `scripts/s3-server` builds) on a free
+/// loopback port, storing under `root` (a bucket is a directory there), with the access key
+/// `sluice` and the secret `sluice-secret`; killed when dropped. Returns it and its endpoint.
+pub fn s3_server(root: &std::path::Path) -> (Job, String) {
+    let out = std::process::Command::new("bash")
+        .arg(crate::kafka::repo_root().join("scripts/s3-server"))
+        .arg("path")
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "scripts/s3-server: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let addr = fresh_loopback_hosts(1).remove(0);
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let job = Job::spawn(
+        std::process::Command::new(bin)
+            .args(["--host", host, "--port", port])
+            .args(["--access-key", "sluice", "--secret-key", "sluice-secret"])
+            .arg(root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "s3s-fs did not start on {addr}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (job, format!("http://{addr}"))
+}

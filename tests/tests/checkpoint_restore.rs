@@ -39,6 +39,8 @@ struct Sequence {
     split: u64,
     splits: u64,
     fail_at: Option<u64>,
+    /// Reads nothing for this long, then fails (a run that checkpoints without reading).
+    stall_ms: Option<u64>,
     ledger: &'static Ledger,
 }
 
@@ -46,6 +48,7 @@ struct SequenceReader {
     source: Sequence,
     next: u64,
     watermark: Timestamp,
+    started: std::time::Instant,
 }
 
 /// A split's position: the next value it reads.
@@ -81,6 +84,7 @@ impl UnboundedSource for Sequence {
             source: self.clone(),
             next: self.split,
             watermark: Timestamp::MIN,
+            started: std::time::Instant::now(),
         }))
     }
     fn resume(&self, positions: &[Vec<u8>]) -> Result<Box<dyn UnboundedReader<u64>>, BoxError> {
@@ -88,6 +92,7 @@ impl UnboundedSource for Sequence {
             source: self.clone(),
             next: self.split,
             watermark: Timestamp::MIN,
+            started: std::time::Instant::now(),
         };
         for p in positions {
             let text = String::from_utf8(p.clone())?;
@@ -116,6 +121,12 @@ impl UnboundedReader<u64> for SequenceReader {
         _max: usize,
     ) -> Result<Option<Vec<TimestampedValue<u64>>>, BoxError> {
         tokio::time::sleep(std::time::Duration::from_millis(4)).await;
+        if let Some(ms) = self.source.stall_ms {
+            if self.started.elapsed().as_millis() < u128::from(ms) {
+                return Ok(Some(Vec::new()));
+            }
+            return Err(format!("stalled at {}", self.next).into());
+        }
         let mut batch = Vec::new();
         for _ in 0..20 {
             if self.next >= self.source.n {
@@ -211,6 +222,7 @@ fn a_failed_run_restarts_from_its_last_checkpoint_with_its_windows() {
         split: 0,
         splits: 1,
         fail_at,
+        stall_ms: None,
         ledger: &LEDGER,
     };
 
@@ -287,6 +299,7 @@ fn a_checkpoint_is_refused_by_another_pipeline_or_another_parallelism() {
         split: 0,
         splits: 1,
         fail_at: None,
+        stall_ms: None,
         ledger: &LEDGER,
     };
     run(&pipeline(source.clone(), &LEDGER), &options(&dir, 2)).unwrap();
@@ -437,6 +450,7 @@ fn windowed_files_hold_every_row_once_across_a_failure() {
         split: 0,
         splits: 1,
         fail_at,
+        stall_ms: None,
         ledger: &LEDGER,
     };
     let err = run(
@@ -482,6 +496,7 @@ fn a_crash_inside_the_commit_protocol_loses_and_repeats_nothing() {
             split: 0,
             splits: 1,
             fail_at: None,
+            stall_ms: None,
             ledger: &LEDGER,
         };
         let cut = (point, CommitFailure { at: 4 });
@@ -541,6 +556,7 @@ fn a_damaged_checkpoint_is_passed_over_for_the_one_before_or_refused_with_exactl
         split: 0,
         splits: 1,
         fail_at,
+        stall_ms: None,
         ledger: &LEDGER,
     };
     run(&pipeline(source(Some(2_000)), &LEDGER), &options(&chk, 2)).unwrap_err();
@@ -618,6 +634,7 @@ fn an_unusable_checkpoint_directory_is_an_error_naming_it() {
         split: 0,
         splits: 1,
         fail_at: None,
+        stall_ms: None,
         ledger: &LEDGER,
     };
     for bad in [file.join("chk"), file.clone()] {
@@ -636,4 +653,46 @@ fn an_unusable_checkpoint_directory_is_an_error_naming_it() {
         .to_string();
     assert!(err.contains("ftp:// is not a kind of storage"), "{err}");
     LEDGER.take();
+}
+
+#[test]
+fn a_run_that_reads_nothing_before_it_fails_keeps_the_positions_it_resumed_from() {
+    static LEDGER: Ledger = Ledger::new();
+    let dir = sluice_tests::temp_dir("checkpoint-stalled");
+    let n = 3_000;
+    let source = |fail_at, stall_ms| Sequence {
+        n,
+        split: 0,
+        splits: 1,
+        fail_at,
+        stall_ms,
+        ledger: &LEDGER,
+    };
+    run(
+        &pipeline(source(Some(2_000), None), &LEDGER),
+        &options(&dir, 2),
+    )
+    .unwrap_err();
+    let (read1, rows1) = LEDGER.take();
+    // Restored, it reads nothing for a while (checkpoints are taken meanwhile), then fails.
+    let err = run(
+        &pipeline(source(None, Some(400)), &LEDGER),
+        &options(&dir, 2),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("stalled at"), "{err}");
+    let (read2, rows2) = LEDGER.take();
+    assert!(read2.is_empty() && rows2.is_empty());
+    assert!(complete_checkpoints(&dir).len() >= 2);
+    // Those checkpoints still hold where the first run was: the third run resumes there.
+    run(&pipeline(source(None, None), &LEDGER), &options(&dir, 2)).unwrap();
+    let (read3, rows3) = LEDGER.take();
+    let first: BTreeSet<u64> = read1.iter().copied().collect();
+    let third: BTreeSet<u64> = read3.iter().copied().collect();
+    assert!(
+        first.intersection(&third).count() < read1.len() / 2,
+        "started over"
+    );
+    let all: BTreeSet<String> = rows1.iter().chain(&rows3).cloned().collect();
+    assert_eq!(all, expected_rows(n));
 }

@@ -4,44 +4,11 @@
 //! the newest complete checkpoint restored, a damaged one passed over, old ones pruned.
 
 use sluice_runner_core::checkpoint::{CheckpointStorage, Expected, FORMAT_VERSION, Manifest};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 const EXPECTED: Expected = Expected {
     fingerprint: 0x5eed,
     key_shards: 4,
 };
-
-/// The s3s-fs server on a free loopback port, storing under `root`; killed when dropped.
-fn s3_server(root: &std::path::Path) -> (sluice_tests::Job, String) {
-    let out = Command::new("bash")
-        .arg(sluice_tests::kafka::repo_root().join("scripts/s3-server"))
-        .arg("path")
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "scripts/s3-server: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bin = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let addr = sluice_tests::fresh_loopback_hosts(1).remove(0);
-    let (host, port) = addr.rsplit_once(':').unwrap();
-    let job = sluice_tests::Job::spawn(
-        Command::new(bin)
-            .args(["--host", host, "--port", port])
-            .args(["--access-key", "sluice", "--secret-key", "sluice-secret"])
-            .arg(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "s3s-fs did not start on {addr}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (job, format!("http://{addr}"))
-}
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
@@ -74,7 +41,7 @@ async fn checkpoint(storage: &CheckpointStorage, id: u64, complete: bool) {
 fn checkpoints_in_s3_compatible_storage_complete_restore_fall_back_and_prune() {
     let root = sluice_tests::temp_dir("s3-checkpoints");
     std::fs::create_dir_all(root.join("checkpoints")).unwrap();
-    let (_server, endpoint) = s3_server(&root);
+    let (_server, endpoint) = sluice_tests::s3_server(&root);
     let settings = [
         ("aws_endpoint", endpoint.as_str()),
         ("aws_access_key_id", "sluice"),

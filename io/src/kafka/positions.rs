@@ -52,6 +52,11 @@ impl Committed {
         )
     }
 
+    /// The committed offset of every partition that has one.
+    pub(super) fn offsets(&self) -> impl Iterator<Item = (&TopicPartition, i64)> {
+        self.0.iter().filter_map(|(p, c)| Some((p, c.offset?)))
+    }
+
     /// Where a partition starts: its committed offset, or `Offset::Stored` where the group
     /// has none (then `auto.offset.reset` decides).
     pub(super) fn offset(&self, partition: &TopicPartition) -> Offset {

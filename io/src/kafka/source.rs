@@ -205,11 +205,13 @@ impl<K: Element, V: Element> sluice_sdk::source::UnboundedSource for KafkaSource
         for bytes in positions {
             all.extend(decode_positions(bytes).map_err(|e| self.spec.error(e))?);
         }
-        let mine: Vec<String> = all
-            .iter()
-            .filter(|p| self.assignment.is_empty() || self.assignment.contains(&p.partition))
-            .map(|p| format!("{}@{}", p.partition, p.next_offset))
+        let committed = super::positions::Committed::from_positions(&all);
+        let mut mine: Vec<String> = committed
+            .offsets()
+            .filter(|(p, _)| self.assignment.is_empty() || self.assignment.contains(p))
+            .map(|(p, offset)| format!("{p}@{offset}"))
             .collect();
+        mine.sort();
         tracing::info!(
             "resuming from a checkpoint at offsets {}",
             if mine.is_empty() {
@@ -218,7 +220,7 @@ impl<K: Element, V: Element> sluice_sdk::source::UnboundedSource for KafkaSource
                 mine.join(", ")
             }
         );
-        self.start(Some(&super::positions::Committed::from_positions(&all)))
+        self.start(Some(&committed))
     }
 }
 

@@ -7,10 +7,13 @@ use sluice_tests::Job;
 use sluice_tests::kafka::{broker, committed, load_events, unique_topic};
 use std::time::{Duration, Instant};
 
-/// A job's binary and its own flags (besides input, output and the checkpoint flags).
+/// A job's binary and its own flags (besides input, output and the checkpoint flags), where
+/// it keeps its checkpoints (a directory of the test's when `None`), and its environment.
 struct JobSpec {
     exe: &'static str,
     flags: Vec<&'static str>,
+    checkpoints: Option<String>,
+    env: Vec<(&'static str, String)>,
 }
 
 /// A small random generator for the kill moments (seeded from the clock, printed).
@@ -118,7 +121,10 @@ fn kill_and_restart(
     let group = unique_topic(&format!("{name}-group"));
     let dir = sluice_tests::temp_dir(&format!("exactly-once-{name}"));
     let out = dir.join("out/results").display().to_string();
-    let chk = dir.join("checkpoints").display().to_string();
+    let chk = job
+        .checkpoints
+        .clone()
+        .unwrap_or_else(|| dir.join("checkpoints").display().to_string());
     let total = lines.len();
     // The first chunk is there before the first run starts (the topic exists).
     load_events(&bootstrap, &topic, 4, &lines[..total / 10]);
@@ -157,6 +163,7 @@ fn kill_and_restart(
             .args(["--runner", "direct", "--parallelism", "2", "--quiet"])
             .args(["--metrics-addr", metrics])
             .env("RUST_LOG", "warn,sluice_io=info")
+            .envs(job.env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("NO_COLOR", "1")
             .stdin(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
@@ -196,13 +203,19 @@ fn kill_and_restart(
     }
     loader.join().unwrap();
     let metrics = sluice_tests::fresh_loopback_hosts(1).remove(0);
-    let (last, log) = spawn(kills, &metrics);
+    let (mut last, log) = spawn(kills, &metrics);
     // Once the group's committed offsets (committed as checkpoints complete) reach the end,
     // every record is in a checkpoint: drain, so that every window fires.
     sluice_tests::wait_for(
         "the committed offsets to reach the end of the topic",
         Duration::from_secs(120),
         || {
+            if let Some(status) = last.wait_within(Duration::ZERO) {
+                panic!(
+                    "the last run ended ({status}):\n{}",
+                    std::fs::read_to_string(&log).unwrap()
+                );
+            }
             let ends = sluice_io::kafka::end_offsets(&bootstrap, &topic).unwrap();
             let done = committed(&bootstrap, &group, &topic);
             ends.iter()
@@ -254,6 +267,8 @@ fn windowed_stats_killed_five_times_writes_every_row_once() {
     let job = JobSpec {
         exe: env!("CARGO_BIN_EXE_stats_job"),
         flags: vec!["--window", "fixed:1h", "--kafka-max-delay", "30s"],
+        checkpoints: None,
+        env: Vec::new(),
     };
     let (expected, _) = from_a_file(job.exe, &job.flags, &lines, "stats");
     assert!(!expected.is_empty());
@@ -270,6 +285,8 @@ fn fraud_detection_killed_five_times_writes_every_alert_once() {
     let job = JobSpec {
         exe: env!("CARGO_BIN_EXE_fraud_job"),
         flags: vec!["--kafka-max-delay", "60s"],
+        checkpoints: None,
+        env: Vec::new(),
     };
     let (got, errors) = kill_and_restart(&job, "fraud", generated.lines, 5);
     assert_eq!(got, expected);
@@ -381,7 +398,9 @@ fn a_full_disk_or_a_read_only_directory_fails_the_run_naming_it_and_a_restart_go
                 || {
                     let ends = sluice_io::kafka::end_offsets(&bootstrap, &topic).unwrap();
                     let done = committed(&bootstrap, &group, &topic);
-                    ends.iter().zip(&done).all(|((_, e), (_, c))| *c == Some(*e))
+                    ends.iter()
+                        .zip(&done)
+                        .all(|((_, e), (_, c))| *c == Some(*e))
                 },
             );
             std::fs::write(drain, "").unwrap();
@@ -405,7 +424,43 @@ fn a_full_disk_or_a_read_only_directory_fails_the_run_naming_it_and_a_restart_go
             && full.contains("No space left on device"),
         "{full}"
     );
-    assert!(said.contains("restart: 0"), "{said}\n{}", log("restart.log"));
+    assert!(
+        said.contains("restart: 0"),
+        "{said}\n{}",
+        log("restart.log")
+    );
     assert_eq!(committed_lines(&out), expected);
     assert_eq!(committed_lines(&format!("{out}-errors")).len(), bad);
+}
+
+#[test]
+fn checkpoints_in_s3_compatible_storage_survive_kills() {
+    let root = sluice_tests::temp_dir("s3-server-root");
+    std::fs::create_dir_all(root.join("checkpoints")).unwrap();
+    let (_server, endpoint) = sluice_tests::s3_server(&root);
+    let (lines, _, bad) = sluice_tests::sample_events();
+    let job = JobSpec {
+        exe: env!("CARGO_BIN_EXE_stats_job"),
+        flags: vec!["--window", "fixed:60s", "--kafka-max-delay", "30s"],
+        checkpoints: Some("s3://checkpoints/stats".into()),
+        env: vec![
+            ("AWS_ENDPOINT", endpoint),
+            ("AWS_ACCESS_KEY_ID", "sluice".into()),
+            ("AWS_SECRET_ACCESS_KEY", "sluice-secret".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+        ],
+    };
+    let (expected, _) = from_a_file(job.exe, &job.flags, &lines, "s3");
+    let (got, errors) = kill_and_restart(&job, "s3", lines, 2);
+    assert_eq!(got, expected);
+    assert_eq!(errors.len(), bad, "{errors:?}");
+    // The checkpoints are objects on the server: complete ones, each with its manifest.
+    let kept: Vec<String> = std::fs::read_dir(root.join("checkpoints/stats"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".manifest"))
+        .collect();
+    assert!(!kept.is_empty() && kept.len() <= 3, "{kept:?}");
 }

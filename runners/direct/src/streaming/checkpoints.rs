@@ -101,6 +101,10 @@ pub(super) struct Checkpointing {
     /// Per reader split: its source transform and the encoded position after the last
     /// bundle it fed (`Some(None)`: the source cannot encode one).
     positions: Vec<(String, Option<Option<Vec<u8>>>)>,
+    /// The positions the run resumed from, by source: kept in every checkpoint before the
+    /// positions read since, which supersede them (a split that has fed nothing since the
+    /// restore, or a Kafka partition that has read nothing, is still where it resumed).
+    resumed: Restored,
     /// When the last checkpoint was taken.
     last: std::time::Instant,
     /// A checkpoint is due but waits (elements wait for side inputs).
@@ -135,6 +139,7 @@ impl Checkpointing {
             exactly_once: c.exactly_once,
             next: 1,
             positions: Vec::new(),
+            resumed: Restored::new(),
             last: std::time::Instant::now(),
             deferred_since: None,
         }))
@@ -165,7 +170,7 @@ impl Checkpointing {
     /// Every source's positions, for the runner part; a source that fed a bundle without a
     /// position to encode cannot be checkpointed.
     fn source_positions(&self) -> Result<BTreeMap<String, Vec<Vec<u8>>>, PipelineError> {
-        let mut sources: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+        let mut sources: BTreeMap<String, Vec<Vec<u8>>> = self.resumed.clone();
         for (source, position) in &self.positions {
             let entry = sources.entry(source.clone()).or_default();
             match position {
@@ -309,6 +314,7 @@ impl Streaming<'_> {
         self.watermark = runner.watermark;
         self.processing_time = runner.processing_time;
         checkpointing.next = id + 1;
+        checkpointing.resumed = runner.sources.clone();
         tracing::info!(
             dir = storage.dir(),
             checkpoint = id,
