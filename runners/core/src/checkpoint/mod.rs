@@ -31,3 +31,18 @@ pub use manifest::{FORMAT_VERSION, Manifest, PartEntry};
 pub use storage::{CheckpointError, CheckpointStorage, Expected, Restorable};
 
 pub use sluice_sdk::commit::CheckpointId;
+
+/// The pseudo-transform a run's checkpoint figures are reported under in its result's
+/// metrics: distributions [`CHECKPOINT_BYTES`] and [`CHECKPOINT_MILLIS`] (one value per
+/// complete checkpoint) and the counter [`RESTORE_MILLIS`].
+pub const CHECKPOINT_METRICS: &str = "(checkpoints)";
+
+/// The size of each complete checkpoint, in bytes (its parts).
+pub const CHECKPOINT_BYTES: &str = "bytes";
+
+/// How long each checkpoint took, from the pause to its manifest, in milliseconds.
+pub const CHECKPOINT_MILLIS: &str = "millis";
+
+/// How long the restore at the start took (reading and verifying the checkpoint, putting the
+/// state back), in milliseconds.
+pub const RESTORE_MILLIS: &str = "restoreMillis";

@@ -109,6 +109,8 @@ pub(super) struct Checkpointing {
     last: std::time::Instant,
     /// A checkpoint is due but waits (elements wait for side inputs).
     deferred_since: Option<std::time::Instant>,
+    /// The run's checkpoint figures, for its result.
+    pub(super) metrics: sluice_sdk::metrics::MetricsContainer,
 }
 
 fn checkpoint_error(e: CheckpointError) -> PipelineError {
@@ -142,6 +144,7 @@ impl Checkpointing {
             resumed: Restored::new(),
             last: std::time::Instant::now(),
             deferred_since: None,
+            metrics: Default::default(),
         }))
     }
 
@@ -198,6 +201,19 @@ impl Streaming<'_> {
     /// every keyed stage and view, the watermark and processing time. Returns the sources'
     /// positions to resume from.
     pub(super) async fn restore(
+        &mut self,
+        checkpointing: &mut Checkpointing,
+    ) -> Result<Restored, PipelineError> {
+        let started = std::time::Instant::now();
+        let restored = self.restore_newest(checkpointing).await?;
+        checkpointing
+            .metrics
+            .counter(sluice_runner_core::checkpoint::RESTORE_MILLIS)
+            .inc_by(started.elapsed().as_millis() as i64);
+        Ok(restored)
+    }
+
+    async fn restore_newest(
         &mut self,
         checkpointing: &mut Checkpointing,
     ) -> Result<Restored, PipelineError> {
@@ -395,6 +411,11 @@ impl Streaming<'_> {
             .prune(checkpointing.retained)
             .await
             .map_err(checkpoint_error)?;
+        let m = &mut checkpointing.metrics;
+        m.distribution(sluice_runner_core::checkpoint::CHECKPOINT_BYTES)
+            .update(bytes as i64);
+        m.distribution(sluice_runner_core::checkpoint::CHECKPOINT_MILLIS)
+            .update(started.elapsed().as_millis() as i64);
         tracing::debug!(
             checkpoint = id,
             bytes,

@@ -209,7 +209,13 @@ impl Streaming<'_> {
     ) -> Result<PipelineState, PipelineError> {
         self.advance_watermark(Timestamp::MAX)?;
         match checkpointing {
-            Some(mut c) => self.checkpoint(&mut c).await?,
+            Some(mut c) => {
+                self.checkpoint(&mut c).await?;
+                self.roots.metrics.add(
+                    sluice_runner_core::checkpoint::CHECKPOINT_METRICS,
+                    &c.metrics,
+                );
+            }
             None => self.finalize_all_checkpoints()?,
         }
         Ok(state)
