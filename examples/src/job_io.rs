@@ -4,6 +4,10 @@
 //! An input is a file pattern or `kafka://HOST:PORT/TOPIC`; an output is a file prefix
 //! (results in `PREFIX-*`, dead letters as JSON lines in `PREFIX-errors-*`) or
 //! `kafka://HOST:PORT/TOPIC` (dead letters in `TOPIC-errors`). The pipeline between is the same.
+//! Files from a bounded input are sharded and committed together at the end
+//! (`PREFIX-SSSSS-of-NNNNN`); from an unbounded one (a topic read as a stream) they are written
+//! a file per window and pane as the panes fire (`sluice_io::text::write_windowed`), committed
+//! as each bundle ends or, with `--exactly-once`, as each checkpoint completes.
 
 use serde::{Deserialize, Serialize};
 use sluice_io::{kafka, text};
