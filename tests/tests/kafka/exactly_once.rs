@@ -223,6 +223,10 @@ fn kill_and_restart(
                 .all(|((_, end), (_, c))| *c == Some(*end))
         },
     );
+    // Drained only once it has resumed (it takes Ctrl-C from then on).
+    sluice_tests::wait_for("the last run to resume", Duration::from_secs(60), || {
+        resumed_offsets(&std::fs::read_to_string(&log).unwrap()).is_some()
+    });
     note_resume(kills, &log, read_at_kill);
     eprintln!("{name}: records read again after each restart: {reread:?} (of {total})");
     // Each restart reads again only what followed the checkpoint before the kill: at a
@@ -382,6 +386,7 @@ fn a_full_disk_or_a_read_only_directory_fails_the_run_naming_it_and_a_restart_go
         ("JOB", exe.to_string()),
         ("ARGS", args),
         ("NO_COLOR", "1".to_string()),
+        ("RUST_LOG", "warn,sluice_io=info".to_string()),
     ];
     let drain = logs.join("drain");
     let watcher = {
@@ -389,8 +394,10 @@ fn a_full_disk_or_a_read_only_directory_fails_the_run_naming_it_and_a_restart_go
         let logs = logs.clone();
         std::thread::spawn(move || {
             // Once the restart is running and every offset is committed, drain it.
-            sluice_tests::wait_for("the restart", Duration::from_secs(120), || {
-                logs.join("restart.log").exists()
+            // It takes Ctrl-C once it has resumed.
+            sluice_tests::wait_for("the restart to resume", Duration::from_secs(120), || {
+                std::fs::read_to_string(logs.join("restart.log"))
+                    .is_ok_and(|log| resumed_offsets(&log).is_some())
             });
             sluice_tests::wait_for(
                 "the committed offsets to reach the end of the topic",

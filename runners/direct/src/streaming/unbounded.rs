@@ -37,6 +37,14 @@ impl Streaming<'_> {
                 runner: "direct".into(),
                 reason: format!("cannot start the runtime: {e}"),
             })?;
+        // Ctrl-C cancels (and so drains) from here on, a restore included.
+        let on_ctrl_c = cancel.clone();
+        runtime.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("Ctrl-C: cancelling the pipeline");
+                on_ctrl_c.cancel();
+            }
+        });
         let mut checkpointing = Checkpointing::open(options, self.plan)?;
         let restored = match &mut checkpointing {
             Some(c) => runtime.block_on(self.restore(c))?,
@@ -111,9 +119,6 @@ impl Streaming<'_> {
             Checkpointing::interval,
         ));
         checkpoint_ticks.tick().await;
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
-        let mut ctrl_c_armed = true;
         loop {
             tokio::select! {
                 event = rx.recv() => match event {
@@ -140,13 +145,6 @@ impl Streaming<'_> {
                         return self.drain(PipelineState::Cancelled, checkpointing).await;
                     }
                     self.finalize_checkpoints()?;
-                }
-                signal = &mut ctrl_c, if ctrl_c_armed => {
-                    ctrl_c_armed = false;
-                    if signal.is_ok() {
-                        tracing::info!("Ctrl-C: cancelling the pipeline");
-                        cancel.cancel();
-                    }
                 }
             }
             let watermark = SplitWatermark::combine(&splits);
