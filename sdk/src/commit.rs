@@ -8,11 +8,11 @@
 //! runner's checkpoints (`--exactly-once`), as Flink's two-phase-commit sinks do:
 //!
 //! 1. **prepare** ([`DoFn::prepare_commit`]): at a checkpoint, the sink closes what it wrote
-//!    since the previous one — temporary files, an open transaction — and describes it in a few
-//!    bytes, which the runner stores in the checkpoint;
+//!    since the previous one — temporary files, an open transaction — and describes it in a
+//!    few bytes, which the runner stores in the checkpoint;
 //! 2. **commit** ([`DoFn::commit`]): once the checkpoint is complete, the runner hands the
-//!    description back and the sink makes those writes visible — renames the files, commits the
-//!    transaction.
+//!    description back and the sink makes those writes visible — renames the files, commits
+//!    the transaction.
 //!
 //! A crash before the checkpoint completes leaves the writes pending, never visible; the
 //! restarted run writes them again. A crash after it completes but before the commit is
@@ -23,6 +23,11 @@
 //! A sink learns that the run commits this way from [`DoFn::commit_on_checkpoints`], called
 //! once after `setup`. Without it (no `--exactly-once`) the sink writes as it always does —
 //! visible at once, written again after a restart: at-least-once.
+//!
+//! [`DoFn::prepare_commit`]: crate::dofn::DoFn::prepare_commit
+//! [`DoFn::commit`]: crate::dofn::DoFn::commit
+//! [`DoFn::recover`]: crate::dofn::DoFn::recover
+//! [`DoFn::commit_on_checkpoints`]: crate::dofn::DoFn::commit_on_checkpoints
 
 /// A checkpoint's number: the checkpoints of a job are numbered in the order they are taken,
 /// and a restored run goes on numbering after the checkpoint it restored.

@@ -46,6 +46,8 @@ pub struct Context {
     pub index: usize,
     /// How many workers the cluster has.
     pub peers: usize,
+    /// This worker's share of the run's checkpoints (`--checkpoint-dir`).
+    pub checkpointing: Option<Rc<super::checkpoints::WorkerCheckpoints>>,
 }
 
 impl Context {

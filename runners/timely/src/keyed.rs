@@ -33,6 +33,25 @@ pub struct StreamingKeyed {
     count: ElementCount,
     /// Live metrics: this shard's output watermark and open windows.
     gauges: sluice_runner_core::observe::KeyedGauges,
+    /// The newest checkpoint epoch whose part this shard wrote.
+    checkpointed: u64,
+}
+
+/// What a checkpoint keeps of a keyed node's shard on a worker.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeyedPart {
+    /// The watermark applied.
+    applied: Timestamp,
+    /// The shard's store (see `KeyedShards::snapshot`).
+    shards: Vec<Vec<u8>>,
+}
+
+/// Where a keyed shard writes its checkpoint parts: the worker's share, and the part's name.
+pub struct KeyedCheckpoints<'a> {
+    /// The worker's share of the run's checkpoints.
+    pub worker: &'a super::checkpoints::WorkerCheckpoints,
+    /// The part's name.
+    pub part: String,
 }
 
 impl StreamingKeyed {
@@ -47,7 +66,44 @@ impl StreamingKeyed {
             sent_epoch: 0,
             count: ElementCount::default(),
             gauges: Default::default(),
+            checkpointed: 0,
         })
+    }
+
+    /// Takes back what a checkpoint kept of this shard (`bytes`: its part).
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), PipelineError> {
+        let damaged = |e: String| {
+            PipelineError::Checkpoint(format!(
+                "keyed node '{}': its part of the checkpoint: {e}",
+                self.name
+            ))
+        };
+        let part: KeyedPart =
+            sluice_sdk::element::decode(bytes).map_err(|e| damaged(e.to_string()))?;
+        self.grouping
+            .restore(part.shards)
+            .map_err(|e| damaged(e.to_string()))?;
+        self.applied = part.applied;
+        Ok(())
+    }
+
+    /// Writes this shard's part of checkpoint epoch `epoch`.
+    fn checkpoint(&mut self, to: &KeyedCheckpoints<'_>, epoch: u64) -> Result<(), PipelineError> {
+        let shards = self.grouping.snapshot().map_err(|e| PipelineError::Coder {
+            transform: self.name.clone(),
+            message: format!("cannot encode its state for a checkpoint: {e}"),
+        })?;
+        let part = KeyedPart {
+            applied: self.applied,
+            shards,
+        };
+        let bytes = sluice_sdk::element::encode(&part).map_err(|e| PipelineError::Coder {
+            transform: self.name.clone(),
+            message: format!("cannot encode its state for a checkpoint: {e}"),
+        })?;
+        to.worker.write(epoch, vec![(to.part.clone(), bytes)])?;
+        self.checkpointed = epoch;
+        Ok(())
     }
 
     /// Reports this shard's output watermark and open windows to the live metrics, as node
@@ -105,8 +161,15 @@ impl StreamingKeyed {
         keyed: Vec<(Time, KeyedBatch)>,
         input: &InputState,
         clock: &Clock,
+        checkpoints: Option<&KeyedCheckpoints<'_>>,
         sent: &mut dyn FnMut(&mut StageInstance, &Time) -> Result<(), PipelineError>,
     ) -> Result<(), PipelineError> {
+        // A checkpoint epoch the input has passed, whose part is not written yet: written
+        // before the first record of that epoch or later is taken in.
+        let mut due = checkpoints.and_then(|c| {
+            let e = c.worker.shared.passed(input.epoch?)?;
+            (e > self.checkpointed).then_some((c, e))
+        });
         self.stash.extend(keyed);
         let complete = input.epoch.unwrap_or(u64::MAX);
         let (mut ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.stash)
@@ -127,6 +190,10 @@ impl StreamingKeyed {
         }
         let mut ready = ready.into_iter().zip(rest).peekable();
         while let Some(((time, batch), rest)) = ready.next() {
+            if let Some((c, e)) = due.filter(|(_, e)| time.outer >= *e) {
+                self.checkpoint(c, e)?;
+                due = None;
+            }
             self.step_clock(instance, clock, time.outer.saturating_add(1), rest, sent)?;
             self.advance(instance, rest)?;
             self.grouping.set_arrival(time.outer);
@@ -142,6 +209,9 @@ impl StreamingKeyed {
             }
         }
         self.stash = later;
+        if let Some((c, e)) = due {
+            self.checkpoint(c, e)?;
+        }
         self.step_clock(instance, clock, complete.saturating_add(1), bound, sent)?;
         self.advance(instance, bound)?;
         if clock.is_wall() {
@@ -312,6 +382,7 @@ mod tests {
                 vec![a, b],
                 &input,
                 &Clock::Script(Arc::new([])),
+                None,
                 &mut |_, _| {
                     sends += 1;
                     Ok(())

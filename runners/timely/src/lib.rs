@@ -39,6 +39,7 @@
 //!
 //! [timely dataflow]: https://github.com/TimelyDataflow/timely-dataflow
 
+pub mod checkpoints;
 pub mod clock;
 pub mod cluster;
 pub mod containers;
@@ -95,12 +96,20 @@ impl PipelineRunner for TimelyRunner {
         run: &RunContext,
     ) -> Result<PipelineResult, PipelineError> {
         let started = Instant::now();
-        sluice_runner_core::run::refuse_checkpoints(
-            options,
-            self.name(),
-            "not supported yet (use --runner direct)",
-        )?;
         let graph = pipeline.graph()?;
+        let unbounded_input = graph
+            .nodes
+            .iter()
+            .any(|n| matches!(n.kind, NodeKind::ReadUnbounded(_)));
+        if !unbounded_input {
+            sluice_runner_core::run::refuse_checkpoints(
+                options,
+                self.name(),
+                "the pipeline reads no unbounded source (checkpoints are for streaming runs; \
+                 bounded input is read again from the start)",
+            )?;
+        }
+        checkpoints_supported(&graph, options)?;
         // An unbounded source or a test stream makes the run a streaming one: event time
         // advances as the sources say, and groupings fire as the watermark passes their
         // windows.
@@ -130,6 +139,7 @@ impl PipelineRunner for TimelyRunner {
             unbounded,
             clock,
             cancel: run.cancel.clone(),
+            checkpoints: options.clone(),
         };
         let result = execute(plan, &mode, &shape, launch, started)?;
         // A copy started by `--processes` leaves the summary to the process that started it.
@@ -141,6 +151,33 @@ impl PipelineRunner for TimelyRunner {
         }
         Ok(result)
     }
+}
+
+/// Refuses what the timely runner's checkpoints do not cover yet: `--exactly-once`, and side
+/// inputs of a streaming run (their views change while it runs).
+fn checkpoints_supported(graph: &Graph, options: &PipelineOptions) -> Result<(), PipelineError> {
+    let c = &options.checkpoints;
+    if c.exactly_once {
+        return Err(PipelineError::InvalidOption(
+            "--exactly-once: the timely runner does not commit sinks on checkpoints yet (use \
+             --runner direct, or leave --exactly-once out: results are then at-least-once)"
+                .into(),
+        ));
+    }
+    if c.enabled()
+        && graph.is_streaming()
+        && let Some(view) = graph
+            .nodes
+            .iter()
+            .find(|n| matches!(n.kind, NodeKind::View(_)))
+    {
+        return Err(PipelineError::InvalidOption(format!(
+            "--checkpoint-dir: the timely runner does not checkpoint side inputs that change \
+             while the run goes on yet ('{}'; use --runner direct)",
+            view.name
+        )));
+    }
+    Ok(())
 }
 
 /// Runs `plan` as this process's part of `shape`, and waits for the processes `launch`
@@ -193,7 +230,18 @@ fn execute(
     } else {
         None
     };
+    let checkpoints = match &runtime {
+        Some(r) => checkpoints::Checkpoints::open(
+            &mode.checkpoints,
+            fingerprint,
+            workers * shape.processes(),
+            r.handle(),
+        )?,
+        None => None,
+    };
+    let watcher = checkpoints.as_ref().map(|c| c.watch(shape.process == 0));
     let worker_mode = mode.clone();
+    let worker_checkpoints = checkpoints.clone();
     let handle = runtime.as_ref().map(|r| r.handle().clone());
     let work = move |worker: &mut ::timely::worker::Worker| {
         run_worker(
@@ -203,6 +251,7 @@ fn execute(
             handle.clone(),
             workers,
             &failed,
+            worker_checkpoints.clone(),
         )
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -236,6 +285,12 @@ fn execute(
     }));
     // timely's network threads panic when a peer goes away, and dropping their guard then
     // panics too: either way the run has lost a peer.
+    if let Some(c) = &checkpoints {
+        c.stop();
+    }
+    if let Some(w) = watcher {
+        let _ = w.join();
+    }
     let outcome = outcome.unwrap_or_else(|panic| Err(lost_peer(panic.as_ref())))?;
     if let Some(launch) = launch {
         launch.wait()?;
@@ -328,6 +383,8 @@ struct Mode {
     clock: clock::Clock,
     /// Cancels the run (readers stop; what they read drains).
     cancel: sluice_runner_core::CancelToken,
+    /// The run's options, for its checkpoints.
+    checkpoints: PipelineOptions,
 }
 
 /// The transform name under which the runner reports its own metrics.
@@ -345,8 +402,23 @@ fn run_worker(
     runtime: Option<tokio::runtime::Handle>,
     workers: usize,
     failure: &Arc<failure::Failure>,
+    checkpoints: Option<Arc<checkpoints::Checkpoints>>,
 ) -> Result<Option<WorkerOutcome>, PipelineError> {
     let index = worker.index();
+    // The operators that write parts of checkpoints: sources and keyed nodes.
+    let participants = plan
+        .stages
+        .iter()
+        .filter(|s| match s.root {
+            sluice_runner_core::StageRoot::Read(n) => {
+                matches!(plan.graph.node(n).kind, NodeKind::ReadUnbounded(_))
+            }
+            sluice_runner_core::StageRoot::Group { .. } => true,
+            _ => false,
+        })
+        .count();
+    let checkpoints =
+        checkpoints.map(|c| Rc::new(checkpoints::WorkerCheckpoints::new(c, index, participants)));
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         containers::reset_sent();
         let ctx = Rc::new(Context {
@@ -362,6 +434,7 @@ fn run_worker(
             failure: Arc::clone(failure),
             index,
             peers: worker.peers(),
+            checkpointing: checkpoints,
         });
         dataflow::build(worker, &ctx);
         while worker.step_or_park(Some(Duration::from_millis(100))) {}

@@ -161,6 +161,13 @@ impl StageLogic {
                 }
                 NodeKind::ReadUnbounded(source) => {
                     let runtime = self.ctx.runtime.as_ref().expect("unbounded runs have one");
+                    let prefix = super::checkpoints::source_parts_prefix(self.stage);
+                    let resumed = match &self.ctx.checkpointing {
+                        Some(c) => UnboundedRead::resumed_from(
+                            c.shared.restored_with_prefix(&prefix).map(|(_, b)| b),
+                        )?,
+                        None => Default::default(),
+                    };
                     let mut read = Box::new(UnboundedRead::start(
                         &plan.graph,
                         n,
@@ -171,6 +178,7 @@ impl StageLogic {
                         runtime,
                         &self.ctx.cancel,
                         notify,
+                        resumed,
                     )?);
                     read.watermark_slot = plan
                         .observer
@@ -184,6 +192,15 @@ impl StageLogic {
                 if self.ctx.streaming {
                     let mut keyed = Box::new(StreamingKeyed::new(&grouping)?);
                     keyed.watch(&plan.observer, node);
+                    let part = super::checkpoints::keyed_part(self.stage, index);
+                    if let Some(bytes) = self
+                        .ctx
+                        .checkpointing
+                        .as_ref()
+                        .and_then(|c| c.shared.restored(&part))
+                    {
+                        keyed.restore(bytes)?;
+                    }
                     RootWork::Streaming(keyed)
                 } else {
                     RootWork::Keyed(Some(Box::new(grouping.bounded_shard())))
@@ -307,8 +324,21 @@ impl StageLogic {
                         .map(|c| Time::new(time.outer.max(c.time().outer), c.time().inner));
                     outputs.send(instance, caps, streaming, at.as_ref())
                 };
+                let part = super::checkpoints::keyed_part(self.stage, self.ctx.index);
+                let checkpoints = self
+                    .ctx
+                    .checkpointing
+                    .as_deref()
+                    .map(|worker| super::keyed::KeyedCheckpoints { worker, part });
                 // Sends everything it caused before it returns.
-                node.take_in(instance, received.keyed, input, &self.ctx.clock, &mut sent)?;
+                node.take_in(
+                    instance,
+                    received.keyed,
+                    input,
+                    &self.ctx.clock,
+                    checkpoints.as_ref(),
+                    &mut sent,
+                )?;
                 // Processing-time triggers and timers look at the clock every 100 ms.
                 if self.ctx.clock.is_wall() {
                     again = Some(Duration::from_millis(100));
@@ -381,16 +411,36 @@ impl StageLogic {
         let RootWork::Unbounded(read) = &mut self.work else {
             unreachable!("unbounded reads only")
         };
-        let complete = self
+        let mut complete = self
             .ctx
             .probe
             .with_frontier(|f| f.iter().map(|t| t.outer).min());
+        if let (Some(c), Some(probe)) = (&self.ctx.checkpointing, complete) {
+            // What a complete checkpoint covers may be finalized, whatever holds it now.
+            complete = Some(probe.max(c.shared.completed_epoch()));
+        }
         read.finalize_before(complete)?;
         if read.ended() {
             return Ok((true, Duration::ZERO));
         }
         read.watermark_slot.set_watermark(read.watermark());
-        let now = super::time::time_at(read.epoch(), read.watermark());
+        let next_epoch = read.epoch();
+        // Everything sent so far went out before the checkpoint epochs this step moves past.
+        if let Some(c) = &self.ctx.checkpointing
+            && let Some(e) = c.shared.passed(next_epoch)
+            && e > read.checkpointed.max(epoch)
+        {
+            let part = read.part()?;
+            c.write(
+                e,
+                vec![(
+                    super::checkpoints::source_part(self.stage, self.ctx.index),
+                    part,
+                )],
+            )?;
+            read.checkpointed = e;
+        }
+        let now = super::time::time_at(next_epoch, read.watermark());
         for cap in &mut self.caps {
             let time = super::time::join(cap.time(), &now);
             if time != *cap.time() {
@@ -548,6 +598,12 @@ impl StageLogic {
         let waiting = std::mem::take(&mut self.waiting);
         for (_, b) in waiting {
             instance.push(b)?;
+        }
+        if let (Some(c), RootWork::Streaming(_) | RootWork::Unbounded(_)) =
+            (&self.ctx.checkpointing, &self.work)
+        {
+            // It writes no more parts: checkpoints complete without it.
+            c.leave()?;
         }
         match &mut self.work {
             RootWork::Keyed(shard) => {

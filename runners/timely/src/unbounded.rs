@@ -20,7 +20,7 @@ use sluice_sdk::graph::kernel::UnboundedSourceKernel;
 use sluice_sdk::graph::{Graph, NodeId};
 use sluice_sdk::source::CheckpointMark;
 use sluice_sdk::time::Timestamp;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,16 @@ pub struct UnboundedRead {
     pub read: u64,
     /// This worker's share of the source's watermark, for the live metrics.
     pub watermark_slot: sluice_runner_core::observe::Gauge,
+    /// Per reader: its split's position among all the source's splits.
+    globals: Vec<usize>,
+    /// Per reader: its encoded position after the last bundle it sent (`Some(None)`: the
+    /// source cannot encode one).
+    positions: Vec<Option<Option<Vec<u8>>>>,
+    /// The positions the run resumed from, by split: a split that has sent nothing since is
+    /// still there.
+    resumed: BTreeMap<usize, Vec<u8>>,
+    /// The newest checkpoint epoch whose part this source wrote.
+    pub checkpointed: u64,
 }
 
 impl UnboundedRead {
@@ -65,17 +75,26 @@ impl UnboundedRead {
         runtime: &tokio::runtime::Handle,
         cancel: &CancelToken,
         notify: Notify,
+        resumed: BTreeMap<usize, Vec<u8>>,
     ) -> Result<Self, PipelineError> {
         let name = graph.node(node).name.clone();
         let splits = source.split(peers).map_err(|e| source_error(&name, e))?;
+        let all: Vec<Vec<u8>> = resumed.values().cloned().collect();
         let mut readers = Vec::new();
+        let mut globals = Vec::new();
         for (i, split) in splits.into_iter().enumerate() {
             if i % peers == index {
+                let reader = if resumed.is_empty() {
+                    split.reader()
+                } else {
+                    split.resume(&all)
+                };
                 readers.push(Reader {
                     stage,
                     transform: name.clone(),
-                    reader: split.reader().map_err(|e| source_error(&name, e))?,
+                    reader: reader.map_err(|e| source_error(&name, e))?,
                 });
+                globals.push(i);
             }
         }
         let count = readers.len();
@@ -92,7 +111,50 @@ impl UnboundedRead {
             started: Instant::now(),
             read: 0,
             watermark_slot: sluice_runner_core::observe::Gauge::default(),
+            positions: vec![None; globals.len()],
+            globals,
+            resumed,
+            checkpointed: 0,
         })
+    }
+
+    /// This worker's part of a checkpoint: each of its splits' position (by its place among
+    /// the source's splits), encoded.
+    pub fn part(&self) -> Result<Vec<u8>, PipelineError> {
+        let mut positions: Vec<(usize, Vec<u8>)> = Vec::new();
+        for (global, position) in self.globals.iter().zip(&self.positions) {
+            match position {
+                Some(Some(bytes)) => positions.push((*global, bytes.clone())),
+                Some(None) => {
+                    return Err(PipelineError::Source {
+                        transform: self.name.clone(),
+                        message: "this source cannot be checkpointed: its reader gives no \
+                                  position to resume from (run without --checkpoint-dir)"
+                            .into(),
+                    });
+                }
+                None => {
+                    if let Some(bytes) = self.resumed.get(global) {
+                        positions.push((*global, bytes.clone()));
+                    }
+                }
+            }
+        }
+        sluice_sdk::element::encode(&positions)
+            .map_err(|e| PipelineError::Checkpoint(format!("cannot encode positions: {e}")))
+    }
+
+    /// The positions a checkpoint's parts `parts` (every worker's, of one source) hold, by split.
+    pub fn resumed_from<'a>(
+        parts: impl Iterator<Item = &'a [u8]>,
+    ) -> Result<BTreeMap<usize, Vec<u8>>, PipelineError> {
+        let mut resumed = BTreeMap::new();
+        for bytes in parts {
+            let positions: Vec<(usize, Vec<u8>)> = sluice_sdk::element::decode(bytes)
+                .map_err(|e| PipelineError::Checkpoint(format!("a source's part: {e}")))?;
+            resumed.extend(positions);
+        }
+        Ok(resumed)
     }
 
     /// The epoch of now.
@@ -134,6 +196,9 @@ impl UnboundedRead {
                     self.read += bundle.len() as u64;
                     instance.process_bundle(bundle)?;
                     self.splits[split].advance(watermark, false);
+                    if let Some(mark) = &checkpoint {
+                        self.positions[split] = Some(mark.encode());
+                    }
                     if let Some(mark) = checkpoint {
                         self.pending.push_back((epoch, mark));
                     }

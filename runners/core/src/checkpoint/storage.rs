@@ -352,6 +352,26 @@ impl CheckpointStorage {
         Ok(self.list().await?.0)
     }
 
+    /// The numbers of the checkpoints with parts but no manifest (being written, or left by a
+    /// crash), oldest first.
+    pub async fn incomplete_checkpoints(&self) -> Result<Vec<CheckpointId>, CheckpointError> {
+        Ok(self.list().await?.1)
+    }
+
+    /// Part `name` of checkpoint `id`, if it is there (for a runner whose processes write the
+    /// parts of one checkpoint, and one of them its manifest).
+    pub async fn read_part(
+        &self,
+        id: CheckpointId,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, CheckpointError> {
+        match self.read(&parts_prefix(id).join(name)).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.io(format!("read part {name} of checkpoint {id}"), e)),
+        }
+    }
+
     /// The newest complete checkpoint that this run can restore, its parts read and verified;
     /// `None` when there is none. A checkpoint of another pipeline, key sharding or format is
     /// an error; a damaged one (a manifest that does not parse, a part missing or not what
