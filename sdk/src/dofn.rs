@@ -85,7 +85,13 @@ pub trait DoFn: Clone + Send + Sync + 'static {
     /// keeps them pending until [`prepare_commit`](Self::prepare_commit) and
     /// [`commit`](Self::commit) (see [`commit`](crate::commit)). Called once, after `setup`;
     /// a DoFn that writes nothing outside the pipeline ignores it.
-    fn commit_on_checkpoints(&mut self) -> DoFnResult {
+    ///
+    /// `writer` tells this instance from the transform's others running at the same time, and
+    /// is the same after a restart of the same parallelism (0 on the direct runner; the
+    /// worker's index on the timely runner), as Flink's subtask index: a sink keeps its
+    /// pending writes apart by it, so that [`recover`](Self::recover) discards only its own.
+    fn commit_on_checkpoints(&mut self, writer: u32) -> DoFnResult {
+        let _ = writer;
         Ok(())
     }
     /// At checkpoint `checkpoint`, between bundles: closes the writes pending since the last

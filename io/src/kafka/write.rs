@@ -204,7 +204,7 @@ impl<T: Element> Produce<T> {
 impl<T: Element> DoFn for Produce<T> {
     type In = T;
     type Out = ();
-    fn commit_on_checkpoints(&mut self) -> DoFnResult {
+    fn commit_on_checkpoints(&mut self, _writer: u32) -> DoFnResult {
         Err(Box::new(
             self.write.error(
                 "--exactly-once: this Kafka write does not write in transactions yet; write the \

@@ -127,7 +127,7 @@ fn temp_dir_owner(name: &str, base: &str) -> Option<u32> {
 
 /// Whether process `pid` still runs (a temporary directory it owns may be in use). Where the
 /// system cannot tell, only this process counts as running.
-fn process_runs(pid: u32) -> bool {
+pub(crate) fn process_runs(pid: u32) -> bool {
     if pid == std::process::id() {
         return true;
     }

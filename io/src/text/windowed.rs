@@ -271,11 +271,25 @@ impl Writer {
         self.record(entries)
     }
 
-    /// Adds `entries` to the manifest (rewritten whole under a temporary name, then renamed).
+    /// Adds `entries` to the manifest (rewritten whole under a temporary name, then renamed),
+    /// holding the output's manifest lock: the transform's other writers — other workers,
+    /// other processes — record theirs too.
     fn record(&self, entries: Vec<ShardEntry>) -> Result<(), BoxError> {
         if entries.is_empty() {
             return Ok(());
         }
+        let lock = ManifestLock::take(&self.lock_path())?;
+        let recorded = self.record_locked(entries);
+        lock.release();
+        recorded
+    }
+
+    /// The lock of the output's manifest: a file beside the pending directories.
+    fn lock_path(&self) -> PathBuf {
+        self.dir.join(format!(".{}-sluice-pending", self.base)).join("manifest.lock")
+    }
+
+    fn record_locked(&self, entries: Vec<ShardEntry>) -> Result<(), BoxError> {
         let path = manifest_path(&self.prefix);
         let mut manifest = match std::fs::read_to_string(&path) {
             Ok(text) => match serde_json::from_str::<Manifest>(&text) {
@@ -307,6 +321,17 @@ impl Writer {
         Ok(())
     }
 
+    /// From now on the files are committed on checkpoints; this writer's pending files go to
+    /// a directory of its own (`wWRITER`), so that a restart discards only its own leftovers
+    /// while the transform's other writers are already writing.
+    fn commit_on_checkpoints(&mut self, writer: u32) -> DoFnResult {
+        self.on_checkpoints = true;
+        self.pending_dir = self.pending_dir.join(format!("w{writer}"));
+        std::fs::create_dir_all(&self.pending_dir)
+            .map_err(|e| format!("cannot make {}: {e}", self.pending_dir.display()))?;
+        Ok(())
+    }
+
     /// Removes the pending files no checkpoint will commit: what crashed runs left.
     fn discard_pending(&self) -> Result<(), BoxError> {
         let entries = std::fs::read_dir(&self.pending_dir)
@@ -319,6 +344,53 @@ impl Writer {
             }
         }
         Ok(())
+    }
+}
+
+/// The lock on a windowed output's manifest: a file made with `create_new` holding the owner's
+/// process id. A lock whose process is gone (killed while it held it) is taken over.
+struct ManifestLock(PathBuf);
+
+impl ManifestLock {
+    /// Waits for the lock at `path` (at most a minute) and takes it.
+    fn take(path: &Path) -> Result<Self, BoxError> {
+        let started = std::time::Instant::now();
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+            {
+                Ok(mut file) => {
+                    write!(file, "{}", std::process::id())
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    return Ok(ManifestLock(path.to_path_buf()));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let owner = std::fs::read_to_string(path)
+                        .ok()
+                        .and_then(|t| t.trim().parse::<u32>().ok());
+                    if owner.is_some_and(|pid| !super::commit::process_runs(pid)) {
+                        // Its process is gone: the lock is stale.
+                        let _ = std::fs::remove_file(path);
+                        continue;
+                    }
+                    if started.elapsed() > std::time::Duration::from_secs(60) {
+                        return Err(format!(
+                            "{} is held by process {owner:?} for over a minute",
+                            path.display()
+                        )
+                        .into());
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(e) => return Err(format!("cannot make {}: {e}", path.display()).into()),
+            }
+        }
+    }
+
+    fn release(self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -352,9 +424,11 @@ impl DoFn for WindowedFiles {
         writer.commit(&closed)
     }
 
-    fn commit_on_checkpoints(&mut self) -> DoFnResult {
-        self.writer.as_mut().ok_or_else(not_set_up)?.on_checkpoints = true;
-        Ok(())
+    fn commit_on_checkpoints(&mut self, writer: u32) -> DoFnResult {
+        self.writer
+            .as_mut()
+            .ok_or_else(not_set_up)?
+            .commit_on_checkpoints(writer)
     }
 
     fn prepare_commit(&mut self, checkpoint: u64) -> Result<Option<Vec<u8>>, BoxError> {

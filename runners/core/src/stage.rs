@@ -162,11 +162,12 @@ impl StageInstance {
     }
 
     /// Tells every operator that the run commits their writes on checkpoints (see
-    /// [`sluice_sdk::commit`]).
-    pub fn commit_on_checkpoints(&mut self) -> Result<(), PipelineError> {
+    /// [`sluice_sdk::commit`]); `writer` is this instance's place among the stage's instances
+    /// (see [`DoFn::commit_on_checkpoints`](sluice_sdk::dofn::DoFn::commit_on_checkpoints)).
+    pub fn commit_on_checkpoints(&mut self, writer: u32) -> Result<(), PipelineError> {
         for i in 0..self.ops.len() {
             let name = self.op_name(i).to_string();
-            invoke(&name, || self.ops[i].commit_on_checkpoints())?;
+            invoke(&name, || self.ops[i].commit_on_checkpoints(writer))?;
         }
         Ok(())
     }

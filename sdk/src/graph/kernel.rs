@@ -65,7 +65,8 @@ pub trait Operator: Send {
         let _ = side_inputs;
     }
     /// See [`DoFn::commit_on_checkpoints`](crate::dofn::DoFn::commit_on_checkpoints).
-    fn commit_on_checkpoints(&mut self) -> Result<(), BoxError> {
+    fn commit_on_checkpoints(&mut self, writer: u32) -> Result<(), BoxError> {
+        let _ = writer;
         Ok(())
     }
     /// See [`DoFn::prepare_commit`](crate::dofn::DoFn::prepare_commit).

@@ -136,8 +136,8 @@ impl<F: DoFn> Operator for DoFnOperator<F> {
     fn teardown(&mut self) {
         self.dofn.teardown();
     }
-    fn commit_on_checkpoints(&mut self) -> Result<(), BoxError> {
-        self.dofn.commit_on_checkpoints()
+    fn commit_on_checkpoints(&mut self, writer: u32) -> Result<(), BoxError> {
+        self.dofn.commit_on_checkpoints(writer)
     }
     fn prepare_commit(
         &mut self,

@@ -219,7 +219,8 @@ impl Streaming<'_> {
     ) -> Result<Restored, PipelineError> {
         if checkpointing.exactly_once {
             for instance in &mut self.instances {
-                instance.commit_on_checkpoints()?;
+                // One instance of every stage: writer 0.
+                instance.commit_on_checkpoints(0)?;
             }
         }
         let storage = &checkpointing.storage;
