@@ -220,7 +220,14 @@ impl<K: Element, V: Element> sluice_sdk::source::UnboundedSource for KafkaSource
                 mine.join(", ")
             }
         );
-        self.start(Some(&committed))
+        // The positions resumed from are in a complete checkpoint of the pipeline: they are
+        // committed for the group at once (a partition with nothing more to read would
+        // otherwise keep whatever the crashed run last committed).
+        let resumed: Vec<PartitionPosition> = all
+            .into_iter()
+            .filter(|p| self.assignment.is_empty() || self.assignment.contains(&p.partition))
+            .collect();
+        self.start(Some((&committed, resumed)))
     }
 }
 
@@ -228,14 +235,17 @@ impl<K: Element, V: Element> KafkaSource<K, V> {
     /// Starts the unbounded reader of this split, from the spec's start or from `resume`.
     fn start(
         &self,
-        resume: Option<&super::positions::Committed>,
+        resume: Option<(&super::positions::Committed, Vec<PartitionPosition>)>,
     ) -> Result<Box<dyn UnboundedReader<ReadItem<K, V>>>, BoxError> {
-        let mut fetcher = self.fetcher(resume)?;
+        let mut fetcher = self.fetcher(resume.as_ref().map(|(c, _)| *c))?;
         let committer = self
             .spec
             .group_id
             .as_ref()
             .map(|_| Arc::new(Committer::new(fetcher.consumer())));
+        if let (Some(committer), Some((_, resumed))) = (&committer, &resume) {
+            committer.finalized(resumed);
+        }
         let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL_BATCHES);
         let stop = Arc::new(AtomicBool::new(false));
         let max = Arc::new(AtomicUsize::new(256));

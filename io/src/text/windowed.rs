@@ -286,7 +286,9 @@ impl Writer {
 
     /// The lock of the output's manifest: a file beside the pending directories.
     fn lock_path(&self) -> PathBuf {
-        self.dir.join(format!(".{}-sluice-pending", self.base)).join("manifest.lock")
+        self.dir
+            .join(format!(".{}-sluice-pending", self.base))
+            .join("manifest.lock")
     }
 
     fn record_locked(&self, entries: Vec<ShardEntry>) -> Result<(), BoxError> {

@@ -63,16 +63,27 @@ pub struct Checkpoints {
     stop: AtomicBool,
     /// How many workers the cluster has.
     peers: usize,
+    /// Sinks commit on checkpoints (`--exactly-once`).
+    pub exactly_once: bool,
+    /// The newest pending checkpoint (its sinks are to commit) this process has seen.
+    pending: AtomicU64,
+    /// Wakes the operators of this process (to commit what a pending checkpoint covers).
+    wake: std::sync::Mutex<Vec<sluice_runner_core::readers::Notify>>,
 }
 
 impl Checkpoints {
     /// Opens the checkpoint directory of `options` (if any) and restores the newest complete
     /// checkpoint of the plan with fingerprint `fingerprint`, split over `peers` workers.
+    ///
+    /// The `coordinator` process (the one with worker 0) also removes what a crashed run left
+    /// of checkpoints newer than the restored one; the others cannot write before the cluster
+    /// has connected, which the coordinator joins only after.
     pub fn open(
         options: &sluice_options::PipelineOptions,
         fingerprint: u64,
         peers: usize,
         runtime: &tokio::runtime::Handle,
+        coordinator: bool,
     ) -> Result<Option<Arc<Self>>, PipelineError> {
         let c = &options.checkpoints;
         let Some(dir) = &c.dir else {
@@ -83,9 +94,44 @@ impl Checkpoints {
             fingerprint,
             key_shards: peers as u32,
         };
-        let restorable: Option<Restorable> = runtime
-            .block_on(storage.latest(expected))
-            .map_err(checkpoint_error)?;
+        // Every process of the cluster restores the same checkpoint: one that finds a pending
+        // checkpoint completes it, and another that read the directory just before looks again.
+        let mut restorable = runtime.block_on(settle(&storage, expected))?;
+        for _ in 0..3 {
+            let newest = runtime
+                .block_on(storage.complete_checkpoints())
+                .map_err(checkpoint_error)?
+                .last()
+                .copied();
+            let restored = restorable.as_ref().map(|r| r.manifest.checkpoint);
+            let passed_over = restorable
+                .as_ref()
+                .is_some_and(|r| r.passed_over.iter().any(|(id, _)| Some(*id) == newest));
+            if restored == newest || passed_over {
+                break;
+            }
+            restorable = runtime.block_on(settle(&storage, expected))?;
+        }
+        if coordinator {
+            // Checkpoints a crashed run left incomplete would share numbers with this run's.
+            let after = restorable.as_ref().map_or(0, |r| r.manifest.checkpoint);
+            runtime
+                .block_on(storage.remove_incomplete_after(after))
+                .map_err(checkpoint_error)?;
+        }
+        if c.exactly_once
+            && let Some(r) = &restorable
+            && let Some((skipped, why)) = r.passed_over.first()
+        {
+            return Err(PipelineError::Checkpoint(format!(
+                "checkpoint directory {}: checkpoint {skipped} is damaged ({why}); with \
+                 --exactly-once the run does not fall back to checkpoint {}, whose restore \
+                 would write again what {skipped} committed. Repair or remove checkpoint \
+                 {skipped} (falling back is allowed without --exactly-once)",
+                storage.dir(),
+                r.manifest.checkpoint
+            )));
+        }
         let (base, restored) = match restorable {
             Some(r) => {
                 for (skipped, why) in &r.passed_over {
@@ -118,7 +164,34 @@ impl Checkpoints {
             completed: AtomicU64::new(base),
             stop: AtomicBool::new(false),
             peers,
+            exactly_once: c.exactly_once,
+            pending: AtomicU64::new(base),
+            wake: std::sync::Mutex::new(Vec::new()),
         })))
+    }
+
+    /// Registers an operator to wake when a checkpoint becomes pending.
+    pub fn wake_on_pending(&self, notify: sluice_runner_core::readers::Notify) {
+        if let Ok(mut wake) = self.wake.lock() {
+            wake.push(notify);
+        }
+    }
+
+    /// The newest checkpoint whose sinks may commit: pending, or complete.
+    pub fn committable(&self) -> CheckpointId {
+        self.pending
+            .load(Ordering::Acquire)
+            .max(self.completed.load(Ordering::Acquire))
+    }
+
+    /// Epochs between checkpoints.
+    pub fn every(&self) -> u64 {
+        self.every
+    }
+
+    /// The number of the restored checkpoint (0: none).
+    pub fn base(&self) -> CheckpointId {
+        self.base
     }
 
     /// The restored checkpoint's part `name`, if it has one.
@@ -186,19 +259,8 @@ impl Checkpoints {
             .spawn(move || {
                 while !me.stop.load(Ordering::Acquire) {
                     std::thread::sleep(std::time::Duration::from_millis(100));
-                    let step = if coordinator {
-                        me.runtime.block_on(me.complete_ready())
-                    } else {
-                        Ok(())
-                    }
-                    .and_then(|()| me.runtime.block_on(me.storage.complete_checkpoints()));
-                    match step {
-                        Ok(complete) => {
-                            if let Some(&newest) = complete.last() {
-                                me.completed.fetch_max(newest, Ordering::AcqRel);
-                            }
-                        }
-                        Err(e) => tracing::warn!("checkpoints: {e}"),
+                    if let Err(e) = me.runtime.block_on(me.look(coordinator)) {
+                        tracing::warn!("checkpoints: {e}");
                     }
                 }
             })
@@ -210,12 +272,61 @@ impl Checkpoints {
         self.stop.store(true, Ordering::Release);
     }
 
+    /// One look at the directory: the coordinator completes what is ready; every process
+    /// learns which checkpoints are pending (and wakes its operators to commit) or complete.
+    async fn look(&self, coordinator: bool) -> Result<(), CheckpointError> {
+        if coordinator {
+            self.complete_ready().await?;
+        }
+        if self.exactly_once
+            && let Some(&newest) = self.storage.pending_checkpoints().await?.last()
+            && self.pending.fetch_max(newest, Ordering::AcqRel) < newest
+            && let Ok(wake) = self.wake.lock()
+        {
+            for w in wake.iter() {
+                w();
+            }
+        }
+        if let Some(&newest) = self.storage.complete_checkpoints().await?.last() {
+            self.completed.fetch_max(newest, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
     /// Completes every checkpoint of this run whose workers have all written their index:
-    /// its manifest lists every part.
+    /// its manifest lists every part. With `--exactly-once` the manifest is first written as
+    /// pending, the workers' sinks commit, and the manifest follows once every worker has said
+    /// its sinks did (see `sluice_runner_core::checkpoint`'s pending checkpoints).
     async fn complete_ready(&self) -> Result<(), CheckpointError> {
         let done = self.completed.load(Ordering::Acquire);
+        let pending = self.storage.pending_checkpoints().await?;
         for id in self.storage.incomplete_checkpoints().await? {
             if id <= done {
+                continue;
+            }
+            if pending.contains(&id) {
+                // Waiting for the workers' sinks to commit.
+                tracing::debug!(checkpoint = id, "pending: waiting for the workers' commits");
+                let mut all = true;
+                for worker in 0..self.peers {
+                    if self
+                        .storage
+                        .read_part(id, &committed_part(worker))
+                        .await?
+                        .is_none()
+                    {
+                        all = false;
+                        break;
+                    }
+                }
+                if all {
+                    let Some(manifest) = self.storage.pending_manifest(id).await? else {
+                        continue;
+                    };
+                    self.storage.complete(&manifest).await?;
+                    self.completed.fetch_max(id, Ordering::AcqRel);
+                    self.storage.prune(self.retained).await?;
+                }
                 continue;
             }
             let mut parts = Vec::new();
@@ -242,6 +353,11 @@ impl Checkpoints {
                 completed_ms: sluice_sdk::time::Timestamp::now().as_millis(),
                 parts,
             };
+            if self.exactly_once {
+                self.storage.prepare(&manifest).await?;
+                tracing::debug!(checkpoint = id, "pending");
+                continue;
+            }
             self.storage.complete(&manifest).await?;
             self.completed.fetch_max(id, Ordering::AcqRel);
             self.storage.prune(self.retained).await?;
@@ -251,10 +367,53 @@ impl Checkpoints {
     }
 }
 
+/// The newest complete checkpoint of `storage` to restore — or a newer pending one (the crash
+/// came while its sinks committed), which is completed first: a sink that commits files commits
+/// them again at the restore, harmlessly.
+async fn settle(
+    storage: &CheckpointStorage,
+    expected: Expected,
+) -> Result<Option<Restorable>, PipelineError> {
+    let latest = storage.latest(expected).await.map_err(checkpoint_error)?;
+    let after = latest.as_ref().map(|r| r.manifest.checkpoint);
+    match storage
+        .pending(after, expected)
+        .await
+        .map_err(checkpoint_error)?
+    {
+        Some(p) => {
+            tracing::info!(
+                dir = storage.dir(),
+                "checkpoint {} was being committed at the crash: completing it",
+                p.manifest.checkpoint
+            );
+            storage
+                .complete(&p.manifest)
+                .await
+                .map_err(checkpoint_error)?;
+            Ok(Some(p))
+        }
+        None => Ok(latest),
+    }
+}
+
+/// The name of worker `worker`'s word that its sinks committed a checkpoint.
+fn committed_part(worker: usize) -> String {
+    format!("committed-w{worker}")
+}
+
+/// The name of a stage's operator's commit description on a worker.
+pub fn commit_part(stage: usize, op: usize, worker: usize) -> String {
+    format!("commit-{stage}-{op}-w{worker}")
+}
+
 /// The name of worker `worker`'s index of its parts.
 fn index_part(worker: usize) -> String {
     format!("index-w{worker}")
 }
+
+/// Parts of a checkpoint, by name, as an operator writes them.
+pub type Parts = Vec<(String, Vec<u8>)>;
 
 /// The name of a keyed stage's part on a worker.
 pub fn keyed_part(stage: usize, worker: usize) -> String {
@@ -279,8 +438,21 @@ pub struct WorkerCheckpoints {
     worker: usize,
     /// Operators that still write parts (one leaves when it finishes).
     participants: RefCell<usize>,
-    /// Per checkpoint: how many operators wrote, and their entries.
-    written: RefCell<BTreeMap<CheckpointId, (usize, Vec<PartEntry>)>>,
+    /// Per checkpoint: what its operators have done.
+    progress: RefCell<BTreeMap<CheckpointId, Progress>>,
+}
+
+/// Where a worker stands with one checkpoint.
+#[derive(Default)]
+struct Progress {
+    /// Operators that wrote their parts.
+    written: usize,
+    /// Operators whose sinks committed (or had nothing to commit).
+    committed: usize,
+    /// The parts written.
+    entries: Vec<PartEntry>,
+    /// Whether the worker's index is written.
+    indexed: bool,
 }
 
 impl WorkerCheckpoints {
@@ -290,22 +462,40 @@ impl WorkerCheckpoints {
             shared,
             worker,
             participants: RefCell::new(participants),
-            written: RefCell::new(BTreeMap::new()),
+            progress: RefCell::new(BTreeMap::new()),
         }
     }
 
-    /// An operator's parts of checkpoint epoch `epoch`: written at once; once every operator
-    /// of the worker has written, the worker's index.
-    pub fn write(&self, epoch: u64, parts: Vec<(String, Vec<u8>)>) -> Result<(), PipelineError> {
+    /// The number of checkpoint epoch `epoch`.
+    pub fn id_of(&self, epoch: u64) -> CheckpointId {
+        self.shared.id_of(epoch)
+    }
+
+    /// An operator's parts of checkpoint epoch `epoch`, written at once; `commits`: whether
+    /// its sinks have writes to commit once the checkpoint is pending. Once every operator of
+    /// the worker has written, the worker's index follows.
+    pub fn write(
+        &self,
+        epoch: u64,
+        parts: Vec<(String, Vec<u8>)>,
+        commits: bool,
+    ) -> Result<(), PipelineError> {
         let id = self.shared.id_of(epoch);
         let entries = self.shared.write(id, parts)?;
         {
-            let mut written = self.written.borrow_mut();
-            let slot = written.entry(id).or_default();
-            slot.0 += 1;
-            slot.1.extend(entries);
+            let mut progress = self.progress.borrow_mut();
+            let p = progress.entry(id).or_default();
+            p.written += 1;
+            p.committed += usize::from(!commits);
+            p.entries.extend(entries);
         }
-        self.index_complete()
+        self.advance()
+    }
+
+    /// An operator's sinks committed what checkpoint `id` covers.
+    pub fn committed(&self, id: CheckpointId) -> Result<(), PipelineError> {
+        self.progress.borrow_mut().entry(id).or_default().committed += 1;
+        self.advance()
     }
 
     /// An operator stops writing parts (its input ended).
@@ -314,31 +504,38 @@ impl WorkerCheckpoints {
             let mut p = self.participants.borrow_mut();
             *p = p.saturating_sub(1);
         }
-        self.index_complete()
+        self.advance()
     }
 
-    /// Writes the index of every checkpoint all participants have written.
-    fn index_complete(&self) -> Result<(), PipelineError> {
+    /// Writes the index of every checkpoint all participants have written, and — with
+    /// `--exactly-once` — the word that its sinks committed once all have.
+    fn advance(&self) -> Result<(), PipelineError> {
         let participants = *self.participants.borrow();
         let completed = self.shared.completed.load(Ordering::Acquire);
-        self.written
-            .borrow_mut()
-            .retain(|id, _| *id > completed || completed == self.shared.base);
-        let ready: Vec<(CheckpointId, Vec<PartEntry>)> = {
-            let mut written = self.written.borrow_mut();
-            let ids: Vec<CheckpointId> = written
-                .iter()
-                .filter(|(_, (n, _))| *n >= participants)
-                .map(|(id, _)| *id)
-                .collect();
-            ids.into_iter()
-                .filter_map(|id| written.remove(&id).map(|(_, e)| (id, e)))
-                .collect()
-        };
-        for (id, entries) in ready {
-            let index = serde_json::to_vec(&entries).expect("entries always encode");
-            self.shared
-                .write(id, vec![(index_part(self.worker), index)])?;
+        let mut to_write = Vec::new();
+        {
+            let mut progress = self.progress.borrow_mut();
+            progress.retain(|id, _| *id > completed);
+            let mut finished = Vec::new();
+            for (id, p) in progress.iter_mut() {
+                if !p.indexed && p.written >= participants {
+                    let index = serde_json::to_vec(&p.entries).expect("entries always encode");
+                    to_write.push((*id, index_part(self.worker), index));
+                    p.indexed = true;
+                }
+                if p.indexed && (!self.shared.exactly_once || p.committed >= participants) {
+                    if self.shared.exactly_once {
+                        to_write.push((*id, committed_part(self.worker), Vec::new()));
+                    }
+                    finished.push(*id);
+                }
+            }
+            for id in finished {
+                progress.remove(&id);
+            }
+        }
+        for (id, name, bytes) in to_write {
+            self.shared.write(id, vec![(name, bytes)])?;
         }
         Ok(())
     }

@@ -46,12 +46,19 @@ struct KeyedPart {
     shards: Vec<Vec<u8>>,
 }
 
-/// Where a keyed shard writes its checkpoint parts: the worker's share, and the part's name.
+/// Where a keyed shard writes its checkpoint parts: the worker's share, the part's name, and
+/// what prepares the stage's sinks' writes (with `--exactly-once`) at the same moment.
 pub struct KeyedCheckpoints<'a> {
     /// The worker's share of the run's checkpoints.
     pub worker: &'a super::checkpoints::WorkerCheckpoints,
     /// The part's name.
     pub part: String,
+    /// Prepares the sinks of the stage for a checkpoint epoch: their parts, and whether
+    /// they have writes to commit.
+    pub prepare: &'a mut dyn FnMut(
+        &mut StageInstance,
+        u64,
+    ) -> Result<(super::checkpoints::Parts, bool), PipelineError>,
 }
 
 impl StreamingKeyed {
@@ -87,8 +94,14 @@ impl StreamingKeyed {
         Ok(())
     }
 
-    /// Writes this shard's part of checkpoint epoch `epoch`.
-    fn checkpoint(&mut self, to: &KeyedCheckpoints<'_>, epoch: u64) -> Result<(), PipelineError> {
+    /// Writes this shard's part of checkpoint epoch `epoch`, with its stage's sinks' (what
+    /// `instance` emitted so far is all that the checkpoint covers).
+    fn checkpoint(
+        &mut self,
+        to: &mut KeyedCheckpoints<'_>,
+        instance: &mut StageInstance,
+        epoch: u64,
+    ) -> Result<(), PipelineError> {
         let shards = self.grouping.snapshot().map_err(|e| PipelineError::Coder {
             transform: self.name.clone(),
             message: format!("cannot encode its state for a checkpoint: {e}"),
@@ -101,7 +114,9 @@ impl StreamingKeyed {
             transform: self.name.clone(),
             message: format!("cannot encode its state for a checkpoint: {e}"),
         })?;
-        to.worker.write(epoch, vec![(to.part.clone(), bytes)])?;
+        let (mut parts, commits) = (to.prepare)(instance, epoch)?;
+        parts.push((to.part.clone(), bytes));
+        to.worker.write(epoch, parts, commits)?;
         self.checkpointed = epoch;
         Ok(())
     }
@@ -161,14 +176,14 @@ impl StreamingKeyed {
         keyed: Vec<(Time, KeyedBatch)>,
         input: &InputState,
         clock: &Clock,
-        checkpoints: Option<&KeyedCheckpoints<'_>>,
+        mut checkpoints: Option<&mut KeyedCheckpoints<'_>>,
         sent: &mut dyn FnMut(&mut StageInstance, &Time) -> Result<(), PipelineError>,
     ) -> Result<(), PipelineError> {
         // A checkpoint epoch the input has passed, whose part is not written yet: written
         // before the first record of that epoch or later is taken in.
-        let mut due = checkpoints.and_then(|c| {
+        let mut due = checkpoints.as_ref().and_then(|c| {
             let e = c.worker.shared.passed(input.epoch?)?;
-            (e > self.checkpointed).then_some((c, e))
+            (e > self.checkpointed).then_some(e)
         });
         self.stash.extend(keyed);
         let complete = input.epoch.unwrap_or(u64::MAX);
@@ -190,8 +205,8 @@ impl StreamingKeyed {
         }
         let mut ready = ready.into_iter().zip(rest).peekable();
         while let Some(((time, batch), rest)) = ready.next() {
-            if let Some((c, e)) = due.filter(|(_, e)| time.outer >= *e) {
-                self.checkpoint(c, e)?;
+            if let (Some(e), Some(c)) = (due.filter(|e| time.outer >= *e), checkpoints.as_mut()) {
+                self.checkpoint(c, instance, e)?;
                 due = None;
             }
             self.step_clock(instance, clock, time.outer.saturating_add(1), rest, sent)?;
@@ -209,8 +224,8 @@ impl StreamingKeyed {
             }
         }
         self.stash = later;
-        if let Some((c, e)) = due {
-            self.checkpoint(c, e)?;
+        if let (Some(e), Some(c)) = (due, checkpoints.as_mut()) {
+            self.checkpoint(c, instance, e)?;
         }
         self.step_clock(instance, clock, complete.saturating_add(1), bound, sent)?;
         self.advance(instance, bound)?;

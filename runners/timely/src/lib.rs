@@ -153,17 +153,10 @@ impl PipelineRunner for TimelyRunner {
     }
 }
 
-/// Refuses what the timely runner's checkpoints do not cover yet: `--exactly-once`, and side
-/// inputs of a streaming run (their views change while it runs).
+/// Refuses what the timely runner's checkpoints do not cover yet: side inputs of a streaming
+/// run (their views change while it runs).
 fn checkpoints_supported(graph: &Graph, options: &PipelineOptions) -> Result<(), PipelineError> {
     let c = &options.checkpoints;
-    if c.exactly_once {
-        return Err(PipelineError::InvalidOption(
-            "--exactly-once: the timely runner does not commit sinks on checkpoints yet (use \
-             --runner direct, or leave --exactly-once out: results are then at-least-once)"
-                .into(),
-        ));
-    }
     if c.enabled()
         && graph.is_streaming()
         && let Some(view) = graph
@@ -236,6 +229,7 @@ fn execute(
             fingerprint,
             workers * shape.processes(),
             r.handle(),
+            shape.process == 0,
         )?,
         None => None,
     };
@@ -417,8 +411,15 @@ fn run_worker(
             _ => false,
         })
         .count();
-    let checkpoints =
-        checkpoints.map(|c| Rc::new(checkpoints::WorkerCheckpoints::new(c, index, participants)));
+    // With --exactly-once every stage prepares its sinks' writes at each checkpoint.
+    let checkpoints = checkpoints.map(|c| {
+        let participants = if c.exactly_once {
+            plan.stages.len()
+        } else {
+            participants
+        };
+        Rc::new(checkpoints::WorkerCheckpoints::new(c, index, participants))
+    });
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         containers::reset_sent();
         let ctx = Rc::new(Context {

@@ -69,6 +69,37 @@ pub struct StageLogic {
     /// still emit at.
     caps: Vec<Capability<Time>>,
     done: bool,
+    /// With `--exactly-once`: the writes its sinks prepared, to commit once their checkpoint
+    /// is pending — (checkpoint, operator, description).
+    to_commit: Vec<(u64, usize, Vec<u8>)>,
+    /// The newest checkpoint epoch this stage prepared its sinks' writes for.
+    prepared: u64,
+}
+
+/// With `--exactly-once`: prepares the writes of `instance`'s sinks for checkpoint epoch
+/// `epoch` — the parts that describe them, and whether there are any — and keeps them in
+/// `to_commit`.
+fn prepare_commits(
+    ctx: &Context,
+    stage: usize,
+    instance: &mut StageInstance,
+    epoch: u64,
+    to_commit: &mut Vec<(u64, usize, Vec<u8>)>,
+) -> Result<(super::checkpoints::Parts, bool), PipelineError> {
+    let Some(c) = ctx.checkpointing.as_ref().filter(|c| c.shared.exactly_once) else {
+        return Ok((Vec::new(), false));
+    };
+    let id = c.id_of(epoch);
+    let mut parts = Vec::new();
+    for (op, prepared) in instance.prepare_commit(id)? {
+        parts.push((
+            super::checkpoints::commit_part(stage, op, ctx.index),
+            prepared.clone(),
+        ));
+        to_commit.push((id, op, prepared));
+    }
+    let commits = !parts.is_empty();
+    Ok((parts, commits))
 }
 
 /// Counts `read` elements produced by source `name`.
@@ -128,7 +159,17 @@ impl StageLogic {
             outputs,
             caps: Vec::new(),
             done: false,
+            to_commit: Vec::new(),
+            prepared: 0,
         };
+        if let Some(c) = logic
+            .ctx
+            .checkpointing
+            .as_ref()
+            .filter(|c| c.shared.exactly_once)
+        {
+            c.shared.wake_on_pending(notify.clone());
+        }
         match logic.root_work(&plan, root, notify) {
             Ok(w) => logic.work = w,
             Err(e) => logic.fail(e),
@@ -218,10 +259,72 @@ impl StageLogic {
     }
 
     fn start_instance(&mut self, side_inputs: &SideInputs) {
-        match StageInstance::new(&self.ctx.plan, self.stage, side_inputs) {
+        match StageInstance::new(&self.ctx.plan, self.stage, side_inputs)
+            .and_then(|i| self.commit_on_checkpoints(i))
+        {
             Ok(i) => self.instance = Some(i),
             Err(e) => self.fail(e),
         }
+    }
+
+    /// With `--exactly-once`: the instance's sinks commit on checkpoints, and commit what the
+    /// restored checkpoint holds for them on this worker.
+    fn commit_on_checkpoints(
+        &self,
+        mut instance: StageInstance,
+    ) -> Result<StageInstance, PipelineError> {
+        let Some(c) = self
+            .ctx
+            .checkpointing
+            .as_ref()
+            .filter(|c| c.shared.exactly_once)
+        else {
+            return Ok(instance);
+        };
+        instance.commit_on_checkpoints(self.ctx.index as u32)?;
+        let prefix = format!("commit-{}-", self.stage);
+        let suffix = format!("-w{}", self.ctx.index);
+        let mut mine: std::collections::BTreeMap<usize, Vec<Vec<u8>>> = Default::default();
+        for (name, bytes) in c.shared.restored_with_prefix(&prefix) {
+            if let Some(op) = name
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.strip_suffix(&suffix))
+                .and_then(|op| op.parse().ok())
+            {
+                mine.entry(op).or_default().push(bytes.to_vec());
+            }
+        }
+        instance.recover(&mine)?;
+        Ok(instance)
+    }
+
+    /// With `--exactly-once`: commits what the sinks prepared for checkpoints that are now
+    /// pending (or complete), and says so for each.
+    fn commit_ready(&mut self) -> Result<(), PipelineError> {
+        let Some(c) = self.ctx.checkpointing.clone() else {
+            return Ok(());
+        };
+        if self.to_commit.is_empty() {
+            return Ok(());
+        }
+        let ready = c.shared.committable();
+        let Some(instance) = self.instance.as_mut() else {
+            return Ok(());
+        };
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.to_commit)
+            .into_iter()
+            .partition(|(id, _, _)| *id <= ready);
+        self.to_commit = later;
+        let mut ids = Vec::new();
+        for (id, op, prepared) in now {
+            instance.commit(op, &prepared)?;
+            ids.push(id);
+        }
+        ids.dedup();
+        for id in ids {
+            c.committed(id)?;
+        }
+        Ok(())
     }
 
     /// Takes the operator's initial capabilities, one per output.
@@ -274,6 +377,7 @@ impl StageLogic {
         input: &InputState,
     ) -> Result<Option<Duration>, PipelineError> {
         self.take_side_inputs(received.views, input.side_ended)?;
+        self.commit_ready()?;
         let updating = self.side.updating();
         let mut again = None;
         let mut ended = input.ended && self.side.ready().is_some();
@@ -325,22 +429,29 @@ impl StageLogic {
                     outputs.send(instance, caps, streaming, at.as_ref())
                 };
                 let part = super::checkpoints::keyed_part(self.stage, self.ctx.index);
-                let checkpoints = self
-                    .ctx
-                    .checkpointing
-                    .as_deref()
-                    .map(|worker| super::keyed::KeyedCheckpoints { worker, part });
+                let (ctx, stage, to_commit) = (&self.ctx, self.stage, &mut self.to_commit);
+                let mut prepare = |instance: &mut StageInstance, epoch: u64| {
+                    prepare_commits(ctx, stage, instance, epoch, to_commit)
+                };
+                let mut checkpoints =
+                    ctx.checkpointing
+                        .as_deref()
+                        .map(|worker| super::keyed::KeyedCheckpoints {
+                            worker,
+                            part,
+                            prepare: &mut prepare,
+                        });
                 // Sends everything it caused before it returns.
                 node.take_in(
                     instance,
                     received.keyed,
                     input,
-                    &self.ctx.clock,
-                    checkpoints.as_ref(),
+                    &ctx.clock,
+                    checkpoints.as_mut(),
                     &mut sent,
                 )?;
                 // Processing-time triggers and timers look at the clock every 100 ms.
-                if self.ctx.clock.is_wall() {
+                if ctx.clock.is_wall() {
                     again = Some(Duration::from_millis(100));
                 }
             }
@@ -383,6 +494,42 @@ impl StageLogic {
             self.waiting = waiting;
             return self.run_updating(input);
         }
+        let Some(c) = self
+            .ctx
+            .checkpointing
+            .clone()
+            .filter(|c| c.shared.exactly_once)
+        else {
+            return self.run_in_time_order(waiting);
+        };
+        // Exactly once: the sinks prepare for a checkpoint epoch once the input has passed it,
+        // after every bundle of the epochs before and before any of that epoch or later —
+        // which wait meanwhile.
+        loop {
+            let due = input
+                .epoch
+                .and_then(|e| c.shared.passed(e))
+                .filter(|d| *d > self.prepared);
+            let limit = due.unwrap_or(self.prepared + c.shared.every());
+            let (now, later): (Vec<_>, Vec<_>) =
+                waiting.into_iter().partition(|(t, _)| t.outer < limit);
+            waiting = later;
+            self.run_in_time_order(now)?;
+            let Some(epoch) = due else {
+                break;
+            };
+            let instance = self.instance.as_mut().expect("checked by the caller");
+            let (parts, commits) =
+                prepare_commits(&self.ctx, self.stage, instance, epoch, &mut self.to_commit)?;
+            c.write(epoch, parts, commits)?;
+            self.prepared = epoch;
+        }
+        self.waiting = waiting;
+        Ok(())
+    }
+
+    /// Runs bundles in time order, a bundle per time, each sent on at its own time.
+    fn run_in_time_order(&mut self, mut waiting: Vec<(Time, Bundle)>) -> Result<(), PipelineError> {
         waiting.sort_by_key(|(t, _)| (t.outer, t.inner));
         let mut batches = waiting.into_iter().peekable();
         while let Some((time, first)) = batches.next() {
@@ -431,14 +578,15 @@ impl StageLogic {
             && e > read.checkpointed.max(epoch)
         {
             let part = read.part()?;
-            c.write(
-                e,
-                vec![(
-                    super::checkpoints::source_part(self.stage, self.ctx.index),
-                    part,
-                )],
-            )?;
             read.checkpointed = e;
+            let instance = self.instance.as_mut().expect("sources start at once");
+            let (mut parts, commits) =
+                prepare_commits(&self.ctx, self.stage, instance, e, &mut self.to_commit)?;
+            parts.push((
+                super::checkpoints::source_part(self.stage, self.ctx.index),
+                part,
+            ));
+            c.write(e, parts, commits)?;
         }
         let now = super::time::time_at(next_epoch, read.watermark());
         for cap in &mut self.caps {
@@ -599,12 +747,7 @@ impl StageLogic {
         for (_, b) in waiting {
             instance.push(b)?;
         }
-        if let (Some(c), RootWork::Streaming(_) | RootWork::Unbounded(_)) =
-            (&self.ctx.checkpointing, &self.work)
-        {
-            // It writes no more parts: checkpoints complete without it.
-            c.leave()?;
-        }
+
         match &mut self.work {
             RootWork::Keyed(shard) => {
                 if let Some(shard) = shard.take() {
@@ -639,7 +782,25 @@ impl StageLogic {
         self.instance = Some(instance);
         closed?;
         self.emit(None)?;
-        let instance = self.instance.take().expect("put back above");
+        let mut instance = self.instance.take().expect("put back above");
+        if let Some(c) = self.ctx.checkpointing.clone() {
+            if c.shared.exactly_once {
+                // The drain's last writes (and any prepared but not yet committed): committed
+                // now, outside a checkpoint.
+                let last = instance.prepare_commit(u64::MAX)?;
+                self.to_commit
+                    .extend(last.into_iter().map(|(op, p)| (u64::MAX, op, p)));
+                for (_, op, prepared) in std::mem::take(&mut self.to_commit) {
+                    instance.commit(op, &prepared)?;
+                }
+            }
+            if c.shared.exactly_once
+                || matches!(self.work, RootWork::Streaming(_) | RootWork::Unbounded(_))
+            {
+                // It writes no more parts: checkpoints complete without it.
+                c.leave()?;
+            }
+        }
         let output = instance.finish(true)?;
         debug_assert!(output.stored.values().all(Vec::is_empty));
         debug_assert!(output.records.values().all(Vec::is_empty));

@@ -175,8 +175,6 @@ fn kill_and_restart(
         .as_nanos() as u64;
     eprintln!("{name}: kill moments seeded with {seed}");
     let mut moments = Moments(seed);
-    // The timely runner commits nothing on checkpoints yet: its output is at-least-once.
-    let exactly_once = job.runner == DIRECT;
     let spawn = |run: usize, metrics: Option<&str>| {
         let log = dir.join(format!("run-{run}.log"));
         let mut command = std::process::Command::new(job.exe);
@@ -190,11 +188,14 @@ fn kill_and_restart(
             .args(&job.flags)
             .args(["--kafka-group", &group, "--kafka-idle-timeout", "1s"])
             .args(["--checkpoint-dir", &chk, "--checkpoint-interval", "500ms"])
-            .args(exactly_once.then_some("--exactly-once"))
+            .arg("--exactly-once")
             .args(job.runner)
             .arg("--quiet")
             .args(metrics.map(|m| ["--metrics-addr", m]).into_iter().flatten())
-            .env("RUST_LOG", "warn,sluice_io=info")
+            .env(
+                "RUST_LOG",
+                std::env::var("SLUICE_TEST_JOB_LOG").unwrap_or("warn,sluice_io=info".into()),
+            )
             .envs(job.env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("NO_COLOR", "1")
             .stdin(std::process::Stdio::null())
@@ -519,7 +520,7 @@ fn checkpoints_in_s3_compatible_storage_survive_kills() {
 }
 
 #[test]
-fn windowed_stats_on_a_timely_cluster_killed_five_times_misses_no_row() {
+fn windowed_stats_on_a_timely_cluster_killed_five_times_writes_every_row_once() {
     let (lines, _, bad) = sluice_tests::sample_events();
     let job = JobSpec {
         exe: env!("CARGO_BIN_EXE_stats_job"),
@@ -530,10 +531,22 @@ fn windowed_stats_on_a_timely_cluster_killed_five_times_misses_no_row() {
     };
     let (expected, _) = from_a_file(job.exe, &job.flags, &lines, "timely-stats");
     let (got, errors) = kill_and_restart(&job, "timely-stats", lines, 5);
-    // At-least-once on the timely runner: a row written again is the same row, and the rows
-    // are every window's, counted once (the state survived each kill).
-    let unique: std::collections::BTreeSet<String> = got.iter().cloned().collect();
-    assert_eq!(unique.into_iter().collect::<Vec<_>>(), expected);
-    let dead: std::collections::BTreeSet<String> = errors.iter().cloned().collect();
-    assert_eq!(dead.len(), bad, "{errors:?}");
+    assert_eq!(got, expected);
+    assert_eq!(errors.len(), bad, "{errors:?}");
+}
+
+#[test]
+fn fraud_detection_on_a_timely_cluster_killed_five_times_writes_every_alert_once() {
+    let generated = sluice_examples::transactions::generate(3_000, 200, 30_000, 5);
+    let expected = sluice_tests::fraud_model(&generated.transactions);
+    let job = JobSpec {
+        exe: env!("CARGO_BIN_EXE_fraud_job"),
+        flags: vec!["--kafka-max-delay", "60s"],
+        checkpoints: None,
+        env: Vec::new(),
+        runner: TIMELY,
+    };
+    let (got, errors) = kill_and_restart(&job, "timely-fraud", generated.lines, 5);
+    assert_eq!(got, expected);
+    assert_eq!(errors.len(), generated.malformed, "{errors:?}");
 }

@@ -352,6 +352,42 @@ impl CheckpointStorage {
         Ok(self.list().await?.0)
     }
 
+    /// The pending manifest of checkpoint `id`, if it has one.
+    pub async fn pending_manifest(
+        &self,
+        id: CheckpointId,
+    ) -> Result<Option<Manifest>, CheckpointError> {
+        match self.read(&pending_path(id)).await {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| self.io(format!("read the pending manifest of checkpoint {id}"), e)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.io(format!("read the pending manifest of checkpoint {id}"), e)),
+        }
+    }
+
+    /// The numbers of the pending checkpoints (see [`prepare`](Self::prepare)), oldest first.
+    pub async fn pending_checkpoints(&self) -> Result<Vec<CheckpointId>, CheckpointError> {
+        let listed = self
+            .store
+            .list_with_delimiter(None)
+            .await
+            .map_err(|e| self.io("list the checkpoints".into(), e))?;
+        let mut ids: Vec<CheckpointId> = listed
+            .objects
+            .iter()
+            .filter_map(|o| {
+                let name = o.location.filename()?;
+                name.strip_prefix("chk-")?
+                    .strip_suffix(".pending")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
     /// The numbers of the checkpoints with parts but no manifest (being written, or left by a
     /// crash), oldest first.
     pub async fn incomplete_checkpoints(&self) -> Result<Vec<CheckpointId>, CheckpointError> {
@@ -493,6 +529,23 @@ impl CheckpointStorage {
             removed.push(id);
         }
         removed.sort_unstable();
+        Ok(removed)
+    }
+
+    /// Removes the parts of every incomplete checkpoint newer than `after` (the one a run
+    /// restores): a run that numbers its checkpoints after `after` must not find parts a
+    /// crashed run wrote under the same numbers.
+    pub async fn remove_incomplete_after(
+        &self,
+        after: CheckpointId,
+    ) -> Result<Vec<CheckpointId>, CheckpointError> {
+        let mut removed = Vec::new();
+        for id in self.list().await?.1 {
+            if id > after {
+                self.remove_parts(id).await?;
+                removed.push(id);
+            }
+        }
         Ok(removed)
     }
 
