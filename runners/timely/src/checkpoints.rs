@@ -415,6 +415,11 @@ fn index_part(worker: usize) -> String {
 /// Parts of a checkpoint, by name, as an operator writes them.
 pub type Parts = Vec<(String, Vec<u8>)>;
 
+/// Prepares a stage's sinks for a checkpoint epoch (`--exactly-once`): the parts that describe
+/// their writes, and whether there are any to commit.
+pub type Prepare<'a> = dyn FnMut(&mut sluice_runner_core::StageInstance, u64) -> Result<(Parts, bool), PipelineError>
+    + 'a;
+
 /// The name of a keyed stage's part on a worker.
 pub fn keyed_part(stage: usize, worker: usize) -> String {
     format!("keyed-{stage}-w{worker}")

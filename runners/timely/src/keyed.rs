@@ -55,10 +55,7 @@ pub struct KeyedCheckpoints<'a> {
     pub part: String,
     /// Prepares the sinks of the stage for a checkpoint epoch: their parts, and whether
     /// they have writes to commit.
-    pub prepare: &'a mut dyn FnMut(
-        &mut StageInstance,
-        u64,
-    ) -> Result<(super::checkpoints::Parts, bool), PipelineError>,
+    pub prepare: &'a mut super::checkpoints::Prepare<'a>,
 }
 
 impl StreamingKeyed {
