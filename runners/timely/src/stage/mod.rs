@@ -14,14 +14,22 @@
 //! That is when a grouping fires (the watermark has reached the end of time), pre-combiners
 //! flush, and the operator finishes its bundle, tears its DoFns down and drops its
 //! capabilities, which ends the input of the operators after it.
+//!
+//! How it takes in its input in a streaming run is in `stage/inputs.rs`; its part in exactly-once
+//! output (`--exactly-once`) in `stage/commits.rs`.
+
+mod commits;
+mod inputs;
+
+use commits::prepare_commits;
 
 use super::containers::ViewBlob;
 use super::context::{Context, InputState, Outputs, Received};
 use super::keyed::StreamingKeyed;
 use super::side_inputs::StageSideInputs;
-use super::source::{BoundedRead, Replayed, TestStreamReplay};
+use super::source::{BoundedRead, TestStreamReplay};
 use super::time::Time;
-use super::unbounded::{EPOCH, UnboundedRead};
+use super::unbounded::UnboundedRead;
 use sluice_runner_core::readers::Notify;
 use sluice_runner_core::{
     BoundedShard, ExecutionPlan, KeyedNode, StageInstance, StageOutput, StageRoot,
@@ -30,7 +38,6 @@ use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::kernel::SideInputs;
 use sluice_sdk::graph::{Bundle, CollectionId, NodeId, NodeKind};
 use sluice_sdk::result::ElementCount;
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,32 +81,6 @@ pub struct StageLogic {
     to_commit: Vec<(u64, usize, Vec<u8>)>,
     /// The newest checkpoint epoch this stage prepared its sinks' writes for.
     prepared: u64,
-}
-
-/// With `--exactly-once`: prepares the writes of `instance`'s sinks for checkpoint epoch
-/// `epoch` — the parts that describe them, and whether there are any — and keeps them in
-/// `to_commit`.
-fn prepare_commits(
-    ctx: &Context,
-    stage: usize,
-    instance: &mut StageInstance,
-    epoch: u64,
-    to_commit: &mut Vec<(u64, usize, Vec<u8>)>,
-) -> Result<(super::checkpoints::Parts, bool), PipelineError> {
-    let Some(c) = ctx.checkpointing.as_ref().filter(|c| c.shared.exactly_once) else {
-        return Ok((Vec::new(), false));
-    };
-    let id = c.id_of(epoch);
-    let mut parts = Vec::new();
-    for (op, prepared) in instance.prepare_commit(id)? {
-        parts.push((
-            super::checkpoints::commit_part(stage, op, ctx.index),
-            prepared.clone(),
-        ));
-        to_commit.push((id, op, prepared));
-    }
-    let commits = !parts.is_empty();
-    Ok((parts, commits))
 }
 
 /// Counts `read` elements produced by source `name`.
@@ -267,66 +248,6 @@ impl StageLogic {
         }
     }
 
-    /// With `--exactly-once`: the instance's sinks commit on checkpoints, and commit what the
-    /// restored checkpoint holds for them on this worker.
-    fn commit_on_checkpoints(
-        &self,
-        mut instance: StageInstance,
-    ) -> Result<StageInstance, PipelineError> {
-        let Some(c) = self
-            .ctx
-            .checkpointing
-            .as_ref()
-            .filter(|c| c.shared.exactly_once)
-        else {
-            return Ok(instance);
-        };
-        instance.commit_on_checkpoints(self.ctx.index as u32)?;
-        let prefix = format!("commit-{}-", self.stage);
-        let suffix = format!("-w{}", self.ctx.index);
-        let mut mine: std::collections::BTreeMap<usize, Vec<Vec<u8>>> = Default::default();
-        for (name, bytes) in c.shared.restored_with_prefix(&prefix) {
-            if let Some(op) = name
-                .strip_prefix(&prefix)
-                .and_then(|rest| rest.strip_suffix(&suffix))
-                .and_then(|op| op.parse().ok())
-            {
-                mine.entry(op).or_default().push(bytes.to_vec());
-            }
-        }
-        instance.recover(&mine)?;
-        Ok(instance)
-    }
-
-    /// With `--exactly-once`: commits what the sinks prepared for checkpoints that are now
-    /// pending (or complete), and says so for each.
-    fn commit_ready(&mut self) -> Result<(), PipelineError> {
-        let Some(c) = self.ctx.checkpointing.clone() else {
-            return Ok(());
-        };
-        if self.to_commit.is_empty() {
-            return Ok(());
-        }
-        let ready = c.shared.committable();
-        let Some(instance) = self.instance.as_mut() else {
-            return Ok(());
-        };
-        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.to_commit)
-            .into_iter()
-            .partition(|(id, _, _)| *id <= ready);
-        self.to_commit = later;
-        let mut ids = Vec::new();
-        for (id, op, prepared) in now {
-            instance.commit(op, &prepared)?;
-            ids.push(id);
-        }
-        ids.dedup();
-        for id in ids {
-            c.committed(id)?;
-        }
-        Ok(())
-    }
-
     /// Takes the operator's initial capabilities, one per output.
     pub fn start(&mut self, caps: Vec<Capability<Time>>) {
         if !self.done {
@@ -477,148 +398,6 @@ impl StageLogic {
         Ok(again)
     }
 
-    /// Runs the bundles that wait (in a bounded run all of them, once the side inputs are
-    /// complete; with updating views those they are ready for), a bundle per time, each sent on
-    /// at its own time.
-    fn run_waiting(&mut self, input: &InputState) -> Result<(), PipelineError> {
-        let mut waiting = std::mem::take(&mut self.waiting);
-        if !self.ctx.streaming {
-            let instance = self.instance.as_mut().expect("checked by the caller");
-            for (_, b) in waiting {
-                instance.push(b)?;
-            }
-            self.emit(None)?;
-            return Ok(());
-        }
-        if self.side.updating() {
-            self.waiting = waiting;
-            return self.run_updating(input);
-        }
-        let Some(c) = self
-            .ctx
-            .checkpointing
-            .clone()
-            .filter(|c| c.shared.exactly_once)
-        else {
-            return self.run_in_time_order(waiting);
-        };
-        // Exactly once: the sinks prepare for a checkpoint epoch once the input has passed it,
-        // after every bundle of the epochs before and before any of that epoch or later —
-        // which wait meanwhile.
-        loop {
-            let due = input
-                .epoch
-                .and_then(|e| c.shared.passed(e))
-                .filter(|d| *d > self.prepared);
-            let limit = due.unwrap_or(self.prepared + c.shared.every());
-            let (now, later): (Vec<_>, Vec<_>) =
-                waiting.into_iter().partition(|(t, _)| t.outer < limit);
-            waiting = later;
-            self.run_in_time_order(now)?;
-            let Some(epoch) = due else {
-                break;
-            };
-            let instance = self.instance.as_mut().expect("checked by the caller");
-            let (parts, commits) =
-                prepare_commits(&self.ctx, self.stage, instance, epoch, &mut self.to_commit)?;
-            c.write(epoch, parts, commits)?;
-            self.prepared = epoch;
-        }
-        self.waiting = waiting;
-        Ok(())
-    }
-
-    /// Runs bundles in time order, a bundle per time, each sent on at its own time.
-    fn run_in_time_order(&mut self, mut waiting: Vec<(Time, Bundle)>) -> Result<(), PipelineError> {
-        waiting.sort_by_key(|(t, _)| (t.outer, t.inner));
-        let mut batches = waiting.into_iter().peekable();
-        while let Some((time, first)) = batches.next() {
-            let instance = self.instance.as_mut().expect("checked by the caller");
-            instance.push(first)?;
-            while let Some((_, b)) = batches.next_if(|(t, _)| *t == time) {
-                instance.push(b)?;
-            }
-            instance.close_bundle()?;
-            self.emit(Some(&time))?;
-        }
-        Ok(())
-    }
-
-    /// Takes in what an unbounded source's readers sent, sends it on, finalizes the
-    /// checkpoints of complete epochs and moves the capabilities to the source's epoch and
-    /// watermark. Returns whether the source has ended, and when to look again.
-    fn read_unbounded(&mut self) -> Result<(bool, Duration), PipelineError> {
-        let epoch = self.caps.first().map_or(0, |c| c.time().outer);
-        let RootWork::Unbounded(read) = &mut self.work else {
-            unreachable!("unbounded reads only")
-        };
-        let instance = self.instance.as_mut().expect("sources start at once");
-        let more = read.poll(instance, epoch)?;
-        self.emit(None)?;
-        let RootWork::Unbounded(read) = &mut self.work else {
-            unreachable!("unbounded reads only")
-        };
-        let mut complete = self
-            .ctx
-            .probe
-            .with_frontier(|f| f.iter().map(|t| t.outer).min());
-        if let (Some(c), Some(probe)) = (&self.ctx.checkpointing, complete) {
-            // What a complete checkpoint covers may be finalized, whatever holds it now.
-            complete = Some(probe.max(c.shared.completed_epoch()));
-        }
-        read.finalize_before(complete)?;
-        if read.ended() {
-            return Ok((true, Duration::ZERO));
-        }
-        read.watermark_slot.set_watermark(read.watermark());
-        let next_epoch = read.epoch();
-        // Everything sent so far went out before the checkpoint epochs this step moves past.
-        if let Some(c) = &self.ctx.checkpointing
-            && let Some(e) = c.shared.passed(next_epoch)
-            && e > read.checkpointed.max(epoch)
-        {
-            let part = read.part()?;
-            read.checkpointed = e;
-            let instance = self.instance.as_mut().expect("sources start at once");
-            let (mut parts, commits) =
-                prepare_commits(&self.ctx, self.stage, instance, e, &mut self.to_commit)?;
-            parts.push((
-                super::checkpoints::source_part(self.stage, self.ctx.index),
-                part,
-            ));
-            c.write(e, parts, commits)?;
-        }
-        let now = super::time::time_at(next_epoch, read.watermark());
-        for cap in &mut self.caps {
-            let time = super::time::join(cap.time(), &now);
-            if time != *cap.time() {
-                cap.downgrade(&time);
-            }
-        }
-        Ok((false, if more { Duration::ZERO } else { EPOCH }))
-    }
-
-    /// Replays a test stream: elements go out at the watermark of the moment, and the
-    /// operator's capabilities follow the watermark.
-    fn replay(&mut self) -> Result<(), PipelineError> {
-        loop {
-            let RootWork::TestStream(replay) = &mut self.work else {
-                unreachable!("only test streams replay")
-            };
-            let instance = self.instance.as_mut().expect("sources start at once");
-            let replayed = replay.next(instance)?;
-            let next = replay.time();
-            match replayed {
-                Replayed::Elements(time) => self.emit(Some(&time))?,
-                Replayed::Advanced => {}
-                Replayed::End => return Ok(()),
-            }
-            for cap in &mut self.caps {
-                cap.downgrade(&next);
-            }
-        }
-    }
-
     /// Moves the capabilities to the least time the operator may still emit at: the least
     /// time that may still arrive, held back — for a keyed node — by the epoch of the oldest
     /// record not yet part of a pane and by its timers' output timestamps.
@@ -670,54 +449,6 @@ impl StageLogic {
             instance.update_side_inputs(side_inputs);
         }
         Ok(true)
-    }
-
-    /// Streaming with updating views: runs the waiting bundles in time order, each after the view
-    /// updates of its epoch and the ones before. A bundle waits while a view may still send
-    /// updates of an earlier epoch (so that a view shows everything the earlier epochs caused,
-    /// as the direct runner's replay does), and from its first element whose side windows are
-    /// not ready — unless updates pending from later epochs make them ready, as Beam would.
-    fn run_updating(&mut self, input: &InputState) -> Result<(), PipelineError> {
-        let mut queue: VecDeque<(Time, Bundle)> = std::mem::take(&mut self.waiting).into();
-        queue
-            .make_contiguous()
-            .sort_by_key(|(t, _)| (t.outer, t.inner));
-        while let Some((time, mut bundle)) = queue.pop_front() {
-            self.apply_views(Some(time.outer), false)?;
-            if StageSideInputs::may_update_before(input, time.outer) {
-                queue.push_front((time, bundle));
-                break;
-            }
-            while self.side.ready_prefix(&bundle, input) < bundle.len()
-                && self.apply_views(None, true)?
-            {}
-            let n = self.side.ready_prefix(&bundle, input);
-            let take: Vec<bool> = (0..bundle.len()).map(|k| k < n).collect();
-            let ready = bundle.extract(&take);
-            if !ready.is_empty() {
-                let instance = self
-                    .instance
-                    .as_mut()
-                    .expect("stages with updating views start at once");
-                instance.push(ready)?;
-                instance.close_bundle()?;
-                self.emit(Some(&time))?;
-            }
-            if !bundle.is_empty() {
-                queue.push_front((time, bundle));
-                break;
-            }
-        }
-        // No main input can come before these: the views may move on to them.
-        let bound = queue
-            .front()
-            .map(|(t, _)| t.outer)
-            .into_iter()
-            .chain(input.epoch)
-            .min();
-        self.apply_views(bound, false)?;
-        self.waiting = queue.into();
-        Ok(())
     }
 
     /// Sends what left the stage so far on the operator's outputs (see [`Outputs::send`]).
