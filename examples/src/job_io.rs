@@ -162,9 +162,12 @@ pub fn write_results(
             );
         }
         Some(Ok(to)) => {
+            // With --exactly-once both writes share one transaction per checkpoint, under ids
+            // named after the output topic (a job's own).
+            let transactional = format!("sluice-{}", to.topic);
             results.apply(
                 "WriteResults",
-                crate::write_lines_keyed_by_field(&to, key_field),
+                crate::write_lines_keyed_by_field(&to, key_field).transactional_id(&transactional),
             );
             errors.apply(
                 "WriteErrors",
@@ -173,7 +176,8 @@ pub fn write_results(
                     &format!("{}-errors", to.topic),
                     kafka::Json::<DeadLetter>::new(),
                 )
-                .create_if_missing(1),
+                .create_if_missing(1)
+                .transactional_id(&transactional),
             );
         }
         Some(Err(e)) => p.record_error(e),

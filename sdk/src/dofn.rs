@@ -123,6 +123,13 @@ pub trait DoFn: Clone + Send + Sync + 'static {
     fn committed_checkpoint(&mut self) -> Result<Option<crate::commit::CheckpointId>, BoxError> {
         Ok(None)
     }
+    /// Whether committing the same writes twice does no harm (files renamed into place: yes;
+    /// a Kafka transaction: no, a crash may abort it). The runner commits the writes that
+    /// cannot be repeated first, so that a crash between two sinks' commits leaves only
+    /// repeatable ones to do again.
+    fn commits_repeatable(&self) -> bool {
+        true
+    }
 }
 
 static NEXT_TAG: AtomicU64 = AtomicU64::new(1);

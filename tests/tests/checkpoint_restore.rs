@@ -761,3 +761,99 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[test]
+fn kafka_output_with_exactly_once_is_written_in_transactions_marked_by_checkpoint() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    static LEDGER: Ledger = Ledger::new();
+    let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+    cluster.create_topic("sums", 1, 1).unwrap();
+    cluster
+        .create_topic(
+            &sluice_io::kafka::transactions::marker_topic("sums-job"),
+            1,
+            1,
+        )
+        .unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let dir = sluice_tests::temp_dir("checkpoint-kafka-transactions");
+    let n = 3_000;
+    let p = Pipeline::new();
+    p.apply(
+        "Numbers",
+        ReadUnbounded::from(Sequence {
+            n,
+            split: 0,
+            splits: 1,
+            fail_at: None,
+            stall_ms: None,
+            ledger: &LEDGER,
+        }),
+    )
+    .apply(
+        "Fixed",
+        WindowInto::new(FixedWindows::of(Duration::from_secs(10))),
+    )
+    .map("ByRest", |v: u64| KV::new(v % 3, v))
+    .apply("Sum", Combine::per_key(Sum::<u64>::new()))
+    .apply(
+        "Describe",
+        MapWithContext::new(|kv: KV<u64, u64>, m: &ElementMeta| {
+            format!(
+                "{},{},{},{:?}",
+                kv.key,
+                (m.window.max_timestamp().as_millis() + 1) / 1000,
+                kv.value,
+                m.pane.timing
+            )
+        }),
+    )
+    .apply(
+        "Write",
+        sluice_io::kafka::write_text(&bootstrap, "sums").transactional_id("sums-job"),
+    );
+    let result = run(&p, &exactly_once(&dir)).unwrap();
+    assert_eq!(result.state, PipelineState::Done);
+    LEDGER.take();
+    // Every row once (nothing failed: the mock cluster shows aborted records too, so this
+    // test cannot show a crash's), and a marker per committed checkpoint.
+    let read = |topic: &str| -> Vec<(Option<String>, String)> {
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("group.id", "reader")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "true")
+            .create()
+            .unwrap();
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
+            .unwrap();
+        consumer.assign(&tpl).unwrap();
+        let mut out = Vec::new();
+        loop {
+            match consumer.poll(std::time::Duration::from_secs(10)) {
+                Some(Ok(m)) => out.push((
+                    m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                    String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                )),
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return out,
+                other => panic!("reading {topic}: {other:?}"),
+            }
+        }
+    };
+    let rows: Vec<String> = read("sums").into_iter().map(|(_, v)| v).collect();
+    let unique: BTreeSet<String> = rows.iter().cloned().collect();
+    assert_eq!(rows.len(), unique.len(), "a row written twice");
+    assert_eq!(unique, expected_rows(n));
+    let markers = read(&sluice_io::kafka::transactions::marker_topic("sums-job"));
+    assert!(!markers.is_empty());
+    assert!(
+        markers
+            .iter()
+            .all(|(k, _)| k.as_deref() == Some("sums-job-0")),
+        "{markers:?}"
+    );
+    let ids: Vec<u64> = markers.iter().map(|(_, v)| v.parse().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+}

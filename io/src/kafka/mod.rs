@@ -70,6 +70,7 @@ mod spec;
 mod stats;
 pub mod timestamps;
 mod topic_partition;
+pub mod transactions;
 mod write;
 
 pub use admin::{create_topic, end_offsets, topic_exists};

@@ -36,6 +36,8 @@ pub struct KafkaWrite<T> {
     timestamps: bool,
     /// Partitions of the topic to create when it does not exist (`None`: fail instead).
     create_partitions: Option<i32>,
+    /// The prefix of the transactional ids it writes under with `--exactly-once`.
+    transactional: Option<String>,
 }
 
 impl<T> Clone for KafkaWrite<T> {
@@ -49,6 +51,7 @@ impl<T> Clone for KafkaWrite<T> {
             headers: self.headers.clone(),
             timestamps: self.timestamps,
             create_partitions: self.create_partitions,
+            transactional: self.transactional.clone(),
         }
     }
 }
@@ -67,7 +70,18 @@ impl<T: Element> KafkaWrite<T> {
             headers: None,
             timestamps: true,
             create_partitions: None,
+            transactional: None,
         }
+    }
+
+    /// With `--exactly-once`, writes in Kafka transactions committed with the pipeline's
+    /// checkpoints, under the transactional ids `PREFIX-WRITER` (see
+    /// [`transactions`](super::transactions)); the writes of a job with the same prefix share
+    /// one transaction. The prefix must be the job's own: another job writing under it fences
+    /// this one. Without `--exactly-once` it changes nothing.
+    pub fn transactional_id(mut self, prefix: &str) -> Self {
+        self.transactional = Some(prefix.to_string());
+        self
     }
 
     /// Gives each record the key `key` encodes from the element (records with the same key
@@ -136,14 +150,15 @@ impl<T: Element> PTransform<PCollection<T>> for KafkaWrite<T> {
                 producer: None,
                 failure: Arc::default(),
                 sent: 0,
+                transactions: None,
             }),
         )
     }
 }
 
 /// Records the first delivery failure.
-struct DeliveryContext {
-    failure: Arc<Mutex<Option<String>>>,
+pub(crate) struct DeliveryContext {
+    pub(crate) failure: Arc<Mutex<Option<String>>>,
 }
 
 impl rdkafka::ClientContext for DeliveryContext {}
@@ -173,6 +188,8 @@ struct Produce<T> {
     failure: Arc<Mutex<Option<String>>>,
     /// Records sent in the current bundle.
     sent: i64,
+    /// With `--exactly-once`: the transactions it writes in.
+    transactions: Option<Arc<super::transactions::Transactions>>,
 }
 
 impl<T> Clone for Produce<T> {
@@ -182,8 +199,16 @@ impl<T> Clone for Produce<T> {
             producer: None,
             failure: Arc::default(),
             sent: 0,
+            transactions: None,
         }
     }
+}
+
+/// What a checkpoint keeps of a transactional write's prepared transaction.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PreparedTransaction {
+    transactional_id: String,
+    checkpoint: u64,
 }
 
 /// How many records are sent between two servings of the delivery reports.
@@ -194,24 +219,93 @@ const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl<T: Element> Produce<T> {
     fn check_failure(&self) -> DoFnResult {
-        match self.failure.lock().ok().and_then(|f| f.clone()) {
+        let failure = match &self.transactions {
+            Some(t) => &t.failure,
+            None => &self.failure,
+        };
+        match failure.lock().ok().and_then(|f| f.clone()) {
             Some(reason) => Err(Box::new(self.write.error(reason))),
             None => Ok(()),
         }
+    }
+
+    /// The producer records go through: the shared transactional one with `--exactly-once`.
+    fn producer(&self) -> Option<&BaseProducer<DeliveryContext>> {
+        match &self.transactions {
+            Some(t) => Some(&t.producer),
+            None => self.producer.as_ref(),
+        }
+    }
+
+    fn transactions(&self) -> Result<&super::transactions::Transactions, Box<KafkaError>> {
+        self.transactions.as_deref().ok_or_else(|| {
+            Box::new(
+                self.write
+                    .error("the write does not commit on checkpoints".into()),
+            )
+        })
     }
 }
 
 impl<T: Element> DoFn for Produce<T> {
     type In = T;
     type Out = ();
-    fn commit_on_checkpoints(&mut self, _writer: u32) -> DoFnResult {
-        Err(Box::new(
-            self.write.error(
-                "--exactly-once: this Kafka write does not write in transactions yet; write the \
-             results to files (exactly once), or run without --exactly-once (at-least-once)"
+    fn commit_on_checkpoints(&mut self, writer: u32) -> DoFnResult {
+        let Some(prefix) = &self.write.transactional else {
+            return Err(Box::new(self.write.error(
+                "--exactly-once: this Kafka write has no transactional id; give it one that is \
+                 the job's own (KafkaWrite::transactional_id)"
                     .into(),
-            ),
-        ))
+            )));
+        };
+        let w = &self.write;
+        let t = super::transactions::Transactions::shared(
+            &w.bootstrap,
+            prefix,
+            writer,
+            &w.properties,
+            &|m| w.error(m),
+        )?;
+        self.transactions = Some(t);
+        // Records go through the shared transactional producer from now on.
+        self.producer = None;
+        Ok(())
+    }
+
+    fn prepare_commit(&mut self, checkpoint: u64) -> Result<Option<Vec<u8>>, BoxError> {
+        let t = self.transactions()?;
+        t.prepare(checkpoint)
+            .map_err(|e| Box::new(self.write.error(e)))?;
+        self.check_failure()?;
+        Ok(Some(serde_json::to_vec(&PreparedTransaction {
+            transactional_id: t.id().to_string(),
+            checkpoint,
+        })?))
+    }
+
+    fn commit(&mut self, prepared: &[u8]) -> DoFnResult {
+        let prepared: PreparedTransaction = serde_json::from_slice(prepared)?;
+        let t = self.transactions()?;
+        t.commit(prepared.checkpoint)
+            .map_err(|e| Box::new(self.write.error(e)))?;
+        Ok(())
+    }
+
+    fn recover(&mut self, _prepared: &[Vec<u8>]) -> DoFnResult {
+        // Nothing to commit again: the transaction of the restored checkpoint committed before
+        // it completed, or the runner restored the one before (see `committed_checkpoint`);
+        // what the crashed run left open was aborted when the producer started.
+        Ok(())
+    }
+
+    fn committed_checkpoint(&mut self) -> Result<Option<u64>, BoxError> {
+        let t = self.transactions()?;
+        Ok(t.committed_checkpoint()
+            .map_err(|e| Box::new(self.write.error(e)))?)
+    }
+
+    fn commits_repeatable(&self) -> bool {
+        self.transactions.is_none()
     }
     fn setup(&mut self) -> DoFnResult {
         self.write.ensure_topic()?;
@@ -233,7 +327,7 @@ impl<T: Element> DoFn for Produce<T> {
     }
 
     fn process(&mut self, element: T, ctx: &mut ProcessContext<'_, ()>) -> DoFnResult {
-        let Some(producer) = &self.producer else {
+        let Some(producer) = self.producer() else {
             return Err("the Kafka producer is not set up".into());
         };
         let w = &self.write;
@@ -271,10 +365,11 @@ impl<T: Element> DoFn for Produce<T> {
         }
         send_when_room(producer, record)
             .map_err(|e| Box::new(w.error(format!("cannot send: {e}"))))?;
-        self.sent += 1;
-        if self.sent % POLL_EVERY == 0 {
+        let poll = (self.sent + 1) % POLL_EVERY == 0;
+        if poll {
             producer.poll(std::time::Duration::ZERO);
         }
+        self.sent += 1;
         Ok(())
     }
 
@@ -282,7 +377,12 @@ impl<T: Element> DoFn for Produce<T> {
         ctx.metrics()
             .counter("records_written")
             .inc_by(std::mem::take(&mut self.sent));
-        if let Some(producer) = &self.producer {
+        if self.transactions.is_some() {
+            // Records are flushed when their checkpoint's transaction is prepared.
+            if let Some(producer) = self.producer() {
+                producer.poll(std::time::Duration::ZERO);
+            }
+        } else if let Some(producer) = &self.producer {
             producer.flush(FLUSH_TIMEOUT).map_err(|e| {
                 self.write.error(format!(
                     "records not acknowledged within {FLUSH_TIMEOUT:?}: {e}"

@@ -207,6 +207,19 @@ impl StageInstance {
         Ok(oldest)
     }
 
+    /// Whether operator `op` may commit the same writes twice (see
+    /// [`DoFn::commits_repeatable`](sluice_sdk::dofn::DoFn::commits_repeatable)).
+    pub fn commits_repeatable(&self, op: usize) -> bool {
+        self.ops[op].commits_repeatable()
+    }
+
+    /// The transform of the first operator whose commits cannot be repeated, if any.
+    pub fn unrepeatable_committer(&self) -> Option<String> {
+        (0..self.ops.len())
+            .find(|op| !self.ops[*op].commits_repeatable())
+            .map(|op| self.op_name(op).to_string())
+    }
+
     /// Makes visible the writes operator `op` prepared (its checkpoint is complete).
     pub fn commit(&mut self, op: usize, prepared: &[u8]) -> Result<(), PipelineError> {
         let name = self.op_name(op).to_string();

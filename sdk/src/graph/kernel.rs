@@ -91,6 +91,10 @@ pub trait Operator: Send {
     fn committed_checkpoint(&mut self) -> Result<Option<crate::commit::CheckpointId>, BoxError> {
         Ok(None)
     }
+    /// See [`DoFn::commits_repeatable`](crate::dofn::DoFn::commits_repeatable).
+    fn commits_repeatable(&self) -> bool {
+        true
+    }
 }
 
 /// Reads a bounded source.

@@ -154,6 +154,9 @@ impl<F: DoFn> Operator for DoFnOperator<F> {
     fn committed_checkpoint(&mut self) -> Result<Option<crate::commit::CheckpointId>, BoxError> {
         self.dofn.committed_checkpoint()
     }
+    fn commits_repeatable(&self) -> bool {
+        self.dofn.commits_repeatable()
+    }
     fn take_metrics(&mut self) -> MetricsContainer {
         std::mem::take(&mut self.out.metrics)
     }

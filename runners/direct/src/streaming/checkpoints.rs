@@ -395,6 +395,10 @@ impl Streaming<'_> {
             parts: entries,
         };
         if !commits.is_empty() {
+            // Writes that cannot be committed twice first: a crash after them leaves only
+            // writes a restore commits again.
+            let instances = &self.instances;
+            commits.sort_by_key(|(stage, op, _)| instances[*stage].commits_repeatable(*op));
             storage.prepare(&manifest).await.map_err(checkpoint_error)?;
             for (stage, op, prepared) in &commits {
                 self.instances[*stage].commit(*op, prepared)?;

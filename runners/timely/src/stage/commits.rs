@@ -49,6 +49,16 @@ impl StageLogic {
             return Ok(instance);
         };
         instance.commit_on_checkpoints(self.ctx.index as u32)?;
+        if let Some(sink) = instance.unrepeatable_committer() {
+            return Err(PipelineError::Unsupported {
+                runner: "timely".into(),
+                reason: format!(
+                    "--exactly-once: '{sink}' commits writes that cannot be committed again (a \
+                     Kafka transaction), which the timely runner cannot settle after a crash \
+                     yet; use --runner direct"
+                ),
+            });
+        }
         let prefix = format!("commit-{}-", self.stage);
         let suffix = format!("-w{}", self.ctx.index);
         let mut mine: std::collections::BTreeMap<usize, Vec<Vec<u8>>> = Default::default();
