@@ -857,3 +857,86 @@ fn kafka_output_with_exactly_once_is_written_in_transactions_marked_by_checkpoin
     let ids: Vec<u64> = markers.iter().map(|(_, v)| v.parse().unwrap()).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
 }
+
+/// Adds a singleton side input to each value.
+#[derive(Clone)]
+struct AddSide {
+    view: PCollectionView<u64>,
+}
+
+impl DoFn for AddSide {
+    type In = u64;
+    type Out = u64;
+    fn process(
+        &mut self,
+        v: u64,
+        ctx: &mut ProcessContext<'_, u64>,
+    ) -> sluice_sdk::dofn::DoFnResult {
+        let side: u64 = *ctx.side_input(&self.view)?;
+        ctx.output(v + side);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_side_input_comes_back_from_a_checkpoint_once() {
+    static LEDGER: Ledger = Ledger::new();
+    let dir = sluice_tests::temp_dir("checkpoint-side-input");
+    let n = 3_000;
+    let pipeline = |fail_at| {
+        let p = Pipeline::new();
+        // A table that fires as soon as it is read (as the enrich job's), so that the main
+        // input need not wait for the end of the global window.
+        let view = p
+            .apply("Table", Create::of(vec![6u64]))
+            .apply(
+                "EveryReading",
+                WindowInto::new(GlobalWindows)
+                    .triggering(Trigger::repeatedly(Trigger::after_count(1)))
+                    .discarding_fired_panes(),
+            )
+            .apply("Latest", Latest::globally())
+            .apply("AsSingleton", View::singleton());
+        p.apply(
+            "Numbers",
+            ReadUnbounded::from(Sequence {
+                n,
+                split: 0,
+                splits: 1,
+                fail_at,
+                stall_ms: None,
+                ledger: &LEDGER,
+            }),
+        )
+        .apply(
+            "AddSide",
+            ParDo::of(AddSide { view: view.clone() }).with_side_input(&view),
+        )
+        .apply(
+            "Fixed",
+            WindowInto::new(FixedWindows::of(Duration::from_secs(10))),
+        )
+        .map("One", |v: u64| KV::new(0u64, v))
+        .apply("Sum", Combine::per_key(Sum::<u64>::new()))
+        .map("Write", move |kv: KV<u64, u64>| {
+            LEDGER.rows.lock().unwrap().push(kv.value.to_string());
+        });
+        p
+    };
+    run(&pipeline(Some(2_000)), &options(&dir, 2)).unwrap_err();
+    let (_, rows1) = LEDGER.take();
+    run(&pipeline(None), &options(&dir, 2)).unwrap();
+    let (_, rows2) = LEDGER.take();
+    // Each window's sum counts the side input's 6 once per value (a view that held its
+    // restored reading and a new one would hold two, which a singleton refuses).
+    let expected: BTreeSet<String> = (0..n / 100)
+        .map(|w| {
+            (w * 100..w * 100 + 100)
+                .map(|v| v + 6)
+                .sum::<u64>()
+                .to_string()
+        })
+        .collect();
+    let all: BTreeSet<String> = rows1.iter().chain(&rows2).cloned().collect();
+    assert_eq!(all, expected);
+}

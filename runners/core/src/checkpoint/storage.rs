@@ -104,6 +104,9 @@ pub struct CheckpointStorage {
     store: Arc<dyn ObjectStore>,
     /// The location as the user gave it, for messages.
     dir: String,
+    /// The directory, when the checkpoints are on a local disk (where a checkpoint's emptied
+    /// directory is removed with its last part: object storage has no directories).
+    local: Option<std::path::PathBuf>,
 }
 
 /// The store of `s3://` + `location` (`BUCKET/PREFIX`).
@@ -189,6 +192,7 @@ impl CheckpointStorage {
                 return Ok(CheckpointStorage {
                     store: open_s3(location, settings).map_err(unusable)?,
                     dir: dir.to_string(),
+                    local: None,
                 });
             }
             Some((scheme, _)) => {
@@ -204,6 +208,7 @@ impl CheckpointStorage {
         Ok(CheckpointStorage {
             store: Arc::new(store),
             dir: dir.to_string(),
+            local: Some(std::path::PathBuf::from(local)),
         })
     }
 
@@ -563,6 +568,11 @@ impl CheckpointStorage {
                 .await
                 .map_err(|e| self.io(format!("remove {path}"), e))?;
         }
+        if let Some(root) = &self.local {
+            // Emptied, the checkpoint's directory goes too (else every pruned checkpoint
+            // would stay listed, an empty directory).
+            let _ = std::fs::remove_dir(root.join(parts_prefix(id).as_ref()));
+        }
         Ok(())
     }
 }
@@ -721,6 +731,12 @@ mod tests {
         // Checkpoint 5, still being written, keeps its parts.
         assert!(dir.join(format!("chk-{:020}", 5)).join("a").exists());
         assert!(!dir.join(format!("chk-{:020}", 1)).join("a").exists());
+        // Pruned checkpoints leave no empty directory behind, listed forever after.
+        assert!(!dir.join(format!("chk-{:020}", 1)).exists());
+        assert!(!dir.join(format!("chk-{:020}", 2)).exists());
+        block_on(async {
+            assert_eq!(storage.incomplete_checkpoints().await.unwrap(), vec![5]);
+        });
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
