@@ -34,7 +34,7 @@
 //!     fn process(&mut self, key: &String, _value: String, count: &ValueState<u64>,
 //!                ctx: &mut StatefulContext<'_, Self::Out>) -> DoFnResult {
 //!         let cell = ctx.state(count);
-//!         let n = cell.read().copied().unwrap_or(0) + 1;
+//!         let n = cell.read_or(0) + 1;
 //!         cell.write(n);
 //!         ctx.output(KV::new(key.clone(), n));
 //!         Ok(())
@@ -161,6 +161,20 @@ impl<'a, O: Element> StatefulContext<'a, O> {
         self.scope
             .slot
             .open::<H::Cell>(handle.id(), self.declarations.states())
+    }
+    /// Two state cells of this key and window at once (where [`state`](Self::state) would
+    /// borrow the context twice): `let (count, sum) = ctx.states(&st.count, &st.sum);`.
+    ///
+    /// # Panics
+    /// If both handles are the same cell.
+    pub fn states<HA: StateHandle, HB: StateHandle>(
+        &mut self,
+        a: &HA,
+        b: &HB,
+    ) -> (&mut HA::Cell, &mut HB::Cell) {
+        self.scope
+            .slot
+            .open_two::<HA::Cell, HB::Cell>(a.id(), b.id(), self.declarations.states())
     }
     /// The timer `timer` of this key and window.
     pub fn timer(&mut self, timer: &Timer) -> TimerRef<'_, 'a, O> {

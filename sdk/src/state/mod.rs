@@ -224,6 +224,32 @@ impl StateSlot {
         })
     }
 
+    /// Opens two different cells at once, by id (see [`open`](Self::open)).
+    ///
+    /// # Panics
+    /// If `a` and `b` are the same cell, or as [`open`](Self::open) does.
+    pub fn open_two<A: StateCell + 'static, B: StateCell + 'static>(
+        &mut self,
+        a: StateId,
+        b: StateId,
+        specs: &[StateSpec],
+    ) -> (&mut A, &mut B) {
+        assert_ne!(a, b, "the same state cell cannot be opened twice at once");
+        // Made first, so that both are there to borrow apart.
+        self.open::<A>(a, specs);
+        self.open::<B>(b, specs);
+        let [ca, cb] = self
+            .cells
+            .get_disjoint_mut([a.0 as usize, b.0 as usize])
+            .expect("two different cells, both made above");
+        let ca = ca.as_mut().expect("made above").as_any_mut();
+        let cb = cb.as_mut().expect("made above").as_any_mut();
+        (
+            ca.downcast_mut::<A>().expect("checked by open"),
+            cb.downcast_mut::<B>().expect("checked by open"),
+        )
+    }
+
     /// Whether no cell holds anything.
     pub fn is_empty(&self) -> bool {
         self.cells.iter().flatten().all(|c| c.is_empty())
@@ -291,6 +317,29 @@ mod tests {
         let _a: ValueState<u64> = d.value("count");
         let _b: BagState<String> = d.bag("count");
         assert_eq!(d.errors(), ["state or timer 'count' is declared twice"]);
+    }
+
+    #[test]
+    fn two_cells_open_at_once() {
+        let mut d = Declarations::new();
+        let count: ValueState<u64> = d.value("count");
+        let seen: BagState<String> = d.bag("seen");
+        let mut slot = StateSlot::new();
+        {
+            let (c, s) =
+                slot.open_two::<ValueCell<u64>, BagCell<String>>(count.id(), seen.id(), d.states());
+            c.write(c.read_or(0) + 2);
+            s.add("x".into());
+        }
+        let (s, c) =
+            slot.open_two::<BagCell<String>, ValueCell<u64>>(seen.id(), count.id(), d.states());
+        assert_eq!(c.read_or(0), 2);
+        assert_eq!(s.read(), ["x".to_string()]);
+        let same = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut slot = StateSlot::new();
+            slot.open_two::<ValueCell<u64>, ValueCell<u64>>(count.id(), count.id(), d.states());
+        }));
+        assert!(same.is_err(), "one cell opened twice at once");
     }
 
     #[test]

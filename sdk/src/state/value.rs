@@ -36,6 +36,21 @@ impl<T> ValueCell<T> {
     pub fn read(&self) -> Option<&T> {
         self.value.as_ref()
     }
+    /// The value, or `default` if none was written.
+    ///
+    /// ```
+    /// use sluice_sdk::state::ValueCell;
+    /// let mut count = ValueCell::<i64>::default();
+    /// assert_eq!(count.read_or(0), 0);
+    /// count.write(count.read_or(0) + 1);
+    /// assert_eq!(count.read_or(0), 1);
+    /// ```
+    pub fn read_or(&self, default: T) -> T
+    where
+        T: Clone,
+    {
+        self.value.clone().unwrap_or(default)
+    }
     /// Replaces the value.
     pub fn write(&mut self, value: T) {
         self.value = Some(value);

@@ -107,11 +107,11 @@ impl<K: Key, V: Element> StatefulDoFn for Batcher<K, V> {
     ) -> DoFnResult {
         if let Some(limit) = self.spec.byte_size {
             let size = encode(&value)?.len() as u64;
-            let held = ctx.state(&st.bytes).read().copied().unwrap_or(0);
+            let held = ctx.state(&st.bytes).read_or(0);
             if held > 0 && held + size > limit {
                 Self::flush(key, st, ctx);
             }
-            let held = ctx.state(&st.bytes).read().copied().unwrap_or(0);
+            let held = ctx.state(&st.bytes).read_or(0);
             ctx.state(&st.bytes).write(held + size);
         }
         let first = ctx.state(&st.values).is_empty();
@@ -127,7 +127,7 @@ impl<K: Key, V: Element> StatefulDoFn for Batcher<K, V> {
         let full_by_bytes = self
             .spec
             .byte_size
-            .is_some_and(|limit| ctx.state(&st.bytes).read().copied().unwrap_or(0) >= limit);
+            .is_some_and(|limit| ctx.state(&st.bytes).read_or(0) >= limit);
         if full_by_count || full_by_bytes {
             Self::flush(key, st, ctx);
         }

@@ -25,7 +25,7 @@ impl StatefulDoFn for Number {
         ctx: &mut StatefulContext<'_, Self::Out>,
     ) -> DoFnResult {
         let cell = ctx.state(n);
-        let next = cell.read().copied().unwrap_or(0) + 1;
+        let next = cell.read_or(0) + 1;
         cell.write(next);
         ctx.output(KV::new(key.clone(), next));
         Ok(())
@@ -64,7 +64,7 @@ impl StatefulDoFn for SumAtExpiry {
         ctx: &mut StatefulContext<'_, Self::Out>,
     ) -> DoFnResult {
         let cell = ctx.state(sum);
-        let total = cell.read().copied().unwrap_or(0) + v;
+        let total = cell.read_or(0) + v;
         cell.write(total);
         Ok(())
     }
@@ -77,7 +77,7 @@ impl StatefulDoFn for SumAtExpiry {
         sum: &ValueState<i64>,
         ctx: &mut StatefulContext<'_, Self::Out>,
     ) -> DoFnResult {
-        let total = ctx.state(sum).read().copied().unwrap_or(0);
+        let total = ctx.state(sum).read_or(0);
         let start = ctx
             .window()
             .as_interval()

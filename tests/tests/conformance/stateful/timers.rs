@@ -54,7 +54,7 @@ impl StatefulDoFn for InOrder {
             .take_before(timer.time + Duration::EPSILON);
         for tv in ready {
             let cell = ctx.state(&st.emitted);
-            let n = cell.read().copied().unwrap_or(0);
+            let n = cell.read_or(0);
             cell.write(n + 1);
             ctx.output((key.clone(), n, tv.value));
         }
@@ -213,7 +213,7 @@ impl StatefulDoFn for Behind {
         ctx: &mut StatefulContext<'_, Self::Out>,
     ) -> DoFnResult {
         let cell = ctx.state(&st.seq);
-        let n = cell.read().copied().unwrap_or(0);
+        let n = cell.read_or(0);
         cell.write(n + 1);
         let name = if timer.is(&st.first) {
             ctx.timer(&st.behind).set(secs(5))?;
