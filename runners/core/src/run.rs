@@ -89,6 +89,24 @@ pub fn refuse_checkpoints(
     )))
 }
 
+/// Refuses the checkpoint flags for a pipeline that reads no unbounded source (`unbounded`:
+/// whether it reads one): checkpoints are for streaming runs.
+pub fn refuse_checkpoints_of_bounded(
+    options: &PipelineOptions,
+    runner: &str,
+    unbounded: bool,
+) -> Result<(), PipelineError> {
+    if unbounded {
+        return Ok(());
+    }
+    refuse_checkpoints(
+        options,
+        runner,
+        "the pipeline reads no unbounded source (checkpoints are for streaming runs; bounded \
+         input is read again from the start)",
+    )
+}
+
 /// Refuses what no streaming runner supports yet: a stateful ParDo that reads side inputs in
 /// a streaming pipeline (`runner` names the runner in the error).
 pub fn refuse_streaming_stateful_side_inputs(

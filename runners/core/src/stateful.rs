@@ -16,7 +16,7 @@
 //! last element to the end of time. The result is what a streaming run with a perfect
 //! watermark gives, and the store holds one key at a time.
 
-use super::state::{KeyedStore, PendingTimer};
+use super::state::{KeyedSnapshot, KeyedStore, PendingTimer};
 use sluice_sdk::element::EncodedKey;
 use sluice_sdk::error::BoxError;
 use sluice_sdk::graph::Bundle;
@@ -51,17 +51,6 @@ fn sort_by_key_and_time(records: &mut [KeyedRecord]) {
         }
         start = end;
     }
-}
-
-/// What a checkpoint keeps of a stateful ParDo's shard: its store and the times it had reached.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct StatefulSnapshot {
-    /// The (key, window) slots: state cells and timers.
-    pub store: crate::state::StoreSnapshot,
-    /// The input watermark.
-    pub input_watermark: Timestamp,
-    /// The processing time.
-    pub processing_time: Timestamp,
 }
 
 /// A stateful ParDo over the keys of one shard.
@@ -307,8 +296,8 @@ impl StatefulDoFnRunner {
     }
 
     /// The store, encoded, with the times the runner had reached: what a checkpoint keeps.
-    pub fn snapshot(&self) -> Result<StatefulSnapshot, sluice_sdk::element::CoderError> {
-        Ok(StatefulSnapshot {
+    pub fn snapshot(&self) -> Result<KeyedSnapshot, sluice_sdk::element::CoderError> {
+        Ok(KeyedSnapshot {
             store: self.store.snapshot()?,
             input_watermark: self.input_watermark,
             processing_time: self.processing_time,
@@ -317,7 +306,7 @@ impl StatefulDoFnRunner {
 
     /// Goes on from `snapshot`, taken of a runner of the same transform: the store's state
     /// cells and timers come back, and the DoFn (set up anew) sees them as it left them.
-    pub fn restore(&mut self, snapshot: StatefulSnapshot) -> Result<(), BoxError> {
+    pub fn restore(&mut self, snapshot: KeyedSnapshot) -> Result<(), BoxError> {
         let declarations = self.kernel.declarations();
         self.store = KeyedStore::restore(snapshot.store, |b| {
             crate::state::store::decode_state_slot(b, declarations)

@@ -57,14 +57,7 @@ impl PipelineRunner for DirectRunner {
             });
         }
         let streaming = graph.is_streaming();
-        if !unbounded {
-            sluice_runner_core::run::refuse_checkpoints(
-                options,
-                self.name(),
-                "the pipeline reads no unbounded source (checkpoints are for streaming runs; \
-                 bounded input is read again from the start)",
-            )?;
-        }
+        sluice_runner_core::run::refuse_checkpoints_of_bounded(options, self.name(), unbounded)?;
         let plan = self.plan(graph).with_observer(run.observer.clone());
         if streaming {
             return streaming::execute(plan, options, &run.cancel);

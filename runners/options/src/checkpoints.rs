@@ -102,13 +102,7 @@ pub fn parse_retained(text: &str) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use crate::PipelineOptions;
-    use clap::Parser;
-
-    fn parse(args: &[&str]) -> Result<PipelineOptions, String> {
-        let mut argv = vec!["job"];
-        argv.extend_from_slice(args);
-        PipelineOptions::try_parse_from(argv).map_err(|e| e.to_string())
-    }
+    use crate::tests::parse;
 
     #[test]
     fn checkpoint_flags_parse_and_need_a_directory() {

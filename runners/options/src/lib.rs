@@ -237,11 +237,12 @@ impl Default for PipelineOptions {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use clap::Parser;
 
-    fn parse(args: &[&str]) -> Result<PipelineOptions, String> {
+    /// The options of a command line `job ARGS...`, or clap's message.
+    pub(crate) fn parse(args: &[&str]) -> Result<PipelineOptions, String> {
         let mut argv = vec!["job"];
         argv.extend_from_slice(args);
         PipelineOptions::try_parse_from(argv).map_err(|e| e.to_string())

@@ -119,18 +119,9 @@ impl Checkpoints {
                 .block_on(storage.remove_incomplete_after(after))
                 .map_err(checkpoint_error)?;
         }
-        if c.exactly_once
-            && let Some(r) = &restorable
-            && let Some((skipped, why)) = r.passed_over.first()
-        {
-            return Err(PipelineError::Checkpoint(format!(
-                "checkpoint directory {}: checkpoint {skipped} is damaged ({why}); with \
-                 --exactly-once the run does not fall back to checkpoint {}, whose restore \
-                 would write again what {skipped} committed. Repair or remove checkpoint \
-                 {skipped} (falling back is allowed without --exactly-once)",
-                storage.dir(),
-                r.manifest.checkpoint
-            )));
+        if let Some(r) = &restorable {
+            r.check_fallback(storage.dir(), c.exactly_once)
+                .map_err(checkpoint_error)?;
         }
         let (base, restored) = match restorable {
             Some(r) => {

@@ -97,19 +97,6 @@ impl PipelineRunner for TimelyRunner {
     ) -> Result<PipelineResult, PipelineError> {
         let started = Instant::now();
         let graph = pipeline.graph()?;
-        let unbounded_input = graph
-            .nodes
-            .iter()
-            .any(|n| matches!(n.kind, NodeKind::ReadUnbounded(_)));
-        if !unbounded_input {
-            sluice_runner_core::run::refuse_checkpoints(
-                options,
-                self.name(),
-                "the pipeline reads no unbounded source (checkpoints are for streaming runs; \
-                 bounded input is read again from the start)",
-            )?;
-        }
-        checkpoints_supported(&graph, options)?;
         // An unbounded source or a test stream makes the run a streaming one: event time
         // advances as the sources say, and groupings fire as the watermark passes their
         // windows.
@@ -117,6 +104,8 @@ impl PipelineRunner for TimelyRunner {
             .nodes
             .iter()
             .any(|n| matches!(n.kind, NodeKind::ReadUnbounded(_)));
+        sluice_runner_core::run::refuse_checkpoints_of_bounded(options, self.name(), unbounded)?;
+        checkpoints_supported(&graph, options)?;
         let streaming = graph.is_streaming();
         sluice_runner_core::run::refuse_streaming_stateful_side_inputs(&graph, self.name())?;
         let clock = clock::Clock::of(&graph, unbounded)?;

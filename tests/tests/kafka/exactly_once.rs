@@ -18,6 +18,19 @@ struct JobSpec {
     runner: &'static [&'static str],
 }
 
+impl JobSpec {
+    /// `exe` with `flags` on `runner`, its checkpoints in a directory of the test's.
+    fn new(exe: &'static str, flags: &[&'static str], runner: &'static [&'static str]) -> Self {
+        JobSpec {
+            exe,
+            flags: flags.to_vec(),
+            checkpoints: None,
+            env: Vec::new(),
+            runner,
+        }
+    }
+}
+
 /// The runner flags of the kill tests on the direct runner: two readers, two key shards.
 const DIRECT: &[&str] = &["--runner", "direct", "--parallelism", "2"];
 
@@ -312,13 +325,11 @@ fn from_a_file(exe: &str, flags: &[&str], lines: &[String], name: &str) -> (Vec<
 #[test]
 fn windowed_stats_killed_five_times_writes_every_row_once() {
     let (lines, _, bad) = sluice_tests::sample_events();
-    let job = JobSpec {
-        exe: env!("CARGO_BIN_EXE_stats_job"),
-        flags: vec!["--window", "fixed:1h", "--kafka-max-delay", "30s"],
-        checkpoints: None,
-        env: Vec::new(),
-        runner: DIRECT,
-    };
+    let job = JobSpec::new(
+        env!("CARGO_BIN_EXE_stats_job"),
+        &["--window", "fixed:1h", "--kafka-max-delay", "30s"],
+        DIRECT,
+    );
     let (expected, _) = from_a_file(job.exe, &job.flags, &lines, "stats");
     assert!(!expected.is_empty());
     let (got, errors) = kill_and_restart(&job, "stats", lines, 5);
@@ -331,13 +342,11 @@ fn fraud_detection_killed_five_times_writes_every_alert_once() {
     let generated = sluice_examples::transactions::generate(3_000, 200, 30_000, 5);
     let expected = sluice_tests::fraud_model(&generated.transactions);
     assert!(!expected.is_empty());
-    let job = JobSpec {
-        exe: env!("CARGO_BIN_EXE_fraud_job"),
-        flags: vec!["--kafka-max-delay", "60s"],
-        checkpoints: None,
-        env: Vec::new(),
-        runner: DIRECT,
-    };
+    let job = JobSpec::new(
+        env!("CARGO_BIN_EXE_fraud_job"),
+        &["--kafka-max-delay", "60s"],
+        DIRECT,
+    );
     let (got, errors) = kill_and_restart(&job, "fraud", generated.lines, 5);
     assert_eq!(got, expected);
     assert_eq!(errors.len(), generated.malformed, "{errors:?}");
@@ -493,8 +502,6 @@ fn checkpoints_in_s3_compatible_storage_survive_kills() {
     let (_server, endpoint) = sluice_tests::s3_server(&root);
     let (lines, _, bad) = sluice_tests::sample_events();
     let job = JobSpec {
-        exe: env!("CARGO_BIN_EXE_stats_job"),
-        flags: vec!["--window", "fixed:60s", "--kafka-max-delay", "30s"],
         checkpoints: Some("s3://checkpoints/stats".into()),
         env: vec![
             ("AWS_ENDPOINT", endpoint),
@@ -503,7 +510,11 @@ fn checkpoints_in_s3_compatible_storage_survive_kills() {
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_ALLOW_HTTP", "true".into()),
         ],
-        runner: DIRECT,
+        ..JobSpec::new(
+            env!("CARGO_BIN_EXE_stats_job"),
+            &["--window", "fixed:60s", "--kafka-max-delay", "30s"],
+            DIRECT,
+        )
     };
     let (expected, _) = from_a_file(job.exe, &job.flags, &lines, "s3");
     let (got, errors) = kill_and_restart(&job, "s3", lines, 2);
@@ -522,13 +533,11 @@ fn checkpoints_in_s3_compatible_storage_survive_kills() {
 #[test]
 fn windowed_stats_on_a_timely_cluster_killed_five_times_writes_every_row_once() {
     let (lines, _, bad) = sluice_tests::sample_events();
-    let job = JobSpec {
-        exe: env!("CARGO_BIN_EXE_stats_job"),
-        flags: vec!["--window", "fixed:1h", "--kafka-max-delay", "30s"],
-        checkpoints: None,
-        env: Vec::new(),
-        runner: TIMELY,
-    };
+    let job = JobSpec::new(
+        env!("CARGO_BIN_EXE_stats_job"),
+        &["--window", "fixed:1h", "--kafka-max-delay", "30s"],
+        TIMELY,
+    );
     let (expected, _) = from_a_file(job.exe, &job.flags, &lines, "timely-stats");
     let (got, errors) = kill_and_restart(&job, "timely-stats", lines, 5);
     assert_eq!(got, expected);
@@ -539,13 +548,11 @@ fn windowed_stats_on_a_timely_cluster_killed_five_times_writes_every_row_once() 
 fn fraud_detection_on_a_timely_cluster_killed_five_times_writes_every_alert_once() {
     let generated = sluice_examples::transactions::generate(3_000, 200, 30_000, 5);
     let expected = sluice_tests::fraud_model(&generated.transactions);
-    let job = JobSpec {
-        exe: env!("CARGO_BIN_EXE_fraud_job"),
-        flags: vec!["--kafka-max-delay", "60s"],
-        checkpoints: None,
-        env: Vec::new(),
-        runner: TIMELY,
-    };
+    let job = JobSpec::new(
+        env!("CARGO_BIN_EXE_fraud_job"),
+        &["--kafka-max-delay", "60s"],
+        TIMELY,
+    );
     let (got, errors) = kill_and_restart(&job, "timely-fraud", generated.lines, 5);
     assert_eq!(got, expected);
     assert_eq!(errors.len(), generated.malformed, "{errors:?}");

@@ -6,17 +6,16 @@
 //! the same number, in a node with as many shards: the checkpoint's manifest records the
 //! count, and a restore into another count is refused before any part is read.
 
-use crate::gabw::GroupingSnapshot;
 use crate::keyed::{KeyedShard, KeyedShards};
-use crate::stateful::StatefulSnapshot;
+use crate::state::KeyedSnapshot;
 use serde::{Deserialize, Serialize};
 use sluice_sdk::error::BoxError;
 
 /// One shard's part, as written.
 #[derive(Serialize, Deserialize)]
 enum ShardSnapshot {
-    Group(GroupingSnapshot),
-    Stateful(StatefulSnapshot),
+    Group(KeyedSnapshot),
+    Stateful(KeyedSnapshot),
 }
 
 impl KeyedShards {

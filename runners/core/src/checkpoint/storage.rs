@@ -75,6 +75,24 @@ pub enum CheckpointError {
         /// Its format.
         found: u32,
     },
+    /// With exactly-once sinks, the newest complete checkpoint is damaged: restoring an older
+    /// one would write again what the damaged one committed.
+    #[error(
+        "checkpoint directory {dir}: checkpoint {damaged} is damaged ({why}); with \
+         --exactly-once the run does not fall back to checkpoint {fallback}, whose restore would \
+         write again what {damaged} committed. Repair or remove checkpoint {damaged} (falling \
+         back is allowed without --exactly-once)"
+    )]
+    NoFallback {
+        /// The checkpoint directory, as given.
+        dir: String,
+        /// The damaged checkpoint.
+        damaged: CheckpointId,
+        /// What is wrong with it.
+        why: String,
+        /// The checkpoint a fallback would restore.
+        fallback: CheckpointId,
+    },
 }
 
 /// What a checkpoint must match to be restored by this run.
@@ -96,6 +114,22 @@ pub struct Restorable {
     pub parts: BTreeMap<String, Vec<u8>>,
     /// Newer checkpoints that could not be used, newest first: (checkpoint, why).
     pub passed_over: Vec<(CheckpointId, String)>,
+}
+
+impl Restorable {
+    /// With exactly-once sinks (`exactly_once`), a checkpoint restored in place of a newer,
+    /// damaged one is refused: that one's outputs may be committed.
+    pub fn check_fallback(&self, dir: &str, exactly_once: bool) -> Result<(), CheckpointError> {
+        match self.passed_over.first() {
+            Some((damaged, why)) if exactly_once => Err(CheckpointError::NoFallback {
+                dir: dir.to_string(),
+                damaged: *damaged,
+                why: why.clone(),
+                fallback: self.manifest.checkpoint,
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The checkpoints of one job, in one directory.
@@ -244,13 +278,31 @@ impl CheckpointStorage {
     /// Completes a checkpoint whose parts are written: writes its manifest, last.
     pub async fn complete(&self, manifest: &Manifest) -> Result<(), CheckpointError> {
         let id = manifest.checkpoint;
-        let json = serde_json::to_vec_pretty(manifest)
-            .map_err(|e| self.io(format!("encode the manifest of checkpoint {id}"), e))?;
-        self.store
-            .put(&manifest_path(id), PutPayload::from(json))
-            .await
-            .map_err(|e| self.io(format!("write the manifest of checkpoint {id}"), e))?;
+        self.put_manifest(&manifest_path(id), manifest, "manifest")
+            .await?;
         // The pending manifest, if there was one, has done its work.
+        self.remove_pending(id).await
+    }
+
+    /// Writes `manifest` at `path` (`what`: which manifest, for errors).
+    async fn put_manifest(
+        &self,
+        path: &Path,
+        manifest: &Manifest,
+        what: &str,
+    ) -> Result<(), CheckpointError> {
+        let id = manifest.checkpoint;
+        let json = serde_json::to_vec_pretty(manifest)
+            .map_err(|e| self.io(format!("encode the {what} of checkpoint {id}"), e))?;
+        self.store
+            .put(path, PutPayload::from(json))
+            .await
+            .map_err(|e| self.io(format!("write the {what} of checkpoint {id}"), e))?;
+        Ok(())
+    }
+
+    /// Removes checkpoint `id`'s pending manifest, if it has one.
+    async fn remove_pending(&self, id: CheckpointId) -> Result<(), CheckpointError> {
         match self.store.delete(&pending_path(id)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.io(format!("remove the pending manifest of checkpoint {id}"), e)),
@@ -263,14 +315,12 @@ impl CheckpointStorage {
     /// sinks whether they committed it ([`pending`](Self::pending)): a crash between a sink's
     /// commit and the manifest must not lose the checkpoint the committed output belongs to.
     pub async fn prepare(&self, manifest: &Manifest) -> Result<(), CheckpointError> {
-        let id = manifest.checkpoint;
-        let json = serde_json::to_vec_pretty(manifest)
-            .map_err(|e| self.io(format!("encode the manifest of checkpoint {id}"), e))?;
-        self.store
-            .put(&pending_path(id), PutPayload::from(json))
-            .await
-            .map_err(|e| self.io(format!("write the pending manifest of checkpoint {id}"), e))?;
-        Ok(())
+        self.put_manifest(
+            &pending_path(manifest.checkpoint),
+            manifest,
+            "pending manifest",
+        )
+        .await
     }
 
     /// The pending checkpoint newer than checkpoint `after` (the newest complete one), read
@@ -280,22 +330,11 @@ impl CheckpointStorage {
         after: Option<CheckpointId>,
         expected: Expected,
     ) -> Result<Option<Restorable>, CheckpointError> {
-        let listed = self
-            .store
-            .list_with_delimiter(None)
-            .await
-            .map_err(|e| self.io("list the checkpoints".into(), e))?;
-        let newest = listed
-            .objects
-            .iter()
-            .filter_map(|o| {
-                let name = o.location.filename()?;
-                name.strip_prefix("chk-")?
-                    .strip_suffix(".pending")?
-                    .parse()
-                    .ok()
-            })
-            .filter(|id: &CheckpointId| after.is_none_or(|a| *id > a))
+        let newest = self
+            .pending_checkpoints()
+            .await?
+            .into_iter()
+            .filter(|id| after.is_none_or(|a| *id > a))
             .max();
         let Some(id) = newest else {
             return Ok(None);
@@ -320,10 +359,7 @@ impl CheckpointStorage {
     /// parts too: the run goes on from the one before, and writes its number again.
     pub async fn discard_pending(&self, id: CheckpointId) -> Result<(), CheckpointError> {
         self.remove_parts(id).await?;
-        match self.store.delete(&pending_path(id)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.io(format!("remove the pending manifest of checkpoint {id}"), e)),
-        }
+        self.remove_pending(id).await
     }
 
     /// The checkpoints in the directory: (complete ones, ones with parts but no manifest), each

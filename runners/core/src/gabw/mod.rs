@@ -48,10 +48,9 @@ mod window_state;
 pub use window_state::WindowState;
 use window_state::{Clock, try_fire};
 
-use super::state::{KeyedStore, Slot, StoreSnapshot};
+use super::state::{KeyedSnapshot, KeyedStore, Slot};
 use super::trigger::{TriggerContext, uses_processing_time};
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde::{Deserialize, Serialize};
 use sluice_sdk::element::{CoderError, EncodedKey};
 use sluice_sdk::error::BoxError;
 use sluice_sdk::graph::kernel::{GroupKernel, KeyedRecord, PaneOutput, RecordKind};
@@ -109,8 +108,8 @@ impl GroupAlsoByWindow {
 
     /// The grouping's store, encoded, with the watermark and processing time it had reached:
     /// what a checkpoint keeps of it.
-    pub fn snapshot(&self) -> Result<GroupingSnapshot, CoderError> {
-        Ok(GroupingSnapshot {
+    pub fn snapshot(&self) -> Result<KeyedSnapshot, CoderError> {
+        Ok(KeyedSnapshot {
             store: self.store.snapshot()?,
             input_watermark: self.input_watermark,
             processing_time: self.processing_time,
@@ -121,7 +120,7 @@ impl GroupAlsoByWindow {
     pub fn restore(
         kernel: Arc<dyn GroupKernel>,
         strategy: WindowingStrategy,
-        snapshot: GroupingSnapshot,
+        snapshot: KeyedSnapshot,
     ) -> Result<Self, CoderError> {
         let mut g = GroupAlsoByWindow::new(kernel, strategy);
         let kernel = g.kernel.clone();
@@ -143,7 +142,7 @@ impl GroupAlsoByWindow {
 
     /// Goes on from `snapshot`, taken of a grouping of the same transform (see
     /// [`restore`](Self::restore)).
-    pub fn restore_in_place(&mut self, snapshot: GroupingSnapshot) -> Result<(), CoderError> {
+    pub fn restore_in_place(&mut self, snapshot: KeyedSnapshot) -> Result<(), CoderError> {
         *self = GroupAlsoByWindow::restore(self.kernel.clone(), self.strategy.clone(), snapshot)?;
         Ok(())
     }
@@ -385,17 +384,6 @@ impl GroupAlsoByWindow {
     }
 }
 
-/// What a checkpoint keeps of a grouping: its store and the times it had reached.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GroupingSnapshot {
-    /// The (key, window) slots.
-    pub store: StoreSnapshot,
-    /// The input watermark.
-    pub input_watermark: Timestamp,
-    /// The processing time.
-    pub processing_time: Timestamp,
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -572,7 +560,7 @@ pub(crate) mod tests {
         g.advance_watermark(Timestamp::from_secs(20)).unwrap();
         let snapshot = g.snapshot().unwrap();
         let bytes = sluice_sdk::element::encode(&snapshot).unwrap();
-        let back: GroupingSnapshot = sluice_sdk::element::decode(&bytes).unwrap();
+        let back: KeyedSnapshot = sluice_sdk::element::decode(&bytes).unwrap();
         let mut restored = GroupAlsoByWindow::restore(kernel, strategy, back).unwrap();
         assert_eq!(restored.snapshot().unwrap(), snapshot);
         // Both go on alike: a late record merges into a's fired session, b's session fires.

@@ -13,5 +13,7 @@
 pub mod store;
 pub mod timers;
 
-pub use store::{KeyedStore, Slot, SlotContents, SlotSnapshot, StoreSnapshot, decode_state_slot};
+pub use store::{
+    KeyedSnapshot, KeyedStore, Slot, SlotContents, SlotSnapshot, StoreSnapshot, decode_state_slot,
+};
 pub use timers::{PendingTimer, TimerQueue};

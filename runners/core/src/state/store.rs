@@ -397,6 +397,18 @@ fn count_window(windows: &mut BTreeMap<(Timestamp, Window), usize>, window: Wind
     *windows.entry((window.max_timestamp(), window)).or_default() += 1;
 }
 
+/// What a checkpoint keeps of a keyed node's shard (a grouping or a stateful ParDo): its store
+/// and the times it had reached.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyedSnapshot {
+    /// The (key, window) slots: contents and timers.
+    pub store: StoreSnapshot,
+    /// The input watermark.
+    pub input_watermark: Timestamp,
+    /// The processing time.
+    pub processing_time: Timestamp,
+}
+
 /// The encoded contents of a [`KeyedStore`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoreSnapshot {

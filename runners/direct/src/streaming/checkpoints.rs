@@ -248,19 +248,9 @@ impl Streaming<'_> {
             return Ok(Restored::new());
         };
         let id = restorable.manifest.checkpoint;
-        if checkpointing.exactly_once
-            && let Some((skipped, why)) = restorable.passed_over.first()
-        {
-            // Its outputs may be committed: going back to an older checkpoint would write
-            // them again.
-            return Err(PipelineError::Checkpoint(format!(
-                "checkpoint directory {}: checkpoint {skipped} is damaged ({why}); with \
-                 --exactly-once the run does not fall back to checkpoint {id}, whose restore \
-                 would write again what {skipped} committed. Repair or remove checkpoint \
-                 {skipped} (falling back is allowed without --exactly-once)",
-                storage.dir()
-            )));
-        }
+        restorable
+            .check_fallback(storage.dir(), checkpointing.exactly_once)
+            .map_err(checkpoint_error)?;
         for (skipped, why) in &restorable.passed_over {
             tracing::warn!(
                 dir = storage.dir(),
