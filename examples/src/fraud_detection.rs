@@ -84,6 +84,12 @@ impl StatefulDoFn for SmallThenLarge {
     type Out = String;
     type State = AccountState;
 
+    // Each account's transactions in event-time order, and no more than one account's in
+    // memory on bounded input.
+    fn requires_time_sorted_input(&self) -> bool {
+        true
+    }
+
     fn declare(&self, d: &mut Declarations) -> AccountState {
         AccountState {
             pending: d.time_sorted_buffer("pending"),

@@ -84,6 +84,12 @@ impl StatefulDoFn for RepeatedFailures {
     type Out = String;
     type State = UserState;
 
+    // Each user's logins in event-time order, and no more than one user's in memory on
+    // bounded input.
+    fn requires_time_sorted_input(&self) -> bool {
+        true
+    }
+
     fn declare(&self, d: &mut Declarations) -> UserState {
         UserState {
             pending: d.time_sorted_buffer("pending"),

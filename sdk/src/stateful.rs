@@ -10,10 +10,25 @@
 //! with the same scope; when the window expires, [`on_window_expiration`] sees its state one
 //! last time before the runner drops it.
 //!
-//! On bounded input a runner may take each key's elements in timestamp order, moving that key's
-//! watermark along with them; on unbounded input elements come as they arrive and event-time
-//! timers fire as the watermark passes. A DoFn that orders its input by event time (buffer,
-//! set a timer, act when it fires) gets the same result both ways.
+//! # When elements come and timers fire
+//!
+//! By default, as in Beam, elements come in the order they arrive and event-time timers fire
+//! as the input watermark passes them. On bounded input the watermark stays at the beginning of
+//! time until the input is exhausted: every element of a key is processed first, then the
+//! key's event-time timers fire in timestamp order (a timer set while firing fires in the same
+//! pass if its time has come), then pending processing-time timers fire once.
+//!
+//! A DoFn whose logic needs each key's elements in event-time order declares it with
+//! [`requires_time_sorted_input`](StatefulDoFn::requires_time_sorted_input) (Beam's
+//! `@RequiresTimeSortedInput`). The runner then holds each element back until the input
+//! watermark reaches its timestamp and hands them over in timestamp order, firing the
+//! event-time timers due before each one: the result is what a perfect watermark gives, the
+//! same on bounded and unbounded input. On unbounded input an element already behind the
+//! watermark goes in at once while within the allowed lateness and is dropped as late after
+//! it. Beam's runners flush held elements up to the current watermark instead, so on bounded
+//! input (where the watermark jumps to the end at once) Beam processes all of a key's elements,
+//! sorted, before any of its timers; Sluice interleaves them by time, which is what the same
+//! DoFn gives on Beam in streaming with a watermark that advances element by element.
 //!
 //! ```
 //! use sluice_sdk::prelude::*;
@@ -121,6 +136,13 @@ pub trait StatefulDoFn: Clone + Send + Sync + 'static {
     /// Whether [`on_window_expiration`](Self::on_window_expiration) does anything; a runner
     /// skips the call (and the work of finding expiring state) when it does not.
     fn has_window_expiration(&self) -> bool {
+        false
+    }
+
+    /// Whether each key's elements must come in event-time order (Beam's
+    /// `@RequiresTimeSortedInput`): see [the module documentation](self#when-elements-come-and-timers-fire).
+    /// Off by default: elements come as they arrive.
+    fn requires_time_sorted_input(&self) -> bool {
         false
     }
 

@@ -86,6 +86,27 @@ pub fn secs(secs: i64) -> Timestamp {
     Timestamp::from_secs(secs)
 }
 
+/// `events` (values at their timestamps) as a bounded PCollection whose elements arrive at a
+/// keyed transform in the order given, on every runner however it splits its input: one
+/// element that a FlatMap turns into them, in one bundle. For cases whose result depends on
+/// the order of arrival, as a stateful DoFn's does (Beam takes its elements as they arrive).
+pub fn arriving<T: sluice_sdk::element::Element>(
+    p: &Pipeline,
+    events: Vec<(T, Timestamp)>,
+) -> sluice_sdk::pcollection::PCollection<T> {
+    use sluice_sdk::prelude::{Create, FlatMap, Map, WithTimestamps};
+    p.apply("Create", Create::of(vec![events]))
+        .apply(
+            "OneByOne",
+            FlatMap::new(|events: Vec<(T, Timestamp)>| events),
+        )
+        .apply(
+            "AtTheirTimes",
+            WithTimestamps::of(|(_, t): &(T, Timestamp)| *t),
+        )
+        .apply("Values", Map::new(|(v, _): (T, Timestamp)| v))
+}
+
 /// An owned string.
 pub fn s(v: &str) -> String {
     v.to_string()

@@ -280,6 +280,9 @@ pub trait StatefulKernel: Send + Sync {
     fn declarations(&self) -> &crate::state::Declarations;
     /// Whether the DoFn acts on window expiration.
     fn has_window_expiration(&self) -> bool;
+    /// Whether the DoFn takes each key's elements in timestamp order (see
+    /// [`StatefulDoFn::requires_time_sorted_input`](crate::stateful::StatefulDoFn::requires_time_sorted_input)).
+    fn requires_time_sorted_input(&self) -> bool;
     /// A new instance, with its setup done.
     fn create(&self, side_inputs: &SideInputs) -> Result<Box<dyn StatefulOperator>, BoxError>;
 }

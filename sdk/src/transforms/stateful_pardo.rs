@@ -94,6 +94,9 @@ impl<F: StatefulDoFn> StatefulKernel for StatefulDoFnKernel<F> {
     fn has_window_expiration(&self) -> bool {
         self.prototype.has_window_expiration()
     }
+    fn requires_time_sorted_input(&self) -> bool {
+        self.prototype.requires_time_sorted_input()
+    }
     fn create(&self, side_inputs: &SideInputs) -> Result<Box<dyn StatefulOperator>, BoxError> {
         let mut dofn = self.prototype.clone();
         dofn.setup()?;

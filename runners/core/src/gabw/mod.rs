@@ -113,6 +113,7 @@ impl GroupAlsoByWindow {
             store: self.store.snapshot()?,
             input_watermark: self.input_watermark,
             processing_time: self.processing_time,
+            held_input: Vec::new(),
         })
     }
 

@@ -14,6 +14,7 @@ pub mod store;
 pub mod timers;
 
 pub use store::{
-    KeyedSnapshot, KeyedStore, Slot, SlotContents, SlotSnapshot, StoreSnapshot, decode_state_slot,
+    KeyedSnapshot, KeyedStore, RecordSnapshot, Slot, SlotContents, SlotSnapshot, StoreSnapshot,
+    decode_state_slot,
 };
 pub use timers::{PendingTimer, TimerQueue};

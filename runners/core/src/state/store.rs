@@ -407,6 +407,24 @@ pub struct KeyedSnapshot {
     pub input_watermark: Timestamp,
     /// The processing time.
     pub processing_time: Timestamp,
+    /// Elements held back until the watermark reaches them (a stateful DoFn that requires
+    /// time-sorted input), in order; empty for a grouping.
+    pub held_input: Vec<RecordSnapshot>,
+}
+
+/// A keyed element held back by a runner, encoded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordSnapshot {
+    /// The encoded key.
+    pub key: Vec<u8>,
+    /// The encoded value.
+    pub payload: Vec<u8>,
+    /// Its timestamp.
+    pub timestamp: Timestamp,
+    /// Its window.
+    pub window: Window,
+    /// The arrival number its effects carry.
+    pub arrival: u64,
 }
 
 /// The encoded contents of a [`KeyedStore`].

@@ -4,10 +4,15 @@
 //! Where a behaviour is subtle, the case says what Beam does (checked on Beam's Python SDK,
 //! 2.77, on its FnApiRunner, which runs stateful DoFns with timers).
 
+mod order;
 mod state;
 mod streaming;
 mod timers;
 
+use order::{
+    deduplicate_arrival_order, deduplicate_in_event_time, deduplicate_time_sorted,
+    elements_then_timers, streaming_arrival_order, streaming_time_sorted, time_sorted_interleaves,
+};
 use sluice_sdk::prelude::*;
 use sluice_tests::{Case, s, secs};
 use state::{declared_twice, every_kind, failing, numbering, per_window};
@@ -32,6 +37,26 @@ pub fn cases() -> Vec<Case> {
         Case::pass(
             "stateful_processing_time_timer_fires_at_end_of_bounded_input",
             processing_at_end,
+        ),
+        Case::pass(
+            "stateful_bounded_input_takes_elements_then_timers",
+            elements_then_timers,
+        ),
+        Case::pass(
+            "stateful_time_sorted_input_interleaves_elements_and_timers",
+            time_sorted_interleaves,
+        ),
+        Case::pass(
+            "stateful_deduplicate_in_event_time_keeps_the_first_to_arrive",
+            deduplicate_in_event_time,
+        ),
+        Case::pass(
+            "stateful_time_sorted_input_forgets_between_elements",
+            deduplicate_time_sorted,
+        ),
+        Case::pass(
+            "stateful_arrival_order_keeps_the_first_to_arrive",
+            deduplicate_arrival_order,
         ),
         Case::fail(
             "error_stateful_dofn_error_names_the_transform",
@@ -73,6 +98,16 @@ pub fn cases() -> Vec<Case> {
             streaming_gc,
         )
         .streaming(),
+        Case::pass(
+            "teststream_time_sorted_input_waits_for_the_watermark",
+            streaming_time_sorted,
+        )
+        .streaming(),
+        Case::pass(
+            "teststream_stateful_input_in_arrival_order",
+            streaming_arrival_order,
+        )
+        .streaming(),
     ]
 }
 
@@ -86,4 +121,13 @@ fn keyed(p: &Pipeline, events: Vec<(&str, i64, i64)>) -> PCollection<KV<String, 
                 .map(|(k, v, t)| (KV::new(s(k), v), secs(t))),
         ),
     )
+}
+
+/// A keyed input of `(key, value, seconds)` events that arrive in the order given on every
+/// runner (see [`sluice_tests::arriving`]).
+fn arriving(p: &Pipeline, events: Vec<(&str, i64, i64)>) -> PCollection<KV<String, i64>> {
+    let events = events
+        .into_iter()
+        .map(|(k, v, t)| (KV::new(s(k), v), secs(t)));
+    sluice_tests::arriving(p, events.collect())
 }

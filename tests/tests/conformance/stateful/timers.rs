@@ -1,7 +1,7 @@
 //! Timers: event-time order, families, resetting, firing behind the watermark, processing time at
 //! the end of bounded input, expiry limits.
 
-use super::keyed;
+use super::{arriving, keyed};
 use sluice_sdk::prelude::*;
 use sluice_sdk::state::OrderedListState;
 use sluice_sdk::testing::assert_that;
@@ -164,9 +164,10 @@ impl StatefulDoFn for Reset {
 }
 
 pub(super) fn reset(p: &Pipeline) {
-    // Element times 1 and 2 (in timestamp order on every runner here, since the watermark
-    // of bounded input only moves at the end): the second setting, 2 + 100, wins.
-    let out = keyed(p, vec![("a", 50, 1), ("a", 100, 2), ("b", 7, 5)])
+    // On bounded input the watermark only moves at the end: every element of a key comes
+    // before its timer fires, and the last to arrive sets it. For `a` that is 2 + 100 (Beam
+    // gives the same); for `b`, 5 + 7.
+    let out = arriving(p, vec![("a", 50, 1), ("a", 100, 2), ("b", 7, 5)])
         .apply("Reset", ParDo::stateful(Reset));
     assert_that(&out).contains_in_any_order(vec![102, 12]);
 }

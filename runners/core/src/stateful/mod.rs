@@ -10,11 +10,18 @@
 //! watermark at its maximum) the pending ones fire once, as on Beam's portable runners.
 //! Records for an expired window are dropped and counted, as for a grouping.
 //!
-//! **Bounded input** ([`StatefulDoFnRunner::run_bounded`]): the shard's records are sorted by
-//! key and timestamp and each key runs on its own: before each element the key's watermark
-//! moves to the element's timestamp (no earlier element of the key remains), and after its
-//! last element to the end of time. The result is what a streaming run with a perfect
-//! watermark gives, and the store holds one key at a time.
+//! **Bounded input** ([`StatefulDoFnRunner::run_bounded`]): the shard's records are grouped by
+//! key and each key runs on its own, so the store holds one key at a time. As in Beam's batch
+//! runners, the key's elements go in as they arrived with the watermark at the beginning of
+//! time, then the watermark jumps to the end of time and the timers fire.
+//!
+//! **Time-sorted input** ([`time_sorted`]): for a DoFn that requires it, an element ahead of
+//! the watermark is held back until the watermark reaches it; then the held elements go in by
+//! timestamp, each after the event-time timers due before it. On bounded input each key's
+//! elements are sorted by timestamp and the key's watermark follows them. Either way the result
+//! is what a streaming run with a perfect watermark gives.
+
+pub mod time_sorted;
 
 use super::state::{KeyedSnapshot, KeyedStore, PendingTimer};
 use sluice_sdk::element::EncodedKey;
@@ -30,12 +37,30 @@ use sluice_sdk::time::Timestamp;
 use sluice_sdk::window::Window;
 use sluice_sdk::windowing::WindowingStrategy;
 use std::sync::Arc;
+use time_sorted::SortedInput;
 
 /// Sorts records so that each key's are together, in timestamp order (ties in no particular
 /// order). Sorting compares key hashes; keys whose hashes collide are then told apart by
 /// their bytes.
 fn sort_by_key_and_time(records: &mut [KeyedRecord]) {
     records.sort_unstable_by_key(|r| (r.key.hash(), r.timestamp));
+    separate_colliding_keys(records, |a, b| {
+        (a.key.bytes(), a.timestamp).cmp(&(b.key.bytes(), b.timestamp))
+    });
+}
+
+/// Brings each key's records together, keeping the order they arrived in.
+fn group_by_key_in_arrival_order(records: &mut [KeyedRecord]) {
+    records.sort_by_key(|r| r.key.hash());
+    separate_colliding_keys(records, |a, b| a.key.bytes().cmp(b.key.bytes()));
+}
+
+/// Within each run of records whose key hashes are equal but whose keys differ, sorts by
+/// `order` (a stable sort).
+fn separate_colliding_keys(
+    records: &mut [KeyedRecord],
+    order: impl Fn(&KeyedRecord, &KeyedRecord) -> std::cmp::Ordering,
+) {
     let mut start = 0;
     while start < records.len() {
         let first = &records[start].key;
@@ -46,8 +71,7 @@ fn sort_by_key_and_time(records: &mut [KeyedRecord]) {
             end += 1;
         }
         if mixed {
-            records[start..end]
-                .sort_by(|a, b| (a.key.bytes(), a.timestamp).cmp(&(b.key.bytes(), b.timestamp)));
+            records[start..end].sort_by(&order);
         }
         start = end;
     }
@@ -66,6 +90,10 @@ pub struct StatefulDoFnRunner {
     dropped_late: u64,
     /// The arrival number stamped on the records processed now.
     arrival: u64,
+    /// Whether the DoFn takes each key's elements in timestamp order.
+    time_sorted: bool,
+    /// Elements held back until the watermark reaches them (time-sorted input only).
+    held: SortedInput,
 }
 
 impl StatefulDoFnRunner {
@@ -78,7 +106,7 @@ impl StatefulDoFnRunner {
     ) -> Result<Self, BoxError> {
         let op = kernel.create(side_inputs)?;
         Ok(StatefulDoFnRunner {
-            kernel,
+            kernel: kernel.clone(),
             op,
             store: KeyedStore::new(strategy.allowed_lateness),
             strategy,
@@ -87,15 +115,49 @@ impl StatefulDoFnRunner {
             ops: Vec::new(),
             dropped_late: 0,
             arrival: 0,
+            time_sorted: kernel.requires_time_sorted_input(),
+            held: SortedInput::default(),
         })
     }
 
     /// Processes a batch of records as they arrive; returns what the DoFn emitted.
     pub fn process(&mut self, records: Vec<KeyedRecord>) -> Result<Bundle, BoxError> {
         for r in records {
-            self.process_one(r)?;
+            if self.time_sorted {
+                self.take_in_time_order(r)?;
+            } else {
+                self.process_one(r)?;
+            }
         }
         Ok(self.op.take_output())
+    }
+
+    /// Holds `record` back until the watermark reaches it. One already behind the watermark
+    /// goes in at once while within the allowed lateness and is dropped after it, as in
+    /// Beam's sort buffer.
+    fn take_in_time_order(&mut self, record: KeyedRecord) -> Result<(), BoxError> {
+        if record.timestamp > self.input_watermark {
+            self.held.push(record, self.arrival);
+            return Ok(());
+        }
+        if record.timestamp + self.strategy.allowed_lateness < self.input_watermark {
+            self.dropped_late += 1;
+            return Ok(());
+        }
+        self.process_one(record)
+    }
+
+    /// Processes the held elements up to `watermark` in timestamp order, each after the
+    /// event-time timers due before it.
+    fn release_held(&mut self, watermark: Timestamp) -> Result<(), BoxError> {
+        let current = self.arrival;
+        while let Some((record, arrival)) = self.held.pop_until(watermark) {
+            self.advance_to(record.timestamp)?;
+            self.arrival = arrival;
+            self.process_one(record)?;
+        }
+        self.arrival = current;
+        Ok(())
     }
 
     fn process_one(&mut self, record: KeyedRecord) -> Result<(), BoxError> {
@@ -174,6 +236,15 @@ impl StatefulDoFnRunner {
     }
 
     fn move_watermark(&mut self, watermark: Timestamp) -> Result<(), BoxError> {
+        if self.time_sorted {
+            self.release_held(watermark)?;
+        }
+        self.advance_to(watermark)
+    }
+
+    /// Moves the input watermark to `watermark` (if later): fires the event-time timers it
+    /// passes and expires the windows it passes.
+    fn advance_to(&mut self, watermark: Timestamp) -> Result<(), BoxError> {
         if watermark <= self.input_watermark {
             return Ok(());
         }
@@ -241,17 +312,24 @@ impl StatefulDoFnRunner {
         Ok(self.op.take_output())
     }
 
-    /// Runs one shard of bounded input: each key on its own, its elements in timestamp order,
-    /// its watermark following them (see the [module documentation](self)).
+    /// Runs one shard of bounded input, each key on its own: its elements as they arrived,
+    /// then its timers; or, for time-sorted input, its elements in timestamp order with its
+    /// watermark following them (see the [module documentation](self)).
     pub fn run_bounded(&mut self, mut records: Vec<KeyedRecord>) -> Result<Bundle, BoxError> {
-        sort_by_key_and_time(&mut records);
+        if self.time_sorted {
+            sort_by_key_and_time(&mut records);
+        } else {
+            group_by_key_in_arrival_order(&mut records);
+        }
         let mut records = records.into_iter().peekable();
         while let Some(record) = records.next() {
-            self.move_watermark(record.timestamp)?;
+            if self.time_sorted {
+                self.advance_to(record.timestamp)?;
+            }
             let last_of_key = records.peek().is_none_or(|next| next.key != record.key);
             self.process_one(record)?;
             if last_of_key {
-                self.move_watermark(Timestamp::MAX)?;
+                self.advance_to(Timestamp::MAX)?;
                 debug_assert!(self.store.is_empty(), "every window expires at the end");
                 self.input_watermark = Timestamp::MIN;
             }
@@ -262,7 +340,10 @@ impl StatefulDoFnRunner {
     /// How far this runner holds its output watermark: the earliest output timestamp of a
     /// pending timer.
     pub fn hold(&self) -> Option<Timestamp> {
-        self.store.hold()
+        match (self.store.hold(), self.held.earliest()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Sets the arrival number of the records processed from now on.
@@ -272,7 +353,10 @@ impl StatefulDoFnRunner {
 
     /// The smallest arrival number of a record whose effect may live only in the store.
     pub fn oldest_unemitted(&self) -> Option<u64> {
-        self.store.oldest_unemitted()
+        match (self.store.oldest_unemitted(), self.held.oldest_arrival()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Records dropped because their window had expired.
@@ -283,6 +367,11 @@ impl StatefulDoFnRunner {
     /// How many (key, window) pairs hold state or timers.
     pub fn slot_count(&self) -> usize {
         self.store.len()
+    }
+
+    /// How many elements are held back until the watermark reaches them.
+    pub fn held_count(&self) -> usize {
+        self.held.len()
     }
 
     /// About how many bytes its state takes, encoded (sampled).
@@ -301,6 +390,7 @@ impl StatefulDoFnRunner {
             store: self.store.snapshot()?,
             input_watermark: self.input_watermark,
             processing_time: self.processing_time,
+            held_input: self.held.snapshot(),
         })
     }
 
@@ -313,6 +403,7 @@ impl StatefulDoFnRunner {
         })?;
         self.input_watermark = snapshot.input_watermark;
         self.processing_time = snapshot.processing_time;
+        self.held = SortedInput::restore(snapshot.held_input);
         Ok(())
     }
 
