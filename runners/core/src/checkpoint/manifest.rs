@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 /// The checkpoint format this build writes and reads. A checkpoint of another format is
-/// refused by name rather than misread.
-pub const FORMAT_VERSION: u32 = 1;
+/// refused by name rather than misread. Format 2 keeps, with a stateful DoFn's store, the
+/// elements it holds back for time-sorted input.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A complete checkpoint's description: which pipeline and format it is of, and every part
 /// it holds, with the size and checksum each part must have when read back.
