@@ -97,24 +97,19 @@ impl StatefulDoFn for SmallThenLarge {
         }
     }
 
-    fn process(
-        &mut self,
-        _account: &String,
-        amount: i64,
-        st: &AccountState,
-        ctx: &mut StatefulContext<'_, String>,
-    ) -> DoFnResult {
-        st.pending.add(amount, ctx)
+    fn process(&mut self, amount: i64, st: &AccountState, ctx: &mut Ctx<'_, Self>) -> DoFnResult {
+        st.pending.add(amount, ctx);
+        Ok(())
     }
 
     fn on_timer(
         &mut self,
-        account: &String,
         timer: &FiredTimer,
         st: &AccountState,
-        ctx: &mut StatefulContext<'_, String>,
+        ctx: &mut Ctx<'_, Self>,
     ) -> DoFnResult {
-        let mut ready = st.pending.release(timer, ctx)?;
+        let account = ctx.key();
+        let mut ready = st.pending.release(timer, ctx);
         ready.sort_by_key(|t| (t.timestamp, t.value));
         for t in ready {
             let at_ms = t.timestamp.as_millis();

@@ -97,24 +97,19 @@ impl StatefulDoFn for RepeatedFailures {
         }
     }
 
-    fn process(
-        &mut self,
-        _user: &String,
-        failed: bool,
-        st: &UserState,
-        ctx: &mut StatefulContext<'_, String>,
-    ) -> DoFnResult {
-        st.pending.add(failed, ctx)
+    fn process(&mut self, failed: bool, st: &UserState, ctx: &mut Ctx<'_, Self>) -> DoFnResult {
+        st.pending.add(failed, ctx);
+        Ok(())
     }
 
     fn on_timer(
         &mut self,
-        user: &String,
         timer: &FiredTimer,
         st: &UserState,
-        ctx: &mut StatefulContext<'_, String>,
+        ctx: &mut Ctx<'_, Self>,
     ) -> DoFnResult {
-        let mut ready = st.pending.release(timer, ctx)?;
+        let user = ctx.key();
+        let mut ready = st.pending.release(timer, ctx);
         // Equal timestamps: failures first (`true` sorts last, so reverse it).
         ready.sort_by_key(|l| (l.timestamp, !l.value));
         let mut failures = ctx.state(&st.failures).take().unwrap_or_default();

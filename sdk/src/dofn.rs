@@ -233,7 +233,11 @@ impl<O: Element> Outputs<O> {
         }
         out
     }
-    fn push_tagged<T: Element>(&mut self, tag: &TupleTag<T>, wv: WindowedValue<T>) -> DoFnResult {
+    pub(crate) fn push_tagged<T: Element>(
+        &mut self,
+        tag: &TupleTag<T>,
+        wv: WindowedValue<T>,
+    ) -> DoFnResult {
         for (id, _, buf) in &mut self.tagged {
             if *id == tag.id()
                 && let Some(v) = buf.as_any_mut().downcast_mut::<Vec<WindowedValue<T>>>()

@@ -74,7 +74,7 @@ pub mod prelude {
         BagState, CombiningState, Declarations, FiredTimer, MapState, OrderedListState, SetState,
         TimeDomain, Timer, TimerFamily, ValueState,
     };
-    pub use crate::stateful::{StatefulContext, StatefulDoFn};
+    pub use crate::stateful::{Ctx, StatefulContext, StatefulDoFn};
     pub use crate::time::{Duration, Timestamp};
     pub use crate::transforms::*;
     pub use crate::trigger::{AccumulationMode, TimestampCombiner, Trigger};

@@ -4,8 +4,8 @@
 //! key to one place (as for GroupByKey) and gives the DoFn, for each element, the state of that
 //! element's **key and window**: a set of named *cells* the DoFn declared. Cells live as long
 //! as their window: when the window expires (its end plus the allowed lateness; for the global
-//! window, the end of input) the runner drops them, after calling
-//! [`on_window_expiration`](crate::stateful::StatefulDoFn::on_window_expiration).
+//! window, the end of input) the runner drops them, after calling the callback declared with
+//! [`Declarations::on_window_expiration`], if any.
 //!
 //! The kinds of state, each a typed handle and the cell it opens:
 //!
@@ -22,7 +22,8 @@
 //! event-time order once the watermark has passed them.
 //!
 //! Timers are declared the same way ([`Declarations::timer`], [`Declarations::timer_family`];
-//! see [`timer`]).
+//! see [`timer`]); [`Declarations::event_timer`] and its siblings bind the method a timer calls
+//! as they declare it.
 //!
 //! **Declarations are typed.** A DoFn declares its state once, when the pipeline is built, and
 //! gets back handles that carry the cell's type: opening a `ValueState<u64>` yields a
@@ -54,6 +55,7 @@ pub use timer::{FiredTimer, TimeDomain, Timer, TimerFamily, TimerId, TimerOp, Ti
 pub use value::{ValueCell, ValueState};
 
 use crate::element::CoderError;
+use crate::stateful::ErasedCallback;
 use std::any::Any;
 use std::sync::Arc;
 
@@ -112,10 +114,15 @@ impl std::fmt::Debug for StateSpec {
 }
 
 /// The state and timers a stateful DoFn declared, in declaration order; handles index them.
+/// With them, the callbacks bound to timers and to the windows' expiry (see
+/// [`crate::stateful`]).
 #[derive(Clone, Debug, Default)]
 pub struct Declarations {
     states: Vec<StateSpec>,
     timers: Vec<TimerSpec>,
+    /// The callback bound to each timer, by [`TimerId`], if any.
+    timer_callbacks: Vec<Option<ErasedCallback>>,
+    expiry: Option<ErasedCallback>,
     errors: Vec<String>,
 }
 
@@ -138,6 +145,37 @@ impl Declarations {
     /// Mistakes found while declaring (a name used twice), for the pipeline to report.
     pub fn errors(&self) -> &[String] {
         &self.errors
+    }
+
+    /// Whether a callback was declared for the windows' expiry.
+    pub fn has_window_expiration(&self) -> bool {
+        self.expiry.is_some()
+    }
+
+    pub(crate) fn bind_timer(&mut self, timer: TimerId, callback: ErasedCallback) {
+        let i = timer.0 as usize;
+        if self.timer_callbacks.len() <= i {
+            self.timer_callbacks.resize(i + 1, None);
+        }
+        self.timer_callbacks[i] = Some(callback);
+    }
+
+    pub(crate) fn bind_expiry(&mut self, callback: ErasedCallback) {
+        if self.expiry.is_some() {
+            self.errors
+                .push("the windows' expiry has two callbacks".to_string());
+        }
+        self.expiry = Some(callback);
+    }
+
+    /// The callback bound to `timer`, if any.
+    pub(crate) fn timer_callback(&self, timer: TimerId) -> Option<&ErasedCallback> {
+        self.timer_callbacks.get(timer.0 as usize)?.as_ref()
+    }
+
+    /// The callback of the windows' expiry, if any.
+    pub(crate) fn expiry_callback(&self) -> Option<&ErasedCallback> {
+        self.expiry.as_ref()
     }
 
     fn check_name(&mut self, name: &str) {

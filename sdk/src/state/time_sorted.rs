@@ -7,9 +7,7 @@
 //! sets the timer at the next value. (Beam offers the same as `@RequiresTimeSortedInput`.)
 
 use super::{Declarations, FiredTimer, OrderedListState, TimeDomain, Timer};
-use crate::dofn::DoFnResult;
 use crate::element::Element;
-use crate::error::BoxError;
 use crate::stateful::StatefulContext;
 use crate::time::Duration;
 use crate::windowed_value::TimestampedValue;
@@ -40,12 +38,12 @@ impl Declarations {
 
 impl<T: Element> TimeSortedBuffer<T> {
     /// Buffers `value` at the current timestamp.
-    pub fn add<O: Element>(&self, value: T, ctx: &mut StatefulContext<'_, O>) -> DoFnResult {
+    pub fn add<K, O: Element>(&self, value: T, ctx: &mut StatefulContext<'_, K, O>) {
         let at = ctx.timestamp();
         let list = ctx.state(&self.values);
         list.add(at, value);
         let first = list.first_timestamp().unwrap_or(at);
-        ctx.timer(&self.release).set(first)
+        ctx.timer(&self.release).set(first);
     }
 
     /// Whether `timer` is this buffer's release timer.
@@ -55,16 +53,16 @@ impl<T: Element> TimeSortedBuffer<T> {
 
     /// On the release timer: the values up to its time, in timestamp order (equal timestamps
     /// in the order they were added); the timer is set again at the next value.
-    pub fn release<O: Element>(
+    pub fn release<K, O: Element>(
         &self,
         timer: &FiredTimer,
-        ctx: &mut StatefulContext<'_, O>,
-    ) -> Result<Vec<TimestampedValue<T>>, BoxError> {
+        ctx: &mut StatefulContext<'_, K, O>,
+    ) -> Vec<TimestampedValue<T>> {
         let list = ctx.state(&self.values);
         let ready = list.take_before(timer.time + Duration::EPSILON);
         if let Some(next) = list.first_timestamp() {
-            ctx.timer(&self.release).set(next)?;
+            ctx.timer(&self.release).set(next);
         }
-        Ok(ready)
+        ready
     }
 }

@@ -12,7 +12,7 @@ use crate::kv::KV;
 use crate::pcollection::PCollection;
 use crate::pipeline::PTransform;
 use crate::state::{Declarations, FiredTimer, TimeDomain, Timer, ValueState};
-use crate::stateful::{StatefulContext, StatefulDoFn};
+use crate::stateful::{Ctx, StatefulDoFn};
 use crate::time::Duration;
 use crate::transforms::ParDo;
 use std::marker::PhantomData;
@@ -100,13 +100,7 @@ impl<K: Key, V: Element> StatefulDoFn for FirstOfKey<K, V> {
         }
     }
 
-    fn process(
-        &mut self,
-        key: &K,
-        value: V,
-        st: &Seen,
-        ctx: &mut StatefulContext<'_, KV<K, V>>,
-    ) -> DoFnResult {
+    fn process(&mut self, value: V, st: &Seen, ctx: &mut Ctx<'_, Self>) -> DoFnResult {
         if ctx.state(&st.seen).read().is_some() {
             ctx.metrics().counter("duplicates").inc();
             return Ok(());
@@ -117,18 +111,12 @@ impl<K: Key, V: Element> StatefulDoFn for FirstOfKey<K, V> {
             // An event-time timer may not outlive its window.
             TimeDomain::EventTime => (ctx.timestamp() + self.duration).min(ctx.window_expiry()),
         };
-        ctx.timer(&st.expiry).set(at)?;
-        ctx.output(KV::new(key.clone(), value));
+        ctx.timer(&st.expiry).set(at);
+        ctx.output(KV::new(ctx.key().clone(), value));
         Ok(())
     }
 
-    fn on_timer(
-        &mut self,
-        _key: &K,
-        _timer: &FiredTimer,
-        st: &Seen,
-        ctx: &mut StatefulContext<'_, KV<K, V>>,
-    ) -> DoFnResult {
+    fn on_timer(&mut self, _: &FiredTimer, st: &Seen, ctx: &mut Ctx<'_, Self>) -> DoFnResult {
         ctx.state(&st.seen).clear();
         Ok(())
     }

@@ -13,8 +13,8 @@ use crate::element::{Element, Key, encode};
 use crate::kv::KV;
 use crate::pcollection::PCollection;
 use crate::pipeline::PTransform;
-use crate::state::{BagState, Declarations, FiredTimer, TimeDomain, Timer, ValueState};
-use crate::stateful::{StatefulContext, StatefulDoFn};
+use crate::state::{BagState, Declarations, FiredTimer, Timer, ValueState};
+use crate::stateful::{Ctx, StatefulDoFn};
 use crate::time::Duration;
 use crate::transforms::ParDo;
 use std::marker::PhantomData;
@@ -73,12 +73,18 @@ struct Batch<V> {
 }
 
 impl<K: Key, V: Element> Batcher<K, V> {
-    fn flush(key: &K, st: &Batch<V>, ctx: &mut StatefulContext<'_, KV<K, Vec<V>>>) {
+    /// Emits what the batch holds; bound to both timers.
+    fn flush(&mut self, _: &FiredTimer, st: &Batch<V>, ctx: &mut Ctx<'_, Self>) -> DoFnResult {
+        Self::emit(st, ctx);
+        Ok(())
+    }
+
+    fn emit(st: &Batch<V>, ctx: &mut Ctx<'_, Self>) {
         let values = ctx.state(&st.values).take();
         ctx.state(&st.bytes).clear();
         ctx.timer(&st.buffering).clear();
         if !values.is_empty() {
-            ctx.output(KV::new(key.clone(), values));
+            ctx.output(KV::new(ctx.key().clone(), values));
         }
     }
 }
@@ -93,23 +99,17 @@ impl<K: Key, V: Element> StatefulDoFn for Batcher<K, V> {
         Batch {
             values: d.bag("values"),
             bytes: d.value("bytes"),
-            end_of_window: d.timer("end_of_window", TimeDomain::EventTime),
-            buffering: d.timer("buffering", TimeDomain::ProcessingTime),
+            end_of_window: d.event_timer("end_of_window", Self::flush),
+            buffering: d.processing_timer("buffering", Self::flush),
         }
     }
 
-    fn process(
-        &mut self,
-        key: &K,
-        value: V,
-        st: &Batch<V>,
-        ctx: &mut StatefulContext<'_, Self::Out>,
-    ) -> DoFnResult {
+    fn process(&mut self, value: V, st: &Batch<V>, ctx: &mut Ctx<'_, Self>) -> DoFnResult {
         if let Some(limit) = self.spec.byte_size {
             let size = encode(&value)?.len() as u64;
             let held = ctx.state(&st.bytes).read_or(0);
             if held > 0 && held + size > limit {
-                Self::flush(key, st, ctx);
+                Self::emit(st, ctx);
             }
             let held = ctx.state(&st.bytes).read_or(0);
             ctx.state(&st.bytes).write(held + size);
@@ -118,9 +118,9 @@ impl<K: Key, V: Element> StatefulDoFn for Batcher<K, V> {
         ctx.state(&st.values).add(value);
         if first {
             let end = ctx.window().max_timestamp();
-            ctx.timer(&st.end_of_window).set(end)?;
+            ctx.timer(&st.end_of_window).set(end);
             if let Some(d) = self.spec.max_buffering {
-                ctx.timer(&st.buffering).set_after(d)?;
+                ctx.timer(&st.buffering).set_after(d);
             }
         }
         let full_by_count = ctx.state(&st.values).len() >= self.spec.batch_size;
@@ -129,19 +129,8 @@ impl<K: Key, V: Element> StatefulDoFn for Batcher<K, V> {
             .byte_size
             .is_some_and(|limit| ctx.state(&st.bytes).read_or(0) >= limit);
         if full_by_count || full_by_bytes {
-            Self::flush(key, st, ctx);
+            Self::emit(st, ctx);
         }
-        Ok(())
-    }
-
-    fn on_timer(
-        &mut self,
-        key: &K,
-        _timer: &FiredTimer,
-        st: &Batch<V>,
-        ctx: &mut StatefulContext<'_, Self::Out>,
-    ) -> DoFnResult {
-        Self::flush(key, st, ctx);
         Ok(())
     }
 }

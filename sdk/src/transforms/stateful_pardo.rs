@@ -6,6 +6,7 @@
 
 use super::group_by_key::{SplitKv, split_to_records};
 use super::pardo::ParDo;
+use crate::dofn::DoFnResult;
 use crate::dofn::Outputs;
 use crate::element::{CoderError, EncodedKey, decode};
 use crate::error::BoxError;
@@ -16,14 +17,14 @@ use crate::metrics::MetricsContainer;
 use crate::pcollection::PCollection;
 use crate::pipeline::{OutputSpec, PTransform};
 use crate::side_input::PCollectionView;
-use crate::state::{Declarations, FiredTimer};
-use crate::stateful::{StatefulContext, StatefulDoFn};
+use crate::state::{Declarations, FiredTimer, TimerId};
+use crate::stateful::{Ctx, ExpiryCallback, StatefulContext, StatefulDoFn, TimerCallback};
 use crate::time::Timestamp;
 use std::sync::Arc;
 
 /// A ParDo running a [`StatefulDoFn`]; see [`ParDo::stateful`].
 pub struct StatefulParDo<F> {
-    dofn: F,
+    pub(crate) dofn: F,
     side_inputs: Vec<usize>,
 }
 
@@ -62,10 +63,18 @@ impl<F: StatefulDoFn> PTransform<PCollection<KV<F::Key, F::Value>>> for Stateful
                 p.current_name()
             ));
         }
+        let callbacks = Callbacks::of(&declarations).unwrap_or_else(|e| {
+            p.record_error(format!("stateful ParDo '{}': {e}", p.current_name()));
+            Callbacks {
+                timers: Vec::new(),
+                expiry: None,
+            }
+        });
         let kernel = StatefulDoFnKernel {
             prototype: self.dofn,
             handles: Arc::new(handles),
             declarations,
+            callbacks,
         };
         let spec = OutputSpec::of::<F::Out>(info.boundedness, info.windowing);
         let (_, outs) = p.add_primitive(
@@ -82,6 +91,47 @@ struct StatefulDoFnKernel<F: StatefulDoFn> {
     prototype: F,
     handles: Arc<F::State>,
     declarations: Declarations,
+    callbacks: Callbacks<F>,
+}
+
+/// The callbacks a DoFn bound as it declared its timers and expiry, typed again.
+struct Callbacks<F: StatefulDoFn> {
+    /// By timer id.
+    timers: Vec<Option<TimerCallback<F>>>,
+    expiry: Option<ExpiryCallback<F>>,
+}
+
+impl<F: StatefulDoFn> Clone for Callbacks<F> {
+    fn clone(&self) -> Self {
+        Callbacks {
+            timers: self.timers.clone(),
+            expiry: self.expiry,
+        }
+    }
+}
+
+impl<F: StatefulDoFn> Callbacks<F> {
+    /// The callbacks of `declarations`, or what is wrong with them: a callback is a method
+    /// of the DoFn being declared, not of another.
+    fn of(declarations: &Declarations) -> Result<Self, String> {
+        let mut timers = Vec::with_capacity(declarations.timers().len());
+        for (i, spec) in declarations.timers().iter().enumerate() {
+            let callback = match declarations.timer_callback(TimerId(i as u32)) {
+                Some(erased) => Some(erased.typed::<TimerCallback<F>>().ok_or_else(|| {
+                    format!("timer '{}' is bound to a method of another DoFn", spec.name)
+                })?),
+                None => None,
+            };
+            timers.push(callback);
+        }
+        let expiry = match declarations.expiry_callback() {
+            Some(erased) => Some(erased.typed::<ExpiryCallback<F>>().ok_or_else(|| {
+                "the windows' expiry is bound to a method of another DoFn".to_string()
+            })?),
+            None => None,
+        };
+        Ok(Callbacks { timers, expiry })
+    }
 }
 
 impl<F: StatefulDoFn> StatefulKernel for StatefulDoFnKernel<F> {
@@ -92,7 +142,7 @@ impl<F: StatefulDoFn> StatefulKernel for StatefulDoFnKernel<F> {
         &self.declarations
     }
     fn has_window_expiration(&self) -> bool {
-        self.prototype.has_window_expiration()
+        self.callbacks.expiry.is_some()
     }
     fn requires_time_sorted_input(&self) -> bool {
         self.prototype.requires_time_sorted_input()
@@ -104,6 +154,7 @@ impl<F: StatefulDoFn> StatefulKernel for StatefulDoFnKernel<F> {
             dofn,
             handles: self.handles.clone(),
             declarations: self.declarations.clone(),
+            callbacks: self.callbacks.clone(),
             out: Outputs::new(&[], side_inputs.clone()),
             key: None,
         }))
@@ -114,6 +165,7 @@ struct StatefulDoFnOperator<F: StatefulDoFn> {
     dofn: F,
     handles: Arc<F::State>,
     declarations: Declarations,
+    callbacks: Callbacks<F>,
     out: Outputs<F::Out>,
     /// The last key decoded, with its encoding: consecutive calls for one key decode it once.
     key: Option<(EncodedKey, F::Key)>,
@@ -128,21 +180,21 @@ impl<F: StatefulDoFn> StatefulDoFnOperator<F> {
         Ok(())
     }
 
-    /// The decoded key, the DoFn, its handles and a context for one call.
-    fn call<R>(
+    /// Calls `f` with the DoFn, its handles and a context for `key`: the call's result, or
+    /// the first mistake it made.
+    fn call(
         &mut self,
+        key: &EncodedKey,
         timestamp: Timestamp,
         scope: StateScope<'_>,
-        f: impl FnOnce(&mut F, &F::Key, &F::State, &mut StatefulContext<'_, F::Out>) -> R,
-    ) -> R {
-        let (_, key) = self.key.as_ref().expect("the key is decoded before a call");
-        let mut ctx = StatefulContext {
-            timestamp,
-            declarations: &self.declarations,
-            scope,
-            out: &mut self.out,
-        };
-        f(&mut self.dofn, key, &self.handles, &mut ctx)
+        f: impl FnOnce(&mut F, &F::State, &mut Ctx<'_, F>) -> DoFnResult,
+    ) -> DoFnResult {
+        self.decode_key(key)?;
+        let (_, key) = self.key.as_ref().expect("decoded above");
+        let mut ctx =
+            StatefulContext::new(key, timestamp, &self.declarations, scope, &mut self.out);
+        let result = f(&mut self.dofn, &self.handles, &mut ctx);
+        ctx.finish(result)
     }
 }
 
@@ -154,10 +206,9 @@ impl<F: StatefulDoFn> StatefulOperator for StatefulDoFnOperator<F> {
         timestamp: Timestamp,
         scope: StateScope<'_>,
     ) -> Result<(), BoxError> {
-        self.decode_key(key)?;
         let value: F::Value = decode(payload)?;
-        self.call(timestamp, scope, |dofn, key, handles, ctx| {
-            dofn.process(key, value, handles, ctx)
+        self.call(key, timestamp, scope, |dofn, handles, ctx| {
+            dofn.process(value, handles, ctx)
         })
     }
 
@@ -167,10 +218,21 @@ impl<F: StatefulDoFn> StatefulOperator for StatefulDoFnOperator<F> {
         timer: &FiredTimer,
         scope: StateScope<'_>,
     ) -> Result<(), BoxError> {
-        self.decode_key(key)?;
-        self.call(timer.output_timestamp, scope, |dofn, key, handles, ctx| {
-            dofn.on_timer(key, timer, handles, ctx)
-        })
+        let callback = self
+            .callbacks
+            .timers
+            .get(timer.timer.0 as usize)
+            .copied()
+            .flatten();
+        self.call(
+            key,
+            timer.output_timestamp,
+            scope,
+            |dofn, handles, ctx| match callback {
+                Some(callback) => callback(dofn, timer, handles, ctx),
+                None => dofn.on_timer(timer, handles, ctx),
+            },
+        )
     }
 
     fn on_window_expiration(
@@ -178,10 +240,12 @@ impl<F: StatefulDoFn> StatefulOperator for StatefulDoFnOperator<F> {
         key: &EncodedKey,
         scope: StateScope<'_>,
     ) -> Result<(), BoxError> {
-        self.decode_key(key)?;
+        let Some(expire) = self.callbacks.expiry else {
+            return Ok(());
+        };
         let timestamp = scope.window.max_timestamp();
-        self.call(timestamp, scope, |dofn, key, handles, ctx| {
-            dofn.on_window_expiration(key, handles, ctx)
+        self.call(key, timestamp, scope, |dofn, handles, ctx| {
+            expire(dofn, handles, ctx)
         })
     }
 

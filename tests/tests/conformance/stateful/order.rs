@@ -19,66 +19,38 @@ use sluice_tests::{s, secs};
 
 /// Every element buffers itself and sets (moves) one event-time timer to its timestamp plus
 /// 30 s; the firing emits its time and how many elements were buffered.
-#[derive(Clone)]
-struct MovedTimer {
+fn moved_timer(
+    input: PCollection<KV<String, i64>>,
     time_sorted: bool,
-}
-#[derive(Clone)]
-struct MovedTimerState {
-    buffer: BagState<i64>,
-    timer: Timer,
-}
-impl StatefulDoFn for MovedTimer {
-    type Key = String;
-    type Value = i64;
-    type Out = (i64, usize);
-    type State = MovedTimerState;
-    fn declare(&self, d: &mut Declarations) -> MovedTimerState {
-        MovedTimerState {
-            buffer: d.bag("buffer"),
-            timer: d.timer("timer", TimeDomain::EventTime),
-        }
-    }
-    fn requires_time_sorted_input(&self) -> bool {
-        self.time_sorted
-    }
-    fn process(
-        &mut self,
-        _key: &String,
-        v: i64,
-        st: &MovedTimerState,
-        ctx: &mut StatefulContext<'_, Self::Out>,
-    ) -> DoFnResult {
-        ctx.state(&st.buffer).add(v);
-        let at = ctx.timestamp() + Duration::from_secs(30);
-        ctx.timer(&st.timer).set(at)
-    }
-    fn on_timer(
-        &mut self,
-        _key: &String,
-        timer: &FiredTimer,
-        st: &MovedTimerState,
-        ctx: &mut StatefulContext<'_, Self::Out>,
-    ) -> DoFnResult {
-        let buffered = ctx.state(&st.buffer).take().len();
-        ctx.output((timer.time.as_secs(), buffered));
-        Ok(())
-    }
-}
-
-fn moved_timer(p: &Pipeline, time_sorted: bool) -> PCollection<(i64, usize)> {
-    arriving(p, vec![("a", 100, 100), ("a", 0, 0)])
-        .apply("Moved", ParDo::stateful(MovedTimer { time_sorted }))
+) -> PCollection<(i64, usize)> {
+    let moved = ParDo::with_state(|d| (d.bag("buffer"), d.timer("timer", TimeDomain::EventTime)))
+        .on_element(|(buffer, timer), _key: &String, v: i64, ctx| {
+            ctx.state(buffer).add(v);
+            let at = ctx.timestamp() + Duration::from_secs(30);
+            ctx.timer(timer).set(at);
+        })
+        .on_timer(|(buffer, _), _key, timer, ctx| {
+            let buffered: Vec<i64> = ctx.state(buffer).take();
+            ctx.output((timer.time.as_secs(), buffered.len()));
+        });
+    let moved = if time_sorted {
+        moved.time_sorted()
+    } else {
+        moved
+    };
+    input.apply("Moved", moved)
 }
 
 /// Beam: the elements first (the second setting, 0 + 30, wins), then one firing with both.
 pub(super) fn elements_then_timers(p: &Pipeline) {
-    assert_that(&moved_timer(p, false)).contains_in_any_order(vec![(30, 1 + 1)]);
+    let input = arriving(p, vec![("a", 100, 100), ("a", 0, 0)]);
+    assert_that(&moved_timer(input, false)).contains_in_any_order(vec![(30, 1 + 1)]);
 }
 
 /// Time-sorted: `a@0` sets 30, which fires before `a@100` comes; `a@100` sets 130.
 pub(super) fn time_sorted_interleaves(p: &Pipeline) {
-    assert_that(&moved_timer(p, true)).contains_in_any_order(vec![(30, 1), (130, 1)]);
+    let input = arriving(p, vec![("a", 100, 100), ("a", 0, 0)]);
+    assert_that(&moved_timer(input, true)).contains_in_any_order(vec![(30, 1), (130, 1)]);
 }
 
 /// Beam's `Deduplicate` with an event-time duration of 60 s: `x@100` comes before the timer
@@ -102,68 +74,34 @@ pub(super) fn deduplicate_in_event_time(p: &Pipeline) {
 
 /// The rule of Beam's `Deduplicate` as a DoFn of its own: the first of a key comes out and
 /// is remembered until an event-time timer 60 s after it.
-#[derive(Clone)]
-struct FirstFor60s {
-    time_sorted: bool,
-}
-#[derive(Clone)]
-struct Seen {
-    seen: ValueState<()>,
-    forget: Timer,
-}
-impl StatefulDoFn for FirstFor60s {
-    type Key = String;
-    type Value = i64;
-    type Out = i64;
-    type State = Seen;
-    fn declare(&self, d: &mut Declarations) -> Seen {
-        Seen {
-            seen: d.value("seen"),
-            forget: d.timer("forget", TimeDomain::EventTime),
-        }
-    }
-    fn requires_time_sorted_input(&self) -> bool {
-        self.time_sorted
-    }
-    fn process(
-        &mut self,
-        _key: &String,
-        v: i64,
-        st: &Seen,
-        ctx: &mut StatefulContext<'_, i64>,
-    ) -> DoFnResult {
-        if ctx.state(&st.seen).read().is_some() {
-            return Ok(());
-        }
-        ctx.state(&st.seen).write(());
-        let at = ctx.timestamp() + Duration::from_secs(60);
-        ctx.timer(&st.forget).set(at)?;
-        ctx.output(v);
-        Ok(())
-    }
-    fn on_timer(
-        &mut self,
-        _key: &String,
-        _timer: &FiredTimer,
-        st: &Seen,
-        ctx: &mut StatefulContext<'_, i64>,
-    ) -> DoFnResult {
-        ctx.state(&st.seen).clear();
-        Ok(())
-    }
+fn first_for_60s(input: PCollection<KV<String, i64>>, time_sorted: bool) -> PCollection<i64> {
+    let dedup = ParDo::with_state(|d| (d.value("seen"), d.timer("forget", TimeDomain::EventTime)))
+        .on_element(|(seen, forget), _key: &String, v: i64, ctx| {
+            if ctx.state(seen).read().is_none() {
+                ctx.state(seen).write(());
+                let at = ctx.timestamp() + Duration::from_secs(60);
+                ctx.timer(forget).set(at);
+                ctx.output(v);
+            }
+        })
+        .on_timer(|(seen, _), _key, _timer, ctx| ctx.state(seen).clear());
+    let dedup = if time_sorted {
+        dedup.time_sorted()
+    } else {
+        dedup
+    };
+    input.apply("Dedup", dedup)
 }
 
 /// Time-sorted, the timer at 60 forgets `x@0` before `x@100` comes: both come out.
 pub(super) fn deduplicate_time_sorted(p: &Pipeline) {
-    let firsts = arriving(p, vec![("x", 100, 100), ("x", 0, 0)])
-        .apply("Dedup", ParDo::stateful(FirstFor60s { time_sorted: true }));
+    let firsts = first_for_60s(arriving(p, vec![("x", 100, 100), ("x", 0, 0)]), true);
     assert_that(&firsts).contains_in_any_order(vec![0, 100]);
 }
 
 /// The same rule in arrival order: `x@100` comes first and `x@0` is its duplicate.
 pub(super) fn deduplicate_arrival_order(p: &Pipeline) {
-    let firsts = arriving(p, vec![("x", 100, 100), ("x", 0, 0)])
-        .apply("Dedup", ParDo::stateful(FirstFor60s { time_sorted: false }));
+    let firsts = first_for_60s(arriving(p, vec![("x", 100, 100), ("x", 0, 0)]), false);
     assert_that(&firsts).contains_in_any_order(vec![100]);
 }
 
@@ -181,8 +119,7 @@ fn streaming_moved_timer(p: &Pipeline, time_sorted: bool) -> PCollection<(i64, u
             (KV::new(s("a"), 60), secs(60)),
         ])
         .advance_watermark_to_infinity();
-    p.apply("Events", script)
-        .apply("Moved", ParDo::stateful(MovedTimer { time_sorted }))
+    moved_timer(p.apply("Events", script), time_sorted)
 }
 
 /// Time-sorted: `a@0` goes in when the watermark reaches it and its timer fires at 30; `a@20`

@@ -26,40 +26,36 @@ impl StatefulDoFn for InOrder {
         InOrderState {
             buffer: d.ordered_list("buffer"),
             emitted: d.value("emitted"),
-            flush: d.timer("flush", TimeDomain::EventTime),
+            flush: d.event_timer("flush", Self::release),
         }
     }
-    fn process(
-        &mut self,
-        _key: &String,
-        v: i64,
-        st: &InOrderState,
-        ctx: &mut StatefulContext<'_, Self::Out>,
-    ) -> DoFnResult {
+    fn process(&mut self, v: i64, st: &InOrderState, ctx: &mut Ctx<'_, Self>) -> DoFnResult {
         let t = ctx.timestamp();
-        ctx.state(&st.buffer).add(t, v);
-        let first = ctx.state(&st.buffer).first_timestamp().unwrap_or(t);
-        ctx.timer(&st.flush).set(first)
+        let buffer = ctx.state(&st.buffer);
+        buffer.add(t, v);
+        let first = buffer.first_timestamp().unwrap_or(t);
+        ctx.timer(&st.flush).set(first);
+        Ok(())
     }
-    fn on_timer(
+}
+impl InOrder {
+    fn release(
         &mut self,
-        key: &String,
         timer: &FiredTimer,
         st: &InOrderState,
-        ctx: &mut StatefulContext<'_, Self::Out>,
+        ctx: &mut Ctx<'_, Self>,
     ) -> DoFnResult {
         // Everything up to the timer's time is complete: the watermark has passed it.
-        let ready = ctx
-            .state(&st.buffer)
-            .take_before(timer.time + Duration::EPSILON);
-        for tv in ready {
-            let cell = ctx.state(&st.emitted);
-            let n = cell.read_or(0);
-            cell.write(n + 1);
-            ctx.output((key.clone(), n, tv.value));
+        let (buffer, emitted) = ctx.states(&st.buffer, &st.emitted);
+        let ready = buffer.take_before(timer.time + Duration::EPSILON);
+        let next = buffer.first_timestamp();
+        let first = emitted.read_or(0);
+        emitted.write(first + ready.len() as u64);
+        for (n, tv) in (first..).zip(ready) {
+            ctx.output((ctx.key().clone(), n, tv.value));
         }
-        if let Some(next) = ctx.state(&st.buffer).first_timestamp() {
-            ctx.timer(&st.flush).set(next)?;
+        if let Some(next) = next {
+            ctx.timer(&st.flush).set(next);
         }
         Ok(())
     }
@@ -93,23 +89,19 @@ impl StatefulDoFn for PerTag {
     type Out = (String, i64);
     type State = TimerFamily;
     fn declare(&self, d: &mut Declarations) -> TimerFamily {
-        d.timer_family("per_value", TimeDomain::EventTime)
+        d.timer_family_calling("per_value", TimeDomain::EventTime, Self::fire)
     }
-    fn process(
-        &mut self,
-        _key: &String,
-        v: i64,
-        family: &TimerFamily,
-        ctx: &mut StatefulContext<'_, Self::Out>,
-    ) -> DoFnResult {
-        ctx.timer_family(family, &v.to_string()).set(secs(v))
+    fn process(&mut self, v: i64, family: &TimerFamily, ctx: &mut Ctx<'_, Self>) -> DoFnResult {
+        ctx.timer_family(family, &v.to_string()).set(secs(v));
+        Ok(())
     }
-    fn on_timer(
+}
+impl PerTag {
+    fn fire(
         &mut self,
-        _key: &String,
         timer: &FiredTimer,
         family: &TimerFamily,
-        ctx: &mut StatefulContext<'_, Self::Out>,
+        ctx: &mut Ctx<'_, Self>,
     ) -> DoFnResult {
         assert!(timer.is_in(family));
         // Outputs of an event-time timer carry its time by default.
@@ -129,46 +121,18 @@ pub(super) fn family(p: &Pipeline) {
     assert_that(&out).contains_in_any_order(vec![(s("10"), 10), (s("20"), 20), (s("30"), 30)]);
 }
 
-/// Sets one timer per element at the element's time plus its value: only the last setting
-/// fires (Beam: setting a timer again replaces it).
-#[derive(Clone)]
-struct Reset;
-impl StatefulDoFn for Reset {
-    type Key = String;
-    type Value = i64;
-    type Out = i64;
-    type State = Timer;
-    fn declare(&self, d: &mut Declarations) -> Timer {
-        d.timer("t", TimeDomain::EventTime)
-    }
-    fn process(
-        &mut self,
-        _key: &String,
-        v: i64,
-        t: &Timer,
-        ctx: &mut StatefulContext<'_, i64>,
-    ) -> DoFnResult {
-        let at = ctx.timestamp() + Duration::from_secs(v);
-        ctx.timer(t).set(at)
-    }
-    fn on_timer(
-        &mut self,
-        _key: &String,
-        timer: &FiredTimer,
-        _t: &Timer,
-        ctx: &mut StatefulContext<'_, i64>,
-    ) -> DoFnResult {
-        ctx.output(timer.time.as_secs());
-        Ok(())
-    }
-}
-
 pub(super) fn reset(p: &Pipeline) {
     // On bounded input the watermark only moves at the end: every element of a key comes
     // before its timer fires, and the last to arrive sets it. For `a` that is 2 + 100 (Beam
     // gives the same); for `b`, 5 + 7.
-    let out = arriving(p, vec![("a", 50, 1), ("a", 100, 2), ("b", 7, 5)])
-        .apply("Reset", ParDo::stateful(Reset));
+    // One timer per key, set at the element's time plus its value.
+    let reset = ParDo::with_state(|d| d.timer("t", TimeDomain::EventTime))
+        .on_element(|t, _key: &String, v: i64, ctx| {
+            let at = ctx.timestamp() + Duration::from_secs(v);
+            ctx.timer(t).set(at);
+        })
+        .on_timer(|_, _key, timer, ctx| ctx.output(timer.time.as_secs()));
+    let out = arriving(p, vec![("a", 50, 1), ("a", 100, 2), ("b", 7, 5)]).apply("Reset", reset);
     assert_that(&out).contains_in_any_order(vec![102, 12]);
 }
 
@@ -190,40 +154,41 @@ impl StatefulDoFn for Behind {
     type State = BehindState;
     fn declare(&self, d: &mut Declarations) -> BehindState {
         BehindState {
-            first: d.timer("first", TimeDomain::EventTime),
-            second: d.timer("second", TimeDomain::EventTime),
-            behind: d.timer("behind", TimeDomain::EventTime),
+            first: d.event_timer("first", Self::first),
+            second: d.event_timer("second", Self::log),
+            behind: d.event_timer("behind", Self::log),
             seq: d.value("seq"),
         }
     }
-    fn process(
-        &mut self,
-        _key: &String,
-        _v: i64,
-        st: &BehindState,
-        ctx: &mut StatefulContext<'_, Self::Out>,
-    ) -> DoFnResult {
-        ctx.timer(&st.first).set(secs(10))?;
-        ctx.timer(&st.second).set(secs(20))
+    fn process(&mut self, _v: i64, st: &BehindState, ctx: &mut Ctx<'_, Self>) -> DoFnResult {
+        ctx.timer(&st.first).set(secs(10));
+        ctx.timer(&st.second).set(secs(20));
+        Ok(())
     }
-    fn on_timer(
+}
+impl Behind {
+    fn first(
         &mut self,
-        _key: &String,
         timer: &FiredTimer,
         st: &BehindState,
-        ctx: &mut StatefulContext<'_, Self::Out>,
+        ctx: &mut Ctx<'_, Self>,
     ) -> DoFnResult {
-        let cell = ctx.state(&st.seq);
-        let n = cell.read_or(0);
-        cell.write(n + 1);
-        let name = if timer.is(&st.first) {
-            ctx.timer(&st.behind).set(secs(5))?;
-            "first"
-        } else if timer.is(&st.second) {
-            "second"
-        } else {
-            "behind"
-        };
+        ctx.timer(&st.behind).set(secs(5));
+        self.log(timer, st, ctx)
+    }
+    /// Emits the firing's place in the sequence, the timer's name and its time.
+    fn log(&mut self, timer: &FiredTimer, st: &BehindState, ctx: &mut Ctx<'_, Self>) -> DoFnResult {
+        let seq = ctx.state(&st.seq);
+        let n = seq.read_or(0);
+        seq.write(n + 1);
+        let name = [
+            (st.first, "first"),
+            (st.second, "second"),
+            (st.behind, "behind"),
+        ]
+        .into_iter()
+        .find_map(|(t, name)| timer.is(&t).then_some(name))
+        .expect("one of the three");
         ctx.output((n, format!("{name}@{}", timer.time.as_secs())));
         Ok(())
     }
@@ -248,28 +213,24 @@ impl StatefulDoFn for Later {
     type Out = (String, i64);
     type State = (Timer, BagState<i64>);
     fn declare(&self, d: &mut Declarations) -> Self::State {
-        (d.timer("later", TimeDomain::ProcessingTime), d.bag("seen"))
+        (d.processing_timer("later", Self::report), d.bag("seen"))
     }
-    fn process(
-        &mut self,
-        _key: &String,
-        v: i64,
-        st: &Self::State,
-        ctx: &mut StatefulContext<'_, Self::Out>,
-    ) -> DoFnResult {
+    fn process(&mut self, v: i64, st: &Self::State, ctx: &mut Ctx<'_, Self>) -> DoFnResult {
         ctx.state(&st.1).add(v);
-        ctx.timer(&st.0).set_after(Duration::from_secs(3600))
+        ctx.timer(&st.0).set_after(Duration::from_secs(3600));
+        Ok(())
     }
-    fn on_timer(
+}
+impl Later {
+    fn report(
         &mut self,
-        key: &String,
-        _timer: &FiredTimer,
-        st: &Self::State,
-        ctx: &mut StatefulContext<'_, Self::Out>,
+        _: &FiredTimer,
+        st: &(Timer, BagState<i64>),
+        ctx: &mut Ctx<'_, Self>,
     ) -> DoFnResult {
         let total: i64 = ctx.state(&st.1).take().iter().sum();
         // A processing-time timer's outputs carry the timestamp of the element that set it.
-        ctx.output((key.clone(), total * 1000 + ctx.timestamp().as_secs()));
+        ctx.output((ctx.key().clone(), total * 1000 + ctx.timestamp().as_secs()));
         Ok(())
     }
 }
@@ -280,33 +241,19 @@ pub(super) fn processing_at_end(p: &Pipeline) {
     assert_that(&out).contains_in_any_order(vec![(s("a"), 3007), (s("b"), 5009)]);
 }
 
-/// Sets an event-time timer after the window's expiry.
-#[derive(Clone)]
-struct PastExpiry;
-impl StatefulDoFn for PastExpiry {
-    type Key = String;
-    type Value = i64;
-    type Out = i64;
-    type State = Timer;
-    fn declare(&self, d: &mut Declarations) -> Timer {
-        d.timer("late", TimeDomain::EventTime)
-    }
-    fn process(
-        &mut self,
-        _key: &String,
-        _v: i64,
-        t: &Timer,
-        ctx: &mut StatefulContext<'_, i64>,
-    ) -> DoFnResult {
-        ctx.timer(t).set(secs(25))
-    }
-}
-
 pub(super) fn timer_past_expiry(p: &Pipeline) {
     let _ = keyed(p, vec![("a", 1, 1)])
         .apply(
             "Fixed",
             WindowInto::new(FixedWindows::of(Duration::from_secs(10))),
         )
-        .apply("Past", ParDo::stateful(PastExpiry));
+        .apply(
+            "Past",
+            // Sets an event-time timer after the window's expiry.
+            ParDo::with_state(|d| d.timer("late", TimeDomain::EventTime)).on_element(
+                |late, _key: &String, _v: i64, ctx: &mut StatefulContext<'_, String, i64>| {
+                    ctx.timer(late).set(secs(25))
+                },
+            ),
+        );
 }
