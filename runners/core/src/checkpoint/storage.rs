@@ -743,7 +743,11 @@ mod tests {
         assert!(e.contains(&name) && e.contains("in 2 shards"), "{e}");
         let manifest = dir.join(format!("chk-{:020}.manifest", 5));
         let text = std::fs::read_to_string(&manifest).unwrap();
-        std::fs::write(&manifest, text.replace("\"format\": 1", "\"format\": 99")).unwrap();
+        std::fs::write(
+            &manifest,
+            text.replace(&format!("\"format\": {FORMAT_VERSION}"), "\"format\": 99"),
+        )
+        .unwrap();
         let e = block_on(storage.latest(EXPECTED)).unwrap_err().to_string();
         assert!(e.contains(&name) && e.contains("has format 99"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
