@@ -36,7 +36,7 @@
 //! # let _ = ints;
 //! ```
 
-use crate::element::Element;
+use crate::element::{CoderError, Element};
 use crate::error::BoxError;
 use crate::graph::Bundle;
 use crate::graph::kernel::SideInputs;
@@ -189,7 +189,18 @@ pub(crate) struct ErasedTag {
 pub(crate) trait TaggedBuffer: Send {
     fn as_any_mut(&mut self) -> &mut dyn Any;
     fn take_bundle(&mut self) -> Bundle;
+    /// Moves the values out, encoded and marked with `port` (see [`crate::transforms::tagged`]).
+    fn take_encoded(
+        &mut self,
+        port: u32,
+        out: &mut Vec<WindowedValue<EncodedOutput>>,
+    ) -> Result<(), CoderError>;
+    /// Decodes one value that [`take_encoded`](Self::take_encoded) encoded, and keeps it.
+    fn push_encoded(&mut self, encoded: WindowedValue<EncodedOutput>) -> Result<(), CoderError>;
 }
+
+/// An output value encoded with the port it goes to (0: the main output; `i`: the `i`-th tag).
+pub(crate) type EncodedOutput = (u32, Vec<u8>);
 
 impl<T: Element> TaggedBuffer for Vec<WindowedValue<T>> {
     fn as_any_mut(&mut self) -> &mut dyn Any {
@@ -197,6 +208,32 @@ impl<T: Element> TaggedBuffer for Vec<WindowedValue<T>> {
     }
     fn take_bundle(&mut self) -> Bundle {
         Bundle::new(std::mem::take(self))
+    }
+    fn take_encoded(
+        &mut self,
+        port: u32,
+        out: &mut Vec<WindowedValue<EncodedOutput>>,
+    ) -> Result<(), CoderError> {
+        for wv in self.drain(..) {
+            let bytes = crate::element::encode(&wv.value)?;
+            out.push(WindowedValue::new(
+                (port, bytes),
+                wv.timestamp,
+                wv.window,
+                wv.pane,
+            ));
+        }
+        Ok(())
+    }
+    fn push_encoded(&mut self, encoded: WindowedValue<EncodedOutput>) -> Result<(), CoderError> {
+        let value: T = crate::element::decode(&encoded.value.1)?;
+        self.push(WindowedValue::new(
+            value,
+            encoded.timestamp,
+            encoded.window,
+            encoded.pane,
+        ));
+        Ok(())
     }
 }
 
@@ -247,7 +284,7 @@ impl<O: Element> Outputs<O> {
             }
         }
         Err(format!(
-            "output tag '{}' was not declared with ParDo::with_outputs",
+            "output tag '{}' was not declared with with_output on the ParDo",
             tag.name()
         )
         .into())

@@ -265,7 +265,7 @@ pub trait StatefulOperator: Send {
         scope: StateScope<'_>,
     ) -> Result<(), BoxError>;
     /// Takes the outputs produced so far, as one bundle.
-    fn take_output(&mut self) -> Bundle;
+    fn take_output(&mut self) -> Result<Bundle, BoxError>;
     /// Takes the metrics reported since the last call.
     fn take_metrics(&mut self) -> MetricsContainer;
     /// Called once when the instance is discarded.

@@ -30,6 +30,7 @@ pub mod partition;
 mod per_window;
 pub mod reshuffle;
 pub mod stateful_pardo;
+pub(crate) mod tagged;
 pub mod window_into;
 pub mod with_timestamps;
 
@@ -49,6 +50,6 @@ pub use map::{ElementMeta, Filter, FlatMap, Map, MapWithContext};
 pub use pardo::{PCollectionTuple, ParDo, ParDoWithOutputs};
 pub use partition::Partition;
 pub use reshuffle::Reshuffle;
-pub use stateful_pardo::StatefulParDo;
+pub use stateful_pardo::{StatefulParDo, StatefulParDoWithOutputs};
 pub use window_into::WindowInto;
 pub use with_timestamps::WithTimestamps;

@@ -63,6 +63,18 @@ pub struct PCollectionTuple<O> {
 }
 
 impl<O> PCollectionTuple<O> {
+    /// The outputs `outs` of a primitive of `pipeline`: the main one, then one per tag.
+    pub(crate) fn new(pipeline: Pipeline, outs: &[CollectionId], tags: &[ErasedTag]) -> Self {
+        PCollectionTuple {
+            main: pipeline.handle(outs[0]),
+            tagged: tags
+                .iter()
+                .zip(&outs[1..])
+                .map(|(t, c)| (t.id, *c))
+                .collect(),
+            pipeline,
+        }
+    }
     /// The main output.
     pub fn main(&self) -> PCollection<O> {
         self.main.clone()
@@ -219,16 +231,7 @@ impl<F: DoFn> PTransform<PCollection<F::In>> for ParDoWithOutputs<F> {
     type Output = PCollectionTuple<F::Out>;
     fn expand(self, input: &PCollection<F::In>) -> Self::Output {
         let (outs, tags) = add_pardo(input, self.0);
-        let pipeline = input.pipeline().clone();
-        PCollectionTuple {
-            main: pipeline.handle(outs[0]),
-            tagged: tags
-                .iter()
-                .zip(&outs[1..])
-                .map(|(t, c)| (t.id, *c))
-                .collect(),
-            pipeline,
-        }
+        PCollectionTuple::new(input.pipeline().clone(), &outs, &tags)
     }
 }
 

@@ -5,10 +5,10 @@
 //! element with the state of the element's key and window (see [`crate::stateful`]).
 
 use super::group_by_key::{SplitKv, split_to_records};
+use super::pardo::PCollectionTuple;
 use super::pardo::ParDo;
-use crate::dofn::DoFnResult;
-use crate::dofn::Outputs;
-use crate::element::{CoderError, EncodedKey, decode};
+use crate::dofn::{DoFnResult, EncodedOutput, ErasedTag, Outputs, TupleTag};
+use crate::element::{CoderError, Element, EncodedKey, decode};
 use crate::error::BoxError;
 use crate::graph::kernel::{KeyedRecord, SideInputs, StateScope, StatefulKernel, StatefulOperator};
 use crate::graph::{Bundle, NodeKind};
@@ -44,47 +44,109 @@ impl<F: StatefulDoFn> StatefulParDo<F> {
         self.side_inputs.push(view.id());
         self
     }
+    /// Declares a tagged output, which the DoFn writes with `ctx.output_tagged(&tag, value)`;
+    /// the ParDo then yields a [`PCollectionTuple`].
+    pub fn with_output<T: Element>(self, tag: &TupleTag<T>) -> StatefulParDoWithOutputs<F> {
+        StatefulParDoWithOutputs {
+            pardo: self,
+            tags: vec![tag.erase()],
+        }
+    }
+}
+
+/// A stateful ParDo with tagged outputs; see [`StatefulParDo::with_output`]. Its outputs leave
+/// the keyed primitive encoded and are split by a ParDo after it (see [`super::tagged`]).
+pub struct StatefulParDoWithOutputs<F> {
+    pardo: StatefulParDo<F>,
+    tags: Vec<ErasedTag>,
+}
+
+impl<F: StatefulDoFn> StatefulParDoWithOutputs<F> {
+    /// Declares one more tagged output.
+    pub fn with_output<T: Element>(mut self, tag: &TupleTag<T>) -> Self {
+        self.tags.push(tag.erase());
+        self
+    }
+    /// Declares a side input.
+    pub fn with_side_input<V>(mut self, view: &PCollectionView<V>) -> Self {
+        self.pardo.side_inputs.push(view.id());
+        self
+    }
+}
+
+impl<F: StatefulDoFn> PTransform<PCollection<KV<F::Key, F::Value>>>
+    for StatefulParDoWithOutputs<F>
+{
+    type Output = PCollectionTuple<F::Out>;
+    fn expand(self, input: &PCollection<KV<F::Key, F::Value>>) -> Self::Output {
+        let tags = self.tags.clone();
+        let encoded = input.apply("Stateful", EncodedOutputs(self));
+        super::tagged::split(&encoded, tags)
+    }
+}
+
+/// The keyed primitive of a stateful ParDo with tagged outputs: every output encoded with its
+/// port.
+struct EncodedOutputs<F>(StatefulParDoWithOutputs<F>);
+
+impl<F: StatefulDoFn> PTransform<PCollection<KV<F::Key, F::Value>>> for EncodedOutputs<F> {
+    type Output = PCollection<EncodedOutput>;
+    fn expand(self, input: &PCollection<KV<F::Key, F::Value>>) -> Self::Output {
+        let StatefulParDoWithOutputs { pardo, tags } = self.0;
+        add_stateful::<F, EncodedOutput>(input, pardo, tags)
+    }
 }
 
 impl<F: StatefulDoFn> PTransform<PCollection<KV<F::Key, F::Value>>> for StatefulParDo<F> {
     type Output = PCollection<F::Out>;
     fn expand(self, input: &PCollection<KV<F::Key, F::Value>>) -> Self::Output {
-        let p = input.pipeline();
-        let info = p.collection_info(input.id());
-        let mut declarations = Declarations::new();
-        let handles = self.dofn.declare(&mut declarations);
-        for e in declarations.errors() {
-            p.record_error(format!("stateful ParDo '{}': {e}", p.current_name()));
-        }
-        if info.windowing.window_fn.is_merging() {
-            p.record_error(format!(
-                "stateful ParDo '{}': its input has merging windows (sessions); state and \
-                 timers need non-merging windows, as on Beam's Dataflow and Flink runners",
-                p.current_name()
-            ));
-        }
-        let callbacks = Callbacks::of(&declarations).unwrap_or_else(|e| {
-            p.record_error(format!("stateful ParDo '{}': {e}", p.current_name()));
-            Callbacks {
-                timers: Vec::new(),
-                expiry: None,
-            }
-        });
-        let kernel = StatefulDoFnKernel {
-            prototype: self.dofn,
-            handles: Arc::new(handles),
-            declarations,
-            callbacks,
-        };
-        let spec = OutputSpec::of::<F::Out>(info.boundedness, info.windowing);
-        let (_, outs) = p.add_primitive(
-            NodeKind::StatefulParDo(Arc::new(kernel)),
-            vec![input.id()],
-            self.side_inputs,
-            vec![spec],
-        );
-        p.handle(outs[0])
+        add_stateful::<F, F::Out>(input, self, Vec::new())
     }
+}
+
+/// Adds the keyed primitive of `pardo`, whose output holds `Out`: the DoFn's outputs, or with
+/// `tags` all its outputs encoded with their ports.
+fn add_stateful<F: StatefulDoFn, Out: Element>(
+    input: &PCollection<KV<F::Key, F::Value>>,
+    pardo: StatefulParDo<F>,
+    tags: Vec<ErasedTag>,
+) -> PCollection<Out> {
+    let p = input.pipeline();
+    let info = p.collection_info(input.id());
+    let mut declarations = Declarations::new();
+    let handles = pardo.dofn.declare(&mut declarations);
+    for e in declarations.errors() {
+        p.record_error(format!("stateful ParDo '{}': {e}", p.current_name()));
+    }
+    if info.windowing.window_fn.is_merging() {
+        p.record_error(format!(
+            "stateful ParDo '{}': its input has merging windows (sessions); state and \
+             timers need non-merging windows, as on Beam's Dataflow and Flink runners",
+            p.current_name()
+        ));
+    }
+    let callbacks = Callbacks::of(&declarations).unwrap_or_else(|e| {
+        p.record_error(format!("stateful ParDo '{}': {e}", p.current_name()));
+        Callbacks {
+            timers: Vec::new(),
+            expiry: None,
+        }
+    });
+    let kernel = StatefulDoFnKernel {
+        prototype: pardo.dofn,
+        handles: Arc::new(handles),
+        declarations,
+        callbacks,
+        tags,
+    };
+    let spec = OutputSpec::of::<Out>(info.boundedness, info.windowing);
+    let (_, outs) = p.add_primitive(
+        NodeKind::StatefulParDo(Arc::new(kernel)),
+        vec![input.id()],
+        pardo.side_inputs,
+        vec![spec],
+    );
+    p.handle(outs[0])
 }
 
 struct StatefulDoFnKernel<F: StatefulDoFn> {
@@ -92,6 +154,8 @@ struct StatefulDoFnKernel<F: StatefulDoFn> {
     handles: Arc<F::State>,
     declarations: Declarations,
     callbacks: Callbacks<F>,
+    /// Tagged outputs: when there are any, every output leaves encoded with its port.
+    tags: Vec<ErasedTag>,
 }
 
 /// The callbacks a DoFn bound as it declared its timers and expiry, typed again.
@@ -155,7 +219,8 @@ impl<F: StatefulDoFn> StatefulKernel for StatefulDoFnKernel<F> {
             handles: self.handles.clone(),
             declarations: self.declarations.clone(),
             callbacks: self.callbacks.clone(),
-            out: Outputs::new(&[], side_inputs.clone()),
+            out: Outputs::new(&self.tags, side_inputs.clone()),
+            encoded: !self.tags.is_empty(),
             key: None,
         }))
     }
@@ -167,6 +232,8 @@ struct StatefulDoFnOperator<F: StatefulDoFn> {
     declarations: Declarations,
     callbacks: Callbacks<F>,
     out: Outputs<F::Out>,
+    /// Whether outputs leave encoded with their ports (there are tagged outputs).
+    encoded: bool,
     /// The last key decoded, with its encoding: consecutive calls for one key decode it once.
     key: Option<(EncodedKey, F::Key)>,
 }
@@ -249,8 +316,11 @@ impl<F: StatefulDoFn> StatefulOperator for StatefulDoFnOperator<F> {
         })
     }
 
-    fn take_output(&mut self) -> Bundle {
-        Bundle::new(std::mem::take(&mut self.out.main))
+    fn take_output(&mut self) -> Result<Bundle, BoxError> {
+        if self.encoded {
+            return Ok(super::tagged::take_encoded(&mut self.out)?);
+        }
+        Ok(Bundle::new(std::mem::take(&mut self.out.main)))
     }
 
     fn take_metrics(&mut self) -> MetricsContainer {

@@ -129,7 +129,7 @@ impl StatefulDoFnRunner {
                 self.process_one(r)?;
             }
         }
-        Ok(self.op.take_output())
+        self.op.take_output()
     }
 
     /// Holds `record` back until the watermark reaches it. One already behind the watermark
@@ -232,7 +232,7 @@ impl StatefulDoFnRunner {
     /// windows it passes. At the end of time, the pending processing-time timers fire first.
     pub fn advance_watermark(&mut self, watermark: Timestamp) -> Result<Bundle, BoxError> {
         self.move_watermark(watermark)?;
-        Ok(self.op.take_output())
+        self.op.take_output()
     }
 
     fn move_watermark(&mut self, watermark: Timestamp) -> Result<(), BoxError> {
@@ -309,7 +309,7 @@ impl StatefulDoFnRunner {
                 self.fire(id, timer)?;
             }
         }
-        Ok(self.op.take_output())
+        self.op.take_output()
     }
 
     /// Runs one shard of bounded input, each key on its own: its elements as they arrived,
@@ -334,7 +334,7 @@ impl StatefulDoFnRunner {
                 self.input_watermark = Timestamp::MIN;
             }
         }
-        Ok(self.op.take_output())
+        self.op.take_output()
     }
 
     /// How far this runner holds its output watermark: the earliest output timestamp of a

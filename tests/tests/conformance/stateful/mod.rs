@@ -15,7 +15,9 @@ use order::{
 };
 use sluice_sdk::prelude::*;
 use sluice_tests::{Case, s, secs};
-use state::{declared_twice, every_kind, failing, numbering, per_window};
+use state::{
+    declared_twice, every_kind, failing, numbering, per_window, tagged_outputs, undeclared_tag,
+};
 use streaming::{
     streaming_chained_clocks, streaming_gc, streaming_hold, streaming_processing_timer,
     streaming_timers,
@@ -28,6 +30,15 @@ pub fn cases() -> Vec<Case> {
         Case::pass("stateful_event_timers_order_out_of_order_input", ordering),
         Case::pass("stateful_state_is_scoped_to_key_and_window", per_window),
         Case::pass("stateful_every_kind_of_state", every_kind),
+        Case::pass(
+            "stateful_tagged_outputs_from_elements_and_timers",
+            tagged_outputs,
+        ),
+        Case::fail(
+            "error_stateful_output_to_an_undeclared_tag_names_it",
+            undeclared_tag,
+            "output tag 'stray' was not declared",
+        ),
         Case::pass("stateful_timer_family_fires_per_tag", family),
         Case::pass("stateful_setting_a_timer_again_moves_it", reset),
         Case::pass(

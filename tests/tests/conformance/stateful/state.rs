@@ -145,3 +145,52 @@ pub(super) fn declared_twice(p: &Pipeline) {
         .on_element(|_, _key: &String, _v: i64, ctx| ctx.output(0i64));
     let _ = keyed(p, vec![("a", 1, 1)]).apply("Twice", twice);
 }
+
+pub(super) fn tagged_outputs(p: &Pipeline) {
+    // Running totals on the main output; a tagged output when a total passes 10, and another
+    // from the timer at the end of the window.
+    let over = TupleTag::<(String, i64)>::new("over");
+    let last = TupleTag::<(String, i64)>::new("last");
+    let (over_tag, last_tag) = (over.clone(), last.clone());
+    let totals = ParDo::with_state(|d| (d.value("total"), d.timer("end", TimeDomain::EventTime)))
+        .on_element(move |(total, end), key: &String, v: i64, ctx| {
+            let cell = ctx.state(total);
+            let before = cell.read_or(0);
+            cell.write(before + v);
+            ctx.output((key.clone(), before + v));
+            if before <= 10 && before + v > 10 {
+                ctx.output_tagged(&over_tag, (key.clone(), before + v));
+            }
+            let window_end = ctx.window().max_timestamp();
+            ctx.timer(end).set(window_end);
+        })
+        .on_timer(move |(total, _), key, _timer, ctx| {
+            let sum = ctx.state(total).read_or(0);
+            ctx.output_tagged(&last_tag, (key.clone(), sum));
+        })
+        .with_output(&over)
+        .with_output(&last);
+    let outputs = arriving_in_order(p, vec![("a", 5), ("a", 7), ("b", 3)]).apply("Totals", totals);
+    assert_that(&outputs.main()).contains_in_any_order(vec![
+        (s("a"), 5),
+        (s("a"), 12),
+        (s("b"), 3),
+    ]);
+    assert_that(&outputs.get(&over)).contains_in_any_order(vec![(s("a"), 12)]);
+    assert_that(&outputs.get(&last)).contains_in_any_order(vec![(s("a"), 12), (s("b"), 3)]);
+}
+
+/// `(key, value)` pairs at time 0, arriving in the order given.
+fn arriving_in_order(p: &Pipeline, events: Vec<(&str, i64)>) -> PCollection<KV<String, i64>> {
+    super::arriving(p, events.into_iter().map(|(k, v)| (k, v, 0)).collect())
+}
+
+pub(super) fn undeclared_tag(p: &Pipeline) {
+    let stray = TupleTag::<i64>::new("stray");
+    let emit = ParDo::with_state(|d| d.value::<i64>("unused")).on_element(
+        move |_, _key: &String, v: i64, ctx: &mut StatefulContext<'_, String, i64>| {
+            ctx.output_tagged(&stray, v);
+        },
+    );
+    let _ = keyed(p, vec![("a", 1, 1)]).apply("Stray", emit);
+}
