@@ -190,6 +190,13 @@ impl<K, O: Element> TimerRef<'_, '_, K, O> {
         self.set_checked(at, output, false)
     }
 
+    /// Sets an event-time timer to fire at the end of the current window (its maximum
+    /// timestamp): where a DoFn flushes what it buffered for the window.
+    pub fn set_at_window_end(self) {
+        let end = self.ctx.scope.window.max_timestamp();
+        self.set(end)
+    }
+
     /// Sets a processing-time timer `delay` after the current processing time.
     pub fn set_after(self, delay: Duration) {
         let at = self.ctx.scope.processing_time + delay;

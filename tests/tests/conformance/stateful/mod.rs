@@ -5,6 +5,7 @@
 //! 2.77, on its FnApiRunner, which runs stateful DoFns with timers).
 
 mod order;
+mod six;
 mod state;
 mod streaming;
 mod timers;
@@ -68,6 +69,21 @@ pub fn cases() -> Vec<Case> {
         Case::pass(
             "stateful_arrival_order_keeps_the_first_to_arrive",
             deduplicate_arrival_order,
+        ),
+        Case::pass("stateful_six_running_index_as_in_beam", six::running_index),
+        Case::pass(
+            "stateful_six_buffer_until_window_end_as_in_beam",
+            six::buffer_until_window_end,
+        ),
+        Case::pass("stateful_six_moved_timer_as_in_beam", six::moved_timer),
+        Case::pass(
+            "stateful_six_group_into_batches_as_in_beam",
+            six::group_into_batches,
+        ),
+        Case::pass("stateful_six_deduplicate_as_in_beam", six::deduplicate),
+        Case::pass(
+            "stateful_six_processing_time_timer_as_in_beam",
+            six::processing_time_timer,
         ),
         Case::fail(
             "error_stateful_dofn_error_names_the_transform",
