@@ -9,16 +9,15 @@
 //! Malformed lines go to the dead-letter output and are counted (`malformed_lines`).
 //!
 //! Input may arrive out of order (from a Kafka topic, up to the watermark's allowed delay).
-//! The rule is a [stateful DoFn](sluice_sdk::stateful): each transaction waits in the
-//! account's [time-sorted buffer](TimeSortedBuffer) until the watermark passes it (an
-//! event-time timer), then the account's transactions are taken in order against a one-value
-//! flag. The same job runs on
-//! files (bounded: each account's transactions in order, on any runner) and on a topic.
+//! The rule is a [stateful DoFn](sluice_sdk::stateful) that requires time-sorted input: the
+//! runner hands it each account's transactions in event-time order. Those of one timestamp
+//! wait together until the watermark passes it (an event-time timer), then go against a
+//! one-value flag in increasing amount. The same job runs on files (bounded: one account at a
+//! time, on any runner) and on a topic.
 
 use crate::job_io::{InputOptions, JobOutput, KeyedEvent, build_job, parse_then_stateful};
 use serde::{Deserialize, Serialize};
 use sluice_sdk::prelude::*;
-use sluice_sdk::state::TimeSortedBuffer;
 
 /// Below this amount (cents) a transaction is small.
 pub const SMALL_BELOW_CENTS: i64 = 100;
@@ -72,8 +71,10 @@ pub struct SmallThenLarge;
 
 /// The state of one account.
 pub struct AccountState {
-    /// Transactions (amounts) not yet taken, released in event-time order.
-    pending: TimeSortedBuffer<i64>,
+    /// The amounts of the transactions at the latest timestamp, not taken yet.
+    tied: BagState<i64>,
+    /// Takes them once the watermark passes their timestamp.
+    take: Timer,
     /// The time (ms) of the small transaction the next one follows, if the last was small.
     small_at: ValueState<i64>,
 }
@@ -92,35 +93,45 @@ impl StatefulDoFn for SmallThenLarge {
 
     fn declare(&self, d: &mut Declarations) -> AccountState {
         AccountState {
-            pending: d.time_sorted_buffer("pending"),
+            tied: d.bag("tied"),
+            take: d.event_timer("take", Self::take),
             small_at: d.value("small_at"),
         }
     }
 
     fn process(&mut self, amount: i64, st: &AccountState, ctx: &mut Ctx<'_, Self>) -> DoFnResult {
-        st.pending.add(amount, ctx);
+        let now = ctx.timestamp();
+        let tied = ctx.state(&st.tied);
+        let first = tied.is_empty();
+        tied.add(amount);
+        if first {
+            ctx.timer(&st.take).set(now);
+        }
         Ok(())
     }
+}
 
-    fn on_timer(
+impl SmallThenLarge {
+    /// The transactions of one timestamp, in increasing amount, against the flag.
+    fn take(
         &mut self,
         timer: &FiredTimer,
         st: &AccountState,
         ctx: &mut Ctx<'_, Self>,
     ) -> DoFnResult {
-        let account = ctx.key();
-        let mut ready = st.pending.release(timer, ctx);
-        ready.sort_by_key(|t| (t.timestamp, t.value));
-        for t in ready {
-            let at_ms = t.timestamp.as_millis();
+        let mut amounts = ctx.state(&st.tied).take();
+        amounts.sort_unstable();
+        let at_ms = timer.time.as_millis();
+        for amount in amounts {
             if let Some(small_ms) = ctx.state(&st.small_at).take()
-                && t.value > LARGE_ABOVE_CENTS
+                && amount > LARGE_ABOVE_CENTS
                 && at_ms - small_ms <= WITHIN.as_millis()
             {
                 ctx.metrics().counter("alerts").inc();
-                ctx.output(format!("{account},{small_ms},{at_ms},{}", t.value));
+                let account = ctx.key();
+                ctx.output(format!("{account},{small_ms},{at_ms},{amount}"));
             }
-            if t.value < SMALL_BELOW_CENTS {
+            if amount < SMALL_BELOW_CENTS {
                 ctx.state(&st.small_at).write(at_ms);
             }
         }

@@ -9,8 +9,9 @@
 //! failure and any success ending the attempt). A failure more than 5 minutes after the
 //! oldest one of the attempt pushes that one out. Malformed lines go to the dead-letter output.
 //!
-//! The state per user is the attempt's failure times; events wait in a
-//! [`TimeSortedBuffer`] until the watermark passes them, so the input may come out of order.
+//! The state per user is the attempt's failure times. The DoFn requires time-sorted input, so
+//! the input may come out of order: the runner hands it each user's logins in event-time
+//! order, and those of one timestamp wait together until the watermark passes it.
 //!
 //! ```text
 //! cargo run --release -p sluice-examples --bin login_alerts -- \
@@ -23,7 +24,6 @@ use crate::job_io::{
 };
 use serde::{Deserialize, Serialize};
 use sluice_sdk::prelude::*;
-use sluice_sdk::state::TimeSortedBuffer;
 
 /// Failures in one attempt that raise an alert.
 pub const FAILURES: usize = 3;
@@ -72,8 +72,10 @@ pub struct RepeatedFailures;
 
 /// The state of one user.
 pub struct UserState {
-    /// Logins not yet taken, released in event-time order.
-    pending: TimeSortedBuffer<bool>,
+    /// The outcomes (failed or not) of the logins at the latest timestamp, not taken yet.
+    tied: BagState<bool>,
+    /// Takes them once the watermark passes their timestamp.
+    take: Timer,
     /// The failure times (ms) of the current attempt.
     failures: ValueState<Vec<i64>>,
 }
@@ -92,30 +94,34 @@ impl StatefulDoFn for RepeatedFailures {
 
     fn declare(&self, d: &mut Declarations) -> UserState {
         UserState {
-            pending: d.time_sorted_buffer("pending"),
+            tied: d.bag("tied"),
+            take: d.event_timer("take", Self::take),
             failures: d.value("failures"),
         }
     }
 
     fn process(&mut self, failed: bool, st: &UserState, ctx: &mut Ctx<'_, Self>) -> DoFnResult {
-        st.pending.add(failed, ctx);
+        let now = ctx.timestamp();
+        let tied = ctx.state(&st.tied);
+        let first = tied.is_empty();
+        tied.add(failed);
+        if first {
+            ctx.timer(&st.take).set(now);
+        }
         Ok(())
     }
+}
 
-    fn on_timer(
-        &mut self,
-        timer: &FiredTimer,
-        st: &UserState,
-        ctx: &mut Ctx<'_, Self>,
-    ) -> DoFnResult {
-        let user = ctx.key();
-        let mut ready = st.pending.release(timer, ctx);
+impl RepeatedFailures {
+    /// The logins of one timestamp, failures first, against the attempt.
+    fn take(&mut self, timer: &FiredTimer, st: &UserState, ctx: &mut Ctx<'_, Self>) -> DoFnResult {
+        let mut outcomes = ctx.state(&st.tied).take();
         // Equal timestamps: failures first (`true` sorts last, so reverse it).
-        ready.sort_by_key(|l| (l.timestamp, !l.value));
+        outcomes.sort_by_key(|failed| !failed);
+        let at = timer.time.as_millis();
         let mut failures = ctx.state(&st.failures).take().unwrap_or_default();
-        for login in ready {
-            let at = login.timestamp.as_millis();
-            if !login.value {
+        for failed in outcomes {
+            if !failed {
                 failures.clear();
                 continue;
             }
@@ -123,7 +129,7 @@ impl StatefulDoFn for RepeatedFailures {
             failures.push(at);
             if failures.len() == FAILURES {
                 ctx.metrics().counter("alerts").inc();
-                ctx.output(format!("{user},{},{at}", failures[0]));
+                ctx.output(format!("{},{},{at}", ctx.key(), failures[0]));
                 failures.clear();
             }
         }

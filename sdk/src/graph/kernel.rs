@@ -242,15 +242,24 @@ pub struct StateScope<'a> {
 
 /// One running instance of a stateful ParDo. Its calls take the key in its encoded form; the
 /// instance decodes it (once for a run of calls with the same key).
+///
+/// Elements come a **run** at a time: consecutive records of one key and window, which share
+/// a state slot. The instance loops over them in typed code; the runner pays one dynamic call
+/// per run, not per element.
 pub trait StatefulOperator: Send {
-    /// Processes one encoded value of `key` at `timestamp`, with the state in `scope`.
-    fn process(
+    /// Processes, in order, the records of `run` (all of `key` and of the window of `scope`):
+    /// always the first; then each next one whose timestamp is before `until` (a timer of the
+    /// runner due then must fire first), stopping after a record whose call asked for a timer
+    /// when `stop_at_timer` is set (the runner then fires what is due). Returns how many it
+    /// processed.
+    fn process_run(
         &mut self,
         key: &EncodedKey,
-        payload: &[u8],
-        timestamp: Timestamp,
+        run: &[KeyedRecord],
+        until: Timestamp,
+        stop_at_timer: bool,
         scope: StateScope<'_>,
-    ) -> Result<(), BoxError>;
+    ) -> Result<usize, BoxError>;
     /// A timer of `key` fires.
     fn on_timer(
         &mut self,

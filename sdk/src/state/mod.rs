@@ -18,8 +18,9 @@
 //! | [`Declarations::set`] | [`SetState<T>`] | [`SetCell<T>`] | a set |
 //! | [`Declarations::ordered_list`] | [`OrderedListState<T>`] | [`OrderedListCell<T>`] | values ordered by timestamp, read and cleared by range |
 //!
-//! A [`TimeSortedBuffer`] (an ordered list and a timer) hands a key's values back in
-//! event-time order once the watermark has passed them.
+//! A DoFn that needs each key's values in event-time order declares it
+//! ([`requires_time_sorted_input`](crate::stateful::StatefulDoFn::requires_time_sorted_input))
+//! and the runner hands them over sorted; no buffer of its own is needed.
 //!
 //! Timers are declared the same way ([`Declarations::timer`], [`Declarations::timer_family`];
 //! see [`timer`]); [`Declarations::event_timer`] and its siblings bind the method a timer calls
@@ -41,7 +42,6 @@ mod combining;
 mod map;
 mod ordered_list;
 mod set;
-pub mod time_sorted;
 pub mod timer;
 mod value;
 
@@ -50,7 +50,6 @@ pub use combining::{CombiningCell, CombiningState};
 pub use map::{MapCell, MapState};
 pub use ordered_list::{OrderedListCell, OrderedListState};
 pub use set::{SetCell, SetState};
-pub use time_sorted::TimeSortedBuffer;
 pub use timer::{FiredTimer, TimeDomain, Timer, TimerFamily, TimerId, TimerOp, TimerSpec};
 pub use value::{ValueCell, ValueState};
 

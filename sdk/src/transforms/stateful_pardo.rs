@@ -266,17 +266,52 @@ impl<F: StatefulDoFn> StatefulDoFnOperator<F> {
 }
 
 impl<F: StatefulDoFn> StatefulOperator for StatefulDoFnOperator<F> {
-    fn process(
+    fn process_run(
         &mut self,
         key: &EncodedKey,
-        payload: &[u8],
-        timestamp: Timestamp,
+        run: &[KeyedRecord],
+        until: Timestamp,
+        stop_at_timer: bool,
         scope: StateScope<'_>,
-    ) -> Result<(), BoxError> {
-        let value: F::Value = decode(payload)?;
-        self.call(key, timestamp, scope, |dofn, handles, ctx| {
-            dofn.process(value, handles, ctx)
-        })
+    ) -> Result<usize, BoxError> {
+        self.decode_key(key)?;
+        let (_, key) = self.key.as_ref().expect("decoded above");
+        let StateScope {
+            slot,
+            timers,
+            window,
+            expiry,
+            processing_time,
+        } = scope;
+        let mut done = 0;
+        for record in run {
+            if done > 0 && record.timestamp >= until {
+                break;
+            }
+            let value: F::Value = decode(&record.payload)?;
+            let asked = timers.len();
+            let scope = StateScope {
+                slot: &mut *slot,
+                timers: &mut *timers,
+                window,
+                expiry,
+                processing_time,
+            };
+            let mut ctx = StatefulContext::new(
+                key,
+                record.timestamp,
+                &self.declarations,
+                scope,
+                &mut self.out,
+            );
+            let result = self.dofn.process(value, &self.handles, &mut ctx);
+            ctx.finish(result)?;
+            done += 1;
+            if stop_at_timer && timers.len() > asked {
+                break;
+            }
+        }
+        Ok(done)
     }
 
     fn on_timer(

@@ -269,6 +269,20 @@ impl<C: SlotContents> KeyedStore<C> {
         Some((id, timer))
     }
 
+    /// The earliest time the watermark must pass before something of this store is due: a
+    /// pending event-time timer fires, or a window expires.
+    pub fn next_event(&self) -> Option<Timestamp> {
+        let timer = self.timers.next_event_time();
+        let expiry = self
+            .windows
+            .first_key_value()
+            .map(|((_, w), _)| self.expiry(w));
+        match (timer, expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Whether some window expires once the watermark reaches `watermark`.
     pub fn has_expired(&self, watermark: Timestamp) -> bool {
         self.windows

@@ -88,6 +88,11 @@ impl TimerQueue {
         due.then_some((*k, v))
     }
 
+    /// The time of the earliest pending event-time timer.
+    pub fn next_event_time(&self) -> Option<Timestamp> {
+        self.event.first_key_value().map(|((at, _), _)| *at)
+    }
+
     /// The earliest output timestamp of a pending timer: how far the output watermark is held.
     pub fn hold(&self) -> Option<Timestamp> {
         self.holds.keys().next().copied()

@@ -33,17 +33,17 @@ use sluice_sdk::graph::kernel::{
 use sluice_sdk::metrics::MetricsContainer;
 use sluice_sdk::state::StateSlot;
 use sluice_sdk::state::{FiredTimer, TimeDomain, TimerOp};
-use sluice_sdk::time::Timestamp;
+use sluice_sdk::time::{Duration, Timestamp};
 use sluice_sdk::window::Window;
 use sluice_sdk::windowing::WindowingStrategy;
 use std::sync::Arc;
 use time_sorted::SortedInput;
 
-/// Sorts records so that each key's are together, in timestamp order (ties in no particular
-/// order). Sorting compares key hashes; keys whose hashes collide are then told apart by
-/// their bytes.
+/// Sorts records so that each key's are together, in timestamp order (equal timestamps in
+/// the order they arrived). Sorting compares key hashes; keys whose hashes collide are then
+/// told apart by their bytes.
 fn sort_by_key_and_time(records: &mut [KeyedRecord]) {
-    records.sort_unstable_by_key(|r| (r.key.hash(), r.timestamp));
+    reorder_by(records, |r| (r.key.hash(), r.timestamp));
     separate_colliding_keys(records, |a, b| {
         (a.key.bytes(), a.timestamp).cmp(&(b.key.bytes(), b.timestamp))
     });
@@ -51,8 +51,13 @@ fn sort_by_key_and_time(records: &mut [KeyedRecord]) {
 
 /// Brings each key's records together, keeping the order they arrived in.
 fn group_by_key_in_arrival_order(records: &mut [KeyedRecord]) {
-    records.sort_by_key(|r| r.key.hash());
+    reorder_by(records, |r| r.key.hash());
     separate_colliding_keys(records, |a, b| a.key.bytes().cmp(b.key.bytes()));
+}
+
+/// Puts `records` in the order of `key`; records of equal keys keep their order.
+fn reorder_by<K: Ord>(records: &mut [KeyedRecord], key: impl Fn(&KeyedRecord) -> K) {
+    records.sort_by_key(key);
 }
 
 /// Within each run of records whose key hashes are equal but whose keys differ, sorts by
@@ -122,12 +127,12 @@ impl StatefulDoFnRunner {
 
     /// Processes a batch of records as they arrive; returns what the DoFn emitted.
     pub fn process(&mut self, records: Vec<KeyedRecord>) -> Result<Bundle, BoxError> {
-        for r in records {
-            if self.time_sorted {
+        if self.time_sorted {
+            for r in records {
                 self.take_in_time_order(r)?;
-            } else {
-                self.process_one(r)?;
             }
+        } else {
+            self.process_runs(&records, false)?;
         }
         self.op.take_output()
     }
@@ -144,7 +149,7 @@ impl StatefulDoFnRunner {
             self.dropped_late += 1;
             return Ok(());
         }
-        self.process_one(record)
+        self.process_runs(std::slice::from_ref(&record), false)
     }
 
     /// Processes the held elements up to `watermark` in timestamp order, each after the
@@ -152,21 +157,53 @@ impl StatefulDoFnRunner {
     fn release_held(&mut self, watermark: Timestamp) -> Result<(), BoxError> {
         let current = self.arrival;
         while let Some((record, arrival)) = self.held.pop_until(watermark) {
-            self.advance_to(record.timestamp)?;
             self.arrival = arrival;
-            self.process_one(record)?;
+            self.process_runs(std::slice::from_ref(&record), true)?;
         }
         self.arrival = current;
         Ok(())
     }
 
-    fn process_one(&mut self, record: KeyedRecord) -> Result<(), BoxError> {
-        let expiry = self.strategy.expiry(&record.window);
-        if self.input_watermark > expiry {
-            self.dropped_late += 1;
-            return Ok(());
+    /// Processes `records` in order, a run at a time: consecutive records of one key and
+    /// window, handed to the DoFn in one call. When the watermark `follows` the records (each
+    /// key's records in timestamp order), it moves to each record's timestamp first, firing
+    /// the timers due and expiring the windows passed, and a run stops where that could
+    /// happen before its next record.
+    fn process_runs(&mut self, records: &[KeyedRecord], follows: bool) -> Result<(), BoxError> {
+        let mut start = 0;
+        while start < records.len() {
+            let first = &records[start];
+            let end = start
+                + records[start..]
+                    .iter()
+                    .position(|r| r.key != first.key || r.window != first.window)
+                    .unwrap_or(records.len() - start);
+            while start < end {
+                if follows {
+                    self.advance_to(records[start].timestamp)?;
+                }
+                start += self.process_run(&records[start..end], follows)?;
+            }
         }
-        let id = (record.key, record.window);
+        Ok(())
+    }
+
+    /// Hands the DoFn (a first part of) `run`, records of one key and window; returns how many
+    /// it took.
+    fn process_run(&mut self, run: &[KeyedRecord], follows: bool) -> Result<usize, BoxError> {
+        let window = run[0].window;
+        let expiry = self.strategy.expiry(&window);
+        if self.input_watermark > expiry {
+            self.dropped_late += run.len() as u64;
+            return Ok(run.len());
+        }
+        // With the watermark following the records, the next record must wait for whatever
+        // of the store falls due before it (a timer, an expiry) and for what this run asks.
+        let (until, stop_at_timer) = match self.store.next_event().filter(|_| follows) {
+            Some(due) => (due + Duration::EPSILON, true),
+            None => (Timestamp::MAX, follows),
+        };
+        let id = (run[0].key.clone(), window);
         let slot = self.store.slot(&id);
         // The oldest arrival, whatever order records come in (several sources).
         let arrival = self.arrival;
@@ -174,14 +211,15 @@ impl StatefulDoFnRunner {
         let scope = StateScope {
             slot: &mut slot.contents,
             timers: &mut self.ops,
-            window: id.1,
+            window,
             expiry,
             processing_time: self.processing_time,
         };
-        self.op
-            .process(&id.0, &record.payload, record.timestamp, scope)?;
+        let taken = self
+            .op
+            .process_run(&id.0, run, until, stop_at_timer, scope)?;
         self.after_call(&id);
-        Ok(())
+        Ok(taken)
     }
 
     /// Applies the timer requests of the call that just ran on `id`, and forgets the slot if
@@ -321,18 +359,18 @@ impl StatefulDoFnRunner {
         } else {
             group_by_key_in_arrival_order(&mut records);
         }
-        let mut records = records.into_iter().peekable();
-        while let Some(record) = records.next() {
-            if self.time_sorted {
-                self.advance_to(record.timestamp)?;
-            }
-            let last_of_key = records.peek().is_none_or(|next| next.key != record.key);
-            self.process_one(record)?;
-            if last_of_key {
-                self.advance_to(Timestamp::MAX)?;
-                debug_assert!(self.store.is_empty(), "every window expires at the end");
-                self.input_watermark = Timestamp::MIN;
-            }
+        let mut start = 0;
+        while start < records.len() {
+            let key = &records[start].key;
+            let len = records[start..]
+                .iter()
+                .position(|r| r.key != *key)
+                .unwrap_or(records.len() - start);
+            self.process_runs(&records[start..start + len], self.time_sorted)?;
+            self.advance_to(Timestamp::MAX)?;
+            debug_assert!(self.store.is_empty(), "every window expires at the end");
+            self.input_watermark = Timestamp::MIN;
+            start += len;
         }
         self.op.take_output()
     }
@@ -415,5 +453,65 @@ impl StatefulDoFnRunner {
     /// Tears the DoFn down.
     pub fn teardown(&mut self) {
         self.op.teardown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_sdk::element::{EncodedBytes, EncodedKey};
+    use sluice_sdk::graph::kernel::RecordKind;
+
+    fn record(key: u32, secs: i64, tag: u8) -> KeyedRecord {
+        KeyedRecord {
+            key: EncodedKey::of(&key).unwrap(),
+            payload: EncodedBytes::from_slice(&[tag]),
+            kind: RecordKind::Value,
+            timestamp: Timestamp::from_secs(secs),
+            window: Window::Global,
+        }
+    }
+
+    #[test]
+    fn records_come_together_by_key_in_time_order_ties_as_they_arrived() {
+        // 60 records over 7 keys, times scrambled, with ties.
+        let mut records: Vec<KeyedRecord> = (0..60u8)
+            .map(|i| record(u32::from(i % 7), (i64::from(i) * 37) % 11, i))
+            .collect();
+        sort_by_key_and_time(&mut records);
+        for pair in records.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            if a.key == b.key {
+                assert!(
+                    (a.timestamp, a.payload[0]) < (b.timestamp, b.payload[0]),
+                    "in time order, ties in arrival order"
+                );
+            }
+        }
+        let keys: Vec<u32> = records.iter().map(|r| r.key.decode().unwrap()).collect();
+        let mut seen = Vec::new();
+        for k in keys {
+            if seen.last() != Some(&k) {
+                assert!(!seen.contains(&k), "key {k} comes in one run");
+                seen.push(k);
+            }
+        }
+        assert_eq!(seen.len(), 7);
+        let mut tags: Vec<u8> = records.iter().map(|r| r.payload[0]).collect();
+        tags.sort_unstable();
+        assert_eq!(tags, (0..60).collect::<Vec<u8>>(), "every record once");
+    }
+
+    #[test]
+    fn grouping_by_key_keeps_the_order_of_arrival() {
+        let mut records: Vec<KeyedRecord> = (0..40u8)
+            .map(|i| record(u32::from(i % 3), 40 - i64::from(i), i))
+            .collect();
+        group_by_key_in_arrival_order(&mut records);
+        for pair in records.windows(2) {
+            if pair[0].key == pair[1].key {
+                assert!(pair[0].payload[0] < pair[1].payload[0]);
+            }
+        }
     }
 }
