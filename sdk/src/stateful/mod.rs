@@ -74,7 +74,8 @@
 //! `@RequiresTimeSortedInput`). The runner then holds each element back until the input
 //! watermark reaches its timestamp and hands them over in timestamp order, firing the
 //! event-time timers due before each one: the result is what a perfect watermark gives, the
-//! same on bounded and unbounded input. On unbounded input an element already behind the
+//! same on bounded and unbounded input. Elements of equal timestamps come in no defined
+//! order (as in Beam): a DoFn that cares orders them itself. On unbounded input an element already behind the
 //! watermark goes in at once while within the allowed lateness and is dropped as late after
 //! it. Beam's runners flush held elements up to the current watermark instead, so on bounded
 //! input (where the watermark jumps to the end at once) Beam processes all of a key's elements,
