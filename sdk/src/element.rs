@@ -58,8 +58,14 @@ pub fn encoded_len<T: Serialize>(value: &T) -> Result<u64, CoderError> {
 /// often a few bytes, then needs no allocation of its own.
 pub type EncodedBytes = smallvec::SmallVec<[u8; 16]>;
 
-/// Encodes a value with the pipeline's coder into [`EncodedBytes`].
+/// Encodes a value with the pipeline's coder into [`EncodedBytes`]. A value that fits the
+/// inline buffer is encoded straight into it (the common case: a key, a count); a longer one
+/// is encoded again into a growing buffer.
 pub fn encode_inline<T: Serialize>(value: &T) -> Result<EncodedBytes, CoderError> {
+    let mut inline = [0u8; 16];
+    if let Ok(len) = bincode::serde::encode_into_slice(value, &mut inline, config()) {
+        return Ok(EncodedBytes::from_buf_and_len(inline, len));
+    }
     let mut out = EncodedBytes::new();
     bincode::serde::encode_into_std_write(value, &mut out, config())
         .map_err(|e| CoderError(e.to_string()))?;
@@ -139,6 +145,23 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inline_encoding_is_the_encoding_short_or_long() {
+        let short = encode_inline(&(7u64, "ab")).unwrap();
+        assert!(!short.spilled(), "a short value stays inline");
+        assert_eq!(short.as_slice(), encode(&(7u64, "ab")).unwrap());
+        let long = "x".repeat(100);
+        assert_eq!(
+            encode_inline(&long).unwrap().as_slice(),
+            encode(&long).unwrap()
+        );
+        let exactly = "y".repeat(15); // a length byte and 15 bytes: the inline buffer, full
+        assert_eq!(
+            encode_inline(&exactly).unwrap().as_slice(),
+            encode(&exactly).unwrap()
+        );
+    }
 
     #[test]
     fn round_trips_and_groups_by_bytes() {

@@ -147,10 +147,9 @@ pub struct KeyedRecord {
 
 /// The state of one (key, window) in a grouping transform: its buffered values or accumulator.
 pub trait GroupState: Send {
-    /// Adds an encoded input value.
-    fn add_value(&mut self, payload: &[u8]) -> Result<(), BoxError>;
-    /// Adds an encoded partial accumulator.
-    fn add_accumulator(&mut self, payload: &[u8]) -> Result<(), BoxError>;
+    /// Adds a run of records of this state's key and window (encoded input values or
+    /// partial accumulators), in order: one call per run, a typed loop inside.
+    fn add_run(&mut self, run: &[KeyedRecord]) -> Result<(), BoxError>;
     /// Merges another state of the same transform into this one (session merging).
     fn merge(&mut self, other: Box<dyn GroupState>) -> Result<(), BoxError>;
     /// The output for a pane: the grouped values or the extracted combine output. With

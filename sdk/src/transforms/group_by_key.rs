@@ -33,12 +33,15 @@ struct ListState<V> {
 }
 
 impl<V: Element> GroupState for ListState<V> {
-    fn add_value(&mut self, payload: &[u8]) -> Result<(), BoxError> {
-        self.values.push(decode(payload)?);
+    fn add_run(&mut self, run: &[KeyedRecord]) -> Result<(), BoxError> {
+        self.values.reserve(run.len());
+        for record in run {
+            if record.kind == RecordKind::Accumulator {
+                return Err("GroupByKey received a pre-combined accumulator".into());
+            }
+            self.values.push(decode(&record.payload)?);
+        }
         Ok(())
-    }
-    fn add_accumulator(&mut self, _payload: &[u8]) -> Result<(), BoxError> {
-        Err("GroupByKey received a pre-combined accumulator".into())
     }
     fn merge(&mut self, other: Box<dyn GroupState>) -> Result<(), BoxError> {
         let other = other

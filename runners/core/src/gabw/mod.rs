@@ -53,7 +53,7 @@ use super::trigger::{TriggerContext, uses_processing_time};
 use rustc_hash::{FxHashMap, FxHashSet};
 use sluice_sdk::element::{CoderError, EncodedKey};
 use sluice_sdk::error::BoxError;
-use sluice_sdk::graph::kernel::{GroupKernel, KeyedRecord, PaneOutput, RecordKind};
+use sluice_sdk::graph::kernel::{GroupKernel, KeyedRecord, PaneOutput};
 use sluice_sdk::time::Timestamp;
 use sluice_sdk::trigger::{TimestampCombiner, Trigger};
 use sluice_sdk::window::Window;
@@ -173,30 +173,43 @@ impl GroupAlsoByWindow {
     }
 
     /// Adds a batch of records; returns the panes their windows' triggers fired.
-    pub fn process(&mut self, records: Vec<KeyedRecord>) -> Result<Vec<PaneOutput>, BoxError> {
+    ///
+    /// Records come a run at a time: consecutive records of one key and window share one
+    /// look-up of their state and one call of its typed
+    /// [`add_run`](sluice_sdk::graph::kernel::GroupState::add_run).
+    /// (With merging windows every record is a run of its own: its window merges first.)
+    pub fn process(&mut self, mut records: Vec<KeyedRecord>) -> Result<Vec<PaneOutput>, BoxError> {
         let merging = self.strategy.window_fn.is_merging();
         let combiner = self.strategy.timestamp_combiner;
         // Under the default trigger only windows already past their end can fire on arrival;
         // the others need not be remembered (nor their keys copied).
         let default_trigger = self.strategy.trigger == Trigger::Default;
         let mut touched: FxHashSet<(EncodedKey, Window)> = Default::default();
-        for record in records {
-            if self.input_watermark > self.store.expiry(&record.window) {
-                self.dropped_late += 1;
+        let mut next = 0;
+        while next < records.len() {
+            let start = next;
+            next = if merging {
+                start + 1
+            } else {
+                let (key, window) = (&records[start].key, records[start].window);
+                start
+                    + records[start..]
+                        .iter()
+                        .position(|r| r.key != *key || r.window != window)
+                        .unwrap_or(records.len() - start)
+            };
+            let run = &mut records[start..next];
+            if self.input_watermark > self.store.expiry(&run[0].window) {
+                self.dropped_late += run.len() as u64;
                 continue;
             }
-            let KeyedRecord {
-                key,
-                payload,
-                kind,
-                timestamp,
-                window,
-            } = record;
+            // The run's key moves into the store (no copy); the records keep their payloads.
+            let key = std::mem::replace(&mut run[0].key, EncodedKey::from_slice(&[]));
             // A new window merges first: the element then counts in the window it ends up in.
             let window = if merging {
-                self.merge_new_window(&key, window)?
+                self.merge_new_window(&key, run[0].window)?
             } else {
-                window
+                run[0].window
             };
             let late = window.max_timestamp() < self.input_watermark;
             let remember = (!default_trigger || late).then(|| (key.clone(), window));
@@ -206,28 +219,29 @@ impl GroupAlsoByWindow {
                 .slot_owned((key, window), || WindowState::fresh(kernel, trigger, late));
             let ws = &mut slot.contents;
             if ws.firing.closed {
-                self.dropped_closed += 1;
+                self.dropped_closed += run.len() as u64;
                 continue;
             }
-            match kind {
-                RecordKind::Value => ws.state.add_value(&payload)?,
-                RecordKind::Accumulator => ws.state.add_accumulator(&payload)?,
-            }
+            ws.state.add_run(run)?;
             ws.firing.has_new_data = true;
             slot.unemitted_since = earliest(slot.unemitted_since, Some(self.arrival));
-            if combiner != TimestampCombiner::EndOfWindow && timestamp >= self.input_watermark {
-                ws.firing.pending_timestamp = Some(
-                    ws.firing
-                        .pending_timestamp
-                        .map_or(timestamp, |t| combiner.combine(t, timestamp)),
-                );
-            }
             let ctx = TriggerContext {
                 window: &window,
                 watermark: self.input_watermark,
                 processing_time: self.processing_time,
             };
-            ws.firing.trigger.on_element(&ctx);
+            for record in run.iter() {
+                if combiner != TimestampCombiner::EndOfWindow
+                    && record.timestamp >= self.input_watermark
+                {
+                    ws.firing.pending_timestamp = Some(
+                        ws.firing
+                            .pending_timestamp
+                            .map_or(record.timestamp, |t| combiner.combine(t, record.timestamp)),
+                    );
+                }
+                ws.firing.trigger.on_element(&ctx);
+            }
             if let Some(id) = remember {
                 touched.insert(id);
             }
@@ -389,6 +403,7 @@ impl GroupAlsoByWindow {
 pub(crate) mod tests {
     use super::*;
     use sluice_sdk::graph::NodeKind;
+    use sluice_sdk::graph::kernel::RecordKind;
     use sluice_sdk::prelude::*;
     use sluice_sdk::time::Duration;
 

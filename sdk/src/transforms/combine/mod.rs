@@ -107,20 +107,25 @@ struct AccState<F: CombineFn> {
 }
 
 impl<F: CombineFn> GroupState for AccState<F> {
-    fn add_value(&mut self, payload: &[u8]) -> Result<(), BoxError> {
-        let input: F::Input = decode(payload)?;
+    fn add_run(&mut self, run: &[KeyedRecord]) -> Result<(), BoxError> {
         let f = &self.combine_fn;
-        f.add_input(
-            self.acc.get_or_insert_with(|| f.create_accumulator()),
-            input,
-        );
-        Ok(())
-    }
-    fn add_accumulator(&mut self, payload: &[u8]) -> Result<(), BoxError> {
-        let other: F::Accumulator = decode(payload)?;
-        match &mut self.acc {
-            Some(acc) => self.combine_fn.merge_accumulators(acc, other),
-            None => self.acc = Some(other),
+        for record in run {
+            match record.kind {
+                RecordKind::Value => {
+                    let input: F::Input = decode(&record.payload)?;
+                    f.add_input(
+                        self.acc.get_or_insert_with(|| f.create_accumulator()),
+                        input,
+                    );
+                }
+                RecordKind::Accumulator => {
+                    let other: F::Accumulator = decode(&record.payload)?;
+                    match &mut self.acc {
+                        Some(acc) => f.merge_accumulators(acc, other),
+                        None => self.acc = Some(other),
+                    }
+                }
+            }
         }
         Ok(())
     }
