@@ -198,37 +198,40 @@ impl<C: SlotContents> KeyedStore<C> {
         }
         self.slot_or_insert_with(id, make);
         let slot = self.slots.get_mut(id).expect("created above");
-        for op in ops.drain(..) {
-            let (timer, tag) = match &op {
-                TimerOp::Set { timer, tag, .. } | TimerOp::Clear { timer, tag } => (*timer, tag),
-            };
-            if let Some(i) = slot
-                .timers
-                .iter()
-                .position(|t| t.timer == timer && t.tag == *tag)
-            {
-                let old = slot.timers.swap_remove(i);
-                self.timers.remove(&old);
+        apply_ops(&mut self.timers, id, slot, ops, declarations);
+    }
+
+    /// Runs `call` on the slot of `id` (made with `make` if there is none), then applies the
+    /// timer requests `call` left in `ops` and forgets the slot if that leaves it empty: one
+    /// look-up of the slot where [`slot_owned`](Self::slot_owned),
+    /// [`apply_timer_ops`](Self::apply_timer_ops) and
+    /// [`release_if_empty`](Self::release_if_empty) would take several.
+    pub fn call_on<R>(
+        &mut self,
+        id: (EncodedKey, Window),
+        ops: &mut Vec<TimerOp>,
+        declarations: &Declarations,
+        make: impl FnOnce() -> C,
+        call: impl FnOnce(&mut Slot<C>, &mut Vec<TimerOp>) -> R,
+    ) -> R {
+        let window = id.1;
+        let mut entry = match self.slots.entry(id) {
+            Entry::Occupied(e) => e,
+            Entry::Vacant(e) => {
+                count_window(&mut self.windows, window);
+                e.insert_entry(Slot::new(make()))
             }
-            if let TimerOp::Set {
-                timer,
-                tag,
-                at,
-                output_timestamp,
-            } = op
-            {
-                let pending = PendingTimer {
-                    timer,
-                    tag,
-                    domain: declarations.timers()[timer.0 as usize].domain,
-                    at,
-                    output_timestamp,
-                    seq: self.timers.next_seq(),
-                };
-                self.timers.insert(&id.0, id.1, &pending);
-                slot.timers.push(pending);
-            }
+        };
+        let result = call(entry.get_mut(), ops);
+        if !ops.is_empty() {
+            let id = entry.key().clone();
+            apply_ops(&mut self.timers, &id, entry.get_mut(), ops, declarations);
         }
+        if entry.get().is_empty() {
+            entry.remove();
+            self.forget_window(window);
+        }
+        result
     }
 
     /// Forgets `(key, window)` if it holds nothing and has no timer.
@@ -403,6 +406,48 @@ impl KeyedStore<StateSlot> {
     /// The state cells of `(key, window)`, created empty if there are none.
     pub fn slot(&mut self, id: &(EncodedKey, Window)) -> &mut Slot<StateSlot> {
         self.slot_or_insert_with(id, StateSlot::new)
+    }
+}
+
+/// Applies the timer requests `ops` of a call on `id` to its `slot` and to the store's
+/// `timers`, emptying `ops`: a timer set again or cleared leaves the queue first.
+fn apply_ops<C>(
+    timers: &mut TimerQueue,
+    id: &(EncodedKey, Window),
+    slot: &mut Slot<C>,
+    ops: &mut Vec<TimerOp>,
+    declarations: &Declarations,
+) {
+    for op in ops.drain(..) {
+        let (timer, tag) = match &op {
+            TimerOp::Set { timer, tag, .. } | TimerOp::Clear { timer, tag } => (*timer, tag),
+        };
+        if let Some(i) = slot
+            .timers
+            .iter()
+            .position(|t| t.timer == timer && t.tag == *tag)
+        {
+            let old = slot.timers.swap_remove(i);
+            timers.remove(&old);
+        }
+        if let TimerOp::Set {
+            timer,
+            tag,
+            at,
+            output_timestamp,
+        } = op
+        {
+            let pending = PendingTimer {
+                timer,
+                tag,
+                domain: declarations.timers()[timer.0 as usize].domain,
+                at,
+                output_timestamp,
+                seq: timers.next_seq(),
+            };
+            timers.insert(&id.0, id.1, &pending);
+            slot.timers.push(pending);
+        }
     }
 }
 

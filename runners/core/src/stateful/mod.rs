@@ -199,31 +199,27 @@ impl StatefulDoFnRunner {
             None => (Timestamp::MAX, follows),
         };
         let id = (run[0].key.clone(), window);
-        let slot = self.store.slot(&id);
-        // The oldest arrival, whatever order records come in (several sources).
-        let arrival = self.arrival;
-        slot.unemitted_since = Some(slot.unemitted_since.map_or(arrival, |a| a.min(arrival)));
-        let scope = StateScope {
-            slot: &mut slot.contents,
-            timers: &mut self.ops,
-            window,
-            expiry,
-            processing_time: self.processing_time,
-        };
-        let taken = self
-            .op
-            .process_run(&id.0, run, until, stop_at_timer, scope)?;
-        self.after_call(&id);
-        Ok(taken)
-    }
-
-    /// Applies the timer requests of the call that just ran on `id`, and forgets the slot if
-    /// the call left it empty.
-    fn after_call(&mut self, id: &(EncodedKey, Window)) {
+        let (op, arrival, processing_time) = (&mut self.op, self.arrival, self.processing_time);
         let declarations = self.kernel.declarations();
-        self.store
-            .apply_timer_ops(id, &mut self.ops, declarations, StateSlot::new);
-        self.store.release_if_empty(id);
+        self.store.call_on(
+            id,
+            &mut self.ops,
+            declarations,
+            StateSlot::new,
+            |slot, ops| {
+                // The oldest arrival, whatever order records come in (several sources).
+                slot.unemitted_since =
+                    Some(slot.unemitted_since.map_or(arrival, |a| a.min(arrival)));
+                let scope = StateScope {
+                    slot: &mut slot.contents,
+                    timers: ops,
+                    window,
+                    expiry,
+                    processing_time,
+                };
+                op.process_run(&run[0].key, run, until, stop_at_timer, scope)
+            },
+        )
     }
 
     fn fire(&mut self, id: (EncodedKey, Window), timer: PendingTimer) -> Result<(), BoxError> {
@@ -236,17 +232,25 @@ impl StatefulDoFnRunner {
             output_timestamp: timer.output_timestamp,
             window: id.1,
         };
-        let slot = self.store.slot(&id);
-        let scope = StateScope {
-            slot: &mut slot.contents,
-            timers: &mut self.ops,
-            window: id.1,
-            expiry,
-            processing_time: self.processing_time,
-        };
-        self.op.on_timer(&id.0, &fired, scope)?;
-        self.after_call(&id);
-        Ok(())
+        let (op, processing_time) = (&mut self.op, self.processing_time);
+        let declarations = self.kernel.declarations();
+        let key = id.0.clone();
+        self.store.call_on(
+            id,
+            &mut self.ops,
+            declarations,
+            StateSlot::new,
+            |slot, ops| {
+                let scope = StateScope {
+                    slot: &mut slot.contents,
+                    timers: ops,
+                    window: fired.window,
+                    expiry,
+                    processing_time,
+                };
+                op.on_timer(&key, &fired, scope)
+            },
+        )
     }
 
     /// Fires every event-time timer the watermark has passed, in timestamp order, including
