@@ -153,19 +153,22 @@ fn records_dropped_as_late_are_counted_and_event_time_reads_keep_them() {
             ..TestRecord::default()
         }
     };
-    let mut records: Vec<TestRecord> = (0..40).map(event).collect();
-    records.push(TestRecord {
+    // The garbage's create time, an hour ahead, moves a create-time watermark past every
+    // window of the events that come after it: they are produced once it was read (in one
+    // bundle with it, they would be taken in before the watermark moves).
+    let mut first: Vec<TestRecord> = (0..40).map(event).collect();
+    first.push(TestRecord {
         value: b"garbage from a careless producer".to_vec(),
         timestamp_ms: Some(now + 3_600_000),
         partition: Some(0),
         ..TestRecord::default()
     });
-    records.extend((40..80).map(event));
+    let then: Vec<TestRecord> = (40..80).map(event).collect();
     for timestamps in ["create-time", "event-time"] {
         let (input, output) = (unique_topic("late-in"), unique_topic("late-out"));
         kafka::create_topic(&bootstrap, &input, 1).unwrap();
         kafka::create_topic(&bootstrap, &output, 1).unwrap();
-        produce(&bootstrap, &input, &records);
+        produce(&bootstrap, &input, &first);
         let addr = sluice_tests::fresh_loopback_hosts(1).remove(0);
         let mut job = sluice_tests::Job::spawn(
             std::process::Command::new(env!("CARGO_BIN_EXE_stats_job"))
@@ -184,6 +187,10 @@ fn records_dropped_as_late_are_counted_and_event_time_reads_keep_them() {
         });
         let of =
             |s: &[Sample], name: &str, transform: &str| sample(s, name, "transform", transform);
+        scrape_until(&addr, "the first records read", |s| {
+            of(s, "sluice_source_records_total", "ReadKafka/Read") == Some(41.0)
+        });
+        produce(&bootstrap, &input, &then);
         let last = scrape_until(&addr, "every record read and the drops counted", |s| {
             of(s, "sluice_source_records_total", "ReadKafka/Read") == Some(81.0)
                 && of(s, "sluice_dropped_late_total", "Stats")
