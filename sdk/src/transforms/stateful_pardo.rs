@@ -55,7 +55,7 @@ impl<F: StatefulDoFn> StatefulParDo<F> {
 }
 
 /// A stateful ParDo with tagged outputs; see [`StatefulParDo::with_output`]. Its outputs leave
-/// the keyed primitive encoded and are split by a ParDo after it (see [`super::tagged`]).
+/// the keyed primitive encoded and are split by a ParDo after it (see `transforms/tagged.rs`).
 pub struct StatefulParDoWithOutputs<F> {
     pardo: StatefulParDo<F>,
     tags: Vec<ErasedTag>,

@@ -15,13 +15,13 @@
 //! runners, the key's elements go in as they arrived with the watermark at the beginning of
 //! time, then the watermark jumps to the end of time and the timers fire.
 //!
-//! **Time-sorted input** ([`time_sorted`]): for a DoFn that requires it, an element ahead of
+//! **Time-sorted input** (`time_sorted.rs`): for a DoFn that requires it, an element ahead of
 //! the watermark is held back until the watermark reaches it; then the held elements go in by
 //! timestamp, each after the event-time timers due before it. On bounded input each key's
 //! elements are sorted by timestamp and the key's watermark follows them. Either way the result
 //! is what a streaming run with a perfect watermark gives.
 
-pub mod time_sorted;
+mod time_sorted;
 
 use super::state::{KeyedSnapshot, KeyedStore, PendingTimer};
 use sluice_sdk::element::EncodedKey;
