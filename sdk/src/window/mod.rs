@@ -12,6 +12,9 @@
 //! - [`Sessions`]: a *merging* window function: each element starts `[t, t + gap)`, and the
 //!   overlapping windows of one key merge into one session.
 //!
+//! Sliding windows overlap; [`Slicing`] cuts time into the pieces they share, for an
+//! aggregation that adds each element once (see [`slices`]).
+//!
 //! An [`IntervalWindow`] is the half-open interval `[start, end)`; its
 //! [`max_timestamp`](IntervalWindow::max_timestamp) is `end` minus one microsecond, and every
 //! comparison of a watermark with a window uses that maximum timestamp.
@@ -27,11 +30,13 @@
 mod fixed;
 mod global;
 mod sessions;
+pub mod slices;
 mod sliding;
 
 pub use fixed::FixedWindows;
 pub use global::GlobalWindows;
 pub use sessions::Sessions;
+pub use slices::{Slices, Slicing};
 pub use sliding::SlidingWindows;
 
 use crate::time::{Duration, Timestamp};
@@ -189,6 +194,12 @@ pub trait WindowFn: Send + Sync + fmt::Debug + 'static {
     /// Whether windows of one key can merge (as sessions do).
     fn is_merging(&self) -> bool {
         false
+    }
+
+    /// For overlapping windows made of shared slices (sliding windows): how time is cut
+    /// into them. `None` (the default) for windows that share nothing.
+    fn slicing(&self) -> Option<Slicing> {
+        None
     }
 
     /// Merges the active windows of one key. Only called when [`is_merging`](Self::is_merging).

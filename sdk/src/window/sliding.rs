@@ -32,6 +32,18 @@ impl SlidingWindows {
             offset: Duration::ZERO,
         }
     }
+    /// How long each window is.
+    pub fn size(&self) -> Duration {
+        self.size
+    }
+    /// How far apart window starts are.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+    /// Where window starts are aligned, from the epoch (less than the period).
+    pub fn offset(&self) -> Duration {
+        self.offset
+    }
     /// The same windows shifted by `offset` (taken modulo the period).
     pub fn with_offset(self, offset: Duration) -> Self {
         SlidingWindows {
@@ -68,6 +80,10 @@ impl WindowFn for SlidingWindows {
         let (size, period) = (self.size.as_micros(), self.period.as_micros());
         // Both positive (checked in `of`): ceil(size / period) without overflow.
         (size / period + i64::from(size % period != 0)) as u64
+    }
+
+    fn slicing(&self) -> Option<super::Slicing> {
+        Some(super::Slicing::of(self))
     }
 
     fn side_input_window(&self, main_window: &Window) -> Window {
