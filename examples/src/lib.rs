@@ -30,6 +30,7 @@ pub mod fraud_detection_cli;
 pub mod job_io;
 pub mod kafka_load;
 pub mod login_alerts;
+pub mod nexmark;
 pub mod six_dofns;
 pub mod streaming_wordcount;
 pub mod tokenize;

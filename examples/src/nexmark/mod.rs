@@ -1,0 +1,11 @@
+//! Nexmark: the benchmark of online auctions that streaming engines compare themselves on
+//! (Beam, Flink, Arroyo and RisingWave publish it).
+//!
+//! - [`model`]: the events — people, auctions, bids — and their JSON lines.
+//! - [`generator`]: the deterministic event generator, after Beam's Nexmark event model.
+
+pub mod generator;
+pub mod model;
+
+pub use generator::GeneratorConfig;
+pub use model::{Auction, Bid, Event, Person};
