@@ -3,9 +3,14 @@
 //!
 //! - [`model`]: the events — people, auctions, bids — and their JSON lines.
 //! - [`generator`]: the deterministic event generator, after Beam's Nexmark event model.
+//! - [`source`]: the generator as a bounded source, read on any runner.
+//! - [`queries`]: the queries.
 
 pub mod generator;
 pub mod model;
+pub mod queries;
+pub mod source;
 
 pub use generator::GeneratorConfig;
 pub use model::{Auction, Bid, Event, Person};
+pub use source::NexmarkSource;

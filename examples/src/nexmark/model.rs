@@ -99,7 +99,7 @@ impl Event {
 }
 
 /// The JSON form of an event: a type number and one of three members.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct JsonEvent {
     event_type: u8,
     person: Option<Person>,
@@ -107,14 +107,23 @@ struct JsonEvent {
     bid: Option<Bid>,
 }
 
+/// [`JsonEvent`], borrowed, to write.
+#[derive(Serialize)]
+struct JsonEventRef<'a> {
+    event_type: u8,
+    person: Option<&'a Person>,
+    auction: Option<&'a Auction>,
+    bid: Option<&'a Bid>,
+}
+
 impl Serialize for Event {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let (event_type, person, auction, bid) = match self {
-            Event::Person(p) => (0, Some(p.clone()), None, None),
-            Event::Auction(a) => (1, None, Some(a.clone()), None),
-            Event::Bid(b) => (2, None, None, Some(b.clone())),
+            Event::Person(p) => (0, Some(p), None, None),
+            Event::Auction(a) => (1, None, Some(a), None),
+            Event::Bid(b) => (2, None, None, Some(b)),
         };
-        JsonEvent {
+        JsonEventRef {
             event_type,
             person,
             auction,
