@@ -75,9 +75,9 @@
 //! watermark reaches its timestamp and hands them over in timestamp order, firing the
 //! event-time timers due before each one: the result is what a perfect watermark gives, the
 //! same on bounded and unbounded input. Elements of equal timestamps come in no defined
-//! order (as in Beam): a DoFn that cares orders them itself. On unbounded input an element already behind the
-//! watermark goes in at once while within the allowed lateness and is dropped as late after
-//! it. Beam's runners flush held elements up to the current watermark instead, so on bounded
+//! order (as in Beam): a DoFn that cares orders them itself. On unbounded input an element
+//! already behind the watermark goes in at once while within the allowed lateness and is
+//! dropped as late after it. Beam's runners flush held elements up to the current watermark instead, so on bounded
 //! input (where the watermark jumps to the end at once) Beam processes all of a key's elements,
 //! sorted, before any of its timers; Sluice interleaves them by time, which is what the same
 //! DoFn gives on Beam in streaming with a watermark that advances element by element.
