@@ -10,7 +10,7 @@
 //!
 //! [`CheckpointStorage`] keeps the checkpoints of one job in a directory or under an object
 //! storage prefix ([`storage`]); [`Manifest`] says what a checkpoint holds and for which
-//! pipeline ([`manifest`]). Restoring takes the newest complete checkpoint, checks that it
+//! pipeline ([`manifest`]). Restoring ([`restore`]) takes the newest complete checkpoint, checks that it
 //! belongs to this pipeline (its plan's fingerprint), this number of key shards and a format
 //! this build reads — a mismatch is an error naming the directory, never a half-used
 //! checkpoint — and verifies each part as it is read; a damaged checkpoint (a part missing,
@@ -23,12 +23,16 @@
 //! chk-00000000000000000042.manifest       written last: the checkpoint is complete
 //! ```
 
+pub mod error;
 pub mod keyed;
 pub mod manifest;
+pub mod restore;
 pub mod storage;
 
+pub use error::CheckpointError;
 pub use manifest::{FORMAT_VERSION, Manifest, PartEntry};
-pub use storage::{CheckpointError, CheckpointStorage, Expected, Restorable};
+pub use restore::{Expected, Restorable};
+pub use storage::CheckpointStorage;
 
 pub use sluice_sdk::commit::CheckpointId;
 

@@ -3,141 +3,19 @@
 //! whole or not at all).
 
 use super::CheckpointId;
-use super::manifest::{FORMAT_VERSION, Manifest, PartEntry};
+use super::error::CheckpointError;
+use super::manifest::{Manifest, PartEntry};
 use futures_util::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// Why checkpoints cannot be written or restored. Every message names the directory.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
-    /// The location cannot be used: not a directory that can be made or written, or a kind of
-    /// storage this build does not support.
-    #[error("checkpoint directory {dir}: {reason}")]
-    Unusable {
-        /// The checkpoint directory, as given.
-        dir: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// Reading or writing failed (a full disk, a lost connection).
-    #[error("checkpoint directory {dir}: cannot {action}: {reason}")]
-    Io {
-        /// The checkpoint directory, as given.
-        dir: String,
-        /// What was being done (`write part keyed-0 of checkpoint 7`).
-        action: String,
-        /// The store's error.
-        reason: String,
-    },
-    /// The newest complete checkpoint was written by another pipeline.
-    #[error(
-        "checkpoint directory {dir}: checkpoint {checkpoint} is of another pipeline \
-         (fingerprint {found}, this one is {expected}): use another directory, or empty this one"
-    )]
-    OtherPipeline {
-        /// The checkpoint directory, as given.
-        dir: String,
-        /// The checkpoint.
-        checkpoint: CheckpointId,
-        /// Its fingerprint.
-        found: String,
-        /// This pipeline's.
-        expected: String,
-    },
-    /// The newest complete checkpoint splits keyed state into another number of shards.
-    #[error(
-        "checkpoint directory {dir}: checkpoint {checkpoint} holds keyed state in {found} \
-         shards, and this run has {expected}: run with the parallelism that wrote it"
-    )]
-    KeyShards {
-        /// The checkpoint directory, as given.
-        dir: String,
-        /// The checkpoint.
-        checkpoint: CheckpointId,
-        /// Its shards.
-        found: u32,
-        /// This run's.
-        expected: u32,
-    },
-    /// The newest complete checkpoint is of a format this build does not read.
-    #[error(
-        "checkpoint directory {dir}: checkpoint {checkpoint} has format {found}, and this \
-         build reads format {FORMAT_VERSION}"
-    )]
-    UnknownFormat {
-        /// The checkpoint directory, as given.
-        dir: String,
-        /// The checkpoint.
-        checkpoint: CheckpointId,
-        /// Its format.
-        found: u32,
-    },
-    /// With exactly-once sinks, the newest complete checkpoint is damaged: restoring an older
-    /// one would write again what the damaged one committed.
-    #[error(
-        "checkpoint directory {dir}: checkpoint {damaged} is damaged ({why}); with \
-         --exactly-once the run does not fall back to checkpoint {fallback}, whose restore would \
-         write again what {damaged} committed. Repair or remove checkpoint {damaged} (falling \
-         back is allowed without --exactly-once)"
-    )]
-    NoFallback {
-        /// The checkpoint directory, as given.
-        dir: String,
-        /// The damaged checkpoint.
-        damaged: CheckpointId,
-        /// What is wrong with it.
-        why: String,
-        /// The checkpoint a fallback would restore.
-        fallback: CheckpointId,
-    },
-}
-
-/// What a checkpoint must match to be restored by this run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Expected {
-    /// The fingerprint of this run's plan.
-    pub fingerprint: u64,
-    /// How many shards this run splits keyed state into.
-    pub key_shards: u32,
-}
-
-/// A checkpoint ready to restore: its manifest and every part, read and verified; and the
-/// newer complete checkpoints passed over because they were damaged, with why.
-#[derive(Debug)]
-pub struct Restorable {
-    /// The checkpoint's manifest.
-    pub manifest: Manifest,
-    /// Its parts' bytes, by name.
-    pub parts: BTreeMap<String, Vec<u8>>,
-    /// Newer checkpoints that could not be used, newest first: (checkpoint, why).
-    pub passed_over: Vec<(CheckpointId, String)>,
-}
-
-impl Restorable {
-    /// With exactly-once sinks (`exactly_once`), a checkpoint restored in place of a newer,
-    /// damaged one is refused: that one's outputs may be committed.
-    pub fn check_fallback(&self, dir: &str, exactly_once: bool) -> Result<(), CheckpointError> {
-        match self.passed_over.first() {
-            Some((damaged, why)) if exactly_once => Err(CheckpointError::NoFallback {
-                dir: dir.to_string(),
-                damaged: *damaged,
-                why: why.clone(),
-                fallback: self.manifest.checkpoint,
-            }),
-            _ => Ok(()),
-        }
-    }
-}
 
 /// The checkpoints of one job, in one directory.
 #[derive(Clone, Debug)]
 pub struct CheckpointStorage {
     store: Arc<dyn ObjectStore>,
     /// The location as the user gave it, for messages.
-    dir: String,
+    pub(super) dir: String,
     /// The directory, when the checkpoints are on a local disk (where a checkpoint's emptied
     /// directory is removed with its last part: object storage has no directories).
     local: Option<std::path::PathBuf>,
@@ -178,18 +56,18 @@ fn open_s3(_: &str, _: &[(&str, &str)]) -> Result<Arc<dyn ObjectStore>, String> 
 }
 
 /// The name of checkpoint `id`'s manifest.
-fn manifest_path(id: CheckpointId) -> Path {
+pub(super) fn manifest_path(id: CheckpointId) -> Path {
     Path::from(format!("chk-{id:020}.manifest"))
 }
 
 /// The name of checkpoint `id`'s pending manifest: its parts are written, and its sinks are
 /// committing (see [`CheckpointStorage::prepare`]).
-fn pending_path(id: CheckpointId) -> Path {
+pub(super) fn pending_path(id: CheckpointId) -> Path {
     Path::from(format!("chk-{id:020}.pending"))
 }
 
 /// The prefix of checkpoint `id`'s parts.
-fn parts_prefix(id: CheckpointId) -> Path {
+pub(super) fn parts_prefix(id: CheckpointId) -> Path {
     Path::from(format!("chk-{id:020}"))
 }
 
@@ -323,38 +201,6 @@ impl CheckpointStorage {
         .await
     }
 
-    /// The pending checkpoint newer than checkpoint `after` (the newest complete one), read
-    /// and verified, if there is one and it is whole; a damaged one is `None`, and said.
-    pub async fn pending(
-        &self,
-        after: Option<CheckpointId>,
-        expected: Expected,
-    ) -> Result<Option<Restorable>, CheckpointError> {
-        let newest = self
-            .pending_checkpoints()
-            .await?
-            .into_iter()
-            .filter(|id| after.is_none_or(|a| *id > a))
-            .max();
-        let Some(id) = newest else {
-            return Ok(None);
-        };
-        match self
-            .read_checkpoint(id, &pending_path(id), expected)
-            .await?
-        {
-            Ok((manifest, parts)) => Ok(Some(Restorable {
-                manifest,
-                parts,
-                passed_over: Vec::new(),
-            })),
-            Err(why) => {
-                tracing::warn!(dir = %self.dir, checkpoint = id, "pending checkpoint passed over: {why}");
-                Ok(None)
-            }
-        }
-    }
-
     /// Removes a pending checkpoint that will not complete (its sinks did not commit it), its
     /// parts too: the run goes on from the one before, and writes its number again.
     pub async fn discard_pending(&self, id: CheckpointId) -> Result<(), CheckpointError> {
@@ -364,7 +210,9 @@ impl CheckpointStorage {
 
     /// The checkpoints in the directory: (complete ones, ones with parts but no manifest), each
     /// in ascending order.
-    async fn list(&self) -> Result<(Vec<CheckpointId>, Vec<CheckpointId>), CheckpointError> {
+    pub(super) async fn list(
+        &self,
+    ) -> Result<(Vec<CheckpointId>, Vec<CheckpointId>), CheckpointError> {
         let listed = self
             .store
             .list_with_delimiter(None)
@@ -449,99 +297,8 @@ impl CheckpointStorage {
         }
     }
 
-    /// The newest complete checkpoint that this run can restore, its parts read and verified;
-    /// `None` when there is none. A checkpoint of another pipeline, key sharding or format is
-    /// an error; a damaged one (a manifest that does not parse, a part missing or not what
-    /// the manifest says) is passed over for the one before it, and named in the result.
-    pub async fn latest(&self, expected: Expected) -> Result<Option<Restorable>, CheckpointError> {
-        let mut passed_over = Vec::new();
-        for id in self.list().await?.0.into_iter().rev() {
-            match self
-                .read_checkpoint(id, &manifest_path(id), expected)
-                .await?
-            {
-                Ok((manifest, parts)) => {
-                    return Ok(Some(Restorable {
-                        manifest,
-                        parts,
-                        passed_over,
-                    }));
-                }
-                Err(why) => {
-                    tracing::warn!(dir = %self.dir, checkpoint = id, "checkpoint passed over: {why}");
-                    passed_over.push((id, why));
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// Reads checkpoint `id`: an error when it is not this run's to restore, `Ok(Err(why))`
-    /// when it is damaged.
-    #[allow(clippy::type_complexity)]
-    async fn read_checkpoint(
-        &self,
-        id: CheckpointId,
-        manifest_at: &Path,
-        expected: Expected,
-    ) -> Result<Result<(Manifest, BTreeMap<String, Vec<u8>>), String>, CheckpointError> {
-        let manifest: Manifest = match self.read(manifest_at).await {
-            Ok(bytes) => match serde_json::from_slice(&bytes) {
-                Ok(m) => m,
-                Err(e) => return Ok(Err(format!("its manifest does not parse: {e}"))),
-            },
-            Err(e) => return Ok(Err(format!("its manifest cannot be read: {e}"))),
-        };
-        if manifest.format != FORMAT_VERSION {
-            return Err(CheckpointError::UnknownFormat {
-                dir: self.dir.clone(),
-                checkpoint: id,
-                found: manifest.format,
-            });
-        }
-        let fingerprint = format!("{:016x}", expected.fingerprint);
-        if manifest.fingerprint != fingerprint {
-            return Err(CheckpointError::OtherPipeline {
-                dir: self.dir.clone(),
-                checkpoint: id,
-                found: manifest.fingerprint,
-                expected: fingerprint,
-            });
-        }
-        if manifest.key_shards != expected.key_shards {
-            return Err(CheckpointError::KeyShards {
-                dir: self.dir.clone(),
-                checkpoint: id,
-                found: manifest.key_shards,
-                expected: expected.key_shards,
-            });
-        }
-        let mut parts = BTreeMap::new();
-        for entry in &manifest.parts {
-            let path = parts_prefix(id).join(entry.name.as_str());
-            match self.read(&path).await {
-                Ok(bytes) if entry.matches(&bytes) => {
-                    parts.insert(entry.name.clone(), bytes);
-                }
-                Ok(bytes) => {
-                    return Ok(Err(format!(
-                        "part {} is not what its manifest says ({} bytes, CRC-32 {:08x}; \
-                         expected {} bytes, {:08x})",
-                        entry.name,
-                        bytes.len(),
-                        crc32fast::hash(&bytes),
-                        entry.bytes,
-                        entry.crc32
-                    )));
-                }
-                Err(e) => return Ok(Err(format!("part {} cannot be read: {e}", entry.name))),
-            }
-        }
-        Ok(Ok((manifest, parts)))
-    }
-
     /// The bytes of the object at `path`.
-    async fn read(&self, path: &Path) -> object_store::Result<Vec<u8>> {
+    pub(super) async fn read(&self, path: &Path) -> object_store::Result<Vec<u8>> {
         Ok(self.store.get(path).await?.bytes().await?.into())
     }
 
@@ -616,6 +373,7 @@ impl CheckpointStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::{Expected, FORMAT_VERSION};
 
     fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
         tokio::runtime::Builder::new_current_thread()
