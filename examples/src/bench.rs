@@ -47,3 +47,33 @@ pub fn bytes_reported(stdout: &str) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("BYTES ")?.trim().parse().ok())
 }
+
+/// Events per second of event time of the synthetic stream of [`synthetic_batch`].
+pub const SYNTHETIC_EVENTS_PER_SECOND: u64 = 100_000;
+
+/// The next batch of one split of the synthetic stream that `streaming_bench` and
+/// `checkpoint_bench` count: from event number `*next` on, every `splits`-th below `total`, at
+/// most `max`; `*next` moves past them. Event `i` is one of `keys` keys, scattered by a
+/// multiplicative hash of `i`, at `i / SYNTHETIC_EVENTS_PER_SECOND` seconds.
+pub fn synthetic_batch(
+    next: &mut u64,
+    splits: u64,
+    total: u64,
+    keys: u64,
+    max: usize,
+) -> Vec<sluice_sdk::windowed_value::TimestampedValue<u64>> {
+    let mut batch = Vec::with_capacity(max);
+    while batch.len() < max && *next < total {
+        let i = *next;
+        let key = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+        let at = sluice_sdk::time::Timestamp::from_micros(
+            (i * (1_000_000 / SYNTHETIC_EVENTS_PER_SECOND)) as i64,
+        );
+        batch.push(sluice_sdk::windowed_value::TimestampedValue::new(
+            key % keys,
+            at,
+        ));
+        *next += splits;
+    }
+    batch
+}

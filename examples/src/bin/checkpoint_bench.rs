@@ -17,6 +17,7 @@
 //! Each run is a child process of its own.
 
 use clap::Parser;
+use sluice_examples::bench::synthetic_batch;
 use sluice_runners::PipelineOptions;
 use sluice_runners::core::checkpoint::{
     CHECKPOINT_BYTES, CHECKPOINT_METRICS, CHECKPOINT_MILLIS, RESTORE_MILLIS,
@@ -46,9 +47,6 @@ struct Args {
     #[arg(long, hide = true)]
     dir: Option<String>,
 }
-
-/// Event-time rate of the synthetic source: events per second of event time.
-const EVENTS_PER_SECOND: u64 = 100_000;
 
 /// A synthetic source of keys, resumable: each split's position is the next event it emits.
 #[derive(Clone)]
@@ -123,10 +121,6 @@ impl UnboundedSource for Synthetic {
     }
 }
 
-fn timestamp_of(i: u64) -> Timestamp {
-    Timestamp::from_micros((i * (1_000_000 / EVENTS_PER_SECOND)) as i64)
-}
-
 #[async_trait::async_trait]
 impl UnboundedReader<u64> for SyntheticReader {
     async fn next_batch(
@@ -147,16 +141,8 @@ impl UnboundedReader<u64> for SyntheticReader {
             }
             return Ok(None);
         }
-        let mut batch = Vec::with_capacity(max);
-        while batch.len() < max && self.next < self.source.total {
-            let i = self.next;
-            let key = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
-            batch.push(TimestampedValue::new(
-                key % self.source.keys,
-                timestamp_of(i),
-            ));
-            self.next += self.source.splits;
-        }
+        let (splits, total, keys) = (self.source.splits, self.source.total, self.source.keys);
+        let batch = synthetic_batch(&mut self.next, splits, total, keys, max);
         self.watermark = batch.last().map_or(self.watermark, |tv| tv.timestamp);
         Ok(Some(batch))
     }

@@ -14,6 +14,7 @@
 //! process of two workers) runs in a child process of its own.
 
 use clap::Parser;
+use sluice_examples::bench::synthetic_batch;
 use sluice_runners::PipelineOptions;
 use sluice_sdk::error::BoxError;
 use sluice_sdk::prelude::*;
@@ -44,8 +45,6 @@ struct Args {
     child: Option<String>,
 }
 
-/// Event-time rate of the synthetic source: events per second of event time.
-const EVENTS_PER_SECOND: u64 = 100_000;
 /// Window size in seconds.
 const WINDOW_SECS: i64 = 10;
 
@@ -88,10 +87,6 @@ impl UnboundedSource for Synthetic {
     }
 }
 
-fn timestamp_of(i: u64) -> Timestamp {
-    Timestamp::from_micros((i * (1_000_000 / EVENTS_PER_SECOND)) as i64)
-}
-
 #[async_trait::async_trait]
 impl UnboundedReader<u64> for SyntheticReader {
     async fn next_batch(
@@ -101,16 +96,8 @@ impl UnboundedReader<u64> for SyntheticReader {
         if self.next >= self.source.total {
             return Ok(None);
         }
-        let mut batch = Vec::with_capacity(max);
-        while batch.len() < max && self.next < self.source.total {
-            let i = self.next;
-            let key = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
-            batch.push(TimestampedValue::new(
-                key % self.source.keys,
-                timestamp_of(i),
-            ));
-            self.next += self.source.splits;
-        }
+        let (splits, total, keys) = (self.source.splits, self.source.total, self.source.keys);
+        let batch = synthetic_batch(&mut self.next, splits, total, keys, max);
         let before = self.watermark;
         self.watermark = batch.last().map_or(before, |tv| tv.timestamp);
         // Record the wall time at which this split's watermark passed window ends.

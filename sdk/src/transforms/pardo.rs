@@ -189,22 +189,27 @@ pub(crate) fn downcast_input<T: Element>(input: Bundle) -> Result<Vec<WindowedVa
     })
 }
 
+/// The outputs of a transform of `input` with a main output of `O` and one per tag, all as
+/// bounded and windowed as `input`.
+pub(crate) fn output_specs<I, O: Element>(
+    input: &PCollection<I>,
+    tags: &[ErasedTag],
+) -> Vec<OutputSpec> {
+    let info = input.pipeline().collection_info(input.id());
+    let main = OutputSpec::of::<O>(info.boundedness, info.windowing.clone());
+    let tagged = tags.iter().map(|tag| OutputSpec {
+        element_type: tag.element_type,
+        boundedness: info.boundedness,
+        windowing: info.windowing.clone(),
+    });
+    std::iter::once(main).chain(tagged).collect()
+}
+
 fn add_pardo<F: DoFn>(
     input: &PCollection<F::In>,
     pardo: ParDo<F>,
 ) -> (Vec<CollectionId>, Vec<ErasedTag>) {
-    let info = input.pipeline().collection_info(input.id());
-    let mut specs = vec![OutputSpec::of::<F::Out>(
-        info.boundedness,
-        info.windowing.clone(),
-    )];
-    for tag in &pardo.tags {
-        specs.push(OutputSpec {
-            element_type: tag.element_type,
-            boundedness: info.boundedness,
-            windowing: info.windowing.clone(),
-        });
-    }
+    let specs = output_specs::<F::In, F::Out>(input, &pardo.tags);
     let tags = pardo.tags.clone();
     let factory = DoFnFactory {
         prototype: pardo.dofn,

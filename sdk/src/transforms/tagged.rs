@@ -6,14 +6,14 @@
 //! it ([`split`]) decodes each into the collection of its port. The encoding is paid only by a
 //! transform that declares tagged outputs.
 
-use super::pardo::{PCollectionTuple, downcast_input};
+use super::pardo::{PCollectionTuple, downcast_input, output_specs};
 use crate::dofn::{EncodedOutput, ErasedTag, Outputs};
 use crate::element::{CoderError, Element, decode};
 use crate::error::BoxError;
 use crate::graph::kernel::{Operator, OperatorFactory, SideInputs};
 use crate::graph::{Bundle, NodeKind};
 use crate::pcollection::PCollection;
-use crate::pipeline::{OutputSpec, PTransform};
+use crate::pipeline::PTransform;
 use crate::windowed_value::WindowedValue;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -59,18 +59,7 @@ impl<O: Element> PTransform<PCollection<EncodedOutput>> for Split<O> {
     type Output = PCollectionTuple<O>;
     fn expand(self, input: &PCollection<EncodedOutput>) -> Self::Output {
         let p = input.pipeline();
-        let info = p.collection_info(input.id());
-        let mut specs = vec![OutputSpec::of::<O>(
-            info.boundedness,
-            info.windowing.clone(),
-        )];
-        for tag in &self.tags {
-            specs.push(OutputSpec {
-                element_type: tag.element_type,
-                boundedness: info.boundedness,
-                windowing: info.windowing.clone(),
-            });
-        }
+        let specs = output_specs::<EncodedOutput, O>(input, &self.tags);
         let factory = SplitFactory::<O> {
             tags: self.tags.clone(),
             _out: PhantomData,

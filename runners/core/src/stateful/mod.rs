@@ -199,31 +199,15 @@ impl StatefulDoFnRunner {
             None => (Timestamp::MAX, follows),
         };
         let id = (run[0].key.clone(), window);
-        let (op, arrival, processing_time) = (&mut self.op, self.arrival, self.processing_time);
-        let declarations = self.kernel.declarations();
-        self.store.call_on(
-            id,
-            &mut self.ops,
-            declarations,
-            StateSlot::new,
-            |slot, ops| {
-                // The oldest arrival, whatever order records come in (several sources).
-                slot.unemitted_since =
-                    Some(slot.unemitted_since.map_or(arrival, |a| a.min(arrival)));
-                let scope = StateScope {
-                    slot: &mut slot.contents,
-                    timers: ops,
-                    window,
-                    expiry,
-                    processing_time,
-                };
-                op.process_run(&run[0].key, run, until, stop_at_timer, scope)
-            },
-        )
+        let arrival = self.arrival;
+        self.call_with_state(id, |op, scope, unemitted_since| {
+            // The oldest arrival, whatever order records come in (several sources).
+            *unemitted_since = Some(unemitted_since.map_or(arrival, |a| a.min(arrival)));
+            op.process_run(&run[0].key, run, until, stop_at_timer, scope)
+        })
     }
 
     fn fire(&mut self, id: (EncodedKey, Window), timer: PendingTimer) -> Result<(), BoxError> {
-        let expiry = self.strategy.expiry(&id.1);
         let fired = FiredTimer {
             timer: timer.timer,
             tag: timer.tag,
@@ -232,9 +216,22 @@ impl StatefulDoFnRunner {
             output_timestamp: timer.output_timestamp,
             window: id.1,
         };
+        let key = id.0.clone();
+        self.call_with_state(id, |op, scope, _| op.on_timer(&key, &fired, scope))
+    }
+
+    /// Calls the operator with the state of `id` (its cells, where its timer requests go, its
+    /// window's expiry, the processing time) and where the slot keeps its oldest unemitted
+    /// arrival; then the store applies the call's timer requests and forgets the slot if the
+    /// call left it empty.
+    fn call_with_state<R>(
+        &mut self,
+        id: (EncodedKey, Window),
+        call: impl FnOnce(&mut dyn StatefulOperator, StateScope<'_>, &mut Option<u64>) -> R,
+    ) -> R {
+        let (window, expiry) = (id.1, self.strategy.expiry(&id.1));
         let (op, processing_time) = (&mut self.op, self.processing_time);
         let declarations = self.kernel.declarations();
-        let key = id.0.clone();
         self.store.call_on(
             id,
             &mut self.ops,
@@ -244,11 +241,11 @@ impl StatefulDoFnRunner {
                 let scope = StateScope {
                     slot: &mut slot.contents,
                     timers: ops,
-                    window: fired.window,
+                    window,
                     expiry,
                     processing_time,
                 };
-                op.on_timer(&key, &fired, scope)
+                call(op.as_mut(), scope, &mut slot.unemitted_since)
             },
         )
     }
