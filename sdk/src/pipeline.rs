@@ -17,10 +17,14 @@
 //! ```
 
 use crate::error::PipelineError;
-use crate::graph::{Boundedness, CollectionId, CollectionInfo, Graph, Node, NodeId, NodeKind};
+use crate::graph::kernel::OperatorFactory;
+use crate::graph::{
+    Boundedness, CollectionId, CollectionInfo, Graph, Node, NodeId, NodeKind, Sliced,
+};
 use crate::pcollection::PCollection;
+use crate::window::Slicing;
 use crate::windowing::WindowingStrategy;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A transform from an input (a PCollection, several, or [`PBegin`]) to an output.
@@ -74,6 +78,28 @@ struct Builder {
     errors: Vec<String>,
     assertions: usize,
     auto_names: usize,
+    /// For each sliced PCollection already exploded: the exploded one.
+    exploded: HashMap<CollectionId, CollectionId>,
+}
+
+/// How a primitive takes inputs whose elements sit in slices ([`Sliced`]).
+#[derive(Clone)]
+pub enum SliceUse {
+    /// It observes windows: sliced inputs are exploded into their windows first. What
+    /// [`Pipeline::add_primitive`] does.
+    Explode,
+    /// It cannot see windows and gives each output the window of its input (Map, Flatten,
+    /// Reshuffle...): when every input is sliced alike, its one output is sliced alike, and
+    /// `explode` (a ParDo over the output's element type) explodes it where needed; otherwise
+    /// as [`Explode`](Self::Explode).
+    Keep {
+        /// Puts an output element in every window of its slice.
+        explode: Arc<dyn OperatorFactory>,
+    },
+    /// It puts its one output in slices (WindowInto with a sliding window function).
+    Assign(Sliced),
+    /// It takes slices itself (a Combine): inputs stay as they are; outputs are in windows.
+    Consume,
 }
 
 /// A pipeline under construction: a cheap, clonable handle to its graph.
@@ -161,12 +187,27 @@ impl Pipeline {
     }
 
     /// Adds a primitive node under the current full name; returns its id and output ids.
+    /// Inputs whose elements sit in slices are exploded into their windows first (see
+    /// [`add_primitive_with_slices`](Self::add_primitive_with_slices)).
     pub fn add_primitive(
         &self,
         kind: NodeKind,
         inputs: Vec<CollectionId>,
         side_inputs: Vec<NodeId>,
         outputs: Vec<OutputSpec>,
+    ) -> (NodeId, Vec<CollectionId>) {
+        self.add_primitive_with_slices(kind, inputs, side_inputs, outputs, SliceUse::Explode)
+    }
+
+    /// [`add_primitive`](Self::add_primitive) for a primitive that takes sliced inputs as
+    /// `slices` says.
+    pub fn add_primitive_with_slices(
+        &self,
+        kind: NodeKind,
+        mut inputs: Vec<CollectionId>,
+        side_inputs: Vec<NodeId>,
+        outputs: Vec<OutputSpec>,
+        slices: SliceUse,
     ) -> (NodeId, Vec<CollectionId>) {
         let mut b = self.lock();
         let name = b.scope.join("/");
@@ -175,28 +216,39 @@ impl Pipeline {
                 "transform '{name}' adds more than one primitive; apply each under its own name"
             ));
         }
-        let id = b.graph.nodes.len();
-        let mut output_ids = Vec::with_capacity(outputs.len());
-        for spec in outputs {
-            let cid = b.graph.collections.len();
-            b.graph.collections.push(CollectionInfo {
-                id: cid,
-                producer: id,
-                element_type: spec.element_type,
-                boundedness: spec.boundedness,
-                windowing: spec.windowing,
-            });
-            output_ids.push(cid);
+        let slicings: Vec<Option<Slicing>> = inputs
+            .iter()
+            .map(|&c| b.graph.collections[c].sliced.as_ref().map(|s| s.slicing))
+            .collect();
+        let kept = slicings
+            .first()
+            .copied()
+            .flatten()
+            .filter(|first| slicings.iter().all(|s| *s == Some(*first)) && outputs.len() == 1);
+        // Whether the inputs stay sliced, and how the outputs are.
+        let (keep_inputs, output_sliced) = match slices {
+            SliceUse::Explode => (false, None),
+            SliceUse::Consume => (true, None),
+            SliceUse::Assign(sliced) => (false, Some(sliced)),
+            SliceUse::Keep { explode } => match kept {
+                Some(slicing) => (true, Some(Sliced { slicing, explode })),
+                None => (false, None),
+            },
+        };
+        if !keep_inputs {
+            for input in &mut inputs {
+                *input = exploded(&mut b, *input);
+            }
         }
-        b.graph.nodes.push(Node {
-            id,
+        add_node(
+            &mut b,
             name,
+            kind,
             inputs,
             side_inputs,
-            outputs: output_ids.clone(),
-            kind,
-        });
-        (id, output_ids)
+            outputs,
+            output_sliced,
+        )
     }
 
     /// Records a construction error, reported when the pipeline is run.
@@ -233,6 +285,76 @@ impl Pipeline {
     pub(crate) fn handle<T>(&self, id: CollectionId) -> PCollection<T> {
         PCollection::from_parts(self.clone(), id)
     }
+}
+
+/// Adds a node named `name`; its outputs are `sliced` when given.
+fn add_node(
+    b: &mut Builder,
+    name: String,
+    kind: NodeKind,
+    inputs: Vec<CollectionId>,
+    side_inputs: Vec<NodeId>,
+    outputs: Vec<OutputSpec>,
+    sliced: Option<Sliced>,
+) -> (NodeId, Vec<CollectionId>) {
+    let id = b.graph.nodes.len();
+    let mut output_ids = Vec::with_capacity(outputs.len());
+    for spec in outputs {
+        let cid = b.graph.collections.len();
+        b.graph.collections.push(CollectionInfo {
+            id: cid,
+            producer: id,
+            element_type: spec.element_type,
+            boundedness: spec.boundedness,
+            windowing: spec.windowing,
+            sliced: sliced.clone(),
+        });
+        output_ids.push(cid);
+    }
+    b.graph.nodes.push(Node {
+        id,
+        name,
+        inputs,
+        side_inputs,
+        outputs: output_ids.clone(),
+        kind,
+    });
+    (id, output_ids)
+}
+
+/// `collection` in windows: itself when it is not sliced, else the output of the ParDo that
+/// explodes it (added on first use, named after its producer).
+fn exploded(b: &mut Builder, collection: CollectionId) -> CollectionId {
+    let info = b.graph.collections[collection].clone();
+    let Some(sliced) = info.sliced else {
+        return collection;
+    };
+    if let Some(&done) = b.exploded.get(&collection) {
+        return done;
+    }
+    let producer = b.graph.nodes[info.producer].name.clone();
+    let mut name = format!("{producer}/ExplodeSlices");
+    let mut n = 1;
+    while !b.names.insert(name.clone()) {
+        n += 1;
+        name = format!("{producer}/ExplodeSlices{n}");
+    }
+    let spec = OutputSpec {
+        element_type: info.element_type,
+        boundedness: info.boundedness,
+        windowing: info.windowing,
+    };
+    let (_, outs) = add_node(
+        b,
+        name,
+        NodeKind::ParDo(sliced.explode),
+        vec![collection],
+        vec![],
+        vec![spec],
+        None,
+    );
+    b.exploded.insert(collection, outs[0]);
+    outs[0]
 }
 
 fn full_name(scope: &[String], name: &str) -> String {

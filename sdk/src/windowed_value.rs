@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 /// it belongs to and the pane that produced it.
 ///
 /// Beam lets one value sit in several windows at once; Sluice keeps each value in exactly one
-/// window and copies it once per window when a window function assigns several (sliding
-/// windows). The outputs of every transform are the same; a DoFn simply sees such an element
-/// once per window.
+/// window. Under sliding windows that "window" is first the value's *slice* (the piece of time
+/// the overlapping windows share, see [`Sliced`](crate::graph::Sliced)): transforms that
+/// cannot see windows and Combine take the value once, and it is copied once per window only
+/// before a transform that observes windows. The outputs of every transform are the same; a
+/// DoFn simply sees such an element once per window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WindowedValue<T> {
     /// The element.

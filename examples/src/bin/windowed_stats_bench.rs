@@ -5,7 +5,11 @@
 //!
 //! ```text
 //! cargo run --release -p sluice-examples --bin windowed_stats_bench -- [--events 5000000] [--runs 3] [--peers]
+//! cargo run --release -p sluice-examples --bin windowed_stats_bench -- --compare-windows fixed:60s,sliding:60s:1s
 //! ```
+//!
+//! With `--compare-windows`, it runs the job on the rayon runner once per window function
+//! instead, in interleaved rounds, and prints each one's median against the first one's.
 //!
 //! The file (generated once under `target/bench-data/`) holds `timestamp_ms,key,value` lines
 //! over 1000 keys, about 14 hours of event time, out of order by up to 30 s. Times are wall
@@ -47,6 +51,13 @@ struct Args {
     /// Internal: the configuration the child runs.
     #[arg(long, hide = true, default_value = "rayon")]
     config: String,
+    /// Instead of comparing runners: compare window functions on the rayon runner (the first
+    /// is the baseline), e.g. `fixed:60s,sliding:60s:1s`.
+    #[arg(long, value_delimiter = ',', value_parser = window_name)]
+    compare_windows: Vec<String>,
+    /// Internal: the window the child aggregates in.
+    #[arg(long, hide = true, default_value = "fixed:60s")]
+    window: WindowSpec,
 }
 
 fn generate(path: &Path, events: u64) -> std::io::Result<()> {
@@ -67,6 +78,75 @@ fn generate(path: &Path, events: u64) -> std::io::Result<()> {
     out.flush()?;
     drop(out);
     std::fs::rename(tmp, path)
+}
+
+/// Runs the job on the rayon runner once per window function in `args.compare_windows`, in
+/// interleaved rounds, and prints each one's median time and its ratio to the first one's.
+fn compare_windows(args: &Args, input: &Path, mb: f64) -> anyhow::Result<()> {
+    let names = &args.compare_windows;
+    println!(
+        "windowed_stats over {} events ({mb:.0} MB) on the rayon runner (2 workers): {}",
+        args.events,
+        names.join(" against ")
+    );
+    let exe = std::env::current_exe()?;
+    let out_dir = args.dir.join("windows-out");
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut rows = vec![0usize; names.len()];
+    for round in 0..args.runs.max(1) {
+        for (i, name) in names.iter().enumerate() {
+            let _ = std::fs::remove_dir_all(&out_dir);
+            std::fs::create_dir_all(&out_dir)?;
+            let started = Instant::now();
+            let out = Command::new(&exe)
+                .arg("--child")
+                .arg(input)
+                .arg(out_dir.join("stats"))
+                .args(["--window", name])
+                .output()?;
+            anyhow::ensure!(
+                out.status.success(),
+                "the run with {name} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let t = started.elapsed().as_secs_f64();
+            rows[i] = count_lines(files_under(&out_dir).into_iter().filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("stats-0"))
+            }))?;
+            println!("  round {round} {name:<16} {t:.2} s, {} rows", rows[i]);
+            times[i].push(t);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let medians: Vec<f64> = times.into_iter().map(median).collect();
+    println!();
+    for (i, name) in names.iter().enumerate() {
+        println!(
+            "{name:<16} median {:.2} s, {:.2} M events/s, {} rows, {:.2}x the time of {}",
+            medians[i],
+            args.events as f64 / medians[i] / 1e6,
+            rows[i],
+            medians[i] / medians[0],
+            names[0]
+        );
+    }
+    Ok(())
+}
+
+/// A window function's name as the job takes it, checked.
+fn window_name(text: &str) -> Result<String, String> {
+    text.parse::<WindowSpec>().map(|_| text.to_string())
+}
+
+/// How many lines `files` hold.
+fn count_lines(files: impl Iterator<Item = PathBuf>) -> std::io::Result<usize> {
+    let mut n = 0;
+    for f in files {
+        let bytes = std::fs::read(f)?;
+        n += bytes.iter().filter(|&&b| b == b'\n').count();
+    }
+    Ok(n)
 }
 
 fn sorted_lines(files: impl Iterator<Item = PathBuf>) -> std::io::Result<Vec<String>> {
@@ -101,13 +181,7 @@ fn main() -> std::process::ExitCode {
         let args = Args::parse();
         if let Some(child) = &args.child {
             let p = Pipeline::new();
-            build(
-                &p,
-                &child[0],
-                &child[1],
-                &WindowSpec::Fixed(Duration::from_secs(60)),
-                Duration::ZERO,
-            );
+            build(&p, &child[0], &child[1], &args.window, Duration::ZERO);
             let options = timely_options(&args.config).unwrap_or(PipelineOptions {
                 parallelism: Some(2),
                 quiet: true,
@@ -126,6 +200,9 @@ fn main() -> std::process::ExitCode {
             generate(&input, args.events)?;
         }
         let mb = std::fs::metadata(&input)?.len() as f64 / 1e6;
+        if !args.compare_windows.is_empty() {
+            return compare_windows(&args, &input, mb);
+        }
         let mut configs = vec!["rayon"];
         configs.extend(TIMELY_CONFIGS);
         if let Some(only) = &args.only {

@@ -25,6 +25,7 @@ use sluice_sdk::graph::{Bundle, Graph, NodeId, NodeKind};
 use sluice_sdk::metrics::MetricsContainer;
 use sluice_sdk::result::ElementCount;
 use sluice_sdk::time::Timestamp;
+use sluice_sdk::window::Slicing;
 use sluice_sdk::windowing::WindowingStrategy;
 use std::sync::Arc;
 
@@ -47,6 +48,9 @@ pub struct KeyedNode<'g> {
     pub kernel: KeyedKernel<'g>,
     /// The windowing strategy of its input.
     pub strategy: &'g WindowingStrategy,
+    /// How its input's elements sit in slices of sliding windows, if they do (see
+    /// [`Sliced`](sluice_sdk::graph::Sliced)); only a Combine takes such input.
+    pub slicing: Option<Slicing>,
 }
 
 impl<'g> KeyedNode<'g> {
@@ -58,10 +62,12 @@ impl<'g> KeyedNode<'g> {
             NodeKind::StatefulParDo(kernel) => KeyedKernel::Stateful(kernel),
             _ => unreachable!("Group roots are keyed nodes"),
         };
+        let input = graph.collection(n.inputs[0]);
         KeyedNode {
             name: &n.name,
             kernel,
-            strategy: &graph.collection(n.inputs[0]).windowing,
+            strategy: &input.windowing,
+            slicing: input.sliced.as_ref().map(|s| s.slicing),
         }
     }
 
@@ -99,14 +105,19 @@ impl<'g> KeyedNode<'g> {
 
     /// An empty shard of bounded input, to feed batch by batch as it arrives.
     pub fn bounded_shard(&self) -> BoundedShard {
-        let work = match self.kernel {
-            KeyedKernel::Group(kernel) if self.fires_once_at_end() => {
-                BoundedWork::Fold(kernel.bounded_grouping(self.strategy.timestamp_combiner))
+        let tc = self.strategy.timestamp_combiner;
+        let folded = match (self.kernel, self.slicing) {
+            (KeyedKernel::Group(kernel), None) if self.fires_once_at_end() => {
+                Some(kernel.bounded_grouping(tc))
             }
-            KeyedKernel::Group(kernel) => BoundedWork::Gabw(GroupAlsoByWindow::new(
-                kernel.clone(),
-                self.strategy.clone(),
-            )),
+            (KeyedKernel::Group(kernel), Some(slicing)) if self.fires_once_at_end() => {
+                kernel.sliced_grouping(tc, slicing)
+            }
+            _ => None,
+        };
+        let work = match self.kernel {
+            _ if folded.is_some() => BoundedWork::Fold(folded.expect("checked")),
+            KeyedKernel::Group(kernel) => BoundedWork::Gabw(Box::new(self.gabw(kernel))),
             KeyedKernel::Stateful(kernel) => BoundedWork::Stateful {
                 kernel: kernel.clone(),
                 strategy: self.strategy.clone(),
@@ -118,6 +129,11 @@ impl<'g> KeyedNode<'g> {
             work,
             count: ElementCount::default(),
         }
+    }
+
+    /// A [`GroupAlsoByWindow`] for this grouping, exploding sliced records into their windows.
+    fn gabw(&self, kernel: &Arc<dyn GroupKernel>) -> GroupAlsoByWindow {
+        GroupAlsoByWindow::new(kernel.clone(), self.strategy.clone()).with_slicing(self.slicing)
     }
 
     /// Whether every (key, window) of a bounded shard fires exactly one pane, at the end: the
@@ -142,10 +158,7 @@ impl<'g> KeyedNode<'g> {
 
     fn shard(&self, side_inputs: &SideInputs) -> Result<KeyedShard, PipelineError> {
         Ok(match self.kernel {
-            KeyedKernel::Group(kernel) => KeyedShard::Group(GroupAlsoByWindow::new(
-                kernel.clone(),
-                self.strategy.clone(),
-            )),
+            KeyedKernel::Group(kernel) => KeyedShard::Group(self.gabw(kernel)),
             KeyedKernel::Stateful(kernel) => KeyedShard::Stateful(invoke(self.name, || {
                 StatefulDoFnRunner::new(
                     kernel.clone(),
@@ -176,7 +189,7 @@ pub struct BoundedShard {
 
 enum BoundedWork {
     Fold(Box<dyn sluice_sdk::graph::kernel::BoundedGrouping>),
-    Gabw(GroupAlsoByWindow),
+    Gabw(Box<GroupAlsoByWindow>),
     Stateful {
         kernel: Arc<dyn StatefulKernel>,
         strategy: WindowingStrategy,
@@ -607,6 +620,7 @@ pub(crate) mod tests {
             name: "Group",
             kernel: KeyedKernel::Group(&kernel),
             strategy: &strategy,
+            slicing: None,
         };
         let mut sharded = node.sharded(3, Some(pool), &SideInputs::default()).unwrap();
         assert!(sharded.process(records().collect()).unwrap().is_empty());

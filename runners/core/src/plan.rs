@@ -19,7 +19,7 @@
 
 use sluice_sdk::error::PipelineError;
 use sluice_sdk::graph::{Boundedness, CollectionId, Graph, NodeId, NodeKind};
-use sluice_sdk::trigger::Trigger;
+use sluice_sdk::trigger::{TimestampCombiner, Trigger};
 use std::collections::HashMap;
 
 /// Where a stage's input comes from.
@@ -327,10 +327,16 @@ fn group_input_of(
                 late: None
             }
     );
+    // In streaming, a record behind the input watermark does not hold an earliest or latest
+    // output timestamp back; a partial accumulator would mix such records with the others
+    // and lose which were which, so those combiners are not lifted there.
+    let stamps_keep = input.windowing.timestamp_combiner == TimestampCombiner::EndOfWindow
+        || !graph.is_streaming();
     if lift
         && kernel.pre_combiner().is_some()
         && !input.windowing.window_fn.is_merging()
         && watermark_only
+        && stamps_keep
     {
         GroupInput::PreCombined
     } else {

@@ -216,6 +216,19 @@ pub trait GroupKernel: Send + Sync {
         &self,
         timestamp_combiner: crate::trigger::TimestampCombiner,
     ) -> Box<dyn BoundedGrouping>;
+    /// For a Combine whose input sits in slices of `slicing` (see
+    /// [`Sliced`](crate::graph::Sliced)): a grouping like
+    /// [`bounded_grouping`](Self::bounded_grouping) that accumulates per (key, slice) and
+    /// merges a window's slices for its result. `None` (the default) for a transform that
+    /// needs each window's elements: the runner then explodes the records into their windows.
+    fn sliced_grouping(
+        &self,
+        timestamp_combiner: crate::trigger::TimestampCombiner,
+        slicing: crate::window::Slicing,
+    ) -> Option<Box<dyn BoundedGrouping>> {
+        let _ = (timestamp_combiner, slicing);
+        None
+    }
     /// A pre-combiner, if this transform can be lifted (Combine.perKey can, GroupByKey cannot).
     fn pre_combiner(&self) -> Option<Box<dyn PreCombiner>>;
     /// Turns panes into a bundle of output elements `KV<K, Output>`.

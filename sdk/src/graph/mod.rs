@@ -14,6 +14,7 @@ pub mod kernel;
 
 pub use bundle::Bundle;
 
+use crate::window::Slicing;
 use crate::windowing::WindowingStrategy;
 use kernel::{
     GroupKernel, OperatorFactory, SourceKernel, StatefulKernel, TestStreamKernel,
@@ -94,6 +95,32 @@ pub struct Node {
     pub kind: NodeKind,
 }
 
+/// How the elements of a PCollection sit in **slices** rather than in their windows (see
+/// [`window::slices`](crate::window::slices)): a sliding window function puts an element in
+/// the one slice its timestamp falls in, instead of a copy in each of its `size / period`
+/// windows, and the copies are made only where a transform observes windows.
+///
+/// Transforms that cannot see windows (Map, FlatMap, Filter, Keys, Values, Flatten,
+/// Reshuffle) keep their input's slices; a Combine takes them as they are, accumulating each
+/// element once into its slice; any other consumer gets the elements *exploded* first: a
+/// ParDo the pipeline inserts (named `…/ExplodeSlices` after the producer) puts each element
+/// in every window of its slice, so that it sees exactly what per-window assignment gives.
+#[derive(Clone)]
+pub struct Sliced {
+    /// How the slices cut time.
+    pub slicing: Slicing,
+    /// The ParDo that puts each element in every window of its slice.
+    pub explode: Arc<dyn OperatorFactory>,
+}
+
+impl std::fmt::Debug for Sliced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sliced")
+            .field("slicing", &self.slicing)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What is known about a PCollection.
 #[derive(Clone, Debug)]
 pub struct CollectionInfo {
@@ -107,6 +134,8 @@ pub struct CollectionInfo {
     pub boundedness: Boundedness,
     /// How it is windowed.
     pub windowing: WindowingStrategy,
+    /// Whether its elements sit in slices of its (sliding) windows rather than in the windows.
+    pub sliced: Option<Sliced>,
 }
 
 /// A pipeline's graph of primitive transforms.

@@ -1,5 +1,6 @@
 //! Flatten: merges PCollections of one type into one.
 
+use super::pardo::keep_slices;
 use crate::element::Element;
 use crate::graph::{Boundedness, NodeKind};
 use crate::pcollection::PCollection;
@@ -87,11 +88,17 @@ impl<T: Element> PTransform<PCollectionList<T>> for Flatten {
             Boundedness::Bounded
         };
         let inputs = input.collections.iter().map(|c| c.id()).collect();
-        let (_, outs) = p.add_primitive(
+        // Kept in slices when every input is sliced alike (the first one's slicing).
+        let slices = match infos.first() {
+            Some(first) => keep_slices::<T>(first),
+            None => crate::pipeline::SliceUse::Explode,
+        };
+        let (_, outs) = p.add_primitive_with_slices(
             NodeKind::Flatten,
             inputs,
             vec![],
             vec![OutputSpec::of::<T>(boundedness, windowing)],
+            slices,
         );
         p.handle(outs[0])
     }

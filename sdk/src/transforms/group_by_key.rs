@@ -10,7 +10,7 @@ use crate::graph::kernel::{
 use crate::graph::{Bundle, NodeKind};
 use crate::kv::KV;
 use crate::pcollection::PCollection;
-use crate::pipeline::{OutputSpec, PTransform};
+use crate::pipeline::{OutputSpec, PTransform, SliceUse};
 use crate::time::Timestamp;
 use crate::trigger::TimestampCombiner;
 use crate::windowed_value::WindowedValue;
@@ -205,14 +205,16 @@ impl<K: Key, V: Element> GroupKernel for GbkKernel<K, V> {
 pub(crate) fn add_group_node<I, O>(
     input: &PCollection<I>,
     kernel: Arc<dyn GroupKernel>,
+    slices: SliceUse,
 ) -> PCollection<O> {
     let info = input.pipeline().collection_info(input.id());
     let spec = OutputSpec::of::<O>(info.boundedness, info.windowing);
-    let (_, outs) = input.pipeline().add_primitive(
+    let (_, outs) = input.pipeline().add_primitive_with_slices(
         NodeKind::GroupByKey(kernel),
         vec![input.id()],
         vec![],
         vec![spec],
+        slices,
     );
     input.pipeline().handle(outs[0])
 }
@@ -220,6 +222,10 @@ pub(crate) fn add_group_node<I, O>(
 impl<K: Key, V: Element> PTransform<PCollection<KV<K, V>>> for GroupByKey {
     type Output = PCollection<KV<K, Vec<V>>>;
     fn expand(self, input: &PCollection<KV<K, V>>) -> Self::Output {
-        add_group_node(input, Arc::new(GbkKernel::<K, V>(PhantomData)))
+        add_group_node(
+            input,
+            Arc::new(GbkKernel::<K, V>(PhantomData)),
+            SliceUse::Explode,
+        )
     }
 }

@@ -1,6 +1,6 @@
 //! Keys, Values and KvSwap: reshaping `KV` elements.
 
-use super::pardo::apply_bundle_fn;
+use super::pardo::apply_window_agnostic_fn;
 use crate::element::Element;
 use crate::kv::KV;
 use crate::pcollection::PCollection;
@@ -17,7 +17,7 @@ pub struct KvSwap;
 impl<K: Element, V: Element> PTransform<PCollection<KV<K, V>>> for Keys {
     type Output = PCollection<K>;
     fn expand(self, input: &PCollection<KV<K, V>>) -> PCollection<K> {
-        apply_bundle_fn(input, None, |values: Vec<WindowedValue<KV<K, V>>>| {
+        apply_window_agnostic_fn(input, |values: Vec<WindowedValue<KV<K, V>>>| {
             Ok(values
                 .into_iter()
                 .map(|wv| WindowedValue::new(wv.value.key, wv.timestamp, wv.window, wv.pane))
@@ -29,7 +29,7 @@ impl<K: Element, V: Element> PTransform<PCollection<KV<K, V>>> for Keys {
 impl<K: Element, V: Element> PTransform<PCollection<KV<K, V>>> for Values {
     type Output = PCollection<V>;
     fn expand(self, input: &PCollection<KV<K, V>>) -> PCollection<V> {
-        apply_bundle_fn(input, None, |values: Vec<WindowedValue<KV<K, V>>>| {
+        apply_window_agnostic_fn(input, |values: Vec<WindowedValue<KV<K, V>>>| {
             Ok(values
                 .into_iter()
                 .map(|wv| WindowedValue::new(wv.value.value, wv.timestamp, wv.window, wv.pane))
@@ -41,7 +41,7 @@ impl<K: Element, V: Element> PTransform<PCollection<KV<K, V>>> for Values {
 impl<K: Element, V: Element> PTransform<PCollection<KV<K, V>>> for KvSwap {
     type Output = PCollection<KV<V, K>>;
     fn expand(self, input: &PCollection<KV<K, V>>) -> PCollection<KV<V, K>> {
-        apply_bundle_fn(input, None, |values: Vec<WindowedValue<KV<K, V>>>| {
+        apply_window_agnostic_fn(input, |values: Vec<WindowedValue<KV<K, V>>>| {
             Ok(values
                 .into_iter()
                 .map(|wv| {

@@ -2,7 +2,9 @@
 //!
 //! These are ParDos whose code is a closure. They run a whole bundle per call, so a chain of
 //! them costs one dynamic call per bundle per transform. Outputs keep the input's timestamp,
-//! window and pane.
+//! window and pane. Map, FlatMap and Filter cannot see windows, so on sliding windows they run
+//! once per element, on its slice (see [`Sliced`](crate::graph::Sliced));
+//! [`MapWithContext`] sees each window.
 //!
 //! ```
 //! use sluice_sdk::prelude::*;
@@ -15,7 +17,7 @@
 //! # let _ = words;
 //! ```
 
-use super::pardo::apply_bundle_fn;
+use super::pardo::{apply_bundle_fn, apply_window_agnostic_fn};
 use crate::element::Element;
 use crate::pcollection::PCollection;
 use crate::pipeline::PTransform;
@@ -41,7 +43,7 @@ impl<I: Element, O: Element, F: Fn(I) -> O + Send + Sync + 'static> PTransform<P
     type Output = PCollection<O>;
     fn expand(self, input: &PCollection<I>) -> PCollection<O> {
         let f = self.f;
-        apply_bundle_fn(input, None, move |values: Vec<WindowedValue<I>>| {
+        apply_window_agnostic_fn(input, move |values: Vec<WindowedValue<I>>| {
             Ok(values
                 .into_iter()
                 .map(|wv| WindowedValue {
@@ -78,7 +80,7 @@ impl<I: Element, O: Element, R: IntoIterator<Item = O>, F: Fn(I) -> R + Send + S
         let f = self.f;
         // Outputs per input seen so far, to size each output bundle at once.
         let fan_out = std::sync::atomic::AtomicUsize::new(1);
-        apply_bundle_fn(input, None, move |values: Vec<WindowedValue<I>>| {
+        apply_window_agnostic_fn(input, move |values: Vec<WindowedValue<I>>| {
             let n = values.len();
             let mut out =
                 Vec::with_capacity(n * fan_out.load(std::sync::atomic::Ordering::Relaxed));
@@ -121,7 +123,7 @@ impl<T: Element, F: Fn(&T) -> bool + Send + Sync + 'static> PTransform<PCollecti
     type Output = PCollection<T>;
     fn expand(self, input: &PCollection<T>) -> PCollection<T> {
         let f = self.f;
-        apply_bundle_fn(input, None, move |mut values: Vec<WindowedValue<T>>| {
+        apply_window_agnostic_fn(input, move |mut values: Vec<WindowedValue<T>>| {
             values.retain(|wv| f(&wv.value));
             Ok(values)
         })

@@ -19,6 +19,7 @@ pub mod count;
 pub mod create;
 pub mod deduplicate;
 pub mod distinct;
+mod explode_slices;
 pub mod flatten;
 pub mod group_by_key;
 pub mod group_into_batches;

@@ -7,7 +7,7 @@ use crate::graph::kernel::{Operator, OperatorFactory, SideInputs};
 use crate::graph::{Bundle, CollectionId, NodeKind};
 use crate::metrics::MetricsContainer;
 use crate::pcollection::PCollection;
-use crate::pipeline::{OutputSpec, PTransform, Pipeline};
+use crate::pipeline::{OutputSpec, PTransform, Pipeline, SliceUse};
 use crate::side_input::PCollectionView;
 use crate::windowed_value::WindowedValue;
 use std::sync::Arc;
@@ -299,17 +299,65 @@ pub(crate) fn apply_expanding_bundle_fn<I: Element, O: Element>(
     max_outputs_per_input: u64,
     f: impl Fn(Vec<WindowedValue<I>>) -> Result<Vec<WindowedValue<O>>, BoxError> + Send + Sync + 'static,
 ) -> PCollection<O> {
-    let info = input.pipeline().collection_info(input.id());
-    let spec = OutputSpec::of::<O>(info.boundedness, windowing.unwrap_or(info.windowing));
-    let factory = BundleFnFactory {
+    add_bundle_fn(
+        input,
+        windowing,
+        max_outputs_per_input,
+        SliceUse::Explode,
+        f,
+    )
+}
+
+/// [`apply_bundle_fn`] for a function that cannot see windows and gives each output its
+/// input's window (Map, FlatMap, Filter, Keys...): on an input whose elements sit in slices
+/// (see [`Sliced`](crate::graph::Sliced)) it runs on the slices, once per element, and its
+/// output stays sliced.
+pub(crate) fn apply_window_agnostic_fn<I: Element, O: Element>(
+    input: &PCollection<I>,
+    f: impl Fn(Vec<WindowedValue<I>>) -> Result<Vec<WindowedValue<O>>, BoxError> + Send + Sync + 'static,
+) -> PCollection<O> {
+    let slices = keep_slices::<O>(&input.pipeline().collection_info(input.id()));
+    add_bundle_fn(input, None, 1, slices, f)
+}
+
+/// How a window-agnostic transform with output `O` takes `input`: keeping its slices, if it
+/// has any.
+pub(crate) fn keep_slices<O: Element>(input: &crate::graph::CollectionInfo) -> SliceUse {
+    match &input.sliced {
+        Some(sliced) => SliceUse::Keep {
+            explode: super::explode_slices::exploder::<O>(sliced.slicing),
+        },
+        None => SliceUse::Explode,
+    }
+}
+
+/// A ParDo that runs `f` on whole bundles, yielding up to `max_outputs_per_input` outputs per
+/// input (see [`OperatorFactory::max_outputs_per_input`]).
+pub(crate) fn bundle_fn_factory<I: Element, O: Element>(
+    max_outputs_per_input: u64,
+    f: impl Fn(Vec<WindowedValue<I>>) -> Result<Vec<WindowedValue<O>>, BoxError> + Send + Sync + 'static,
+) -> Arc<dyn OperatorFactory> {
+    Arc::new(BundleFnFactory {
         f: Arc::new(f),
         max_outputs_per_input,
-    };
-    let (_, outs) = input.pipeline().add_primitive(
-        NodeKind::ParDo(Arc::new(factory)),
+    })
+}
+
+fn add_bundle_fn<I: Element, O: Element>(
+    input: &PCollection<I>,
+    windowing: Option<crate::windowing::WindowingStrategy>,
+    max_outputs_per_input: u64,
+    slices: SliceUse,
+    f: impl Fn(Vec<WindowedValue<I>>) -> Result<Vec<WindowedValue<O>>, BoxError> + Send + Sync + 'static,
+) -> PCollection<O> {
+    let info = input.pipeline().collection_info(input.id());
+    let spec = OutputSpec::of::<O>(info.boundedness, windowing.unwrap_or(info.windowing));
+    let (_, outs) = input.pipeline().add_primitive_with_slices(
+        NodeKind::ParDo(bundle_fn_factory(max_outputs_per_input, f)),
         vec![input.id()],
         vec![],
         vec![spec],
+        slices,
     );
     input.pipeline().handle(outs[0])
 }

@@ -1,5 +1,6 @@
 //! Reshuffle: redistributes elements across workers and breaks fusion.
 
+use super::pardo::keep_slices;
 use crate::element::Element;
 use crate::graph::NodeKind;
 use crate::pcollection::PCollection;
@@ -15,11 +16,13 @@ impl<T: Element> PTransform<PCollection<T>> for Reshuffle {
     fn expand(self, input: &PCollection<T>) -> PCollection<T> {
         let p = input.pipeline();
         let info = p.collection_info(input.id());
-        let (_, outs) = p.add_primitive(
+        let slices = keep_slices::<T>(&info);
+        let (_, outs) = p.add_primitive_with_slices(
             NodeKind::Reshuffle,
             vec![input.id()],
             vec![],
             vec![OutputSpec::of::<T>(info.boundedness, info.windowing)],
+            slices,
         );
         p.handle(outs[0])
     }

@@ -1,13 +1,18 @@
 //! WindowInto: assigns windows to elements and sets a PCollection's windowing strategy.
 
-use super::pardo::apply_expanding_bundle_fn;
+use super::explode_slices::exploder;
+use super::pardo::{apply_expanding_bundle_fn, bundle_fn_factory};
 use crate::element::Element;
+use crate::graph::{NodeKind, Sliced};
 use crate::pcollection::PCollection;
-use crate::pipeline::PTransform;
+use crate::pipeline::{OutputSpec, PTransform, SliceUse};
 use crate::time::Duration;
 use crate::trigger::{AccumulationMode, TimestampCombiner, Trigger};
-use crate::window::{IntoWindowFn, MAX_WINDOWS_PER_ELEMENT, WindowFn, check_windows_per_element};
+use crate::window::{
+    IntoWindowFn, MAX_WINDOWS_PER_ELEMENT, Slicing, Window, WindowFn, check_windows_per_element,
+};
 use crate::windowed_value::WindowedValue;
+use crate::windowing::WindowingStrategy;
 use std::sync::Arc;
 
 /// Re-windows a PCollection with a window function, and optionally sets the trigger,
@@ -112,6 +117,9 @@ impl<T: Element> PTransform<PCollection<T>> for WindowInto {
             let p = input.pipeline();
             p.record_error(format!("WindowInto '{}': {e}", p.current_name()));
         }
+        if let Some(slicing) = window_fn.slicing() {
+            return assign_slices(input, strategy, slicing);
+        }
         apply_expanding_bundle_fn(
             input,
             Some(strategy),
@@ -146,6 +154,45 @@ impl<T: Element> PTransform<PCollection<T>> for WindowInto {
             },
         )
     }
+}
+
+/// Windows `input` with sliding windows cut by `slicing`: each element goes to its one slice,
+/// and is copied into the slice's windows only where a transform observes them (see
+/// [`Sliced`]).
+fn assign_slices<T: Element>(
+    input: &PCollection<T>,
+    strategy: WindowingStrategy,
+    slicing: Slicing,
+) -> PCollection<T> {
+    let p = input.pipeline();
+    let info = p.collection_info(input.id());
+    // Windows shorter than their period leave gaps: an element in no window goes nowhere, as
+    // it would with a copy per window.
+    let gaps = slicing.windows().size() < slicing.windows().period();
+    let assign = bundle_fn_factory(1, move |mut values: Vec<WindowedValue<T>>| {
+        for wv in &mut values {
+            wv.window = Window::Interval(slicing.slice_of(wv.timestamp));
+        }
+        if gaps {
+            values.retain(|wv| {
+                let slice = wv.window.as_interval().expect("a slice was assigned");
+                !slicing.windows_of(slice).is_empty()
+            });
+        }
+        Ok(values)
+    });
+    let sliced = Sliced {
+        slicing,
+        explode: exploder::<T>(slicing),
+    };
+    let (_, outs) = p.add_primitive_with_slices(
+        NodeKind::ParDo(assign),
+        vec![input.id()],
+        vec![],
+        vec![OutputSpec::of::<T>(info.boundedness, strategy)],
+        SliceUse::Assign(sliced),
+    );
+    p.handle(outs[0])
 }
 
 #[cfg(test)]

@@ -63,6 +63,16 @@ impl Slicing {
         (self.windows.size().as_micros() / self.slice.as_micros()) as u64
     }
 
+    /// How many windows hold a slice (fewer near the beginning of time).
+    pub fn windows_per_slice(&self) -> u64 {
+        self.windows.max_windows_per_element()
+    }
+
+    /// The sliding windows this slicing cuts.
+    pub fn windows(&self) -> &SlidingWindows {
+        &self.windows
+    }
+
     /// The slice holding `t`.
     pub fn slice_of(&self, t: Timestamp) -> IntervalWindow {
         let start = aligned_start(t, self.slice, self.windows.offset());
@@ -74,6 +84,21 @@ impl Slicing {
     /// their start.
     pub fn windows_of(&self, slice: &IntervalWindow) -> Vec<Window> {
         self.windows.assign_windows(slice.start)
+    }
+
+    /// The start of the first window holding `slice`, in microseconds, before it is cut to the
+    /// beginning of time (see [`window_at`](Self::window_at)); `None` if no window holds it
+    /// (windows shorter than their period leave gaps).
+    pub(crate) fn first_window_start(&self, slice: &IntervalWindow) -> Option<i128> {
+        let holding = self.windows_of(slice).len() as i128;
+        let last = aligned_start(slice.start, self.windows.period(), self.windows.offset());
+        (holding > 0).then(|| last - (holding - 1) * i128::from(self.windows.period().as_micros()))
+    }
+
+    /// The window starting at `start` microseconds (cut to the timestamps there are).
+    pub(crate) fn window_at(&self, start: i128) -> IntervalWindow {
+        let end = start + i128::from(self.windows.size().as_micros());
+        IntervalWindow::new(timestamp_at(start), timestamp_at(end))
     }
 
     /// The slices `window` (one of these windows) is made of, in order.

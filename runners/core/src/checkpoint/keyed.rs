@@ -73,6 +73,7 @@ mod tests {
             name: "Group",
             kernel: KeyedKernel::Group(&kernel),
             strategy: &strategy,
+            slicing: None,
         };
         let records = |from: i64, to: i64| -> Vec<_> {
             (from..to)

@@ -56,7 +56,7 @@ use sluice_sdk::error::BoxError;
 use sluice_sdk::graph::kernel::{GroupKernel, KeyedRecord, PaneOutput};
 use sluice_sdk::time::Timestamp;
 use sluice_sdk::trigger::{TimestampCombiner, Trigger};
-use sluice_sdk::window::Window;
+use sluice_sdk::window::{Slicing, Window};
 use sluice_sdk::windowing::WindowingStrategy;
 use std::sync::Arc;
 
@@ -66,6 +66,35 @@ fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// Each record of `records` (in a slice of `slicing`) once in every window of its slice, in
+/// order: a run of one key and slice becomes a run per window.
+fn explode_records(
+    slicing: &Slicing,
+    records: Vec<KeyedRecord>,
+) -> Result<Vec<KeyedRecord>, BoxError> {
+    let per_slice = usize::try_from(slicing.windows_per_slice()).unwrap_or(1);
+    let mut out = Vec::with_capacity(records.len().saturating_mul(per_slice));
+    let mut next = 0;
+    while next < records.len() {
+        let first = &records[next];
+        let run = records[next..]
+            .iter()
+            .position(|r| r.key != first.key || r.window != first.window)
+            .unwrap_or(records.len() - next);
+        let Window::Interval(slice) = first.window else {
+            return Err(format!("a sliced record is in {:?}, not in a slice", first.window).into());
+        };
+        for window in slicing.windows_of(&slice) {
+            out.extend(records[next..next + run].iter().map(|r| KeyedRecord {
+                window,
+                ..r.clone()
+            }));
+        }
+        next += run;
+    }
+    Ok(out)
 }
 
 /// How many (key, window) slots a state-size estimate encodes.
@@ -87,6 +116,9 @@ pub struct GroupAlsoByWindow {
     dropped_closed: u64,
     /// The arrival sequence number stamped on the records added now.
     arrival: u64,
+    /// When records come in slices of sliding windows (see
+    /// [`Sliced`](sluice_sdk::graph::Sliced)): how, to put each in its windows.
+    slicing: Option<Slicing>,
 }
 
 impl GroupAlsoByWindow {
@@ -103,7 +135,15 @@ impl GroupAlsoByWindow {
             dropped_late: 0,
             dropped_closed: 0,
             arrival: 0,
+            slicing: None,
         }
+    }
+
+    /// The same grouping taking records in slices of `slicing` (if given), each put in every
+    /// window of its slice before it is grouped: per-window accumulation, as a trigger or
+    /// a merge needs.
+    pub fn with_slicing(self, slicing: Option<Slicing>) -> Self {
+        GroupAlsoByWindow { slicing, ..self }
     }
 
     /// The grouping's store, encoded, with the watermark and processing time it had reached:
@@ -144,7 +184,8 @@ impl GroupAlsoByWindow {
     /// Goes on from `snapshot`, taken of a grouping of the same transform (see
     /// [`restore`](Self::restore)).
     pub fn restore_in_place(&mut self, snapshot: KeyedSnapshot) -> Result<(), CoderError> {
-        *self = GroupAlsoByWindow::restore(self.kernel.clone(), self.strategy.clone(), snapshot)?;
+        *self = GroupAlsoByWindow::restore(self.kernel.clone(), self.strategy.clone(), snapshot)?
+            .with_slicing(self.slicing);
         Ok(())
     }
 
@@ -179,6 +220,9 @@ impl GroupAlsoByWindow {
     /// [`add_run`](sluice_sdk::graph::kernel::GroupState::add_run).
     /// (With merging windows every record is a run of its own: its window merges first.)
     pub fn process(&mut self, mut records: Vec<KeyedRecord>) -> Result<Vec<PaneOutput>, BoxError> {
+        if let Some(slicing) = &self.slicing {
+            records = explode_records(slicing, records)?;
+        }
         let merging = self.strategy.window_fn.is_merging();
         let combiner = self.strategy.timestamp_combiner;
         // Under the default trigger only windows already past their end can fire on arrival;

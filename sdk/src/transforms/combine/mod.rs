@@ -15,6 +15,8 @@
 //! ```
 
 pub mod combiners;
+mod sliced;
+mod two_stacks;
 
 use super::bounded_grouping::{Fold, TypedBoundedGrouping};
 use super::create::Impulse;
@@ -34,12 +36,13 @@ use crate::graph::kernel::{
 };
 use crate::kv::KV;
 use crate::pcollection::PCollection;
-use crate::pipeline::PTransform;
+use crate::pipeline::{PTransform, SliceUse};
 use crate::side_input::{PCollectionView, View};
 use crate::time::Timestamp;
 use crate::trigger::TimestampCombiner;
-use crate::window::{GlobalWindows, Window};
+use crate::window::{GlobalWindows, Slicing, Window};
 use crate::windowed_value::WindowedValue;
+use sliced::SlicedGrouping;
 use std::any::Any;
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -168,6 +171,8 @@ pub(crate) trait PartialStamp: Copy + Send + 'static {
     fn first(timestamp: Timestamp) -> Self;
     fn add(&mut self, timestamp: Timestamp, combiner: TimestampCombiner);
     fn timestamp(&self, window: &Window) -> Timestamp;
+    /// Merges the partial timestamp of other inputs.
+    fn merge(&mut self, other: Self, combiner: TimestampCombiner);
 }
 
 impl PartialStamp for () {
@@ -176,6 +181,7 @@ impl PartialStamp for () {
     fn timestamp(&self, window: &Window) -> Timestamp {
         window.max_timestamp()
     }
+    fn merge(&mut self, _other: Self, _combiner: TimestampCombiner) {}
 }
 
 impl PartialStamp for Timestamp {
@@ -187,6 +193,9 @@ impl PartialStamp for Timestamp {
     }
     fn timestamp(&self, _window: &Window) -> Timestamp {
         *self
+    }
+    fn merge(&mut self, other: Self, combiner: TimestampCombiner) {
+        self.add(other, combiner);
     }
 }
 
@@ -278,7 +287,7 @@ impl<S: KeySplit, F: CombineFn<Input = S::Value>, P: PartialStamp> PreCombiner
 
 /// Folds the records of one (key, window) with the combine function (see
 /// [`bounded_grouping`](super::bounded_grouping)).
-struct CombineFold<F>(F);
+struct CombineFold<F>(pub(super) F);
 
 impl<F: CombineFn> Fold for CombineFold<F> {
     type State = F::Accumulator;
@@ -343,6 +352,21 @@ impl<S: KeySplit, F: CombineFn<Input = S::Value>> GroupKernel for CombineKernel<
             }
         }
     }
+    fn sliced_grouping(
+        &self,
+        tc: TimestampCombiner,
+        slicing: Slicing,
+    ) -> Option<Box<dyn BoundedGrouping>> {
+        let f = self.combine_fn.clone();
+        Some(match tc {
+            TimestampCombiner::EndOfWindow => {
+                Box::new(SlicedGrouping::<S::Key, F, ()>::new(f, tc, slicing))
+            }
+            TimestampCombiner::Earliest | TimestampCombiner::Latest => {
+                Box::new(SlicedGrouping::<S::Key, F, Timestamp>::new(f, tc, slicing))
+            }
+        })
+    }
     fn pre_combiner(&self) -> Option<Box<dyn PreCombiner>> {
         let (f, tc) = (self.combine_fn.clone(), self.timestamp_combiner);
         Some(match tc {
@@ -369,7 +393,7 @@ pub(crate) fn combine_elements_as_keys<T: Key, F: CombineFn<Input = ()>>(
         timestamp_combiner,
         _s: PhantomData,
     };
-    add_group_node(input, Arc::new(kernel))
+    add_group_node(input, Arc::new(kernel), SliceUse::Consume)
 }
 
 impl<K: Key, F: CombineFn> PTransform<PCollection<KV<K, F::Input>>> for CombinePerKey<F> {
@@ -381,7 +405,7 @@ impl<K: Key, F: CombineFn> PTransform<PCollection<KV<K, F::Input>>> for CombineP
             timestamp_combiner,
             _s: PhantomData,
         };
-        add_group_node(input, Arc::new(kernel))
+        add_group_node(input, Arc::new(kernel), SliceUse::Consume)
     }
 }
 
