@@ -4,7 +4,8 @@
 //! - [`model`]: the events — people, auctions, bids — and their JSON lines.
 //! - [`generator`]: the deterministic event generator, after Beam's Nexmark event model.
 //! - [`source`]: the generator as a bounded source, read on any runner.
-//! - [`queries`]: the queries.
+//! - [`queries`]: the queries (0, 1, 2, 3, 4, 5, 7, 8, 11, 12), and [`queries::run`] to apply
+//!   one by number.
 
 pub mod generator;
 pub mod model;

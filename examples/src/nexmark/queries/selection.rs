@@ -1,26 +1,13 @@
-//! Nexmark queries, each a function from the events to its result, as in Beam's Nexmark
-//! suite.
-//!
-//! | query | what it computes |
-//! |---|---|
-//! | [`q0`] | pass-through: every event, unchanged (the cost of reading and moving events) |
-//! | [`q1`] | currency conversion: every bid with its price in euros (× 89 / 100) |
-//! | [`q2`] | selection: the auction and price of the bids on every 123rd auction |
+//! Queries 0, 1 and 2: element-wise, no state — the cost of reading, moving and filtering
+//! events.
 
-use super::model::{Bid, Event};
+use super::super::model::{Bid, Event};
+use super::bids;
 use serde::{Deserialize, Serialize};
 use sluice_sdk::prelude::*;
 
 /// Query 2 keeps the bids on auctions whose id is a multiple of this (Beam's `auctionSkip`).
 pub const AUCTION_SKIP: u64 = 123;
-
-/// The bids among the events.
-pub fn bids(events: &PCollection<Event>) -> PCollection<Bid> {
-    events.flat_map("Bids", |e: Event| match e {
-        Event::Bid(b) => Some(b),
-        _ => None,
-    })
-}
 
 /// Query 0: every event, unchanged.
 pub fn q0(events: &PCollection<Event>) -> PCollection<Event> {
@@ -59,34 +46,9 @@ pub fn q2(events: &PCollection<Event>) -> PCollection<AuctionPrice> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{GeneratorConfig, NexmarkSource};
+    use super::super::testing::{config, generated, on_every_runner};
     use super::*;
-    use sluice_runners::{PipelineOptions, run};
     use sluice_sdk::testing::assert_that;
-
-    /// The events of `config`, straight from the generator.
-    fn generated(config: &GeneratorConfig) -> Vec<Event> {
-        (0..config.events).map(|n| config.event(n).0).collect()
-    }
-
-    fn config() -> GeneratorConfig {
-        GeneratorConfig {
-            events: 20_000,
-            out_of_order_group: 50,
-            ..Default::default()
-        }
-    }
-
-    /// Runs `build` over the generated events on each batch runner.
-    fn on_every_runner(build: impl Fn(&PCollection<Event>)) {
-        for runner in ["direct", "rayon"] {
-            let p = Pipeline::new();
-            let events = p.apply("Events", Read::from(NexmarkSource::new(config())));
-            build(&events);
-            run(&p, &PipelineOptions::for_runner(runner))
-                .unwrap_or_else(|e| panic!("{runner}: {e}"));
-        }
-    }
 
     #[test]
     fn q0_passes_every_event_through() {
