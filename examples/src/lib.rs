@@ -31,6 +31,7 @@ pub mod job_io;
 pub mod kafka_load;
 pub mod login_alerts;
 pub mod nexmark;
+pub mod nexmark_cli;
 pub mod six_dofns;
 pub mod streaming_wordcount;
 pub mod tokenize;

@@ -59,7 +59,10 @@ impl CombineFn for IntegerMean {
 pub fn q4(events: &PCollection<Event>) -> PCollection<CategoryPrice> {
     let by_id = auctions(events).map("ById", |a: Auction| KV::new(a.id, a));
     let on_auction = bids(events).map("ByAuction", |b: Bid| KV::new(b.auction, b));
-    let (auction_tag, bid_tag) = (TupleTag::<Auction>::new("auction"), TupleTag::<Bid>::new("bids"));
+    let (auction_tag, bid_tag) = (
+        TupleTag::<Auction>::new("auction"),
+        TupleTag::<Bid>::new("bids"),
+    );
     KeyedPCollectionTuple::of(&auction_tag, &by_id)
         .and(&bid_tag, &on_auction)
         .apply("AuctionBids", CoGroupByKey)

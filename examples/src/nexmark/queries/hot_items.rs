@@ -56,7 +56,10 @@ impl CombineFn for MostBids {
 /// Query 5: per sliding window, the auctions with the most bids.
 pub fn q5(events: &PCollection<Event>) -> PCollection<HotItem> {
     bids(events)
-        .apply("Window", WindowInto::new(SlidingWindows::of(WINDOW.0, WINDOW.1)))
+        .apply(
+            "Window",
+            WindowInto::new(SlidingWindows::of(WINDOW.0, WINDOW.1)),
+        )
         .map("Auction", |b: Bid| b.auction)
         .apply("CountBids", Count::per_element())
         .apply("MostBids", Combine::globally(MostBids).without_defaults())
@@ -94,7 +97,11 @@ mod tests {
                 let last = b.date_time.div_euclid(period) * period;
                 let mut start = last;
                 while start > b.date_time - size {
-                    *counts.entry(start).or_default().entry(b.auction).or_default() += 1;
+                    *counts
+                        .entry(start)
+                        .or_default()
+                        .entry(b.auction)
+                        .or_default() += 1;
                     start -= period;
                 }
             }

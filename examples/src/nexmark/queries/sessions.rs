@@ -91,14 +91,24 @@ mod tests {
                     Some((start, end, n)) if t < end => Some((start, end.max(t + gap), n + 1)),
                     done => {
                         if let Some((starttime, endtime, bid_count)) = done {
-                            expected.push(BidderCount { bidder, bid_count, starttime, endtime });
+                            expected.push(BidderCount {
+                                bidder,
+                                bid_count,
+                                starttime,
+                                endtime,
+                            });
                         }
                         Some((t, t + gap, 1))
                     }
                 };
             }
             if let Some((starttime, endtime, bid_count)) = session {
-                expected.push(BidderCount { bidder, bid_count, starttime, endtime });
+                expected.push(BidderCount {
+                    bidder,
+                    bid_count,
+                    starttime,
+                    endtime,
+                });
             }
         }
         assert!(expected.len() > 100, "{} sessions", expected.len());
