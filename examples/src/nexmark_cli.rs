@@ -11,8 +11,8 @@
 //! - `--events N [--seed S] [--rate R]` generates N events (R a second of event time) with the
 //!   generator of `sluice_examples::nexmark`, split over the runner's workers.
 //! - `--input` reads events as JSON lines (Flink's Nexmark shape, what `--dump-events`
-//!   writes), each stamped with its `dateTime`. A malformed line goes, with its file and line
-//!   and the reason, to `PREFIX-errors-*`. From Kafka, each record's CreateTime is its event
+//!   writes), each stamped with its `dateTime`. A line that is not an event goes, with its
+//!   file, line number and the reason, to `PREFIX-errors-*` (counted as `undecodable_lines`). From Kafka, each record's CreateTime is its event
 //!   time (`--dump-events kafka://…` stamps each record with its event's time), with the
 //!   watermark trailing the latest by `--kafka-max-delay`.
 //! - Results are JSON lines in `PREFIX-*` (or records of a topic).
@@ -132,8 +132,26 @@ pub fn dump_events(config: &GeneratorConfig, path: &str) -> anyhow::Result<()> {
 /// Parses the command line and runs the query (or writes the events); the exit code says
 /// whether it succeeded.
 pub fn main() -> std::process::ExitCode {
-    crate::main_with(|| {
-        let args = Args::parse();
+    crate::main_with(|| run(Args::parse()))
+}
+
+/// Runs what the command line `args` (the program's name first) asks for; a command line
+/// that does not parse is an error saying why.
+pub fn run_command_line<I, T>(args: I) -> anyhow::Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args = Args::try_parse_from(args).map_err(|e| {
+        let text = e.render().to_string();
+        anyhow::anyhow!("{}", text.trim().trim_start_matches("error: "))
+    })?;
+    run(args)
+}
+
+/// Runs the query, or writes the events.
+fn run(args: Args) -> anyhow::Result<()> {
+    {
         let p = Pipeline::new();
         if let Some(to) = &args.dump_events {
             let Some(kafka) = sluice_io::kafka::KafkaAddress::parse(to) else {
@@ -157,7 +175,7 @@ pub fn main() -> std::process::ExitCode {
                 let errors = p.apply("NoErrors", Create::of(Vec::<DeadLetter>::new()));
                 crate::job_io::write_results(&p, &output, results, errors, None, 0);
             }
-            Some(input) => {
+            Some(input) if sluice_io::kafka::KafkaAddress::parse(input).is_some() => {
                 let mut reading = args.reading.options();
                 reading.timestamps = KafkaTimestamps::CreateTime;
                 crate::job_io::build_job(&p, input, &output, &reading, 0, |lines| {
@@ -171,6 +189,28 @@ pub fn main() -> std::process::ExitCode {
                     }
                 });
             }
+            Some(input) => {
+                let read = p.apply(
+                    "ReadEvents",
+                    sluice_io::text::read_json::<Event>(input)
+                        .with_dead_letters()
+                        .max_line_bytes(args.reading.max_line_bytes),
+                );
+                let events = read.elements.apply(
+                    "EventTime",
+                    WithTimestamps::of(|e: &Event| Timestamp::from_millis(e.date_time())),
+                );
+                let errors = read
+                    .errors
+                    .map("Malformed", |d: sluice_io::text::TextDeadLetter| {
+                        DeadLetter {
+                            line: String::from_utf8_lossy(&d.bytes).into_owned(),
+                            reason: d.to_string(),
+                        }
+                    });
+                let results = queries::run(query, &events).expect("checked by the parser");
+                crate::job_io::write_results(&p, &output, results, errors, None, 0);
+            }
         }
         let job = crate::job_io::JobArgs {
             input: args
@@ -183,5 +223,5 @@ pub fn main() -> std::process::ExitCode {
         };
         job.run(&p, &[])?;
         Ok(())
-    })
+    }
 }

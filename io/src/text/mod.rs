@@ -140,22 +140,32 @@ pub struct TextReadOutput {
 
 /// Sends dead letters to their own output, counting them; the first one of each instance is
 /// logged as a warning (a binary file would otherwise log a line per line), the rest at debug.
-#[derive(Clone)]
-struct SplitDeadLetters {
+struct SplitDeadLetters<T> {
     errors: TupleTag<TextDeadLetter>,
     warned: bool,
+    _t: std::marker::PhantomData<fn(T)>,
 }
 
-impl DoFn for SplitDeadLetters {
-    type In = Result<String, TextDeadLetter>;
-    type Out = String;
+impl<T> Clone for SplitDeadLetters<T> {
+    fn clone(&self) -> Self {
+        SplitDeadLetters {
+            errors: self.errors.clone(),
+            warned: self.warned,
+            _t: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: Element> DoFn for SplitDeadLetters<T> {
+    type In = Result<T, TextDeadLetter>;
+    type Out = T;
     fn process(
         &mut self,
-        item: Result<String, TextDeadLetter>,
-        ctx: &mut ProcessContext<'_, String>,
+        item: Result<T, TextDeadLetter>,
+        ctx: &mut ProcessContext<'_, T>,
     ) -> DoFnResult {
         match item {
-            Ok(line) => ctx.output(line),
+            Ok(element) => ctx.output(element),
             Err(dead) => {
                 if self.warned {
                     tracing::debug!(%dead, "undecodable line sent to the dead letters");
@@ -171,17 +181,53 @@ impl DoFn for SplitDeadLetters {
     }
 }
 
-impl PTransform<PBegin> for ReadTextWithDeadLetters {
-    type Output = TextReadOutput;
-    fn expand(self, input: &PBegin) -> TextReadOutput {
-        let files = files_or_error(input, &self.read.pattern);
-        let decoder = OrDeadLetter(Utf8Lines {
-            lossy: self.read.lossy,
-        });
+/// Reads the lines of the files matching `pattern` through `decoder`, sending each line that
+/// does not decode to an `errors` output as a [`TextDeadLetter`] (file, line number, the
+/// decoder's reason, the bytes) and reading on: a parser of log lines, say, whose malformed
+/// lines must not stop the job.
+pub fn read_decoded<D: LineDecoder>(pattern: &str, decoder: D) -> ReadDecoded<D> {
+    ReadDecoded {
+        pattern: pattern.to_string(),
+        decoder,
+        max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+    }
+}
+
+/// Reads lines through a decoder, with dead letters; see [`read_decoded`].
+#[derive(Clone, Debug)]
+pub struct ReadDecoded<D> {
+    pattern: String,
+    decoder: D,
+    max_line_bytes: usize,
+}
+
+impl<D> ReadDecoded<D> {
+    /// The longest line read (see [`ReadText::max_line_bytes`]); a longer one is a dead letter.
+    pub fn max_line_bytes(self, max_line_bytes: usize) -> Self {
+        ReadDecoded {
+            max_line_bytes: max_line_bytes.max(1),
+            ..self
+        }
+    }
+}
+
+/// The outputs of a [`ReadDecoded`].
+pub struct DecodedReadOutput<T> {
+    /// What the lines that decoded decoded to.
+    pub elements: PCollection<T>,
+    /// The lines that did not, with where they were and why.
+    pub errors: PCollection<TextDeadLetter>,
+}
+
+impl<D: LineDecoder> PTransform<PBegin> for ReadDecoded<D> {
+    type Output = DecodedReadOutput<D::Output>;
+    fn expand(self, input: &PBegin) -> Self::Output {
+        let files = files_or_error(input, &self.pattern);
         let items = input.pipeline().apply(
             "Read",
             Read::from(
-                TextSource::new(files, decoder).with_max_line_bytes(self.read.max_line_bytes),
+                TextSource::new(files, OrDeadLetter(self.decoder))
+                    .with_max_line_bytes(self.max_line_bytes),
             ),
         );
         let errors = TupleTag::<TextDeadLetter>::new("errors");
@@ -190,12 +236,29 @@ impl PTransform<PBegin> for ReadTextWithDeadLetters {
             ParDo::of(SplitDeadLetters {
                 errors: errors.clone(),
                 warned: false,
+                _t: std::marker::PhantomData,
             })
             .with_output(&errors),
         );
-        TextReadOutput {
+        DecodedReadOutput {
             errors: split.get(&errors),
-            lines: split.main(),
+            elements: split.main(),
+        }
+    }
+}
+
+impl PTransform<PBegin> for ReadTextWithDeadLetters {
+    type Output = TextReadOutput;
+    fn expand(self, input: &PBegin) -> TextReadOutput {
+        let decoder = Utf8Lines {
+            lossy: self.read.lossy,
+        };
+        let read = read_decoded(&self.read.pattern, decoder)
+            .max_line_bytes(self.read.max_line_bytes)
+            .expand(input);
+        TextReadOutput {
+            lines: read.elements,
+            errors: read.errors,
         }
     }
 }
@@ -204,6 +267,14 @@ impl PTransform<PBegin> for ReadTextWithDeadLetters {
 pub struct ReadJson<T> {
     pattern: String,
     _t: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Element + DeserializeOwned> ReadJson<T> {
+    /// Sends lines that are not a `T` to an `errors` output, with their file and line number
+    /// (see [`read_decoded`]), instead of failing the read.
+    pub fn with_dead_letters(self) -> ReadDecoded<JsonLines<T>> {
+        read_decoded(&self.pattern, JsonLines::new())
+    }
 }
 
 /// Matches the pattern, recording a construction error (and reading nothing) if it fails.

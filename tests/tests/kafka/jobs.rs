@@ -189,3 +189,51 @@ fn streaming_wordcount_fires_early_on_time_and_late_panes() {
     assert!(got.contains(&pane("cat", 1, "ON_TIME")), "{got:?}");
     assert!(got.contains(&pane("end", 1, "LATE")), "{got:?}");
 }
+
+/// Nexmark's events dumped to a topic and read back (bounded) give what the generator gives.
+#[test]
+fn nexmark_reads_back_the_events_it_dumped_to_a_topic() {
+    use sluice_examples::nexmark_cli::run_command_line;
+    let bootstrap = broker();
+    let topic = unique_topic("nexmark");
+    let address = format!("kafka://{bootstrap}/{topic}");
+    let dir = sluice_tests::temp_dir("nexmark-kafka");
+    let run = |args: &[&str]| {
+        let mut line = vec!["nexmark", "--quiet"];
+        line.extend_from_slice(args);
+        run_command_line(line).unwrap_or_else(|e| panic!("nexmark {args:?}: {e:#}"));
+    };
+    run(&[
+        "--dump-events",
+        &address,
+        "--events",
+        "3000",
+        "--runner",
+        "direct",
+    ]);
+    let generated = dir.join("generated");
+    let generated = generated.to_str().unwrap();
+    run(&["--query", "1", "--events", "3000", "--output", generated]);
+    let expected = sluice_tests::sorted_lines(&format!("{generated}-0*"));
+    assert!(expected.len() > 2500, "{} bids", expected.len());
+    for runner in ["direct", "rayon"] {
+        let out = dir.join(format!("from-kafka-{runner}"));
+        let out = out.to_str().unwrap();
+        run(&[
+            "--query",
+            "1",
+            "--input",
+            &address,
+            "--kafka-stop-at-end",
+            "--output",
+            out,
+            "--runner",
+            runner,
+        ]);
+        assert_eq!(
+            sluice_tests::sorted_lines(&format!("{out}-0*")),
+            expected,
+            "{runner}"
+        );
+    }
+}
