@@ -9,7 +9,9 @@
 //! ```
 //!
 //! - `--events N [--seed S] [--rate R]` generates N events (R a second of event time) with the
-//!   generator of `sluice_examples::nexmark`, split over the runner's workers.
+//!   generator of `sluice_examples::nexmark`, split over the runner's workers; with
+//!   `--streaming` as an unbounded source whose watermark follows the generator's, so that
+//!   the query runs in streaming mode (results as the windows close).
 //! - `--input` reads events as JSON lines (Flink's Nexmark shape, what `--dump-events`
 //!   writes), each stamped with its `dateTime`. A line that is not an event goes, with its
 //!   file, line number and the reason, to `PREFIX-errors-*` (counted as `undecodable_lines`). From Kafka, each record's CreateTime is its event
@@ -22,7 +24,7 @@
 
 use crate::job_io::{DeadLetter, InputFlags, JobOutput, KafkaTimestamps, parse_output};
 use crate::nexmark::queries::{self, QUERIES};
-use crate::nexmark::{Event, GeneratorConfig, NexmarkSource};
+use crate::nexmark::{Event, GeneratorConfig, NexmarkSource, NexmarkStream};
 use clap::Parser;
 use sluice_sdk::prelude::*;
 use std::io::Write;
@@ -45,6 +47,10 @@ struct Args {
     /// Generated events are out of order within groups of this many.
     #[arg(long, default_value_t = 100)]
     out_of_order: u64,
+    /// Generated events come as a stream (an unbounded source with a watermark), so that the
+    /// query runs in streaming mode (the direct and timely runners).
+    #[arg(long, requires = "events")]
+    streaming: bool,
     /// Read events (JSON lines) from files (a path or a glob) or `kafka://HOST:PORT/TOPIC`
     /// instead of generating them.
     #[arg(long, conflicts_with_all = ["events", "dump_events"])]
@@ -170,7 +176,14 @@ fn run(args: Args) -> anyhow::Result<()> {
         let output = args.output.clone().expect("clap requires an output");
         match &args.input {
             None => {
-                let events = p.apply("Events", Read::from(NexmarkSource::new(args.generator())));
+                let events = if args.streaming {
+                    p.apply(
+                        "Events",
+                        ReadUnbounded::from(NexmarkStream::new(args.generator())),
+                    )
+                } else {
+                    p.apply("Events", Read::from(NexmarkSource::new(args.generator())))
+                };
                 let results = queries::run(query, &events).expect("checked by the parser");
                 let errors = p.apply("NoErrors", Create::of(Vec::<DeadLetter>::new()));
                 crate::job_io::write_results(&p, &output, results, errors, None, 0);

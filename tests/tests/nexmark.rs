@@ -86,3 +86,47 @@ fn an_unknown_query_is_refused_naming_the_ones_there_are() {
     assert!(text.contains("query 6 is not implemented"), "{text}");
     assert!(text.contains("[0, 1, 2, 3, 4, 5, 7, 8, 11, 12]"), "{text}");
 }
+
+#[test]
+fn streamed_events_give_what_the_same_events_give_in_batch() {
+    let dir = sluice_tests::temp_dir("nexmark-streaming");
+    for query in ["4", "5", "11"] {
+        let batch = dir.join(format!("q{query}-batch"));
+        let batch = batch.to_str().unwrap();
+        nexmark(&[
+            "--query", query, "--events", EVENTS, "--rate", "1000", "--output", batch,
+        ]);
+        let expected = sluice_tests::sorted_lines(&format!("{batch}-0*"));
+        assert!(!expected.is_empty(), "q{query}");
+        for runner in ["direct", "timely"] {
+            let out = dir.join(format!("q{query}-{runner}"));
+            let out = out.to_str().unwrap();
+            let (events, rate) = (EVENTS, "1000");
+            nexmark(&[
+                "--query",
+                query,
+                "--events",
+                events,
+                "--rate",
+                rate,
+                "--streaming",
+                "--output",
+                out,
+                "--runner",
+                runner,
+            ]);
+            // A file per window and pane, beside the errors' files and the manifest.
+            let mut got: Vec<String> = sluice_io::text::match_files(&format!("{out}-*"))
+                .unwrap()
+                .iter()
+                .filter(|f| !f.path.to_string_lossy().contains("-errors"))
+                .flat_map(|f| {
+                    let text = std::fs::read_to_string(&f.path).unwrap();
+                    text.lines().map(String::from).collect::<Vec<_>>()
+                })
+                .collect();
+            got.sort();
+            assert_eq!(got, expected, "q{query} streamed on {runner}");
+        }
+    }
+}
