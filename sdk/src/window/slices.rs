@@ -78,15 +78,11 @@ impl Slicing {
         let (micros, len) = (t.as_micros(), self.slice.as_micros());
         // In i64 where nothing overflows (every timestamp but the last slices' before the end
         // of time): an i128 division costs several times as much, once per element.
-        if let Some(from_offset) = micros.checked_sub(self.windows.offset().as_micros()) {
-            if let Some(start) = micros.checked_sub(from_offset.rem_euclid(len))
-                && let Some(end) = start.checked_add(len)
-            {
-                return IntervalWindow::new(
-                    Timestamp::from_micros(start),
-                    Timestamp::from_micros(end),
-                );
-            }
+        if let Some(from_offset) = micros.checked_sub(self.windows.offset().as_micros())
+            && let Some(start) = micros.checked_sub(from_offset.rem_euclid(len))
+            && let Some(end) = start.checked_add(len)
+        {
+            return IntervalWindow::new(Timestamp::from_micros(start), Timestamp::from_micros(end));
         }
         let start = aligned_start(t, self.slice, self.windows.offset());
         let end = start + i128::from(self.slice.as_micros());
