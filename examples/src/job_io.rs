@@ -184,6 +184,35 @@ pub fn write_results(
     }
 }
 
+/// Writes a further output of lines beside a job's results: to `PREFIX-NAME-*` files (a file
+/// per window and pane when unbounded), or to the topic `TOPIC-NAME`, records keyed by the
+/// line's field `key_field`.
+pub fn write_more_lines(
+    p: &Pipeline,
+    output: &str,
+    name: &str,
+    lines: PCollection<String>,
+    key_field: usize,
+) {
+    let step = format!("Write{}", name[..1].to_uppercase() + &name[1..]);
+    match kafka::KafkaAddress::parse(output) {
+        None if lines.boundedness() == sluice_sdk::graph::Boundedness::Unbounded => {
+            lines.apply(&step, text::write_windowed(&format!("{output}-{name}")));
+        }
+        None => {
+            lines.apply(&step, text::write(&format!("{output}-{name}")));
+        }
+        Some(Ok(to)) => {
+            let to = kafka::KafkaAddress {
+                topic: format!("{}-{name}", to.topic),
+                ..to
+            };
+            lines.apply(&step, crate::write_lines_keyed_by_field(&to, key_field));
+        }
+        Some(Err(e)) => p.record_error(e),
+    }
+}
+
 /// The counters of what a job sends to its errors output: lines that did not parse
 /// (`malformed_lines`, by whichever transform parses; `malformed_table_lines` for a reference
 /// table) and lines or records that did not decode (`undecodable_lines` of a text read,

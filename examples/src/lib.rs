@@ -22,6 +22,7 @@
 
 pub mod baseline;
 pub mod bench;
+pub mod civil_time;
 pub mod corpus;
 pub mod enrich;
 pub mod enrich_cli;
@@ -29,6 +30,8 @@ pub mod fraud_detection;
 pub mod fraud_detection_cli;
 pub mod job_io;
 pub mod kafka_load;
+pub mod log_analytics;
+pub mod log_analytics_cli;
 pub mod login_alerts;
 pub mod nexmark;
 pub mod nexmark_cli;
