@@ -14,7 +14,7 @@
 //! and a sequence number, which keep files of the same pane apart). A file is first written
 //! under a temporary name in a hidden directory beside the output (`.PREFIX-sluice-pending/`)
 //! and **committed** — renamed into place and added to `PREFIX.manifest`, the record of every
-//! committed file (rewritten whole, by a rename, at each commit) — at one of two moments:
+//! committed file — at one of two moments:
 //!
 //! - **at the end of each bundle** (at-least-once: a restarted run writes again what followed
 //!   its last checkpoint);
@@ -26,7 +26,13 @@
 //!   removes the other pending files. Every line is thus in exactly one committed file.
 //!
 //! Files already under the prefix stay: a restarted job adds to its output. Readers go by
-//! `PREFIX.manifest`, which lists only committed files.
+//! `PREFIX.manifest`, which lists only committed files: a header line
+//! (`{"format":"sluice-windowed-output/2"}`) and a JSON line per committed file, appended under
+//! the output's lock, so that a commit costs what it adds, not what the output holds (a
+//! session-windowed stream commits tens of thousands of files). A line torn by a crash is
+//! ignored by readers and cut off by the next writer; a file recorded twice (committed again
+//! by a restarted run) counts once. A manifest of the first version (one JSON document) is
+//! rewritten in the second when a writer first adds to it.
 
 use super::commit::{Manifest, ShardEntry, check_prefix, manifest_path, split_prefix};
 use serde::{Deserialize, Serialize};
@@ -38,7 +44,53 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The format recorded in a windowed output's manifest.
-pub const WINDOWED_FORMAT: &str = "sluice-windowed-output/1";
+pub const WINDOWED_FORMAT: &str = "sluice-windowed-output/2";
+
+/// The first version: the manifest one JSON document, rewritten whole at each commit.
+const WINDOWED_FORMAT_V1: &str = "sluice-windowed-output/1";
+
+/// The first line of a windowed output's manifest.
+#[derive(Serialize, Deserialize)]
+struct Header {
+    format: String,
+}
+
+/// The files a manifest (either version) records, in the order they were committed, each
+/// once; `Err` says what the text is not.
+fn recorded(text: &str) -> Result<Vec<ShardEntry>, String> {
+    let mut lines = text.split_inclusive('\n');
+    let first = lines.next().unwrap_or_default();
+    let current =
+        serde_json::from_str::<Header>(first.trim_end()).is_ok_and(|h| h.format == WINDOWED_FORMAT);
+    if !current {
+        // The first version, or another kind of output.
+        return match serde_json::from_str::<Manifest>(text) {
+            Ok(m) if m.format == WINDOWED_FORMAT_V1 => Ok(m.shards),
+            Ok(m) => Err(format!("its format is {}", m.format)),
+            Err(e) => Err(e.to_string()),
+        };
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut files = Vec::new();
+    for line in lines {
+        // A line without its end was torn by a crash: it records nothing.
+        let Some(line) = line.strip_suffix('\n') else {
+            break;
+        };
+        let entry: ShardEntry = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        if seen.insert(entry.file.clone()) {
+            files.push(entry);
+        }
+    }
+    Ok(files)
+}
+
+/// A manifest line: `entry` as JSON, and a line end.
+fn manifest_line(entry: &impl Serialize) -> Result<Vec<u8>, BoxError> {
+    let mut line = serde_json::to_vec(entry)?;
+    line.push(b'\n');
+    Ok(line)
+}
 
 /// Writes lines to a file per window and pane; see [`write_windowed`](super::write_windowed).
 #[derive(Clone, Debug)]
@@ -293,32 +345,80 @@ impl Writer {
 
     fn record_locked(&self, entries: Vec<ShardEntry>) -> Result<(), BoxError> {
         let path = manifest_path(&self.prefix);
-        let mut manifest = match std::fs::read_to_string(&path) {
-            Ok(text) => match serde_json::from_str::<Manifest>(&text) {
-                Ok(m) if m.format == WINDOWED_FORMAT => m,
-                _ => {
-                    return Err(format!(
-                        "{} is not the manifest of a windowed output: use another prefix",
-                        path.display()
-                    )
-                    .into());
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest {
-                format: WINDOWED_FORMAT.into(),
-                shards: Vec::new(),
-            },
+        self.ready_to_append(&path)?;
+        let mut lines = Vec::new();
+        for entry in &entries {
+            lines.extend(manifest_line(entry)?);
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&lines).map(|()| f))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        file.flush()?;
+        Ok(())
+    }
+
+    /// Makes the manifest at `path` ready for lines to be appended: created with its header
+    /// if missing; rewritten in this version if of the first; its last line cut off if a crash
+    /// tore it. Refuses the manifest of another kind of output.
+    fn ready_to_append(&self, path: &Path) -> Result<(), BoxError> {
+        let not_windowed = |why: String| -> BoxError {
+            format!(
+                "{} is not the manifest of a windowed output ({why}): use another prefix",
+                path.display()
+            )
+            .into()
+        };
+        let mut file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return self.replace_manifest(path, &[]);
+            }
             Err(e) => return Err(format!("cannot read {}: {e}", path.display()).into()),
         };
-        for entry in entries {
-            if !manifest.shards.iter().any(|s| s.file == entry.file) {
-                manifest.shards.push(entry);
-            }
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(&file), &mut first)?;
+        let current = serde_json::from_str::<Header>(first.trim_end())
+            .is_ok_and(|h| h.format == WINDOWED_FORMAT);
+        if !current {
+            let text = std::fs::read_to_string(path)?;
+            let files = recorded(&text).map_err(not_windowed)?;
+            return self.replace_manifest(path, &files);
         }
-        let json = serde_json::to_vec_pretty(&manifest)?;
+        use std::io::{Read, Seek, SeekFrom};
+        let len = file.seek(SeekFrom::End(0))?;
+        let mut last = [0u8];
+        file.seek(SeekFrom::End(-1))?;
+        file.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            // Torn by a crash: keep what ends with a line end.
+            let text = std::fs::read(path)?;
+            let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)?
+                .set_len(keep as u64)?;
+            tracing::warn!(
+                manifest = %path.display(),
+                cut = len - keep as u64,
+                "a torn line of a windowed output's manifest was cut off"
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes the manifest anew (under a temporary name, then renamed): its header and `files`.
+    fn replace_manifest(&self, path: &Path, files: &[ShardEntry]) -> Result<(), BoxError> {
+        let mut text = manifest_line(&Header {
+            format: WINDOWED_FORMAT.into(),
+        })?;
+        for entry in files {
+            text.extend(manifest_line(entry)?);
+        }
         let temp = self.pending_dir.join(format!("manifest-{}", self.token));
-        std::fs::write(&temp, json).map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
-        std::fs::rename(&temp, &path)
+        std::fs::write(&temp, text).map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
+        std::fs::rename(&temp, path)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         Ok(())
     }
@@ -479,18 +579,59 @@ pub fn committed_files(prefix: &str) -> Result<Vec<PathBuf>, String> {
     let path = manifest_path(prefix);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let manifest: Manifest = serde_json::from_str(&text)
-        .map_err(|e| format!("{} is not a Sluice manifest: {e}", path.display()))?;
-    if manifest.format != WINDOWED_FORMAT {
-        return Err(format!(
-            "{} is not the manifest of a windowed output",
+    let files = recorded(&text).map_err(|why| {
+        format!(
+            "{} is not the manifest of a windowed output: {why}",
             path.display()
-        ));
-    }
+        )
+    })?;
     let (dir, _) = split_prefix(prefix);
-    Ok(manifest
-        .shards
+    Ok(files
         .into_iter()
         .map(|s| dir.join(Path::new(&s.file)))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(file: &str) -> ShardEntry {
+        ShardEntry {
+            file: file.into(),
+            bytes: 1,
+        }
+    }
+
+    #[test]
+    fn a_manifest_lists_each_file_once_and_ignores_a_torn_line() {
+        let mut text = String::from_utf8(
+            manifest_line(&Header {
+                format: WINDOWED_FORMAT.into(),
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        for f in ["a", "b", "a"] {
+            text.push_str(std::str::from_utf8(&manifest_line(&entry(f)).unwrap()).unwrap());
+        }
+        text.push_str("{\"file\":\"c\",\"by");
+        assert_eq!(recorded(&text).unwrap(), vec![entry("a"), entry("b")]);
+    }
+
+    #[test]
+    fn a_first_version_manifest_is_read_and_another_output_refused() {
+        let v1 = serde_json::to_string(&Manifest {
+            format: WINDOWED_FORMAT_V1.into(),
+            shards: vec![entry("x")],
+        })
+        .unwrap();
+        assert_eq!(recorded(&v1).unwrap(), vec![entry("x")]);
+        let sharded = serde_json::to_string(&Manifest {
+            format: "sluice-sharded-output/1".into(),
+            shards: vec![],
+        })
+        .unwrap();
+        assert!(recorded(&sharded).unwrap_err().contains("sharded"));
+    }
 }
