@@ -165,8 +165,9 @@ pub fn write_logs(config: &LogConfig, out: &mut impl Write) -> std::io::Result<(
             latency % 1_000_000,
         );
         if config.malformed_every > 0 && rng.below(config.malformed_every) == 0 {
-            // Cut short where a crashed writer would have stopped.
-            let cut = rng.below(line.len() as u64 / 2) as usize;
+            // Cut short where a crashed writer would have stopped, before the request.
+            let request = line.find('"').unwrap_or(line.len());
+            let cut = rng.below(request as u64) as usize;
             line.truncate(cut);
         }
         out.write_all(line.as_bytes())?;

@@ -93,8 +93,8 @@ mod tests {
         assert!((stats.error_rate - 0.2).abs() < 1e-12);
         let p50 = stats.latency_us[0].unwrap();
         assert!(
-            (2800..3200).contains(&p50),
-            "{p50}: the middle of 1, 2, 3, 9 ms"
+            p50.abs_diff(2000) <= 2000 / 16,
+            "{p50}: the 2nd of 1, 2, 3, 9 ms (nearest rank)"
         );
     }
 }
