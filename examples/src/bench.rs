@@ -9,6 +9,25 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+/// Every file under `dir`, in its subdirectories too, but hidden ones (`.name`).
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else if !p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
 /// The timely configurations the batch benchmarks compare with the rayon runner: one process
 /// of two workers, and two processes of one worker on loopback (`--processes 2`: the bench
 /// binary's child starts a copy of itself as the second process).

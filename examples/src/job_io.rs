@@ -519,6 +519,44 @@ impl JobArgs {
     }
 }
 
+/// Parses lines with `parse` into elements stamped with the time (milliseconds since the
+/// epoch) `parse` gives; a malformed line goes, with the reason, to `errors` and is counted
+/// (`malformed_lines`). A Kafka record stamped later than its element's time keeps its stamp:
+/// an element may not move back in time.
+pub struct ParseStamped<T> {
+    /// Parses one line into an element and its time, or says what is wrong with it.
+    pub parse: fn(&str) -> Result<(T, i64), String>,
+    /// Where malformed lines go.
+    pub errors: TupleTag<DeadLetter>,
+}
+
+impl<T> Clone for ParseStamped<T> {
+    fn clone(&self) -> Self {
+        ParseStamped {
+            parse: self.parse,
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+impl<T: Element> DoFn for ParseStamped<T> {
+    type In = String;
+    type Out = T;
+    fn process(&mut self, line: String, ctx: &mut ProcessContext<'_, T>) -> DoFnResult {
+        match (self.parse)(&line) {
+            Ok((element, ms)) => {
+                let at = Timestamp::from_millis(ms).max(ctx.timestamp());
+                ctx.output_with_timestamp(element, at)?;
+            }
+            Err(reason) => {
+                ctx.metrics().counter("malformed_lines").inc();
+                ctx.output_tagged(&self.errors, DeadLetter { line, reason })?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One parsed keyed event: its time (milliseconds since the epoch), key and value.
 pub type KeyedEvent<V> = (i64, String, V);
 

@@ -91,6 +91,20 @@ pub fn main_with(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::Exi
     }
 }
 
+/// Parses the command line `args` (the program's name first) into `A`; a command line that
+/// does not parse is an error saying why, as clap would print it.
+pub fn parse_command_line<A, I, T>(args: I) -> anyhow::Result<A>
+where
+    A: clap::Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    A::try_parse_from(args).map_err(|e| {
+        let text = e.render().to_string();
+        anyhow::anyhow!("{}", text.trim().trim_start_matches("error: "))
+    })
+}
+
 /// Runs a program's pipeline and acts on what happened: `Some(result)` when it ran here;
 /// `None` when `--graph` drew it instead (said on stderr unless `--quiet`) or when this process
 /// is a copy that another one's `--processes` started (that one reports the result).

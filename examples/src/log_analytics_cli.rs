@@ -15,7 +15,9 @@
 //! what is wrong, to `PREFIX-errors-*`. `--generate-logs FILE` writes realistic logs instead
 //! (see `log_analytics::generator`).
 
-use crate::job_io::{DeadLetter, InputFlags, parse_output, read_lines, write_more_lines};
+use crate::job_io::{
+    DeadLetter, InputFlags, ParseStamped, parse_output, read_lines, write_more_lines,
+};
 use crate::log_analytics::generator::{LogConfig, write_log_file};
 use crate::log_analytics::{AccessLogLines, AlertRule, Request, Settings, analyze, parse_line};
 use crate::windowed_stats::parse_duration;
@@ -66,33 +68,6 @@ struct Args {
     pipeline: sluice_runners::PipelineOptions,
 }
 
-/// Parses one access log line into a request stamped with its time; a malformed line goes,
-/// with the reason, to `errors` and is counted (`malformed_lines`).
-#[derive(Clone)]
-struct ParseRequests {
-    errors: TupleTag<DeadLetter>,
-}
-
-impl DoFn for ParseRequests {
-    type In = String;
-    type Out = Request;
-    fn process(&mut self, line: String, ctx: &mut ProcessContext<'_, Request>) -> DoFnResult {
-        match parse_line(&line) {
-            Ok(request) => {
-                // A record stamped later than its request keeps its stamp: an element may not
-                // move back in time.
-                let at = Timestamp::from_millis(request.time_ms).max(ctx.timestamp());
-                ctx.output_with_timestamp(request, at)?;
-            }
-            Err(reason) => {
-                ctx.metrics().counter("malformed_lines").inc();
-                ctx.output_tagged(&self.errors, DeadLetter { line, reason })?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// The requests of `input` (stamped with their times) and the dead letters of the lines that
 /// are not requests.
 fn requests(
@@ -124,7 +99,13 @@ fn requests(
     reading.timestamps = crate::job_io::KafkaTimestamps::CreateTime;
     let (lines, undecodable) = read_lines(p, input, &reading);
     let (parsed, malformed) =
-        crate::job_io::parse_with_dead_letters(&lines, "ParseRequests", |errors| ParseRequests {
+        crate::job_io::parse_with_dead_letters(&lines, "ParseRequests", |errors| ParseStamped {
+            parse: |line| {
+                parse_line(line).map(|r| {
+                    let at = r.time_ms;
+                    (r, at)
+                })
+            },
             errors,
         });
     let errors = match undecodable {
@@ -147,11 +128,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let args = Args::try_parse_from(args).map_err(|e| {
-        let text = e.render().to_string();
-        anyhow::anyhow!("{}", text.trim().trim_start_matches("error: "))
-    })?;
-    run(args)
+    run(crate::parse_command_line(args)?)
 }
 
 fn run(args: Args) -> anyhow::Result<()> {

@@ -22,7 +22,9 @@
 //!   order the generator emits them (out of order within groups of `--out-of-order` events);
 //!   `--dump-events kafka://HOST:PORT/TOPIC` produces them as records instead.
 
-use crate::job_io::{DeadLetter, InputFlags, JobOutput, KafkaTimestamps, parse_output};
+use crate::job_io::{
+    DeadLetter, InputFlags, JobOutput, KafkaTimestamps, ParseStamped, parse_output,
+};
 use crate::nexmark::queries::{self, QUERIES};
 use crate::nexmark::{Event, GeneratorConfig, NexmarkSource, NexmarkStream};
 use clap::Parser;
@@ -93,35 +95,6 @@ impl Args {
     }
 }
 
-/// Parses one JSON line into an event stamped with its time; a malformed line goes, with the
-/// reason, to `errors` and is counted (`malformed_lines`).
-#[derive(Clone)]
-pub struct ParseEvents {
-    /// Where malformed lines go.
-    pub errors: TupleTag<DeadLetter>,
-}
-
-impl DoFn for ParseEvents {
-    type In = String;
-    type Out = Event;
-    fn process(&mut self, line: String, ctx: &mut ProcessContext<'_, Event>) -> DoFnResult {
-        match serde_json::from_str::<Event>(&line) {
-            Ok(event) => {
-                // A Kafka record stamped later than its event keeps its stamp: an element
-                // may not move back in time.
-                let at = Timestamp::from_millis(event.date_time()).max(ctx.timestamp());
-                ctx.output_with_timestamp(event, at)?;
-            }
-            Err(e) => {
-                ctx.metrics().counter("malformed_lines").inc();
-                let reason = format!("not a Nexmark event: {e}");
-                ctx.output_tagged(&self.errors, DeadLetter { line, reason })?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Writes the events of `config` to `path`, one JSON line each, in the generator's order.
 pub fn dump_events(config: &GeneratorConfig, path: &str) -> anyhow::Result<()> {
     let file =
@@ -148,11 +121,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let args = Args::try_parse_from(args).map_err(|e| {
-        let text = e.render().to_string();
-        anyhow::anyhow!("{}", text.trim().trim_start_matches("error: "))
-    })?;
-    run(args)
+    run(crate::parse_command_line(args)?)
 }
 
 /// Runs the query, or writes the events.
@@ -194,7 +163,15 @@ fn run(args: Args) -> anyhow::Result<()> {
                 crate::job_io::build_job(&p, input, &output, &reading, 0, |lines| {
                     let (events, errors) =
                         crate::job_io::parse_with_dead_letters(lines, "ParseEvents", |errors| {
-                            ParseEvents { errors }
+                            ParseStamped {
+                                parse: |line| {
+                                    let event: Event = serde_json::from_str(line)
+                                        .map_err(|e| format!("not a Nexmark event: {e}"))?;
+                                    let at = event.date_time();
+                                    Ok((event, at))
+                                },
+                                errors,
+                            }
                         });
                     JobOutput {
                         results: queries::run(query, &events).expect("checked by the parser"),

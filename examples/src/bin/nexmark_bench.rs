@@ -15,7 +15,7 @@
 //! follow processing time; Flink has no batch peer of query 12 (processing-time windows).
 
 use clap::Parser;
-use sluice_examples::bench::median;
+use sluice_examples::bench::{files_under, median};
 use sluice_examples::nexmark::GeneratorConfig;
 use sluice_examples::nexmark::queries::QUERIES;
 use sluice_examples::nexmark_cli::{dump_events, run_command_line};
@@ -79,7 +79,7 @@ fn configs(file: &str, events: u64) -> Vec<(&'static str, Vec<String>)> {
 /// out), each as its JSON value printed with sorted keys, sorted.
 fn rows_under(dir: &Path) -> anyhow::Result<Vec<String>> {
     let mut rows = Vec::new();
-    for entry in walk(dir) {
+    for entry in files_under(dir) {
         let name = entry
             .file_name()
             .unwrap_or_default()
@@ -97,21 +97,6 @@ fn rows_under(dir: &Path) -> anyhow::Result<Vec<String>> {
     }
     rows.sort();
     Ok(rows)
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 fn main() -> std::process::ExitCode {

@@ -16,7 +16,9 @@
 //! times of whole processes, job start included, for both.
 
 use clap::Parser;
-use sluice_examples::bench::{TIMELY_CONFIGS, bytes_line, bytes_reported, median, timely_options};
+use sluice_examples::bench::{
+    TIMELY_CONFIGS, bytes_line, bytes_reported, files_under, median, timely_options,
+};
 use sluice_examples::corpus::SplitMix;
 use sluice_examples::windowed_stats::{WindowSpec, build};
 use sluice_runners::PipelineOptions;
@@ -156,24 +158,6 @@ fn sorted_lines(files: impl Iterator<Item = PathBuf>) -> std::io::Result<Vec<Str
     }
     lines.sort();
     Ok(lines)
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(files_under(&p));
-            } else if !p
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 fn main() -> std::process::ExitCode {

@@ -47,7 +47,31 @@ pub(crate) trait Fold: Send + Sync + 'static {
 }
 
 /// The states of one window, by encoded key.
-type WindowTable<S, P> = FxHashMap<EncodedKey, (S, P)>;
+pub(crate) type WindowTable<S, P> = FxHashMap<EncodedKey, (S, P)>;
+
+/// Folds `records` into the table of their window (a window, or a slice of sliding windows),
+/// one entry per key, with its partial timestamp.
+pub(crate) fn fold_records<F: Fold, P: PartialStamp>(
+    windows: &mut PerWindow<WindowTable<F::State, P>>,
+    fold: &F,
+    timestamp_combiner: TimestampCombiner,
+    records: Vec<KeyedRecord>,
+) -> Result<(), BoxError> {
+    for r in records {
+        match windows.get_mut(r.window).entry(r.key) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                let (state, stamp) = e.get_mut();
+                fold.add(state, r.kind, &r.payload)?;
+                stamp.add(r.timestamp, timestamp_combiner);
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let state = fold.first(r.kind, &r.payload)?;
+                e.insert((state, P::first(r.timestamp)));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// A [`BoundedGrouping`] of `KV<K, F::Output>` results; `P` is the timestamp kept per entry
 /// (nothing when panes take the window's end).
@@ -85,22 +109,12 @@ impl<K: Key, F: Fold, P: PartialStamp> BoundedGrouping for TypedBoundedGrouping<
         if self.draining.is_some() {
             return Err("records added to a bounded grouping after its output was taken".into());
         }
-        let tc = self.timestamp_combiner;
-        for r in records {
-            let fold = &self.fold;
-            match self.windows.get_mut(r.window).entry(r.key) {
-                std::collections::hash_map::Entry::Occupied(mut e) => {
-                    let (state, stamp) = e.get_mut();
-                    fold.add(state, r.kind, &r.payload)?;
-                    stamp.add(r.timestamp, tc);
-                }
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let state = fold.first(r.kind, &r.payload)?;
-                    e.insert((state, P::first(r.timestamp)));
-                }
-            }
-        }
-        Ok(())
+        fold_records(
+            &mut self.windows,
+            &self.fold,
+            self.timestamp_combiner,
+            records,
+        )
     }
 
     fn take_output(&mut self, max: usize) -> Result<Bundle, BoxError> {

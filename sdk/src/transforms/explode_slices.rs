@@ -38,21 +38,29 @@ pub(crate) fn explode<T: Element>(
             )
             .into());
         };
-        let mut windows = slicing.windows_of(&slice);
-        let last = windows.pop();
-        for w in windows {
-            out.push(WindowedValue::new(
-                wv.value.clone(),
-                wv.timestamp,
-                w,
-                wv.pane,
-            ));
-        }
-        if let Some(w) = last {
-            out.push(WindowedValue::new(wv.value, wv.timestamp, w, wv.pane));
-        }
+        copies_into(&mut out, wv, slicing.windows_of(&slice));
     }
     Ok(out)
+}
+
+/// `wv` once in each of `windows` (in order), its value cloned for all but the last.
+pub(crate) fn copies_into<T: Element>(
+    out: &mut Vec<WindowedValue<T>>,
+    wv: WindowedValue<T>,
+    mut windows: Vec<Window>,
+) {
+    let last = windows.pop();
+    for w in windows {
+        out.push(WindowedValue::new(
+            wv.value.clone(),
+            wv.timestamp,
+            w,
+            wv.pane,
+        ));
+    }
+    if let Some(w) = last {
+        out.push(WindowedValue::new(wv.value, wv.timestamp, w, wv.pane));
+    }
 }
 
 #[cfg(test)]

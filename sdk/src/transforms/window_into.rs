@@ -1,6 +1,6 @@
 //! WindowInto: assigns windows to elements and sets a PCollection's windowing strategy.
 
-use super::explode_slices::exploder;
+use super::explode_slices::{copies_into, exploder};
 use super::pardo::{apply_expanding_bundle_fn, bundle_fn_factory};
 use crate::element::Element;
 use crate::graph::{NodeKind, Sliced};
@@ -127,7 +127,7 @@ impl<T: Element> PTransform<PCollection<T>> for WindowInto {
             move |values: Vec<WindowedValue<T>>| {
                 let mut out = Vec::with_capacity(values.len());
                 for wv in values {
-                    let mut windows = window_fn.assign_windows(wv.timestamp);
+                    let windows = window_fn.assign_windows(wv.timestamp);
                     if windows.len() as u64 > MAX_WINDOWS_PER_ELEMENT {
                         return Err(format!(
                             "{window_fn:?} assigned {} windows to the element at {}; \
@@ -137,18 +137,7 @@ impl<T: Element> PTransform<PCollection<T>> for WindowInto {
                         )
                         .into());
                     }
-                    let last = windows.pop();
-                    for w in windows {
-                        out.push(WindowedValue::new(
-                            wv.value.clone(),
-                            wv.timestamp,
-                            w,
-                            wv.pane,
-                        ));
-                    }
-                    if let Some(w) = last {
-                        out.push(WindowedValue::new(wv.value, wv.timestamp, w, wv.pane));
-                    }
+                    copies_into(&mut out, wv, windows);
                 }
                 Ok(out)
             },

@@ -18,7 +18,7 @@ use crate::graph::Bundle;
 use crate::graph::kernel::{BoundedGrouping, KeyedRecord};
 use crate::kv::KV;
 use crate::pane::PaneInfo;
-use crate::transforms::bounded_grouping::Fold;
+use crate::transforms::bounded_grouping::{WindowTable, fold_records};
 use crate::transforms::per_window::PerWindow;
 use crate::trigger::TimestampCombiner;
 use crate::window::{IntervalWindow, Slicing, Window};
@@ -27,15 +27,12 @@ use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 
-/// The accumulators of one slice, by encoded key, each with its partial timestamp.
-type SliceTable<A, P> = FxHashMap<EncodedKey, (A, P)>;
-
 /// A [`BoundedGrouping`] of a Combine over sliced input; see the [module docs](self).
 pub(crate) struct SlicedGrouping<K, F: CombineFn, P> {
     fold: CombineFold<F>,
     timestamp_combiner: TimestampCombiner,
     slicing: Slicing,
-    slices: PerWindow<SliceTable<F::Accumulator, P>>,
+    slices: PerWindow<WindowTable<F::Accumulator, P>>,
     /// While results are taken out: each key's slices, and the results made but not taken.
     draining: Option<Draining<F::Accumulator, P, Output<K, F>>>,
     _k: PhantomData<fn() -> K>,
@@ -137,22 +134,12 @@ impl<K: Key, F: CombineFn, P: PartialStamp> BoundedGrouping for SlicedGrouping<K
         if self.draining.is_some() {
             return Err("records added to a bounded grouping after its output was taken".into());
         }
-        let tc = self.timestamp_combiner;
-        for r in records {
-            let fold = &self.fold;
-            match self.slices.get_mut(r.window).entry(r.key) {
-                std::collections::hash_map::Entry::Occupied(mut e) => {
-                    let (acc, stamp) = e.get_mut();
-                    fold.add(acc, r.kind, &r.payload)?;
-                    stamp.add(r.timestamp, tc);
-                }
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let acc = fold.first(r.kind, &r.payload)?;
-                    e.insert((acc, P::first(r.timestamp)));
-                }
-            }
-        }
-        Ok(())
+        fold_records(
+            &mut self.slices,
+            &self.fold,
+            self.timestamp_combiner,
+            records,
+        )
     }
 
     fn take_output(&mut self, max: usize) -> Result<Bundle, BoxError> {
