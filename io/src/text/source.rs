@@ -312,6 +312,9 @@ struct OpenRange {
     first_line_pos: u64,
     /// Lines read so far in this range.
     lines_read: u64,
+    /// The lines of the file before the range's first line, once counted (for the line
+    /// numbers of dead letters: counted once per range, not once per dead letter).
+    lines_before: Option<u64>,
     /// Raw bytes read from the file.
     raw: Arc<AtomicU64>,
 }
@@ -350,6 +353,7 @@ impl<D: LineDecoder> TextReader<D> {
                 pos: 0,
                 first_line_pos: 0,
                 lines_read: 0,
+                lines_before: None,
                 raw,
             });
         }
@@ -378,15 +382,19 @@ impl<D: LineDecoder> TextReader<D> {
             pos,
             first_line_pos: pos,
             lines_read: 0,
+            lines_before: None,
             raw,
         })
     }
 
     /// The 1-based line number of the line just read, counting from the file's start
     /// (`None` if the file cannot be read again to count the lines before the range).
-    fn line_number(&self, open: &OpenRange) -> Option<u64> {
+    fn line_number(&self, open: &mut OpenRange) -> Option<u64> {
         if open.first_line_pos == 0 {
             return Some(open.lines_read + 1);
+        }
+        if let Some(before) = open.lines_before {
+            return Some(before + open.lines_read + 1);
         }
         let before = File::open(&self.files[open.range.file].path).and_then(|f| {
             let mut count = 0u64;
@@ -402,7 +410,8 @@ impl<D: LineDecoder> TextReader<D> {
             }
             Ok(count)
         });
-        before.ok().map(|n| n + open.lines_read + 1)
+        open.lines_before = before.ok();
+        open.lines_before.map(|n| n + open.lines_read + 1)
     }
 }
 
@@ -430,7 +439,7 @@ impl<D: LineDecoder> SourceReader<D::Output> for TextReader<D> {
                     Ok(read) => read,
                     Err(e) => {
                         let path = self.path(open.range.file);
-                        return Err(match self.line_number(&open) {
+                        return Err(match self.line_number(&mut open) {
                             Some(line) => format!("cannot read {path} at line {line}: {e}"),
                             None => format!("cannot read {path}: {e}"),
                         }
@@ -484,7 +493,7 @@ impl<D: LineDecoder> SourceReader<D::Output> for TextReader<D> {
                 Err(LineError { reason, line }) => {
                     let dead = TextDeadLetter {
                         file: self.path(open.range.file),
-                        line_number: self.line_number(&open),
+                        line_number: self.line_number(&mut open),
                         reason,
                         bytes: line,
                     };
