@@ -9,6 +9,7 @@ pub fn cases() -> Vec<Case> {
         Case::pass("window_fixed", fixed),
         Case::pass("window_fixed_with_offset", fixed_offset),
         Case::pass("window_sliding", sliding),
+        Case::pass("window_sliding_slices_through_transforms", sliding_slices),
         Case::pass("window_sessions_merge", sessions),
         Case::pass("window_fn_chosen_at_run_time", chosen_at_run_time),
         Case::pass("window_sessions_are_per_key", sessions_per_key),
@@ -120,6 +121,63 @@ fn sliding(p: &Pipeline) {
         (s("a"), 6, 10, 30, 29_999),
         (s("a"), 4, 20, 40, 39_999),
     ]);
+}
+
+/// Sliding windows whose period does not divide their size (30 s every 20 s: slices of 10 s),
+/// kept in slices through a Filter, a Flatten of two sliced inputs and a Reshuffle, then
+/// combined from their slices, grouped (the elements exploded into their windows first) and
+/// counted globally: each transform sees what a copy per window gives.
+fn sliding_slices(p: &Pipeline) {
+    let hop = || {
+        WindowInto::new(SlidingWindows::of(
+            Duration::from_secs(30),
+            Duration::from_secs(20),
+        ))
+    };
+    let a = events(p, &[("a", 1, 5), ("a", 2, 12), ("b", 100, 13)])
+        .apply("SlideA", hop())
+        .filter("Small", |kv: &KV<String, i64>| kv.value < 100);
+    let b = p
+        .apply(
+            "MoreEvents",
+            Create::timestamped(vec![(KV::new(s("a"), 4), secs(25))]),
+        )
+        .apply("SlideB", hop());
+    let both = PCollectionList::of(vec![a, b])
+        .apply("Both", Flatten)
+        .apply("Spread", Reshuffle);
+    // Windows [-20, 10), [0, 30) and [20, 50) hold 5; [0, 30) holds 12; [0, 30) and
+    // [20, 50) hold 25.
+    assert_that(&sums_with_windows(&both)).contains_in_any_order(vec![
+        (s("a"), 1, -20, 10, 9_999),
+        (s("a"), 7, 0, 30, 29_999),
+        (s("a"), 4, 20, 50, 49_999),
+    ]);
+    let grouped = both.apply("Group", GroupByKey).apply(
+        "Sorted",
+        MapWithContext::new(|kv: KV<String, Vec<i64>>, m: &ElementMeta| {
+            let mut v = kv.value;
+            v.sort();
+            (m.window.as_interval().map(|w| w.start.as_secs()), v)
+        }),
+    );
+    assert_that(&grouped).contains_in_any_order(vec![
+        (Some(-20), vec![1]),
+        (Some(0), vec![1, 2, 4]),
+        (Some(20), vec![4]),
+    ]);
+    let counted = both
+        .apply(
+            "Count",
+            Combine::globally(CountFn::<KV<String, i64>>::new()).without_defaults(),
+        )
+        .apply(
+            "CountWindows",
+            MapWithContext::new(|n: u64, m: &ElementMeta| {
+                (m.window.as_interval().map(|w| w.start.as_secs()), n)
+            }),
+        );
+    assert_that(&counted).contains_in_any_order(vec![(Some(-20), 1), (Some(0), 3), (Some(20), 1)]);
 }
 
 /// A window function picked from a name at run time, as `Arc<dyn WindowFn>`, needs no
