@@ -28,6 +28,19 @@ pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// The Python of the peers' venv (PyFlink, Bytewax), made by `scripts/peers-venv` if missing.
+pub fn peers_python() -> anyhow::Result<String> {
+    let out = std::process::Command::new("bash")
+        .arg("scripts/peers-venv")
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "scripts/peers-venv failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 /// The timely configurations the batch benchmarks compare with the rayon runner: one process
 /// of two workers, and two processes of one worker on loopback (`--processes 2`: the bench
 /// binary's child starts a copy of itself as the second process).

@@ -126,92 +126,90 @@ where
 
 /// Runs the query, or writes the events.
 fn run(args: Args) -> anyhow::Result<()> {
-    {
-        let p = Pipeline::new();
-        if let Some(to) = &args.dump_events {
-            let Some(kafka) = sluice_io::kafka::KafkaAddress::parse(to) else {
-                return dump_events(&args.generator(), to);
+    let p = Pipeline::new();
+    if let Some(to) = &args.dump_events {
+        let Some(kafka) = sluice_io::kafka::KafkaAddress::parse(to) else {
+            return dump_events(&args.generator(), to);
+        };
+        let kafka = kafka.map_err(anyhow::Error::msg)?;
+        p.apply("Events", Read::from(NexmarkSource::new(args.generator())))
+            .map("ToJson", |e: Event| {
+                serde_json::to_string(&e).expect("events serialize")
+            })
+            .apply("Produce", crate::write_lines_keyed_by_field(&kafka, 0));
+        crate::launch(&p, &args.pipeline)?;
+        return Ok(());
+    }
+    let query = args.query.expect("clap requires a query");
+    let output = args.output.clone().expect("clap requires an output");
+    match &args.input {
+        None => {
+            let events = if args.streaming {
+                p.apply(
+                    "Events",
+                    ReadUnbounded::from(NexmarkStream::new(args.generator())),
+                )
+            } else {
+                p.apply("Events", Read::from(NexmarkSource::new(args.generator())))
             };
-            let kafka = kafka.map_err(anyhow::Error::msg)?;
-            p.apply("Events", Read::from(NexmarkSource::new(args.generator())))
-                .map("ToJson", |e: Event| {
-                    serde_json::to_string(&e).expect("events serialize")
-                })
-                .apply("Produce", crate::write_lines_keyed_by_field(&kafka, 0));
-            crate::launch(&p, &args.pipeline)?;
-            return Ok(());
+            let results = queries::run(query, &events).expect("checked by the parser");
+            let errors = p.apply("NoErrors", Create::of(Vec::<DeadLetter>::new()));
+            crate::job_io::write_results(&p, &output, results, errors, None, 0);
         }
-        let query = args.query.expect("clap requires a query");
-        let output = args.output.clone().expect("clap requires an output");
-        match &args.input {
-            None => {
-                let events = if args.streaming {
-                    p.apply(
-                        "Events",
-                        ReadUnbounded::from(NexmarkStream::new(args.generator())),
-                    )
-                } else {
-                    p.apply("Events", Read::from(NexmarkSource::new(args.generator())))
-                };
-                let results = queries::run(query, &events).expect("checked by the parser");
-                let errors = p.apply("NoErrors", Create::of(Vec::<DeadLetter>::new()));
-                crate::job_io::write_results(&p, &output, results, errors, None, 0);
-            }
-            Some(input) if sluice_io::kafka::KafkaAddress::parse(input).is_some() => {
-                let mut reading = args.reading.options();
-                reading.timestamps = KafkaTimestamps::CreateTime;
-                crate::job_io::build_job(&p, input, &output, &reading, 0, |lines| {
-                    let (events, errors) =
-                        crate::job_io::parse_with_dead_letters(lines, "ParseEvents", |errors| {
-                            ParseStamped {
-                                parse: |line| {
-                                    let event: Event = serde_json::from_str(line)
-                                        .map_err(|e| format!("not a Nexmark event: {e}"))?;
-                                    let at = event.date_time();
-                                    Ok((event, at))
-                                },
-                                errors,
-                            }
-                        });
-                    JobOutput {
-                        results: queries::run(query, &events).expect("checked by the parser"),
-                        errors,
-                    }
-                });
-            }
-            Some(input) => {
-                let read = p.apply(
-                    "ReadEvents",
-                    sluice_io::text::read_json::<Event>(input)
-                        .with_dead_letters()
-                        .max_line_bytes(args.reading.max_line_bytes),
-                );
-                let events = read.elements.apply(
-                    "EventTime",
-                    WithTimestamps::of(|e: &Event| Timestamp::from_millis(e.date_time())),
-                );
-                let errors = read
-                    .errors
-                    .map("Malformed", |d: sluice_io::text::TextDeadLetter| {
-                        DeadLetter {
-                            line: String::from_utf8_lossy(&d.bytes).into_owned(),
-                            reason: d.to_string(),
+        Some(input) if sluice_io::kafka::KafkaAddress::parse(input).is_some() => {
+            let mut reading = args.reading.options();
+            reading.timestamps = KafkaTimestamps::CreateTime;
+            crate::job_io::build_job(&p, input, &output, &reading, 0, |lines| {
+                let (events, errors) =
+                    crate::job_io::parse_with_dead_letters(lines, "ParseEvents", |errors| {
+                        ParseStamped {
+                            parse: |line| {
+                                let event: Event = serde_json::from_str(line)
+                                    .map_err(|e| format!("not a Nexmark event: {e}"))?;
+                                let at = event.date_time();
+                                Ok((event, at))
+                            },
+                            errors,
                         }
                     });
-                let results = queries::run(query, &events).expect("checked by the parser");
-                crate::job_io::write_results(&p, &output, results, errors, None, 0);
-            }
+                JobOutput {
+                    results: queries::run(query, &events).expect("checked by the parser"),
+                    errors,
+                }
+            });
         }
-        let job = crate::job_io::JobArgs {
-            input: args
-                .input
-                .clone()
-                .unwrap_or_else(|| "generated events".into()),
-            output,
-            reading: args.reading.clone(),
-            pipeline: args.pipeline.clone(),
-        };
-        job.run(&p, &[])?;
-        Ok(())
+        Some(input) => {
+            let read = p.apply(
+                "ReadEvents",
+                sluice_io::text::read_json::<Event>(input)
+                    .with_dead_letters()
+                    .max_line_bytes(args.reading.max_line_bytes),
+            );
+            let events = read.elements.apply(
+                "EventTime",
+                WithTimestamps::of(|e: &Event| Timestamp::from_millis(e.date_time())),
+            );
+            let errors = read
+                .errors
+                .map("Malformed", |d: sluice_io::text::TextDeadLetter| {
+                    DeadLetter {
+                        line: String::from_utf8_lossy(&d.bytes).into_owned(),
+                        reason: d.to_string(),
+                    }
+                });
+            let results = queries::run(query, &events).expect("checked by the parser");
+            crate::job_io::write_results(&p, &output, results, errors, None, 0);
+        }
     }
+    let job = crate::job_io::JobArgs {
+        input: args
+            .input
+            .clone()
+            .unwrap_or_else(|| "generated events".into()),
+        output,
+        reading: args.reading.clone(),
+        pipeline: args.pipeline.clone(),
+    };
+    job.run(&p, &[])?;
+    Ok(())
 }

@@ -17,7 +17,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use sluice_examples::bench::median;
+use sluice_examples::bench::{median, peers_python};
 use sluice_examples::fraud_detection::{build, compute};
 use sluice_examples::job_io::{InputOptions, read_lines};
 use sluice_examples::transactions::{TransactionLines, generate};
@@ -446,9 +446,7 @@ fn main() -> std::process::ExitCode {
         }
         let mut flink = None;
         if args.peers {
-            let out = Command::new("bash").arg("scripts/peers-venv").output()?;
-            anyhow::ensure!(out.status.success(), "scripts/peers-venv failed");
-            let python = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let python = peers_python()?;
             let mut times = Vec::new();
             for round in 0..args.runs.max(1) {
                 let flink_out = out_dir.join("flink");

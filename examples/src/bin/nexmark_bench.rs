@@ -15,7 +15,7 @@
 //! follow processing time; Flink has no batch peer of query 12 (processing-time windows).
 
 use clap::Parser;
-use sluice_examples::bench::{files_under, median};
+use sluice_examples::bench::{files_under, median, peers_python};
 use sluice_examples::nexmark::GeneratorConfig;
 use sluice_examples::nexmark::queries::QUERIES;
 use sluice_examples::nexmark_cli::{dump_events, run_command_line};
@@ -123,13 +123,7 @@ fn main() -> std::process::ExitCode {
         let file = std::fs::canonicalize(&file)?;
         let mb = std::fs::metadata(&file)?.len() as f64 / 1e6;
         let python = if args.peers {
-            let out = Command::new("bash").arg("scripts/peers-venv").output()?;
-            anyhow::ensure!(
-                out.status.success(),
-                "scripts/peers-venv failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+            Some(peers_python()?)
         } else {
             None
         };

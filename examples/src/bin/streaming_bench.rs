@@ -14,7 +14,7 @@
 //! process of two workers) runs in a child process of its own.
 
 use clap::Parser;
-use sluice_examples::bench::synthetic_batch;
+use sluice_examples::bench::{peers_python, synthetic_batch};
 use sluice_runners::PipelineOptions;
 use sluice_sdk::error::BoxError;
 use sluice_sdk::prelude::*;
@@ -320,13 +320,7 @@ fn main() -> std::process::ExitCode {
         }
         let mut peer_rates = Vec::new();
         if args.peers {
-            let python = Command::new("bash").arg("scripts/peers-venv").output()?;
-            anyhow::ensure!(
-                python.status.success(),
-                "scripts/peers-venv failed: {}",
-                String::from_utf8_lossy(&python.stderr)
-            );
-            let python = String::from_utf8_lossy(&python.stdout).trim().to_string();
+            let python = peers_python()?;
             for (peer, script, events) in [
                 (
                     "flink",

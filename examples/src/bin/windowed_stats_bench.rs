@@ -17,7 +17,7 @@
 
 use clap::Parser;
 use sluice_examples::bench::{
-    TIMELY_CONFIGS, bytes_line, bytes_reported, files_under, median, timely_options,
+    TIMELY_CONFIGS, bytes_line, bytes_reported, files_under, median, peers_python, timely_options,
 };
 use sluice_examples::corpus::SplitMix;
 use sluice_examples::windowed_stats::{WindowSpec, build};
@@ -208,13 +208,7 @@ fn main() -> std::process::ExitCode {
         let mut agree = true;
         let mut flink = Vec::new();
         let python = if args.peers {
-            let out = Command::new("bash").arg("scripts/peers-venv").output()?;
-            anyhow::ensure!(
-                out.status.success(),
-                "scripts/peers-venv failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+            Some(peers_python()?)
         } else {
             None
         };
