@@ -115,10 +115,10 @@ impl<'g> KeyedNode<'g> {
             }
             _ => None,
         };
-        let work = match self.kernel {
-            _ if folded.is_some() => BoundedWork::Fold(folded.expect("checked")),
-            KeyedKernel::Group(kernel) => BoundedWork::Gabw(Box::new(self.gabw(kernel))),
-            KeyedKernel::Stateful(kernel) => BoundedWork::Stateful {
+        let work = match (self.kernel, folded) {
+            (_, Some(grouping)) => BoundedWork::Fold(grouping),
+            (KeyedKernel::Group(kernel), None) => BoundedWork::Gabw(Box::new(self.gabw(kernel))),
+            (KeyedKernel::Stateful(kernel), None) => BoundedWork::Stateful {
                 kernel: kernel.clone(),
                 strategy: self.strategy.clone(),
                 batches: Vec::new(),
